@@ -1,0 +1,3 @@
+"""CLI commands for analyze (assembled by rxring.cli)."""
+
+COMMANDS: list = []

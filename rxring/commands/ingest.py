@@ -1,0 +1,3 @@
+"""CLI commands for ingest (assembled by rxring.cli)."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""CLI commands for neo4j (assembled by rxring.cli)."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""CLI commands for report (assembled by rxring.cli)."""
+
+COMMANDS: list = []

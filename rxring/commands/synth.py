@@ -1,0 +1,3 @@
+"""CLI commands for synth (assembled by rxring.cli)."""
+
+COMMANDS: list = []
