@@ -86,6 +86,9 @@ FINDING_COLUMNS = (
     "last_time",      # timestamp
     "event_ids",      # list[str]: the events that prove it
     "explanation",    # one sentence for a non-programmer
+    # added by the analysis area: the ring roles of the finding's people
+    "source_patients",     # list[str]: patients of the source (first net) dispense; buyers excluded
+    "source_prescribers",  # list[str]: prescribers of the source dispense
 )
 
 RING_COLUMNS = (

@@ -1,3 +1,371 @@
-"""CLI commands for analyze (assembled by rxring.cli)."""
+"""CLI: `rxring analyze` and the listings over its results (rings, ring, findings, box, site, patient).
 
-COMMANDS: list = []
+A thin shell over :mod:`rxring.analysis`: parse options, call the library, print.
+Personal data (patient and prescriber ids) is masked in every table and in
+``--json`` output unless ``--reveal-pii`` is given.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import unicodedata
+
+import click
+import pandas as pd
+
+from .. import analysis
+from ..errors import RxringError
+from ..options import AnalysisOptions
+from ..schema import RULES
+
+__all__ = ["COMMANDS", "mask_id"]
+
+_PEOPLE_COLUMNS = ("patients", "source_patients", "prescribers", "source_prescribers",
+                   "patient_id", "prescriber_id", "pharmacist_id")
+
+_DEFAULTS = AnalysisOptions()
+
+
+def mask_id(value) -> str:
+    """Mask a personal id for display: keep the first 3 and last 2 characters.
+
+    Examples
+    --------
+    >>> mask_id("PSN1234567890")
+    'PSN********90'
+    """
+    try:
+        from ..report.pii import mask_value
+    except ImportError:  # pragma: no cover - the report area ships it
+        mask_value = None
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if mask_value is not None:
+        return mask_value(value)
+    text = str(value)
+    return text[:3] + "*" * max(len(text) - 5, 1) + text[-2:] if len(text) > 5 else text[:1] + "*" * (len(text) - 1)
+
+
+def _mask_frame(frame: pd.DataFrame, reveal: bool) -> pd.DataFrame:
+    if reveal:
+        return frame
+    out = frame.copy()
+    for column in _PEOPLE_COLUMNS:
+        if column in out.columns:
+            out[column] = out[column].map(
+                lambda v: [mask_id(x) for x in v] if isinstance(v, (list, tuple)) else (mask_id(v) if v is not None and not pd.isna(v) else v))
+    return out
+
+
+def _jsonable(value):
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return _jsonable(value.tolist())
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def _echo_json(payload) -> None:
+    if isinstance(payload, pd.DataFrame):
+        payload = [{k: _jsonable(v) for k, v in row.items()} for row in payload.to_dict("records")]
+    click.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [{k: _jsonable(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+# ---------------------------------------------------------------- plain tables
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _cell(value, limit: int = 48) -> str:
+    if isinstance(value, (list, tuple)):
+        text = ", ".join(str(v) for v in value[:3]) + (f" +{len(value) - 3}" if len(value) > 3 else "")
+    elif isinstance(value, float):
+        text = "" if math.isnan(value) else f"{value:,.2f}"
+    elif isinstance(value, pd.Timestamp):
+        text = "" if pd.isna(value) else value.strftime("%Y-%m-%d %H:%M")
+    elif value is None or value is pd.NA or value is pd.NaT:
+        text = ""
+    else:
+        text = str(value)
+    return text if _width(text) <= limit else text[: limit - 1] + "…"
+
+
+def _table(rows: list[dict], columns: list[tuple[str, str]], limit: int = 48) -> str:
+    if not rows:
+        return "(none)"
+    cells = [[_cell(row.get(key), limit) for key, _ in columns] for row in rows]
+    widths = [max(_width(title), *(_width(c[i]) for c in cells)) for i, (_, title) in enumerate(columns)]
+
+    def line(values):
+        return "  ".join(v + " " * (w - _width(v)) for v, w in zip(values, widths)).rstrip()
+
+    out = [line([title for _, title in columns]), line(["-" * w for w in widths])]
+    out += [line(c) for c in cells]
+    return "\n".join(out)
+
+
+_RING_TABLE = [("rank", "#"), ("ring_id", "ring"), ("score", "score"), ("boxes", "boxes"), ("fund_at_risk", "fund at risk"),
+               ("n_patients", "src patients"), ("n_prescribers", "prescribers"), ("source_sites", "source sites"),
+               ("laundering_sites", "laundering sites"), ("period", "period"), ("rules", "rules")]
+
+
+def _ring_rows(rings: pd.DataFrame) -> list[dict]:
+    rows = []
+    for ring in rings.to_dict("records"):
+        period = f"{_cell(ring['first_time'])[:10]}…{_cell(ring['last_time'])[:10]}"
+        rows.append({**ring, "n_patients": len(ring["source_patients"]), "n_prescribers": len(ring["prescribers"]),
+                     "period": period, "score": f"{ring['score']:.1f}"})
+    return rows
+
+
+def _ring_table(rings: pd.DataFrame, limit: int | None = None) -> str:
+    shown = rings if limit is None else rings.head(limit)
+    text = _table(_ring_rows(shown), _RING_TABLE, limit=40)
+    if limit is not None and len(rings) > limit:
+        text += f"\n… {len(rings) - limit} more rings (use --limit 0 for all)"
+    return text
+
+
+_FINDING_TABLE = [("finding_id", "finding"), ("sites", "sites"), ("fund_amount", "fund"),
+                  ("first_time", "first"), ("explanation", "explanation")]
+
+
+def _findings_table(findings: pd.DataFrame) -> str:
+    return _table(findings.to_dict("records"), _FINDING_TABLE, limit=140)
+
+
+# ---------------------------------------------------------------- options
+
+_workspace = click.option("--workspace", "-w", required=True, envvar="RXRING_WORKSPACE",
+                          type=click.Path(file_okay=False), help="Workspace folder [env RXRING_WORKSPACE].")
+_json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table (for scripts).")
+_reveal = click.option("--reveal-pii", is_flag=True, help="Show patient and prescriber ids unmasked.")
+_limit = click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
+                      help="Rows to print in tables (0 = all; --json prints all).")
+
+
+def _analysis_options(func):
+    """Every AnalysisOptions field as a CLI option, defaults shown in --help."""
+    d = _DEFAULTS
+    decorators = [
+        click.option("--double-scan-minutes", type=click.FloatRange(min=0), default=d.double_scan_minutes, show_default=True,
+                     help="Two scans of one code in one settlement within this many minutes are one sale."),
+        click.option("--provenance-min-coverage", type=click.FloatRange(0, 1), default=d.provenance_min_coverage,
+                     show_default=True, help="NO_PROVENANCE: judge only sites with inbound records for this share of sold codes."),
+        click.option("--provenance-grace-days", type=click.FloatRange(min=0), default=d.provenance_grace_days,
+                     show_default=True, help="NO_PROVENANCE: ignore sales this many days after a site's first event (old stock)."),
+        click.option("--provenance-type", "provenance_types", multiple=True, default=d.provenance_types, show_default=True,
+                     type=click.Choice(["inbound", "purchase_return", "dispense", "refund", "transfer_out", "transfer_in",
+                                        "adjust", "inventory"]),
+                     help="Event types at the site that show it received a pack (repeatable)."),
+        click.option("--conflict-min-support", type=click.IntRange(min=1), default=d.conflict_min_support, show_default=True,
+                     help="CODE_CONFLICT: codes needed to learn a product part's usual product."),
+        click.option("--conflict-min-share", type=click.FloatRange(0, 1, min_open=True), default=d.conflict_min_share,
+                     show_default=True, help="CODE_CONFLICT: share of codes the usual product must have."),
+        click.option("--seed", type=int, default=d.seed, show_default=True, help="Seed of the ring community detection."),
+        click.option("--split-above", type=click.IntRange(min=2), default=d.split_above, show_default=True,
+                     help="Split resale-graph components with more members than this (Louvain)."),
+        click.option("--min-modularity", type=click.FloatRange(-0.5, 1), default=d.min_modularity, show_default=True,
+                     help="Split a large component only when the Louvain partition reaches this modularity."),
+        click.option("--merge-share", type=click.FloatRange(0, 1, min_open=True), default=d.merge_share, show_default=True,
+                     help="Merge split communities that trade at least this share of their box weight."),
+        click.option("--louvain-resolution", type=click.FloatRange(min=0, min_open=True), default=d.louvain_resolution,
+                     show_default=True, help="Louvain resolution (higher: smaller rings)."),
+        click.option("--ring-rule", "ring_rules", multiple=True, default=d.ring_rules, show_default=True,
+                     type=click.Choice(RULES), help="Rules whose findings build rings (repeatable)."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+_OPTION_NAMES = ("double_scan_minutes", "provenance_min_coverage", "provenance_grace_days", "provenance_types",
+                 "conflict_min_support", "conflict_min_share", "seed", "split_above", "min_modularity", "merge_share", "louvain_resolution", "ring_rules")
+
+
+# ---------------------------------------------------------------- commands
+
+
+@click.command("analyze")
+@click.argument("inputs", nargs=-1, type=click.Path(exists=True))
+@_workspace
+@_analysis_options
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
+@_limit
+@_json
+@_reveal
+def analyze_command(inputs, workspace, progress, limit, as_json, reveal_pii, **option_values):
+    """Run the rules and find rings: ingest INPUT... (files, folders; none = what the workspace holds).
+
+    Writes findings.parquet, rings.parquet and analysis.json to the workspace and
+    prints the rings ranked by score.
+    """
+    options = AnalysisOptions(**{name: option_values[name] for name in _OPTION_NAMES})
+    result = analysis.analyze(list(inputs), workspace, options, progress=progress and not as_json)
+    rings = _mask_frame(result.rings, reveal_pii)
+    if as_json:
+        _echo_json({"stats": result.stats, "options": options.to_dict(), "rings": _records(rings)})
+        return
+    stats = result.stats
+    by_rule = ", ".join(f"{rule} {n}" for rule, n in stats["findings_by_rule"].items())
+    click.echo(f"{stats['events_used']:,} events analysed ({stats['events_read']:,} read) in {stats['seconds']} s; "
+               f"{stats['findings']:,} findings ({by_rule}); {stats['rings']:,} rings.")
+    click.echo(_ring_table(rings, limit or None))
+    click.echo(f"\nNext: rxring ring R001 -w {workspace}   rxring findings -w {workspace}   rxring report -w {workspace}")
+
+
+@click.command("rings")
+@_workspace
+@_limit
+@_json
+@_reveal
+def rings_command(workspace, limit, as_json, reveal_pii):
+    """List the rings of an analysed workspace, ranked by score."""
+    rings = _mask_frame(analysis.load_rings(workspace), reveal_pii)
+    if as_json:
+        _echo_json(rings)
+    else:
+        click.echo(_ring_table(rings, limit or None))
+
+
+@click.command("ring")
+@click.argument("ring_id")
+@_workspace
+@_json
+@_reveal
+def ring_command(ring_id, workspace, as_json, reveal_pii):
+    """Show one ring: members by role, numbers, and the findings that prove it."""
+    rings = analysis.load_rings(workspace)
+    match = rings[rings["ring_id"].str.upper() == ring_id.upper()]
+    if match.empty:
+        raise RxringError(f"no ring {ring_id} in {workspace}; `rxring rings -w {workspace}` lists them")
+    ring = _mask_frame(match, reveal_pii).iloc[0].to_dict()
+    findings = analysis.load_findings(workspace)
+    findings = _mask_frame(findings[findings["finding_id"].isin(ring["finding_ids"])], reveal_pii)
+    if as_json:
+        _echo_json({"ring": {k: _jsonable(v) for k, v in ring.items()}, "findings": _records(findings)})
+        return
+    click.echo(f"Ring {ring['ring_id']} (rank {ring['rank']}, score {ring['score']:.1f}): {ring['boxes']} boxes, "
+               f"{ring['events']} events, fund at risk {ring['fund_at_risk']:,.2f} (total {ring['total_amount']:,.2f}), "
+               f"{_cell(ring['first_time'])} … {_cell(ring['last_time'])}")
+    for role, title in (("source_patients", "Source patients"), ("prescribers", "Prescribers"),
+                        ("source_sites", "Source sites"), ("laundering_sites", "Laundering sites")):
+        click.echo(f"  {title} ({len(ring[role])}): {', '.join(ring[role])}")
+    click.echo(f"  Rules: {', '.join(ring['rules'])}\n")
+    click.echo(_findings_table(findings))
+
+
+@click.command("findings")
+@_workspace
+@click.option("--rule", type=click.Choice(RULES, case_sensitive=False), help="Only this rule.")
+@click.option("--site", help="Only findings involving this site id.")
+@click.option("--code", help="Only findings on this trace code.")
+@_limit
+@_json
+@_reveal
+def findings_command(workspace, rule, site, code, limit, as_json, reveal_pii):
+    """List findings (rule, trace code, sites, money, explanation), optionally filtered."""
+    findings = analysis.findings_for(analysis.load_findings(workspace), rule=rule, site=site,
+                                     code="".join(code.split()) if code else None)
+    findings = _mask_frame(findings, reveal_pii)
+    if as_json:
+        _echo_json(findings)
+        return
+    shown = findings if not limit else findings.head(limit)
+    click.echo(_findings_table(shown))
+    if limit and len(findings) > limit:
+        click.echo(f"… {len(findings) - limit} more findings (use --limit 0 for all)")
+
+
+_BOX_TABLE = [("event_time", "time"), ("event_type", "type"), ("site_id", "site"), ("patient_id", "patient"),
+              ("quantity", "qty"), ("settlement_id", "settlement"), ("fund_amount", "fund"), ("where", "source"),
+              ("note", "note")]
+
+
+@click.command("box")
+@click.argument("code")
+@_workspace
+@_json
+@_reveal
+def box_command(code, workspace, as_json, reveal_pii):
+    """Chain of custody of one pack: every scan of CODE in time order, with source file and line."""
+    timeline = _mask_frame(analysis.box_timeline(workspace, code), reveal_pii)
+    canonical = "".join(code.split())
+    try:
+        findings = analysis.findings_for(analysis.load_findings(workspace), code=canonical)
+    except RxringError:
+        findings = None
+    if as_json:
+        _echo_json({"trace_code": canonical, "events": _records(timeline),
+                    "findings": [] if findings is None else _records(_mask_frame(findings, reveal_pii))})
+        return
+    rows = []
+    for event in timeline.to_dict("records"):
+        where = f"{event['source_file']}:{event['source_line']}" if event.get("source_file") else ""
+        rows.append({**event, "where": where, "quantity": f"{event['quantity']:g}" if pd.notna(event["quantity"]) else ""})
+    click.echo(f"Trace code {canonical}: {len(timeline)} events")
+    click.echo(_table(rows, _BOX_TABLE, limit=60))
+    if findings is not None and len(findings):
+        click.echo("")
+        click.echo(_findings_table(findings))
+
+
+def _who(kind: str, key: str, workspace, as_json: bool, reveal_pii: bool) -> None:
+    findings = analysis.load_findings(workspace)
+    rings = analysis.load_rings(workspace)
+    if kind == "site":
+        found = analysis.findings_for(findings, site=key)
+        found_rings = analysis.rings_for(rings, site=key)
+    else:
+        found = analysis.findings_for(findings, patient=key)
+        found_rings = analysis.rings_for(rings, patient=key, finding_ids=list(found["finding_id"]))
+    shown_key = key if kind == "site" or reveal_pii else mask_id(key)
+    if found.empty and found_rings.empty:
+        raise RxringError(f"{kind} {shown_key} appears in no finding of {workspace}")
+    found, found_rings = _mask_frame(found, reveal_pii), _mask_frame(found_rings, reveal_pii)
+    if as_json:
+        _echo_json({kind: shown_key, "rings": _records(found_rings), "findings": _records(found)})
+        return
+    click.echo(f"{kind.capitalize()} {shown_key}: {len(found)} findings, {len(found_rings)} rings\n")
+    click.echo(_ring_table(found_rings))
+    click.echo("")
+    click.echo(_findings_table(found))
+
+
+@click.command("site")
+@click.argument("site_id")
+@_workspace
+@_json
+@_reveal
+def site_command(site_id, workspace, as_json, reveal_pii):
+    """Findings and rings that involve one site (pharmacy or hospital code)."""
+    _who("site", site_id, workspace, as_json, reveal_pii)
+
+
+@click.command("patient")
+@click.argument("patient_id")
+@_workspace
+@_json
+@_reveal
+def patient_command(patient_id, workspace, as_json, reveal_pii):
+    """Findings and rings that involve one patient (psn_no; printed masked)."""
+    _who("patient", patient_id, workspace, as_json, reveal_pii)
+
+
+COMMANDS: list = [analyze_command, rings_command, ring_command, findings_command, box_command, site_command,
+                  patient_command]

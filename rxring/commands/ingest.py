@@ -1,3 +1,95 @@
-"""CLI commands for ingest (assembled by rxring.cli)."""
+"""CLI commands for ingest (assembled by rxring.cli): ``rxring ingest`` and ``rxring code``."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..errors import RxringError
+
+__all__ = ["COMMANDS", "ingest_command", "code_command"]
+
+
+@click.command("ingest")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--workspace", "-w", required=True, envvar="RXRING_WORKSPACE", type=click.Path(file_okay=False, path_type=str),
+              help="Workspace folder (created when missing). Env: RXRING_WORKSPACE.")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Progress bar for large files (only on a terminal).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
+def ingest_command(inputs, workspace, progress, as_json):
+    """Read INPUT files or folders into the workspace's canonical events.
+
+    Formats are recognised by content: NHSA 进销存 messages (JSON / JSON Lines,
+    3501-3507), GS1 EPCIS 2.0 JSON-LD, CSV/TSV/XLSX exports with Chinese or English
+    headers (UTF-8, UTF-8 BOM, GBK, GB18030), canonical CSV/Parquet, master tables
+    (sites, products, patients, prescribers); plain or .gz.  Rejected rows go to
+    quarantine.csv with file, line and reason; every row is accounted for
+    (read = accepted + quarantined).  Files already ingested add nothing.
+
+    Exit code 0 when something usable was read (or was already in the workspace),
+    2 when nothing was.
+    """
+    from ..ingest import ingest
+
+    report = ingest(inputs, workspace, progress=progress)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(report.format_table())
+        for f in report.files:
+            for note in f.notes:
+                click.echo(f"note: {f.path}: {note}")
+            if f.status == "already ingested":
+                click.echo(f"note: {f.path}: already ingested (same SHA-256), nothing added")
+        totals = report.totals()
+        summary = (
+            f"{totals['events']} events written, {totals['deletions']} deletions, "
+            f"{totals['already_ingested']} file(s) already ingested, {totals['unreadable']} unreadable"
+        )
+        if report.quarantined:
+            summary += f"; quarantined rows in {report.workspace}/quarantine.csv"
+        click.echo(summary)
+        click.echo(report.invariant_line())
+    if not report.usable:
+        raise RxringError(f"nothing usable was read from {len(report.files)} input file(s)")
+
+
+@click.command("code")
+@click.argument("code")
+@click.option("--json", "as_json", is_flag=True, help="Print the parts as JSON.")
+def code_command(code, as_json):
+    """Show what a trace CODE contains (Chinese 20-digit code or GS1).
+
+    GS1 codes may be written with brackets, with GS separators (type <GS> or \\x1d),
+    with a symbology prefix (]d2, ]C1, ]Q3), or as an SGTIN URI.  Exit code 2 and
+    the reason when the text cannot be a pack's code.
+    """
+    from ..ingest.codes import CodeError, parse_code
+
+    try:
+        parsed = parse_code(code)
+    except CodeError as exc:
+        raise RxringError(f"not a valid trace code: {exc}") from None
+    parts = parsed.to_dict()
+    if as_json:
+        click.echo(json.dumps(parts, ensure_ascii=False))
+        return
+    labels = {
+        "canonical": "canonical",
+        "kind": "kind",
+        "product": "product (GTIN-14)" if parsed.kind == "gs1" else "product (leading 7 digits)",
+        "serial": "serial",
+        "expiry": "expiry (AI 17)",
+        "lot": "lot (AI 10)",
+    }
+    width = max(len(v) for v in labels.values())
+    for key, label in labels.items():
+        value = parts[key]
+        if value is None:
+            continue
+        click.echo(f"{label.ljust(width)}  {value}")
+
+
+COMMANDS: list = [ingest_command, code_command]

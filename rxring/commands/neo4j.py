@@ -1,3 +1,125 @@
-"""CLI commands for neo4j (assembled by rxring.cli)."""
+"""CLI commands for the Neo4j backend: `rxring load` and `rxring neo4j start|stop|status|queries`.
 
-COMMANDS: list = []
+Thin shells over :mod:`rxring.graph.neo4j_server`, :mod:`rxring.graph.neo4j_connect`
+and :mod:`rxring.graph.neo4j_loader`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+__all__ = ["COMMANDS"]
+
+
+def _echo_err(line: str) -> None:
+    click.echo(line, err=True)
+
+
+@click.command("load")
+@click.option("--workspace", "-w", "workspace", required=True, type=click.Path(file_okay=False),
+              help="Workspace folder written by `rxring ingest`/`rxring analyze`.")
+@click.option("--neo4j", "uri", envvar="NEO4J_URI", metavar="URI",
+              help="Bolt URI, e.g. bolt://localhost:7687 [env NEO4J_URI; default: the server of `rxring neo4j start`].")
+@click.option("--user", envvar="NEO4J_USER", help="[env NEO4J_USER; default neo4j]")
+@click.option("--password", envvar="NEO4J_PASSWORD", help="[env NEO4J_PASSWORD; prefer the environment]")
+@click.option("--database", envvar="NEO4J_DATABASE", help="[env NEO4J_DATABASE; default: the server's default]")
+@click.option("--suspicious-only", is_flag=True,
+              help="Load only the packs named in the workspace's findings, with their whole chains and actors.")
+@click.option("--batch-size", default=10000, show_default=True, type=click.IntRange(min=1),
+              help="Events per transaction.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+def load_command(workspace, uri, user, password, database, suspicious_only, batch_size, progress):
+    """Load a workspace into Neo4j (idempotent; run again to resume an interrupted load).
+
+    Creates constraints and indexes, then writes Box, Site, Patient, Prescriber,
+    Product and Event nodes with OF, AT, TO, BY, NEXT and IS relationships
+    (DESIGN §4) in batches of UNWIND + MERGE.
+    """
+    from ..graph.neo4j_connect import resolve_config
+    from ..graph.neo4j_loader import load_workspace
+
+    config = resolve_config(uri, user, password, database)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    report = load_workspace(config, workspace, suspicious_only=suspicious_only, batch_size=batch_size,
+                            progress=progress)
+    what = "suspicious packs' events" if suspicious_only else "events"
+    click.echo(f"loaded {report.events:,} {what} into {config.describe()} in {report.seconds:.1f}s "
+               f"({report.events_per_second:,.0f} events/s; {report.batches} batches written, "
+               f"{report.skipped_batches} already done)")
+    click.echo("nodes: " + ", ".join(f"{k} {v:,}" for k, v in report.nodes.items()))
+    click.echo("relationships: " + ", ".join(f"{k} {v:,}" for k, v in report.relationships.items()))
+
+
+@click.group("neo4j")
+def neo4j_group():
+    """A local Neo4j Community 5.26 server for rxring (downloaded from Maven Central once).
+
+    Not needed when NEO4J_URI points at your own server.
+    """
+
+
+_INSTANCE = click.option("--instance", default="default", show_default=True,
+                         help="Name of the local server (each has its own data, ports and password).")
+
+
+@neo4j_group.command("start")
+@_INSTANCE
+@click.option("--heap-mb", type=click.IntRange(min=256), help="JVM heap [env RXRING_NEO4J_HEAP_MB; 768].")
+@click.option("--pagecache-mb", type=click.IntRange(min=64), help="Page cache [env RXRING_NEO4J_PAGECACHE_MB; 384].")
+def start_command(instance, heap_mb, pagecache_mb):
+    """Start the local server (or report the one already running).
+
+    Prints the Bolt URI and where the generated password is stored; `rxring load`
+    and `--backend neo4j` find it without any environment variables.
+    """
+    from ..graph.neo4j_server import start_server
+
+    state = start_server(instance, heap_mb=heap_mb, pagecache_mb=pagecache_mb, log=_echo_err)
+    click.echo(f"NEO4J_URI={state.uri}")
+    click.echo(f"NEO4J_USER={state.user}")
+    click.echo(f"# password: \"password\" in {state.state_path} (mode 0600); browser/HTTP API: {state.http_uri}")
+
+
+@neo4j_group.command("stop")
+@_INSTANCE
+@click.option("--delete-data", is_flag=True, help="Also delete the server's database files.")
+def stop_command(instance, delete_data):
+    """Stop the local server."""
+    from ..graph.neo4j_server import stop_server
+
+    was_running = stop_server(instance, delete_data=delete_data)
+    click.echo(f"Neo4j instance {instance!r} " + ("stopped" if was_running else "was not running")
+               + (" (data deleted)" if delete_data else ""))
+
+
+@neo4j_group.command("status")
+@_INSTANCE
+def status_command(instance):
+    """Is the local server running, where, and where is its password stored (exit 1 if not running)."""
+    from ..graph.neo4j_server import server_status
+
+    status = server_status(instance)
+    for key, value in status.items():
+        click.echo(f"{key}: {value}")
+    if not status["running"]:
+        sys.exit(1)
+
+
+@neo4j_group.command("queries")
+@click.argument("name", required=False)
+def queries_command(name):
+    """List the shipped Cypher files, or print one (paste it into Neo4j Browser)."""
+    from ..graph.neo4j_queries import query_header, query_names, query_text
+
+    if name:
+        click.echo(query_text(name), nl=False)
+        return
+    for query in query_names():
+        first = query_header(query).splitlines()
+        click.echo(f"{query:15} {first[0] if first else ''}")
+
+
+COMMANDS: list = [load_command, neo4j_group]

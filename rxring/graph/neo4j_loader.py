@@ -1,0 +1,499 @@
+"""Load a workspace's events into Neo4j: the graph model of DESIGN §4.
+
+::
+
+    (:Box {code, product_code})-[:IS]->(:Product {code, name, pack_units, price})
+    (:Event {id, type, time, ...})-[:OF]->(:Box)   -[:AT]->(:Site)
+                                  -[:TO]->(:Patient) -[:BY]->(:Prescriber)
+    (:Event)-[:NEXT]->(:Event)     chain of custody of one box, in time order
+
+The load creates constraints and indexes first (``rxring/queries/schema.cypher``),
+then writes in stages — sites, products, boxes, events, custody chains — each in
+batches of ``UNWIND $rows ... MERGE`` keyed on ids, so loading the same workspace
+twice leaves identical counts.  After every batch a ``(:LoadState {key})`` node
+records how far each stage got, in the same transaction; an interrupted load run
+again with the same workspace and batch size skips the batches already written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from ..errors import RxringError
+from ..schema import EVENT_SCHEMA
+from ..workspace import Workspace
+from .neo4j_queries import statements
+
+__all__ = ["LoadReport", "load_workspace", "load_events", "suspicious_codes", "ensure_schema", "graph_counts", "clear_graph",
+           "workspace_events", "canonical_events", "LABELS", "RELATIONSHIP_TYPES"]
+
+LABELS = ("Box", "Site", "Patient", "Prescriber", "Product", "Event")
+RELATIONSHIP_TYPES = ("OF", "AT", "TO", "BY", "NEXT", "IS")
+
+#: Event columns stored as properties of (:Event) (the ids of related nodes become relationships).
+EVENT_PROPERTIES = {
+    "event_type": "type", "event_time": "time", "quantity": "quantity", "fund_amount": "fund_amount",
+    "total_amount": "total_amount", "settlement_id": "settlement_id", "source_file": "source_file",
+    "source_line": "source_line", "product_code": "product_code", "product_name": "product_name",
+    "batch": "batch", "expiry": "expiry", "split_sale": "split_sale", "pharmacist_id": "pharmacist_id",
+    "counterparty": "counterparty", "record_no": "record_no", "code_kind": "code_kind",
+    "code_product": "code_product", "code_serial": "code_serial", "code_expiry": "code_expiry",
+    "code_lot": "code_lot",
+}
+
+_SITES = """
+UNWIND $rows AS r
+MERGE (s:Site {id: r.id})
+SET s += r.props
+"""
+
+_PRODUCTS = """
+UNWIND $rows AS r
+MERGE (p:Product {code: r.code})
+SET p += r.props
+"""
+
+_BOXES = """
+UNWIND $rows AS r
+MERGE (b:Box {code: r.code})
+SET b.product_code = r.product_code, b.code_product = r.code_product
+WITH b, r
+OPTIONAL MATCH (b)-[old:IS]->(p:Product)
+WHERE r.product_code IS NULL OR p.code <> r.product_code
+DELETE old
+WITH DISTINCT b, r
+FOREACH (code IN CASE WHEN r.product_code IS NULL THEN [] ELSE [r.product_code] END |
+  MERGE (p:Product {code: code})
+  MERGE (b)-[:IS]->(p))
+"""
+
+_EVENTS = """
+UNWIND $rows AS r
+MERGE (e:Event {id: r.id})
+SET e += r.props
+MERGE (b:Box {code: r.code})
+MERGE (e)-[:OF]->(b)
+MERGE (s:Site {id: r.site})
+MERGE (e)-[:AT]->(s)
+FOREACH (id IN CASE WHEN r.patient IS NULL THEN [] ELSE [r.patient] END |
+  MERGE (p:Patient {id: id})
+  MERGE (e)-[:TO]->(p))
+FOREACH (id IN CASE WHEN r.prescriber IS NULL THEN [] ELSE [r.prescriber] END |
+  MERGE (d:Prescriber {id: id})
+  MERGE (e)-[:BY]->(d))
+"""
+
+# Re-draw the custody chain of each box in the batch: drop its old NEXT links (a
+# re-load with more events may have put new events between two old ones), then link.
+_NEXT_CLEAR = """
+UNWIND $codes AS code
+MATCH (:Box {code: code})<-[:OF]-(:Event)-[n:NEXT]->()
+DELETE n
+"""
+
+_NEXT = """
+UNWIND $pairs AS pair
+MATCH (a:Event {id: pair[0]}), (b:Event {id: pair[1]})
+MERGE (a)-[:NEXT]->(b)
+"""
+
+_PROGRESS = """
+MERGE (l:LoadState {key: $key})
+SET l += $progress, l.updated = datetime()
+"""
+
+_STAGES = ("sites", "products", "boxes", "events", "next")
+
+
+@dataclass
+class LoadReport:
+    """What a load wrote, and how fast."""
+
+    uri: str
+    events: int
+    batches: int
+    skipped_batches: int
+    seconds: float
+    nodes: dict = field(default_factory=dict)
+    relationships: dict = field(default_factory=dict)
+    suspicious_only: bool = False
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else float("inf")
+
+
+def _blank_to_none(series: pd.Series) -> pd.Series:
+    """Trim text; empty or missing becomes None (SQL: NULLIF(TRIM(x), ''))."""
+    def clean(value):
+        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+            return None
+        text = str(value).strip()
+        return text or None
+    return pd.Series([clean(v) for v in series], index=series.index, dtype=object)
+
+
+def _deleted_mask(events: pd.DataFrame, deletions: pd.DataFrame | None) -> pd.Series:
+    """Events matched by an NHSA 3507 deletion (record_no, and event_type / site_id when given)."""
+    mask = pd.Series(False, index=events.index)
+    if deletions is None or len(deletions) == 0 or "record_no" not in deletions.columns:
+        return mask
+    dels = pd.DataFrame({c: (_blank_to_none(deletions[c]) if c in deletions.columns else None)
+                         for c in ("record_no", "event_type", "site_id")}).dropna(subset=["record_no"])
+    record = events["record_no"]
+    for d in dels.itertuples(index=False):
+        hit = record == d.record_no
+        if d.event_type is not None:
+            hit &= events["event_type"] == d.event_type
+        if d.site_id is not None:
+            hit &= events["site_id"] == d.site_id
+        mask |= hit.fillna(False)
+    return mask
+
+
+def canonical_events(events: pd.DataFrame, deletions: pd.DataFrame | None = None,
+                     normalise: bool = True) -> pd.DataFrame:
+    """The events every rule judges, exactly as the embedded engine's stage ``ev``.
+
+    Drops rows without trace_code, event_time or site_id, events deleted by an NHSA
+    3507 message, and repeated event ids (the first by source_file, source_line,
+    event_time is kept); trims patient, prescriber, settlement and code_product
+    (empty becomes missing).  ``normalise`` first coerces a hand-made frame to
+    :data:`~rxring.schema.EVENT_SCHEMA` as :func:`rxring.analysis.run_rules` does
+    (missing columns, empty strings, types); workspace events are already typed.
+    """
+    if normalise:
+        from ..queries.embedded import events_table
+
+        frame = events_table(events).to_pandas()
+    else:
+        frame = events.copy()
+        for column in EVENT_SCHEMA.names:
+            if column not in frame.columns:
+                frame[column] = None
+    frame = frame[frame["trace_code"].notna() & frame["event_time"].notna() & frame["site_id"].notna()]
+    frame = frame[~_deleted_mask(frame, deletions)]
+    frame = frame.sort_values(["source_file", "source_line", "event_time"], kind="stable", na_position="last")
+    frame = frame.drop_duplicates("event_id", keep="first")
+    for column in ("patient_id", "prescriber_id", "settlement_id", "code_product"):
+        frame[column] = _blank_to_none(frame[column])
+    frame["event_time"] = pd.to_datetime(frame["event_time"])
+    return frame.reset_index(drop=True)
+
+
+def workspace_events(workspace: Workspace) -> pd.DataFrame:
+    """The workspace's events as the rules see them (:func:`canonical_events`)."""
+    deletions = pd.read_parquet(workspace.deletions_path) if workspace.deletions_path.exists() else None
+    return canonical_events(workspace.read_events(), deletions, normalise=False)
+
+
+def ensure_schema(driver, database: str | None = None) -> None:
+    """Create rxring's constraints and indexes (idempotent) and wait until they are online."""
+    for statement in statements("schema"):
+        driver.execute_query(statement, database_=database)
+    driver.execute_query("CALL db.awaitIndexes(300)", database_=database)
+
+
+def clear_graph(driver, database: str | None = None, batch: int = 10000) -> None:
+    """Delete every node and relationship (the schema stays), in batches."""
+    with driver.session(database=database) as session:
+        session.run(f"MATCH (n) CALL (n) {{ DETACH DELETE n }} IN TRANSACTIONS OF {int(batch)} ROWS").consume()
+
+
+def graph_counts(driver, database: str | None = None) -> tuple[dict, dict]:
+    """Node counts per label of the model and relationship counts per type."""
+    nodes, rels = {}, {}
+    for label in LABELS:
+        records, _, _ = driver.execute_query(f"MATCH (n:`{label}`) RETURN count(n) AS n", database_=database)
+        nodes[label] = records[0]["n"]
+    for rel in RELATIONSHIP_TYPES:
+        records, _, _ = driver.execute_query(f"MATCH ()-[r:`{rel}`]->() RETURN count(r) AS n", database_=database)
+        rels[rel] = records[0]["n"]
+    return nodes, rels
+
+
+def _clean(value):
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value.to_pydatetime()
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as plain Python dicts (datetime, date, None for missing) for Bolt."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return [{k: _clean(v) for k, v in row.items()} for row in table.to_pylist()]
+
+
+def _product_norm(series: pd.Series) -> pd.Series:
+    return pd.Series([None if v is None else v.upper() for v in _blank_to_none(series)], index=series.index,
+                     dtype=object)
+
+
+def _box_rows(events: pd.DataFrame) -> list[dict]:
+    """One row per code: its first known product (time order) and its product part."""
+    frame = pd.DataFrame({"code": events["trace_code"], "time": events["event_time"], "id": events["event_id"],
+                          "product": _product_norm(events["product_code"]), "part": events["code_product"]})
+    codes = pd.DataFrame({"code": sorted(frame["code"].unique())})
+    first = (frame.dropna(subset=["product"]).sort_values(["time", "id"], kind="stable")
+             .drop_duplicates("code", keep="first").set_index("code")["product"])
+    part = frame.dropna(subset=["part"]).groupby("code")["part"].min()
+    codes["product_code"] = codes["code"].map(first)
+    codes["code_product"] = codes["code"].map(part)
+    return _records(codes.astype(object).where(codes.notna(), None))
+
+
+def _site_rows(events: pd.DataFrame, sites: pd.DataFrame | None) -> list[dict]:
+    ids = set(events["site_id"].dropna())
+    rows = []
+    if sites is not None and len(sites):
+        props = [c for c in ("name", "kind", "chain", "region") if c in sites.columns]
+        for rec in _records(sites[["site_id", *props]].drop_duplicates("site_id")):
+            rows.append({"id": rec["site_id"], "props": {k: rec[k] for k in props if rec[k] is not None}})
+            ids.discard(rec["site_id"])
+    rows.extend({"id": site, "props": {}} for site in sorted(ids))
+    return rows
+
+
+def _product_rows(events: pd.DataFrame, products: pd.DataFrame | None) -> list[dict]:
+    """Product nodes keyed by the normalised code (trimmed, upper case), master columns as properties."""
+    named = pd.DataFrame({"code": _product_norm(events["product_code"]), "name": _blank_to_none(events["product_name"])})
+    rows = {}
+    for code, group in named.dropna(subset=["code"]).groupby("code", sort=True):
+        names = group["name"].dropna()
+        rows[code] = {"code": code, "props": {"name": names.value_counts().index[0]} if len(names) else {}}
+    if products is not None and len(products) and "product_code" in products.columns:
+        master = products.copy()
+        master["code"] = _product_norm(master["product_code"])
+        master = master.dropna(subset=["code"])
+        if "pack_units" in master.columns:
+            master["pack_units"] = pd.to_numeric(master["pack_units"], errors="coerce")
+            units = master.groupby("code")["pack_units"].max()  # as the embedded engine: the largest
+        else:
+            units = pd.Series(dtype="float64")
+        props = [c for c in ("name", "price") if c in master.columns]
+        for rec in _records(master[["code", *props]].drop_duplicates("code")):
+            row = rows.setdefault(rec["code"], {"code": rec["code"], "props": {}})
+            row["props"].update({k: rec[k] for k in props if rec[k] is not None})
+            value = units.get(rec["code"])
+            if value is not None and not pd.isna(value):
+                row["props"]["pack_units"] = int(value) if float(value).is_integer() else float(value)
+    return [rows[k] for k in sorted(rows)]
+
+
+def _event_rows(events: pd.DataFrame) -> list[dict]:
+    columns = ["event_id", "trace_code", "site_id", "patient_id", "prescriber_id", *EVENT_PROPERTIES]
+    rows = []
+    for rec in _records(events[columns]):
+        props = {EVENT_PROPERTIES[k]: rec[k] for k in EVENT_PROPERTIES}
+        rows.append({"id": rec["event_id"], "code": rec["trace_code"], "site": rec["site_id"],
+                     "patient": rec["patient_id"], "prescriber": rec["prescriber_id"],
+                     "props": props})
+    return rows
+
+
+def _custody_chains(events: pd.DataFrame) -> list[tuple[str, list[list[str]]]]:
+    """Per box: the (event, next event) pairs of its events in time order (ties by id)."""
+    ordered = events.sort_values(["trace_code", "event_time", "event_id"], kind="stable")
+    chains = []
+    for code, ids in ordered.groupby("trace_code", sort=True)["event_id"]:
+        ids = list(ids)
+        chains.append((code, [[a, b] for a, b in zip(ids, ids[1:])]))
+    return chains
+
+
+def _fingerprint(workspace: Workspace | None, events: pd.DataFrame, batch_size: int, suspicious_only: bool) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"batch_size": batch_size, "suspicious_only": suspicious_only, "n": len(events)}).encode())
+    if workspace is not None:
+        paths = [*workspace.event_parts(), workspace.deletions_path, workspace.findings_path,
+                 *sorted(workspace.masters_dir.glob("*.parquet"))]
+        for path in paths:
+            if Path(path).exists():
+                stat = Path(path).stat()
+                digest.update(f"{Path(path).name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    else:
+        digest.update(pd.util.hash_pandas_object(events["event_id"], index=False).values.tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _progress_bar(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="ev", desc="loading", leave=False, dynamic_ncols=True)
+
+
+def load_events(driver, events: pd.DataFrame, *, sites: pd.DataFrame | None = None,
+                products: pd.DataFrame | None = None, deletions: pd.DataFrame | None = None,
+                database: str | None = None, batch_size: int = 10000, progress: bool = False,
+                load_key: str | None = None, uri: str = "", normalise: bool = True) -> LoadReport:
+    """Write canonical events (and master rows) into Neo4j, batched and idempotent.
+
+    Parameters
+    ----------
+    driver : neo4j.Driver
+        An open driver (see :func:`rxring.graph.neo4j_connect.connect`).
+    events : pandas.DataFrame
+        Rows of :data:`rxring.schema.EVENT_SCHEMA`; cleaned by :func:`canonical_events`
+        (with ``deletions``) first, so the graph holds what the rules judge.
+    sites, products : pandas.DataFrame, optional
+        Master tables; their columns become node properties.
+    database : str, optional
+        Target database (default: the server's default).
+    batch_size : int
+        Events per transaction.
+    progress : bool
+        Show a progress bar on stderr.
+    load_key : str, optional
+        Identity of this load for resuming; batches already recorded under it are skipped.
+
+    Returns
+    -------
+    LoadReport
+        Counts of nodes and relationships after the load, and the speed.
+    """
+    if batch_size < 1:
+        raise RxringError(f"--batch-size must be at least 1, not {batch_size}")
+    start = time.perf_counter()
+    ensure_schema(driver, database)
+    events = canonical_events(events, deletions, normalise=normalise)
+    events = events.sort_values(["trace_code", "event_time", "event_id"], kind="stable").reset_index(drop=True)
+    key = load_key or _fingerprint(None, events, batch_size, False)
+    records, _, _ = driver.execute_query("MATCH (l:LoadState {key: $key}) RETURN properties(l) AS p",
+                                         key=key, database_=database)
+    done = records[0]["p"] if records else {}
+
+    # Small lists per stage; large ones are built lazily (one batch at a time).
+    stage_rows = {
+        "sites": _site_rows(events, sites),
+        "products": _product_rows(events, products),
+        "boxes": _box_rows(events),
+    }
+    chains = _custody_chains(events)
+    bar = _progress_bar(len(events), progress)
+    batches = skipped = 0
+
+    def run_stage(stage: str, chunks) -> None:
+        """Run each chunk — ([(query, params), ...], events it covers) — in one transaction."""
+        nonlocal batches, skipped
+        finished = bool(done.get(f"done_{stage}"))
+        for number, (work_items, n_events) in enumerate(chunks, start=1):
+            if finished or number <= done.get(f"stage_{stage}", 0):
+                skipped += 1
+            else:
+                def work(tx, work_items=work_items, number=number):
+                    for query, params in work_items:
+                        tx.run(query, **params).consume()
+                    tx.run(_PROGRESS, key=key, progress={f"stage_{stage}": number}).consume()
+
+                with driver.session(database=database) as session:
+                    session.execute_write(work)
+                batches += 1
+            if bar is not None and n_events:
+                bar.update(n_events)
+        if not finished:
+            driver.execute_query(_PROGRESS, key=key, progress={f"done_{stage}": True}, database_=database)
+
+    def chunked(query, rows):
+        for i in range(0, len(rows), batch_size):
+            yield [(query, {"rows": rows[i:i + batch_size]})], 0
+
+    run_stage("sites", chunked(_SITES, stage_rows["sites"]))
+    run_stage("products", chunked(_PRODUCTS, stage_rows["products"]))
+    run_stage("boxes", chunked(_BOXES, stage_rows["boxes"]))
+    if bar is not None:
+        bar.set_description("events")
+    run_stage("events", (([(_EVENTS, {"rows": _event_rows(events.iloc[i:i + batch_size])})],
+                          min(batch_size, len(events) - i)) for i in range(0, len(events), batch_size)))
+
+    def chain_chunks():
+        codes, pairs, n = [], [], 0
+        for code, links in chains:
+            codes.append(code)
+            pairs.extend(links)
+            n += len(links) + 1
+            if n >= batch_size:
+                yield [(_NEXT_CLEAR, {"codes": codes}), (_NEXT, {"pairs": pairs})], n
+                codes, pairs, n = [], [], 0
+        if codes:
+            yield [(_NEXT_CLEAR, {"codes": codes}), (_NEXT, {"pairs": pairs})], n
+
+    if bar is not None:
+        bar.reset(total=len(events))
+        bar.set_description("custody chains")
+    run_stage("next", chain_chunks())
+    if bar is not None:
+        bar.close()
+    elapsed = time.perf_counter() - start
+    nodes, rels = graph_counts(driver, database)
+    return LoadReport(uri=uri, events=len(events), batches=batches, skipped_batches=skipped, seconds=elapsed,
+                      nodes=nodes, relationships=rels)
+
+
+def suspicious_codes(workspace: Workspace) -> set[str]:
+    """Trace codes named by the workspace's findings (``findings.parquet``)."""
+    if not workspace.findings_path.exists():
+        raise RxringError(f"--suspicious-only needs findings: {workspace.findings_path} does not exist; "
+                          f"run `rxring analyze --workspace {workspace.root}` first")
+    findings = pd.read_parquet(workspace.findings_path, columns=["trace_codes"])
+    return {code for codes in findings["trace_codes"] if codes is not None for code in codes}
+
+
+def load_workspace(config, workspace: Workspace | str | Path, *, suspicious_only: bool = False,
+                   batch_size: int = 10000, progress: bool = False) -> LoadReport:
+    """Load a workspace into the Neo4j server of ``config`` (idempotent, resumable).
+
+    Parameters
+    ----------
+    config : rxring.graph.neo4j_connect.Neo4jConfig
+        Where to load (see :func:`~rxring.graph.neo4j_connect.resolve_config`).
+    workspace : Workspace or path
+        An ingested workspace.
+    suspicious_only : bool
+        Load only the boxes named in ``findings.parquet``, with their whole custody
+        chains and every actor of those events — for cities too large to load whole.
+    batch_size : int
+        Events per transaction.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    LoadReport
+
+    Examples
+    --------
+    >>> from rxring.graph.neo4j_connect import resolve_config
+    >>> report = load_workspace(resolve_config(), "ws")      # doctest: +SKIP
+    >>> report.nodes["Event"]                                # doctest: +SKIP
+    1200
+    """
+    from .neo4j_connect import connect
+
+    if not isinstance(workspace, Workspace):
+        workspace = Workspace(workspace)
+    workspace.events_dataset()  # a clear error for an empty workspace, before connecting
+    with connect(config) as driver:  # a clear error for a bad server, before reading every event
+        events = workspace_events(workspace)
+        if suspicious_only:
+            codes = suspicious_codes(workspace)
+            events = events[events["trace_code"].isin(codes)].reset_index(drop=True)
+        key = _fingerprint(workspace, events, batch_size, suspicious_only)
+        report = load_events(driver, events, sites=workspace.master("sites"), products=workspace.master("products"),
+                             database=config.database, batch_size=batch_size, progress=progress, load_key=key,
+                             uri=config.uri, normalise=False)
+    report.suspicious_only = suspicious_only
+    return report

@@ -1,0 +1,301 @@
+"""Drug traceability codes: the Chinese 20-digit code and GS1 codes.
+
+A scanned code arrives in many spellings.  :func:`parse_code` turns any of them
+into one canonical string plus its parts, or raises :class:`CodeError` saying why
+the text cannot be a pack's code.
+
+Canonical forms (the project's contract):
+
+* Chinese code (``kind="cn20"``): the 20 digits, spaces and hyphens removed.
+  ``product`` is the leading 7 digits (product and pack level); the remaining
+  digits are a serial and a check that cannot be verified publicly, so any 20
+  digits are accepted.
+* GS1 code (``kind="gs1"``): ``"01" + GTIN-14 + "21" + serial``, no brackets and
+  no separators; ``product`` is the GTIN-14.  Accepted spellings: element
+  strings with brackets ``(01)…(21)…(17)…(10)…``, without brackets with GS
+  (``\\x1d``) separators, with a symbology identifier (``]d2``, ``]C1``,
+  ``]Q3``, ``]e0``), SGTIN URIs ``urn:epc:id:sgtin:CompanyPrefix.IndicatorItemRef.Serial``
+  and GS1 Digital Link URIs.  The GTIN check digit is verified; AIs 17 (expiry)
+  and 10 (lot) are extracted, other AIs are tolerated and ignored.
+
+GS1 serials are case-sensitive and are kept as given; a 20-digit all-digit
+string is always read as a Chinese code.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import date
+from functools import lru_cache
+from urllib.parse import unquote
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "CodeError",
+    "ParsedCode",
+    "parse_code",
+    "gtin_check_digit",
+    "sgtin_uri_to_gtin",
+    "parse_code_series",
+]
+
+_GS = "\x1d"
+# Ways a GS separator is spelt when a scanner's output was pasted as text.
+_GS_SPELLINGS = ("<GS>", "{GS}", "[GS]", "\\x1d", "\\x1D", "\\u001d", "\u241d", "<FNC1>", "{FNC1}")
+_SYMBOLOGY = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
+_CN20 = re.compile(r"^\d{20}$")
+_HRI = re.compile(r"\((\d{2,4})\)")
+_SGTIN = re.compile(r"^urn:epc:id:sgtin:(\d+)\.(\d+)\.(.+)$", re.IGNORECASE)
+_SERIAL_OK = re.compile(r"^[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}$")  # GS1 AI 82 set
+
+
+class CodeError(ValueError):
+    """The text cannot be a pack's trace code; ``str(exc)`` says why."""
+
+
+@dataclass(frozen=True)
+class ParsedCode:
+    """One trace code taken apart.
+
+    Attributes
+    ----------
+    canonical : str
+        The canonical spelling (see the module docstring).
+    kind : str
+        ``"cn20"`` or ``"gs1"``.
+    product : str
+        cn20: the leading 7 digits; gs1: the GTIN-14.
+    serial : str
+        cn20: the 13 digits after the product part; gs1: AI 21.
+    expiry : datetime.date or None
+        GS1 AI 17, when present.
+    lot : str or None
+        GS1 AI 10, when present.
+    """
+
+    canonical: str
+    kind: str
+    product: str
+    serial: str
+    expiry: date | None = None
+    lot: str | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["expiry"] = self.expiry.isoformat() if self.expiry else None
+        return d
+
+
+def gtin_check_digit(body: str) -> int:
+    """The GS1 mod-10 check digit for ``body`` (a GTIN without its last digit).
+
+    Examples
+    --------
+    >>> gtin_check_digit("0950600013435")
+    2
+    """
+    if not body.isdigit():
+        raise CodeError(f"GTIN must be digits, got {body!r}")
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        total += int(ch) * (3 if i % 2 == 0 else 1)
+    return (10 - total % 10) % 10
+
+
+def _verify_gtin(gtin: str) -> str:
+    if not gtin.isdigit() or len(gtin) not in (8, 12, 13, 14):
+        raise CodeError(f"GTIN must be 8, 12, 13 or 14 digits, got {gtin!r}")
+    gtin14 = gtin.zfill(14)
+    expected = gtin_check_digit(gtin14[:-1])
+    if int(gtin14[-1]) != expected:
+        raise CodeError(f"GTIN {gtin14} fails its check digit: expected {expected}, got {gtin14[-1]}")
+    return gtin14
+
+
+def sgtin_uri_to_gtin(uri: str) -> tuple[str, str]:
+    """Split an SGTIN pure-identity URI into (GTIN-14 with computed check digit, serial).
+
+    Examples
+    --------
+    >>> sgtin_uri_to_gtin("urn:epc:id:sgtin:0614141.812345.6789")
+    ('80614141123458', '6789')
+    """
+    m = _SGTIN.match(uri.strip())
+    if not m:
+        raise CodeError(f"not an SGTIN URI (urn:epc:id:sgtin:CompanyPrefix.IndicatorItemRef.Serial): {uri!r}")
+    company, item_ref, serial = m.group(1), m.group(2), unquote(m.group(3))
+    if len(company) + len(item_ref) != 13 or not 6 <= len(company) <= 12:
+        raise CodeError(f"SGTIN URI company prefix + indicator/item reference must be 13 digits: {uri!r}")
+    body = item_ref[0] + company + item_ref[1:]
+    return body + str(gtin_check_digit(body)), serial
+
+
+def _clean(text: str) -> str:
+    s = text.strip()
+    for spelling in _GS_SPELLINGS:
+        if spelling in s:
+            s = s.replace(spelling, _GS)
+    return s
+
+
+def _gs1(gtin: str | None, serial: str | None, expiry: date | None, lot: str | None) -> ParsedCode:
+    if not gtin:
+        raise CodeError("GS1 code has no GTIN (AI 01)")
+    gtin14 = _verify_gtin(gtin)
+    if not serial:
+        raise CodeError("GS1 code has no serial number (AI 21), so it cannot identify one pack")
+    if not _SERIAL_OK.match(serial):
+        raise CodeError(f"GS1 serial {serial!r} is longer than 20 characters or has characters GS1 does not allow")
+    return ParsedCode(f"01{gtin14}21{serial}", "gs1", gtin14, serial, expiry, lot)
+
+
+def _from_element_strings(elements) -> ParsedCode:
+    found: dict[str, object] = {}
+    for element in elements:
+        ai = element.ai.ai
+        if ai in found:
+            continue
+        if ai == "17":
+            found[ai] = element.date
+        else:
+            found[ai] = element.value
+    return _gs1(found.get("01"), found.get("21"), found.get("17"), found.get("10"))
+
+
+def _parse_element_string(s: str) -> ParsedCode:
+    from biip import ParseError
+    from biip.gs1_messages import GS1Message
+
+    try:
+        if s.startswith("("):
+            message = GS1Message.parse_hri(s)
+        else:
+            message = GS1Message.parse(s.strip(_GS))
+    except ParseError as exc:
+        raise CodeError(f"not a GS1 element string: {exc}") from None
+    except (ValueError, IndexError) as exc:  # biip raises these on some malformed dates
+        raise CodeError(f"not a GS1 element string: {exc}") from None
+    return _from_element_strings(message.element_strings)
+
+
+def _parse_digital_link(s: str) -> ParsedCode:
+    from biip import ParseError
+    from biip.gs1_digital_link_uris import GS1DigitalLinkURI
+
+    try:
+        message = GS1DigitalLinkURI.parse(s).as_gs1_message()
+    except (ParseError, ValueError) as exc:
+        raise CodeError(f"not a GS1 Digital Link URI: {exc}") from None
+    return _from_element_strings(message.element_strings)
+
+
+@lru_cache(maxsize=65536)
+def parse_code(text: str) -> ParsedCode:
+    """Parse a scanned trace code into its canonical form and parts.
+
+    Parameters
+    ----------
+    text : str
+        The code as scanned or exported (any spelling in the module docstring).
+
+    Returns
+    -------
+    ParsedCode
+
+    Raises
+    ------
+    CodeError
+        When the text cannot be a pack's code; the message gives the reason.
+
+    Examples
+    --------
+    >>> parse_code("8115 1257 9140 8562 3274").canonical
+    '81151257914085623274'
+    >>> p = parse_code("(01)09506000134352(21)ABC123(17)270131(10)L1")
+    >>> p.canonical, p.product, str(p.expiry), p.lot
+    ('010950600013435221ABC123', '09506000134352', '2027-01-31', 'L1')
+    >>> parse_code("]d2010950600013435221ABC123\\x1d1727013110L1").canonical
+    '010950600013435221ABC123'
+    """
+    if text is None or not isinstance(text, str):
+        raise CodeError("empty code")
+    s = _clean(text)
+    if not s:
+        raise CodeError("empty code")
+    if s.startswith("#PRECISION_LOST"):
+        raise CodeError("the code was stored as a number in the spreadsheet and lost digits; store the column as text")
+    digits = re.sub(r"[\s\-]", "", s)
+    if _CN20.match(digits):
+        return ParsedCode(digits, "cn20", digits[:7], digits[7:])
+    low = s.lower()
+    if low.startswith("urn:epc:id:sgtin:"):
+        gtin, serial = sgtin_uri_to_gtin(s)
+        return _gs1(gtin, serial, None, None)
+    if low.startswith("urn:epc:"):
+        raise CodeError(f"EPC URI {s!r} is not an SGTIN (only serialised trade items are packs)")
+    if low.startswith(("http://", "https://")):
+        return _parse_digital_link(s)
+    if _SYMBOLOGY.match(s):
+        s = s[3:]
+    if s.startswith("("):
+        return _parse_element_string(re.sub(r"\s+", "", s))
+    if s.startswith("01") and len(s) >= 16:
+        return _parse_element_string(s)
+    if digits.isdigit():
+        raise CodeError(f"a Chinese trace code has 20 digits, this has {len(digits)}")
+    raise CodeError(f"not a trace code (neither 20 digits nor a GS1 code with GTIN and serial): {text.strip()[:60]!r}")
+
+
+def parse_code_series(codes: pd.Series) -> pd.DataFrame:
+    """Parse a column of codes, fast for Chinese codes (vectorised), per value for the rest.
+
+    Parameters
+    ----------
+    codes : pandas.Series
+        Raw code strings (missing values allowed).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index as ``codes``; columns ``trace_code``, ``code_kind``,
+        ``code_product``, ``code_serial``, ``code_expiry`` (date or None),
+        ``code_lot`` and ``code_error`` (reason, or None when the code parsed).
+    """
+    raw = codes.astype("string")
+    stripped = raw.str.replace(r"[\s\-]", "", regex=True)
+    is_cn = stripped.str.fullmatch(r"\d{20}").fillna(False).astype(bool)
+    n = len(codes)
+    out = pd.DataFrame(
+        {
+            "trace_code": stripped.where(is_cn),
+            "code_kind": pd.Series(np.where(is_cn, "cn20", None), index=codes.index, dtype="string"),
+            "code_product": stripped.str.slice(0, 7).where(is_cn),
+            "code_serial": stripped.str.slice(7).where(is_cn),
+            "code_expiry": pd.Series([None] * n, index=codes.index, dtype="object"),
+            "code_lot": pd.Series([None] * n, index=codes.index, dtype="string"),
+            "code_error": pd.Series([None] * n, index=codes.index, dtype="string"),
+        }
+    )
+    rest = ~is_cn
+    if rest.any():
+        values = raw[rest]
+        parsed = {}
+        for value in pd.unique(values.fillna("")):
+            try:
+                parsed[value] = parse_code(value)
+            except CodeError as exc:
+                parsed[value] = str(exc)
+        results = [parsed[v] for v in values.fillna("")]
+        ok = [isinstance(r, ParsedCode) for r in results]
+        idx = values.index
+        out.loc[idx, "trace_code"] = [r.canonical if o else None for r, o in zip(results, ok)]
+        out.loc[idx, "code_kind"] = [r.kind if o else None for r, o in zip(results, ok)]
+        out.loc[idx, "code_product"] = [r.product if o else None for r, o in zip(results, ok)]
+        out.loc[idx, "code_serial"] = [r.serial if o else None for r, o in zip(results, ok)]
+        out.loc[idx, "code_expiry"] = pd.Series([r.expiry if o else None for r, o in zip(results, ok)], index=idx, dtype="object")
+        out.loc[idx, "code_lot"] = [r.lot if o else None for r, o in zip(results, ok)]
+        out.loc[idx, "code_error"] = [None if o else r for r, o in zip(results, ok)]
+    return out

@@ -1,0 +1,177 @@
+"""JSON and JSON Lines inputs: NHSA messages, EPCIS documents, or flat records.
+
+Each JSON object is recognised on its own: an object with ``infno`` is an NHSA
+message (:mod:`.nhsa`), an EPCIS document or ObjectEvent goes to :mod:`.epcis`,
+any other object is a flat record whose keys are mapped like CSV headers.
+JSON Lines are streamed line by line (``source_line`` = physical line); a JSON
+document is loaded whole (``source_line`` = 1-based position of the message or
+event in its list), so very large inputs should be JSON Lines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pyarrow as pa
+
+from ..aliases import map_headers
+from ..sniff import raw_position, text_stream
+from . import Chunk, FileProblem
+from .epcis import document_events, event_records
+from .nhsa import message_records
+
+__all__ = ["read_jsonl", "read_json", "RECORD_SCHEMA"]
+
+BATCH_RECORDS = 20_000
+_NUMERIC = ("quantity", "fund_amount", "total_amount")
+_STRING_FIELDS = (
+    "event_id", "trace_code", "event_type", "event_time", "site_id", "product_code", "product_name", "batch",
+    "expiry", "split_sale", "patient_id", "prescriber_id", "_prescriber_name", "pharmacist_id", "settlement_id",
+    "counterparty", "record_no", "_price", "_inv_chg_type", "_reject",
+)
+RECORD_SCHEMA = pa.schema(
+    [(name, pa.string()) for name in _STRING_FIELDS]
+    + [(name, pa.float64()) for name in _NUMERIC]
+    + [("_line", pa.int64())]
+)
+
+
+class _Batcher:
+    """Collects records, deletions and raw text; emits chunks of bounded size."""
+
+    def __init__(self):
+        self.records: list[dict] = []
+        self.deletions: list[dict] = []
+        self.rejects: list[tuple[int, str, str]] = []
+        self.raw: dict[int, str] = {}
+        self.kinds: Counter = Counter()
+
+    def full(self) -> bool:
+        return len(self.records) >= BATCH_RECORDS
+
+    def chunk(self) -> Chunk:
+        raw = self.raw
+        table = pa.Table.from_pylist(self.records, schema=RECORD_SCHEMA) if self.records else None
+        chunk = Chunk(records=table, rejects=self.rejects, deletions=self.deletions,
+                      raw_lookup=lambda lines: [raw.get(line, "") for line in lines])
+        self.records, self.deletions, self.rejects, self.raw = [], [], [], {}
+        return chunk
+
+
+def _flat_record(obj: dict, line: int) -> dict:
+    mapping = map_headers(list(obj.keys()))
+    record = {"_line": line}
+    for column, key in mapping.items():
+        value = obj[key]
+        if column in _NUMERIC:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                record[column] = float(value)
+            elif value in (None, ""):
+                record[column] = None
+            else:
+                try:
+                    record[column] = float(str(value).replace(",", ""))
+                except ValueError:
+                    record["_reject"] = f"{column} '{value}' is not a number"
+        elif column in RECORD_SCHEMA.names:
+            record[column] = None if value is None else (json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value))
+    if "trace_code" not in mapping:
+        record["_reject"] = "object is neither an NHSA message, an EPCIS event nor a record with a trace code"
+    return record
+
+
+def _take(obj, line: int, raw: str, index: int, sha16: str, source_file: str, batch: _Batcher) -> None:
+    if not isinstance(obj, dict):
+        batch.rejects.append((line, "not a JSON object", raw))
+        return
+    batch.raw[line] = raw
+    if "infno" in obj:
+        batch.kinds["nhsa"] += 1
+        records, deletions = message_records(obj, line, raw, sha16, source_file)
+        for r in records:
+            r.pop("_raw", None)
+        batch.records.extend(records)
+        batch.deletions.extend(deletions)
+        return
+    events = document_events(obj)
+    if events is not None:
+        batch.kinds["epcis"] += 1
+        for e, event in enumerate(events):
+            batch.records.extend(event_records(event, line, index + e, sha16))
+        return
+    batch.kinds["records"] += 1
+    batch.records.append(_flat_record(obj, line))
+
+
+def read_jsonl(path: Path, encoding: str, sha16: str, source_file: str, tick: Callable[[], None],
+               kinds: Counter) -> Iterator[Chunk]:
+    """Stream JSON Lines: one object per line; a line that is not JSON is one rejected record."""
+    batch = _Batcher()
+    with text_stream(path, encoding) as fh:
+        for number, line in enumerate(fh, start=1):
+            text = line.strip().lstrip("\ufeff")
+            if not text:
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                batch.rejects.append((number, f"invalid JSON ({exc.msg} at column {exc.colno})", text))
+                continue
+            _take(obj, number, text, 0, sha16, source_file, batch)
+            if batch.full():
+                kinds.update(batch.kinds)
+                batch.kinds.clear()
+                tick(raw_position(fh))
+                yield batch.chunk()
+    kinds.update(batch.kinds)
+    yield batch.chunk()
+
+
+def read_json(path: Path, encoding: str, sha16: str, source_file: str, tick: Callable[[], None],
+              kinds: Counter) -> Iterator[Chunk]:
+    """Read a whole JSON document: a message, a list of messages/events/records, or an EPCIS document."""
+    with text_stream(path, encoding) as fh:
+        text = fh.read().lstrip("\ufeff")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if lines and all(line.startswith("{") for line in lines):
+            # JSON Lines whose first line is broken: read line by line, quarantine the bad ones
+            yield from read_jsonl(path, encoding, sha16, source_file, tick, kinds)
+            return
+        raise FileProblem(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    batch = _Batcher()
+    events = document_events(document) if isinstance(document, dict) else None
+    if isinstance(document, dict) and events is not None and "infno" not in document:
+        items = events
+        batch.kinds["epcis"] += 1
+        for i, event in enumerate(items, start=1):
+            batch.raw[i] = json.dumps(event, ensure_ascii=False)[:4000]
+            batch.records.extend(event_records(event, i, i - 1, sha16))
+            if batch.full():
+                kinds.update(batch.kinds)
+                batch.kinds.clear()
+                tick()
+                yield batch.chunk()
+        kinds.update(batch.kinds)
+        yield batch.chunk()
+        return
+    if isinstance(document, dict) and "infno" not in document:
+        lists = [v for v in document.values() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]
+        if len(lists) == 1:
+            document = lists[0]
+    items = document if isinstance(document, list) else [document]
+    for i, obj in enumerate(items, start=1):
+        raw = json.dumps(obj, ensure_ascii=False)
+        _take(obj, i, raw, i - 1, sha16, source_file, batch)
+        if batch.full():
+            kinds.update(batch.kinds)
+            batch.kinds.clear()
+            tick()
+            yield batch.chunk()
+    kinds.update(batch.kinds)
+    yield batch.chunk()

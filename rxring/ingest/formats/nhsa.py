@@ -1,0 +1,253 @@
+"""NHSA 进销存 messages (infno 3501–3507) → canonical records.
+
+A message is ``{"infno": "3505", "msgid": ..., "fixmedins_code": ..., "input": {...}}``.
+Its body sits under ``input.selinfo | purcinfo | invinfo | data`` as an object or a
+list, or the fields sit at the top level.  Each body item lists its codes in
+``drugtracinfo: [{"drug_trac_codg": ...}]`` or one ``drug_trac_codg``; every code is
+one record.
+
+=====  ===========================  ============================  ===================
+infno  event_type                   time field                    quantity field
+=====  ===========================  ============================  ===================
+3501   inventory                    invdate / inv_time / inv_date inv_cnt
+3502   transfer_in (inv_chg_type    inv_chg_time                  cnt
+       101), transfer_out (102),
+       adjust (other)
+3503   inbound                      purc_retn_stoin_time          purc_retn_cnt
+3504   purchase_return              purc_retn_stoin_time          purc_retn_cnt
+3505   dispense                     sel_retn_time                 sel_retn_cnt
+3506   refund                       sel_retn_time                 sel_retn_cnt
+3507   deletion of earlier records  (fixmedins_bchno + inv_data_type)
+=====  ===========================  ============================  ===================
+
+Quantity and money: a whole-pack item listing k codes gives each code quantity 1
+and total ``price × cnt / k``; a 拆零 item (``trdn_flag`` = 1) gives its code the
+quantity ``cnt`` in smallest units and the total ``price × cnt``.  ``fund_amount``
+comes from ``fund_pay_sumamt``, ``hifp_pay`` or ``基金支付`` when present (divided
+over the codes like the total), else null.
+
+event_id is ``msgid:item:code`` so the same message in two overlapping exports is
+one event; without a msgid it is ``sha16:line:item:code``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["message_records", "BODY_KEYS", "INFNO_EVENT_TYPE", "RECORD_FIELDS"]
+
+BODY_KEYS = ("selinfo", "purcinfo", "invinfo", "data")
+INFNO_EVENT_TYPE = {
+    "3501": "inventory",
+    "3502": "adjust",
+    "3503": "inbound",
+    "3504": "purchase_return",
+    "3505": "dispense",
+    "3506": "refund",
+}
+_TIME_FIELDS = {
+    "3501": ("invdate", "inv_time", "inv_date"),
+    "3502": ("inv_chg_time",),
+    "3503": ("purc_retn_stoin_time",),
+    "3504": ("purc_retn_stoin_time",),
+    "3505": ("sel_retn_time",),
+    "3506": ("sel_retn_time",),
+}
+_ALL_TIME_FIELDS = ("sel_retn_time", "inv_chg_time", "purc_retn_stoin_time", "invdate", "inv_time", "inv_date")
+_QTY_FIELDS = {
+    "3501": ("inv_cnt", "cnt"),
+    "3502": ("cnt",),
+    "3503": ("purc_retn_cnt",),
+    "3504": ("purc_retn_cnt",),
+    "3505": ("sel_retn_cnt",),
+    "3506": ("sel_retn_cnt",),
+}
+_FUND_FIELDS = ("fund_pay_sumamt", "hifp_pay", "基金支付", "fund_amount")
+_SPLIT_TRUE = {"1", "1.0", "true", "是"}
+
+# Columns of the records this module produces (all strings but the numbers).
+RECORD_FIELDS = (
+    "event_id", "trace_code", "event_type", "event_time", "site_id", "product_code", "product_name",
+    "batch", "expiry", "quantity", "split_sale", "patient_id", "prescriber_id", "pharmacist_id",
+    "settlement_id", "fund_amount", "total_amount", "counterparty", "record_no", "_line", "_raw", "_reject",
+)
+
+
+def _s(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+def _first(item: dict, message: dict, names) -> object:
+    for name in names:
+        for source in (item, message):
+            value = source.get(name)
+            if value not in (None, ""):
+                return value
+    return None
+
+
+def _num(value) -> float | None | str:
+    """A float, None when absent, or the text itself when it is not a number."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(str(value).replace(",", ""))
+    except ValueError:
+        return str(value)
+
+
+def _bodies(message: dict) -> list:
+    payload = message.get("input")
+    if isinstance(payload, dict):
+        for key in BODY_KEYS:
+            if key in payload:
+                body = payload[key]
+                return body if isinstance(body, list) else [body]
+        return [payload]
+    if isinstance(payload, list):
+        return payload
+    for key in BODY_KEYS:
+        if isinstance(message.get(key), (dict, list)):
+            body = message[key]
+            return body if isinstance(body, list) else [body]
+    return [message]
+
+
+def _codes(item: dict, message: dict) -> list:
+    info = item.get("drugtracinfo")
+    if info is None and item is not message:
+        info = message.get("drugtracinfo")
+    if isinstance(info, dict):
+        info = [info]
+    if isinstance(info, list) and info:
+        return [(d.get("drug_trac_codg") if isinstance(d, dict) else d) for d in info]
+    code = item.get("drug_trac_codg") or (message.get("drug_trac_codg") if item is not message else None)
+    if code in (None, ""):
+        return []
+    if isinstance(code, list):
+        return code
+    from ..normalise import split_code_cell
+
+    return split_code_cell(str(code))
+
+
+def message_records(message: dict, line: int, raw: str, sha16: str, source_file: str) -> tuple[list[dict], list[dict]]:
+    """Records and deletions from one NHSA message.
+
+    Parameters
+    ----------
+    message : dict
+        The parsed message.
+    line : int
+        Its line (JSON Lines) or position (JSON array), 1-based.
+    raw : str
+        Its text, for quarantine rows.
+    sha16 : str
+        The source file's SHA-256 prefix (event ids of messages without msgid).
+    source_file : str
+        The file as named in the manifest.
+
+    Returns
+    -------
+    records : list of dict
+        One per code (keys :data:`RECORD_FIELDS`); items that cannot become events
+        carry ``_reject``.
+    deletions : list of dict
+        3507 deletions: site_id, record_no, inv_data_type, msgid, source_file, source_line.
+    """
+    infno = _s(message.get("infno"))
+    msgid = _s(message.get("msgid"))
+    site = _s(message.get("fixmedins_code"))
+    bodies = _bodies(message)
+    records: list[dict] = []
+    deletions: list[dict] = []
+    if infno == "3507":
+        for item in bodies:
+            item = item if isinstance(item, dict) else {}
+            record_no = _s(item.get("fixmedins_bchno") or item.get("medins_prod_sel_no"))
+            if record_no is None:
+                records.append(_reject(line, raw, "3507 deletion without fixmedins_bchno"))
+                continue
+            deletions.append(
+                {
+                    "site_id": _s(item.get("fixmedins_code")) or site,
+                    "record_no": record_no,
+                    "inv_data_type": _s(item.get("inv_data_type")),
+                    "msgid": msgid,
+                    "source_file": source_file,
+                    "source_line": line,
+                }
+            )
+        return records, deletions
+    if infno not in INFNO_EVENT_TYPE:
+        why = "message has no infno" if infno is None else f"infno {infno} is not a 进销存 scan message (3501-3507)"
+        return [_reject(line, raw, why)], []
+    for b, item in enumerate(bodies):
+        if not isinstance(item, dict):
+            records.append(_reject(line, raw, f"body item {b} is not an object"))
+            continue
+        event_type = INFNO_EVENT_TYPE[infno]
+        if infno == "3502":
+            change = _s(_first(item, message, ("inv_chg_type",)))
+            event_type = {"101": "transfer_in", "102": "transfer_out"}.get(change or "", "adjust")
+        split = (_s(_first(item, message, ("trdn_flag",))) or "0").lower() in _SPLIT_TRUE
+        count = _num(_first(item, message, _QTY_FIELDS[infno]))
+        price = _num(_first(item, message, ("finl_trns_pric", "pric")))
+        fund = _num(_first(item, message, _FUND_FIELDS))
+        codes = _codes(item, message)
+        k = len(codes)
+        reject = None
+        if isinstance(count, str):
+            reject = f"quantity '{count}' is not a number"
+        elif isinstance(price, str):
+            reject = f"price '{price}' is not a number"
+        if not codes:
+            codes = [None]
+            reject = reject or "no trace code in the message (drug_trac_codg / drugtracinfo)"
+        kk = max(k, 1)
+        if split:
+            quantity = count / kk if isinstance(count, float) else None
+        else:
+            quantity = count if isinstance(count, float) and count < 0 else 1.0
+        total = price * (count if isinstance(count, float) else 1.0) / kk if isinstance(price, float) else None
+        fund_share = fund / kk if isinstance(fund, float) else None
+        when = _first(item, message, _TIME_FIELDS[infno]) or _first(item, message, _ALL_TIME_FIELDS)
+        base = {
+            "event_type": event_type,
+            "event_time": _s(when),
+            "site_id": _s(item.get("fixmedins_code")) or site,
+            "product_code": _s(_first(item, message, ("med_list_codg",))),
+            "product_name": _s(_first(item, message, ("fixmedins_hilist_name",))),
+            "batch": _s(_first(item, message, ("manu_lotnum",))),
+            "expiry": _s(_first(item, message, ("expy_end",))),
+            "quantity": quantity,
+            "split_sale": "1" if split else "0",
+            "patient_id": _s(_first(item, message, ("psn_no",))),
+            "prescriber_id": _s(_first(item, message, ("prsc_dr_certno", "prsc_dr_name"))),
+            "pharmacist_id": _s(_first(item, message, ("phar_certno",))),
+            "settlement_id": _s(_first(item, message, ("setl_id",))),
+            "fund_amount": fund_share,
+            "total_amount": total,
+            "counterparty": _s(_first(item, message, ("spler_name",))) if infno in ("3503", "3504") else None,
+            "record_no": _s(_first(item, message, ("fixmedins_bchno", "medins_prod_sel_no"))),
+            "_line": line,
+            "_raw": raw,
+            "_reject": reject,
+        }
+        for c, code in enumerate(codes):
+            record = dict(base)
+            record["trace_code"] = _s(code)
+            record["event_id"] = f"{msgid}:{b}:{c}" if msgid else f"{sha16}:{line}:{b}:{c}"
+            records.append(record)
+    return records, deletions
+
+
+def _reject(line: int, raw: str, why: str) -> dict:
+    return {"_line": line, "_raw": raw, "_reject": why}

@@ -1,0 +1,466 @@
+"""Tabular inputs: CSV/TSV (any supported encoding), XLSX and Parquet.
+
+Headers are mapped to canonical columns by :func:`rxring.ingest.aliases.map_headers`.
+A table with a trace-code column is events; one without it whose headers match a
+master table (:data:`rxring.schema.MASTER_COLUMNS`) is that master table; anything
+else is a :class:`FileProblem` naming the headers found.
+
+CSV is streamed with ``pyarrow.csv.open_csv`` in blocks (bounded memory); rows with
+the wrong number of fields are quarantined with their physical line number.
+``source_line`` of a CSV row is its physical line (header = line 1), of an XLSX row
+its sheet row number, of a Parquet row its 1-based row number.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from ...schema import MASTER_COLUMNS
+from ..aliases import COLUMN_ALIASES, SALE_HINT_COLUMNS, map_headers, normalise_header
+from ..sniff import is_gzip, open_binary, raw_position, text_stream
+from . import Chunk, FileProblem
+
+__all__ = ["TablePlan", "plan_table", "read_csv", "read_xlsx", "read_parquet", "MASTER_ALIASES"]
+
+CSV_BLOCK = 16 << 20
+XLSX_CHUNK = 20_000
+PARQUET_BATCH = 256_000
+
+MASTER_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "sites": {
+        "site_id": COLUMN_ALIASES["site_id"],
+        "name": ("name", "机构名称", "名称", "药店名称", "医院名称", "fixmedins_name"),
+        "kind": ("kind", "机构类型", "类型", "类别"),
+        "chain": ("chain", "连锁", "连锁名称", "所属连锁"),
+        "region": ("region", "区域", "地区", "行政区", "区县", "admdvs"),
+    },
+    "products": {
+        "product_code": COLUMN_ALIASES["product_code"],
+        "name": ("name", "药品名称", "名称", "通用名", "通用名称", "商品名称"),
+        "pack_units": ("pack_units", "包装数量", "最小包装数量", "每盒数量", "包装规格数量", "转换比"),
+        "price": ("price", "价格", "单价", "零售价", "挂网价"),
+    },
+    "patients": {
+        "patient_id": COLUMN_ALIASES["patient_id"],
+        "name": ("name", "姓名", "患者姓名", "psn_name"),
+    },
+    "prescribers": {
+        "prescriber_id": ("prescriber_id", "prsc_dr_certno", "医师编码", "医师证件号", "医师证件号码", "医师id"),
+        "name": ("name", "姓名", "医师姓名", "prsc_dr_name"),
+    },
+}
+_MASTER_NUMERIC = {"pack_units", "price"}
+
+
+@dataclass
+class TablePlan:
+    """How a table's headers map: ``kind`` is "events" or a master name."""
+
+    kind: str
+    mapping: dict[str, str]  # canonical -> header
+    default_event_type: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _master_mapping(headers: list[str], name: str) -> dict[str, str]:
+    by_norm = {normalise_header(h): h for h in headers}
+    mapping = {}
+    for column, aliases in MASTER_ALIASES[name].items():
+        for alias in aliases:
+            if alias in by_norm and by_norm[alias] not in mapping.values():
+                mapping[column] = by_norm[alias]
+                break
+    return mapping
+
+
+def plan_table(headers: list[str]) -> TablePlan:
+    """Decide what a table is from its headers.
+
+    Raises
+    ------
+    FileProblem
+        When a required column is missing or the table is neither events nor a master.
+    """
+    mapping = map_headers(headers)
+    if "trace_code" in mapping:
+        missing = [c for c in ("site_id", "event_time") if c not in mapping]
+        if missing:
+            looked = "; ".join(f"{c}: {', '.join(COLUMN_ALIASES[c][:6])}" for c in missing)
+            raise FileProblem(f"missing required column {', '.join(missing)} (looked for {looked})")
+        plan = TablePlan("events", mapping)
+        if "event_type" not in mapping:
+            norm = {normalise_header(h) for h in headers}
+            hints = [h for h in SALE_HINT_COLUMNS if h in norm]
+            if not hints:
+                raise FileProblem(
+                    "missing required column event_type (业务类型/事件类型/event_type), and no sale columns "
+                    "(销售时间, 人员编号, 结算ID) to infer that the rows are sales"
+                )
+            plan.default_event_type = "dispense"
+            plan.notes.append(f"no event-type column: rows read as dispense (sale columns {', '.join(hints)})")
+        return plan
+    best, best_mapping = None, {}
+    for name, columns in MASTER_ALIASES.items():
+        m = _master_mapping(headers, name)
+        key = next(iter(columns))
+        if key in m and "name" in m and len(m) > len(best_mapping):
+            best, best_mapping = name, m
+    if best:
+        return TablePlan(best, best_mapping)
+    shown = ", ".join(str(h)[:24] for h in headers[:6]) + (", …" if len(headers) > 6 else "")
+    raise FileProblem(
+        f"a table without a trace-code column (追溯码, 药品追溯码, drug_trac_codg, trace_code) that is not a "
+        f"master table (sites, products, patients, prescribers); headers: {shown}",
+        unknown=True,
+    )
+
+
+def master_frame(frame: pd.DataFrame, plan: TablePlan, first_line: int) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
+    """Rename a master table's columns; rows without a key or with bad numbers are rejected."""
+    key = next(iter(MASTER_ALIASES[plan.kind]))
+
+    def clean(v):
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            return None
+        text = _cell_text(v, False).strip() if not isinstance(v, str) else v.strip()
+        return text or None
+
+    out = pd.DataFrame({c: [clean(v) for v in frame[h].tolist()] for c, h in plan.mapping.items()}, dtype=object)
+    for c in MASTER_COLUMNS[plan.kind]:
+        if c not in out.columns:
+            out[c] = pd.Series([None] * len(out), dtype=object)
+    reasons: list[str | None] = [None if v is not None else f"missing {key}" for v in out[key].tolist()]
+    numbers = {}
+    for c in _MASTER_NUMERIC & set(out.columns):
+        text = out[c].map(lambda v: None if v is None else v.replace(",", ""))
+        numbers[c] = pd.to_numeric(text, errors="coerce")
+        for i, (t, n) in enumerate(zip(text.tolist(), numbers[c].tolist())):
+            if reasons[i] is None and t is not None and pd.isna(n):
+                reasons[i] = f"{c} '{t}' is not a number"
+    for c, values in numbers.items():
+        out[c] = values
+    keep = np.array([r is None for r in reasons], dtype=bool)
+    rejects = [
+        (first_line + i, why, join_row(frame.iloc[i].tolist()))
+        for i, why in enumerate(reasons)
+        if why is not None
+    ]
+    return out[keep].reset_index(drop=True), rejects
+
+
+def _rename(table: pa.Table, plan: TablePlan) -> pa.Table:
+    names = table.column_names
+    return pa.table({c: table.column(names.index(h)) for c, h in plan.mapping.items()})
+
+
+def _blank_mask(table: pa.Table) -> np.ndarray:
+    blank = None
+    for col in table.columns:
+        empty = pc.is_null(col)
+        if pa.types.is_string(col.type):
+            empty = pc.or_(empty, pc.equal(pc.utf8_trim_whitespace(col), ""))
+        empty = pc.fill_null(empty, True)
+        blank = empty if blank is None else pc.and_(blank, empty)
+    if blank is None:
+        return np.zeros(table.num_rows, dtype=bool)
+    return np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+# ------------------------------------------------------------------------- CSV
+
+def _dedupe(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for i, name in enumerate(names):
+        name = (name or "").replace("\ufeff", "").strip() or f"column{i + 1}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        else:
+            seen[name] = 0
+        out.append(name)
+    return out
+
+
+def _csv_header(path: Path, encoding: str, delimiter: str) -> list[str]:
+    with text_stream(path, encoding) as fh:
+        line = fh.readline()
+    row = next(csv.reader([line], delimiter=delimiter), [])
+    if not any(c.strip() for c in row):
+        raise FileProblem("the first line (header) is empty")
+    if len(row) < 2:
+        raise FileProblem("text, but not a table: the first line has no comma, tab, semicolon or pipe", unknown=True)
+    return _dedupe(row)
+
+
+def _read_master_csv(path: Path, encoding: str, delimiter: str, names: list[str], plan: TablePlan) -> Chunk:
+    """A master table is small: read it whole with the csv module, keeping physical line numbers."""
+    good: list[list[str]] = []
+    lines: list[int] = []
+    rejects: list[tuple[int, str, str]] = []
+    blank = 0
+    with text_stream(path, encoding) as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        next(reader, None)
+        start = reader.line_num + 1
+        for row in reader:
+            line, start = start, reader.line_num + 1
+            if not any(c.strip() for c in row):
+                blank += 1
+                continue
+            if len(row) != len(names):
+                rejects.append((line, f"row has {len(row)} fields, the header has {len(names)}", join_row(row, delimiter)))
+                continue
+            good.append(row)
+            lines.append(line)
+    frame = pd.DataFrame(good, columns=names, dtype=object)
+    master, bad = master_frame(frame, plan, first_line=0)
+    rejects += [(lines[i], why, raw) for i, why, raw in bad]
+    return Chunk(master=(plan.kind, master), rejects=sorted(rejects), blank=blank)
+
+
+def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None], ctx_setup: Callable[[TablePlan], None]) -> Iterator[Chunk]:
+    """Stream a delimited text file as chunks.
+
+    ``ctx_setup`` is called once with the table plan (before the first chunk) so the
+    caller can set the event-type fallback and notes; ``tick`` updates progress.
+    """
+    names = _csv_header(path, encoding, delimiter)
+    plan = plan_table(names)
+    ctx_setup(plan)
+    if plan.kind != "events":
+        yield _read_master_csv(path, encoding, delimiter, names, plan)
+        return
+
+    skipped_lines: list[int] = []
+    bad_rows: list[tuple[int, str, str]] = []
+    expected = len(names)
+
+    def on_invalid(row) -> str:
+        text = row.text or ""
+        if row.number is not None:
+            skipped_lines.append(row.number)
+        if text.strip():
+            bad_rows.append((row.number or 0, f"row has {row.actual_columns} fields, the header has {expected}", text))
+        else:
+            bad_rows.append((row.number or 0, "", ""))  # blank line: skipped, not counted
+        return "skip"
+
+    arrow_encoding = "utf8" if encoding in ("utf-8", "utf-8-sig") else encoding
+    raw = open_binary(path)
+    try:
+        reader = pacsv.open_csv(
+            raw,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, encoding=arrow_encoding,
+                                           block_size=CSV_BLOCK, use_threads=False),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid,
+                                             ignore_empty_lines=False, newlines_in_values=False),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                 strings_can_be_null=True, quoted_strings_can_be_null=True),
+        )
+    except pa.ArrowInvalid as exc:
+        raw.close()
+        raise FileProblem(f"cannot read as CSV: {exc}") from None
+    ordinal = 0
+    try:
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+                raise FileProblem(f"CSV reading stopped after {ordinal} rows: {exc}") from None
+            tick(raw_position(raw))
+            m = batch.num_rows
+            skipped = np.asarray(sorted(skipped_lines), dtype=np.int64)
+            t = skipped - np.arange(len(skipped)) - 2
+            g = np.arange(ordinal, ordinal + m)
+            lines = 2 + g + np.searchsorted(t, g, side="right")
+            ordinal += m
+            table = pa.Table.from_batches([batch])
+            blank = _blank_mask(table)
+            rejects = [r for r in bad_rows if r[1]]
+            bad_blank = sum(1 for r in bad_rows if not r[1])
+            bad_rows.clear()
+            if blank.any():
+                table = table.filter(pa.array(~blank))
+                lines = lines[~blank]
+            records = _rename(table, plan).append_column("_line", pa.array(lines, type=pa.int64()))
+            yield Chunk(records=records, rejects=rejects, blank=int(blank.sum()) + bad_blank,
+                        raw_lookup=_row_lookup(table, lines, lambda values: join_row(values, delimiter)))
+        if bad_rows:
+            yield Chunk(rejects=[r for r in bad_rows if r[1]], blank=sum(1 for r in bad_rows if not r[1]))
+    finally:
+        raw.close()
+
+
+def _row_lookup(table: pa.Table, lines: np.ndarray, join) -> Callable[[list[int]], list[str]]:
+    """Raw text of rows by source line, built only for the rows that are asked for."""
+    names = table.column_names
+
+    def lookup(wanted: list[int]) -> list[str]:
+        positions = np.searchsorted(lines, np.asarray(wanted, dtype=np.int64))
+        rows = table.take(pa.array(positions)).to_pylist()
+        if join is None:
+            return [json.dumps(r, ensure_ascii=False, default=str) for r in rows]
+        return [join([r[n] for n in names]) for r in rows]
+
+    return lookup
+
+
+def join_row(values: list, delimiter: str = ",") -> str:
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=delimiter, lineterminator="").writerow(["" if v is None else v for v in values])
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------------ XLSX
+
+def _cell_text(value, is_code: bool):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer():
+            if abs(value) >= 1e15 and is_code:
+                return f"#PRECISION_LOST:{value!r}"
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def read_xlsx(path: Path, display: str, tick: Callable[[], None],
+              ctx_setup: Callable[[TablePlan, str], None]) -> Iterator[Chunk]:
+    """Read every sheet that has a recognisable header row (searched in its first 20 rows).
+
+    ``ctx_setup(plan, source_file)`` is called per sheet before its chunks; the source
+    file is ``display`` for a one-sheet workbook and ``display#sheet`` otherwise.
+    """
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(open_binary(path), read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many types on corrupt files
+        raise FileProblem(f"cannot open the XLSX workbook: {exc}") from None
+    try:
+        found = []
+        problems = []
+        for sheet in workbook.worksheets:
+            header_row, plan = None, None
+            for number, row in enumerate(sheet.iter_rows(max_row=20, values_only=True), start=1):
+                cells = [_cell_text(v, False) for v in row]
+                if not any(c and c.strip() for c in cells):
+                    continue
+                try:
+                    plan = plan_table(_dedupe([c or "" for c in cells]))
+                    header_row = number
+                    break
+                except FileProblem as exc:
+                    if "missing required column" in str(exc):
+                        problems.append(f"sheet {sheet.title}: {exc}")
+                        break
+            if plan is not None:
+                found.append((sheet, header_row, plan))
+            elif not problems or not problems[-1].startswith(f"sheet {sheet.title}:"):
+                problems.append(f"sheet {sheet.title}: no header row with a trace-code column or master-table columns")
+        if not found:
+            raise FileProblem("; ".join(problems) or "workbook has no sheets")
+        for sheet, header_row, plan in found:
+            source_file = display if len(workbook.worksheets) == 1 else f"{display}#{sheet.title}"
+            ctx_setup(plan, source_file)
+            rows_iter = sheet.iter_rows(min_row=header_row, values_only=True)
+            header = _dedupe([_cell_text(v, False) or "" for v in next(rows_iter)])
+            code_header = plan.mapping.get("trace_code")
+            code_pos = header.index(code_header) if code_header in header else -1
+            width = len(header)
+            buffer: list[list] = []
+            lines: list[int] = []
+            blank = 0
+            number = header_row
+            for row in rows_iter:
+                number += 1
+                cells = [_cell_text(v, i == code_pos) for i, v in enumerate(row[:width])]
+                cells += [None] * (width - len(cells))
+                if not any(c is not None and str(c).strip() for c in cells):
+                    blank += 1
+                    continue
+                buffer.append(cells)
+                lines.append(number)
+                if len(buffer) >= XLSX_CHUNK:
+                    yield _xlsx_chunk(buffer, lines, header, plan, blank)
+                    tick()
+                    buffer, lines, blank = [], [], 0
+            if buffer or blank:
+                yield _xlsx_chunk(buffer, lines, header, plan, blank)
+    finally:
+        workbook.close()
+
+
+def _xlsx_chunk(buffer, lines, header, plan: TablePlan, blank: int) -> Chunk:
+    if plan.kind != "events":
+        frame = pd.DataFrame(buffer, columns=header, dtype=object)
+        master, rejects = master_frame(frame, plan, first_line=lines[0] if lines else 2)
+        if lines:
+            rejects = [(lines[r[0] - lines[0]], r[1], r[2]) for r in rejects]
+        return Chunk(master=(plan.kind, master), rejects=rejects, blank=blank)
+    columns = list(zip(*buffer)) if buffer else [[] for _ in header]
+    table = pa.table({h: pa.array(list(col), type=pa.string()) for h, col in zip(header, columns)})
+    records = _rename(table, plan).append_column("_line", pa.array(lines, type=pa.int64()))
+    return Chunk(records=records, blank=blank, raw_lookup=_row_lookup(table, np.asarray(lines), join_row))
+
+
+# --------------------------------------------------------------------- Parquet
+
+def read_parquet(path: Path, tick: Callable[[], None], ctx_setup: Callable[[TablePlan], None]) -> Iterator[Chunk]:
+    """Stream a Parquet file in record batches (canonical or aliased column names)."""
+    try:
+        if is_gzip(path):
+            with open_binary(path) as fh:
+                parquet = pq.ParquetFile(pa.BufferReader(fh.read()))
+        else:
+            parquet = pq.ParquetFile(str(path))
+    except (pa.ArrowInvalid, OSError, EOFError) as exc:
+        raise FileProblem(f"cannot read the Parquet file: {exc}") from None
+    headers = parquet.schema_arrow.names
+    plan = plan_table(headers)
+    ctx_setup(plan)
+    wanted = list(dict.fromkeys(plan.mapping.values()))
+    row = 0
+    try:
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH, columns=wanted if plan.kind == "events" else None):
+            tick()
+            table = pa.Table.from_batches([batch])
+            lines = np.arange(row + 1, row + 1 + table.num_rows)
+            row += table.num_rows
+            if plan.kind != "events":
+                master, rejects = master_frame(table.to_pandas(), plan, first_line=int(lines[0]) if len(lines) else 1)
+                yield Chunk(master=(plan.kind, master), rejects=rejects)
+                continue
+            records = _rename(table, plan).append_column("_line", pa.array(lines, type=pa.int64()))
+            yield Chunk(records=records, raw_lookup=_row_lookup(table, lines, None))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise FileProblem(f"Parquet reading stopped after {row} rows: {exc}") from None

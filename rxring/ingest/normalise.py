@@ -1,0 +1,404 @@
+"""Turn records with canonical column names into canonical events, or quarantine them.
+
+Every format reader produces a pyarrow table whose columns are canonical names
+(see :mod:`rxring.ingest.aliases`) holding raw values (strings, or already typed
+numbers and timestamps), plus bookkeeping columns:
+
+``_line``        source line (or message / row number) — required
+``_code_index``  index of the code within its source record (default 0)
+``_k``           number of codes the source record listed (default 1)
+``_raw``         raw text for quarantine rows (else ``FileContext.raw_lookup`` is asked)
+``_reject``      a reason decided by the reader (e.g. "no trace code in message")
+
+:func:`normalise` validates and converts column by column with pyarrow compute
+(no Python loop per row except for non-Chinese codes and unusual time formats)
+and returns the accepted rows in :data:`rxring.schema.EVENT_SCHEMA` and the
+rejected ones as quarantine rows.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..schema import EVENT_SCHEMA, QUARANTINE_COLUMNS
+from .aliases import EVENT_TYPE_ALIASES, SPLIT_FALSE, SPLIT_TRUE
+from .codes import parse_code_series
+from .times import parse_times
+
+__all__ = ["FileContext", "normalise", "explode_codes", "split_code_cell", "empty_quarantine"]
+
+# Several codes in one cell: split on , ; 、 | (half or full width) and line breaks
+# always; on other whitespace only when every piece is long enough to be a whole code.
+_SEPARATORS = r"[,;，；、|\r\n]+"
+_MULTI = r"[,;，；、|\r\n]|\S{16,}\s+\S{16,}"
+_MIN_CODE_LEN = 16
+RAW_LIMIT = 4000
+
+
+@dataclass
+class FileContext:
+    """What the normaliser needs to know about the file the records came from.
+
+    ``raw_lookup`` receives the ``_line`` values of rejected rows and returns their
+    raw text (used when the records carry no ``_raw`` column).
+    """
+
+    source_file: str
+    sha16: str
+    default_event_type: str | None = None
+    raw_lookup: Callable[[list[int]], list[str]] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def empty_quarantine() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c == "source_line" else "object") for c in QUARANTINE_COLUMNS})
+
+
+def split_code_cell(text: str) -> list[str]:
+    """Split one cell that lists several codes.
+
+    Examples
+    --------
+    >>> split_code_cell("81151257914085623274、81151257914085623275")
+    ['81151257914085623274', '81151257914085623275']
+    >>> split_code_cell("8115 1257 9140 8562 3274")
+    ['8115 1257 9140 8562 3274']
+    """
+    pieces = [p.strip() for p in re.split(_SEPARATORS, text) if p.strip()]
+    out: list[str] = []
+    for piece in pieces:
+        words = piece.split()
+        if len(words) > 1 and "(" not in piece and all(len(w) >= _MIN_CODE_LEN for w in words):
+            out.extend(words)
+        else:
+            out.append(piece)
+    return out or [text]
+
+
+def explode_codes(table: pa.Table) -> pa.Table:
+    """One row per code when a ``trace_code`` cell lists several codes.
+
+    Adds ``_code_index`` (0..k-1) and ``_k`` (k) to every row.  Only the cells that
+    contain a separator are split in Python; the rest stays columnar.
+    """
+    n = table.num_rows
+    counts = np.ones(n, dtype=np.int64)
+    pieces: dict[int, list[str]] = {}
+    if "trace_code" in table.column_names and n:
+        code = table.column("trace_code")
+        if not pa.types.is_string(code.type):
+            code = pc.cast(code, pa.string())
+            table = table.set_column(table.column_names.index("trace_code"), "trace_code", code)
+        long = pc.fill_null(pc.greater(pc.binary_length(code), 20), False)
+        if pc.any(long).as_py():
+            candidates = np.flatnonzero(long.to_numpy(zero_copy_only=False))
+            multi = pc.fill_null(pc.match_substring_regex(pc.take(code, pa.array(candidates)), _MULTI), False)
+            rows = candidates[multi.to_numpy(zero_copy_only=False)]
+            values = pc.take(code, pa.array(rows)).to_pylist()
+            for row, value in zip(rows, values):
+                split = split_code_cell(value)
+                if len(split) > 1:
+                    pieces[int(row)] = split
+                    counts[row] = len(split)
+    if not pieces:
+        return table.append_column("_code_index", pa.array(np.zeros(n, dtype=np.int64))).append_column(
+            "_k", pa.array(counts)
+        )
+    repeat = np.repeat(np.arange(n), counts)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    code_index = np.arange(len(repeat)) - starts
+    out = table.take(pa.array(repeat))
+    codes = out.column("trace_code").to_numpy(zero_copy_only=False).astype(object)
+    offsets = np.cumsum(counts) - counts
+    for row, split in pieces.items():
+        codes[offsets[row] : offsets[row] + len(split)] = split
+    out = out.set_column(out.column_names.index("trace_code"), "trace_code", pa.array(codes, type=pa.string()))
+    return out.append_column("_code_index", pa.array(code_index)).append_column("_k", pa.array(counts[repeat]))
+
+
+# ---------------------------------------------------------------- column helpers
+
+def _null_strings(n: int) -> pa.Array:
+    return pa.nulls(n, pa.string())
+
+
+def _text(table: pa.Table, name: str) -> pa.Array:
+    """A string column, trimmed, empty strings as null (all null when absent)."""
+    if name not in table.column_names:
+        return _null_strings(table.num_rows)
+    col = table.column(name).combine_chunks()
+    if pa.types.is_null(col.type):
+        return _null_strings(table.num_rows)
+    if pa.types.is_floating(col.type):
+        # 2.0 -> "2", keep non-integral values as they are
+        as_int = pc.cast(pc.if_else(pc.equal(pc.floor(col), col), col, None), pa.int64(), safe=False)
+        col = pc.coalesce(pc.cast(as_int, pa.string()), pc.cast(col, pa.string()))
+    elif pa.types.is_boolean(col.type):
+        col = pc.if_else(col, "1", "0")
+    elif not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        col = pc.cast(col, pa.string())
+    col = pc.utf8_trim_whitespace(col.cast(pa.string()))
+    return pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+
+
+def _number(table: pa.Table, name: str) -> tuple[pa.Array, pa.Array]:
+    """(float64 values, mask of present-but-not-a-number)."""
+    n = table.num_rows
+    if name not in table.column_names:
+        return pa.nulls(n, pa.float64()), pa.array(np.zeros(n, dtype=bool))
+    col = table.column(name).combine_chunks()
+    if pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_decimal(col.type):
+        return pc.cast(col, pa.float64()), pa.array(np.zeros(n, dtype=bool))
+    text = _text(table, name)
+    try:
+        values = pc.cast(text, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        values = pa.array(pd.to_numeric(pd.Series(text.to_pylist(), dtype="object").str.replace(",", ""), errors="coerce"), type=pa.float64())
+    bad = pc.and_(pc.is_valid(text), pc.is_null(values, nan_is_null=True))
+    return pc.if_else(pc.is_nan(values), pa.scalar(None, pa.float64()), values), bad
+
+
+_ISO = "%Y-%m-%d %H:%M:%S"
+
+
+def _times(table: pa.Table, name: str) -> pa.Array:
+    """Naive Asia/Shanghai timestamps; null where missing or unparseable."""
+    n = table.num_rows
+    if name not in table.column_names:
+        return pa.nulls(n, pa.timestamp("us"))
+    col = table.column(name).combine_chunks()
+    if pa.types.is_timestamp(col.type):
+        if col.type.tz is not None:
+            return pa.array(parse_times(col.to_pandas()), type=pa.timestamp("us"))
+        return col.cast(pa.timestamp("us"))
+    if pa.types.is_date(col.type):
+        return col.cast(pa.timestamp("us"))
+    text = _text(table, name)
+    fast = pc.strptime(text, format=_ISO, unit="us", error_is_null=True)
+    todo = pc.and_(pc.is_valid(text), pc.is_null(fast))
+    if not pc.any(todo).as_py():
+        return fast
+    rows = np.flatnonzero(todo.to_numpy(zero_copy_only=False))
+    slow = parse_times(pd.Series(pc.take(text, pa.array(rows)).to_pylist(), dtype="object"))
+    out = fast.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+    out[rows] = slow.to_numpy()
+    return pa.array(out, type=pa.timestamp("us"), from_pandas=True)
+
+
+def _dates(table: pa.Table, name: str) -> pa.Array:
+    times = _times(table, name)
+    return pc.cast(times, pa.date32())
+
+
+def _map_values(text: pa.Array, mapping: dict[str, str]) -> pa.Array:
+    keys = pa.array(list(mapping.keys()), type=pa.string())
+    values = pa.array(list(mapping.values()), type=pa.string())
+    return pc.take(values, pc.index_in(pc.utf8_lower(text), value_set=keys))
+
+
+# ---------------------------------------------------------------- normalise
+
+def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame]:
+    """Validate and convert records to canonical events.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+        Records with canonical column names and the bookkeeping columns above.
+    ctx : FileContext
+        The source file's name, SHA-256 prefix and fallbacks.
+
+    Returns
+    -------
+    events : pyarrow.Table
+        Accepted rows in :data:`rxring.schema.EVENT_SCHEMA`.
+    quarantine : pandas.DataFrame
+        Rejected rows, columns :data:`rxring.schema.QUARANTINE_COLUMNS`.
+
+    Notes
+    -----
+    The first failing check gives a row's reason, in this order: the reader's own
+    reason, trace code, site, event type, event time, quantity, split flag.
+    Whole-pack records that listed k > 1 codes give each code quantity 1 and a
+    k-th of the record's money; split (拆零) records keep their quantity.
+    """
+    n = table.num_rows
+    reason = _null_strings(n)
+
+    def reject(mask: pa.Array, why) -> None:
+        nonlocal reason
+        mask = pc.and_(pc.fill_null(mask, False), pc.is_null(reason))
+        if pc.any(mask).as_py():
+            reason = pc.if_else(mask, why() if callable(why) else why, reason)
+
+    def concat(*parts) -> pa.Array:
+        return pc.binary_join_element_wise(*[pc.fill_null(p, "") if isinstance(p, (pa.Array, pa.ChunkedArray)) else p for p in parts], "")
+
+    if "_reject" in table.column_names:
+        given = _text(table, "_reject")
+        reject(pc.is_valid(given), given)
+
+    # trace code: Chinese codes columnar, the rest per distinct value
+    code_text = _text(table, "trace_code")
+    is_cn = pc.fill_null(pc.and_(pc.equal(pc.binary_length(code_text), 20), pc.ascii_is_decimal(code_text)), False)
+    trace_code = pc.if_else(is_cn, code_text, pa.scalar(None, pa.string()))
+    kind = pc.if_else(is_cn, "cn20", pa.scalar(None, pa.string()))
+    product = pc.if_else(is_cn, pc.utf8_slice_codeunits(code_text, 0, 7), pa.scalar(None, pa.string()))
+    serial = pc.if_else(is_cn, pc.utf8_slice_codeunits(code_text, 7, 20), pa.scalar(None, pa.string()))
+    code_expiry = pa.nulls(n, pa.date32())
+    code_lot = _null_strings(n)
+    code_error = _null_strings(n)
+    rest = pc.invert(is_cn)
+    if pc.any(rest).as_py():
+        rows = np.flatnonzero(rest.to_numpy(zero_copy_only=False))
+        parsed = parse_code_series(pd.Series(pc.take(code_text, pa.array(rows)).to_pylist(), dtype="object"))
+
+        def put(base: pa.Array, values: pd.Series, typ) -> pa.Array:
+            full = base.to_numpy(zero_copy_only=False).astype(object)
+            full[rows] = values.astype(object).where(values.notna(), None).to_numpy()
+            return pa.array(full, type=typ)
+
+        trace_code = put(trace_code, parsed["trace_code"], pa.string())
+        kind = put(kind, parsed["code_kind"], pa.string())
+        product = put(product, parsed["code_product"], pa.string())
+        serial = put(serial, parsed["code_serial"], pa.string())
+        code_expiry = put(code_expiry, parsed["code_expiry"], pa.date32())
+        code_lot = put(code_lot, parsed["code_lot"], pa.string())
+        code_error = put(code_error, parsed["code_error"], pa.string())
+    reject(pc.is_valid(code_error), lambda: concat("bad trace code: ", code_error))
+
+    site = _text(table, "site_id")
+    reject(pc.is_null(site), "missing site_id (fixmedins_code / 机构编码)")
+
+    # event type
+    if "event_type" in table.column_names:
+        etype_raw = _text(table, "event_type")
+        etype = _map_values(etype_raw, EVENT_TYPE_ALIASES)
+    else:
+        etype_raw = _null_strings(n)
+        etype = pa.array([ctx.default_event_type] * n, type=pa.string()) if ctx.default_event_type else _null_strings(n)
+    if "_inv_chg_type" in table.column_names:
+        chg = _text(table, "_inv_chg_type")
+        is_adjust = pc.fill_null(pc.equal(etype, "adjust"), False)
+        etype = pc.if_else(pc.and_(is_adjust, pc.fill_null(pc.equal(chg, "101"), False)), "transfer_in", etype)
+        etype = pc.if_else(pc.and_(is_adjust, pc.fill_null(pc.equal(chg, "102"), False)), "transfer_out", etype)
+    reject(pc.and_(pc.is_valid(etype_raw), pc.is_null(etype)), lambda: concat("unknown event type '", etype_raw, "'"))
+    reject(pc.is_null(etype), "missing event type")
+
+    # event time
+    times = _times(table, "event_time")
+    time_text = _text(table, "event_time") if "event_time" in table.column_names else _null_strings(n)
+    reject(pc.and_(pc.is_null(times), pc.is_valid(time_text)), lambda: concat("unparseable event time '", time_text, "'"))
+    reject(pc.is_null(times), "missing event time")
+
+    # quantity, split flag, money
+    qty, qty_bad = _number(table, "quantity")
+    reject(qty_bad, lambda: concat("quantity '", _text(table, "quantity"), "' is not a number"))
+    reject(pc.less(qty, 0), lambda: concat("negative quantity ", pc.cast(qty, pa.string())))
+    split_text = pc.utf8_lower(_text(table, "split_sale"))
+    split = pc.fill_null(pc.is_in(split_text, value_set=pa.array(sorted(SPLIT_TRUE))), False)
+    known = pc.is_in(split_text, value_set=pa.array(sorted(SPLIT_TRUE | SPLIT_FALSE)))
+    reject(pc.and_(pc.is_valid(split_text), pc.invert(known)), lambda: concat("split flag '", split_text, "' is not 1/0"))
+
+    price, _ = _number(table, "_price")
+    total, _ = _number(table, "total_amount")
+    fund, _ = _number(table, "fund_amount")
+    total = pc.coalesce(total, pc.multiply(price, pc.coalesce(qty, 1.0)))
+    k = table.column("_k").combine_chunks() if "_k" in table.column_names else pa.array(np.ones(n, dtype=np.int64))
+    code_index = (
+        table.column("_code_index").combine_chunks() if "_code_index" in table.column_names else pa.array(np.zeros(n, dtype=np.int64))
+    )
+    shared = pc.and_(pc.greater(k, 1), pc.invert(split))
+    quantity = pc.if_else(shared, 1.0, pc.coalesce(qty, 1.0))
+    kf = pc.cast(k, pa.float64())
+    total = pc.divide(total, kf)
+    fund = pc.divide(fund, kf)
+
+    # ids: given (with ":i" for the i-th extra code of a cell) or file + line + code index
+    line = pc.cast(table.column("_line").combine_chunks(), pa.int64())
+    given_id = _text(table, "event_id")
+    index_text = pc.cast(code_index, pa.string())
+    if given_id.null_count == 0 and n:
+        event_id = given_id
+    else:
+        event_id = pc.binary_join_element_wise(ctx.sha16, pc.cast(line, pa.string()), index_text, ":")
+    if given_id.null_count < n:
+        extra = pc.greater(code_index, 0)
+        if pc.any(extra).as_py():
+            given_id = pc.if_else(extra, pc.binary_join_element_wise(given_id, index_text, ":"), given_id)
+        event_id = pc.coalesce(given_id, event_id)
+
+    if "_code_expiry" in table.column_names:
+        code_expiry = pc.if_else(pc.is_valid(trace_code), pc.coalesce(code_expiry, _dates(table, "_code_expiry")), code_expiry)
+    if "_code_lot" in table.column_names:
+        code_lot = pc.if_else(pc.is_valid(trace_code), pc.coalesce(code_lot, _text(table, "_code_lot")), code_lot)
+    prescriber = pc.coalesce(_text(table, "prescriber_id"), _text(table, "_prescriber_name"))
+    expiry = pc.coalesce(_dates(table, "expiry"), code_expiry)
+
+    columns = {
+        "event_id": event_id,
+        "trace_code": trace_code,
+        "event_type": etype,
+        "event_time": times,
+        "site_id": site,
+        "product_code": _text(table, "product_code"),
+        "product_name": _text(table, "product_name"),
+        "batch": _text(table, "batch"),
+        "expiry": expiry,
+        "quantity": quantity,
+        "split_sale": split,
+        "patient_id": _text(table, "patient_id"),
+        "prescriber_id": prescriber,
+        "pharmacist_id": _text(table, "pharmacist_id"),
+        "settlement_id": _text(table, "settlement_id"),
+        "fund_amount": fund,
+        "total_amount": total,
+        "counterparty": _text(table, "counterparty"),
+        "record_no": _text(table, "record_no"),
+        "code_kind": kind,
+        "code_product": product,
+        "code_serial": serial,
+        "code_expiry": code_expiry,
+        "code_lot": code_lot,
+        "source_file": pa.repeat(pa.scalar(ctx.source_file, pa.string()), n),
+        "source_line": line,
+    }
+    ok = pc.is_null(reason)
+    all_ok = pc.all(ok).as_py() if n else True
+    arrays = []
+    for name, typ in zip(EVENT_SCHEMA.names, EVENT_SCHEMA.types):
+        values = columns[name]
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        if values.type != typ:
+            values = values.cast(typ)
+        arrays.append(values if all_ok else pc.filter(values, ok))
+    events = pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+
+    if all_ok:
+        return events, empty_quarantine()
+    bad = pc.invert(ok)
+    bad_lines = pc.filter(line, bad).to_pylist()
+    if "_raw" in table.column_names:
+        raw = [r or "" for r in pc.filter(_text(table, "_raw"), bad).to_pylist()]
+    elif ctx.raw_lookup is not None:
+        raw = ctx.raw_lookup(bad_lines)
+    else:
+        raw = [""] * len(bad_lines)
+    quarantine = pd.DataFrame(
+        {
+            "source_file": ctx.source_file,
+            "source_line": np.asarray(bad_lines, dtype=np.int64),
+            "reason": pc.filter(reason, bad).to_pylist(),
+            "raw": [r[:RAW_LIMIT] for r in raw],
+        },
+        columns=list(QUARANTINE_COLUMNS),
+    )
+    return events, quarantine

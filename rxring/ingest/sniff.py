@@ -1,0 +1,169 @@
+"""Recognise an input file by its content, not its name.
+
+:func:`sniff` reads the first bytes (through gzip when the file is gzipped) and
+answers one of:
+
+``parquet``        Parquet magic ``PAR1``
+``xlsx``           a ZIP holding ``xl/workbook.xml``
+``json``           a JSON document (object or array), read whole
+``jsonl``          JSON Lines, one object per line, streamed
+``csv``            delimited text (comma, tab, semicolon or pipe) in a detected encoding
+``empty``          no bytes, or only whitespace
+``unknown``        anything else (binary junk, an unknown encoding, other archives);
+                   ``Sniffed.reason`` says why
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Sniffed", "sniff", "open_binary", "is_gzip", "text_stream", "raw_position"]
+
+SAMPLE_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    """What a file looks like: ``format``, text ``encoding`` and CSV ``delimiter`` when known."""
+
+    format: str
+    encoding: str | None = None
+    delimiter: str | None = None
+    reason: str | None = None
+
+
+def is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def open_binary(path: Path):
+    """Open a file for binary reading, transparently un-gzipping it."""
+    if is_gzip(path):
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _read_sample(path: Path) -> bytes:
+    with open_binary(path) as fh:
+        try:
+            return fh.read(SAMPLE_BYTES)
+        except (OSError, EOFError, zipfile.BadZipFile):
+            return b"\x00corrupt-gzip"
+
+
+def _decode_encoding(sample: bytes) -> tuple[str | None, str | None]:
+    """(python codec name, reason when unknown)."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig", None
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16", None
+    if b"\x00" in sample:
+        return None, "binary data (NUL bytes), not a text export"
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        decoder.decode(sample, final=len(sample) < SAMPLE_BYTES)
+        return "utf-8", None
+    except UnicodeDecodeError:
+        pass
+    for name in ("gbk", "gb18030"):
+        decoder = codecs.getincrementaldecoder(name)()
+        try:
+            decoder.decode(sample, final=len(sample) < SAMPLE_BYTES)
+            return name, None
+        except UnicodeDecodeError:
+            continue
+    try:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(sample).best()
+    except Exception:  # noqa: BLE001 - detection is best effort
+        best = None
+    if best is not None and best.encoding and (best.percent_chaos or 0) < 0.2:
+        return best.encoding, None
+    return None, "unknown text encoding (not UTF-8, GBK or GB18030)"
+
+
+def _looks_binary(text: str) -> bool:
+    if not text:
+        return False
+    controls = sum(1 for ch in text[:4096] if ord(ch) < 32 and ch not in "\r\n\t\x1d")
+    return controls > max(8, len(text[:4096]) // 50)
+
+
+def _delimiter(first_line: str) -> str:
+    counts = {d: first_line.count(d) for d in (",", "\t", ";", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] > 0 else ","
+
+
+def sniff(path: str | Path) -> Sniffed:
+    """Recognise a file's format by content.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file (plain or gzipped).
+
+    Returns
+    -------
+    Sniffed
+    """
+    path = Path(path)
+    sample = _read_sample(path)
+    if sample == b"\x00corrupt-gzip":
+        return Sniffed("unknown", reason="gzip file is corrupt or truncated")
+    if not sample.strip():
+        return Sniffed("empty", reason="empty file")
+    if sample.startswith(b"PAR1"):
+        return Sniffed("parquet")
+    if sample.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(open_binary(path)) as zf:
+                names = set(zf.namelist())
+        except (zipfile.BadZipFile, OSError, EOFError):
+            return Sniffed("unknown", reason="corrupt ZIP archive")
+        if "xl/workbook.xml" in names:
+            return Sniffed("xlsx")
+        return Sniffed("unknown", reason="a ZIP archive that is not an XLSX workbook; unpack it and ingest the files inside")
+    if sample.startswith(b"\xd0\xcf\x11\xe0"):
+        return Sniffed("unknown", reason="legacy Excel .xls workbook; save it as .xlsx or CSV")
+    encoding, why = _decode_encoding(sample)
+    if encoding is None:
+        return Sniffed("unknown", reason=why)
+    text = sample.decode(encoding, errors="ignore")
+    if _looks_binary(text):
+        return Sniffed("unknown", reason="binary data, not a text export")
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if stripped[:1] in "{[":
+        first_line = stripped.split("\n", 1)[0].strip()
+        if stripped[0] == "{":
+            try:
+                json.loads(first_line)
+                return Sniffed("jsonl", encoding=encoding)
+            except json.JSONDecodeError:
+                pass
+        return Sniffed("json", encoding=encoding)
+    first_line = stripped.split("\n", 1)[0]
+    return Sniffed("csv", encoding=encoding, delimiter=_delimiter(first_line))
+
+
+def text_stream(path: Path, encoding: str) -> io.TextIOBase:
+    """The file as text in the detected encoding (un-gzipped); bad bytes become U+FFFD."""
+    return io.TextIOWrapper(open_binary(path), encoding=encoding, errors="replace", newline="")
+
+
+def raw_position(stream) -> int | None:
+    """Bytes consumed from the file as stored (the compressed position for gzip)."""
+    try:
+        inner = getattr(stream, "buffer", stream)
+        inner = getattr(inner, "fileobj", inner)
+        return inner.tell()
+    except (OSError, ValueError, AttributeError):
+        return None

@@ -1,0 +1,18 @@
+// DUP_DISPENSE (同一追溯码重复销售): a code has more than one net dispense
+// (dispenses minus refunds). Legitimate 拆零 is not a finding: split sales of one
+// code at one site whose summed quantity stays within the pack's units.
+//
+// Precisely: one finding per trace code with two or more pack dispenses (e.pack,
+// written by prepare.cypher: net dispenses after dropping double scans and refunded
+// sales, split sales grouped by pack units).  Evidence: every net dispense of the
+// code; the first pack dispense is the 'source', the later ones 'laundering'.
+// Money: all of them.
+// Parameters: none (run prepare.cypher first).
+// Returns evidence rows: rule, trace_code, disc, event_id, role, money, note.
+MATCH (b:Box)<-[:OF]-(e:Event {net: true})
+WITH b, collect(e) AS sales, count(DISTINCT e.pack) AS n_packs
+WHERE n_packs > 1
+UNWIND sales AS e
+RETURN 'DUP_DISPENSE' AS rule, b.code AS trace_code, '' AS disc, e.id AS event_id,
+       CASE WHEN e.pack_order = 1 THEN 'source' ELSE 'laundering' END AS role,
+       true AS money, toString(n_packs) AS note

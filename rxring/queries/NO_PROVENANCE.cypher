@@ -1,0 +1,40 @@
+// NO_PROVENANCE (无入库来源): a site dispenses a code it never received (no inbound
+// or transfer_in before), judged only for sites that report inbound scans at all.
+//
+// Precisely: for each (code, site), the site's first net dispense of the code is
+// judged when
+//   * the site reports inbound: of the distinct codes it net-dispenses, at least
+//     $provenance_min_coverage (and at least one) have an inbound or transfer_in
+//     record at the site;
+//   * the dispense is at least $provenance_grace_days days after the site's first
+//     event in the data (stock received before the data window has no inbound
+//     record and is sold in the window's first weeks);
+// and it is a finding when no event of a type in $provenance_types of that code at
+// that site (double scans aside) is at or before it.  One finding per (code, site);
+// evidence: the site's net dispenses of the code before any such receipt
+// ('laundering'; the buyers are not ring members).  Money: those dispenses.
+// Parameters: $provenance_min_coverage, $provenance_grace_days, $provenance_types
+// (AnalysisOptions); run prepare.cypher first.
+// Returns evidence rows: rule, trace_code, disc, event_id, role, money, note.
+MATCH (s:Site)<-[:AT]-(any:Event)
+WITH s, min(any.time) AS site_first
+MATCH (s)<-[:AT]-(sale:Event {net: true})-[:OF]->(b:Box)
+WITH s, site_first, b, sale
+ORDER BY sale.time, sale.id
+WITH s, site_first, b, head(collect(sale)) AS first_sale
+WITH s, site_first, b, first_sale,
+     EXISTS { MATCH (b)<-[:OF]-(r:Event)-[:AT]->(s) WHERE r.type IN ['inbound', 'transfer_in'] } AS received
+WITH s, site_first, collect({box: b, first_sale: first_sale, received: received}) AS judged
+WITH s, site_first, judged, size(judged) AS n_codes, size([j IN judged WHERE j.received]) AS n_received
+WHERE n_received > 0 AND n_received >= $provenance_min_coverage * n_codes
+UNWIND judged AS j
+WITH s, j.box AS b, j.first_sale AS first_sale, n_codes, n_received
+WHERE first_sale.time >= site_first + duration({seconds: $provenance_grace_days * 86400.0})
+OPTIONAL MATCH (b)<-[:OF]-(r:Event)-[:AT]->(s)
+WHERE r.type IN $provenance_types AND NOT r.rescan
+WITH s, b, first_sale, n_codes, n_received, min(r.time) AS received_at
+WHERE received_at IS NULL OR received_at > first_sale.time
+MATCH (b)<-[:OF]-(sale:Event {net: true})-[:AT]->(s)
+WHERE received_at IS NULL OR sale.time < received_at
+RETURN 'NO_PROVENANCE' AS rule, b.code AS trace_code, s.id AS disc, sale.id AS event_id, 'laundering' AS role,
+       true AS money, toString(n_received) + '/' + toString(n_codes) AS note

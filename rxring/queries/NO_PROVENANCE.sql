@@ -1,0 +1,59 @@
+-- NO_PROVENANCE (无入库来源): a site dispenses a code it never received (no inbound
+-- or transfer_in before), judged only for sites that report inbound scans at all.
+--
+-- Precisely: for each (code, site), the site's first net dispense of the code is
+-- judged when
+--   * the site reports inbound: of the distinct codes it net-dispenses, at least
+--     ${provenance_min_coverage} (and at least one) have an inbound or transfer_in
+--     record at the site;
+--   * the dispense is at least ${provenance_grace_seconds} s after the site's first
+--     event in the data (stock received before the data window has no inbound
+--     record and is sold in the window's first weeks);
+-- and it is a finding when no event of type ${provenance_types} of that code at
+-- that site (double scans aside) is at or before it.  One finding per (code, site);
+-- evidence: the site's net dispenses of the code before any such receipt
+-- ('laundering'; the buyers are not ring members).  Money: those dispenses.
+WITH site_first AS (
+  SELECT site_id, MIN(ev_sec) AS first_sec FROM ev GROUP BY site_id
+),
+first_dispense AS (
+  SELECT trace_code, site_id, event_id, ev_sec
+  FROM (SELECT trace_code, site_id, event_id, ev_sec,
+               ROW_NUMBER() OVER (PARTITION BY trace_code, site_id ORDER BY event_time, event_id) AS rn
+        FROM netd) ordered
+  WHERE rn = 1
+),
+received AS (
+  SELECT DISTINCT trace_code, site_id FROM ev WHERE event_type IN ('inbound', 'transfer_in')
+),
+coverage AS (
+  SELECT f.site_id, COUNT(*) AS n_codes,
+         SUM(CASE WHEN r.trace_code IS NOT NULL THEN 1 ELSE 0 END) AS n_received
+  FROM first_dispense f
+  LEFT JOIN received r ON r.trace_code = f.trace_code AND r.site_id = f.site_id
+  GROUP BY f.site_id
+),
+provenance AS (
+  SELECT e.trace_code, e.site_id, MIN(e.ev_sec) AS prov_sec
+  FROM ev e
+  LEFT JOIN dr ON dr.event_id = e.event_id
+  WHERE e.event_type IN (${provenance_types}) AND (dr.event_id IS NULL OR NOT dr.is_rescan)
+  GROUP BY e.trace_code, e.site_id
+),
+flagged AS (
+  SELECT f.trace_code, f.site_id, p.prov_sec, c.n_codes, c.n_received
+  FROM first_dispense f
+  JOIN coverage c ON c.site_id = f.site_id
+  JOIN site_first sf ON sf.site_id = f.site_id
+  LEFT JOIN provenance p ON p.trace_code = f.trace_code AND p.site_id = f.site_id
+  WHERE c.n_received > 0
+    AND c.n_received >= ${provenance_min_coverage} * c.n_codes
+    AND f.ev_sec >= sf.first_sec + ${provenance_grace_seconds}
+    AND (p.prov_sec IS NULL OR p.prov_sec > f.ev_sec)
+)
+SELECT 'NO_PROVENANCE' AS rule, n.trace_code, n.site_id AS disc, n.event_id, 'laundering' AS role,
+       TRUE AS money,
+       CAST(f.n_received AS STRING) || '/' || CAST(f.n_codes AS STRING) AS note
+FROM netd n
+JOIN flagged f ON f.trace_code = n.trace_code AND f.site_id = n.site_id
+WHERE f.prov_sec IS NULL OR n.ev_sec < f.prov_sec

@@ -1,0 +1,78 @@
+-- Stage dr: every dispense and refund with its normalisation.
+--
+-- 1. Double scans (data quality, not fraud): a dispense (or refund) scan of a code
+--    at a site within ${double_scan_seconds} s of the previous dispense (refund) of
+--    that code at that site is a re-scan of the same sale when both carry the same
+--    settlement id, or, when either has no settlement id, when their patients are
+--    equal or either is unknown.  Re-scans are dropped (is_rescan).
+-- 2. Refunds cancel dispenses, per (code, site), last-in-first-out: a refund
+--    cancels the latest earlier dispense at that site not already cancelled.  A
+--    refund with nothing to cancel (its sale was before the data window) cancels
+--    nothing.  Done with a walk clamped at zero (level = running sum of +1 per
+--    dispense and -1 per refund, minus its running minimum when negative): a
+--    refund that lowers the level from k to k-1 cancels the latest dispense before
+--    it that raised the level to k.  At equal times a dispense sorts before a refund.
+-- Output: event_id, trace_code, site_id, event_type, is_rescan,
+--   is_net     dispense that is neither a re-scan nor cancelled (a net dispense)
+--   refund_of  for a refund: the event_id of the dispense it cancels
+WITH scans AS (
+  SELECT trace_code, site_id, event_id, event_type, event_time, ev_sec, patient_id, settlement_id,
+         LAG(ev_sec) OVER (PARTITION BY trace_code, site_id, event_type ORDER BY event_time, event_id) AS prev_sec,
+         LAG(settlement_id) OVER (PARTITION BY trace_code, site_id, event_type ORDER BY event_time, event_id) AS prev_settlement,
+         LAG(patient_id) OVER (PARTITION BY trace_code, site_id, event_type ORDER BY event_time, event_id) AS prev_patient
+  FROM ev
+  WHERE event_type IN ('dispense', 'refund')
+),
+flagged AS (
+  SELECT scans.*,
+         CASE WHEN prev_sec IS NOT NULL
+                   AND ev_sec - prev_sec <= ${double_scan_seconds}
+                   AND ((settlement_id IS NOT NULL AND prev_settlement IS NOT NULL AND settlement_id = prev_settlement)
+                        OR ((settlement_id IS NULL OR prev_settlement IS NULL)
+                            AND (patient_id IS NULL OR prev_patient IS NULL OR patient_id = prev_patient)))
+              THEN TRUE ELSE FALSE END AS is_rescan
+  FROM scans
+),
+walk AS (
+  SELECT trace_code, site_id, event_id, event_type,
+         ROW_NUMBER() OVER (PARTITION BY trace_code, site_id
+                            ORDER BY event_time, CASE WHEN event_type = 'dispense' THEN 0 ELSE 1 END, event_id) AS seq,
+         SUM(CASE WHEN event_type = 'dispense' THEN 1 ELSE -1 END)
+           OVER (PARTITION BY trace_code, site_id
+                 ORDER BY event_time, CASE WHEN event_type = 'dispense' THEN 0 ELSE 1 END, event_id
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run_sum
+  FROM flagged
+  WHERE NOT is_rescan
+),
+clamped AS (
+  SELECT walk.*,
+         run_sum - LEAST(0, MIN(run_sum) OVER (PARTITION BY trace_code, site_id ORDER BY seq
+                                               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) AS level
+  FROM walk
+),
+leveled AS (
+  SELECT clamped.*,
+         LAG(level, 1, 0) OVER (PARTITION BY trace_code, site_id ORDER BY seq) AS prev_level
+  FROM clamped
+),
+cancels AS (
+  SELECT r.event_id AS refund_id, r.trace_code, r.site_id, MAX(d.seq) AS dispense_seq
+  FROM leveled r
+  JOIN leveled d
+    ON d.trace_code = r.trace_code AND d.site_id = r.site_id
+   AND d.event_type = 'dispense' AND d.level = r.level + 1 AND d.seq < r.seq
+  WHERE r.event_type = 'refund' AND r.prev_level >= 1
+  GROUP BY r.event_id, r.trace_code, r.site_id
+),
+cancelled AS (
+  SELECT c.refund_id, d.event_id AS dispense_id
+  FROM cancels c
+  JOIN leveled d ON d.trace_code = c.trace_code AND d.site_id = c.site_id AND d.seq = c.dispense_seq
+)
+SELECT f.event_id, f.trace_code, f.site_id, f.event_type, f.is_rescan,
+       CASE WHEN f.event_type = 'dispense' AND NOT f.is_rescan AND cd.refund_id IS NULL
+            THEN TRUE ELSE FALSE END AS is_net,
+       cr.dispense_id AS refund_of
+FROM flagged f
+LEFT JOIN cancelled cd ON cd.dispense_id = f.event_id
+LEFT JOIN cancelled cr ON cr.refund_id = f.event_id

@@ -1,0 +1,344 @@
+"""Reading what the outputs need from a workspace: rings, findings, events, names.
+
+The analysis writes ``rings.parquet`` (schema.RING_COLUMNS) and ``findings.parquet``
+(schema.FINDING_COLUMNS); this module turns them into plain Python structures
+(lists instead of numpy arrays, ``None`` instead of NaN) and works out per-member
+statistics, so the writers in this package never touch pandas quirks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.dataset as ds
+
+from ..errors import RxringError
+from ..schema import FINDING_COLUMNS, RING_COLUMNS
+from ..workspace import Workspace
+from .i18n import ROLE_KEYS
+from .pii import Masker
+
+__all__ = [
+    "CaseData",
+    "load_case",
+    "select_rings",
+    "ring_findings",
+    "ring_members",
+    "load_events",
+    "fmt_time",
+    "fmt_money",
+    "period",
+    "FINDING_ROLE",
+    "fund_of",
+]
+
+# Which finding column names the members of a ring role.
+FINDING_ROLE = {
+    "source_patients": "source_patients",
+    "prescribers": "source_prescribers",
+    "source_sites": "source_sites",
+    "laundering_sites": "laundering_sites",
+}
+
+_LIST_RING = ("source_patients", "prescribers", "source_sites", "laundering_sites", "rules", "finding_ids")
+_LIST_FINDING = (
+    "trace_codes", "sites", "source_sites", "laundering_sites", "patients", "prescribers", "event_ids",
+    "source_patients", "source_prescribers",
+)
+# Finding columns added to the contract after the first version: optional when reading,
+# defaulting to the older column that holds a superset of their values.
+_OPTIONAL_FINDING = {"source_patients": "patients", "source_prescribers": "prescribers"}
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    if isinstance(value, float) and math.isnan(value):
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in list(value) if v is not None]
+
+
+def _clean(value):
+    """NaN/NaT -> None, numpy scalars -> Python, Timestamps kept."""
+    if value is None:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item") and not hasattr(value, "__len__"):
+        value = value.item()
+        if isinstance(value, float) and math.isnan(value):
+            return None
+    return value
+
+
+def _records(frame: pd.DataFrame, list_columns: tuple[str, ...]) -> list[dict]:
+    rows = []
+    for rec in frame.to_dict("records"):
+        row = {}
+        for key, value in rec.items():
+            if key in list_columns:
+                row[key] = _as_list(value)
+            else:
+                row[key] = _clean(value)
+        rows.append(row)
+    return rows
+
+
+def fmt_time(value) -> str:
+    """A timestamp as ``YYYY-MM-DD HH:MM`` (empty for missing)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        return str(value)
+    if pd.isna(stamp):
+        return ""
+    return stamp.strftime("%Y-%m-%d %H:%M")
+
+
+def fmt_money(value) -> str:
+    """Money with two decimals and thousands separators (empty for missing)."""
+    if value is None:
+        return ""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(number):
+        return ""
+    return f"{number:,.2f}"
+
+
+def period(first, last) -> str:
+    """``first – last`` as dates and times."""
+    a, b = fmt_time(first), fmt_time(last)
+    if a and b and a != b:
+        return f"{a} – {b}"
+    return a or b
+
+
+@dataclass
+class CaseData:
+    """Everything the outputs read from one workspace."""
+
+    workspace: Workspace
+    rings: list[dict]
+    findings: dict[str, dict]
+    sites: dict[str, dict] = field(default_factory=dict)
+    patient_names: dict[str, str] = field(default_factory=dict)
+    prescriber_names: dict[str, str] = field(default_factory=dict)
+    analysis: dict = field(default_factory=dict)
+    manifest: dict = field(default_factory=dict)
+
+    def site_name(self, site_id: str) -> str:
+        info = self.sites.get(site_id) or {}
+        return str(info.get("name") or "")
+
+    def person_name(self, role: str, member_id: str) -> str:
+        names = self.patient_names if role == "source_patients" else self.prescriber_names
+        return names.get(member_id, "")
+
+    def personal_values(self) -> set[str]:
+        """Every patient/prescriber id and name this case knows of (for free-text masking)."""
+        values: set[str] = set(self.patient_names) | set(self.patient_names.values())
+        values |= set(self.prescriber_names) | set(self.prescriber_names.values())
+        for ring in self.rings:
+            values.update(ring["source_patients"])
+            values.update(ring["prescribers"])
+        for finding in self.findings.values():
+            for column in ("patients", "prescribers", "source_patients", "source_prescribers"):
+                values.update(finding[column])
+        return {v for v in values if v}
+
+    def masker(self, reveal: bool = False) -> Masker:
+        """A :class:`Masker` for this case: knows every personal value, numbers every person."""
+        people: set[str] = set()
+        for ring in self.rings:
+            people.update(ring["source_patients"])
+            people.update(ring["prescribers"])
+        for finding in self.findings.values():
+            for column in ("patients", "prescribers", "source_patients", "source_prescribers"):
+                people.update(finding[column])
+        aliases = {person: n for n, person in enumerate(sorted(people), start=1)}
+        return Masker(reveal=reveal, known=self.personal_values(), aliases=aliases)
+
+
+def _read_parquet(path: Path, what: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    if not path.exists():
+        raise RxringError(f"{path}: no {what} yet; run `rxring analyze ... --workspace {path.parent}` first")
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise RxringError(f"{path}: cannot read {what}: {exc}") from exc
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise RxringError(f"{path}: {what} lacks columns {', '.join(missing)}; re-run `rxring analyze`")
+    return frame
+
+
+def _names(frame: pd.DataFrame | None, id_column: str) -> dict[str, str]:
+    if frame is None or id_column not in frame.columns or "name" not in frame.columns:
+        return {}
+    out = {}
+    for key, name in zip(frame[id_column], frame["name"]):
+        if key is not None and name is not None and not (isinstance(name, float) and math.isnan(name)):
+            out[str(key)] = str(name)
+    return out
+
+
+def _read_json(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RxringError(f"{path}: not readable JSON: {exc}") from exc
+    return data if isinstance(data, dict) else {}
+
+
+def load_case(workspace: str | Path | Workspace) -> CaseData:
+    """Read rings, findings, master names, analysis options and the manifest of a workspace.
+
+    Parameters
+    ----------
+    workspace : path or Workspace
+        A workspace analysed by ``rxring analyze``.
+
+    Returns
+    -------
+    CaseData
+        Rings sorted by rank, findings keyed by ``finding_id``.
+
+    Raises
+    ------
+    RxringError
+        If the workspace, its rings or its findings are missing or unreadable.
+    """
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    rings_frame = _read_parquet(ws.rings_path, "rings", RING_COLUMNS)
+    findings_frame = _read_parquet(
+        ws.findings_path, "findings", tuple(c for c in FINDING_COLUMNS if c not in _OPTIONAL_FINDING)
+    )
+    for column, fallback in _OPTIONAL_FINDING.items():
+        if column not in findings_frame.columns:
+            findings_frame[column] = findings_frame[fallback]
+    rings = _records(rings_frame, _LIST_RING)
+    rings.sort(key=lambda r: (r.get("rank") if r.get("rank") is not None else 1e18, str(r.get("ring_id"))))
+    findings = {str(f["finding_id"]): f for f in _records(findings_frame, _LIST_FINDING)}
+    sites_frame = ws.master("sites")
+    sites = {}
+    if sites_frame is not None and "site_id" in sites_frame.columns:
+        for rec in _records(sites_frame, ()):
+            sites[str(rec["site_id"])] = rec
+    return CaseData(
+        workspace=ws,
+        rings=rings,
+        findings=findings,
+        sites=sites,
+        patient_names=_names(ws.master("patients"), "patient_id"),
+        prescriber_names=_names(ws.master("prescribers"), "prescriber_id"),
+        analysis=_read_json(ws.analysis_path),
+        manifest=_read_json(ws.manifest_path),
+    )
+
+
+def select_rings(case: CaseData, ring_ids: list[str] | tuple[str, ...] | None) -> list[dict]:
+    """The rings named by ``ring_ids`` (all rings when empty), in rank order.
+
+    Raises
+    ------
+    RxringError
+        If an id is not a ring of this workspace.
+    """
+    if not ring_ids:
+        return list(case.rings)
+    by_id = {str(r["ring_id"]): r for r in case.rings}
+    unknown = [r for r in ring_ids if r not in by_id]
+    if unknown:
+        known = ", ".join(list(by_id)[:10]) or "none"
+        raise RxringError(f"unknown ring {', '.join(unknown)} in {case.workspace.root}; rings are: {known}")
+    wanted = set(ring_ids)
+    return [r for r in case.rings if str(r["ring_id"]) in wanted]
+
+
+def ring_findings(case: CaseData, ring: dict) -> list[dict]:
+    """The findings of ``ring``, by first time then id (unknown finding ids are skipped)."""
+    found = [case.findings[f] for f in ring["finding_ids"] if f in case.findings]
+    return sorted(found, key=lambda f: (fmt_time(f.get("first_time")), str(f["finding_id"])))
+
+
+def fund_of(findings) -> float:
+    """Fund at risk of a set of findings without counting one pack twice.
+
+    Several rules can fire on the same box (DUP_DISPENSE and RESURFACE on one
+    resold pack); each finding carries the money of that box, so findings over the
+    same trace codes count once, with the largest amount among them.
+    """
+    best: dict[tuple, float] = {}
+    for finding in findings:
+        key = tuple(sorted(finding["trace_codes"])) or (finding["finding_id"],)
+        best[key] = max(best.get(key, 0.0), float(finding.get("fund_amount") or 0.0))
+    return round(sum(best.values()), 2)
+
+
+def ring_members(case: CaseData, ring: dict) -> list[dict]:
+    """One row per member of ``ring``: role, id, name, boxes, events, fund and findings count.
+
+    A member's numbers sum the ring's findings that name it in the matching role
+    (patients, prescribers, source sites, laundering sites).
+    """
+    findings = ring_findings(case, ring)
+    rows = []
+    for role in ROLE_KEYS:
+        column = FINDING_ROLE[role]
+        for member in ring[role]:
+            mine = [f for f in findings if member in f[column]]
+            codes = {c for f in mine for c in f["trace_codes"]}
+            events = {e for f in mine for e in f["event_ids"]}
+            fund = fund_of(mine)
+            if role in ("source_sites", "laundering_sites"):
+                name = case.site_name(member)
+            else:
+                name = case.person_name(role, member)
+            rows.append(
+                {
+                    "ring_id": ring["ring_id"],
+                    "role": role,
+                    "member_id": member,
+                    "name": name,
+                    "boxes": len(codes),
+                    "events": len(events),
+                    "fund_amount": fund,
+                    "findings_count": len(mine),
+                }
+            )
+    return rows
+
+
+def load_events(case: CaseData, trace_codes=None, event_ids=None) -> pd.DataFrame:
+    """Events of the given trace codes and/or event ids, sorted by code and time.
+
+    Streams the workspace's event parts with a filter, so a city-sized workspace is
+    not loaded whole.  Returns an empty frame when the workspace holds no events.
+    """
+    if not case.workspace.event_parts():
+        return pd.DataFrame(columns=["event_id", "trace_code", "event_time"])
+    dataset = case.workspace.events_dataset()
+    condition = None
+    if trace_codes:
+        condition = ds.field("trace_code").isin(sorted(set(trace_codes)))
+    if event_ids:
+        by_id = ds.field("event_id").isin(sorted(set(event_ids)))
+        condition = by_id if condition is None else (condition | by_id)
+    table = dataset.to_table(filter=condition) if condition is not None else dataset.to_table()
+    frame = table.to_pandas()
+    return frame.sort_values(["trace_code", "event_time", "event_id"], kind="stable").reset_index(drop=True)

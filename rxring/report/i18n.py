@@ -1,0 +1,177 @@
+"""Labels for every investigator output, in Chinese and English (one small dict).
+
+Every visible word in reports, the ring visualisation and the evidence package
+comes from :data:`LABELS` through :func:`label`, so a missing translation is a
+``KeyError`` in the tests, never an untranslated page.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LANGS", "LABELS", "RULE_TEXT", "ROLE_KEYS", "EVENT_TYPE_KEYS", "label", "rule_text", "check_lang"]
+
+from ..errors import RxringError
+
+LANGS = ("zh", "en")
+
+# Roles of ring members, in display order; keys are RING_COLUMNS list columns.
+ROLE_KEYS = ("source_patients", "prescribers", "source_sites", "laundering_sites")
+
+EVENT_TYPE_KEYS = {
+    "inbound": ("采购入库", "inbound"),
+    "purchase_return": ("采购退货", "purchase return"),
+    "dispense": ("销售", "dispense"),
+    "refund": ("销售退货", "refund"),
+    "transfer_out": ("调拨出库", "transfer out"),
+    "transfer_in": ("调拨入库", "transfer in"),
+    "adjust": ("库存变更", "stock adjustment"),
+    "inventory": ("盘存", "inventory"),
+}
+
+LABELS: dict[str, tuple[str, str]] = {
+    # titles
+    "report_title": ("回流药团伙报告", "Returned-drug resale ring report"),
+    "ring_title": ("团伙 {ring_id}", "Ring {ring_id}"),
+    "viz_title": ("团伙关系图", "Ring network"),
+    "generated": ("生成时间", "Generated"),
+    "tool_version": ("工具版本", "Tool version"),
+    "workspace": ("工作区", "Workspace"),
+    "pii_masked": ("个人信息已脱敏", "Personal data masked"),
+    "pii_revealed": ("个人信息已显示（--reveal-pii）", "Personal data revealed (--reveal-pii)"),
+    "no_rings": ("未发现团伙。", "No rings found."),
+    "back_to_index": ("返回总表", "Back to ring table"),
+    "summary": ("概况", "Summary"),
+    "click_to_sort": ("点击表头排序", "Click a column header to sort"),
+    # ring table
+    "ring_id": ("团伙编号", "Ring"),
+    "rank": ("排名", "Rank"),
+    "score": ("评分", "Score"),
+    "boxes": ("盒数", "Boxes"),
+    "events": ("事件数", "Events"),
+    "fund_at_risk": ("涉及基金（元）", "Fund at risk (CNY)"),
+    "total_amount": ("涉及金额（元）", "Total amount (CNY)"),
+    "period": ("时间范围", "Period"),
+    "first_time": ("开始时间", "First seen"),
+    "last_time": ("结束时间", "Last seen"),
+    "rules": ("规则", "Rules"),
+    "members": ("成员", "Members"),
+    # roles
+    "source_patients": ("来源参保人", "Source patients"),
+    "prescribers": ("开方医师", "Prescribers"),
+    "source_sites": ("来源机构", "Source sites"),
+    "laundering_sites": ("洗白药店", "Laundering sites"),
+    "role": ("角色", "Role"),
+    "role_patient": ("参保人", "Patient"),
+    "role_prescriber": ("医师", "Prescriber"),
+    "role_source_site": ("来源机构", "Source site"),
+    "role_laundering_site": ("洗白药店", "Laundering site"),
+    "role_site": ("机构", "Site"),
+    "member_id": ("编号", "Id"),
+    "name": ("名称", "Name"),
+    "findings_count": ("线索数", "Findings"),
+    # findings
+    "findings": ("线索", "Findings"),
+    "finding_id": ("线索编号", "Finding"),
+    "rule": ("规则", "Rule"),
+    "trace_codes": ("追溯码", "Trace codes"),
+    "sites": ("机构", "Sites"),
+    "patients": ("涉及参保人（含购药者）", "All patients (incl. buyers)"),
+    "explanation": ("说明", "Explanation"),
+    "fund_amount": ("基金支付（元）", "Fund paid (CNY)"),
+    "event_ids": ("证据事件", "Proving events"),
+    # events
+    "event_time": ("时间", "Time"),
+    "event_type": ("类型", "Type"),
+    "trace_code": ("追溯码", "Trace code"),
+    "site": ("机构", "Site"),
+    "patient": ("参保人", "Patient"),
+    "prescriber": ("医师", "Prescriber"),
+    "product": ("药品", "Product"),
+    "quantity": ("数量", "Quantity"),
+    "settlement_id": ("结算ID", "Settlement"),
+    "source": ("来源文件:行", "Source file:line"),
+    "node_events": ("节点事件", "Events of this node"),
+    "click_node": ("点击节点查看其事件。", "Click a node to see its events."),
+    "more_events": ("另有 {n} 条未显示", "{n} more not shown"),
+    "aggregated": ("{n} 名参保人 @ {site}", "{n} patients @ {site}"),
+    "aggregated_prescribers": ("{n} 名医师", "{n} prescribers"),
+    "aggregation_note": (
+        "团伙成员超过 {limit} 个，已按机构合并参保人（节点显示人数）。",
+        "The ring has more than {limit} members; patients are grouped per site (the node shows the count).",
+    ),
+    "legend": ("图例", "Legend"),
+    "edge_boxes": ("{n} 盒", "{n} boxes"),
+    "size_by_money": ("节点大小 = 涉及基金", "Node size = fund at risk"),
+    # evidence
+    "case_summary": ("案件摘要", "Case summary"),
+    "what_was_found": ("发现了什么", "What was found"),
+    "ring_found": (
+        "团伙 {ring_id}（排名 {rank}，评分 {score}）：{boxes} 盒药品、{events} 条事件，涉及基金 {fund} 元，时间 {period}。",
+        "Ring {ring_id} (rank {rank}, score {score}): {boxes} boxes, {events} events, fund at risk CNY {fund}, period {period}.",
+    ),
+    "rule_text": ("规则说明", "Rule text"),
+    "chain_of_custody": ("每盒药的流转记录", "Chain of custody per box"),
+    "source_rows": ("原始数据行", "Source rows"),
+    "queries": ("查询与参数", "Queries and parameters"),
+    "inputs_sha256": ("原始输入文件 SHA-256", "SHA-256 of the original inputs"),
+    "command_line": ("命令行", "Command line"),
+    "files": ("包内文件", "Files in this package"),
+    "verify_hint": (
+        "核验：rxring evidence verify 本文件.zip（或 sha256sum -c MANIFEST.sha256）。",
+        "Verify: rxring evidence verify this.zip (or sha256sum -c MANIFEST.sha256).",
+    ),
+    "raw_unavailable": ("原始文件不可读", "original file not readable"),
+}
+
+# DESIGN §3: one sentence per rule for a non-programmer.
+RULE_TEXT: dict[str, tuple[str, str]] = {
+    "DUP_DISPENSE": (
+        "同一追溯码重复销售：一个追溯码的净销售（销售减退货）超过一次；同一机构拆零销售且合计数量不超过整盒的不算。",
+        "A code has more than one net dispense (dispenses minus refunds); split sales of one code at one site "
+        "whose summed quantity stays within the pack's units are not a finding.",
+    ),
+    "RESURFACE": (
+        "回流：一个追溯码已净销售给参保人后，又在其他机构出现（入库、销售、盘存），或在同一机构再次卖给他人。",
+        "After a net dispense to a patient, the same code appears in a later event at another site "
+        "(inbound, dispense, inventory), or is dispensed again at the same site to someone else.",
+    ),
+    "NO_PROVENANCE": (
+        "无入库来源：机构销售了从未入库（此前无采购入库或调拨入库）的追溯码；只评判上报入库数据的机构。",
+        "A site dispenses a code it never received (no inbound or transfer in before); judged only for "
+        "sites that report inbound scans at all.",
+    ),
+    "CODE_CONFLICT": (
+        "串换/假码：同一追溯码对应不同药品，或追溯码的药品部分与医保药品编码矛盾。",
+        "One code is carried by different products, or a code's product part contradicts the product code.",
+    ),
+    "EXPIRED": ("过期销售：药品在有效期之后被销售。", "The pack was dispensed after its expiry date."),
+}
+
+
+def check_lang(lang: str) -> str:
+    """Return ``lang`` if it is a supported language, else raise :class:`RxringError`."""
+    if lang not in LANGS:
+        raise RxringError(f"unknown language {lang!r}; choose one of: {', '.join(LANGS)}")
+    return lang
+
+
+def label(key: str, lang: str, **values) -> str:
+    """The label ``key`` in ``lang`` (``zh`` or ``en``), formatted with ``values``.
+
+    Examples
+    --------
+    >>> label("ring_title", "en", ring_id="R001")
+    'Ring R001'
+    """
+    if key in LABELS:
+        text = LABELS[key][LANGS.index(lang)]
+    elif key in EVENT_TYPE_KEYS:
+        text = EVENT_TYPE_KEYS[key][LANGS.index(lang)]
+    else:
+        raise KeyError(key)
+    return text.format(**values) if values else text
+
+
+def rule_text(rule: str, lang: str) -> str:
+    """The one-sentence explanation of ``rule`` (DESIGN §3) in ``lang``; the id itself if unknown."""
+    pair = RULE_TEXT.get(rule)
+    return pair[LANGS.index(lang)] if pair else rule

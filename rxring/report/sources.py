@@ -1,0 +1,141 @@
+"""Finding the original input files again and reading given lines from them.
+
+Events carry ``source_file`` and ``source_line`` (DESIGN §2); the workspace
+manifest records each input's path and SHA-256.  For an evidence package we show
+the raw line when the file is still there *and unchanged* (same SHA-256 as at
+ingest), and otherwise say why it is not shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["SourceLine", "manifest_inputs", "read_source_lines", "sha256_file", "MAX_RAW_CHARS"]
+
+MAX_RAW_CHARS = 8000
+_BINARY_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".parquet", ".zip", ".gz")
+
+
+@dataclass(frozen=True)
+class SourceLine:
+    source_file: str
+    source_line: int | None
+    status: str  # ok | file_missing | file_changed | beyond_end | binary_format | no_line
+    raw: str = ""
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file, streamed."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest_inputs(manifest: dict) -> list[dict]:
+    """The manifest's inputs as ``{"path": str, "sha256": str|None}`` (tolerant of key names)."""
+    out = []
+    for item in manifest.get("inputs", []) or []:
+        if isinstance(item, str):
+            out.append({"path": item, "sha256": None})
+            continue
+        if not isinstance(item, dict):
+            continue
+        path = item.get("path") or item.get("file") or item.get("source_file") or item.get("name")
+        if path:
+            out.append({"path": str(path), "sha256": item.get("sha256"), **{k: v for k, v in item.items() if k not in ("path", "sha256")}})
+    return out
+
+
+def _resolve(source_file: str, inputs: list[dict], workspace_root: Path) -> tuple[Path | None, str | None]:
+    """The local path of ``source_file`` and its SHA-256 at ingest (from the manifest)."""
+    recorded = None
+    name = Path(source_file).name
+    for item in inputs:
+        if source_file in (item["path"], item.get("abs_path")):
+            recorded = item
+            break
+    if recorded is None:
+        same_name = [i for i in inputs if Path(i["path"]).name == name]
+        if len(same_name) == 1:
+            recorded = same_name[0]
+    candidates = []
+    if recorded is not None:
+        # the ingest manifest may record the absolute path as well as the path as given
+        candidates += [Path(str(recorded[k])) for k in ("abs_path", "absolute_path") if recorded.get(k)]
+        candidates.append(Path(recorded["path"]))
+    candidates.append(Path(source_file))
+    candidates += [workspace_root / source_file, workspace_root.parent / source_file]
+    for candidate in candidates:
+        try:
+            if candidate.is_file():
+                return candidate, (recorded or {}).get("sha256")
+        except OSError:
+            continue
+    return None, (recorded or {}).get("sha256")
+
+
+def _decode(data: bytes) -> str:
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("utf-8", errors="replace")
+
+
+def read_source_lines(wanted: dict[str, set[int]], manifest: dict, workspace_root: Path) -> dict[tuple[str, int], SourceLine]:
+    """Read the given 1-based physical lines of each source file, checking it is unchanged.
+
+    Parameters
+    ----------
+    wanted : dict of str to set of int
+        ``source_file`` (as recorded in events) → line numbers.
+    manifest : dict
+        The workspace manifest (inputs with SHA-256).
+    workspace_root : Path
+        Relative source paths are also tried against the workspace and its parent.
+
+    Returns
+    -------
+    dict
+        ``(source_file, line)`` → :class:`SourceLine`; every wanted pair is present.
+    """
+    inputs = manifest_inputs(manifest)
+    out: dict[tuple[str, int], SourceLine] = {}
+    for source_file, lines in wanted.items():
+        path, recorded_sha = _resolve(source_file, inputs, workspace_root)
+
+        def mark(status: str) -> None:
+            for line in lines:
+                out[(source_file, line)] = SourceLine(source_file, line, status)
+
+        if path is None:
+            mark("file_missing")
+            continue
+        if path.suffix.lower() in _BINARY_SUFFIXES:
+            mark("binary_format")
+            continue
+        try:
+            if recorded_sha and sha256_file(path) != recorded_sha:
+                mark("file_changed")
+                continue
+            remaining = set(lines)
+            with path.open("rb") as handle:
+                for number, data in enumerate(handle, start=1):
+                    if number in remaining:
+                        text = _decode(data).rstrip("\r\n")
+                        if len(text) > MAX_RAW_CHARS:
+                            text = text[:MAX_RAW_CHARS] + " …[truncated]"
+                        out[(source_file, number)] = SourceLine(source_file, number, "ok", text)
+                        remaining.discard(number)
+                        if not remaining:
+                            break
+            for line in remaining:
+                out[(source_file, line)] = SourceLine(source_file, line, "beyond_end")
+        except OSError:
+            mark("file_missing")
+    return out

@@ -1,0 +1,310 @@
+"""Findings → resale graph → rings: communities, roles and a documented score (DESIGN §4).
+
+The resale graph
+----------------
+Nodes are people and sites, typed: ``("patient", id)``, ``("prescriber", id)``,
+``("site", id)``.  Each finding of a ring-forming rule
+(:attr:`AnalysisOptions.ring_rules`, by default every rule but EXPIRED) is one
+suspicious box movement and joins its actors: source prescriber — source patient
+— laundering site.  Edge weights count boxes (distinct trace codes); money is kept
+on the edges too.
+
+Hubs.  A big hospital is the legitimate *source site* of many unrelated rings
+(patients of different brokers get their prescriptions there), so source sites are
+NOT nodes of the graph that decides rings: a ring is held together by who sold
+the packs (source patients, their prescribers) and where they resurfaced
+(laundering sites).  A source site enters the graph only when a finding names no
+source patient and no prescriber (then it is the only link).  After the rings are
+cut, every ring lists its members by role from its own findings, so one hub source
+site can be listed in several rings.  Buyers at laundering sites (the second
+patients) are never members.
+
+Rings are the connected components; a component with more than
+``options.split_above`` nodes is split with seeded Louvain
+(:func:`networkx.community.louvain_communities`, weight = boxes,
+``resolution = options.louvain_resolution``); communities that still trade at
+least ``options.merge_share`` of the smaller one's box weight are merged back,
+and the split is kept when the partition's modularity reaches
+``options.min_modularity`` (one ring whose patients feed several
+pharmacies stays whole; rings glued by one shared member come apart).  Each
+ring-forming finding belongs to the ring of its first source patient (else of
+its first prescriber, laundering site or source site), so a laundering site
+shared by two rings is listed in both; findings of other rules (EXPIRED) are attached to every
+ring that already holds their trace code.
+
+Score
+-----
+``score = 10·log2(1 + boxes) + 5·log10(1 + fund_at_risk) + 5·log2(1 + patients_per_laundering_site)
++ 10 · speed``, where *patients_per_laundering_site* is the number of distinct
+source patients divided by the number of laundering sites (at least 1), and
+*speed* = 1 / (1 + median days from source dispense to the last resurfacing event
+of the ring's RESURFACE/DUP_DISPENSE findings / 30) (0 when there are none): a
+ring that turns many patients' packs into resales within days scores highest.
+Rings are ranked by score, then fund at risk, boxes and first finding id; ids are
+R001, R002… by rank.
+
+Fund at risk of a ring: for each box, the largest fund amount among the ring's
+findings on that box (findings of one box share their sale events), summed over
+boxes; the total amount likewise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import networkx as nx
+import pandas as pd
+
+from .options import AnalysisOptions
+from .schema import RING_COLUMNS
+
+__all__ = ["build_rings", "resale_graph", "ring_score", "empty_rings"]
+
+_MOVEMENT_RULES = ("RESURFACE", "DUP_DISPENSE")
+
+
+def empty_rings() -> pd.DataFrame:
+    """A rings table with no rows and the schema.RING_COLUMNS columns."""
+    frame = pd.DataFrame({c: pd.Series(dtype="object") for c in RING_COLUMNS})
+    return frame.astype({"rank": "int64", "score": "float64", "boxes": "int64", "events": "int64",
+                         "fund_at_risk": "float64", "total_amount": "float64",
+                         "first_time": "datetime64[us]", "last_time": "datetime64[us]"})
+
+
+def _col(finding, name: str, fallback: str | None = None) -> list[str]:
+    value = finding.get(name)
+    if value is None and fallback:
+        value = finding.get(fallback)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    return sorted(str(v) for v in value)
+
+
+def _actors(finding) -> tuple[list, list, list, list]:
+    patients = _col(finding, "source_patients")
+    prescribers = _col(finding, "source_prescribers", "prescribers")
+    source_sites = _col(finding, "source_sites")
+    laundering_sites = _col(finding, "laundering_sites")
+    return patients, prescribers, source_sites, laundering_sites
+
+
+def _finding_nodes(finding) -> tuple[list[tuple], list[tuple[tuple, tuple]]]:
+    """Graph nodes and edges contributed by one ring-forming finding."""
+    patients, prescribers, source_sites, laundering_sites = _actors(finding)
+    p_nodes = [("patient", p) for p in patients]
+    d_nodes = [("prescriber", d) for d in prescribers]
+    l_nodes = [("site", s) for s in laundering_sites]
+    s_nodes = [("site", s) for s in source_sites] if not p_nodes and not d_nodes else []
+    edges = []
+    upstream = p_nodes or d_nodes or s_nodes
+    if p_nodes:
+        edges += [(d, p) for d in d_nodes for p in p_nodes]
+    for u in upstream:
+        edges += [(u, lnode) for lnode in l_nodes]
+    if not l_nodes:   # no laundering site: keep the upstream actors together
+        edges += [(a, b) for a, b in zip(upstream, upstream[1:])]
+    nodes = list(dict.fromkeys(p_nodes + d_nodes + s_nodes + l_nodes))
+    return nodes, edges
+
+
+def resale_graph(findings: pd.DataFrame, options: AnalysisOptions | None = None) -> nx.Graph:
+    """The resale graph of the ring-forming findings (see the module docstring).
+
+    Nodes carry ``kind`` (patient, prescriber, site); edges ``weight`` (boxes),
+    ``fund`` and ``finding_ids``.  Nodes and edges are added in sorted order so
+    that community detection is reproducible for a seed.
+    """
+    options = options or AnalysisOptions()
+    boxes: dict[tuple, set] = defaultdict(set)
+    fund: dict[tuple, float] = defaultdict(float)
+    fids: dict[tuple, set] = defaultdict(set)
+    nodes: set = set()
+    for finding in findings.to_dict("records"):
+        if finding["rule"] not in options.ring_rules:
+            continue
+        f_nodes, f_edges = _finding_nodes(finding)
+        nodes.update(f_nodes)
+        for a, b in f_edges:
+            key = (a, b) if a <= b else (b, a)
+            boxes[key].update(finding["trace_codes"])
+            fund[key] += float(finding.get("fund_amount") or 0.0)
+            fids[key].add(finding["finding_id"])
+    graph = nx.Graph()
+    for node in sorted(nodes):
+        graph.add_node(node, kind=node[0])
+    for key in sorted(boxes):
+        graph.add_edge(*key, weight=len(boxes[key]), fund=round(fund[key], 2), finding_ids=sorted(fids[key]))
+    return graph
+
+
+def _merge_close(sub: nx.Graph, parts: list[set], share: float) -> list[set]:
+    """Union communities whose mutual weight is >= *share* of the smaller one's volume."""
+    index = {node: i for i, part in enumerate(parts) for node in part}
+    volume = [sum(w for _, w in sub.degree(part, weight="weight")) for part in parts]
+    between: dict[tuple[int, int], float] = defaultdict(float)
+    for a, b, w in sub.edges(data="weight"):
+        i, j = index[a], index[b]
+        if i != j:
+            between[(min(i, j), max(i, j))] += w
+    parent = list(range(len(parts)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for (i, j), weight in sorted(between.items()):
+        if weight >= share * min(volume[i], volume[j]):
+            parent[root(j)] = root(i)
+    merged: dict[int, set] = defaultdict(set)
+    for i, part in enumerate(parts):
+        merged[root(i)].update(part)
+    return list(merged.values())
+
+
+def _communities(graph: nx.Graph, options: AnalysisOptions) -> list[frozenset]:
+    """Connected components, large ones split by seeded Louvain; sorted by smallest node.
+
+    A component with more than ``options.split_above`` nodes is cut by Louvain;
+    communities trading at least ``options.merge_share`` of their weight are
+    merged back, and the split is kept only when the resulting partition's
+    modularity reaches ``options.min_modularity``.
+    """
+    groups = []
+    for component in nx.connected_components(graph):
+        if len(component) > options.split_above:
+            sub = nx.Graph()
+            sub.add_nodes_from(sorted(component))
+            sub.add_edges_from(sorted((min(a, b), max(a, b), d) for a, b, d in graph.subgraph(component).edges(data=True)))
+            parts = nx.community.louvain_communities(sub, weight="weight", resolution=options.louvain_resolution,
+                                                     seed=options.seed)
+            parts = _merge_close(sub, [set(p) for p in sorted(parts, key=min)], options.merge_share)
+            if len(parts) > 1 and nx.community.modularity(sub, parts, weight="weight") >= options.min_modularity:
+                groups.extend(frozenset(p) for p in parts)
+                continue
+        groups.append(frozenset(component))
+    return sorted(groups, key=min)
+
+
+def ring_score(boxes: int, fund_at_risk: float, source_patients: int, laundering_sites: int,
+               median_days: float | None) -> float:
+    """The documented ring score (module docstring), rounded to 2 decimals.
+
+    Examples
+    --------
+    >>> ring_score(boxes=1, fund_at_risk=0.0, source_patients=1, laundering_sites=1, median_days=None)
+    15.0
+    """
+    per_site = source_patients / max(1, laundering_sites)
+    speed = 0.0 if median_days is None else 1.0 / (1.0 + max(0.0, median_days) / 30.0)
+    score = (10 * math.log2(1 + boxes) + 5 * math.log10(1 + max(0.0, fund_at_risk))
+             + 5 * math.log2(1 + per_site) + 10 * speed)
+    return round(score, 2)
+
+
+def _anchor(finding) -> tuple | None:
+    """The graph node whose ring a finding belongs to.
+
+    The first source patient (a laundering pharmacy may work for several rings,
+    its patients do not), else prescriber, laundering site, source site.
+    """
+    patients, prescribers, source_sites, laundering_sites = _actors(finding)
+    for kind, values in (("patient", patients), ("prescriber", prescribers), ("site", laundering_sites),
+                         ("site", source_sites)):
+        if values:
+            return (kind, values[0])
+    return None
+
+
+def build_rings(findings: pd.DataFrame, options: AnalysisOptions | None = None) -> pd.DataFrame:
+    """Scored rings from findings (any engine's), deterministic for the same input and seed.
+
+    Parameters
+    ----------
+    findings
+        Findings with schema.FINDING_COLUMNS (``source_patients`` and
+        ``source_prescribers`` are used when present; without them ``patients`` are
+        not split by role and ``prescribers`` stand for source prescribers).
+    options
+        Uses ``ring_rules``, ``split_above``, ``louvain_resolution`` and ``seed``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        schema.RING_COLUMNS, one row per ring, ordered by rank (ring ids R001…).
+    """
+    options = options or AnalysisOptions()
+    if findings is None or len(findings) == 0:
+        return empty_rings()
+    records = sorted(findings.to_dict("records"), key=lambda f: f["finding_id"])
+    graph = resale_graph(findings, options)
+    communities = _communities(graph, options)
+    ring_of_node = {node: i for i, group in enumerate(communities) for node in group}
+    members: dict[int, list[dict]] = defaultdict(list)
+    attachable = []
+    for finding in records:
+        if finding["rule"] in options.ring_rules:
+            anchor = _anchor(finding)
+            if anchor is not None and anchor in ring_of_node:
+                members[ring_of_node[anchor]].append(finding)
+        else:
+            attachable.append(finding)
+    codes_of_ring = {i: {c for f in fs for c in f["trace_codes"]} for i, fs in members.items()}
+    rings_of_code = defaultdict(list)
+    for i, codes in codes_of_ring.items():
+        for code in codes:
+            rings_of_code[code].append(i)
+    for finding in attachable:
+        for i in sorted({i for c in finding["trace_codes"] for i in rings_of_code.get(c, [])}):
+            members[i].append(finding)
+    rows = [_ring_row(fs) for _, fs in sorted(members.items()) if fs]
+    if not rows:
+        return empty_rings()
+    rows.sort(key=lambda r: (-r["score"], -r["fund_at_risk"], -r["boxes"], r["finding_ids"][0]))
+    width = max(3, len(str(len(rows))))
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+        row["ring_id"] = f"R{rank:0{width}d}"
+    frame = pd.DataFrame(rows)[list(RING_COLUMNS)]
+    for column in ("first_time", "last_time"):
+        frame[column] = pd.to_datetime(frame[column]).astype("datetime64[us]")
+    return frame.astype({"rank": "int64", "boxes": "int64", "events": "int64"})
+
+
+def _ring_row(findings: list[dict]) -> dict:
+    roles = {"source_patients": set(), "prescribers": set(), "source_sites": set(), "laundering_sites": set()}
+    fund_by_box: dict[str, float] = defaultdict(float)
+    total_by_box: dict[str, float] = defaultdict(float)
+    events, rules, spans = set(), set(), []
+    for f in findings:
+        patients, prescribers, source_sites, laundering_sites = _actors(f)
+        roles["source_patients"].update(patients)
+        roles["prescribers"].update(prescribers)
+        roles["source_sites"].update(source_sites)
+        roles["laundering_sites"].update(laundering_sites)
+        for code in f["trace_codes"]:
+            fund_by_box[code] = max(fund_by_box[code], float(f.get("fund_amount") or 0.0))
+            total_by_box[code] = max(total_by_box[code], float(f.get("total_amount") or 0.0))
+        events.update(f["event_ids"])
+        rules.add(f["rule"])
+        if f["rule"] in _MOVEMENT_RULES and pd.notna(f["first_time"]) and pd.notna(f["last_time"]):
+            spans.append((pd.Timestamp(f["last_time"]) - pd.Timestamp(f["first_time"])).total_seconds() / 86400)
+    fund = round(sum(fund_by_box.values()), 2)
+    median_days = float(pd.Series(spans).median()) if spans else None
+    firsts = [pd.Timestamp(f["first_time"]) for f in findings if pd.notna(f["first_time"])]
+    lasts = [pd.Timestamp(f["last_time"]) for f in findings if pd.notna(f["last_time"])]
+    return {
+        "score": ring_score(len(fund_by_box), fund, len(roles["source_patients"]), len(roles["laundering_sites"]),
+                            median_days),
+        **{role: sorted(values) for role, values in roles.items()},
+        "boxes": len(fund_by_box),
+        "events": len(events),
+        "fund_at_risk": fund,
+        "total_amount": round(sum(total_by_box.values()), 2),
+        "first_time": min(firsts) if firsts else pd.NaT,
+        "last_time": max(lasts) if lasts else pd.NaT,
+        "rules": sorted(rules),
+        "finding_ids": sorted(f["finding_id"] for f in findings),
+    }

@@ -1,0 +1,377 @@
+"""Planted resale rings (回流药): who takes part and how the packs travel.
+
+Styles (``Ring.style``):
+
+``broker_no_inbound``
+    Source patients get expensive drugs on insurance from a cooperating doctor at
+    a hospital; a broker collects the packs; a pharmacy that uploads inbound
+    scans for its other stock sells them again with no inbound record.
+``recycler_inbound``
+    As above, but the pharmacy books the packs as an inbound (3503) from a
+    personal recycler (``个人回收``, ``个人(张**)``) at a fraction of the price.
+``same_site_relaunder``
+    A pharmacy takes back packs it sold on insurance (no refund) and sells them
+    again to someone else.
+``cash_resale``
+    Resold without a second settlement (cash, no setl_id), sometimes at a
+    pharmacy that uploads no inbound scans at all.
+``big_collection``
+    20+ source patients, several doctors and hospitals, several laundering
+    pharmacies (one in a neighbouring city when there is one), slow (months).
+``ghost_stock``
+    A pharmacy sells packs it never received and that were never dispensed in
+    the data (collected outside the region).
+``code_swap``
+    串换: a pharmacy dispenses packs of a cheap drug but reports them, and
+    settles them, as an expensive one.
+``pair``
+    The smallest ring: two patients, one doctor, one laundering pharmacy, days.
+
+Laundered packs join the laundering site's shelf and are sold like any other
+pack to that site's ordinary customers, at ordinary times and prices; what
+happens to each pack is recorded in its history, and the ground truth is
+derived from those histories (:mod:`rxring.synth.truth`), never assumed.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .catalog import RECYCLER_NAMES
+from .city import City
+from .model import Line, Pack, Visit
+
+__all__ = ["Ring", "RingBook", "STYLES"]
+
+STYLES = (
+    "broker_no_inbound", "recycler_inbound", "same_site_relaunder", "cash_resale",
+    "big_collection", "ghost_stock", "code_swap", "pair",
+)
+
+_TEMPLATES = {
+    # style: (patients, prescribers, source sites, source kind, laundering sites, speed, geography, inbound, settle)
+    "broker_no_inbound": ((4, 8), (1, 2), (1, 1), "hospital", (1, 2), "days", "same_district", 0.0, 1.0),
+    "recycler_inbound": ((3, 6), (1, 1), (1, 1), "hospital", (1, 1), "months", "other_district", 1.0, 0.7),
+    "same_site_relaunder": ((2, 4), (1, 1), (1, 1), "pharmacy", (0, 0), "days", "same_site", 0.0, 1.0),
+    "cash_resale": ((3, 6), (1, 2), (1, 1), "hospital", (1, 1), "days", "other_district", 0.0, 0.0),
+    "big_collection": ((20, 26), (2, 3), (2, 3), "hospital", (3, 4), "months", "other_city", 0.5, 0.6),
+    "ghost_stock": ((0, 0), (0, 0), (0, 0), "", (1, 1), "days", "", 0.0, 0.8),
+    "code_swap": ((0, 0), (0, 0), (0, 0), "", (1, 1), "days", "", 0.0, 1.0),
+    "pair": ((2, 2), (1, 1), (1, 1), "any", (1, 1), "days", "same_district", 0.0, 1.0),
+}
+
+
+@dataclass
+class Ring:
+    """One planted ring and its plan (the ground truth reports members from the data)."""
+
+    idx: int
+    ring_id: str
+    style: str
+    speed: str
+    geography: str
+    sources: list[tuple[int, int]]          # (source site, prescriber) pairs
+    source_patients: list[int]
+    laundering_sites: list[int]
+    brokers: list[str]
+    products: list[int]
+    start: int
+    end: int
+    delay: tuple[int, int]
+    inbound_prob: float
+    settle_prob: float
+    collect_prob: float = 0.85
+    swap: tuple[int, int] | None = None     # (stock product, reported product)
+    injected: dict[int, int] = field(default_factory=dict)
+
+    def plan(self) -> dict:
+        return {
+            "speed": self.speed, "geography": self.geography, "start_day": self.start, "end_day": self.end,
+            "delay_days": list(self.delay), "recycler_inbound_share": self.inbound_prob,
+            "second_settlement_share": self.settle_prob,
+        }
+
+
+class RingBook:
+    """Plans the rings of a city and plays them inside :class:`rxring.synth.life.Engine`.
+
+    Parameters
+    ----------
+    engine : Engine
+        The running city (stock, emission, budgets).
+    n_rings : int
+        How many rings to plant (the first eight cover every style once).
+    seed : int
+    """
+
+    def __init__(self, engine, n_rings: int, seed: int, skip_styles: tuple[str, ...] = ()):
+        self.e = engine
+        self.city: City = engine.city
+        self.rng = random.Random(seed * 7919 + 17)
+        self.np = np.random.default_rng([seed, 0xF4A0D])
+        self.rings: list[Ring] = []
+        self.source_due: dict[int, list[tuple[Ring, int]]] = {}
+        self.inject_due: dict[int, list[tuple[Ring, int, Pack]]] = {}
+        self.push_due: dict[int, list[tuple[Ring, int, int, int]]] = {}
+        self.swap_due: dict[int, list[Ring]] = {}
+        self.ghost_due: dict[int, list[Ring]] = {}
+        self.pending: list[Pack] = []
+        self._used_patients: set[int] = set()
+        self._used_doctors: set[int] = set()
+        self._used_laundering: set[int] = set()
+        self._pools: dict[int, list[int]] = {}
+        self.skip_styles = skip_styles
+        self._plan(n_rings)
+        engine.rings = self
+
+    # ------------------------------------------------------------------ planning
+    def _weighted(self, candidates: list[int]) -> int:
+        w = np.asarray([self.city.sites[i].size for i in candidates])
+        return candidates[int(self.np.choice(len(candidates), p=w / w.sum()))]
+
+    def _laundering(self, src_district: int | None, geography: str, need_reporting: bool, exclude: set[int]) -> int | None:
+        c = self.city
+        base = [s.idx for s in c.sites if s.is_pharmacy and s.idx not in exclude
+                and (s.reports_inbound or not need_reporting)]
+        if geography == "same_district" and src_district is not None:
+            pick = [i for i in base if c.sites[i].district == src_district]
+        elif geography == "other_city":
+            pick = [i for i in base if c.sites[i].district in c.other_city]
+        elif geography == "other_district" and src_district is not None:
+            pick = [i for i in base if c.sites[i].district != src_district and c.sites[i].district not in c.other_city]
+        else:
+            pick = base
+        fresh = [i for i in pick if i not in self._used_laundering]
+        for group in (fresh, pick, [i for i in base if i not in self._used_laundering], base):
+            if group:
+                site = self._weighted(group)
+                self._used_laundering.add(site)
+                return site
+        return None
+
+    def _patients_near(self, districts: set[int], n: int) -> list[int]:
+        c = self.city
+        near = [p for p in np.flatnonzero(np.isin(c.patient_district, list(districts))).tolist()
+                if p not in self._used_patients]
+        if len(near) < n:
+            near += [p for p in range(c.n_patients) if p not in self._used_patients and p not in set(near)][: n * 3]
+        chosen = self.rng.sample(near, min(n, len(near)))
+        self._used_patients.update(chosen)
+        return chosen
+
+    def _doctor(self, site: int) -> int:
+        c = self.city
+        docs = c.sites[site].doctors
+        if not docs:  # a pharmacy: external prescriptions from a doctor of the district
+            docs = [d for h in c.hospitals_by_district.get(c.sites[site].district, []) for d in c.sites[h].doctors]
+        if not docs:
+            docs = list(range(len(c.prescriber_ids)))
+        free = [d for d in docs if d not in self._used_doctors] or docs
+        doc = free[self.rng.randrange(len(free))]
+        self._used_doctors.add(doc)
+        return doc
+
+    def _plan(self, n_rings: int) -> None:
+        c, days = self.city, self.e.days
+        valuable = [p.idx for p in c.products if p.drug.resale_value] or [max(c.products, key=lambda p: p.price).idx]
+        cheap = [p.idx for p in c.products if p.price < 60 and p.drug.chronic] or [min(c.products, key=lambda p: p.price).idx]
+        order = [s for s in STYLES if s not in self.skip_styles]
+        extra = [s for s in ("broker_no_inbound", "recycler_inbound", "same_site_relaunder", "cash_resale", "pair",
+                             "big_collection", "ghost_stock", "code_swap") if s not in self.skip_styles]
+        while len(order) < n_rings:
+            order.append(extra[self.rng.randrange(len(extra))])
+        for k, style in enumerate(order[:n_rings]):
+            n_pat, n_doc, n_src, src_kind, n_laund, speed, geo, inbound, settle = _TEMPLATES[style]
+            if k >= len(STYLES) and style not in ("ghost_stock", "code_swap", "same_site_relaunder"):
+                speed = self.rng.choice(["days", "months"])
+                geo = self.rng.choice(["same_district", "other_district", "other_city"])
+                inbound = self.rng.choice([0.0, 0.0, 0.5, 1.0]) if style != "recycler_inbound" else 1.0
+                settle = self.rng.choice([1.0, 0.7, 0.0]) if style != "cash_resale" else 0.0
+            start = self.rng.randint(int(days * 0.08), max(int(days * 0.3), int(days * 0.08) + 1))
+            end = min(days - 2, start + self.rng.randint(int(days * 0.35), max(int(days * 0.65), int(days * 0.35) + 1)))
+            if speed == "days":
+                delay = (1, 7)
+            else:
+                hi = max(10, min(75, int(days * 0.35)))
+                delay = (max(5, min(25, hi // 2)), hi)
+            prods = self.rng.sample(valuable, min(len(valuable), self.rng.randint(1, 3)))
+            ring = Ring(k, f"GT{k + 1:02d}", style, speed, geo, [], [], [], [], prods, start, end, delay,
+                        inbound, settle)
+            if style in ("ghost_stock", "code_swap"):
+                site = self._laundering(None, "any", True, set())
+                if site is None:
+                    continue
+                ring.laundering_sites = [site]
+                if style == "code_swap":
+                    x = cheap[self.rng.randrange(len(cheap))]
+                    y = prods[0]
+                    ring.swap = (x, y)
+                    ring.products = [y]
+                    d = start
+                    while d <= end:
+                        self.swap_due.setdefault(d, []).append(ring)
+                        d += self.rng.randint(2, 6)
+                else:
+                    d = start
+                    while d <= end:
+                        self.ghost_due.setdefault(d, []).append(ring)
+                        d += self.rng.randint(3, 9)
+                self.rings.append(ring)
+                continue
+            # source sites and their cooperating doctors
+            kinds = {"hospital": ("hospital", "clinic"), "pharmacy": ("pharmacy",), "any": ("hospital", "clinic", "pharmacy")}[src_kind]
+            cands = [s.idx for s in c.sites if s.kind in kinds and s.idx not in self._used_laundering
+                     and (style != "same_site_relaunder" or s.reports_inbound)]
+            if style == "same_site_relaunder":
+                cands = [i for i in cands if c.sites[i].district not in c.other_city] or cands
+            if not cands:
+                continue
+            src_sites: list[int] = []
+            for _ in range(self.rng.randint(*n_src)):
+                site = self._weighted(cands)
+                if site not in src_sites:
+                    src_sites.append(site)
+            n_docs = max(self.rng.randint(*n_doc), len(src_sites))
+            ring.sources = [(src_sites[i % len(src_sites)], self._doctor(src_sites[i % len(src_sites)])) for i in range(n_docs)]
+            districts = {c.sites[s].district for s in src_sites}
+            ring.source_patients = self._patients_near(districts, self.rng.randint(*n_pat))
+            if style == "same_site_relaunder":
+                ring.laundering_sites = [src_sites[0]]
+                self._used_laundering.add(src_sites[0])
+            else:
+                need_reporting = style in ("broker_no_inbound", "big_collection", "pair") or inbound > 0
+                exclude = set(src_sites)
+                for j in range(self.rng.randint(*n_laund)):
+                    g = geo if (geo != "other_city" or j == 0) else self.rng.choice(["same_district", "other_district"])
+                    site = self._laundering(c.sites[src_sites[0]].district, g, need_reporting, exclude)
+                    if site is not None and site not in ring.laundering_sites:
+                        ring.laundering_sites.append(site)
+                        exclude.add(site)
+                if not ring.laundering_sites:
+                    continue
+            if inbound > 0:
+                ring.brokers = [RECYCLER_NAMES[(k + j) % len(RECYCLER_NAMES)] for j in range(1 + (style == "big_collection"))]
+            for p in ring.source_patients:
+                d = start + self.rng.randint(0, 10)
+                while d <= end:
+                    self.source_due.setdefault(d, []).append((ring, p))
+                    d += self.rng.randint(6, 18)
+            self.rings.append(ring)
+        for i, ring in enumerate(self.rings):  # number the rings that could be planted
+            ring.idx, ring.ring_id = i, f"GT{i + 1:02d}"
+        self.rings_by_idx = {r.idx: r for r in self.rings}
+
+    # ------------------------------------------------------------------ playing
+    def _pool(self, site: int) -> list[int]:
+        pool = self._pools.get(site)
+        if pool is None:
+            c = self.city
+            pool = [p for p in np.flatnonzero(c.patient_pharmacy == site).tolist() if p not in self._used_patients]
+            if len(pool) < 5:
+                pool = [p for p in np.flatnonzero(c.patient_district == c.sites[site].district).tolist()
+                        if p not in self._used_patients] or list(range(c.n_patients))
+            self._pools[site] = pool
+        return pool
+
+    def _budget_ok(self, ring: Ring, site: int) -> bool:
+        used = self.e.site_injected.get(site, 0)
+        return used + 1 <= 0.15 * int(self.e.site_legit_packs[site]) + 2
+
+    def morning(self, day: int) -> None:
+        """Packs arriving at laundering sites before opening (with a recycler inbound or silently)."""
+        e = self.e
+        arrivals: dict[tuple[int, int, int], list[Pack]] = {}
+        for ring, site, pack in self.inject_due.pop(day, ()):
+            arrivals.setdefault((ring.idx, site, pack.prod), []).append(pack)
+        for ring in self.ghost_due.pop(day, ()):
+            site = ring.laundering_sites[0]
+            if not self._budget_ok(ring, site):
+                continue
+            prod = ring.products[self.rng.randrange(len(ring.products))]
+            n = self.rng.randint(1, 2)
+            packs = e.new_packs(prod, n, e.new_batch(day))
+            for pack in packs:
+                pack.taint = ring.idx
+            e.site_injected[site] = e.site_injected.get(site, 0) + n
+            arrivals.setdefault((ring.idx, site, prod), []).extend(packs)
+        for (ring_idx, site, prod) in sorted(arrivals):
+            ring = self.rings_by_idx[ring_idx]
+            packs = arrivals[(ring_idx, site, prod)]
+            if ring.brokers and self.rng.random() < ring.inbound_prob:
+                broker = ring.brokers[self.rng.randrange(len(ring.brokers))]
+                t = e.early_time(day)
+                price = round(self.city.products[prod].price * 0.3, 2)
+                by_batch: dict[int, list[Pack]] = {}
+                for pack in packs:
+                    by_batch.setdefault(id(pack.batch), []).append(pack)
+                for group in by_batch.values():
+                    e.emit(Line("inbound", t, site, prod, group, group[0].batch, len(group), price,
+                                counterparty=broker, invoice=""))
+                    t += self.rng.randint(1, 40)
+            stock = e.stock[site][prod]
+            for pack in reversed(packs):
+                stock.appendleft(pack)
+            n = len(packs)
+            while n > 0:
+                k = min(n, self.rng.choice([1, 1, 1, 2]))
+                self.push_due.setdefault(day + self.rng.randint(0, 4), []).append((ring, site, prod, k))
+                n -= k
+
+    def visits(self, day: int) -> list[Visit]:
+        e, c = self.e, self.city
+        out: list[Visit] = []
+        for ring, patient in self.source_due.pop(day, ()):
+            site, doctor = ring.sources[self.rng.randrange(len(ring.sources))]
+            items = []
+            for prod in self.rng.sample(ring.products, self.rng.randint(1, len(ring.products))):
+                n = max(1, min(4, c.products[prod].drug.packs_per_month + self.rng.randint(0, 1)))
+                items.append((prod, prod, n, 0))
+            out.append(Visit(e.sale_time(day, c.sites[site].kind), site, patient, doctor, items, True,
+                             tag="ring_source", ring=ring))
+        for ring, site, prod, n in self.push_due.pop(day, ()):
+            pool = self._pool(site)
+            buyer = pool[self.rng.randrange(len(pool))]
+            out.append(Visit(e.sale_time(day, c.sites[site].kind), site, buyer, int(c.patient_doctor[buyer]),
+                             [(prod, prod, n, 0)], self.rng.random() < ring.settle_prob, tag="ring_push", ring=ring))
+        for ring in self.swap_due.pop(day, ()):
+            site = ring.laundering_sites[0]
+            if not self._budget_ok(ring, site):
+                continue
+            e.site_injected[site] = e.site_injected.get(site, 0) + 1
+            pool = self._pool(site)
+            buyer = pool[self.rng.randrange(len(pool))]
+            x, y = ring.swap
+            out.append(Visit(e.sale_time(day, c.sites[site].kind), site, buyer, int(c.patient_doctor[buyer]),
+                             [(y, x, 1, 0)], True, tag="ring_swap", ring=ring))
+        return out
+
+    def served(self, v: Visit, served: list, day: int) -> None:
+        """After a ring visit: collect the source patient's packs, or close the resold ones."""
+        e = self.e
+        ring: Ring = v.ring
+        for line, packs in served:
+            for pack in packs:
+                if v.tag == "ring_source" and pack.taint < 0 and self.rng.random() < ring.collect_prob:
+                    site = ring.laundering_sites[self.rng.randrange(len(ring.laundering_sites))]
+                    if self._budget_ok(ring, site):
+                        e.site_injected[site] = e.site_injected.get(site, 0) + 1
+                        pack.taint = ring.idx
+                        when = day + self.rng.randint(*ring.delay)
+                        if when < e.days:
+                            self.inject_due.setdefault(when, []).append((ring, site, pack))
+                        else:
+                            self.pending.append(pack)
+                        continue
+                if v.tag == "ring_swap":
+                    pack.taint = ring.idx
+                e.finish(pack)
+
+    def finish_all(self) -> None:
+        for pack in self.pending:
+            self.e.finish(pack)
+        for lst in self.inject_due.values():
+            for _ring, _site, pack in lst:
+                self.e.finish(pack)

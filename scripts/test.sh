@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite, as on CI: installs the test dependencies (Python packages,
+# headless Chromium and CJK fonts from Debian), then runs pytest. Neo4j Community is
+# downloaded from Maven Central into ~/.cache/rxring and started by the test session
+# itself (or the server in NEO4J_URI is used). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+bash scripts/install-browser.sh
+
+set +e
+python -m pytest "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+    echo "scripts/test.sh: pytest collected no tests; that is a failure" >&2
+    exit 1
+fi
+exit "$status"

@@ -1,0 +1,79 @@
+"""`rxring ingest` and `rxring code` through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from rxring.cli import cli
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_ingest_prints_table_and_invariant(fixtures, tmp_path):
+    ws = tmp_path / "ws"
+    result = invoke("ingest", str(fixtures / "mixed_good_bad.csv"), str(fixtures / "sales_gbk.csv"), "--workspace", str(ws), "--no-progress")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "file" in out and "read" in out and "accepted" in out and "quarantined" in out
+    assert "mixed_good_bad.csv" in out and "csv/gbk" in out
+    assert "read 16 = accepted 8 + quarantined 8  [OK]" in out
+    assert "rows read as dispense" in out
+    assert "quarantine.csv" in out
+    assert (ws / "manifest.json").exists()
+
+
+def test_reingest_says_nothing_added(fixtures, tmp_path):
+    ws = str(tmp_path / "ws")
+    invoke("ingest", str(fixtures / "sales_gbk.csv"), "-w", ws, "--no-progress")
+    result = invoke("ingest", str(fixtures / "sales_gbk.csv"), "-w", ws, "--no-progress")
+    assert result.exit_code == 0
+    assert "already ingested (same SHA-256), nothing added" in result.output
+    assert "read 0 = accepted 0 + quarantined 0" in result.output
+
+
+def test_ingest_json_report(fixtures, tmp_path):
+    result = invoke("ingest", str(fixtures / "nhsa_messages.jsonl"), "-w", str(tmp_path / "ws"), "--json")
+    data = json.loads(result.output)
+    assert data["totals"]["read"] == data["totals"]["accepted"] == 14
+    assert data["files"][0]["format"] == "nhsa-jsonl"
+
+
+def test_junk_only_exits_nonzero_without_traceback(tmp_path):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(bytes(range(256)) * 10)
+    result = CliRunner().invoke(cli, ["ingest", str(junk), "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "unknown format" in result.output
+    assert "nothing usable was read" in result.output
+
+
+def test_missing_input_is_one_line(tmp_path):
+    result = CliRunner().invoke(cli, ["ingest", str(tmp_path / "nope.csv"), "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [f"rxring: error: input {tmp_path / 'nope.csv'} does not exist"]
+
+
+def test_ingest_without_workspace_is_misuse(fixtures):
+    result = CliRunner().invoke(cli, ["ingest", str(fixtures / "sales_gbk.csv")], env={"RXRING_WORKSPACE": None})
+    assert result.exit_code == 2 and "--workspace" in result.output
+
+
+def test_code_command_gs1_and_json():
+    result = invoke("code", "]d2010950600013435221ABC123<GS>1727013110L1")
+    assert result.exit_code == 0
+    assert "010950600013435221ABC123" in result.output
+    assert "09506000134352" in result.output and "2027-01-31" in result.output and "L1" in result.output
+    data = json.loads(invoke("code", "--json", "81151257914085623274").output)
+    assert data == {"canonical": "81151257914085623274", "kind": "cn20", "product": "8115125",
+                    "serial": "7914085623274", "expiry": None, "lot": None}
+
+
+def test_code_command_rejects_bad_code():
+    result = CliRunner().invoke(cli, ["code", "(01)09506000134353(21)X"])
+    assert result.exit_code == 2
+    assert "check digit" in result.output and "Traceback" not in result.output

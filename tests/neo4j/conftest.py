@@ -1,0 +1,66 @@
+"""A real Neo4j server for the tests in this folder.
+
+``NEO4J_URI`` set: use that server (with NEO4J_USER / NEO4J_PASSWORD / NEO4J_DATABASE).
+Otherwise start a private rxring-managed instance (``rxring.graph.neo4j_server``)
+once per test session and delete it at the end.  In CI (``CI=true``) a test that
+cannot get a server fails; locally it is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from rxring.errors import RxringError
+from rxring.graph.neo4j_connect import Neo4jConfig, connect, resolve_config
+from rxring.graph.neo4j_loader import clear_graph
+from rxring.graph.neo4j_server import start_server, stop_server
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def pytest_collection_modifyitems(config, items):
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.fspath).startswith(here):
+            item.add_marker(pytest.mark.neo4j)
+
+
+@pytest.fixture(scope="session")
+def neo4j_config():
+    """A :class:`Neo4jConfig` for a live server (started here unless NEO4J_URI is set)."""
+    instance = None
+    try:
+        if os.environ.get("NEO4J_URI"):
+            config = resolve_config()
+        else:
+            instance = f"pytest-{os.getpid()}"
+            state = start_server(instance)
+            config = Neo4jConfig(uri=state.uri, user=state.user, password=state.password)
+        connect(config).close()
+    except RxringError as exc:
+        if instance:
+            stop_server(instance, delete_data=True)
+        if _in_ci():
+            pytest.fail(f"CI=true and no Neo4j server: {exc}", pytrace=False)
+        pytest.skip(f"no Neo4j server: {exc}")
+    yield config
+    if instance:
+        stop_server(instance, delete_data=True)
+
+
+@pytest.fixture(scope="session")
+def neo4j_driver(neo4j_config):
+    driver = connect(neo4j_config)
+    yield driver
+    driver.close()
+
+
+@pytest.fixture
+def empty_neo4j(neo4j_driver, neo4j_config):
+    """The session's driver on an emptied database (nodes, relationships; schema kept)."""
+    clear_graph(neo4j_driver, neo4j_config.database)
+    return neo4j_driver

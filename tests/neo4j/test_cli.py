@@ -1,0 +1,114 @@
+"""`rxring load`, `rxring neo4j start|status|stop|queries` through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+from click.testing import CliRunner
+
+from rxring.analysis import analyze_workspace
+from rxring.cli import cli
+from rxring.graph.neo4j_loader import graph_counts
+from rxring.schema import RULES
+from tests.rules.fixtures import FIXTURES
+
+from ._events import make_workspace
+from .test_load import _city, _products, _sites
+
+
+def _env(config) -> dict:
+    env = {"NEO4J_URI": config.uri, "NEO4J_USER": config.user, "NEO4J_PASSWORD": config.password}
+    if config.database:
+        env["NEO4J_DATABASE"] = config.database
+    return env
+
+
+def test_load_twice_same_counts_and_resumes_nothing(tmp_path, empty_neo4j, neo4j_config):
+    make_workspace(tmp_path / "ws", _city(), products=_products(), sites=_sites())
+    runner = CliRunner()
+    first = runner.invoke(cli, ["load", "--workspace", str(tmp_path / "ws"), "--batch-size", "2"], env=_env(neo4j_config))
+    assert first.exit_code == 0, first.output
+    assert first.output.startswith(f"loaded 5 events into {neo4j_config.uri}")
+    assert "nodes: Box 2, Site 3, Patient 2, Prescriber 1, Product 2, Event 5" in first.output
+    assert "relationships: OF 5, AT 5, TO 2, BY 1, NEXT 3, IS 2" in first.output
+    counts = graph_counts(empty_neo4j, neo4j_config.database)
+
+    second = runner.invoke(cli, ["load", "--workspace", str(tmp_path / "ws"), "--batch-size", "2"], env=_env(neo4j_config))
+    assert second.exit_code == 0, second.output
+    assert "0 batches written" in second.output
+    assert graph_counts(empty_neo4j, neo4j_config.database) == counts
+
+
+def test_suspicious_only_loads_the_flagged_packs_with_whole_chains(tmp_path, empty_neo4j, neo4j_config):
+    import pandas as pd
+
+    fixture = FIXTURES["resold_at_another_site"]
+    clean = FIXTURES["trap_chain_transfer_then_sale"].events.copy()
+    clean["event_id"] = "clean-" + clean["event_id"].astype(str)
+    clean["trace_code"] = "81999990000000000099"
+    clean["code_product"] = "8199999"
+    events = pd.concat([fixture.events, clean], ignore_index=True)
+    ws = make_workspace(tmp_path / "ws", events, products=fixture.products)
+    findings = analyze_workspace(ws).findings
+    flagged = {c for codes in findings["trace_codes"] for c in codes}
+    assert flagged, "the fixture must flag something"
+
+    result = CliRunner().invoke(cli, ["load", "-w", str(tmp_path / "ws"), "--suspicious-only"], env=_env(neo4j_config))
+    assert result.exit_code == 0, result.output
+    records, _, _ = empty_neo4j.execute_query("MATCH (b:Box) RETURN collect(b.code) AS codes",
+                                              database_=neo4j_config.database)
+    assert set(records[0]["codes"]) == flagged
+    records, _, _ = empty_neo4j.execute_query("MATCH (e:Event) RETURN count(e) AS n", database_=neo4j_config.database)
+    assert records[0]["n"] == int(events["trace_code"].isin(flagged).sum())
+
+
+def test_suspicious_only_without_findings_is_a_clear_error(tmp_path, neo4j_config):
+    make_workspace(tmp_path / "ws", _city())
+    result = CliRunner().invoke(cli, ["load", "-w", str(tmp_path / "ws"), "--suspicious-only"], env=_env(neo4j_config))
+    assert result.exit_code == 2
+    assert "--suspicious-only needs findings" in result.output
+
+
+def test_queries_lists_and_prints_the_shipped_cypher():
+    runner = CliRunner()
+    listing = runner.invoke(cli, ["neo4j", "queries"])
+    assert listing.exit_code == 0
+    for name in (*RULES, "prepare", "schema"):
+        assert name in listing.output
+    one = runner.invoke(cli, ["neo4j", "queries", "RESURFACE"])
+    assert one.output.startswith("// RESURFACE (回流)")
+    assert "MATCH (b:Box)" in one.output
+    bad = runner.invoke(cli, ["neo4j", "queries", "NOPE"])
+    assert bad.exit_code == 2 and "no shipped query 'NOPE'" in bad.output
+
+
+def test_server_lifecycle_start_status_stop():
+    """A private instance: start, start again (reused), status, stop; the password never printed."""
+    name = f"pytest-cli-{os.getpid()}"
+    runner = CliRunner()
+    try:
+        started = runner.invoke(cli, ["neo4j", "start", "--instance", name, "--heap-mb", "512", "--pagecache-mb", "64"])
+        assert started.exit_code == 0, started.output
+        assert "NEO4J_URI=bolt://127.0.0.1:" in started.output
+        from rxring.graph.neo4j_server import read_state
+
+        state = read_state(name)
+        assert state is not None and state.password not in started.output
+        assert stat.S_IMODE(os.stat(state.state_path).st_mode) == 0o600
+        assert json.loads(state.state_path.read_text())["pid"] == state.pid
+
+        again = runner.invoke(cli, ["neo4j", "start", "--instance", name])
+        assert again.exit_code == 0 and f"NEO4J_URI={state.uri}" in again.output
+
+        status = runner.invoke(cli, ["neo4j", "status", "--instance", name])
+        assert status.exit_code == 0
+        assert "running: True" in status.output and "answering: True" in status.output
+        assert state.password not in status.output
+    finally:
+        stopped = runner.invoke(cli, ["neo4j", "stop", "--instance", name, "--delete-data"])
+    assert stopped.exit_code == 0 and "stopped" in stopped.output
+    status = runner.invoke(cli, ["neo4j", "status", "--instance", name])
+    assert status.exit_code == 1 and "running: False" in status.output

@@ -1,0 +1,63 @@
+"""Small generated cities shared by the synth tests (generated once per session)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from rxring.synth import generate
+
+SMALL = dict(patients=1500, days=60)
+
+
+class City:
+    def __init__(self, summary):
+        self.summary = summary
+        self.truth = json.loads(summary.ground_truth.read_text(encoding="utf-8"))
+        self.inputs = summary.inputs_dir
+        self._events = None
+
+    @property
+    def products(self) -> pd.DataFrame:
+        return pd.read_csv(self.inputs / "products.csv", dtype={"product_code": str})
+
+    @property
+    def sites(self) -> pd.DataFrame:
+        return pd.read_csv(self.inputs / "sites.csv", dtype=str, keep_default_na=False)
+
+    @property
+    def pack_units(self) -> dict:
+        p = self.products
+        return dict(zip(p.product_code, p.pack_units))
+
+    def events(self) -> pd.DataFrame:
+        """Canonical events (parquet cities only), in file order."""
+        if self._events is None:
+            parts = sorted(self.inputs.glob("events-*.parquet"))
+            frame = pd.concat([pq.read_table(p).to_pandas() for p in parts], ignore_index=True)
+            frame["order"] = range(len(frame))
+            self._events = frame
+        return self._events
+
+
+@pytest.fixture(scope="session")
+def make_city(tmp_path_factory):
+    cache = {}
+
+    def make(fmt: str = "parquet", seed: int = 11, **size):
+        size = {**SMALL, **size}
+        key = (fmt, seed, tuple(sorted(size.items())))
+        if key not in cache:
+            out = tmp_path_factory.mktemp(f"city-{fmt}-{seed}")
+            cache[key] = City(generate(out, seed=seed, fmt=fmt, **size))
+        return cache[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def parquet_city(make_city):
+    return make_city("parquet")
