@@ -12,7 +12,7 @@ import sys
 import click
 
 from . import __version__
-from .commands import analyze, ingest, neo4j, report, synth
+from .commands import analyze, demo, ingest, neo4j, report, synth
 from .errors import RxringError
 
 
@@ -36,7 +36,7 @@ def cli():
     """
 
 
-for _module in (ingest, synth, analyze, neo4j, report):
+for _module in (ingest, synth, demo, analyze, neo4j, report):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

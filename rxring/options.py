@@ -56,17 +56,15 @@ class AnalysisOptions:
         Connected components of the resale graph with more nodes than this are
         candidates for a split into communities (seeded Louvain, networkx) ...
     min_modularity
-        ... and are split only when the Louvain partition reaches this modularity:
-        distinct rings glued by one shared member (a laundering pharmacy working
-        for two brokers, a stray sale) split cleanly (modularity about 0.4 and
-        more), while one ring whose patients feed several pharmacies has no
-        such structure (about 0.2) and stays whole.
+        ... and the split (after ``merge_share``) is kept only when its modularity
+        reaches this value (0: better than chance).  Modularity is low whenever one
+        ring holds most of the weight, so it is a sanity floor, not the criterion.
     merge_share
-        After the Louvain split, two communities are one ring again when the box
-        weight between them is at least this share of the smaller one's total
-        weight: Louvain cuts one ring whose patients feed several pharmacies into
-        pieces that still trade a third of their packs with each other, while
-        rings glued by a shared member exchange a few percent.
+        After the Louvain split, a community that sends at least this share of its
+        box weight to the other communities is merged into the one it trades most
+        with (repeatedly): Louvain cuts one ring whose patients feed several
+        pharmacies into pieces that send 40-70 % of their weight to each other,
+        while rings glued by a shared member send a few percent.
     louvain_resolution
         Resolution of the Louvain split (higher gives smaller rings).
     ring_rules
@@ -82,8 +80,8 @@ class AnalysisOptions:
     conflict_min_share: float = 0.8
     seed: int = 0
     split_above: int = 8
-    min_modularity: float = 0.3
-    merge_share: float = 0.25
+    min_modularity: float = 0.0
+    merge_share: float = 0.3
     louvain_resolution: float = 1.0
     ring_rules: tuple[str, ...] = ("DUP_DISPENSE", "RESURFACE", "NO_PROVENANCE", "CODE_CONFLICT")
 

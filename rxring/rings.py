@@ -3,10 +3,14 @@
 The resale graph
 ----------------
 Nodes are people and sites, typed: ``("patient", id)``, ``("prescriber", id)``,
-``("site", id)``.  Each finding of a ring-forming rule
-(:attr:`AnalysisOptions.ring_rules`, by default every rule but EXPIRED) is one
-suspicious box movement and joins its actors: source prescriber — source patient
-— laundering site.  Edge weights count boxes (distinct trace codes); money is kept
+``("site", id)``.  Each RESURFACE / DUP_DISPENSE finding is one suspicious box
+movement and joins its actors: source prescriber — source patient — laundering
+site.  NO_PROVENANCE and CODE_CONFLICT findings on boxes without a movement
+finding are schemes of their own (ghost stock sold from nowhere, product swaps
+billed to the fund): their sites are nodes ``("site:<RULE>", id)``, so a pharmacy
+that launders one broker's packs and swaps codes for other patients is named in
+two rings rather than gluing them; on boxes with a movement finding they join
+that box's ring.  Edge weights count boxes (distinct trace codes); money is kept
 on the edges too.
 
 Hubs.  A big hospital is the legitimate *source site* of many unrelated rings
@@ -22,8 +26,9 @@ patients) are never members.
 Rings are the connected components; a component with more than
 ``options.split_above`` nodes is split with seeded Louvain
 (:func:`networkx.community.louvain_communities`, weight = boxes,
-``resolution = options.louvain_resolution``); communities that still trade at
-least ``options.merge_share`` of the smaller one's box weight are merged back,
+``resolution = options.louvain_resolution``); a community that still sends at
+least ``options.merge_share`` of its box weight to the others is merged into the
+one it trades most with (repeatedly),
 and the split is kept when the partition's modularity reaches
 ``options.min_modularity`` (one ring whose patients feed several
 pharmacies stays whole; rings glued by one shared member come apart).  Each
@@ -89,12 +94,20 @@ def _actors(finding) -> tuple[list, list, list, list]:
     return patients, prescribers, source_sites, laundering_sites
 
 
+def _site_kind(finding) -> str:
+    """Node kind of a finding's laundering sites: ``site`` for box movements
+    (RESURFACE, DUP_DISPENSE); ``site:<RULE>`` for the other schemes, so that a
+    pharmacy that both launders resold packs and, say, swaps product codes for
+    other people is linked into two rings, not one."""
+    return "site" if finding["rule"] in _MOVEMENT_RULES else f"site:{finding['rule']}"
+
+
 def _finding_nodes(finding) -> tuple[list[tuple], list[tuple[tuple, tuple]]]:
     """Graph nodes and edges contributed by one ring-forming finding."""
     patients, prescribers, source_sites, laundering_sites = _actors(finding)
     p_nodes = [("patient", p) for p in patients]
     d_nodes = [("prescriber", d) for d in prescribers]
-    l_nodes = [("site", s) for s in laundering_sites]
+    l_nodes = [(_site_kind(finding), s) for s in laundering_sites]
     s_nodes = [("site", s) for s in source_sites] if not p_nodes and not d_nodes else []
     edges = []
     upstream = p_nodes or d_nodes or s_nodes
@@ -108,21 +121,44 @@ def _finding_nodes(finding) -> tuple[list[tuple], list[tuple[tuple, tuple]]]:
     return nodes, edges
 
 
+def _split_findings(findings: pd.DataFrame, options: AnalysisOptions) -> tuple[list[dict], list[dict]]:
+    """(ring-forming findings, findings attached by trace code), each sorted by finding_id.
+
+    Box movements (RESURFACE, DUP_DISPENSE) form rings.  NO_PROVENANCE and
+    CODE_CONFLICT findings form rings of their own (ghost stock, product swaps)
+    unless their trace code already has a movement finding, in which case they
+    describe the same box and join its ring; EXPIRED (and any rule left out of
+    ``options.ring_rules``) only joins rings that hold its trace code.
+    """
+    records = sorted(findings.to_dict("records"), key=lambda f: f["finding_id"])
+    movement_codes = {c for f in records if f["rule"] in _MOVEMENT_RULES and f["rule"] in options.ring_rules
+                      for c in f["trace_codes"]}
+    forming, attached = [], []
+    for finding in records:
+        if finding["rule"] not in options.ring_rules:
+            attached.append(finding)
+        elif finding["rule"] in _MOVEMENT_RULES or not movement_codes.intersection(finding["trace_codes"]):
+            forming.append(finding)
+        else:
+            attached.append(finding)
+    return forming, attached
+
+
 def resale_graph(findings: pd.DataFrame, options: AnalysisOptions | None = None) -> nx.Graph:
     """The resale graph of the ring-forming findings (see the module docstring).
 
-    Nodes carry ``kind`` (patient, prescriber, site); edges ``weight`` (boxes),
-    ``fund`` and ``finding_ids``.  Nodes and edges are added in sorted order so
-    that community detection is reproducible for a seed.
+    Nodes are ``(kind, id)`` with kind patient, prescriber, site (or
+    ``site:<RULE>`` for the sites of ghost-stock and product-swap findings); edges
+    carry ``weight`` (boxes), ``fund`` and ``finding_ids``.  Nodes and edges are
+    added in sorted order so that community detection is reproducible for a seed.
     """
     options = options or AnalysisOptions()
     boxes: dict[tuple, set] = defaultdict(set)
     fund: dict[tuple, float] = defaultdict(float)
     fids: dict[tuple, set] = defaultdict(set)
     nodes: set = set()
-    for finding in findings.to_dict("records"):
-        if finding["rule"] not in options.ring_rules:
-            continue
+    forming, _ = _split_findings(findings, options)
+    for finding in forming:
         f_nodes, f_edges = _finding_nodes(finding)
         nodes.update(f_nodes)
         for a, b in f_edges:
@@ -139,29 +175,33 @@ def resale_graph(findings: pd.DataFrame, options: AnalysisOptions | None = None)
 
 
 def _merge_close(sub: nx.Graph, parts: list[set], share: float) -> list[set]:
-    """Union communities whose mutual weight is >= *share* of the smaller one's volume."""
-    index = {node: i for i, part in enumerate(parts) for node in part}
-    volume = [sum(w for _, w in sub.degree(part, weight="weight")) for part in parts]
-    between: dict[tuple[int, int], float] = defaultdict(float)
-    for a, b, w in sub.edges(data="weight"):
-        i, j = index[a], index[b]
-        if i != j:
-            between[(min(i, j), max(i, j))] += w
-    parent = list(range(len(parts)))
+    """Merge back communities that keep at least *share* of their weight outside.
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for (i, j), weight in sorted(between.items()):
-        if weight >= share * min(volume[i], volume[j]):
-            parent[root(j)] = root(i)
-    merged: dict[int, set] = defaultdict(set)
-    for i, part in enumerate(parts):
-        merged[root(i)].update(part)
-    return list(merged.values())
+    Repeatedly takes the community with the largest external share (weight to
+    other communities / its volume, ties by position) and, while that share is
+    >= *share*, merges it into the community it trades most with.
+    """
+    parts = [set(p) for p in parts]
+    while len(parts) > 1:
+        index = {node: i for i, part in enumerate(parts) for node in part}
+        volume = [0.0] * len(parts)
+        between: dict[tuple[int, int], float] = defaultdict(float)
+        for a, b, w in sub.edges(data="weight"):
+            i, j = index[a], index[b]
+            volume[i] += w
+            volume[j] += w
+            if i != j:
+                between[(i, j)] += w
+                between[(j, i)] += w
+        external = [sum(w for (i, _), w in between.items() if i == k) for k in range(len(parts))]
+        ratios = [external[k] / volume[k] if volume[k] else 0.0 for k in range(len(parts))]
+        worst = max(range(len(parts)), key=lambda k: (ratios[k], -k))
+        if ratios[worst] < share:
+            break
+        partner = max((j for (i, j) in between if i == worst), key=lambda j: (between[(worst, j)], -j))
+        parts[partner] |= parts[worst]
+        del parts[worst]
+    return parts
 
 
 def _communities(graph: nx.Graph, options: AnalysisOptions) -> list[frozenset]:
@@ -211,7 +251,7 @@ def _anchor(finding) -> tuple | None:
     its patients do not), else prescriber, laundering site, source site.
     """
     patients, prescribers, source_sites, laundering_sites = _actors(finding)
-    for kind, values in (("patient", patients), ("prescriber", prescribers), ("site", laundering_sites),
+    for kind, values in (("patient", patients), ("prescriber", prescribers), (_site_kind(finding), laundering_sites),
                          ("site", source_sites)):
         if values:
             return (kind, values[0])
@@ -238,19 +278,15 @@ def build_rings(findings: pd.DataFrame, options: AnalysisOptions | None = None) 
     options = options or AnalysisOptions()
     if findings is None or len(findings) == 0:
         return empty_rings()
-    records = sorted(findings.to_dict("records"), key=lambda f: f["finding_id"])
+    forming, attachable = _split_findings(findings, options)
     graph = resale_graph(findings, options)
     communities = _communities(graph, options)
     ring_of_node = {node: i for i, group in enumerate(communities) for node in group}
     members: dict[int, list[dict]] = defaultdict(list)
-    attachable = []
-    for finding in records:
-        if finding["rule"] in options.ring_rules:
-            anchor = _anchor(finding)
-            if anchor is not None and anchor in ring_of_node:
-                members[ring_of_node[anchor]].append(finding)
-        else:
-            attachable.append(finding)
+    for finding in forming:
+        anchor = _anchor(finding)
+        if anchor is not None and anchor in ring_of_node:
+            members[ring_of_node[anchor]].append(finding)
     codes_of_ring = {i: {c for f in fs for c in f["trace_codes"]} for i, fs in members.items()}
     rings_of_code = defaultdict(list)
     for i, codes in codes_of_ring.items():

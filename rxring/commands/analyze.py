@@ -183,7 +183,7 @@ def _analysis_options(func):
         click.option("--min-modularity", type=click.FloatRange(-0.5, 1), default=d.min_modularity, show_default=True,
                      help="Split a large component only when the Louvain partition reaches this modularity."),
         click.option("--merge-share", type=click.FloatRange(0, 1, min_open=True), default=d.merge_share, show_default=True,
-                     help="Merge split communities that trade at least this share of their box weight."),
+                     help="Merge a split community that sends at least this share of its box weight to the others."),
         click.option("--louvain-resolution", type=click.FloatRange(min=0, min_open=True), default=d.louvain_resolution,
                      show_default=True, help="Louvain resolution (higher: smaller rings)."),
         click.option("--ring-rule", "ring_rules", multiple=True, default=d.ring_rules, show_default=True,

@@ -26,7 +26,8 @@ def ingest_command(inputs, workspace, progress, as_json):
     headers (UTF-8, UTF-8 BOM, GBK, GB18030), canonical CSV/Parquet, master tables
     (sites, products, patients, prescribers); plain or .gz.  Rejected rows go to
     quarantine.csv with file, line and reason; every row is accounted for
-    (read = accepted + quarantined).  Files already ingested add nothing.
+    (read = accepted + quarantined, where a row or message listing k codes
+    counts k).  Files already ingested (same SHA-256) add nothing.
 
     Exit code 0 when something usable was read (or was already in the workspace),
     2 when nothing was.
@@ -45,7 +46,7 @@ def ingest_command(inputs, workspace, progress, as_json):
                 click.echo(f"note: {f.path}: already ingested (same SHA-256), nothing added")
         totals = report.totals()
         summary = (
-            f"{totals['events']} events written, {totals['deletions']} deletions, "
+            f"{totals['events']} events written, {totals['deletions']} deletion(s), "
             f"{totals['already_ingested']} file(s) already ingested, {totals['unreadable']} unreadable"
         )
         if report.quarantined:

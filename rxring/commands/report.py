@@ -97,9 +97,15 @@ def evidence_create(ring, workspace, output, reveal_pii):
 @evidence_group.command("verify")
 @click.argument("package", type=click.Path(dir_okay=False))
 @click.option("--expect", "expect_digest", help="Package digest recorded when it was made.")
-def evidence_verify(package, expect_digest):
-    """Verify an evidence package; exit 1 and list the files if anything was tampered with."""
-    result = verify_evidence(package, expect_digest=expect_digest)
+@click.option("--check-inputs", is_flag=True, help="Also hash the original input files where they exist here.")
+def evidence_verify(package, expect_digest, check_inputs):
+    """Verify an evidence package; exit 1 and list the files if anything was tampered with.
+
+    Nothing is extracted: members are hashed in memory with size and ratio limits.
+    """
+    result = verify_evidence(package, expect_digest=expect_digest, check_inputs=check_inputs)
+    for name, status in result.input_checks:
+        click.echo(f"  original input {status}: {name}")
     if result.ok:
         click.echo(f"OK: {result.checked} files match MANIFEST.sha256 (digest {result.digest})")
         for sha, name in result.inputs:

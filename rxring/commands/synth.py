@@ -19,13 +19,13 @@ __all__ = ["COMMANDS", "synth"]
                    "epcis: GS1 EPCIS 2.0 JSON-LD with SGTIN codes.")
 @click.option("--events", type=click.IntRange(min=1000), default=None,
               help="Target number of scan events; sizes the city (patients, sites, prescribers) unless given.")
-@click.option("--sites", type=click.IntRange(min=1), default=None, help="Pharmacies, hospitals and clinics [default: patients/220].")
+@click.option("--sites", type=click.IntRange(min=1), default=None, help="Pharmacies, hospitals and clinics [default: patients/150, at least 10].")
 @click.option("--patients", type=click.IntRange(min=1), default=None, help="Insured patients [default: 3000, or from --events].")
 @click.option("--prescribers", type=click.IntRange(min=1), default=None, help="Doctors [default: patients/45].")
 @click.option("--products", type=click.IntRange(min=1), default=None, help="Drug products, most common first [default: all 52].")
 @click.option("--days", default=120, show_default=True, type=click.IntRange(min=1), help="Simulated days.")
 @click.option("--start", default="2025-01-01", show_default=True, help="First simulated day (YYYY-MM-DD).")
-@click.option("--rings", type=click.IntRange(min=0), default=None, help="Planted rings [default: grows with the city, at least 8].")
+@click.option("--rings", type=click.IntRange(min=0), default=None, help="Planted rings [default: grows with the city, at least 9].")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on when stderr is a terminal].")
 def synth(out_dir, seed, fmt, events, sites, patients, prescribers, products, days, start, rings, progress):
     """Generate a synthetic city with planted resale rings and its ground truth.

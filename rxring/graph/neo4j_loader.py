@@ -204,8 +204,11 @@ def ensure_schema(driver, database: str | None = None) -> None:
 
 def clear_graph(driver, database: str | None = None, batch: int = 10000) -> None:
     """Delete every node and relationship (the schema stays), in batches."""
+    # Relationships first, then nodes: a batched DETACH DELETE is planned eagerly and
+    # can exhaust the transaction memory pool on a large graph.
     with driver.session(database=database) as session:
-        session.run(f"MATCH (n) CALL (n) {{ DETACH DELETE n }} IN TRANSACTIONS OF {int(batch)} ROWS").consume()
+        session.run(f"MATCH ()-[r]->() CALL (r) {{ DELETE r }} IN TRANSACTIONS OF {int(batch)} ROWS").consume()
+        session.run(f"MATCH (n) CALL (n) {{ DELETE n }} IN TRANSACTIONS OF {int(batch)} ROWS").consume()
 
 
 def graph_counts(driver, database: str | None = None) -> tuple[dict, dict]:

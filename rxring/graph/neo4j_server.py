@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import secrets
@@ -79,10 +80,11 @@ import org.neo4j.configuration.connectors.BoltConnector;
 import org.neo4j.configuration.connectors.HttpConnector;
 import org.neo4j.configuration.helpers.SocketAddress;
 import org.neo4j.harness.Neo4j;
+import org.neo4j.harness.Neo4jBuilder;
 import org.neo4j.harness.Neo4jBuilders;
 
 /** rxring's launcher: a Neo4j Community server (neo4j-harness) on loopback, with a password.
- *  args: HOME BOLT_PORT HTTP_PORT PASSWORD_FILE PAGECACHE_MB */
+ *  args: HOME BOLT_PORT HTTP_PORT(0 = no HTTP) PASSWORD_FILE PAGECACHE_MB */
 public final class RxringNeo4j {
     public static void main(String[] args) throws Exception {
         Path home = Paths.get(args[0]).toAbsolutePath();
@@ -91,7 +93,16 @@ public final class RxringNeo4j {
         String password = Files.readString(Paths.get(args[3])).strip();
         long pagecache = Long.parseLong(args[4]) * 1024L * 1024L;
         Files.createDirectories(home.resolve("work"));
-        Neo4j neo4j = Neo4jBuilders.newInProcessBuilder(home.resolve("work"))
+        Neo4jBuilder builder = Neo4jBuilders.newInProcessBuilder(home.resolve("work"));
+        if (httpPort == 0) {
+            builder = builder.withDisabledServer();   // Bolt only: starts faster
+        } else {
+            builder = builder
+                .withConfig(HttpConnector.enabled, true)
+                .withConfig(HttpConnector.listen_address, new SocketAddress("127.0.0.1", httpPort))
+                .withConfig(HttpConnector.advertised_address, new SocketAddress("127.0.0.1", httpPort));
+        }
+        Neo4j neo4j = builder
             .withConfig(GraphDatabaseSettings.data_directory, home.resolve("data"))
             .withConfig(GraphDatabaseSettings.auth_enabled, true)
             .withConfig(GraphDatabaseSettings.pagecache_memory, pagecache)
@@ -99,9 +110,6 @@ public final class RxringNeo4j {
             .withConfig(BoltConnector.encryption_level, BoltConnector.EncryptionLevel.DISABLED)
             .withConfig(BoltConnector.listen_address, new SocketAddress("127.0.0.1", boltPort))
             .withConfig(BoltConnector.advertised_address, new SocketAddress("127.0.0.1", boltPort))
-            .withConfig(HttpConnector.enabled, true)
-            .withConfig(HttpConnector.listen_address, new SocketAddress("127.0.0.1", httpPort))
-            .withConfig(HttpConnector.advertised_address, new SocketAddress("127.0.0.1", httpPort))
             .build();
         try {
             neo4j.databaseManagementService().database("system").executeTransactionally(
@@ -117,7 +125,7 @@ public final class RxringNeo4j {
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try { neo4j.close(); } finally { stopped.countDown(); }
         }));
-        System.out.println("RXRING_NEO4J_READY " + neo4j.boltURI() + " " + neo4j.httpURI());
+        System.out.println("RXRING_NEO4J_READY " + neo4j.boltURI());
         System.out.flush();
         stopped.await();
     }
@@ -200,32 +208,41 @@ def ensure_distribution(version: str | None = None, log=None) -> Path:
     version = version or _version()
     dist = cache_dir() / "dist" / version
     done = dist / ".complete"
-    if done.exists():
+    launcher_sha = hashlib.sha256(_LAUNCHER_JAVA.encode()).hexdigest()
+    compiled = dist / "classes" / ".launcher-sha256"
+
+    def ready() -> bool:
+        return done.exists() and compiled.exists() and compiled.read_text(encoding="utf-8") == launcher_sha
+
+    if ready():
         return dist
     with _locked(cache_dir() / "dist.lock"):
-        if done.exists():
+        if ready():
             return dist
         dist.mkdir(parents=True, exist_ok=True)
-        (dist / "pom.xml").write_text(_POM_XML.format(version=version), encoding="utf-8")
-        if log:
-            log(f"downloading Neo4j Community {version} (neo4j-harness) from Maven Central into {dist} ...")
         lib = dist / "lib"
-        cmd = [_tool("mvn"), "-q", "-B", "-f", str(dist / "pom.xml"), "dependency:copy-dependencies",
-               f"-DoutputDirectory={lib}", "-DincludeScope=runtime"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=dist)
-        if proc.returncode != 0:
-            tail = " ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
-            raise RxringError(f"could not download Neo4j {version} with Maven (is Maven Central reachable?): {tail}")
+        if not done.exists():
+            (dist / "pom.xml").write_text(_POM_XML.format(version=version), encoding="utf-8")
+            if log:
+                log(f"downloading Neo4j Community {version} (neo4j-harness) from Maven Central into {dist} ...")
+            cmd = [_tool("mvn"), "-q", "-B", "-f", str(dist / "pom.xml"), "dependency:copy-dependencies",
+                   f"-DoutputDirectory={lib}", "-DincludeScope=runtime"]
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=dist)
+            if proc.returncode != 0:
+                tail = " ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
+                raise RxringError(f"could not download Neo4j {version} with Maven (is Maven Central reachable?): {tail}")
+            done.write_text(version, encoding="utf-8")
         src = dist / "src"
         src.mkdir(exist_ok=True)
         (src / "RxringNeo4j.java").write_text(_LAUNCHER_JAVA, encoding="utf-8")
         classes = dist / "classes"
-        classes.mkdir(exist_ok=True)
+        shutil.rmtree(classes, ignore_errors=True)
+        classes.mkdir()
         proc = subprocess.run([_tool("javac"), "-d", str(classes), "-cp", f"{lib}/*", str(src / "RxringNeo4j.java")],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             raise RxringError(f"could not compile the Neo4j launcher: {proc.stderr.strip()[:500]}")
-        done.write_text(version, encoding="utf-8")
+        compiled.write_text(launcher_sha, encoding="utf-8")
     return dist
 
 
@@ -283,7 +300,7 @@ def _write_state(state: ServerState) -> None:
 
 
 def start_server(name: str = "default", *, heap_mb: int | None = None, pagecache_mb: int | None = None,
-                 timeout: float = 240.0, log=None) -> ServerState:
+                 http: bool = True, timeout: float = 240.0, log=None) -> ServerState:
     """Start (or find already running) the rxring-managed Neo4j instance ``name``.
 
     Downloads the server on first use (:func:`ensure_distribution`), picks free
@@ -298,6 +315,8 @@ def start_server(name: str = "default", *, heap_mb: int | None = None, pagecache
         Instance name; each has its own data folder, ports and password.
     heap_mb, pagecache_mb : int, optional
         JVM heap and Neo4j page cache sizes.
+    http : bool
+        Also open the HTTP API (off starts faster; the tests use Bolt only).
     timeout : float
         Seconds to wait for Bolt to answer.
     log : callable, optional
@@ -332,8 +351,8 @@ def start_server(name: str = "default", *, heap_mb: int | None = None, pagecache
         fd = os.open(pw_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(password)
-        bolt_port, http_port = _free_port(), _free_port()
-        while http_port == bolt_port:
+        bolt_port, http_port = _free_port(), (_free_port() if http else 0)
+        while http and http_port == bolt_port:
             http_port = _free_port()
         heap = heap_mb or int(os.environ.get("RXRING_NEO4J_HEAP_MB", "768"))
         pagecache = pagecache_mb or int(os.environ.get("RXRING_NEO4J_PAGECACHE_MB", "384"))
@@ -347,7 +366,8 @@ def start_server(name: str = "default", *, heap_mb: int | None = None, pagecache
         with open(log_path, "ab") as out:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     cwd=home, start_new_session=True)
-        state = ServerState(name=name, uri=f"bolt://127.0.0.1:{bolt_port}", http_uri=f"http://127.0.0.1:{http_port}",
+        state = ServerState(name=name, uri=f"bolt://127.0.0.1:{bolt_port}",
+                            http_uri=f"http://127.0.0.1:{http_port}" if http else "",
                             user="neo4j", password=password, pid=proc.pid, version=version, home=str(home),
                             started_at=time.time())
         deadline = time.monotonic() + timeout
@@ -373,10 +393,10 @@ def start_server(name: str = "default", *, heap_mb: int | None = None, pagecache
         return state
 
 
-def _terminate(pid: int, timeout: float = 60.0) -> None:
-    """SIGTERM the server (a clean shutdown), SIGKILL it if it hangs."""
+def _terminate(pid: int, timeout: float = 60.0, force: bool = False) -> None:
+    """SIGTERM the server (a clean shutdown), SIGKILL it if it hangs (or at once with ``force``)."""
     with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGKILL if force else signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while _pid_alive(pid):
         if time.monotonic() > deadline:
@@ -390,13 +410,14 @@ def _terminate(pid: int, timeout: float = 60.0) -> None:
 def stop_server(name: str = "default", *, delete_data: bool = False) -> bool:
     """Stop instance ``name``; return True if a server was running.
 
-    ``delete_data=True`` also removes its database folder (used by the test fixture).
+    ``delete_data=True`` also removes its database folder (used by the test fixture);
+    the server is then killed at once, as a clean shutdown would be wasted.
     """
     home = _instance_home(name)
     with _locked(home.parent / f"{name}.lock"):
         state = read_state(name)
         if state is not None:
-            _terminate(state.pid)
+            _terminate(state.pid, force=delete_data)
         (home / "state.json").unlink(missing_ok=True)
         if delete_data:
             shutil.rmtree(home, ignore_errors=True)

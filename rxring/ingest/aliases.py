@@ -54,7 +54,10 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "fund_amount": ("fund_amount", "fund_pay_sumamt", "hifp_pay", "基金支付", "基金支付金额", "统筹支付", "医保支付", "医保基金支付"),
     "total_amount": ("total_amount", "金额", "总金额", "销售金额", "合计金额", "实收金额", "det_item_fee_sumamt"),
     "_price": ("finl_trns_pric", "pric", "price", "单价", "销售单价", "零售价"),
-    "counterparty": ("counterparty", "spler_name", "供应商", "供货单位", "供应商名称", "对方机构", "对方单位", "调入机构", "调出机构"),
+    "counterparty": (
+        "counterparty", "spler_name", "往来单位", "供应商", "供货单位", "供应商名称", "对方机构", "对方单位",
+        "调入机构", "调出机构",
+    ),
     "record_no": ("record_no", "fixmedins_bchno", "medins_prod_sel_no", "流水号", "批次流水号", "销售流水号", "单据号"),
     "_inv_chg_type": ("inv_chg_type", "库存变更类型"),
     # a canonical export re-ingested: keep what its codes' canonical form cannot carry

@@ -18,19 +18,21 @@ Canonical forms (the project's contract):
   and GS1 Digital Link URIs.  The GTIN check digit is verified; AIs 17 (expiry)
   and 10 (lot) are extracted, other AIs are tolerated and ignored.
 
-GS1 serials are case-sensitive and are kept as given; a 20-digit all-digit
-string is always read as a Chinese code.
+GS1 serials are case-sensitive and are kept as given.  A string of 20 digits
+(spaces and hyphens between them allowed) is always read as a Chinese code, even
+when it could also be a GS1 string with a 2-digit serial (Chinese codes start
+with 8, GS1 element strings with 01).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import asdict, dataclass
 from datetime import date
 from functools import lru_cache
 from urllib.parse import unquote
 
-import numpy as np
 import pandas as pd
 
 __all__ = [
@@ -133,8 +135,15 @@ def sgtin_uri_to_gtin(uri: str) -> tuple[str, str]:
     return body + str(gtin_check_digit(body)), serial
 
 
+_EXCEL_TEXT = re.compile(r'^(?:=?"(.*)"|\'(.*))$')  # ="8115…" or '8115… : spreadsheet text markers
+_SCIENTIFIC = re.compile(r"^\d(?:\.\d+)?[eE]\+?\d+$")
+
+
 def _clean(text: str) -> str:
-    s = text.strip()
+    s = unicodedata.normalize("NFKC", text).strip()  # full-width digits and brackets -> ASCII
+    m = _EXCEL_TEXT.match(s)
+    if m:
+        s = (m.group(1) if m.group(1) is not None else m.group(2)).strip()
     for spelling in _GS_SPELLINGS:
         if spelling in s:
             s = s.replace(spelling, _GS)
@@ -225,10 +234,13 @@ def parse_code(text: str) -> ParsedCode:
     s = _clean(text)
     if not s:
         raise CodeError("empty code")
+    if _SCIENTIFIC.match(s):
+        raise CodeError(f"{s} is a number in scientific notation: a spreadsheet turned the code into a number "
+                        "and lost digits; export the column as text")
     if s.startswith("#PRECISION_LOST"):
         raise CodeError("the code was stored as a number in the spreadsheet and lost digits; store the column as text")
     digits = re.sub(r"[\s\-]", "", s)
-    if _CN20.match(digits):
+    if _CN20.match(digits) and s[0].isdigit() and s[-1].isdigit():
         return ParsedCode(digits, "cn20", digits[:7], digits[7:])
     low = s.lower()
     if low.startswith("urn:epc:id:sgtin:"):
@@ -250,7 +262,10 @@ def parse_code(text: str) -> ParsedCode:
 
 
 def parse_code_series(codes: pd.Series) -> pd.DataFrame:
-    """Parse a column of codes, fast for Chinese codes (vectorised), per value for the rest.
+    """Parse a column of codes, once per distinct value.
+
+    The event normaliser takes plain 20-digit codes apart column-wise and calls
+    this only for the rest (GS1 spellings, spaced codes, junk).
 
     Parameters
     ----------
@@ -264,38 +279,27 @@ def parse_code_series(codes: pd.Series) -> pd.DataFrame:
         ``code_product``, ``code_serial``, ``code_expiry`` (date or None),
         ``code_lot`` and ``code_error`` (reason, or None when the code parsed).
     """
-    raw = codes.astype("string")
-    stripped = raw.str.replace(r"[\s\-]", "", regex=True)
-    is_cn = stripped.str.fullmatch(r"\d{20}").fillna(False).astype(bool)
-    n = len(codes)
-    out = pd.DataFrame(
+    values = codes.astype(object).where(codes.notna(), None).tolist()
+    parsed: dict = {}
+    for value in set(values):
+        try:
+            parsed[value] = parse_code(value)
+        except CodeError as exc:
+            parsed[value] = str(exc)
+    results = [parsed[v] for v in values]
+    ok = [isinstance(r, ParsedCode) for r in results]
+
+    def column(attr):
+        return pd.Series([getattr(r, attr) if o else None for r, o in zip(results, ok)], index=codes.index, dtype=object)
+
+    return pd.DataFrame(
         {
-            "trace_code": stripped.where(is_cn),
-            "code_kind": pd.Series(np.where(is_cn, "cn20", None), index=codes.index, dtype="string"),
-            "code_product": stripped.str.slice(0, 7).where(is_cn),
-            "code_serial": stripped.str.slice(7).where(is_cn),
-            "code_expiry": pd.Series([None] * n, index=codes.index, dtype="object"),
-            "code_lot": pd.Series([None] * n, index=codes.index, dtype="string"),
-            "code_error": pd.Series([None] * n, index=codes.index, dtype="string"),
+            "trace_code": column("canonical"),
+            "code_kind": column("kind"),
+            "code_product": column("product"),
+            "code_serial": column("serial"),
+            "code_expiry": column("expiry"),
+            "code_lot": column("lot"),
+            "code_error": pd.Series([None if o else r for r, o in zip(results, ok)], index=codes.index, dtype=object),
         }
     )
-    rest = ~is_cn
-    if rest.any():
-        values = raw[rest]
-        parsed = {}
-        for value in pd.unique(values.fillna("")):
-            try:
-                parsed[value] = parse_code(value)
-            except CodeError as exc:
-                parsed[value] = str(exc)
-        results = [parsed[v] for v in values.fillna("")]
-        ok = [isinstance(r, ParsedCode) for r in results]
-        idx = values.index
-        out.loc[idx, "trace_code"] = [r.canonical if o else None for r, o in zip(results, ok)]
-        out.loc[idx, "code_kind"] = [r.kind if o else None for r, o in zip(results, ok)]
-        out.loc[idx, "code_product"] = [r.product if o else None for r, o in zip(results, ok)]
-        out.loc[idx, "code_serial"] = [r.serial if o else None for r, o in zip(results, ok)]
-        out.loc[idx, "code_expiry"] = pd.Series([r.expiry if o else None for r, o in zip(results, ok)], index=idx, dtype="object")
-        out.loc[idx, "code_lot"] = [r.lot if o else None for r, o in zip(results, ok)]
-        out.loc[idx, "code_error"] = [None if o else r for r, o in zip(results, ok)]
-    return out

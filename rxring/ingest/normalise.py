@@ -148,15 +148,16 @@ def _text(table: pa.Table, name: str) -> pa.Array:
     return pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
 
 
-def _number(table: pa.Table, name: str) -> tuple[pa.Array, pa.Array]:
+def _number(table: pa.Table, name: str, text_of=None) -> tuple[pa.Array, pa.Array]:
     """(float64 values, mask of present-but-not-a-number)."""
+    text_of = text_of or (lambda c: _text(table, c))
     n = table.num_rows
     if name not in table.column_names:
         return pa.nulls(n, pa.float64()), pa.array(np.zeros(n, dtype=bool))
     col = table.column(name).combine_chunks()
     if pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_decimal(col.type):
         return pc.cast(col, pa.float64()), pa.array(np.zeros(n, dtype=bool))
-    text = _text(table, name)
+    text = text_of(name)
     try:
         values = pc.cast(text, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -168,8 +169,9 @@ def _number(table: pa.Table, name: str) -> tuple[pa.Array, pa.Array]:
 _ISO = "%Y-%m-%d %H:%M:%S"
 
 
-def _times(table: pa.Table, name: str) -> pa.Array:
+def _times(table: pa.Table, name: str, text_of=None) -> pa.Array:
     """Naive Asia/Shanghai timestamps; null where missing or unparseable."""
+    text_of = text_of or (lambda c: _text(table, c))
     n = table.num_rows
     if name not in table.column_names:
         return pa.nulls(n, pa.timestamp("us"))
@@ -180,7 +182,7 @@ def _times(table: pa.Table, name: str) -> pa.Array:
         return col.cast(pa.timestamp("us"))
     if pa.types.is_date(col.type):
         return col.cast(pa.timestamp("us"))
-    text = _text(table, name)
+    text = text_of(name)
     fast = pc.strptime(text, format=_ISO, unit="us", error_is_null=True)
     todo = pc.and_(pc.is_valid(text), pc.is_null(fast))
     if not pc.any(todo).as_py():
@@ -192,8 +194,8 @@ def _times(table: pa.Table, name: str) -> pa.Array:
     return pa.array(out, type=pa.timestamp("us"), from_pandas=True)
 
 
-def _dates(table: pa.Table, name: str) -> pa.Array:
-    times = _times(table, name)
+def _dates(table: pa.Table, name: str, text_of=None) -> pa.Array:
+    times = _times(table, name, text_of)
     return pc.cast(times, pa.date32())
 
 
@@ -231,6 +233,12 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
     """
     n = table.num_rows
     reason = _null_strings(n)
+    texts: dict[str, pa.Array] = {}
+
+    def text(name: str) -> pa.Array:
+        if name not in texts:
+            texts[name] = _text(table, name)
+        return texts[name]
 
     def reject(mask: pa.Array, why) -> None:
         nonlocal reason
@@ -242,11 +250,11 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
         return pc.binary_join_element_wise(*[pc.fill_null(p, "") if isinstance(p, (pa.Array, pa.ChunkedArray)) else p for p in parts], "")
 
     if "_reject" in table.column_names:
-        given = _text(table, "_reject")
+        given = text("_reject")
         reject(pc.is_valid(given), given)
 
     # trace code: Chinese codes columnar, the rest per distinct value
-    code_text = _text(table, "trace_code")
+    code_text = text("trace_code")
     is_cn = pc.fill_null(pc.and_(pc.equal(pc.binary_length(code_text), 20), pc.ascii_is_decimal(code_text)), False)
     trace_code = pc.if_else(is_cn, code_text, pa.scalar(None, pa.string()))
     kind = pc.if_else(is_cn, "cn20", pa.scalar(None, pa.string()))
@@ -274,18 +282,18 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
         code_error = put(code_error, parsed["code_error"], pa.string())
     reject(pc.is_valid(code_error), lambda: concat("bad trace code: ", code_error))
 
-    site = _text(table, "site_id")
+    site = text("site_id")
     reject(pc.is_null(site), "missing site_id (fixmedins_code / 机构编码)")
 
     # event type
     if "event_type" in table.column_names:
-        etype_raw = _text(table, "event_type")
+        etype_raw = text("event_type")
         etype = _map_values(etype_raw, EVENT_TYPE_ALIASES)
     else:
         etype_raw = _null_strings(n)
         etype = pa.array([ctx.default_event_type] * n, type=pa.string()) if ctx.default_event_type else _null_strings(n)
     if "_inv_chg_type" in table.column_names:
-        chg = _text(table, "_inv_chg_type")
+        chg = text("_inv_chg_type")
         is_adjust = pc.fill_null(pc.equal(etype, "adjust"), False)
         etype = pc.if_else(pc.and_(is_adjust, pc.fill_null(pc.equal(chg, "101"), False)), "transfer_in", etype)
         etype = pc.if_else(pc.and_(is_adjust, pc.fill_null(pc.equal(chg, "102"), False)), "transfer_out", etype)
@@ -293,23 +301,23 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
     reject(pc.is_null(etype), "missing event type")
 
     # event time
-    times = _times(table, "event_time")
-    time_text = _text(table, "event_time") if "event_time" in table.column_names else _null_strings(n)
+    times = _times(table, "event_time", text)
+    time_text = text("event_time") if "event_time" in table.column_names else _null_strings(n)
     reject(pc.and_(pc.is_null(times), pc.is_valid(time_text)), lambda: concat("unparseable event time '", time_text, "'"))
     reject(pc.is_null(times), "missing event time")
 
     # quantity, split flag, money
-    qty, qty_bad = _number(table, "quantity")
-    reject(qty_bad, lambda: concat("quantity '", _text(table, "quantity"), "' is not a number"))
+    qty, qty_bad = _number(table, "quantity", text)
+    reject(qty_bad, lambda: concat("quantity '", text("quantity"), "' is not a number"))
     reject(pc.less(qty, 0), lambda: concat("negative quantity ", pc.cast(qty, pa.string())))
-    split_text = pc.utf8_lower(_text(table, "split_sale"))
+    split_text = pc.utf8_lower(text("split_sale"))
     split = pc.fill_null(pc.is_in(split_text, value_set=pa.array(sorted(SPLIT_TRUE))), False)
     known = pc.is_in(split_text, value_set=pa.array(sorted(SPLIT_TRUE | SPLIT_FALSE)))
     reject(pc.and_(pc.is_valid(split_text), pc.invert(known)), lambda: concat("split flag '", split_text, "' is not 1/0"))
 
-    price, _ = _number(table, "_price")
-    total, _ = _number(table, "total_amount")
-    fund, _ = _number(table, "fund_amount")
+    price, _ = _number(table, "_price", text)
+    total, _ = _number(table, "total_amount", text)
+    fund, _ = _number(table, "fund_amount", text)
     total = pc.coalesce(total, pc.multiply(price, pc.coalesce(qty, 1.0)))
     k = table.column("_k").combine_chunks() if "_k" in table.column_names else pa.array(np.ones(n, dtype=np.int64))
     code_index = (
@@ -323,7 +331,7 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
 
     # ids: given (with ":i" for the i-th extra code of a cell) or file + line + code index
     line = pc.cast(table.column("_line").combine_chunks(), pa.int64())
-    given_id = _text(table, "event_id")
+    given_id = text("event_id")
     index_text = pc.cast(code_index, pa.string())
     if given_id.null_count == 0 and n:
         event_id = given_id
@@ -336,11 +344,11 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
         event_id = pc.coalesce(given_id, event_id)
 
     if "_code_expiry" in table.column_names:
-        code_expiry = pc.if_else(pc.is_valid(trace_code), pc.coalesce(code_expiry, _dates(table, "_code_expiry")), code_expiry)
+        code_expiry = pc.if_else(pc.is_valid(trace_code), pc.coalesce(code_expiry, _dates(table, "_code_expiry", text)), code_expiry)
     if "_code_lot" in table.column_names:
-        code_lot = pc.if_else(pc.is_valid(trace_code), pc.coalesce(code_lot, _text(table, "_code_lot")), code_lot)
-    prescriber = pc.coalesce(_text(table, "prescriber_id"), _text(table, "_prescriber_name"))
-    expiry = pc.coalesce(_dates(table, "expiry"), code_expiry)
+        code_lot = pc.if_else(pc.is_valid(trace_code), pc.coalesce(code_lot, text("_code_lot")), code_lot)
+    prescriber = pc.coalesce(text("prescriber_id"), text("_prescriber_name"))
+    expiry = pc.coalesce(_dates(table, "expiry", text), code_expiry)
 
     columns = {
         "event_id": event_id,
@@ -348,20 +356,20 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
         "event_type": etype,
         "event_time": times,
         "site_id": site,
-        "product_code": _text(table, "product_code"),
-        "product_name": _text(table, "product_name"),
-        "batch": _text(table, "batch"),
+        "product_code": text("product_code"),
+        "product_name": text("product_name"),
+        "batch": text("batch"),
         "expiry": expiry,
         "quantity": quantity,
         "split_sale": split,
-        "patient_id": _text(table, "patient_id"),
+        "patient_id": text("patient_id"),
         "prescriber_id": prescriber,
-        "pharmacist_id": _text(table, "pharmacist_id"),
-        "settlement_id": _text(table, "settlement_id"),
+        "pharmacist_id": text("pharmacist_id"),
+        "settlement_id": text("settlement_id"),
         "fund_amount": fund,
         "total_amount": total,
-        "counterparty": _text(table, "counterparty"),
-        "record_no": _text(table, "record_no"),
+        "counterparty": text("counterparty"),
+        "record_no": text("record_no"),
         "code_kind": kind,
         "code_product": product,
         "code_serial": serial,
@@ -387,7 +395,7 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
     bad = pc.invert(ok)
     bad_lines = pc.filter(line, bad).to_pylist()
     if "_raw" in table.column_names:
-        raw = [r or "" for r in pc.filter(_text(table, "_raw"), bad).to_pylist()]
+        raw = [r or "" for r in pc.filter(text("_raw"), bad).to_pylist()]
     elif ctx.raw_lookup is not None:
         raw = ctx.raw_lookup(bad_lines)
     else:

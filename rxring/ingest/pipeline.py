@@ -147,6 +147,7 @@ def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, pr
     try:
         for chunk in _chunks(path, display, sniffed, sha16, ctx, report, kinds, tick):
             report.blank += chunk.blank
+            report.notes.extend(n for n in chunk.notes if n not in report.notes)
             if chunk.rejects:
                 writer.add_quarantine((ctx.source_file, line, why, raw[:4000]) for line, why, raw in chunk.rejects)
                 report.read += len(chunk.rejects)

@@ -23,7 +23,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Sniffed", "sniff", "open_binary", "is_gzip", "text_stream", "raw_position"]
+__all__ = ["Sniffed", "sniff", "open_binary", "is_gzip", "text_stream", "raw_position", "Utf8Recoder"]
 
 SAMPLE_BYTES = 256 * 1024
 
@@ -79,6 +79,11 @@ def _decode_encoding(sample: bytes) -> tuple[str | None, str | None]:
             return name, None
         except UnicodeDecodeError:
             continue
+    # Not clean in any of them: take the one with a few stray bad bytes, if any.
+    counts = {name: sample.decode(name, errors="replace").count("\ufffd") for name in ("utf-8", "gbk", "gb18030")}
+    best_name = min(counts, key=lambda k: (counts[k], k != "utf-8"))
+    if counts[best_name] <= max(4, len(sample) // 2000):
+        return best_name, None
     try:
         from charset_normalizer import from_bytes
 
@@ -167,3 +172,85 @@ def raw_position(stream) -> int | None:
         return inner.tell()
     except (OSError, ValueError, AttributeError):
         return None
+
+
+class Utf8Recoder(io.RawIOBase):
+    """A binary stream in any encoding, read as UTF-8 (undecodable bytes become U+FFFD).
+
+    Lets pyarrow parse GBK/GB18030 exports and survive a stray bad byte instead of
+    stopping the whole file; ``replaced`` counts the replacement characters made.
+    """
+
+    def __init__(self, raw, encoding: str, block: int = 1 << 20):
+        super().__init__()
+        self.raw = raw
+        self._utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+        self._carry = b""
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+        self._buffer = b""
+        self._block = block
+        self._eof = False
+        self.replaced = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def _utf8_block(self, data: bytes) -> bytes:
+        """Valid UTF-8 passes through untouched (no re-encoding); only bad blocks are repaired."""
+        block = self._carry + data
+        cut = len(block)
+        if not self._eof:
+            # keep an incomplete multi-byte character for the next block
+            for back in range(1, min(4, len(block)) + 1):
+                byte = block[-back]
+                if byte < 0x80:
+                    break
+                if byte >= 0xC0:
+                    needed = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+                    if needed > back:
+                        cut = len(block) - back
+                    break
+        head, self._carry = block[:cut], block[cut:]
+        try:
+            head.decode("utf-8")
+            return head
+        except UnicodeDecodeError:
+            text = head.decode("utf-8", errors="replace")
+            self.replaced += text.count("\ufffd") - head.count("\ufffd".encode())
+            return text.encode("utf-8")
+
+    def _fill(self, size: int) -> None:
+        parts, have = [self._buffer], len(self._buffer)
+        while have < size and not self._eof:
+            data = self.raw.read(self._block)
+            self._eof = not data
+            encoded = self._utf8_block(data) if self._utf8 else None
+            if encoded is None:
+                text = self._decoder.decode(data, final=self._eof)
+                if "\ufffd" in text:
+                    self.replaced += text.count("\ufffd")
+                encoded = text.encode("utf-8")
+            parts.append(encoded)
+            have += len(encoded)
+        if len(parts) > 1:
+            self._buffer = b"".join(parts)
+
+    def readinto(self, target) -> int:
+        size = len(target)
+        self._fill(size)
+        chunk, self._buffer = self._buffer[:size], self._buffer[size:]
+        target[: len(chunk)] = chunk
+        return len(chunk)
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            self._fill(1 << 62)
+            chunk, self._buffer = self._buffer, b""
+            return chunk
+        self._fill(size)
+        chunk, self._buffer = self._buffer[:size], self._buffer[size:]
+        return chunk
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()

@@ -10,8 +10,10 @@
 // is the usual product of its part when learned, else the product code of its first
 // event that carries one (b.product_code).  A code is a finding when any of its
 // events carries another product code.  One finding per code; evidence: its events
-// that carry a product code, 'laundering' when it differs from the expected product
-// (their sites are where the swap was reported), 'other' otherwise.  Money: the net
+// that carry a product code.  A net dispense with an unexpected product is role
+// 'actor' (its site is where the swap was billed, and its patient and prescriber are
+// the people on that settlement: ring members); any other event with an unexpected
+// product is 'laundering' (its site only); the rest 'other'.  Money: the net
 // dispenses with the unexpected product.
 // Parameters: $conflict_min_support, $conflict_min_share (AnalysisOptions).
 // Returns evidence rows: rule, trace_code, disc, event_id, role, money, note.
@@ -43,6 +45,6 @@ WHERE expected IS NOT NULL
 MATCH (b)<-[:OF]-(e:Event)-[:AT]->(s:Site)
 WHERE e.product_norm IS NOT NULL AND NOT e.rescan
 RETURN 'CODE_CONFLICT' AS rule, b.code AS trace_code, '' AS disc, e.id AS event_id,
-       CASE WHEN e.product_norm <> expected THEN 'laundering' ELSE 'other' END AS role,
+       CASE WHEN e.product_norm = expected THEN 'other' WHEN e.net THEN 'actor' ELSE 'laundering' END AS role,
        (e.product_norm <> expected AND e.net) AS money,
        expected + '|' + coalesce(toString(usual.n_codes), '') + '|' + coalesce(toString(usual.n_total), '') AS note

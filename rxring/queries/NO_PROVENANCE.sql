@@ -10,7 +10,9 @@
 --     event in the data (stock received before the data window has no inbound
 --     record and is sold in the window's first weeks);
 -- and it is a finding when no event of type ${provenance_types} of that code at
--- that site (double scans aside) is at or before it.  One finding per (code, site);
+-- that site (double scans aside), and no transfer_out of it from another site
+-- naming this site as counterparty, is at or before it.  (The transfer_out rule
+-- covers hospital networks that record only the sending side of a transfer.)  One finding per (code, site);
 -- evidence: the site's net dispenses of the code before any such receipt
 -- ('laundering'; the buyers are not ring members).  Money: those dispenses.
 WITH site_first AS (
@@ -23,8 +25,14 @@ first_dispense AS (
         FROM netd) ordered
   WHERE rn = 1
 ),
+transfers_to AS (  -- a transfer_out naming this site as counterparty: it received the pack
+  SELECT trace_code, counterparty AS site_id, ev_sec
+  FROM ev WHERE event_type = 'transfer_out' AND counterparty IS NOT NULL
+),
 received AS (
   SELECT DISTINCT trace_code, site_id FROM ev WHERE event_type IN ('inbound', 'transfer_in')
+  UNION
+  SELECT DISTINCT trace_code, site_id FROM transfers_to
 ),
 coverage AS (
   SELECT f.site_id, COUNT(*) AS n_codes,
@@ -34,11 +42,14 @@ coverage AS (
   GROUP BY f.site_id
 ),
 provenance AS (
-  SELECT e.trace_code, e.site_id, MIN(e.ev_sec) AS prov_sec
-  FROM ev e
-  LEFT JOIN dr ON dr.event_id = e.event_id
-  WHERE e.event_type IN (${provenance_types}) AND (dr.event_id IS NULL OR NOT dr.is_rescan)
-  GROUP BY e.trace_code, e.site_id
+  SELECT trace_code, site_id, MIN(prov_sec) AS prov_sec
+  FROM (SELECT e.trace_code, e.site_id, e.ev_sec AS prov_sec
+        FROM ev e
+        LEFT JOIN dr ON dr.event_id = e.event_id
+        WHERE e.event_type IN (${provenance_types}) AND (dr.event_id IS NULL OR NOT dr.is_rescan)
+        UNION ALL
+        SELECT trace_code, site_id, ev_sec AS prov_sec FROM transfers_to) receipts
+  GROUP BY trace_code, site_id
 ),
 flagged AS (
   SELECT f.trace_code, f.site_id, p.prov_sec, c.n_codes, c.n_received

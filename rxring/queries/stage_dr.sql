@@ -1,10 +1,12 @@
 -- Stage dr: every dispense and refund with its normalisation.
 --
 -- 1. Double scans (data quality, not fraud): a dispense (or refund) scan of a code
---    at a site within ${double_scan_seconds} s of the previous dispense (refund) of
---    that code at that site is a re-scan of the same sale when both carry the same
---    settlement id, or, when either has no settlement id, when their patients are
---    equal or either is unknown.  Re-scans are dropped (is_rescan).
+--    at a site is a re-scan of the previous dispense (refund) of that code at that
+--    site when both carry the same settlement id (one pack cannot be sold twice in
+--    one settlement, whatever the minutes between the scans), or, when either has
+--    no settlement id, when it is within ${double_scan_seconds} s of it and their
+--    patients are equal or either is unknown.  Two different settlement ids are two
+--    sales.  Re-scans are dropped (is_rescan).
 -- 2. Refunds cancel dispenses, per (code, site), last-in-first-out: a refund
 --    cancels the latest earlier dispense at that site not already cancelled.  A
 --    refund with nothing to cancel (its sale was before the data window) cancels
@@ -25,12 +27,13 @@ WITH scans AS (
 ),
 flagged AS (
   SELECT scans.*,
-         CASE WHEN prev_sec IS NOT NULL
-                   AND ev_sec - prev_sec <= ${double_scan_seconds}
-                   AND ((settlement_id IS NOT NULL AND prev_settlement IS NOT NULL AND settlement_id = prev_settlement)
-                        OR ((settlement_id IS NULL OR prev_settlement IS NULL)
-                            AND (patient_id IS NULL OR prev_patient IS NULL OR patient_id = prev_patient)))
-              THEN TRUE ELSE FALSE END AS is_rescan
+         CASE WHEN prev_sec IS NULL THEN FALSE
+              WHEN settlement_id IS NOT NULL AND prev_settlement IS NOT NULL
+                THEN settlement_id = prev_settlement
+              WHEN ev_sec - prev_sec <= ${double_scan_seconds}
+                   AND (patient_id IS NULL OR prev_patient IS NULL OR patient_id = prev_patient)
+                THEN TRUE
+              ELSE FALSE END AS is_rescan
   FROM scans
 ),
 walk AS (

@@ -42,6 +42,7 @@ SELECT
   NULLIF(TRIM(prescriber_id), '') AS prescriber_id,
   NULLIF(TRIM(settlement_id), '') AS settlement_id,
   NULLIF(TRIM(code_product), '') AS code_product,
+  NULLIF(TRIM(counterparty), '') AS counterparty,
   CASE WHEN event_type <> 'dispense' THEN 0.0
        WHEN fund_amount IS NOT NULL THEN fund_amount
        WHEN NULLIF(TRIM(settlement_id), '') IS NOT NULL THEN COALESCE(total_amount, 0.0)

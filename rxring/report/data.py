@@ -147,20 +147,8 @@ class CaseData:
         names = self.patient_names if role == "source_patients" else self.prescriber_names
         return names.get(member_id, "")
 
-    def personal_values(self) -> set[str]:
-        """Every patient/prescriber id and name this case knows of (for free-text masking)."""
-        values: set[str] = set(self.patient_names) | set(self.patient_names.values())
-        values |= set(self.prescriber_names) | set(self.prescriber_names.values())
-        for ring in self.rings:
-            values.update(ring["source_patients"])
-            values.update(ring["prescribers"])
-        for finding in self.findings.values():
-            for column in ("patients", "prescribers", "source_patients", "source_prescribers"):
-                values.update(finding[column])
-        return {v for v in values if v}
-
-    def masker(self, reveal: bool = False) -> Masker:
-        """A :class:`Masker` for this case: knows every personal value, numbers every person."""
+    def people(self) -> set[str]:
+        """Every patient and prescriber id named by a ring or a finding."""
         people: set[str] = set()
         for ring in self.rings:
             people.update(ring["source_patients"])
@@ -168,7 +156,17 @@ class CaseData:
         for finding in self.findings.values():
             for column in ("patients", "prescribers", "source_patients", "source_prescribers"):
                 people.update(finding[column])
-        aliases = {person: n for n, person in enumerate(sorted(people), start=1)}
+        return {p for p in people if p}
+
+    def personal_values(self) -> set[str]:
+        """The ids of :meth:`people` and their names (for free-text masking)."""
+        people = self.people()
+        names = {self.patient_names.get(p) or self.prescriber_names.get(p) for p in people}
+        return people | {n for n in names if n}
+
+    def masker(self, reveal: bool = False) -> Masker:
+        """A :class:`Masker` for this case: knows every personal value, numbers every person."""
+        aliases = {person: n for n, person in enumerate(sorted(self.people()), start=1)}
         return Masker(reveal=reveal, known=self.personal_values(), aliases=aliases)
 
 
@@ -300,8 +298,12 @@ def ring_members(case: CaseData, ring: dict) -> list[dict]:
     rows = []
     for role in ROLE_KEYS:
         column = FINDING_ROLE[role]
+        by_member: dict[str, list[dict]] = {}
+        for finding in findings:
+            for member in finding[column]:
+                by_member.setdefault(member, []).append(finding)
         for member in ring[role]:
-            mine = [f for f in findings if member in f[column]]
+            mine = by_member.get(member, [])
             codes = {c for f in mine for c in f["trace_codes"]}
             events = {e for f in mine for e in f["event_ids"]}
             fund = fund_of(mine)

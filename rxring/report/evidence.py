@@ -175,7 +175,7 @@ def _summary(case, ring, lang, masker, members, findings, created, reveal, input
             name = f" {md_code(m['name'])}" if m["name"] else ""
             lines.append(
                 f"- {md_code(m['member_id'])}{name} — {_md(label('boxes', lang))} {md_code(m['boxes'])}, "
-                f"{_md(label('fund_amount', lang))} {md_code(fmt_money(m['fund_amount']))}"
+                f"{_md(label('fund_at_risk', lang))} {md_code(fmt_money(m['fund_amount']))}"
             )
         lines.append("")
     lines += [f"## {_md(label('findings', lang))} ({len(findings)})", ""]
@@ -193,7 +193,8 @@ def _summary(case, ring, lang, masker, members, findings, created, reveal, input
     return "\n".join(lines) + "\n"
 
 
-def _timeline_md(codes, rows, sources, masker, case, proving) -> str:
+def _timeline_md(codes: list[str], rows: list[dict], masker: Masker, case: CaseData, proving: set[str]) -> str:
+    """One Markdown table per pack: every event in time order, proving events marked."""
     by_code: dict[str, list[dict]] = {}
     for row in rows:
         by_code.setdefault(str(row["trace_code"]), []).append(row)
@@ -277,6 +278,11 @@ def build_evidence(
     files["members.csv"] = _csv_bytes(headers("members", "zh"), [[m.get(k) for k in TABLES["members"]] for m in members])
 
     codes, rows, sources = _custody(case, ring)
+    # people in the packs' other events (not named by any finding) are masked in raw lines too
+    masker.add_known(
+        str(row[c]) for row in rows for c in ("patient_id", "prescriber_id", "pharmacist_id")
+        if row.get(c) is not None and row.get(c) == row.get(c)
+    )
     timeline_header = ["trace_code", "seq", "event_time", "event_type", "site_id", "site_name", "patient", "prescriber",
                        "quantity", "fund_amount", "settlement_id", "event_id", "proving", "source_file", "source_line"]
     timeline, seq = [], {}
@@ -293,7 +299,7 @@ def build_evidence(
             "" if line is None or line != line else int(line),
         ])
     files["custody/timeline.csv"] = _csv_bytes(timeline_header, timeline)
-    files["custody/timeline.md"] = _timeline_md(codes, rows, sources, masker, case, proving).encode("utf-8")
+    files["custody/timeline.md"] = _timeline_md(codes, rows, masker, case, proving).encode("utf-8")
 
     source_rows, seen = [], set()
     for row in rows:

@@ -37,9 +37,21 @@ code { font-size: 12px; word-break: break-all; }
 
 
 def safe_name(value) -> str:
-    """A file-name-safe form of an id (ring ids come from data and may be hostile)."""
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(value)).strip(".")[:80]
-    return name or "ring"
+    """A file-name-safe form of an id (ring ids come from data and may be hostile).
+
+    Ids that are already safe are kept; others are cleaned and get a short hash of
+    the original, so two different ids never share a file name.
+
+    Examples
+    --------
+    >>> safe_name("R001")
+    'R001'
+    """
+    text = str(value)
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", text).strip(".")[:80]
+    if name != text or not name:
+        name = (name or "ring") + "-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    return name
 
 
 def esc(value) -> str:

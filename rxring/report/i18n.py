@@ -65,6 +65,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "role_source_site": ("来源机构", "Source site"),
     "role_laundering_site": ("洗白药店", "Laundering site"),
     "role_site": ("机构", "Site"),
+    "role_patient_group": ("参保人（按机构合并）", "Patients (grouped per site)"),
+    "role_prescriber_group": ("医师（合并）", "Prescribers (grouped)"),
     "member_id": ("编号", "Id"),
     "name": ("名称", "Name"),
     "findings_count": ("线索数", "Findings"),

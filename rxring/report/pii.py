@@ -81,7 +81,7 @@ class Masker:
     def __init__(self, reveal: bool = False, known: Iterable[str] = (), aliases: dict | None = None):
         self.reveal = bool(reveal)
         self._known: set[str] = set()
-        self._by_prefix: dict[str, list[str]] | None = None
+        self._by_prefix: dict[str, list[tuple[int, set[str]]]] | None = None
         self._aliases = dict(aliases or {})
         self.add_known(known)
 
@@ -99,30 +99,26 @@ class Masker:
     def _replace_known(self, text: str) -> str:
         """Replace every known value in ``text`` by its mask, longest match first.
 
-        Values are bucketed by their first two characters, so the scan costs one
-        dict lookup per character whatever the number of known values (a city has
-        tens of thousands of patients; one regex alternation of them is far too slow).
+        Values are bucketed by their first two characters and their length, so the
+        scan costs a few set lookups per character whatever the number of known
+        values (a city has tens of thousands of patients; one regex alternation of
+        them is far too slow).
         """
         if self._by_prefix is None:
-            buckets: dict[str, list[str]] = {}
+            grouped: dict[str, dict[int, set[str]]] = {}
             for value in self._known:
-                buckets.setdefault(value[:2], []).append(value)
-            for bucket in buckets.values():
-                bucket.sort(key=len, reverse=True)
-            self._by_prefix = buckets
+                grouped.setdefault(value[:2], {}).setdefault(len(value), set()).add(value)
+            self._by_prefix = {
+                prefix: sorted(by_length.items(), reverse=True) for prefix, by_length in grouped.items()
+            }
         buckets = self._by_prefix
         out, i, n = [], 0, len(text)
         while i < n:
-            candidates = buckets.get(text[i:i + 2])
-            if candidates:
-                for value in candidates:
-                    if text.startswith(value, i):
-                        out.append(mask_value(value))
-                        i += len(value)
-                        break
-                else:
-                    out.append(text[i])
-                    i += 1
+            for length, values in buckets.get(text[i:i + 2], ()):
+                if text[i:i + length] in values:
+                    out.append(mask_value(text[i:i + length]))
+                    i += length
+                    break
             else:
                 out.append(text[i])
                 i += 1

@@ -46,8 +46,12 @@ def _plain(value):
 
 def report_data(case: CaseData, rings: list[dict], lang: str, masker: Masker) -> dict:
     """The whole report as one JSON-ready dict (what ``--format json`` writes)."""
-    findings = finding_rows(case, rings, masker, lang)
-    members = member_rows(case, rings, masker, lang)
+    findings: dict = {}
+    for finding in finding_rows(case, rings, masker, lang):
+        findings.setdefault(finding["ring_id"], []).append(finding)
+    members: dict = {}
+    for member in member_rows(case, rings, masker, lang):
+        members.setdefault(member["ring_id"], []).append(member)
     out_rings = []
     for row in ring_rows(case, rings, masker):
         ring_id = row["ring_id"]
@@ -69,11 +73,9 @@ def report_data(case: CaseData, rings: list[dict], lang: str, masker: Masker) ->
                     "source_sites": row["source_sites_list"],
                     "laundering_sites": row["laundering_sites_list"],
                 },
-                "member_stats": [
-                    {k: v for k, v in m.items() if k != "ring_id"} for m in members if m["ring_id"] == ring_id
-                ],
+                "member_stats": [{k: v for k, v in m.items() if k != "ring_id"} for m in members.get(ring_id, [])],
                 "findings": [
-                    {k: _plain(v) for k, v in f.items() if k != "ring_id"} for f in findings if f["ring_id"] == ring_id
+                    {k: _plain(v) for k, v in f.items() if k != "ring_id"} for f in findings.get(ring_id, [])
                 ],
             }
         )

@@ -63,7 +63,7 @@ def _table(table: str, rows: list[dict], lang: str, link_rings: bool = False, ke
     return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>\n' + "\n".join(body) + "\n</tbody></table>"
 
 
-def _meta(case: CaseData, lang: str, masker: Masker, generated: str) -> str:
+def _meta(lang: str, masker: Masker, generated: str) -> str:
     pii = label("pii_revealed" if masker.reveal else "pii_masked", lang)
     return (
         f'<p class="note">{esc(label("generated", lang))}: {esc(generated)} · '
@@ -75,7 +75,7 @@ def _meta(case: CaseData, lang: str, masker: Masker, generated: str) -> str:
 def _index(case, rings, lang, masker, generated) -> str:
     title = label("report_title", lang)
     rows = ring_rows(case, rings, masker)
-    body = [f"<h1>{esc(title)}</h1>", _meta(case, lang, masker, generated)]
+    body = [f"<h1>{esc(title)}</h1>", _meta(lang, masker, generated)]
     if not rows:
         body.append(f"<p>{esc(label('no_rings', lang))}</p>")
     else:
@@ -105,7 +105,7 @@ def _ring_page(case, ring, lang, masker, generated, has_viz: bool, index_name: s
     body = [
         f'<p><a href="{esc(index_name)}">{esc(label("back_to_index", lang))}</a></p>',
         f"<h1>{esc(title)}</h1>",
-        _meta(case, lang, masker, generated),
+        _meta(lang, masker, generated),
         f"<h2>{esc(label('summary', lang))}</h2><table>{fact_rows}</table>",
         f"<h2>{esc(label('rules', lang))}</h2><ul>{rules}</ul>",
     ]

@@ -32,7 +32,7 @@ def headers(table: str, lang: str) -> list[str]:
     """Column headers of ``table`` in ``lang``; member counts say they are counts."""
     out = []
     for key in TABLES[table]:
-        text = label(key, lang)
+        text = label("fund_at_risk" if (table == "members" and key == "fund_amount") else key, lang)
         if table == "rings" and key in ROLE_KEYS:
             text += "（人/家）" if lang == "zh" else " (count)"
         out.append(text)

@@ -54,6 +54,8 @@ class VerifyResult:
     checked: int
     problems: list[Problem] = field(default_factory=list)
     inputs: list[tuple[str, str]] = field(default_factory=list)
+    # Original inputs found on this machine: (path, "matches" | "differs" | "not found").
+    input_checks: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -109,7 +111,7 @@ def _hash_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: list[i
     return digest.hexdigest(), None, bytes(kept) if keep else None
 
 
-def verify_evidence(path: str | Path, expect_digest: str | None = None) -> VerifyResult:
+def verify_evidence(path: str | Path, expect_digest: str | None = None, check_inputs: bool = False) -> VerifyResult:
     """Recompute the hashes of an evidence package and report tampering file by file.
 
     Parameters
@@ -119,6 +121,9 @@ def verify_evidence(path: str | Path, expect_digest: str | None = None) -> Verif
     expect_digest : str, optional
         The package digest (SHA-256 of MANIFEST.sha256) recorded when it was made;
         a different digest means the manifest itself was rewritten.
+    check_inputs : bool
+        Also hash the original input files named in inputs.sha256 where they exist
+        on this machine (``input_checks``); a differing input is a problem too.
 
     Returns
     -------
@@ -210,7 +215,34 @@ def verify_evidence(path: str | Path, expect_digest: str | None = None) -> Verif
         result.checked += 1 if name in actual else 0
     for name in sorted(set(actual) - set(listed) - {MANIFEST_NAME}):
         problems.append(Problem(name, "extra", "not listed in the manifest"))
+    if check_inputs:
+        _check_inputs(result)
     return result
+
+
+def _check_inputs(result: VerifyResult) -> None:
+    """Hash the original inputs that exist here and compare with inputs.sha256."""
+    from .sources import sha256_file
+
+    for expected, name in result.inputs:
+        source = Path(name)
+        try:
+            found = source.is_file()
+        except OSError:
+            found = False
+        if not found:
+            result.input_checks.append((name, "not found"))
+            continue
+        try:
+            actual = sha256_file(source)
+        except OSError as exc:
+            result.input_checks.append((name, f"not readable: {exc.strerror or exc}"))
+            continue
+        if actual == expected:
+            result.input_checks.append((name, "matches"))
+        else:
+            result.input_checks.append((name, "differs"))
+            result.problems.append(Problem(name, "inputs", "the original input's SHA-256 differs from inputs.sha256"))
 
 
 def _parse_inputs(data: bytes) -> list[tuple[str, str]]:

@@ -238,8 +238,10 @@ def build_city(rng: np.random.Generator, n_sites: int, n_patients: int, n_prescr
         rank = k if kind == "hospital" else (k - n_hosp if kind == "clinic" else k - n_hosp - n_clinic)
         if rank < len(order) and (kind != "clinic"):
             district_of[k] = order[rank % len(order)]
-    chain_names = [c for c, _ in CHAINS]
-    chain_w = np.asarray([w for _, w in CHAINS]) / sum(w for _, w in CHAINS)
+    # small cities have fewer chains, so that every chain has several stores
+    n_chains = max(1, min(len(CHAINS), n_pharm // 4))
+    chain_names = [c for c, _ in CHAINS[:n_chains]]
+    chain_w = np.asarray([w for _, w in CHAINS[:n_chains]]) / sum(w for _, w in CHAINS[:n_chains])
     taken_ids: set[str] = set()
     used_names: set[str] = set()
     sites: list[Site] = []
@@ -252,8 +254,9 @@ def build_city(rng: np.random.Generator, n_sites: int, n_patients: int, n_prescr
         word = STORE_WORDS[int(rng.integers(len(STORE_WORDS)))]
         short = region.replace("市", "").replace("区", "")[-2:] if d in other_city else region[:-1]
         chain = ""
-        if kind == "pharmacy" and rng.random() < 0.55 and d not in other_city:
-            chain = chain_names[int(rng.choice(len(chain_names), p=chain_w))]
+        first_two = kind == "pharmacy" and k - n_hosp - n_clinic < 2   # guarantee one chain of 2+ stores
+        if kind == "pharmacy" and (rng.random() < 0.55 or first_two) and d not in other_city:
+            chain = chain_names[0] if first_two else chain_names[int(rng.choice(len(chain_names), p=chain_w))]
             base = f"{chain}{short}{word}店"
         elif kind == "pharmacy":
             base = f"{region}{word}药店"

@@ -26,16 +26,25 @@ Styles (``Ring.style``):
     settles them, as an expensive one.
 ``pair``
     The smallest ring: two patients, one doctor, one laundering pharmacy, days.
+``repeat_settlement``
+    A pharmacy settles a code it already sold to a patient once more to the same
+    patient a few weeks later (a fake refill, 空刷): sold twice, never resurfacing.
 
-Laundered packs join the laundering site's shelf and are sold like any other
-pack to that site's ordinary customers, at ordinary times and prices; what
-happens to each pack is recorded in its history, and the ground truth is
-derived from those histories (:mod:`rxring.synth.truth`), never assumed.
+Recycler-inbound rings also sell some packs off the books (no dispense scan), so
+those codes only resurface as an inbound or a stock-taking scan.
+
+Laundered packs wait in the laundering site's back room (they are scanned at
+stock-taking like the shelf) and are sold one or two at a time to that site's
+ordinary customers, at ordinary times, prices and quantities, within a few days
+of arriving; what happens to each pack is recorded in its history, and the
+ground truth is derived from those histories (:mod:`rxring.synth.truth`), never
+assumed.
 """
 
 from __future__ import annotations
 
 import random
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,8 +57,11 @@ __all__ = ["Ring", "RingBook", "STYLES"]
 
 STYLES = (
     "broker_no_inbound", "recycler_inbound", "same_site_relaunder", "cash_resale",
-    "big_collection", "ghost_stock", "code_swap", "pair",
+    "big_collection", "ghost_stock", "code_swap", "pair", "repeat_settlement",
 )
+
+# Relative pharmacy sales by weekday (Monday first), as the legitimate life produces them.
+_PHARMACY_DOW = (1.0, 0.98, 1.0, 1.0, 1.0, 1.25, 1.35)
 
 _TEMPLATES = {
     # style: (patients, prescribers, source sites, source kind, laundering sites, speed, geography, inbound, settle)
@@ -61,6 +73,7 @@ _TEMPLATES = {
     "ghost_stock": ((0, 0), (0, 0), (0, 0), "", (1, 1), "days", "", 0.0, 0.8),
     "code_swap": ((0, 0), (0, 0), (0, 0), "", (1, 1), "days", "", 0.0, 1.0),
     "pair": ((2, 2), (1, 1), (1, 1), "any", (1, 1), "days", "same_district", 0.0, 1.0),
+    "repeat_settlement": ((2, 5), (1, 1), (1, 1), "pharmacy", (0, 0), "weeks", "same_site", 0.0, 1.0),
 }
 
 
@@ -114,11 +127,12 @@ class RingBook:
         self.np = np.random.default_rng([seed, 0xF4A0D])
         self.rings: list[Ring] = []
         self.source_due: dict[int, list[tuple[Ring, int]]] = {}
-        self.inject_due: dict[int, list[tuple[Ring, int, Pack]]] = {}
-        self.push_due: dict[int, list[tuple[Ring, int, int, int]]] = {}
+        self.inject_due: dict[int, list[tuple[Ring, int, Pack, int]]] = {}
+        self.push_due: dict[int, list[tuple[Ring, int, int, int, int]]] = {}
         self.swap_due: dict[int, list[Ring]] = {}
         self.ghost_due: dict[int, list[Ring]] = {}
         self.pending: list[Pack] = []
+        self.offbook_due: dict[int, list[tuple[int, Pack]]] = {}
         self._used_patients: set[int] = set()
         self._used_doctors: set[int] = set()
         self._used_laundering: set[int] = set()
@@ -180,12 +194,13 @@ class RingBook:
         cheap = [p.idx for p in c.products if p.price < 60 and p.drug.chronic] or [min(c.products, key=lambda p: p.price).idx]
         order = [s for s in STYLES if s not in self.skip_styles]
         extra = [s for s in ("broker_no_inbound", "recycler_inbound", "same_site_relaunder", "cash_resale", "pair",
-                             "big_collection", "ghost_stock", "code_swap") if s not in self.skip_styles]
+                             "big_collection", "ghost_stock", "code_swap", "repeat_settlement")
+                 if s not in self.skip_styles]
         while len(order) < n_rings:
             order.append(extra[self.rng.randrange(len(extra))])
         for k, style in enumerate(order[:n_rings]):
             n_pat, n_doc, n_src, src_kind, n_laund, speed, geo, inbound, settle = _TEMPLATES[style]
-            if k >= len(STYLES) and style not in ("ghost_stock", "code_swap", "same_site_relaunder"):
+            if k >= len(STYLES) and style not in ("ghost_stock", "code_swap", "same_site_relaunder", "repeat_settlement"):
                 speed = self.rng.choice(["days", "months"])
                 geo = self.rng.choice(["same_district", "other_district", "other_city"])
                 inbound = self.rng.choice([0.0, 0.0, 0.5, 1.0]) if style != "recycler_inbound" else 1.0
@@ -194,6 +209,8 @@ class RingBook:
             end = min(days - 2, start + self.rng.randint(int(days * 0.35), max(int(days * 0.65), int(days * 0.35) + 1)))
             if speed == "days":
                 delay = (1, 7)
+            elif speed == "weeks":
+                delay = (12, 24)
             else:
                 hi = max(10, min(75, int(days * 0.35)))
                 delay = (max(5, min(25, hi // 2)), hi)
@@ -223,9 +240,10 @@ class RingBook:
                 continue
             # source sites and their cooperating doctors
             kinds = {"hospital": ("hospital", "clinic"), "pharmacy": ("pharmacy",), "any": ("hospital", "clinic", "pharmacy")}[src_kind]
-            cands = [s.idx for s in c.sites if s.kind in kinds and s.idx not in self._used_laundering
-                     and (style != "same_site_relaunder" or s.reports_inbound)]
-            if style == "same_site_relaunder":
+            same_site = style in ("same_site_relaunder", "repeat_settlement")
+            allowed = [s.idx for s in c.sites if s.kind in kinds and (not same_site or s.reports_inbound)]
+            cands = [i for i in allowed if i not in self._used_laundering] or (allowed if same_site else [])
+            if same_site:
                 cands = [i for i in cands if c.sites[i].district not in c.other_city] or cands
             if not cands:
                 continue
@@ -238,7 +256,7 @@ class RingBook:
             ring.sources = [(src_sites[i % len(src_sites)], self._doctor(src_sites[i % len(src_sites)])) for i in range(n_docs)]
             districts = {c.sites[s].district for s in src_sites}
             ring.source_patients = self._patients_near(districts, self.rng.randint(*n_pat))
-            if style == "same_site_relaunder":
+            if same_site:
                 ring.laundering_sites = [src_sites[0]]
                 self._used_laundering.add(src_sites[0])
             else:
@@ -284,8 +302,10 @@ class RingBook:
         """Packs arriving at laundering sites before opening (with a recycler inbound or silently)."""
         e = self.e
         arrivals: dict[tuple[int, int, int], list[Pack]] = {}
-        for ring, site, pack in self.inject_due.pop(day, ()):
+        buyers: dict[int, int] = {}
+        for ring, site, pack, patient in self.inject_due.pop(day, ()):
             arrivals.setdefault((ring.idx, site, pack.prod), []).append(pack)
+            buyers[id(pack)] = patient
         for ring in self.ghost_due.pop(day, ()):
             site = ring.laundering_sites[0]
             if not self._budget_ok(ring, site):
@@ -311,14 +331,32 @@ class RingBook:
                     e.emit(Line("inbound", t, site, prod, group, group[0].batch, len(group), price,
                                 counterparty=broker, invoice=""))
                     t += self.rng.randint(1, 40)
-            stock = e.stock[site][prod]
-            for pack in reversed(packs):
-                stock.appendleft(pack)
+            if ring.style == "repeat_settlement":   # the same patient is settled again, same day
+                for pack in packs:   # the pack never left the patient: keyed by them, not on any shelf
+                    e.backroom.setdefault((site, prod, buyers[id(pack)]), deque()).append(pack)
+                    self.push_due.setdefault(day, []).append((ring, site, prod, 1, buyers[id(pack)]))
+                continue
+            if ring.inbound_prob > 0 and ring.brokers:
+                kept = []
+                for pack in packs:   # some recycled packs leave off the books (no dispense scan)
+                    if self.rng.random() < 0.2:
+                        e.offbook.setdefault((site, prod), []).append(pack)
+                        self.offbook_due.setdefault(day + self.rng.randint(1, 20), []).append((site, pack))
+                    else:
+                        kept.append(pack)
+                packs = kept
+            e.backroom.setdefault((site, prod), deque()).extend(packs)
             n = len(packs)
             while n > 0:
                 k = min(n, self.rng.choice([1, 1, 1, 2]))
-                self.push_due.setdefault(day + self.rng.randint(0, 4), []).append((ring, site, prod, k))
+                self.push_due.setdefault(self._sale_day(day), []).append((ring, site, prod, k, -1))
                 n -= k
+
+    def _sale_day(self, day: int) -> int:
+        """A day within the next five, weighted like pharmacy trade (busier at weekends)."""
+        days = list(range(day, day + 5))
+        weights = [_PHARMACY_DOW[self.e.weekday(d)] for d in days]
+        return self.rng.choices(days, weights)[0]
 
     def visits(self, day: int) -> list[Visit]:
         e, c = self.e, self.city
@@ -331,9 +369,13 @@ class RingBook:
                 items.append((prod, prod, n, 0))
             out.append(Visit(e.sale_time(day, c.sites[site].kind), site, patient, doctor, items, True,
                              tag="ring_source", ring=ring))
-        for ring, site, prod, n in self.push_due.pop(day, ()):
-            pool = self._pool(site)
-            buyer = pool[self.rng.randrange(len(pool))]
+        for site, pack in self.offbook_due.pop(day, ()):
+            e.offbook[(site, pack.prod)].remove(pack)   # sold for cash, never scanned
+            e.finish(pack)
+        for ring, site, prod, n, buyer in self.push_due.pop(day, ()):
+            if buyer < 0:
+                pool = self._pool(site)
+                buyer = pool[self.rng.randrange(len(pool))]
             out.append(Visit(e.sale_time(day, c.sites[site].kind), site, buyer, int(c.patient_doctor[buyer]),
                              [(prod, prod, n, 0)], self.rng.random() < ring.settle_prob, tag="ring_push", ring=ring))
         for ring in self.swap_due.pop(day, ()):
@@ -361,7 +403,7 @@ class RingBook:
                         pack.taint = ring.idx
                         when = day + self.rng.randint(*ring.delay)
                         if when < e.days:
-                            self.inject_due.setdefault(when, []).append((ring, site, pack))
+                            self.inject_due.setdefault(when, []).append((ring, site, pack, v.patient))
                         else:
                             self.pending.append(pack)
                         continue
@@ -373,5 +415,8 @@ class RingBook:
         for pack in self.pending:
             self.e.finish(pack)
         for lst in self.inject_due.values():
-            for _ring, _site, pack in lst:
+            for _ring, _site, pack, _patient in lst:
+                self.e.finish(pack)
+        for lst in self.offbook_due.values():
+            for _site, pack in lst:
                 self.e.finish(pack)

@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import RxringError
 from .catalog import DRUGS
 from .city import build_city
-from .fraud import RingBook
+from .fraud import STYLES, RingBook
 from .groundtruth import build_ground_truth
 from .life import Engine
 from .writers import FORMATS, make_writer
@@ -35,7 +35,7 @@ from .writers import FORMATS, make_writer
 __all__ = ["SynthParams", "GenerationSummary", "generate", "EVENTS_PER_PATIENT_DAY"]
 
 # Measured on generated cities (all formats write the same events): events per patient per day.
-EVENTS_PER_PATIENT_DAY = 0.16
+EVENTS_PER_PATIENT_DAY = 0.2
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class SynthParams:
             patients = int(self.events / (EVENTS_PER_PATIENT_DAY * self.days)) if self.events else 3000
         if patients < 300:
             raise RxringError(f"a city needs at least 300 patients (got {patients}); raise --patients or --events")
-        sites = self.sites if self.sites is not None else int(np.clip(round(patients / 220), 8, 5000))
+        sites = self.sites if self.sites is not None else int(np.clip(round(patients / 150), 10, 5000))
         prescribers = self.prescribers if self.prescribers is not None else int(np.clip(round(patients / 45), 12, 20000))
         products = self.products if self.products is not None else len(DRUGS)
         if sites < 6:
@@ -80,7 +80,7 @@ class SynthParams:
             raise RxringError(f"a city needs at least 3 prescribers (got {prescribers})")
         if not 8 <= products <= len(DRUGS):
             raise RxringError(f"--products must be between 8 and {len(DRUGS)} (got {products})")
-        rings = self.rings if self.rings is not None else int(np.clip(round(patients / 1500), 8, 80))
+        rings = self.rings if self.rings is not None else int(np.clip(round(patients / 1500), len(STYLES), 80))
         if rings < 0:
             raise RxringError("--rings cannot be negative")
         return replace(self, sites=sites, patients=patients, prescribers=prescribers, products=products, rings=rings)

@@ -108,6 +108,9 @@ class Engine:
         n_sites, n_prod = len(city.sites), len(city.products)
         self.stock: list[list[deque]] = [[deque() for _ in range(n_prod)] for _ in range(n_sites)]
         self.opened: list[list[Pack | None]] = [[None] * n_prod for _ in range(n_sites)]
+        # laundered packs wait here for the ring's own sales (never sold to the shop's regulars)
+        self.backroom: dict[tuple[int, int], deque] = {}
+        self.offbook: dict[tuple[int, int], list] = {}   # recycled packs that will leave unscanned
         self.rate = np.zeros((n_sites, n_prod))          # smoothed daily demand, for order sizes
         self.day_lines: list[Line] = []
         self.seq = 0
@@ -190,7 +193,8 @@ class Engine:
         lot = "L" + str(self.between(0, 10**6)).zfill(6)
         if short:
             return Batch(lot, day + self.rng.randint(3, 12), short=True)
-        return Batch(lot, self.days + self.rng.randint(60, 900))
+        # ordinary lots: 10-33 months of shelf life left, and never expiring inside the window
+        return Batch(lot, max(day + self.rng.randint(300, 1000), self.days + self.rng.randint(30, 90)))
 
     def new_packs(self, prod: int, n: int, batch: Batch) -> list[Pack]:
         codes = self.city.products[prod].codes.issue(n)
@@ -282,10 +286,11 @@ class Engine:
     # ------------------------------------------------------------------ stock
     def restock(self, day: int, demand: dict[tuple[int, int], int]) -> None:
         """Morning deliveries and chain transfers so that the day's demand can be served."""
+        self.rate *= 0.9   # smoothed daily demand per (site, product)
         for (site, prod) in sorted(demand):
             need = demand[(site, prod)]
             stock = self.stock[site][prod]
-            self.rate[site, prod] = 0.85 * self.rate[site, prod] + 0.15 * need
+            self.rate[site, prod] += 0.1 * need
             if len(stock) >= need:
                 continue
             missing = need - len(stock)
@@ -310,10 +315,10 @@ class Engine:
         if fresh > 0:
             short_day = self.short_plan.get(site)
             short = (short_day is not None and day >= short_day and prod in self.short_products
-                     and 0.15 <= self.rate[site, prod] <= 2.0)
+                     and 0.3 <= self.rate[site, prod] <= 3.0)
             batch = self.new_batch(day, short)
             if short:  # a clearance lot: more than the shelf sells before it expires
-                fresh = max(fresh, int(math.ceil(self.rate[site, prod] * (batch.expiry - day + 5))) + 2)
+                fresh = max(fresh, int(math.ceil(self.rate[site, prod] * (batch.expiry - day + 8))) + 2)
                 n = len(packs) + fresh
                 del self.short_plan[site]
                 self.short_lots.append((site, prod, batch))
@@ -377,7 +382,7 @@ class Engine:
             packs = [p for p in stock if p.batch is batch and p.taint < 0]
             if packs and self.rng.random() < 0.25:
                 self._return(day, site, prod, packs, keep=False)
-        for site, prod, batch in [x for x in self.short_lots if day - x[2].expiry == 4]:
+        for site, prod, batch in [x for x in self.short_lots if day - x[2].expiry == 8]:
             self._destroy(day, site, prod, batch)
         if (self.start + timedelta(days=day)).day != 15:
             return
@@ -438,7 +443,8 @@ class Engine:
                 continue
             t = day * DAY + self.rng.randrange(22 * 3600 + 300, 23 * 3600 + 55 * 60 - 1200)
             price = 0.0
-            for prod, stock in enumerate(self.stock[site]):
+            for prod, shelf in enumerate(self.stock[site]):
+                stock = list(shelf) + list(self.backroom.get((site, prod), ())) + self.offbook.get((site, prod), [])
                 if not stock:
                     continue
                 price = self.city.products[prod].price
@@ -515,7 +521,11 @@ class Engine:
                     self.opened[v.site][stock_prod] = None
                 t += self.between(1, 5)
                 continue
-            packs = self._take(v.site, stock_prod, n, fresh_only=v.tag == "ring_source")
+            if v.tag == "ring_push":
+                room = self.backroom.get((v.site, stock_prod, v.patient)) or self.backroom.get((v.site, stock_prod))
+                packs = [room.popleft() for _ in range(min(n, len(room)))] if room else []
+            else:
+                packs = self._take(v.site, stock_prod, n, fresh_only=v.tag == "ring_source")
             if not packs:
                 continue
             by_batch: dict[int, list[Pack]] = {}
@@ -597,6 +607,8 @@ class Engine:
                 visits.extend(self.rings.visits(day))
             demand: dict[tuple[int, int], int] = {}
             for v in visits:
+                if v.tag == "ring_push":
+                    continue
                 for _rep, stock_prod, n, split in v.items:
                     need = n if not split else (0 if (self.opened[v.site][stock_prod] is not None) else 1)
                     key = (v.site, stock_prod)
@@ -625,6 +637,12 @@ class Engine:
             for stock in site_stock:
                 for pack in stock:
                     self.finish(pack)
+        for room in self.backroom.values():
+            for pack in room:
+                self.finish(pack)
+        for room in self.offbook.values():
+            for pack in room:
+                self.finish(pack)
         for row in self.opened:
             for pack in row:
                 if pack is not None:

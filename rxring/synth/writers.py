@@ -34,6 +34,8 @@ _ALL = frozenset(EVENT_SCHEMA.names)
 _HMS = [f"{h:02d}:{m:02d}:{sec:02d}" for h in range(24) for m in range(60) for sec in range(60)]
 _HMS_COMPACT = [x.replace(":", "") for x in _HMS]
 _encode = json.JSONEncoder(ensure_ascii=False).encode
+_CODES = "\x00codes\x00"
+_CODES_JSON = _encode(_CODES)
 VISIBLE = {
     "nhsa": _ALL - {"fund_amount"},
     "csv": _ALL,
@@ -146,7 +148,9 @@ class NhsaWriter(_Base):
     def write_lines(self, lines: list[Line]) -> None:
         out = []
         for line in lines:
-            out.append(_encode(self.message(line)))
+            text = _encode(self.message(line))
+            codes = ", ".join(['{"drug_trac_codg": "%s"}' % p.code for p in line.packs])
+            out.append(text.replace(_CODES_JSON, "[" + codes + "]", 1))
         self.fh.write("\n".join(out))
         self.fh.write("\n")
 
@@ -189,15 +193,14 @@ class NhsaWriter(_Base):
                          "inv_chg_time": when, "fixmedins_bchno": self.record_no(line)})
         else:  # 3501
             body.update({"invdate": when, "inv_cnt": int(line.qty), "fixmedins_bchno": self.record_no(line)})
-        codes = [p.code for p in line.packs]
         if site.shape == "top":
             head.update(body)
-            if len(codes) == 1:
-                head["drug_trac_codg"] = codes[0]
+            if len(line.packs) == 1:
+                head["drug_trac_codg"] = line.packs[0].code
             else:
-                head["drugtracinfo"] = [{"drug_trac_codg": code} for code in codes]
+                head["drugtracinfo"] = _CODES   # spliced in as text by write_lines (faster)
             return head
-        body["drugtracinfo"] = [{"drug_trac_codg": code} for code in codes]
+        body["drugtracinfo"] = _CODES
         head["input"] = {_BODY[infno]: body if site.shape == "object" else [body]}
         return head
 

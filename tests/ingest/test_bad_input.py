@@ -107,3 +107,29 @@ def test_workspace_inside_input_folder_is_not_ingested(tmp_path):
     ingest([folder], folder / "ws", progress=False)
     report = ingest([folder], folder / "ws", progress=False)
     assert [f.path.rsplit("/", 1)[-1] for f in report.files] == ["a.csv"]
+
+
+def test_a_stray_bad_byte_quarantines_its_row_only(tmp_path):
+    head = "机构编码,追溯码,业务类型,业务时间\n".encode("gbk")
+    good = "P1,81151257914085623274,销售,2026-01-01 10:00:00\n".encode("gbk")
+    bad = b"P1,8115125791408562\xff\xff75,\xc4\xe3,2026-01-01 10:00:00\n"
+    path = tmp_path / "x.csv"
+    path.write_bytes(head + good * 3 + bad + good.replace(b"74", b"76"))
+    report = ingest([path], tmp_path / "ws", progress=False)
+    f = report.files[0]
+    assert f.status == "ingested"
+    assert (f.read, f.accepted, f.quarantined) == (5, 4, 1)
+    assert any("U+FFFD" in n for n in f.notes)
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 7, 1 << 20])
+@pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
+def test_recoder_repairs_bad_bytes_across_block_boundaries(block, encoding):
+    from rxring.ingest.sniff import Utf8Recoder
+
+    text = "机构编码,追溯码\n" * 50
+    src = text.encode(encoding) + b"\xff" + "药".encode(encoding)
+    recoder = Utf8Recoder(io.BytesIO(src), encoding, block=block)
+    out = recoder.read().decode("utf-8")
+    assert out == src.decode(encoding, errors="replace")
+    assert recoder.replaced == 1

@@ -160,3 +160,77 @@ def test_master_tables_go_to_masters(run_ingest, fixtures, tmp_path):
     assert ws.master("patients")["patient_id"].tolist() == ["PSN1"]
     assert quarantine["reason"].tolist() == ["missing patient_id"]
     assert report.files[2].read == 2 and report.files[2].balanced
+
+
+def test_quoted_cell_with_one_code_per_line(run_ingest, tmp_path):
+    path = tmp_path / "multi.csv"
+    path.write_text(
+        '机构编码,追溯码,业务类型,业务时间,数量\n'
+        'P1,"81151257914085623274\n81151257914085623275",采购入库,2026-01-01 08:00:00,2\n'
+        'P1,81151257914085623276 81151257914085623277,采购入库,2026-01-01 09:00:00,2\n',
+        encoding="utf-8",
+    )
+    report, events, _ = run_ingest(path)
+    assert (report.files[0].read, report.files[0].accepted) == (4, 4)
+    assert rows(events, ["trace_code", "quantity", "source_line"]) == [
+        ("81151257914085623274", 1.0, 2), ("81151257914085623275", 1.0, 2),
+        ("81151257914085623276", 1.0, 3), ("81151257914085623277", 1.0, 3),
+    ]
+
+
+def test_xlsx_workbook_with_events_and_master_sheets(run_ingest, tmp_path):
+    wb = openpyxl.Workbook()
+    sales = wb.active
+    sales.title = "sales"
+    sales.append(["fixmedins_code", "drug_trac_codg", "infno", "sel_retn_time", "psn_no"])
+    sales.append(["P1", "81151257914085623274", "3505", "2026-03-01 10:00:00", "PSN1"])
+    sites = wb.create_sheet("sites")
+    sites.append(["site_id", "name", "kind"])
+    sites.append(["P1", "仁心药店", "pharmacy"])
+    wb.create_sheet("notes").append(["这一页只是说明"])
+    path = tmp_path / "book.xlsx"
+    wb.save(path)
+    report, events, _ = run_ingest(path)
+    f = report.files[0]
+    assert (f.read, f.accepted, f.quarantined) == (2, 2, 0)
+    assert rows(events, ["trace_code", "event_type", "patient_id", "source_file", "source_line"]) == [
+        ("81151257914085623274", "dispense", "PSN1", f"{path.as_posix()}#sales", 2)
+    ]
+    from rxring.workspace import Workspace
+
+    assert Workspace(tmp_path / "ws").master("sites")["name"].tolist() == ["仁心药店"]
+
+
+def test_flat_json_records(run_ingest, tmp_path):
+    records = [
+        {"追溯码": "81151257914085623274", "机构编码": "P1", "业务类型": "调拨出库", "业务时间": "2026-03-01 10:00", "数量": 1},
+        {"追溯码": "81151257914085623275", "机构编码": "P1", "业务类型": "调拨出库", "业务时间": "2026-03-01 10:00", "数量": "abc"},
+        {"name": "no code here"},
+    ]
+    path = tmp_path / "records.json"
+    path.write_text(__import__("json").dumps(records, ensure_ascii=False), encoding="utf-8")
+    report, events, quarantine = run_ingest(path)
+    f = report.files[0]
+    assert (f.format, f.read, f.accepted, f.quarantined) == ("records-json", 3, 1, 2)
+    assert rows(events, ["trace_code", "event_type", "source_line"]) == [("81151257914085623274", "transfer_out", 1)]
+    assert sorted(quarantine["source_line"]) == [2, 3]
+
+
+def test_no_progress_output_when_not_a_terminal(run_ingest, copy_fixture, capsys):
+    run_ingest(copy_fixture("sales_gbk.csv"))
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+
+
+def test_parquet_with_utc_timestamps_and_integer_quantity(run_ingest, tmp_path):
+    table = pa.table({
+        "trace_code": ["81151257914085623274"],
+        "event_type": ["dispense"],
+        "event_time": pa.array([pd.Timestamp("2026-03-01 02:00:00", tz="UTC")], type=pa.timestamp("us", tz="UTC")),
+        "site_id": ["P1"],
+        "quantity": pa.array([3], type=pa.int32()),
+    })
+    path = tmp_path / "utc.parquet"
+    pq.write_table(table, path)
+    _, events, _ = run_ingest(path)
+    assert rows(events, ["event_time", "quantity"]) == [(T("2026-03-01 10:00:00"), 3.0)]

@@ -155,3 +155,22 @@ def test_epcis_json_lines_of_events(run_ingest, tmp_path):
     assert rows(events, ["trace_code", "event_type", "event_time", "site_id"]) == [
         ("010950600013435221A1", "dispense", T("2026-03-02 11:00:00"), "P9")
     ]
+
+
+def test_epcis_receiving_from_a_location_is_a_transfer_in(run_ingest, tmp_path):
+    def receiving(source_type, disposition="in_progress"):
+        return {"type": "ObjectEvent", "bizStep": "receiving", "disposition": disposition,
+                "eventTime": "2026-03-02T12:00:00+08:00", "epcList": ["urn:epc:id:sgtin:0614141.812345.1"],
+                "bizLocation": {"id": "P2"}, "sourceList": [{"type": source_type, "source": "P1"}]}
+
+    doc = {"type": "EPCISDocument", "epcisBody": {"eventList": [
+        receiving("owning_party"),
+        receiving("urn:epcglobal:cbv:sdt:location"),
+        receiving("https://ref.gs1.org/cbv/SDT-possessing_party"),
+        receiving("owning_party", "returned"),
+    ]}}
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    _, events, _ = run_ingest(path)
+    assert rows(events, ["event_type", "counterparty"]) == [
+        ("inbound", "P1"), ("transfer_in", "P1"), ("transfer_in", "P1"), ("refund", "P1")]

@@ -29,6 +29,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.neo4j)
 
 
+_STARTED: dict = {}
+
+
+@pytest.fixture(scope="session")
+def neo4j_instance(neo4j_config):
+    """Name of the rxring-managed instance this session started, or None (NEO4J_URI given)."""
+    return _STARTED.get("instance")
+
+
 @pytest.fixture(scope="session")
 def neo4j_config():
     """A :class:`Neo4jConfig` for a live server (started here unless NEO4J_URI is set)."""
@@ -38,7 +47,8 @@ def neo4j_config():
             config = resolve_config()
         else:
             instance = f"pytest-{os.getpid()}"
-            state = start_server(instance)
+            state = start_server(instance, http=False)
+            _STARTED["instance"] = instance
             config = Neo4jConfig(uri=state.uri, user=state.user, password=state.password)
         connect(config).close()
     except RxringError as exc:

@@ -73,6 +73,21 @@ def test_large_ring_visualisation_is_aggregated_and_stabilised(chromium, fixture
     _assert_png(run.screenshot)
 
 
+def test_evidence_visualisation_opens_offline(chromium, small_case, tmp_path):
+    import zipfile
+
+    from rxring.report import build_evidence
+
+    package = build_evidence(small_case.root, "R001", tmp_path / "case.zip")
+    page = tmp_path / "ring.html"
+    with zipfile.ZipFile(package.path) as archive:
+        page.write_bytes(archive.read("ring.html"))
+    run = chromium.open(page.as_uri())
+    attrs = _body_attrs(run.dom)
+    assert attrs["data-node-count"] == "6" and attrs["data-stabilized"] == "1"
+    assert run.page_requests == []
+
+
 def test_html_report_opens_offline_and_escapes(chromium, fixture_case, tmp_path):
     (index,) = build_report(fixture_case.root, "html", "zh", tmp_path / "report")
     shot = _shots(tmp_path) / "report-index-zh.png"

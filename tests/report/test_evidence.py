@@ -220,3 +220,16 @@ def test_cli_evidence_create_and_verify(small_case, tmp_path):
     assert result.exit_code == 1 and "TAMPERED changed: findings.csv" in result.output
     result = runner.invoke(cli, ["evidence", "R404", "-w", str(small_case.root), "-o", str(out)])
     assert result.exit_code == 2 and "unknown ring R404" in result.output
+
+
+def test_check_inputs_compares_the_original_files(make_case, tmp_path):
+    case = make_case()
+    pkg = build_evidence(case.root, "R001", tmp_path / "a.zip")
+    result = verify_evidence(pkg.path, check_inputs=True)
+    assert result.ok and result.input_checks == [(str(case.input_path), "matches")]
+    case.input_path.write_text("changed\n", encoding="utf-8")
+    result = verify_evidence(pkg.path, check_inputs=True)
+    assert [(p.file, p.kind) for p in result.problems] == [(str(case.input_path), "inputs")]
+    case.input_path.unlink()
+    result = verify_evidence(pkg.path, check_inputs=True)
+    assert result.ok and result.input_checks == [(str(case.input_path), "not found")]

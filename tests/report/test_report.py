@@ -197,3 +197,41 @@ def test_cli_report_writes_files(fixture_case, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert result.output.strip() == str(out) and out.exists()
+
+
+def test_hostile_ring_ids_stay_inside_the_output_folder(small_case, tmp_path):
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(small_case.root, ws)
+    rings = pd.read_parquet(ws / "rings.parquet")
+    rings.loc[0, "ring_id"] = "../../<b>pwn</b>"
+    rings.to_parquet(ws / "rings.parquet")
+    (index,) = build_report(ws, "html", "en", tmp_path / "out" / "report")
+    written = sorted(p.name for p in (tmp_path / "out" / "report").iterdir())
+    assert len(written) == 3 and written[0] == "index.html"
+    assert re.fullmatch(r"ring-[A-Za-z0-9_.]+-[0-9a-f]{8}\.html", written[1])
+    assert re.fullmatch(r"viz-[A-Za-z0-9_.]+-[0-9a-f]{8}\.html", written[2])
+    assert not (tmp_path / "pwn").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["out", "ws"]
+    text = index.read_text(encoding="utf-8")
+    assert "<b>pwn" not in text and "&lt;b&gt;pwn&lt;/b&gt;" in text
+    from rxring.report import build_evidence
+
+    package = build_evidence(ws, "../../<b>pwn</b>")
+    assert package.path.parent == ws / "evidence" and package.path.name.endswith(".zip")
+
+
+def test_workspace_without_rings(small_case, tmp_path):
+    import shutil
+
+    from rxring.report import write_viz
+
+    ws = tmp_path / "ws"
+    shutil.copytree(small_case.root, ws)
+    pd.read_parquet(ws / "rings.parquet").iloc[0:0].to_parquet(ws / "rings.parquet")
+    (index,) = build_report(ws, "html", "en", tmp_path / "html")
+    assert "No rings found." in index.read_text(encoding="utf-8")
+    (xlsx,) = build_report(ws, "xlsx", "en", tmp_path / "r.xlsx")
+    assert openpyxl.load_workbook(xlsx)["rings"].max_row == 1
+    with pytest.raises(RxringError, match="no rings to draw"):
+        write_viz(ws, [], tmp_path / "v.html")

@@ -251,6 +251,15 @@ _add("trap_double_scan_no_settlement", Fixture(
     ),
 ))
 
+_add("trap_double_scan_same_settlement_late", Fixture(
+    note="the same settlement scanned the code again 40 minutes later: still one sale",
+    events=frame(
+        _stocked("S1"),
+        _sale("d1", "01-10 10:00", "S1", "P1", settlement_id="X1"),
+        _sale("d2", "01-10 10:40", "S1", "P1", settlement_id="X1"),
+    ),
+))
+
 _add("trap_split_within_pack_units", Fixture(
     note="拆零 7 + 7 tablets of a 14-tablet pack to two patients: exactly one pack",
     products=PRODUCTS,
@@ -336,6 +345,14 @@ _add("trap_provenance_by_transfer_and_refund", Fixture(
                  _sale("x1", "03-05 10:00", "L1", "P9", code=C2),
                  ev("r1", "refund", "03-06 10:00", "L1", code=C2, patient_id="P9"),
                  _sale("x2", "03-09 10:00", "L1", "P8", code=C2)),
+))
+
+_add("trap_provenance_by_sender_transfer_out", Fixture(
+    note="only the sending site recorded the transfer (transfer_out naming L1): L1 did receive the pack",
+    events=frame(*_stocked_site("L1", 4),
+                 ev("t0", "inbound", "01-02 09:00", "L0", code=C2),
+                 ev("t1", "transfer_out", "02-01 09:00", "L0", code=C2, counterparty="L1"),
+                 _sale("x1", "03-05 10:00", "L1", "P9", code=C2)),
 ))
 
 # ---------------------------------------------------------------- CODE_CONFLICT

@@ -23,10 +23,29 @@ def events(city):
     return city.events()
 
 
+class _ByCode:
+    """Events of one trace code in time order, looked up lazily."""
+
+    def __init__(self, events):
+        self.events = events.sort_values(["trace_code", "event_time", "order"], kind="stable").reset_index(drop=True)
+        codes = self.events["trace_code"].to_numpy()
+        starts = {}
+        for i, code in enumerate(codes):
+            starts.setdefault(code, [i, i])[1] = i
+        self.spans = starts
+
+    def __getitem__(self, code):
+        lo, hi = self.spans[code]
+        return self.events.iloc[lo:hi + 1]
+
+    def items(self):
+        for code in self.spans:
+            yield code, self[code]
+
+
 @pytest.fixture(scope="module")
 def by_code(events):
-    ordered = events.sort_values(["trace_code", "event_time", "order"], kind="stable")
-    return {code: g for code, g in ordered.groupby("trace_code", sort=False)}
+    return _ByCode(events)
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +124,10 @@ def test_planted_patterns_are_in_the_events(city, by_code):
                 assert d.iloc[0].patient_id in m["source_patients"]
                 assert not (g.event_type == "refund").any()
                 checked["relaunder_to_someone_else"] += d.patient_id.nunique() >= 2
+            elif style == "repeat_settlement":
+                assert len(d) == 2 and d.site_id.nunique() == 1 and d.patient_id.nunique() == 1
+                assert d.settlement_id.nunique() == 2
+                assert d.iloc[0].patient_id in m["source_patients"]
             elif style == "ghost_stock":
                 assert g.iloc[0].event_type in ("dispense", "inventory")
                 assert not g.event_type.isin(["inbound", "transfer_in"]).any()
@@ -190,11 +213,12 @@ def test_members_appear_in_the_data(city, events):
         assert set(m["brokers"]) <= set(events.counterparty.dropna())
 
 
-def test_inventory_is_scanned_only_before_dispense(by_code):
-    for code, g in by_code.items():
-        types = list(g.event_type)
-        if "inventory" in types and "dispense" in types:
-            first_sale = g[g.event_type == "dispense"].event_time.min()
-            inv_after = g[(g.event_type == "inventory") & (g.event_time > first_sale)]
-            if len(inv_after):  # only ring packs resurface in another site's stock
-                assert (inv_after.site_id != g[g.event_type == "dispense"].site_id.iloc[0]).all()
+def test_inventory_is_scanned_only_before_dispense(city, events):
+    """A legitimate pack is never in a stock-taking scan at a site right after that site sold it
+    (only a refund puts a sold pack back on the shelf)."""
+    ring_codes = {c for r in city.truth["rings"] for c in r["trace_codes"]}
+    e = events[~events.trace_code.isin(ring_codes)].sort_values(["trace_code", "site_id", "event_time", "order"])
+    previous = e.groupby(["trace_code", "site_id"]).event_type.shift()
+    scans = e.event_type == "inventory"
+    assert scans.sum() > 100
+    assert not (scans & (previous == "dispense")).any()

@@ -60,6 +60,8 @@ class Chunk:
         Blank rows skipped (not counted as read).
     raw_lookup : callable or None
         Given source lines of rejected records, their raw text (when records carry no ``_raw``).
+    notes : list of str
+        Remarks for the report (e.g. replaced undecodable bytes).
     """
 
     records: pa.Table | None = None
@@ -68,3 +70,4 @@ class Chunk:
     master: tuple[str, pd.DataFrame] | None = None
     blank: int = 0
     raw_lookup: Callable[[list[int]], list[str]] | None = None
+    notes: list[str] = field(default_factory=list)

@@ -7,7 +7,10 @@ URI (``https://ref.gs1.org/cbv/BizStep-shipping``):
 =================================================  =================
 bizStep                                            event_type
 =================================================  =================
-receiving, accepting, arriving                     inbound (refund when disposition is ``returned``)
+receiving, accepting, arriving                     inbound; refund when disposition is ``returned``;
+                                                   transfer_in when the first source's type is
+                                                   ``location`` or ``possessing_party`` (the owner
+                                                   did not change: a move between a chain's sites)
 shipping, departing                                transfer_out (purchase_return when disposition is ``returned``)
 dispensing, retail_selling                         dispense
 decommissioning, destroying                        adjust
@@ -51,7 +54,7 @@ def _short(value) -> str | None:
         return None
     text = str(value).strip()
     text = re.split(r"[:/]", text)[-1]
-    if "-" in text and text.lower().startswith(("bizstep-", "disp-")):
+    if "-" in text and text.lower().startswith(("bizstep-", "disp-", "sdt-", "btt-")):
         text = text.split("-", 1)[1]
     return text.lower()
 
@@ -60,6 +63,18 @@ def _id(value) -> str | None:
     if isinstance(value, dict):
         value = value.get("id")
     return str(value).strip() if value not in (None, "") else None
+
+
+_LOCATION_TYPES = ("location", "possessing_party")
+
+
+def _party_type(parties, key: str) -> str | None:
+    """The CBV source/destination type of the first party (``location``, ``owning_party`` …)."""
+    if isinstance(parties, list):
+        for party in parties:
+            if isinstance(party, dict) and party.get(key):
+                return _short(party.get("type"))
+    return None
 
 
 def _first_party(parties, key: str) -> str | None:
@@ -99,6 +114,8 @@ def event_records(event: dict, line: int, index: int, sha16: str) -> list[dict]:
         event_type = "purchase_return"
     elif event_type == "inbound" and disposition == "returned":
         event_type = "refund"
+    elif event_type == "inbound" and _party_type(event.get("sourceList"), "source") in _LOCATION_TYPES:
+        event_type = "transfer_in"
     epcs = event.get("epcList") or []
     if isinstance(epcs, str):
         epcs = [epcs]
@@ -118,7 +135,7 @@ def event_records(event: dict, line: int, index: int, sha16: str) -> list[dict]:
     counterparty = None
     if event_type in ("transfer_out", "purchase_return"):
         counterparty = _first_party(event.get("destinationList"), "destination")
-    elif event_type in ("inbound", "refund"):
+    elif event_type in ("inbound", "refund", "transfer_in"):
         counterparty = _first_party(event.get("sourceList"), "source")
     event_id = event.get("eventID")
     base = {

@@ -6,9 +6,10 @@ master table (:data:`rxring.schema.MASTER_COLUMNS`) is that master table; anythi
 else is a :class:`FileProblem` naming the headers found.
 
 CSV is streamed with ``pyarrow.csv.open_csv`` in blocks (bounded memory); rows with
-the wrong number of fields are quarantined with their physical line number.
-``source_line`` of a CSV row is its physical line (header = line 1), of an XLSX row
-its sheet row number, of a Parquet row its 1-based row number.
+the wrong number of fields are quarantined with their line number.  ``source_line``
+of a CSV row is its record number counting the header as 1 — the physical line,
+unless a quoted value earlier in the file spans several lines; of an XLSX row its
+sheet row number; of a Parquet row its 1-based row number.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import pyarrow.parquet as pq
 
 from ...schema import MASTER_COLUMNS
 from ..aliases import COLUMN_ALIASES, SALE_HINT_COLUMNS, map_headers, normalise_header
-from ..sniff import is_gzip, open_binary, raw_position, text_stream
+from ..sniff import Utf8Recoder, is_gzip, open_binary, raw_position, text_stream
 from . import Chunk, FileProblem
 
 __all__ = ["TablePlan", "plan_table", "read_csv", "read_xlsx", "read_parquet", "MASTER_ALIASES"]
@@ -102,8 +103,8 @@ def plan_table(headers: list[str]) -> TablePlan:
             raise FileProblem(f"missing required column {', '.join(missing)} (looked for {looked})")
         plan = TablePlan("events", mapping)
         if "event_type" not in mapping:
-            norm = {normalise_header(h) for h in headers}
-            hints = [h for h in SALE_HINT_COLUMNS if h in norm]
+            norm = {normalise_header(h): h for h in headers}
+            hints = [norm[h] for h in SALE_HINT_COLUMNS if h in norm]
             if not hints:
                 raise FileProblem(
                     "missing required column event_type (业务类型/事件类型/event_type), and no sale columns "
@@ -167,12 +168,10 @@ def _rename(table: pa.Table, plan: TablePlan) -> pa.Table:
 
 
 def _blank_mask(table: pa.Table) -> np.ndarray:
+    """Rows whose every field is empty (CSV empty fields arrive as nulls)."""
     blank = None
     for col in table.columns:
         empty = pc.is_null(col)
-        if pa.types.is_string(col.type):
-            empty = pc.or_(empty, pc.equal(pc.utf8_trim_whitespace(col), ""))
-        empty = pc.fill_null(empty, True)
         blank = empty if blank is None else pc.and_(blank, empty)
     if blank is None:
         return np.zeros(table.num_rows, dtype=bool)
@@ -259,15 +258,15 @@ def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None
             bad_rows.append((row.number or 0, "", ""))  # blank line: skipped, not counted
         return "skip"
 
-    arrow_encoding = "utf8" if encoding in ("utf-8", "utf-8-sig") else encoding
-    raw = open_binary(path)
+    binary = open_binary(path)
+    raw = Utf8Recoder(binary, encoding)
     try:
         reader = pacsv.open_csv(
             raw,
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, encoding=arrow_encoding,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, encoding="utf8",
                                            block_size=CSV_BLOCK, use_threads=False),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid,
-                                             ignore_empty_lines=False, newlines_in_values=False),
+                                             ignore_empty_lines=False, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
                                                  strings_can_be_null=True, quoted_strings_can_be_null=True),
         )
@@ -283,7 +282,7 @@ def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None
                 break
             except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
                 raise FileProblem(f"CSV reading stopped after {ordinal} rows: {exc}") from None
-            tick(raw_position(raw))
+            tick(raw_position(binary))
             m = batch.num_rows
             skipped = np.asarray(sorted(skipped_lines), dtype=np.int64)
             t = skipped - np.arange(len(skipped)) - 2
@@ -303,6 +302,8 @@ def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None
                         raw_lookup=_row_lookup(table, lines, lambda values: join_row(values, delimiter)))
         if bad_rows:
             yield Chunk(rejects=[r for r in bad_rows if r[1]], blank=sum(1 for r in bad_rows if not r[1]))
+        if raw.replaced:
+            yield Chunk(notes=[f"{raw.replaced} undecodable character(s) for {encoding} replaced by U+FFFD"])
     finally:
         raw.close()
 

@@ -12,6 +12,7 @@
   function settle() {
     // Stabilised layout, then physics off so a large ring stops moving.
     network.setOptions({ physics: false });
+    network.fit({ animation: false });
     body.setAttribute("data-stabilized", "1");
     network.redraw();
   }
@@ -43,9 +44,10 @@
     return node;
   }
   var panel = document.getElementById("panel-body");
+  function has(key) { return Object.prototype.hasOwnProperty.call(data.details, key); }
   function show(nodeId) {
+    if (!has(nodeId)) return;
     var info = data.details[nodeId];
-    if (!info) return;
     while (panel.firstChild) panel.removeChild(panel.firstChild);
     panel.appendChild(el("h3", info.label));
     var facts = el("table", null, "facts");
@@ -74,8 +76,13 @@
     if (params.nodes.length) show(params.nodes[0]);
   });
   // Tests and keyboard users: #node=<id> in the URL opens that node's panel.
-  var hash = decodeURIComponent((window.location.hash || "").replace(/^#node=/, ""));
-  if (hash && data.details[hash]) {
+  var hash = "";
+  try {
+    hash = decodeURIComponent((window.location.hash || "").replace(/^#node=/, ""));
+  } catch (e) {
+    hash = "";
+  }
+  if (hash && has(hash)) {
     network.selectNodes([hash]);
     show(hash);
   }

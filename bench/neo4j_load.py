@@ -1,0 +1,119 @@
+"""Benchmark: events per second loaded into Neo4j through Bolt by `rxring load`'s loader.
+
+Usage::
+
+    python bench/neo4j_load.py                       # 1,000,000 events, batch 10,000
+    python bench/neo4j_load.py -n 200000 --batch-size 20000
+
+Uses the server of NEO4J_URI (NEO4J_USER / NEO4J_PASSWORD / NEO4J_DATABASE) when set,
+else starts a private rxring-managed instance (`rxring neo4j start`) and deletes it
+afterwards.  The database is emptied first.  Target: >= 50,000 events/s on a 2-core
+machine.  Events are synthetic but shaped like a city's: packs received by a
+pharmacy, most dispensed to a patient with a prescriber, a few refunded or moved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+
+def synthetic_events(n: int, seed: int = 0) -> pd.DataFrame:
+    """About ``n`` canonical events: ~n/2.2 packs with 1-4 events each."""
+    rng = np.random.default_rng(seed)
+    n_boxes = max(1, int(n / 2.2))
+    per_box = rng.choice([1, 2, 3, 4], size=n_boxes, p=[0.2, 0.5, 0.2, 0.1])
+    while per_box.sum() < n:
+        per_box[rng.integers(0, n_boxes)] += 1
+    excess = per_box.sum() - n
+    for i in np.flatnonzero(per_box > 1):
+        if excess == 0:
+            break
+        per_box[i] -= 1
+        excess -= 1
+    box = np.repeat(np.arange(n_boxes), per_box)
+    step = np.concatenate([np.arange(k) for k in per_box])
+    codes = np.char.add("8123456", np.char.zfill(box.astype(str), 13))
+    kinds = np.array(["inbound", "dispense", "refund", "inventory", "transfer_out"])
+    event_type = np.where(step == 0, "inbound", np.where(step == 1, "dispense", kinds[rng.integers(1, 5, size=len(box))]))
+    dispense = event_type == "dispense"
+    base = pd.Timestamp("2025-01-01").value // 1000 + box.astype(np.int64) * 7_000
+    times = pd.to_datetime((base + step * 86_400_000_000 // 3 + rng.integers(0, 3_600_000_000, len(box))) * 1000)
+    sites = np.char.add("H", np.char.zfill((box % 300).astype(str), 5))
+    patients = np.char.add("P", np.char.zfill(rng.integers(0, 60_000, len(box)).astype(str), 8))
+    prescribers = np.char.add("D", np.char.zfill(rng.integers(0, 3_000, len(box)).astype(str), 6))
+    products = np.char.add("XA", np.char.zfill((box % 500).astype(str), 18))
+    return pd.DataFrame({
+        "event_id": np.char.add("ev", np.arange(len(box)).astype(str)),
+        "trace_code": codes,
+        "event_type": event_type,
+        "event_time": times,
+        "site_id": sites,
+        "product_code": products,
+        "quantity": 1.0,
+        "split_sale": False,
+        "patient_id": np.where(dispense, patients, None),
+        "prescriber_id": np.where(dispense, prescribers, None),
+        "settlement_id": np.where(dispense, np.char.add("S", np.arange(len(box)).astype(str)), None),
+        "fund_amount": np.where(dispense, 20.0, np.nan),
+        "total_amount": np.where(dispense, 30.0, np.nan),
+        "code_product": "8123456",
+        "code_kind": "cn20",
+        "source_file": "bench.csv",
+        "source_line": np.arange(len(box)) + 1,
+    })
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", "--events", type=int, default=1_000_000)
+    parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rules", action="store_true", help="also time the Cypher rules after the load")
+    args = parser.parse_args(argv)
+
+    from rxring.graph.neo4j_connect import Neo4jConfig, connect, resolve_config
+    from rxring.graph.neo4j_loader import clear_graph, load_events
+    from rxring.graph.neo4j_server import start_server, stop_server
+
+    instance = None
+    if os.environ.get("NEO4J_URI"):
+        config = resolve_config()
+    else:
+        instance = f"bench-{os.getpid()}"
+        state = start_server(instance, http=False, heap_mb=int(os.environ.get("RXRING_NEO4J_HEAP_MB", "1024")),
+                             pagecache_mb=int(os.environ.get("RXRING_NEO4J_PAGECACHE_MB", "512")),
+                             log=lambda line: print(line, file=sys.stderr))
+        config = Neo4jConfig(uri=state.uri, user=state.user, password=state.password)
+    try:
+        t0 = time.perf_counter()
+        events = synthetic_events(args.events, args.seed)
+        print(f"generated {len(events):,} events ({events['trace_code'].nunique():,} packs) "
+              f"in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+        with connect(config) as driver:
+            clear_graph(driver, config.database)
+            report = load_events(driver, events, database=config.database, batch_size=args.batch_size,
+                                 progress=sys.stderr.isatty(), normalise=False)
+            print(f"loaded {report.events:,} events in {report.seconds:.1f}s with batch size {args.batch_size:,}: "
+                  f"{report.events_per_second:,.0f} events/s")
+            print("nodes: " + ", ".join(f"{k} {v:,}" for k, v in report.nodes.items()))
+            print("relationships: " + ", ".join(f"{k} {v:,}" for k, v in report.relationships.items()))
+            if args.rules:
+                from rxring.graph.neo4j_rules import run_rules
+
+                t1 = time.perf_counter()
+                findings = run_rules(driver, database=config.database)
+                print(f"rules: {len(findings):,} findings in {time.perf_counter() - t1:.1f}s")
+    finally:
+        if instance:
+            stop_server(instance, delete_data=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

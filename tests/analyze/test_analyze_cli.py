@@ -1,0 +1,122 @@
+"""End to end: a small generated city through `rxring analyze` and the listing commands."""
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from rxring.analysis import analyze, analyze_workspace, load_analysis, load_findings, load_rings
+from rxring.cli import cli
+from rxring.options import AnalysisOptions
+from rxring.schema import FINDING_COLUMNS, RING_COLUMNS
+
+SEED = 4242   # bench/quality.py uses other seeds
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory):
+    from rxring.synth import generate
+
+    root = tmp_path_factory.mktemp("city")
+    summary = generate(root / "city", seed=SEED, patients=800, days=60)
+    ws = root / "ws"
+    result = CliRunner().invoke(cli, ["analyze", str(summary.inputs_dir), "-w", str(ws), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    truth = json.loads(summary.ground_truth.read_text(encoding="utf-8"))
+    return {"inputs": summary.inputs_dir, "ws": ws, "truth": truth, "output": result.output}
+
+
+def _run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_analyze_writes_results_and_prints_ranked_rings(city):
+    assert "R001" in city["output"] and "laundering sites" in city["output"]
+    findings, rings = load_findings(city["ws"]), load_rings(city["ws"])
+    assert tuple(findings.columns) == FINDING_COLUMNS and tuple(rings.columns) == RING_COLUMNS
+    assert list(rings["rank"]) == list(range(1, len(rings) + 1))
+    assert list(rings["score"]) == sorted(rings["score"], reverse=True)
+    meta = load_analysis(city["ws"])
+    assert meta["options"]["seed"] == 0 and meta["stats"]["findings"] == len(findings)
+    assert meta["stats"]["events_used"] > 5000 and meta["version"]
+
+
+def test_findings_match_ground_truth(city):
+    expected = {(f["rule"], f["trace_code"]) for f in city["truth"]["expected_findings"]}
+    found = {(r, c[0]) for r, c in zip(*[load_findings(city["ws"])[k] for k in ("rule", "trace_codes")])}
+    assert len(found & expected) / len(found) >= 0.95
+    assert len(found & expected) / len(expected) >= 0.95
+    trap_codes = {c for trap in city["truth"]["traps"] for c in trap["trace_codes"]}
+    expected_codes = {c for _, c in expected}
+    assert not {c for _, c in found} & (trap_codes - expected_codes)
+
+
+def test_planted_rings_are_found(city):
+    rings = load_rings(city["ws"]).to_dict("records")
+    roles = ("source_patients", "prescribers", "source_sites", "laundering_sites")
+    for planted in city["truth"]["rings"]:
+        want = {m for role in roles for m in planted["members"][role]}
+        best = max(len(want & {m for role in roles for m in r[role]}) / len(want | {m for role in roles for m in r[role]})
+                   for r in rings)
+        assert best >= 0.8, planted["ring_id"]
+
+
+def test_listings_mask_people_unless_revealed(city):
+    ws = city["ws"]
+    masked = json.loads(_run("rings", "-w", ws, "--json").output)
+    revealed = json.loads(_run("rings", "-w", ws, "--json", "--reveal-pii").output)
+    patients = [p for r in masked for p in r["source_patients"]]
+    assert patients and all("*" in p for p in patients)
+    real = {p for r in city["truth"]["rings"] for p in r["members"]["source_patients"]}
+    assert {p for r in revealed for p in r["source_patients"]} & real
+    table = _run("rings", "-w", ws).output
+    assert not any(p in table for p in real)
+
+
+def test_ring_findings_box_site_patient(city):
+    ws = city["ws"]
+    ring = _run("ring", "R001", "-w", ws)
+    assert ring.exit_code == 0 and "Laundering sites" in ring.output and "finding" in ring.output
+    resurfaced = json.loads(_run("findings", "-w", ws, "--rule", "resurface", "--json").output)
+    assert resurfaced and {f["rule"] for f in resurfaced} == {"RESURFACE"}
+    code = resurfaced[0]["trace_codes"][0]
+    box = json.loads(_run("box", code, "-w", ws, "--json").output)
+    assert len(box["events"]) >= 2 and all(e["source_file"] and e["source_line"] for e in box["events"])
+    assert any(f["rule"] == "RESURFACE" for f in box["findings"])
+    assert "nhsa-" in _run("box", code, "-w", ws).output
+    site = resurfaced[0]["laundering_sites"][0]
+    by_site = json.loads(_run("site", site, "-w", ws, "--json").output)
+    assert by_site["findings"] and by_site["rings"]
+    patient = json.loads(_run("rings", "-w", ws, "--json", "--reveal-pii").output)[0]["source_patients"][0]
+    by_patient = _run("patient", patient, "-w", ws)
+    assert by_patient.exit_code == 0 and patient not in by_patient.output and "R0" in by_patient.output
+    only_site = json.loads(_run("findings", "-w", ws, "--site", site, "--json").output)
+    assert only_site and all(site in f["sites"] for f in only_site)
+
+
+def test_user_errors_are_one_line(city, tmp_path):
+    for args in (["ring", "R999", "-w", city["ws"]], ["box", "00000000000000000000", "-w", city["ws"]],
+                 ["rings", "-w", tmp_path / "missing"], ["analyze", "-w", tmp_path / "empty"]):
+        result = _run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.output.startswith("rxring: error:") and result.output.count("\n") == 1
+    assert _run("analyze", "-w", city["ws"], "--provenance-min-coverage", "2").exit_code == 2
+
+
+def test_deterministic(city, tmp_path):
+    options = AnalysisOptions()
+    first = analyze([city["inputs"]], tmp_path / "again", options, progress=False)
+    pd.testing.assert_frame_equal(first.findings, load_findings(city["ws"]))
+    pd.testing.assert_frame_equal(first.rings, load_rings(city["ws"]))
+    second = analyze_workspace(tmp_path / "again", options)
+    pd.testing.assert_frame_equal(first.findings, second.findings)
+    pd.testing.assert_frame_equal(first.rings, second.rings)
+
+
+def test_help_lists_thresholds_with_defaults():
+    text = _run("analyze", "--help").output
+    for option in ("--double-scan-minutes", "--provenance-grace-days", "--provenance-min-coverage", "--seed",
+                   "--split-above", "--merge-share", "--conflict-min-share"):
+        assert option in text
+    assert "default: 30.0" in text
