@@ -101,6 +101,7 @@ def main(argv=None) -> int:
                                  progress=sys.stderr.isatty(), normalise=False)
             print(f"loaded {report.events:,} events in {report.seconds:.1f}s with batch size {args.batch_size:,}: "
                   f"{report.events_per_second:,.0f} events/s")
+            print("seconds per stage: " + ", ".join(f"{k} {v}" for k, v in report.stage_seconds.items()))
             print("nodes: " + ", ".join(f"{k} {v:,}" for k, v in report.nodes.items()))
             print("relationships: " + ", ".join(f"{k} {v:,}" for k, v in report.relationships.items()))
             if args.rules:

@@ -17,6 +17,7 @@ again with the same workspace and batch size skips the batches already written.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import math
@@ -24,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -62,33 +64,41 @@ SET p += r.props
 """
 
 _BOXES = """
-UNWIND $rows AS r
-MERGE (b:Box {code: r.code})
-SET b.product_code = r.product_code, b.code_product = r.code_product
-WITH b, r
+UNWIND range(0, size($code) - 1) AS i
+MERGE (b:Box {code: $code[i]})
+SET b.product_code = $product_code[i], b.code_product = $code_product[i]
+WITH b, $product_code[i] AS product
 OPTIONAL MATCH (b)-[old:IS]->(p:Product)
-WHERE r.product_code IS NULL OR p.code <> r.product_code
+WHERE product IS NULL OR p.code <> product
 DELETE old
-WITH DISTINCT b, r
-FOREACH (code IN CASE WHEN r.product_code IS NULL THEN [] ELSE [r.product_code] END |
-  MERGE (p:Product {code: code})
-  MERGE (b)-[:IS]->(p))
+WITH DISTINCT b, product
+OPTIONAL MATCH (p:Product {code: product})
+FOREACH (x IN CASE WHEN p IS NULL THEN [] ELSE [p] END | MERGE (b)-[:IS]->(x))
 """
 
-_EVENTS = """
-UNWIND $rows AS r
-MERGE (e:Event {id: r.id})
-SET e += r.props
-MERGE (b:Box {code: r.code})
+_PATIENTS = "UNWIND $ids AS id MERGE (:Patient {id: id})"
+_PRESCRIBERS = "UNWIND $ids AS id MERGE (:Prescriber {id: id})"
+
+# Columnar parameters ($id, $code, ... one list per column) pack several times faster
+# than a list of maps; times travel as ISO text (the driver's datetime conversion is slow).
+_EVENT_SET = ",\n    ".join(
+    f"e.{prop} = " + (f"localdatetime(${prop}[i])" if prop == "time" else
+                      f"date(${prop}[i])" if prop in ("expiry", "code_expiry") else f"${prop}[i]")
+    for prop in EVENT_PROPERTIES.values())
+
+_EVENTS = f"""
+UNWIND range(0, size($id) - 1) AS i
+MATCH (b:Box {{code: $code[i]}})
+MATCH (s:Site {{id: $site[i]}})
+MERGE (e:Event {{id: $id[i]}})
+SET {_EVENT_SET}
 MERGE (e)-[:OF]->(b)
-MERGE (s:Site {id: r.site})
 MERGE (e)-[:AT]->(s)
-FOREACH (id IN CASE WHEN r.patient IS NULL THEN [] ELSE [r.patient] END |
-  MERGE (p:Patient {id: id})
-  MERGE (e)-[:TO]->(p))
-FOREACH (id IN CASE WHEN r.prescriber IS NULL THEN [] ELSE [r.prescriber] END |
-  MERGE (d:Prescriber {id: id})
-  MERGE (e)-[:BY]->(d))
+WITH e, i
+OPTIONAL MATCH (p:Patient {{id: $patient[i]}})
+OPTIONAL MATCH (d:Prescriber {{id: $prescriber[i]}})
+FOREACH (x IN CASE WHEN p IS NULL THEN [] ELSE [p] END | MERGE (e)-[:TO]->(x))
+FOREACH (x IN CASE WHEN d IS NULL THEN [] ELSE [d] END | MERGE (e)-[:BY]->(x))
 """
 
 # Re-draw the custody chain of each box in the batch: drop its old NEXT links (a
@@ -100,8 +110,8 @@ DELETE n
 """
 
 _NEXT = """
-UNWIND $pairs AS pair
-MATCH (a:Event {id: pair[0]}), (b:Event {id: pair[1]})
+UNWIND range(0, size($a) - 1) AS i
+MATCH (a:Event {id: $a[i]}), (b:Event {id: $b[i]})
 MERGE (a)-[:NEXT]->(b)
 """
 
@@ -110,7 +120,7 @@ MERGE (l:LoadState {key: $key})
 SET l += $progress, l.updated = datetime()
 """
 
-_STAGES = ("sites", "products", "boxes", "events", "next")
+_STAGES = ("sites", "products", "boxes", "patients", "prescribers", "events", "next")
 
 
 @dataclass
@@ -125,6 +135,7 @@ class LoadReport:
     nodes: dict = field(default_factory=dict)
     relationships: dict = field(default_factory=dict)
     suspicious_only: bool = False
+    stage_seconds: dict = field(default_factory=dict)
 
     @property
     def events_per_second(self) -> float:
@@ -244,17 +255,41 @@ def _product_norm(series: pd.Series) -> pd.Series:
                      dtype=object)
 
 
-def _box_rows(events: pd.DataFrame) -> list[dict]:
-    """One row per code: its first known product (time order) and its product part."""
+def _column(series: pd.Series) -> list:
+    """A column as a list of Bolt-friendly values: None for missing, ISO text for times and dates."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        values = series.to_numpy(dtype="datetime64[us]")
+        text = np.datetime_as_string(values, unit="us")
+        return [None if missing else t for t, missing in zip(text.tolist(), np.isnat(values).tolist())]
+    if pd.api.types.is_float_dtype(series):
+        values = series.to_numpy(dtype="float64")
+        return [None if missing else v for v, missing in zip(values.tolist(), np.isnan(values).tolist())]
+    if pd.api.types.is_bool_dtype(series) and not series.hasnans:
+        return series.tolist()
+    out = []
+    for value in series.tolist():
+        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+            out.append(None)
+        elif isinstance(value, (datetime.date, pd.Timestamp)):
+            out.append(value.isoformat())
+        elif isinstance(value, np.generic):
+            out.append(value.item())
+        else:
+            out.append(value)
+    return out
+
+
+def _box_columns(events: pd.DataFrame) -> dict[str, list]:
+    """Per code: its first known product (time order) and its product part (smallest)."""
     frame = pd.DataFrame({"code": events["trace_code"], "time": events["event_time"], "id": events["event_id"],
                           "product": _product_norm(events["product_code"]), "part": events["code_product"]})
     codes = pd.DataFrame({"code": sorted(frame["code"].unique())})
     first = (frame.dropna(subset=["product"]).sort_values(["time", "id"], kind="stable")
              .drop_duplicates("code", keep="first").set_index("code")["product"])
     part = frame.dropna(subset=["part"]).groupby("code")["part"].min()
-    codes["product_code"] = codes["code"].map(first)
-    codes["code_product"] = codes["code"].map(part)
-    return _records(codes.astype(object).where(codes.notna(), None))
+    return {"code": codes["code"].tolist(),
+            "product_code": _column(codes["code"].map(first).astype(object)),
+            "code_product": _column(codes["code"].map(part).astype(object))}
 
 
 def _site_rows(events: pd.DataFrame, sites: pd.DataFrame | None) -> list[dict]:
@@ -295,24 +330,26 @@ def _product_rows(events: pd.DataFrame, products: pd.DataFrame | None) -> list[d
     return [rows[k] for k in sorted(rows)]
 
 
-def _event_rows(events: pd.DataFrame) -> list[dict]:
-    columns = ["event_id", "trace_code", "site_id", "patient_id", "prescriber_id", *EVENT_PROPERTIES]
-    rows = []
-    for rec in _records(events[columns]):
-        props = {EVENT_PROPERTIES[k]: rec[k] for k in EVENT_PROPERTIES}
-        rows.append({"id": rec["event_id"], "code": rec["trace_code"], "site": rec["site_id"],
-                     "patient": rec["patient_id"], "prescriber": rec["prescriber_id"],
-                     "props": props})
-    return rows
+def _event_columns(events: pd.DataFrame) -> dict[str, list]:
+    """The parameters of one batch of the events query: one list per column."""
+    columns = {"id": _column(events["event_id"]), "code": _column(events["trace_code"]),
+               "site": _column(events["site_id"]), "patient": _column(events["patient_id"]),
+               "prescriber": _column(events["prescriber_id"])}
+    for column, prop in EVENT_PROPERTIES.items():
+        columns[prop] = _column(events[column])
+    return columns
 
 
-def _custody_chains(events: pd.DataFrame) -> list[tuple[str, list[list[str]]]]:
-    """Per box: the (event, next event) pairs of its events in time order (ties by id)."""
+def _custody_chains(events: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    """Per box, its event ids in time order (ties by id); each consecutive pair is a NEXT link."""
     ordered = events.sort_values(["trace_code", "event_time", "event_id"], kind="stable")
-    chains = []
-    for code, ids in ordered.groupby("trace_code", sort=True)["event_id"]:
-        ids = list(ids)
-        chains.append((code, [[a, b] for a, b in zip(ids, ids[1:])]))
+    codes = ordered["trace_code"].tolist()
+    ids = ordered["event_id"].tolist()
+    chains, start = [], 0
+    for i in range(1, len(codes) + 1):
+        if i == len(codes) or codes[i] != codes[start]:
+            chains.append((codes[start], ids[start:i]))
+            start = i
     return chains
 
 
@@ -383,15 +420,19 @@ def load_events(driver, events: pd.DataFrame, *, sites: pd.DataFrame | None = No
     stage_rows = {
         "sites": _site_rows(events, sites),
         "products": _product_rows(events, products),
-        "boxes": _box_rows(events),
     }
+    boxes = _box_columns(events)
+    patients = sorted(set(events["patient_id"].dropna()))
+    prescribers = sorted(set(events["prescriber_id"].dropna()))
     chains = _custody_chains(events)
     bar = _progress_bar(len(events), progress)
     batches = skipped = 0
+    stage_seconds: dict[str, float] = {"prepare": round(time.perf_counter() - start, 2)}
 
     def run_stage(stage: str, chunks) -> None:
         """Run each chunk — ([(query, params), ...], events it covers) — in one transaction."""
         nonlocal batches, skipped
+        began = time.perf_counter()
         finished = bool(done.get(f"done_{stage}"))
         for number, (work_items, n_events) in enumerate(chunks, start=1):
             if finished or number <= done.get(f"stage_{stage}", 0):
@@ -409,6 +450,7 @@ def load_events(driver, events: pd.DataFrame, *, sites: pd.DataFrame | None = No
                 bar.update(n_events)
         if not finished:
             driver.execute_query(_PROGRESS, key=key, progress={f"done_{stage}": True}, database_=database)
+        stage_seconds[stage] = round(time.perf_counter() - began, 2)
 
     def chunked(query, rows):
         for i in range(0, len(rows), batch_size):
@@ -416,23 +458,29 @@ def load_events(driver, events: pd.DataFrame, *, sites: pd.DataFrame | None = No
 
     run_stage("sites", chunked(_SITES, stage_rows["sites"]))
     run_stage("products", chunked(_PRODUCTS, stage_rows["products"]))
-    run_stage("boxes", chunked(_BOXES, stage_rows["boxes"]))
+    run_stage("boxes", (([(_BOXES, {k: v[i:i + batch_size] for k, v in boxes.items()})], 0)
+                        for i in range(0, len(boxes["code"]), batch_size)))
+    run_stage("patients", (([(_PATIENTS, {"ids": patients[i:i + batch_size]})], 0)
+                           for i in range(0, len(patients), batch_size)))
+    run_stage("prescribers", (([(_PRESCRIBERS, {"ids": prescribers[i:i + batch_size]})], 0)
+                              for i in range(0, len(prescribers), batch_size)))
     if bar is not None:
         bar.set_description("events")
-    run_stage("events", (([(_EVENTS, {"rows": _event_rows(events.iloc[i:i + batch_size])})],
+    run_stage("events", (([(_EVENTS, _event_columns(events.iloc[i:i + batch_size]))],
                           min(batch_size, len(events) - i)) for i in range(0, len(events), batch_size)))
 
     def chain_chunks():
-        codes, pairs, n = [], [], 0
-        for code, links in chains:
+        codes, first, then, n = [], [], [], 0
+        for code, ids in chains:
             codes.append(code)
-            pairs.extend(links)
-            n += len(links) + 1
+            first.extend(ids[:-1])
+            then.extend(ids[1:])
+            n += len(ids)
             if n >= batch_size:
-                yield [(_NEXT_CLEAR, {"codes": codes}), (_NEXT, {"pairs": pairs})], n
-                codes, pairs, n = [], [], 0
+                yield [(_NEXT_CLEAR, {"codes": codes}), (_NEXT, {"a": first, "b": then})], n
+                codes, first, then, n = [], [], [], 0
         if codes:
-            yield [(_NEXT_CLEAR, {"codes": codes}), (_NEXT, {"pairs": pairs})], n
+            yield [(_NEXT_CLEAR, {"codes": codes}), (_NEXT, {"a": first, "b": then})], n
 
     if bar is not None:
         bar.reset(total=len(events))
@@ -443,7 +491,7 @@ def load_events(driver, events: pd.DataFrame, *, sites: pd.DataFrame | None = No
     elapsed = time.perf_counter() - start
     nodes, rels = graph_counts(driver, database)
     return LoadReport(uri=uri, events=len(events), batches=batches, skipped_batches=skipped, seconds=elapsed,
-                      nodes=nodes, relationships=rels)
+                      nodes=nodes, relationships=rels, stage_seconds=stage_seconds)
 
 
 def suspicious_codes(workspace: Workspace) -> set[str]:

@@ -19,7 +19,7 @@ rejected ones as quarantine rows.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -54,7 +54,6 @@ class FileContext:
     sha16: str
     default_event_type: str | None = None
     raw_lookup: Callable[[list[int]], list[str]] | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def empty_quarantine() -> pd.DataFrame:

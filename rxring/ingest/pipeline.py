@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import sys
+import threading
 import zlib
 from collections import Counter
 from datetime import datetime, timezone
@@ -54,6 +56,8 @@ def collect_inputs(paths: Iterable, skip: Path | None = None) -> list[tuple[Path
         path = Path(given)
         if not path.exists():
             raise RxringError(f"input {path} does not exist")
+        if skip is not None and (path.resolve() == skip or skip in path.resolve().parents):
+            raise RxringError(f"input {path} is inside the workspace {skip}; name the input files or folders instead")
         if path.is_dir():
             files = []
             for root, dirs, names in os.walk(path):
@@ -96,6 +100,58 @@ class _Progress:
             self.bar.close()
 
 
+class _Prefetch:
+    """Run a chunk iterator in a background thread, at most ``depth`` chunks ahead.
+
+    Parsing the next block (pyarrow releases the GIL) then overlaps with
+    normalising the current one; exceptions are re-raised in the consumer, and
+    :meth:`close` stops the reader and closes its iterator (so its files close).
+    """
+
+    def __init__(self, iterator, depth: int = 1):
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(iterator,), name="rxring-reader", daemon=True)
+        self._thread.start()
+
+    def _put(self, message) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(message, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, iterator) -> None:
+        try:
+            for item in iterator:
+                if not self._put(("item", item)):
+                    break
+            else:
+                self._put(("done", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
+            self._put(("error", exc))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    def __iter__(self):
+        while True:
+            kind, value = self._queue.get()
+            if kind == "item":
+                yield value
+            elif kind == "done":
+                return
+            else:
+                raise value
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _format_label(sniffed: Sniffed, kinds: Counter) -> str:
     if sniffed.format in ("json", "jsonl"):
         if not kinds:
@@ -118,15 +174,32 @@ def _chunks(path: Path, display: str, sniffed: Sniffed, sha16: str, ctx: FileCon
                 report.notes.append(note)
 
     if sniffed.format == "csv":
-        return read_csv(path, sniffed.encoding, sniffed.delimiter, tick, setup)
-    if sniffed.format == "xlsx":
-        return read_xlsx(path, display, tick, setup)
-    if sniffed.format == "parquet":
-        return read_parquet(path, tick, setup)
-    report.table = "events"
-    if sniffed.format == "jsonl":
-        return read_jsonl(path, sniffed.encoding, sha16, display, tick, kinds)
-    return read_json(path, sniffed.encoding, sha16, display, tick, kinds)
+        chunks = read_csv(path, sniffed.encoding, sniffed.delimiter, tick, setup)
+    elif sniffed.format == "xlsx":
+        chunks = read_xlsx(path, display, tick, setup)
+    elif sniffed.format == "parquet":
+        chunks = read_parquet(path, tick, setup)
+    else:
+        report.table = "events"
+        if sniffed.format == "jsonl":
+            chunks = read_jsonl(path, sniffed.encoding, sha16, display, tick, kinds)
+        else:
+            chunks = read_json(path, sniffed.encoding, sha16, display, tick, kinds)
+    return _stamped(chunks, ctx)
+
+
+def _stamped(chunks: Iterable[Chunk], ctx: FileContext) -> Iterable[Chunk]:
+    """Copy the reader's current source file and event-type fallback onto each chunk."""
+    for chunk in chunks:
+        chunk.source_file = ctx.source_file
+        chunk.default_event_type = ctx.default_event_type
+        yield chunk
+
+
+def _discard_counts(report: FileReport) -> None:
+    """A file that failed as a whole contributes nothing (its writer was aborted)."""
+    report.read = report.accepted = report.quarantined = report.events = report.deletions = report.blank = 0
+    report.part = None
 
 
 def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, progress: bool) -> None:
@@ -138,18 +211,20 @@ def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, pr
         report.message = sniffed.reason or ""
         return
     sha16 = report.sha256[:16]
-    ctx = FileContext(source_file=display, sha16=sha16)
+    ctx = FileContext(source_file=display, sha16=sha16)  # set up by the reader (in its thread)
     writer = InputWriter(ws, sha16)
     kinds: Counter = Counter()
     bar = _Progress(path, report.size, progress)
     tick = bar.tick
 
+    chunks = _Prefetch(_chunks(path, display, sniffed, sha16, ctx, report, kinds, tick))
     try:
-        for chunk in _chunks(path, display, sniffed, sha16, ctx, report, kinds, tick):
+        for chunk in chunks:
             report.blank += chunk.blank
             report.notes.extend(n for n in chunk.notes if n not in report.notes)
+            source_file = chunk.source_file or display
             if chunk.rejects:
-                writer.add_quarantine((ctx.source_file, line, why, raw[:4000]) for line, why, raw in chunk.rejects)
+                writer.add_quarantine((source_file, line, why, raw[:4000]) for line, why, raw in chunk.rejects)
                 report.read += len(chunk.rejects)
                 report.quarantined += len(chunk.rejects)
             if chunk.deletions:
@@ -164,8 +239,9 @@ def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, pr
                 report.accepted += len(frame)
             if chunk.records is not None and chunk.records.num_rows:
                 records = explode_codes(chunk.records)
-                ctx.raw_lookup = chunk.raw_lookup
-                events, quarantine = normalise(records, ctx)
+                chunk_ctx = FileContext(source_file=source_file, sha16=sha16,
+                                        default_event_type=chunk.default_event_type, raw_lookup=chunk.raw_lookup)
+                events, quarantine = normalise(records, chunk_ctx)
                 writer.add_events(events)
                 writer.add_quarantine(quarantine)
                 report.read += records.num_rows
@@ -183,17 +259,18 @@ def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, pr
         if exc.unknown and report.format == "csv":
             report.format = "text"
         report.message = str(exc)
-        report.read = report.accepted = report.quarantined = report.events = report.deletions = 0
+        _discard_counts(report)
     except (EOFError, OSError, zlib.error, UnicodeError) as exc:
         # truncated gzip, unreadable bytes: the file is broken, not rxring
         writer.abort()
         report.status = ERROR
         report.message = f"cannot read the file to its end ({type(exc).__name__}: {exc}); nothing from it was kept"
-        report.read = report.accepted = report.quarantined = report.events = report.deletions = 0
+        _discard_counts(report)
     except BaseException:
         writer.abort()
         raise
     finally:
+        chunks.close()
         bar.close()
 
 
@@ -250,9 +327,15 @@ def ingest(paths, workspace, progress: bool = True) -> IngestReport:
     known = {entry.get("sha256"): entry for entry in manifest["inputs"]}
     report = IngestReport(workspace=str(ws.root))
     for path, display in inputs:
-        size = path.stat().st_size
-        entry = FileReport(path=display, size=size, sha256=file_sha256(path))
+        entry = FileReport(path=display)
         report.files.append(entry)
+        try:
+            entry.size = path.stat().st_size
+            entry.sha256 = file_sha256(path)
+        except OSError as exc:
+            entry.status = ERROR
+            entry.message = f"cannot read the file: {exc.strerror or exc}"
+            continue
         previous = known.get(entry.sha256)
         if previous is not None:
             entry.status = ALREADY

@@ -46,6 +46,7 @@ from .i18n import LANGS, ROLE_KEYS, label, rule_text
 from .markdown import md_code
 from .pii import Masker
 from .sources import manifest_inputs, read_source_lines
+from .html import safe_name
 from .tables import TABLES, finding_rows, formula_safe, headers, member_rows
 from .viz import build_ring_graph, render_viz
 
@@ -144,7 +145,8 @@ def _custody(case: CaseData, ring: dict):
     return codes, rows, sources
 
 
-def _summary(case, ring, lang, masker, members, findings, created, reveal, inputs, command_line) -> str:
+def _summary(case, ring, lang, members, findings, created, reveal, inputs, command_line) -> str:
+    """The case summary in ``lang`` (Markdown; every data value in a code span)."""
     rank, score = ring.get("rank"), ring.get("score")
     lines = [f"# {_md(label('case_summary', lang))} — {label('ring_title', lang, ring_id=md_code(ring['ring_id']))}", ""]
     lines.append(f"{_md(label('generated', lang))}: {created} · rxring {__version__}")
@@ -189,7 +191,10 @@ def _summary(case, ring, lang, masker, members, findings, created, reveal, input
     for item in inputs:
         lines.append(f"- {md_code(item.get('sha256') or '?')} {md_code(item['path'])}")
     lines += ["", f"## {_md(label('command_line', lang))}", "", md_code(command_line), ""]
-    lines.append(_md(label("verify_hint", lang)))
+    lines += [f"## {_md(label('files', lang))}", ""]
+    for names, key in _FILE_GUIDE:
+        lines.append(f"- {', '.join(md_code(n) for n in names)}: {_md(label(key, lang))}")
+    lines += ["", _md(label("verify_hint", lang))]
     return "\n".join(lines) + "\n"
 
 
@@ -218,6 +223,144 @@ def _timeline_md(codes: list[str], rows: list[dict], masker: Masker, case: CaseD
             )
         out.append("")
     return "\n".join(out)
+
+
+def _case_files(case: CaseData, ring: dict, masker: Masker, tool: dict) -> dict[str, bytes]:
+    """Summaries (zh, en), findings.csv, members.csv and case.json."""
+    files = {}
+    inputs = manifest_inputs(case.manifest)
+    per_lang = {lang: (member_rows(case, [ring], masker, lang), finding_rows(case, [ring], masker, lang)) for lang in LANGS}
+    for lang in LANGS:
+        members, findings = per_lang[lang]
+        files[f"summary.{lang}.md"] = _summary(
+            case, ring, lang, members, findings, tool["created_utc"], tool["reveal_pii"], inputs, tool["command_line"]
+        ).encode("utf-8")
+    members, findings = per_lang["zh"]
+    files["findings.csv"] = _csv_bytes(
+        headers("findings", "zh"),
+        [[fmt_time(f.get(k)) if k in ("first_time", "last_time") else f.get(k) for k in TABLES["findings"]] for f in findings],
+    )
+    files["members.csv"] = _csv_bytes(headers("members", "zh"), [[m.get(k) for k in TABLES["members"]] for m in members])
+
+    def times(row: dict) -> dict:
+        return {k: (fmt_time(v) if k in ("first_time", "last_time") else v) for k, v in row.items()}
+
+    case_json = {
+        # the ring's people lists are in "members", masked; the raw lists stay out
+        "ring": times({k: v for k, v in ring.items() if k not in ("source_patients", "prescribers")}),
+        "members": [{k: v for k, v in m.items() if k != "role"} for m in per_lang["en"][0]],
+        "findings": [times(f) for f in per_lang["en"][1]],
+        "personal_data": "revealed" if masker.reveal else "masked",
+        "tool": tool,
+        "inputs": [{"path": i["path"], "sha256": i.get("sha256")} for i in inputs],
+    }
+    files["case.json"] = json.dumps(case_json, ensure_ascii=False, indent=2, default=str).encode("utf-8")
+    return files
+
+
+# What each file of the package is, for the summary's file guide.
+_FILE_GUIDE = (
+    (("summary.zh.md", "summary.en.md"), "file_summary"),
+    (("case.json",), "file_case_json"),
+    (("findings.csv", "members.csv"), "file_tables"),
+    (("custody/timeline.csv", "custody/timeline.md"), "chain_of_custody"),
+    (("source_rows.csv",), "source_rows"),
+    (("rules.md",), "file_rules"),
+    (("queries/",), "queries"),
+    (("tool.json",), "file_tool"),
+    (("ring.html",), "file_viz"),
+    (("inputs.sha256",), "file_inputs"),
+    (("MANIFEST.sha256",), "file_manifest"),
+)
+
+_TIMELINE_HEADER = ["trace_code", "seq", "event_time", "event_type", "site_id", "site_name", "patient", "prescriber",
+                    "quantity", "fund_amount", "settlement_id", "event_id", "proving", "source_file", "source_line"]
+
+
+def _line_number(row: dict) -> int | None:
+    line = row.get("source_line")
+    return None if line is None or line != line else int(line)
+
+
+def _custody_files(case: CaseData, ring: dict, masker: Masker) -> dict[str, bytes]:
+    """custody/timeline.csv and .md (every event of every pack) and source_rows.csv."""
+    proving = {e for f in ring_findings(case, ring) for e in f["event_ids"]}
+    codes, rows, sources = _custody(case, ring)
+    # people in the packs' other events (not named by any finding) are masked in raw lines too
+    masker.add_known(
+        str(row[c]) for row in rows for c in ("patient_id", "prescriber_id", "pharmacist_id")
+        if row.get(c) is not None and row.get(c) == row.get(c)
+    )
+    timeline, seq = [], {}
+    for row in rows:
+        code = str(row["trace_code"])
+        seq[code] = seq.get(code, 0) + 1
+        line = _line_number(row)
+        timeline.append([
+            code, seq[code], fmt_time(row.get("event_time")), row.get("event_type"), row.get("site_id"),
+            case.site_name(str(row.get("site_id") or "")), masker.person(row.get("patient_id")),
+            masker.person(row.get("prescriber_id")), row.get("quantity"), row.get("fund_amount"),
+            masker.text(row.get("settlement_id") or ""), row.get("event_id"),
+            "yes" if row.get("event_id") in proving else "", masker.text(row.get("source_file") or ""),
+            "" if line is None else line,
+        ])
+    source_rows, seen = [], set()
+    for row in rows:
+        key = (str(row.get("source_file") or ""), _line_number(row))
+        if key in seen:
+            continue
+        seen.add(key)
+        found = sources.get(key) if key[1] is not None else None
+        status = found.status if found else "no_line"
+        source_rows.append([
+            row.get("event_id"), masker.text(key[0]), "" if key[1] is None else key[1], status,
+            _STATUS_TEXT[status][0], _STATUS_TEXT[status][1], masker.raw_line(found.raw) if found and found.raw else "",
+        ])
+    return {
+        "custody/timeline.csv": _csv_bytes(_TIMELINE_HEADER, timeline),
+        "custody/timeline.md": _timeline_md(codes, rows, masker, case, proving).encode("utf-8"),
+        "source_rows.csv": _csv_bytes(
+            ["event_id", "source_file", "source_line", "status", "状态", "status_text", "raw"], source_rows
+        ),
+    }
+
+
+def _rule_files(case: CaseData, ring: dict) -> dict[str, bytes]:
+    """rules.md, the query files, the SQL rendered with the options, parameters.json."""
+    rules = [str(r) for r in ring["rules"]]
+    lines = ["# Rules / 规则", ""]
+    for rule in rules:
+        lines += [f"## {md_code(rule)}", "", f"- 中文：{_md(rule_text(rule, 'zh'))}",
+                  f"- English: {_md(rule_text(rule, 'en'))}", ""]
+    files = {"rules.md": "\n".join(lines).encode("utf-8")}
+    files.update(_query_files(rules))
+    rendered, sql_params, note = _rendered_queries(rules, case.analysis)
+    files.update(rendered)
+    codes = sorted({c for f in ring_findings(case, ring) for c in f["trace_codes"]})
+    files["queries/parameters.json"] = json.dumps(
+        {"analysis": case.analysis, "sql_parameters": sql_params, "note": note,
+         "ring_id": ring["ring_id"], "rules": rules, "trace_codes": codes},
+        ensure_ascii=False, indent=2, default=str,
+    ).encode("utf-8")
+    return files
+
+
+def _write_zip(output: Path, files: dict[str, bytes], manifest_bytes: bytes) -> Path:
+    """Write the members then MANIFEST.sha256, atomically (temporary file, then rename)."""
+    stamp = datetime.now().timetuple()[:6]
+    tmp = output.with_name(output.name + ".tmp")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, data in sorted(files.items()) + [(MANIFEST_NAME, manifest_bytes)]:
+                info = zipfile.ZipInfo(name, date_time=stamp)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, data)
+        tmp.replace(output)
+    except OSError as exc:
+        raise RxringError(f"{output}: cannot write the evidence package: {exc.strerror or exc}") from exc
+    return output
 
 
 def build_evidence(
@@ -258,125 +401,28 @@ def build_evidence(
     masker = case.masker(reveal=reveal_pii)
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     if command_line is None:
-        command_line = " ".join(["rxring", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith("rxring") else " ".join(sys.argv)
-    command_line = masker.text(command_line)
-    findings_raw = ring_findings(case, ring)
-    proving = {e for f in findings_raw for e in f["event_ids"]}
-    inputs = manifest_inputs(case.manifest)
-
-    files: dict[str, bytes] = {}
-    per_lang = {lang: (member_rows(case, [ring], masker, lang), finding_rows(case, [ring], masker, lang)) for lang in LANGS}
-    for lang in LANGS:
-        members, findings = per_lang[lang]
-        files[f"summary.{lang}.md"] = _summary(
-            case, ring, lang, masker, members, findings, created, reveal_pii, inputs, command_line
-        ).encode("utf-8")
-    members, findings = per_lang["zh"]
-    files["findings.csv"] = _csv_bytes(
-        headers("findings", "zh"), [[f.get(k) if k not in ("first_time", "last_time") else fmt_time(f.get(k)) for k in TABLES["findings"]] for f in findings]
-    )
-    files["members.csv"] = _csv_bytes(headers("members", "zh"), [[m.get(k) for k in TABLES["members"]] for m in members])
-
-    codes, rows, sources = _custody(case, ring)
-    # people in the packs' other events (not named by any finding) are masked in raw lines too
-    masker.add_known(
-        str(row[c]) for row in rows for c in ("patient_id", "prescriber_id", "pharmacist_id")
-        if row.get(c) is not None and row.get(c) == row.get(c)
-    )
-    timeline_header = ["trace_code", "seq", "event_time", "event_type", "site_id", "site_name", "patient", "prescriber",
-                       "quantity", "fund_amount", "settlement_id", "event_id", "proving", "source_file", "source_line"]
-    timeline, seq = [], {}
-    for row in rows:
-        code = str(row["trace_code"])
-        seq[code] = seq.get(code, 0) + 1
-        line = row.get("source_line")
-        timeline.append([
-            code, seq[code], fmt_time(row.get("event_time")), row.get("event_type"), row.get("site_id"),
-            case.site_name(str(row.get("site_id") or "")), masker.person(row.get("patient_id")),
-            masker.person(row.get("prescriber_id")), row.get("quantity"), row.get("fund_amount"),
-            masker.text(row.get("settlement_id") or ""), row.get("event_id"),
-            "yes" if row.get("event_id") in proving else "", masker.text(row.get("source_file") or ""),
-            "" if line is None or line != line else int(line),
-        ])
-    files["custody/timeline.csv"] = _csv_bytes(timeline_header, timeline)
-    files["custody/timeline.md"] = _timeline_md(codes, rows, masker, case, proving).encode("utf-8")
-
-    source_rows, seen = [], set()
-    for row in rows:
-        line = row.get("source_line")
-        key = (str(row.get("source_file") or ""), None if line is None or line != line else int(line))
-        if key in seen:
-            continue
-        seen.add(key)
-        found = sources.get(key) if key[1] is not None else None
-        status = found.status if found else "no_line"
-        source_rows.append([
-            row.get("event_id"), masker.text(key[0]), key[1] if key[1] is not None else "", status,
-            _STATUS_TEXT[status][0], _STATUS_TEXT[status][1], masker.raw_line(found.raw) if found and found.raw else "",
-        ])
-    files["source_rows.csv"] = _csv_bytes(
-        ["event_id", "source_file", "source_line", "status", "状态", "status_text", "raw"], source_rows
-    )
-
-    rules_md = ["# Rules / 规则", ""]
-    for rule in ring["rules"]:
-        rules_md += [f"## {md_code(rule)}", "", f"- 中文：{_md(rule_text(rule, 'zh'))}", f"- English: {_md(rule_text(rule, 'en'))}", ""]
-    files["rules.md"] = "\n".join(rules_md).encode("utf-8")
-
-    files.update(_query_files(list(ring["rules"])))
-    rendered, sql_params, render_note = _rendered_queries(list(ring["rules"]), case.analysis)
-    files.update(rendered)
-    files["queries/parameters.json"] = json.dumps(
-        {"analysis": case.analysis, "sql_parameters": sql_params, "note": render_note,
-         "ring_id": ring["ring_id"], "rules": ring["rules"], "trace_codes": codes},
-        ensure_ascii=False, indent=2, default=str,
-    ).encode("utf-8")
-
+        command_line = " ".join(["rxring", *sys.argv[1:]])
     tool = {
         "tool": "rxring", "version": __version__, "python": platform.python_version(),
-        "platform": platform.platform(), "created_utc": created, "command_line": command_line,
+        "platform": platform.platform(), "created_utc": created, "command_line": masker.text(command_line),
         "reveal_pii": bool(reveal_pii), "workspace": masker.text(str(case.workspace.root)),
         "analysis_version": case.analysis.get("version"),
     }
+    files: dict[str, bytes] = {}
+    files.update(_case_files(case, ring, masker, tool))
+    files.update(_custody_files(case, ring, masker))
+    files.update(_rule_files(case, ring))
     files["tool.json"] = json.dumps(tool, ensure_ascii=False, indent=2).encode("utf-8")
-
     graph = build_ring_graph(case, [ring], lang="zh", masker=masker)
     files["ring.html"] = render_viz(graph, lang="zh", reveal_pii=reveal_pii).encode("utf-8")
-
     files[INPUTS_NAME] = "".join(
-        f"{item.get('sha256') or '-' * 64}  {item['path']}\n" for item in inputs
+        f"{item.get('sha256') or '-' * 64}  {item['path']}\n" for item in manifest_inputs(case.manifest)
     ).encode("utf-8")
-    case_json = {
-        "ring": {k: (fmt_time(v) if k in ("first_time", "last_time") else v) for k, v in ring.items()
-                 if k not in ("source_patients", "prescribers")},
-        "members": [{k: v for k, v in m.items() if k != "role"} for m in per_lang["en"][0]],
-        "findings": [{k: (fmt_time(v) if k in ("first_time", "last_time") else v) for k, v in f.items()} for f in per_lang["en"][1]],
-        "personal_data": "revealed" if reveal_pii else "masked",
-        "tool": tool,
-        "inputs": [{"path": i["path"], "sha256": i.get("sha256")} for i in inputs],
-    }
-    files["case.json"] = json.dumps(case_json, ensure_ascii=False, indent=2, default=str).encode("utf-8")
-
-    manifest = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items()))
-    manifest_bytes = manifest.encode("utf-8")
-    digest = hashlib.sha256(manifest_bytes).hexdigest()
-
+    manifest_bytes = "".join(
+        f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
+    ).encode("utf-8")
     if output is None:
-        from .html import safe_name
-
         output = case.workspace.root / "evidence" / f"{safe_name(ring['ring_id'])}.zip"
-    output = Path(output)
-    stamp = datetime.now().timetuple()[:6]
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = output.with_name(output.name + ".tmp")
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, data in sorted(files.items()) + [(MANIFEST_NAME, manifest_bytes)]:
-                info = zipfile.ZipInfo(name, date_time=stamp)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                archive.writestr(info, data)
-        tmp.replace(output)
-    except OSError as exc:
-        raise RxringError(f"{output}: cannot write the evidence package: {exc.strerror or exc}") from exc
+    output = _write_zip(Path(output), files, manifest_bytes)
+    digest = hashlib.sha256(manifest_bytes).hexdigest()
     return EvidencePackage(output, digest, tuple(sorted(files)) + (MANIFEST_NAME,), bool(reveal_pii))

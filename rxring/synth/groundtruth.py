@@ -80,7 +80,13 @@ def _pattern(kind: str, hist: list[tuple], engine: Engine, expiry: int) -> bool:
 
 def build_ground_truth(engine: Engine, book: RingBook, fmt: str, seed: int, params: dict,
                        options: AnalysisOptions | None = None) -> dict:
-    """The ground_truth.json document (see the module docstring of rxring.synth)."""
+    """The ground_truth.json document (see the module docstring of rxring.synth).
+
+    ``options`` (default: ``AnalysisOptions()``) are the thresholds the expected
+    findings assume; they are recorded in ``params["analysis_options"]``.
+    """
+    options = options or AnalysisOptions()
+    params = {**params, "analysis_options": options.to_dict()}
     city = engine.city
     frame = history_frame(engine, fmt)
     visible = VISIBLE[fmt]
@@ -88,7 +94,7 @@ def build_ground_truth(engine: Engine, book: RingBook, fmt: str, seed: int, para
     for s in city.sites:
         disp = int(engine.site_disp[s.idx])
         coverage = float(engine.site_disp_prov[s.idx]) / disp if disp else 0.0
-        site_stats[s.site_id] = (coverage, engine.site_first_inbound[s.idx])
+        site_stats[s.site_id] = (coverage, engine.site_first_event[s.idx])
     product_of_part = {p.codes.product_part: p.code for p in city.products} if "product_code" in visible else {}
     pack_units = {p.code: p.pack_units for p in city.products}
     findings = reference_findings(frame, pack_units, options, site_stats, product_of_part) if len(frame) else []

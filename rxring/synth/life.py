@@ -118,11 +118,12 @@ class Engine:
         self.refunds: dict[int, list] = {}
         self.refill: dict[int, list[int]] = {}
         self.supplier_pool: dict[tuple[int, int], deque] = {}
+        self._invoices: dict[tuple[int, int, int], str] = {}
         # accounting for NO_PROVENANCE coverage and the ground truth
         self.site_disp = np.zeros(n_sites, dtype=np.int64)       # distinct codes dispensed
         self.site_disp_prov = np.zeros(n_sites, dtype=np.int64)  # ... with inbound/transfer_in before
         self.site_legit_packs = np.zeros(n_sites, dtype=np.int64)
-        self.site_first_inbound: list[int | None] = [None] * n_sites
+        self.site_first_event: list[int | None] = [None] * n_sites
         self.site_injected: dict[int, int] = {}
         self.kept: dict[str, Pack] = {}                 # code -> pack kept for the ground truth
         self.trap_codes: dict[str, list[str]] = {k: [] for k in TRAP_KINDS}
@@ -163,8 +164,9 @@ class Engine:
             pack.hist.append(entry_base)
         self.day_lines.append(line)
         self.counts[line.etype] = self.counts.get(line.etype, 0) + len(line.packs)
-        if line.etype == "inbound" and self.site_first_inbound[line.site] is None:
-            self.site_first_inbound[line.site] = line.t
+        first = self.site_first_event[line.site]
+        if first is None or line.t < first:
+            self.site_first_event[line.site] = line.t
 
     def add_trap(self, kind: str, pack: Pack) -> None:
         if pack.watch is None and len(self.trap_codes[kind]) < self.trap_cap:
@@ -297,7 +299,9 @@ class Engine:
             s = self.city.sites[site]
             if s.chain and missing <= 4 and self.rng.random() < 0.3 and self._transfer(day, site, prod, missing):
                 continue
-            order = missing + int(math.ceil(self.rate[site, prod] * self.rng.uniform(4, 10)))
+            price = self.city.products[prod].price
+            minimum = 1 if price >= 500 else (2 if price >= 90 else 3)   # cheap drugs come by the box
+            order = max(minimum, missing + int(math.ceil(self.rate[site, prod] * self.rng.uniform(4, 10))))
             self._deliver(day, site, prod, order)
 
     def _deliver(self, day: int, site: int, prod: int, n: int) -> None:
@@ -305,7 +309,12 @@ class Engine:
         supplier = s.supplier if self.rng.random() < 0.8 else self.rng.randrange(len(SUPPLIERS))
         t = self.early_time(day)
         price = round(self.city.products[prod].price * 0.7, 2)
-        invoice = "INV" + self.digits(8)
+        key = (day, site, supplier)   # one delivery note per supplier and site a day
+        invoice = self._invoices.get(key)
+        if invoice is None:
+            if self._invoices and next(iter(self._invoices))[0] != day:
+                self._invoices.clear()
+            invoice = self._invoices[key] = "INV" + self.digits(8)
         packs: list[Pack] = []
         pool = self.supplier_pool.get((supplier, prod))
         if pool and self.rng.random() < 0.6:
@@ -478,7 +487,7 @@ class Engine:
             pack.dsites = pack.dsites + (site,)
             self.site_disp[site] += 1
             for entry in pack.hist:
-                if entry[2] == site and entry[1] in ("inbound", "transfer_in", "refund") and entry[0] < t:
+                if entry[2] == site and entry[1] in ("inbound", "transfer_in") and entry[0] < t:
                     self.site_disp_prov[site] += 1
                     break
         if pack.batch.expiry == t // DAY:

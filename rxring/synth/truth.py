@@ -7,20 +7,23 @@ packs) to write ``expected_findings``; the tests run it on all generated events
 to prove that nothing else fires and that every trap is clean.  It is a test
 oracle, not the product's rule engine (that lives in rxring.analysis).
 
-Semantics (AnalysisOptions supplies the thresholds):
+Semantics (AnalysisOptions supplies the thresholds, with the meanings written
+in rxring/options.py):
 
 * a sale is a dispense, except that split (拆零) dispenses of one code at one
   site are one sale while their summed quantity stays within the pack's units,
-  and a dispense within ``double_scan_minutes`` of the previous one of the
-  code in the same settlement (or, with no settlement, at the same site to the
-  same patient) is the same sale scanned twice;
+  and a dispense at the same site within ``double_scan_minutes`` of the
+  previous one of the code is the same sale scanned twice when both carry the
+  same settlement id, or when either has none and the patients are the same or
+  unknown (two refunds likewise);
 * DUP_DISPENSE: sales minus refunds > 1;
 * RESURFACE: while a sale is open (not refunded), any event at another site, or
   a sale at the same site to another patient;
-* NO_PROVENANCE: a dispense at a site with no inbound/transfer_in/refund of the
-  code there before it, for sites whose dispensed codes are covered by such a
-  record at least ``provenance_min_coverage`` of the time, after the site's
-  first inbound plus ``provenance_grace_days``;
+* NO_PROVENANCE: a dispense at a site with no ``provenance_types`` event of the
+  code there at or before it, for sites where at least
+  ``provenance_min_coverage`` of the dispensed codes have an inbound or
+  transfer_in there (at any time), and only from ``provenance_grace_days``
+  after the site's first event in the data;
 * CODE_CONFLICT: a code seen with two product codes, or whose product part
   (cn20 prefix / GTIN) maps to another product code;
 * EXPIRED: dispensed on a day after the expiry date (the expiry day itself is fine).
@@ -57,18 +60,17 @@ def _days(values: pd.Series) -> np.ndarray:
 
 
 def site_provenance_stats(events: pd.DataFrame) -> dict[str, tuple[float, int | None]]:
-    """Per site: (share of dispensed codes with an inbound/transfer_in/refund there before
-    their first dispense there, time of the site's first inbound in seconds or None)."""
+    """Per site: (share of its dispensed codes that have an inbound or transfer_in there at any
+    time, time of the site's first event in seconds)."""
     t = pd.Series(_seconds(events["event_time"]), index=events.index)
     frame = pd.DataFrame({"site": events["site_id"], "code": events["trace_code"], "type": events["event_type"], "t": t})
-    disp = frame[frame["type"] == "dispense"].groupby(["site", "code"])["t"].min()
-    prov = frame[frame["type"].isin(_PROV_TYPES)].groupby(["site", "code"])["t"].min()
-    joined = pd.concat([disp.rename("d"), prov.rename("p")], axis=1, join="outer")
-    joined = joined[joined["d"].notna()]
-    covered = (joined["p"] < joined["d"]).groupby(level=0).mean()
-    first_in = frame[frame["type"] == "inbound"].groupby("site")["t"].min()
-    return {str(site): (float(covered.get(site, 0.0)), int(first_in[site]) if site in first_in.index else None)
-            for site in sorted(set(frame["site"]))}
+    disp = frame[frame["type"] == "dispense"][["site", "code"]].drop_duplicates()
+    recv = frame[frame["type"].isin(("inbound", "transfer_in"))][["site", "code"]].drop_duplicates()
+    recv["covered"] = True
+    joined = disp.merge(recv, on=["site", "code"], how="left")
+    covered = joined["covered"].fillna(False).astype(bool).groupby(joined["site"]).mean()
+    first = frame.groupby("site")["t"].min()
+    return {str(site): (float(covered.get(site, 0.0)), int(first[site])) for site in sorted(set(frame["site"]))}
 
 
 def dominant_products(events: pd.DataFrame) -> dict[str, str]:
@@ -113,6 +115,7 @@ def reference_findings(events: pd.DataFrame, pack_units: Mapping[str, int], opti
         product_of_part = dominant_products(events)
     window = options.double_scan_minutes * 60
     grace = options.provenance_grace_days * 86400
+    prov_types = tuple(getattr(options, "provenance_types", _PROV_TYPES))
     frame = pd.DataFrame({
         "code": events["trace_code"].astype(str).to_numpy(),
         "type": events["event_type"].astype(str).to_numpy(),
@@ -137,13 +140,13 @@ def reference_findings(events: pd.DataFrame, pack_units: Mapping[str, int], opti
     for row in rows_all:
         if row[0] != current and bucket:
             findings.extend(_code_findings(current, bucket, cols, pack_units, window, grace, site_stats,
-                                           product_of_part, options))
+                                           product_of_part, options, prov_types))
             bucket = []
         current = row[0]
         bucket.append(row)
     if bucket:
         findings.extend(_code_findings(current, bucket, cols, pack_units, window, grace, site_stats,
-                                       product_of_part, options))
+                                       product_of_part, options, prov_types))
     findings.sort(key=lambda f: (f["rule"], f["trace_code"]))
     return findings
 
@@ -162,7 +165,17 @@ def _finding(rule, code, source=None, laundering=(), patients=(), prescribers=()
     }
 
 
-def _code_findings(code, rows, cols, pack_units, window, grace, site_stats, product_of_part, options):
+def _same_scan(r, last, window, i_t, i_site, i_setl, i_pat) -> bool:
+    """Is ``r`` the same sale (or refund) as ``last`` scanned twice within minutes?"""
+    if last is None or r[i_site] != last[i_site] or r[i_t] - last[i_t] > window:
+        return False
+    if r[i_setl] and last[i_setl]:
+        return r[i_setl] == last[i_setl]
+    return r[i_pat] is None or last[i_pat] is None or r[i_pat] == last[i_pat]
+
+
+def _code_findings(code, rows, cols, pack_units, window, grace, site_stats, product_of_part, options,
+                   prov_types=_PROV_TYPES):
     i_type, i_t, i_site, i_pat, i_doc, i_prod, i_part, i_qty, i_split, i_setl, i_exp = (
         cols.index(c) for c in ("type", "t", "site", "patient", "prescriber", "product", "part", "qty", "split",
                                 "setl", "expiry"))
@@ -176,6 +189,7 @@ def _code_findings(code, rows, cols, pack_units, window, grace, site_stats, prod
     resurfaced: list[str] = []
     dup_source, dup_sites = None, []
     last = None
+    last_refund = None
     split_used: dict[str, float] = {}
     for r in rows:
         typ, site = r[i_type], r[i_site]
@@ -187,9 +201,7 @@ def _code_findings(code, rows, cols, pack_units, window, grace, site_stats, prod
                     continue
                 split_used[site] = r[i_qty]
             elif not r[i_split]:
-                if last is not None and r[i_t] - last[i_t] <= window and (
-                        (r[i_setl] and r[i_setl] == last[i_setl])
-                        or (not r[i_setl] and not last[i_setl] and site == last[i_site] and r[i_pat] == last[i_pat])):
+                if _same_scan(r, last, window, i_t, i_site, i_setl, i_pat):
                     continue
                 last = r
             n_sales += 1
@@ -205,7 +217,10 @@ def _code_findings(code, rows, cols, pack_units, window, grace, site_stats, prod
                     dup_source = first
                 dup_sites.append(site)
             open_sales.append(sale)
+        elif typ == "refund" and _same_scan(r, last_refund, window, i_t, i_site, i_setl, i_pat):
+            continue
         elif typ == "refund" and open_sales and any(s[0] == site for s in open_sales):
+            last_refund = r
             n_refunds += 1
             for k in range(len(open_sales) - 1, -1, -1):
                 if open_sales[k][0] == site:
@@ -213,6 +228,7 @@ def _code_findings(code, rows, cols, pack_units, window, grace, site_stats, prod
                     break
         else:
             if typ == "refund":
+                last_refund = r
                 n_refunds += 1
             if open_sales and site != open_sales[0][0]:
                 if source is None:
@@ -228,7 +244,7 @@ def _code_findings(code, rows, cols, pack_units, window, grace, site_stats, prod
     no_prov_sites = []
     for r in rows:
         typ, site = r[i_type], r[i_site]
-        if typ in _PROV_TYPES:
+        if typ in prov_types:
             prov_seen.add(site)
         elif typ == "dispense" and site not in prov_seen:
             coverage, first_in = site_stats.get(site, (0.0, None))

@@ -133,3 +133,26 @@ def test_recoder_repairs_bad_bytes_across_block_boundaries(block, encoding):
     out = recoder.read().decode("utf-8")
     assert out == src.decode(encoding, errors="replace")
     assert recoder.replaced == 1
+
+
+def test_the_workspace_itself_is_not_an_input(tmp_path):
+    ws = tmp_path / "ws"
+    path = tmp_path / "a.csv"
+    path.write_text("追溯码,机构编码,业务类型,业务时间\n81151257914085623274,P1,销售,2026-01-01\n", encoding="utf-8")
+    ingest([path], ws, progress=False)
+    with pytest.raises(RxringError, match="inside the workspace"):
+        ingest([ws], ws, progress=False)
+
+
+def test_unreadable_file_is_reported_not_raised(tmp_path, monkeypatch):
+    import rxring.ingest.pipeline as pipeline
+
+    path = tmp_path / "locked.csv"
+    path.write_text("追溯码,机构编码,业务类型,业务时间\n", encoding="utf-8")
+
+    def denied(p):
+        raise PermissionError(13, "Permission denied", str(p))
+
+    monkeypatch.setattr(pipeline, "file_sha256", denied)
+    report = ingest([path], tmp_path / "ws", progress=False)
+    assert report.files[0].status == "error" and "Permission denied" in report.files[0].message

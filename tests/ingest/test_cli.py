@@ -77,3 +77,25 @@ def test_code_command_rejects_bad_code():
     result = CliRunner().invoke(cli, ["code", "(01)09506000134353(21)X"])
     assert result.exit_code == 2
     assert "check digit" in result.output and "Traceback" not in result.output
+
+
+def test_progress_bar_on_a_terminal(fixtures, tmp_path, monkeypatch):
+    import io
+    import sys
+
+    import rxring.ingest.pipeline as pipeline
+    from rxring.ingest import ingest
+
+    class FakeTerminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(pipeline._Progress, "MIN_BYTES", 0)
+    ingest([fixtures / "sales_gbk.csv"], tmp_path / "ws", progress=True)
+    assert "sales_gbk.csv" in terminal.getvalue()
+    quiet = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    ingest([fixtures / "stock_utf8bom.csv"], tmp_path / "ws", progress=False)
+    assert quiet.getvalue() == ""

@@ -174,3 +174,26 @@ def test_epcis_receiving_from_a_location_is_a_transfer_in(run_ingest, tmp_path):
     _, events, _ = run_ingest(path)
     assert rows(events, ["event_type", "counterparty"]) == [
         ("inbound", "P1"), ("transfer_in", "P1"), ("transfer_in", "P1"), ("refund", "P1")]
+
+
+def test_deletion_matching_by_site_and_type(run_ingest, tmp_path):
+    def sale(msgid, site, record, code, infno="3505"):
+        return {"infno": infno, "msgid": msgid, "fixmedins_code": site, "sel_retn_time": "2026-01-01 10:00:00",
+                "fixmedins_bchno": record, "drug_trac_codg": code}
+
+    messages = [
+        sale("S1", "P1", "B1", "81151257914085620001"),
+        sale("S2", "P2", "B1", "81151257914085620002"),           # same record_no at another site
+        sale("S3", "P1", "B2", "81151257914085620003", "3506"),   # a refund with record B2
+        sale("S4", "P1", "B3", "81151257914085620004"),
+        {"infno": "3507", "msgid": "D1", "fixmedins_code": "P1", "input": {"data": [
+            {"fixmedins_bchno": "B1", "inv_data_type": "4"},         # sales data at P1 only
+            {"fixmedins_bchno": "B2", "inv_data_type": "3"},         # purchase data: does not touch the refund
+            {"fixmedins_bchno": "B3"},                               # no type: any event type
+        ]}},
+    ]
+    path = tmp_path / "m.jsonl"
+    path.write_text("\n".join(json.dumps(m) for m in messages) + "\n", encoding="utf-8")
+    report, events, _ = run_ingest(path)
+    assert report.files[0].deletions == 3
+    assert sorted(events["event_id"]) == ["S2:0:0", "S3:0:0"]

@@ -90,7 +90,7 @@ def test_interrupted_load_resumes_where_it_stopped(empty_neo4j, neo4j_config, mo
     db = neo4j_config.database
     import rxring.graph.neo4j_loader as loader
 
-    real = loader._event_rows
+    real = loader._event_columns
     calls = {"n": 0}
 
     def failing(frame):
@@ -99,14 +99,15 @@ def test_interrupted_load_resumes_where_it_stopped(empty_neo4j, neo4j_config, mo
             raise KeyboardInterrupt("simulated interruption")
         return real(frame)
 
-    monkeypatch.setattr(loader, "_event_rows", failing)
+    monkeypatch.setattr(loader, "_event_columns", failing)
     with pytest.raises(KeyboardInterrupt):
         load_events(empty_neo4j, _city(), database=db, batch_size=1, load_key="resume-test")
     partial, _ = graph_counts(empty_neo4j, db)
     assert partial["Event"] == 2
 
-    monkeypatch.setattr(loader, "_event_rows", real)
+    monkeypatch.setattr(loader, "_event_columns", real)
     report = load_events(empty_neo4j, _city(), database=db, batch_size=1, load_key="resume-test")
-    assert report.skipped_batches >= 2 + 3 + 2  # sites, products (P1, P2), boxes were done, 2 event batches
+    # sites S1 S2, products P1 P2, boxes A B, patients, prescriber, and the 2 event batches were done
+    assert report.skipped_batches == 2 + 2 + 2 + 2 + 1 + 2
     assert report.nodes["Event"] == 5
     assert report.relationships["NEXT"] == 3

@@ -297,18 +297,13 @@ class Chromium:
              screenshot: Path | None = None) -> PageRun:
         """Load ``url``; return the DOM, every network request the page made, and a screenshot."""
         netlog = self.workdir / f"net-{self._n}.json"
-        result = self._run(
-            [f"--virtual-time-budget={budget_ms}", f"--log-net-log={netlog}", "--dump-dom", url]
-        )
+        args = [f"--virtual-time-budget={budget_ms}", f"--log-net-log={netlog}", f"--window-size={window[0]},{window[1]}"]
+        if screenshot is not None:
+            args.append(f"--screenshot={screenshot}")
+        result = self._run([*args, "--dump-dom", url])
         if result.returncode != 0:
             raise RuntimeError(f"chromium failed ({result.returncode}): {result.stderr.decode(errors='replace')[-2000:]}")
-        shot = None
-        if screenshot is not None:
-            self._run(
-                [f"--virtual-time-budget={budget_ms}", f"--window-size={window[0]},{window[1]}",
-                 f"--screenshot={screenshot}", url]
-            )
-            shot = screenshot if screenshot.exists() else None
+        shot = screenshot if screenshot is not None and screenshot.exists() else None
         return PageRun(dom=result.stdout.decode("utf-8", errors="replace"), page_requests=page_requests(netlog),
                        screenshot=shot)
 

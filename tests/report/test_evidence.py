@@ -54,6 +54,10 @@ def test_package_contents(package):
     assert "案件摘要" in summary_zh and "回流" in summary_zh and "354.00" in summary_zh
     assert "Case summary" in summary_en and "RESURFACE" in summary_en and "Laundering sites (2)" in summary_en
     assert "rxring evidence R001" in summary_en
+    # the summary's file guide names every file of the package
+    for name in members:
+        guide_name = "queries/" if name.startswith("queries/") else name
+        assert f"`{guide_name}`" in summary_en and f"`{guide_name}`" in summary_zh, name
     tool = json.loads(members["tool.json"])
     assert tool["reveal_pii"] is False and tool["version"] and tool["command_line"] == "rxring evidence R001"
     # chain of custody: every event of the four packs, in time order per pack
@@ -131,6 +135,10 @@ def test_missing_extra_and_resigned_manifest(package, tmp_path):
     del missing["rules.md"]
     result = verify_evidence(_rewrite(package.path, tmp_path / "m.zip", missing))
     assert [(p.file, p.kind) for p in result.problems] == [("rules.md", "missing")]
+
+    no_manifest = {k: v for k, v in members.items() if k != MANIFEST_NAME}
+    result = verify_evidence(_rewrite(package.path, tmp_path / "n.zip", no_manifest))
+    assert [(p.file, p.kind) for p in result.problems] == [(MANIFEST_NAME, "missing")]
 
     extra = dict(members, **{"notes/extra.txt": b"planted"})
     result = verify_evidence(_rewrite(package.path, tmp_path / "e.zip", extra))

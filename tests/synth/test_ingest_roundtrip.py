@@ -29,3 +29,10 @@ def test_format_ingests_cleanly_and_keeps_the_truth(make_city, tmp_path, fmt):
     assert found == expected
     ring_codes = {c for r in city.truth["rings"] for c in r["trace_codes"]}
     assert ring_codes <= set(events.trace_code)
+    brokers = {b for r in city.truth["rings"] for b in r["members"]["brokers"]}
+    assert brokers and brokers <= set(events.counterparty.dropna())
+    ids = set(events.site_id) | set(events.patient_id.dropna()) | set(events.prescriber_id.dropna())
+    for ring in city.truth["rings"]:
+        members = ring["members"]
+        assert set(members["source_sites"]) | set(members["laundering_sites"]) <= ids
+        assert set(members["source_patients"]) | set(members["prescribers"]) <= ids

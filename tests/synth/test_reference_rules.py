@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from rxring.options import AnalysisOptions
 from rxring.synth import reference_findings
 
 CODE = "81234560000000000001"
@@ -26,8 +27,11 @@ def _events(*rows):
     return pd.DataFrame(out)
 
 
+NO_GRACE = AnalysisOptions(provenance_grace_days=0)
+
+
 def _rules(events, **kw):
-    return sorted(f["rule"] for f in reference_findings(events, UNITS, **kw))
+    return sorted(f["rule"] for f in reference_findings(events, UNITS, NO_GRACE, **kw))
 
 
 def test_refund_then_resale_at_the_same_site_is_clean():
@@ -41,7 +45,9 @@ def test_resale_at_another_site_without_inbound():
                  ("inbound", "03-01 07:00", "B", None, {"trace_code": OTHER, "code_product": OTHER[:7]}),
                  ("dispense", "03-03 10:00", "B", "p3", {"trace_code": OTHER, "code_product": OTHER[:7]}),
                  ("dispense", "03-09 10:00", "B", "p2"))
-    found = {f["rule"]: f for f in reference_findings(ev, UNITS) if f["trace_code"] == CODE}
+    found = {f["rule"]: f for f in reference_findings(ev, UNITS, NO_GRACE) if f["trace_code"] == CODE}
+    grace = {f["rule"] for f in reference_findings(ev, UNITS, AnalysisOptions(provenance_grace_days=30))}
+    assert "NO_PROVENANCE" not in grace   # within the grace period after B's first event
     assert sorted(found) == ["DUP_DISPENSE", "NO_PROVENANCE", "RESURFACE"]
     assert found["RESURFACE"]["source_sites"] == ["A"] and found["RESURFACE"]["laundering_sites"] == ["B"]
     assert found["RESURFACE"]["source_patients"] == ["p1"] and found["RESURFACE"]["prescribers"] == ["D1"]

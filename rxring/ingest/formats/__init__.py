@@ -62,6 +62,9 @@ class Chunk:
         Given source lines of rejected records, their raw text (when records carry no ``_raw``).
     notes : list of str
         Remarks for the report (e.g. replaced undecodable bytes).
+    source_file, default_event_type : str or None
+        Stamped by the pipeline when the chunk is made (an XLSX sheet has its own
+        source file; a sales export its inferred event type).
     """
 
     records: pa.Table | None = None
@@ -71,3 +74,5 @@ class Chunk:
     blank: int = 0
     raw_lookup: Callable[[list[int]], list[str]] | None = None
     notes: list[str] = field(default_factory=list)
+    source_file: str | None = None
+    default_event_type: str | None = None
