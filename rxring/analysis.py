@@ -38,7 +38,7 @@ from . import __version__
 from .errors import RxringError
 from .options import AnalysisOptions
 from .queries import embedded
-from .schema import EVENT_SCHEMA, FINDING_COLUMNS, RING_COLUMNS, RULES
+from .schema import RULES
 from .workspace import Workspace
 
 __all__ = [
@@ -218,9 +218,7 @@ def analyze_workspace(workspace, options: AnalysisOptions | None = None, progres
         bar.update(1)
 
     try:
-        files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in parts)
-        names = ", ".join(EVENT_SCHEMA.names)
-        con.execute(f"CREATE VIEW events_raw AS SELECT {names} FROM read_parquet([{files}], union_by_name = true)")
+        con.execute(f"CREATE VIEW events_raw AS {embedded.parquet_events_sql(parts)}")
         deletions = pd.read_parquet(ws.deletions_path) if ws.deletions_path.exists() else None
         findings = _run(con, options, ws.master("products"), deletions, progress=step)
         counts = con.execute("SELECT (SELECT COUNT(*) FROM events_raw), (SELECT COUNT(*) FROM ev)").fetchone()
@@ -409,7 +407,7 @@ def box_timeline(workspace, trace_code: str, options: AnalysisOptions | None = N
         raise RxringError(f"trace code {code} does not occur in workspace {ws.root}")
     con = _connect()
     try:
-        con.register("events_raw", table)
+        con.register("events_raw", table.append_column("row_key", pa.array(range(table.num_rows), type=pa.int64())))
         con.register("deletions", _deletions_frame(pd.read_parquet(ws.deletions_path) if ws.deletions_path.exists() else None))
         con.register("products", _products_frame(ws.master("products")))
         for stage in ("ev", "dr"):

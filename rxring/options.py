@@ -26,15 +26,18 @@ class AnalysisOptions:
     Attributes
     ----------
     double_scan_minutes
-        Two dispense (or two refund) scans of one code at one site within this
-        many minutes are one sale (a data-quality note, not a finding) when they
-        share a settlement id, or, when either has no settlement id, when they
-        have the same patient or either patient is unknown.  Two different
-        settlement ids are always two sales.
+        Two dispense (or two refund) scans of one code at one site with the same
+        settlement id are one sale, however far apart (one pack cannot be sold
+        twice in one settlement: a hospital stay settles days of dispensing at
+        discharge).  Without a settlement id on either, they are one sale when
+        within this many minutes and their patients are equal or either unknown.
+        Two different settlement ids are always two sales.
     provenance_min_coverage
         NO_PROVENANCE is judged only at sites whose share of dispensed codes that
         have an ``inbound`` or ``transfer_in`` record at the site (at any time)
-        reaches this fraction: "sites that report inbound scans at all".
+        reaches this fraction: "sites that report inbound scans at all".  Kept
+        low: a small pharmacy that launders much of what it sells has a lower
+        share, while a site that does not scan its inbound is near zero.
     provenance_grace_days
         ... and only for dispenses at least this many days after the site's first
         event in the data.  Real data windows start in the middle of a pack's
@@ -73,7 +76,7 @@ class AnalysisOptions:
     """
 
     double_scan_minutes: float = 10.0
-    provenance_min_coverage: float = 0.5
+    provenance_min_coverage: float = 0.3
     provenance_grace_days: float = 30.0
     provenance_types: tuple[str, ...] = PROVENANCE_TYPES_DEFAULT
     conflict_min_support: int = 5

@@ -164,7 +164,7 @@ def _analysis_options(func):
     d = _DEFAULTS
     decorators = [
         click.option("--double-scan-minutes", type=click.FloatRange(min=0), default=d.double_scan_minutes, show_default=True,
-                     help="Two scans of one code in one settlement within this many minutes are one sale."),
+                     help="Without a settlement id, two scans of one code at one site within this many minutes are one sale."),
         click.option("--provenance-min-coverage", type=click.FloatRange(0, 1), default=d.provenance_min_coverage,
                      show_default=True, help="NO_PROVENANCE: judge only sites with inbound records for this share of sold codes."),
         click.option("--provenance-grace-days", type=click.FloatRange(min=0), default=d.provenance_grace_days,

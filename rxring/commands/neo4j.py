@@ -108,6 +108,42 @@ def status_command(instance):
         sys.exit(1)
 
 
+@neo4j_group.command("import")
+@click.option("--workspace", "-w", "workspace", required=True, type=click.Path(file_okay=False),
+              help="Workspace folder written by `rxring ingest`/`rxring analyze`.")
+@_INSTANCE
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Keep the CSV files in this folder (default: a temporary folder).")
+@click.option("--files-only", is_flag=True,
+              help="Only write the CSV files (needs --out) and print the neo4j-admin command for your own server.")
+@click.option("--suspicious-only", is_flag=True, help="Only the packs named in the workspace's findings.")
+def import_command(workspace, instance, out_dir, files_only, suspicious_only):
+    """Bulk first load with `neo4j-admin database import` (much faster than `rxring load`).
+
+    Replaces the local server's neo4j database with the workspace's graph (the
+    server is stopped for the import and started again).  With --files-only, writes
+    the CSV files for your own server and prints the command to run there.
+    """
+    from ..graph.neo4j_bulk import bulk_load_instance, write_workspace_import_files
+
+    if files_only:
+        if not out_dir:
+            raise click.UsageError("--files-only needs --out DIR")
+        files = write_workspace_import_files(workspace, out_dir, suspicious_only=suspicious_only)
+        click.echo(f"wrote {files.events:,} events as neo4j-admin import files in {files.out_dir}")
+        click.echo("with the server stopped, run:")
+        click.echo(files.command())
+        click.echo("then start it and run `rxring load` once more (or `rxring neo4j queries schema`) "
+                   "to create rxring's constraints and indexes")
+        return
+    report = bulk_load_instance(workspace, instance, out_dir=out_dir, suspicious_only=suspicious_only,
+                                log=_echo_err)
+    click.echo(f"imported {report.events:,} events into {report.uri} in "
+               f"{report.write_seconds + report.import_seconds:.1f}s ({report.events_per_second:,.0f} events/s)")
+    click.echo("nodes: " + ", ".join(f"{k} {v:,}" for k, v in report.nodes.items()))
+    click.echo("relationships: " + ", ".join(f"{k} {v:,}" for k, v in report.relationships.items()))
+
+
 @neo4j_group.command("queries")
 @click.argument("name", required=False)
 def queries_command(name):

@@ -176,8 +176,8 @@ def canonical_events(events: pd.DataFrame, deletions: pd.DataFrame | None = None
 
     Drops rows without trace_code, event_time or site_id, events deleted by an NHSA
     3507 message, and repeated event ids (the first by source_file, source_line,
-    event_time is kept); trims patient, prescriber, settlement and code_product
-    (empty becomes missing).  ``normalise`` first coerces a hand-made frame to
+    then input order is kept); trims patient, prescriber, settlement, code_product
+    and counterparty (empty becomes missing).  ``normalise`` first coerces a hand-made frame to
     :data:`~rxring.schema.EVENT_SCHEMA` as :func:`rxring.analysis.run_rules` does
     (missing columns, empty strings, types); workspace events are already typed.
     """
@@ -192,9 +192,10 @@ def canonical_events(events: pd.DataFrame, deletions: pd.DataFrame | None = None
                 frame[column] = None
     frame = frame[frame["trace_code"].notna() & frame["event_time"].notna() & frame["site_id"].notna()]
     frame = frame[~_deleted_mask(frame, deletions)]
-    frame = frame.sort_values(["source_file", "source_line", "event_time"], kind="stable", na_position="last")
-    frame = frame.drop_duplicates("event_id", keep="first")
-    for column in ("patient_id", "prescriber_id", "settlement_id", "code_product"):
+    # Repeated ids: the first by source file and line, then by position in the input.
+    frame = frame.sort_values(["source_file", "source_line"], kind="stable", na_position="last")
+    frame = frame.drop_duplicates("event_id", keep="first").sort_index()
+    for column in ("patient_id", "prescriber_id", "settlement_id", "code_product", "counterparty"):
         frame[column] = _blank_to_none(frame[column])
     frame["event_time"] = pd.to_datetime(frame["event_time"])
     return frame.reset_index(drop=True)

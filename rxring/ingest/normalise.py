@@ -57,6 +57,7 @@ class FileContext:
 
 
 def empty_quarantine() -> pd.DataFrame:
+    """A quarantine frame with no rows (columns :data:`rxring.schema.QUARANTINE_COLUMNS`)."""
     return pd.DataFrame({c: pd.Series(dtype="int64" if c == "source_line" else "object") for c in QUARANTINE_COLUMNS})
 
 

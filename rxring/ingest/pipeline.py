@@ -9,6 +9,7 @@ import sys
 import threading
 import zlib
 from collections import Counter
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
@@ -264,7 +265,7 @@ def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, pr
         # truncated gzip, unreadable bytes: the file is broken, not rxring
         writer.abort()
         report.status = ERROR
-        report.message = f"cannot read the file to its end ({type(exc).__name__}: {exc}); nothing from it was kept"
+        report.message = f"stopped before the end of the file ({type(exc).__name__}: {exc}); nothing from it was kept"
         _discard_counts(report)
     except BaseException:
         writer.abort()
@@ -316,10 +317,40 @@ def ingest(paths, workspace, progress: bool = True) -> IngestReport:
     paths = list(paths)
     if not paths:
         raise RxringError("no input given: name files or folders to ingest")
-    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace, create=True)
-    ws.root.mkdir(parents=True, exist_ok=True)
-    ws.events_dir.mkdir(exist_ok=True)
-    ws.masters_dir.mkdir(exist_ok=True)
+    root = workspace.root if isinstance(workspace, Workspace) else Path(workspace)
+    if root.exists() and not root.is_dir():
+        raise RxringError(f"workspace {root} is a file; give a folder (it is created when missing)")
+    try:
+        ws = workspace if isinstance(workspace, Workspace) else Workspace(root, create=True)
+        ws.root.mkdir(parents=True, exist_ok=True)
+        ws.events_dir.mkdir(exist_ok=True)
+        ws.masters_dir.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise RxringError(f"cannot create workspace {root}: {exc.strerror or exc}") from None
+    with _workspace_lock(ws):
+        return _ingest_locked(paths, ws, progress)
+
+
+@contextmanager
+def _workspace_lock(ws: Workspace):
+    """One ingest per workspace at a time (an advisory lock, released when the process ends)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Windows
+        yield
+        return
+    with open(ws.root / ".ingest.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RxringError(f"another rxring ingest is writing to workspace {ws.root}; wait for it to finish") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _ingest_locked(paths: list, ws: Workspace, progress: bool) -> IngestReport:
     cleanup_temporaries(ws.root)
     inputs = collect_inputs(paths, skip=ws.root)
     manifest = ws.manifest()

@@ -39,6 +39,7 @@ class Sniffed:
 
 
 def is_gzip(path: Path) -> bool:
+    """True when the file starts with the gzip magic bytes."""
     with open(path, "rb") as fh:
         return fh.read(2) == b"\x1f\x8b"
 

@@ -14,22 +14,31 @@
 -- its patient and prescriber are the people on that settlement: ring members);
 -- any other event with an unexpected product is 'laundering' (its site only);
 -- the rest 'other'.  Money: the net dispenses with the unexpected product.
-WITH code_first AS (
-  SELECT trace_code, product_norm
-  FROM (SELECT trace_code, product_norm,
-               ROW_NUMBER() OVER (PARTITION BY trace_code ORDER BY event_time, event_id) AS rn
-        FROM ev WHERE product_norm IS NOT NULL) ordered
-  WHERE rn = 1
-),
-code_part AS (
-  SELECT trace_code, MIN(code_product) AS code_product
-  FROM ev WHERE code_product IS NOT NULL
+-- (Codes carrying one product_code are handled by one hash aggregation; only
+-- codes with several are looked at event by event.)
+WITH per_code AS (
+  SELECT trace_code, MIN(product_norm) AS pmin, MAX(product_norm) AS pmax, MIN(code_product) AS code_product
+  FROM ev
   GROUP BY trace_code
 ),
+multi AS (
+  SELECT trace_code, code_product FROM per_code WHERE pmin <> pmax
+),
+multi_first AS (
+  SELECT trace_code, product_norm
+  FROM (SELECT e.trace_code, e.product_norm,
+               ROW_NUMBER() OVER (PARTITION BY e.trace_code ORDER BY e.event_time, e.event_id) AS rn
+        FROM ev e JOIN multi m ON m.trace_code = e.trace_code
+        WHERE e.product_norm IS NOT NULL) ordered
+  WHERE rn = 1
+),
 pairs AS (
-  SELECT DISTINCT e.trace_code, cp.code_product, e.product_norm
-  FROM ev e JOIN code_part cp ON cp.trace_code = e.trace_code
-  WHERE e.product_norm IS NOT NULL
+  SELECT trace_code, code_product, pmin AS product_norm
+  FROM per_code WHERE pmin = pmax AND code_product IS NOT NULL
+  UNION ALL
+  SELECT DISTINCT e.trace_code, m.code_product, e.product_norm
+  FROM ev e JOIN multi m ON m.trace_code = e.trace_code
+  WHERE e.product_norm IS NOT NULL AND m.code_product IS NOT NULL
 ),
 support AS (
   SELECT code_product, product_norm, COUNT(*) AS n_codes FROM pairs GROUP BY code_product, product_norm
@@ -47,27 +56,27 @@ usual AS (
   FROM ranked
   WHERE rn = 1 AND n_codes >= ${conflict_min_support} AND n_codes >= ${conflict_min_share} * n_total
 ),
-expected AS (
-  SELECT f.trace_code, COALESCE(u.usual_product, f.product_norm) AS expected_product,
-         u.usual_product, u.n_codes, u.n_total
-  FROM code_first f
-  LEFT JOIN code_part cp ON cp.trace_code = f.trace_code
-  LEFT JOIN usual u ON u.code_product = cp.code_product
-),
 conflicted AS (
-  SELECT DISTINCT x.trace_code, x.expected_product, x.usual_product, x.n_codes, x.n_total
-  FROM expected x
-  JOIN ev e ON e.trace_code = x.trace_code
-  WHERE e.product_norm IS NOT NULL AND e.product_norm <> x.expected_product
+  SELECT c.trace_code, COALESCE(u.usual_product, f.product_norm) AS expected_product,
+         u.usual_product, u.n_codes, u.n_total
+  FROM per_code c
+  LEFT JOIN usual u ON u.code_product = c.code_product
+  LEFT JOIN multi_first f ON f.trace_code = c.trace_code
+  WHERE c.pmin IS NOT NULL
+    AND ((u.usual_product IS NOT NULL AND (c.pmin <> u.usual_product OR c.pmax <> u.usual_product))
+         OR (u.usual_product IS NULL AND c.pmin <> c.pmax))
+),
+scans AS (
+  SELECT d.event_id, d.is_rescan, d.is_net FROM dr d JOIN conflicted c ON c.trace_code = d.trace_code
 )
 SELECT 'CODE_CONFLICT' AS rule, e.trace_code, '' AS disc, e.event_id,
        CASE WHEN e.product_norm = c.expected_product THEN 'other'
-            WHEN dr.is_net THEN 'actor'
+            WHEN d.is_net THEN 'actor'
             ELSE 'laundering' END AS role,
-       CASE WHEN e.product_norm <> c.expected_product AND dr.is_net THEN TRUE ELSE FALSE END AS money,
+       CASE WHEN e.product_norm <> c.expected_product AND d.is_net THEN TRUE ELSE FALSE END AS money,
        c.expected_product || '|' || COALESCE(CAST(c.n_codes AS STRING), '') || '|' ||
          COALESCE(CAST(c.n_total AS STRING), '') AS note
 FROM ev e
 JOIN conflicted c ON c.trace_code = e.trace_code
-LEFT JOIN dr ON dr.event_id = e.event_id
-WHERE e.product_norm IS NOT NULL AND (dr.event_id IS NULL OR NOT dr.is_rescan)
+LEFT JOIN scans d ON d.event_id = e.event_id
+WHERE e.product_norm IS NOT NULL AND (d.event_id IS NULL OR NOT d.is_rescan)

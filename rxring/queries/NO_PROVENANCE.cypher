@@ -5,12 +5,14 @@
 // judged when
 //   * the site reports inbound: of the distinct codes it net-dispenses, at least
 //     $provenance_min_coverage (and at least one) have an inbound or transfer_in
-//     record at the site;
+//     record at the site, or a transfer_out elsewhere naming the site as counterparty;
 //   * the dispense is at least $provenance_grace_days days after the site's first
 //     event in the data (stock received before the data window has no inbound
 //     record and is sold in the window's first weeks);
 // and it is a finding when no event of a type in $provenance_types of that code at
-// that site (double scans aside) is at or before it.  One finding per (code, site);
+// that site (double scans aside), and no transfer_out of it naming this site as
+// counterparty, and no inventory scan of it at that site within the grace period
+// (the opening stock-take), is at or before it.  One finding per (code, site);
 // evidence: the site's net dispenses of the code before any such receipt
 // ('laundering'; the buyers are not ring members).  Money: those dispenses.
 // Parameters: $provenance_min_coverage, $provenance_grace_days, $provenance_types
@@ -19,21 +21,29 @@
 MATCH (s:Site)<-[:AT]-(any:Event)
 WITH s, min(any.time) AS site_first
 MATCH (s)<-[:AT]-(sale:Event {net: true})-[:OF]->(b:Box)
-WITH s, site_first, b, sale
-ORDER BY sale.time, sale.id
-WITH s, site_first, b, head(collect(sale)) AS first_sale
+WITH s, site_first, b, min(sale.time) AS first_sale
 WITH s, site_first, b, first_sale,
-     EXISTS { MATCH (b)<-[:OF]-(r:Event)-[:AT]->(s) WHERE r.type IN ['inbound', 'transfer_in'] } AS received
+     EXISTS { MATCH (b)<-[:OF]-(r:Event)-[:AT]->(s) WHERE r.type IN ['inbound', 'transfer_in'] }
+     OR EXISTS { MATCH (b)<-[:OF]-(t:Event {type: 'transfer_out'}) WHERE t.counterparty = s.id } AS received
 WITH s, site_first, collect({box: b, first_sale: first_sale, received: received}) AS judged
 WITH s, site_first, judged, size(judged) AS n_codes, size([j IN judged WHERE j.received]) AS n_received
 WHERE n_received > 0 AND n_received >= $provenance_min_coverage * n_codes
+WITH s, site_first + duration({seconds: $provenance_grace_days * 86400.0}) AS grace_end, judged, n_codes, n_received
 UNWIND judged AS j
-WITH s, j.box AS b, j.first_sale AS first_sale, n_codes, n_received
-WHERE first_sale.time >= site_first + duration({seconds: $provenance_grace_days * 86400.0})
-OPTIONAL MATCH (b)<-[:OF]-(r:Event)-[:AT]->(s)
-WHERE r.type IN $provenance_types AND NOT r.rescan
-WITH s, b, first_sale, n_codes, n_received, min(r.time) AS received_at
-WHERE received_at IS NULL OR received_at > first_sale.time
+WITH s, grace_end, j.box AS b, j.first_sale AS first_sale, n_codes, n_received
+WHERE first_sale >= grace_end
+CALL (s, b, grace_end) {
+  // the earliest sign that the site held the pack
+  OPTIONAL MATCH (b)<-[:OF]-(r:Event)-[:AT]->(s)
+  WHERE (r.type IN $provenance_types AND NOT r.rescan) OR (r.type = 'inventory' AND r.time < grace_end)
+  WITH b, s, min(r.time) AS here
+  OPTIONAL MATCH (b)<-[:OF]-(t:Event {type: 'transfer_out'})
+  WHERE t.counterparty = s.id
+  WITH here, min(t.time) AS sent
+  RETURN CASE WHEN here IS NULL THEN sent WHEN sent IS NULL OR here <= sent THEN here ELSE sent END AS received_at
+}
+WITH s, b, first_sale, n_codes, n_received, received_at
+WHERE received_at IS NULL OR received_at > first_sale
 MATCH (b)<-[:OF]-(sale:Event {net: true})-[:AT]->(s)
 WHERE received_at IS NULL OR sale.time < received_at
 RETURN 'NO_PROVENANCE' AS rule, b.code AS trace_code, s.id AS disc, sale.id AS event_id, 'laundering' AS role,

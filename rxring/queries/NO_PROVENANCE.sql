@@ -11,19 +11,19 @@
 --     record and is sold in the window's first weeks);
 -- and it is a finding when no event of type ${provenance_types} of that code at
 -- that site (double scans aside), and no transfer_out of it from another site
--- naming this site as counterparty, is at or before it.  (The transfer_out rule
--- covers hospital networks that record only the sending side of a transfer.)  One finding per (code, site);
+-- naming this site as counterparty, and no inventory scan of it at that site
+-- within the grace period (the opening stock-take: the 3501 盘存 a site uploads when
+-- it starts reporting lists the stock it already held), is at or before it.  (The
+-- transfer_out rule covers hospital networks that record only the sending side of
+-- a transfer.  Later stock-takes do not count: laundered packs sit on the shelf
+-- and are counted like any other.)  One finding per (code, site);
 -- evidence: the site's net dispenses of the code before any such receipt
 -- ('laundering'; the buyers are not ring members).  Money: those dispenses.
 WITH site_first AS (
   SELECT site_id, MIN(ev_sec) AS first_sec FROM ev GROUP BY site_id
 ),
 first_dispense AS (
-  SELECT trace_code, site_id, event_id, ev_sec
-  FROM (SELECT trace_code, site_id, event_id, ev_sec,
-               ROW_NUMBER() OVER (PARTITION BY trace_code, site_id ORDER BY event_time, event_id) AS rn
-        FROM netd) ordered
-  WHERE rn = 1
+  SELECT trace_code, site_id, MIN(ev_sec) AS ev_sec FROM netd GROUP BY trace_code, site_id
 ),
 transfers_to AS (  -- a transfer_out naming this site as counterparty: it received the pack
   SELECT trace_code, counterparty AS site_id, ev_sec
@@ -43,12 +43,19 @@ coverage AS (
 ),
 provenance AS (
   SELECT trace_code, site_id, MIN(prov_sec) AS prov_sec
-  FROM (SELECT e.trace_code, e.site_id, e.ev_sec AS prov_sec
-        FROM ev e
-        LEFT JOIN dr ON dr.event_id = e.event_id
-        WHERE e.event_type IN (${provenance_types}) AND (dr.event_id IS NULL OR NOT dr.is_rescan)
+  FROM (SELECT trace_code, site_id, ev_sec AS prov_sec
+        FROM ev
+        WHERE event_type IN (${provenance_types}) AND event_type NOT IN ('dispense', 'refund')
         UNION ALL
-        SELECT trace_code, site_id, ev_sec AS prov_sec FROM transfers_to) receipts
+        SELECT trace_code, site_id, ev_sec AS prov_sec
+        FROM dr
+        WHERE event_type IN (${provenance_types}) AND NOT is_rescan
+        UNION ALL
+        SELECT trace_code, site_id, ev_sec AS prov_sec FROM transfers_to
+        UNION ALL
+        SELECT e.trace_code, e.site_id, e.ev_sec AS prov_sec     -- the opening stock-take
+        FROM ev e JOIN site_first sf ON sf.site_id = e.site_id
+        WHERE e.event_type = 'inventory' AND e.ev_sec < sf.first_sec + ${provenance_grace_seconds}) receipts
   GROUP BY trace_code, site_id
 ),
 flagged AS (

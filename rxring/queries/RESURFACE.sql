@@ -10,13 +10,18 @@
 --   * a net dispense at the source site belonging to another pack dispense, to
 --     someone else: a patient who is not a source patient (an unknown patient
 --     counts as someone else when a source patient is known).
--- One finding per trace code.  Evidence: the source dispense(s) ('source') and the
+-- Only codes with an event later than their source are examined (one hash
+-- aggregation finds them).  One finding per trace code.  Evidence: the source dispense(s) ('source') and the
 -- resurfacing events ('laundering'; their site is the laundering site).  Money:
 -- the dispenses among them.
-WITH src AS (
-  SELECT trace_code, pd_key, site_id, pd_time
-  FROM pd
-  WHERE pd_order = 1
+WITH code_last AS (
+  SELECT trace_code, MAX(event_time) AS last_time FROM ev GROUP BY trace_code
+),
+src AS (
+  SELECT p.trace_code, p.pd_key, p.site_id, p.pd_time
+  FROM pd p
+  JOIN code_last c ON c.trace_code = p.trace_code
+  WHERE p.pd_order = 1 AND c.last_time > p.pd_time
 ),
 src_events AS (
   SELECT n.trace_code, n.event_id, n.patient_id
@@ -29,16 +34,22 @@ src_patients AS (
 src_patient_count AS (
   SELECT trace_code, COUNT(*) AS n_patients FROM src_patients GROUP BY trace_code
 ),
+cand_scans AS (
+  SELECT d.event_id, d.is_rescan FROM dr d JOIN src s ON s.trace_code = d.trace_code
+),
+cand_net AS (
+  SELECT n.event_id, n.pd_key FROM netd n JOIN src s ON s.trace_code = n.trace_code
+),
 later AS (
   SELECT e.trace_code, e.event_id
   FROM ev e
   JOIN src s ON s.trace_code = e.trace_code
-  LEFT JOIN dr ON dr.event_id = e.event_id
-  LEFT JOIN netd n ON n.event_id = e.event_id
+  LEFT JOIN cand_scans d ON d.event_id = e.event_id
+  LEFT JOIN cand_net n ON n.event_id = e.event_id
   LEFT JOIN src_patients sp ON sp.trace_code = e.trace_code AND sp.patient_id = e.patient_id
   LEFT JOIN src_patient_count spc ON spc.trace_code = e.trace_code
   WHERE e.event_time > s.pd_time
-    AND (dr.event_id IS NULL OR NOT dr.is_rescan)
+    AND (d.event_id IS NULL OR NOT d.is_rescan)
     AND (e.site_id <> s.site_id
          OR (n.event_id IS NOT NULL AND n.pd_key <> s.pd_key
              AND sp.patient_id IS NULL

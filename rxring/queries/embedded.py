@@ -19,7 +19,8 @@ whitelisted event-type literals from :class:`~rxring.options.AnalysisOptions`.
 
 Pipeline
 --------
-Input relations: ``events_raw`` (schema.EVENT_SCHEMA columns), ``deletions``
+Input relations: ``events_raw`` (schema.EVENT_SCHEMA columns plus a unique
+``row_key``, see :func:`events_table` and :func:`parquet_events_sql`), ``deletions``
 (record_no, event_type, site_id) and ``products`` (product_norm, pack_units).
 Stages, each a temporary table, in order: ``ev`` (clean events), ``dr``
 (double scans, refunds), ``netd`` (net dispenses with pack groups), ``pd`` (pack
@@ -55,6 +56,8 @@ __all__ = [
     "run_sql_rules",
     "assemble_findings",
     "empty_findings",
+    "events_table",
+    "parquet_events_sql",
 ]
 
 #: Stage tables, in the order they are built.
@@ -290,7 +293,9 @@ def events_table(events: pd.DataFrame) -> pa.Table:
     """A pandas event frame as an Arrow table with exactly schema.EVENT_SCHEMA.
 
     Missing optional columns become nulls; empty strings in text columns become
-    nulls; a missing event_id is derived from the row position (``row<N>``).
+    nulls; a missing event_id is derived from the row position (``row<N>``).  A
+    ``row_key`` column (the row position) is appended: the rules use it to break
+    ties between rows that repeat an event_id.
     """
     frame = events.copy()
     for field in EVENT_SCHEMA:
@@ -313,5 +318,20 @@ def events_table(events: pd.DataFrame) -> pa.Table:
             frame[field.name] = pd.to_numeric(column, errors="coerce").astype("float64")
         elif pa.types.is_integer(field.type):
             frame[field.name] = pd.to_numeric(column, errors="coerce").astype("Int64")
-    table = pa.Table.from_pandas(frame[list(EVENT_SCHEMA.names)], preserve_index=False)
-    return table.cast(EVENT_SCHEMA)
+    table = pa.Table.from_pandas(frame[list(EVENT_SCHEMA.names)], preserve_index=False).cast(EVENT_SCHEMA)
+    return table.append_column("row_key", pa.array(range(table.num_rows), type=pa.int64()))
+
+
+def parquet_events_sql(paths) -> str:
+    """DuckDB SELECT over event part files giving ``events_raw`` (EVENT_SCHEMA + row_key).
+
+    ``row_key`` = part index * 2**32 + row number in the part: unique, and stable
+    for the same workspace.
+    """
+    names = ", ".join(EVENT_SCHEMA.names)
+    selects = []
+    for index, path in enumerate(paths):
+        quoted = "'" + str(path).replace("'", "''") + "'"
+        selects.append(f"SELECT {names}, CAST({index} AS BIGINT) * 4294967296 + file_row_number AS row_key "
+                       f"FROM read_parquet({quoted}, file_row_number = true)")
+    return "\nUNION ALL\n".join(selects)

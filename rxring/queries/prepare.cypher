@@ -12,16 +12,19 @@
 //                    was settled with the fund (settlement_id), else 0; 0 for other event types
 //   e.total_money    total_amount of a dispense, 0 for other event types
 //   e.rescan         a double scan of the previous dispense (refund) of the code at the site:
-//                    within $double_scan_seconds and the same settlement, or, when either has
-//                    no settlement id, the same patient or an unknown one
+//                    the same settlement id (one pack cannot be sold twice in one settlement,
+//                    whatever the minutes between), or, when either has no settlement id,
+//                    within $double_scan_seconds and the same patient or an unknown one;
+//                    two different settlement ids are two sales
 //   e.net            a net dispense: neither a re-scan nor cancelled by a refund.  Refunds
 //                    cancel, per code and site, the latest earlier dispense not yet cancelled
 //                    (at equal times a dispense comes first); a refund of a sale made before
 //                    the data window cancels nothing
 //   e.pack           the pack dispense a net dispense belongs to: 'W:<event id>' for a
 //                    whole pack; split (拆零) sales of one code at one site share a pack while
-//                    their running units stay within the product's pack_units
-//                    ('S:<site>:<index>'; one pack when pack_units is unknown)
+//                    their running units stay within the product's pack_units (the event's
+//                    product, else the smallest product code any event of the code carries;
+//                    'S:<site>:<index>'; one pack when pack_units is unknown)
 //   e.pack_time      the first time of that pack dispense
 //   e.pack_order     1 for the code's first pack dispense, 2 for the next, ...
 
@@ -50,11 +53,11 @@ CALL (b) {
   UNWIND range(1, size(scans) - 1) AS i
   WITH scans[i - 1] AS prev, scans[i] AS cur, duration.inSeconds(scans[i - 1].e.time, scans[i].e.time) AS gap
   WITH cur.e AS e, prev, cur, gap.seconds + gap.nanosecondsOfSecond / 1000000000.0 AS seconds
-  WHERE seconds <= $double_scan_seconds
-    AND ((cur.e.settlement_id IS NOT NULL AND prev.e.settlement_id IS NOT NULL
-          AND cur.e.settlement_id = prev.e.settlement_id)
-         OR ((cur.e.settlement_id IS NULL OR prev.e.settlement_id IS NULL)
-             AND (cur.patient IS NULL OR prev.patient IS NULL OR cur.patient = prev.patient)))
+  WHERE (cur.e.settlement_id IS NOT NULL AND prev.e.settlement_id IS NOT NULL
+         AND cur.e.settlement_id = prev.e.settlement_id)
+     OR ((cur.e.settlement_id IS NULL OR prev.e.settlement_id IS NULL)
+         AND seconds <= $double_scan_seconds
+         AND (cur.patient IS NULL OR prev.patient IS NULL OR cur.patient = prev.patient))
   SET e.rescan = true
 } IN TRANSACTIONS OF 1000 ROWS;
 
@@ -77,8 +80,10 @@ CALL (b) {
 // 4. pack dispenses: whole packs, and split sales grouped by the product's pack units
 MATCH (b:Box)
 CALL (b) {
+  OPTIONAL MATCH (b)<-[:OF]-(any:Event)
+  WITH b, min(any.product_norm) AS code_product
   MATCH (b)<-[:OF]-(e:Event {net: true})-[:AT]->(s:Site)
-  OPTIONAL MATCH (p:Product {code: coalesce(e.product_norm, b.product_code)})
+  OPTIONAL MATCH (p:Product {code: coalesce(e.product_norm, code_product)})
   WITH s, e, p.pack_units AS pack_units
   ORDER BY e.time, e.id
   WITH s, collect({e: e, units: pack_units}) AS sales

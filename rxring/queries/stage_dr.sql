@@ -14,19 +14,26 @@
 --    dispense and -1 per refund, minus its running minimum when negative): a
 --    refund that lowers the level from k to k-1 cancels the latest dispense before
 --    it that raised the level to k.  At equal times a dispense sorts before a refund.
--- Output: event_id, trace_code, site_id, event_type, is_rescan,
+-- Only (code, site) pairs with two or more dispense/refund scans need the walk; a
+-- lone dispense is a net dispense and a lone refund cancels nothing.
+-- Output: the ev columns of every dispense and refund, and is_rescan,
 --   is_net     dispense that is neither a re-scan nor cancelled (a net dispense)
 --   refund_of  for a refund: the event_id of the dispense it cancels
 WITH scans AS (
-  SELECT trace_code, site_id, event_id, event_type, event_time, ev_sec, patient_id, settlement_id,
-         LAG(ev_sec) OVER (PARTITION BY trace_code, site_id, event_type ORDER BY event_time, event_id) AS prev_sec,
-         LAG(settlement_id) OVER (PARTITION BY trace_code, site_id, event_type ORDER BY event_time, event_id) AS prev_settlement,
-         LAG(patient_id) OVER (PARTITION BY trace_code, site_id, event_type ORDER BY event_time, event_id) AS prev_patient
+  SELECT ev.*, COUNT(*) OVER (PARTITION BY trace_code, site_id) AS n_scans
   FROM ev
   WHERE event_type IN ('dispense', 'refund')
 ),
-flagged AS (
+lagged AS (
   SELECT scans.*,
+         LAG(ev_sec) OVER (PARTITION BY trace_code, site_id, event_type ORDER BY event_time, event_id) AS prev_sec,
+         LAG(settlement_id) OVER (PARTITION BY trace_code, site_id, event_type ORDER BY event_time, event_id) AS prev_settlement,
+         LAG(patient_id) OVER (PARTITION BY trace_code, site_id, event_type ORDER BY event_time, event_id) AS prev_patient
+  FROM scans
+  WHERE n_scans > 1
+),
+flagged AS (
+  SELECT lagged.*,
          CASE WHEN prev_sec IS NULL THEN FALSE
               WHEN settlement_id IS NOT NULL AND prev_settlement IS NOT NULL
                 THEN settlement_id = prev_settlement
@@ -34,7 +41,7 @@ flagged AS (
                    AND (patient_id IS NULL OR prev_patient IS NULL OR patient_id = prev_patient)
                 THEN TRUE
               ELSE FALSE END AS is_rescan
-  FROM scans
+  FROM lagged
 ),
 walk AS (
   SELECT trace_code, site_id, event_id, event_type,
@@ -72,10 +79,22 @@ cancelled AS (
   FROM cancels c
   JOIN leveled d ON d.trace_code = c.trace_code AND d.site_id = c.site_id AND d.seq = c.dispense_seq
 )
-SELECT f.event_id, f.trace_code, f.site_id, f.event_type, f.is_rescan,
+SELECT f.event_id, f.trace_code, f.event_type, f.event_time, f.ev_sec, f.site_id, f.product_norm, f.expiry,
+       f.code_expiry, f.quantity, f.split_sale, f.patient_id, f.prescriber_id, f.settlement_id,
+       f.code_product, f.counterparty, f.fund_money, f.total_money,
+       f.is_rescan,
        CASE WHEN f.event_type = 'dispense' AND NOT f.is_rescan AND cd.refund_id IS NULL
             THEN TRUE ELSE FALSE END AS is_net,
        cr.dispense_id AS refund_of
 FROM flagged f
 LEFT JOIN cancelled cd ON cd.dispense_id = f.event_id
 LEFT JOIN cancelled cr ON cr.refund_id = f.event_id
+UNION ALL
+SELECT s.event_id, s.trace_code, s.event_type, s.event_time, s.ev_sec, s.site_id, s.product_norm, s.expiry,
+       s.code_expiry, s.quantity, s.split_sale, s.patient_id, s.prescriber_id, s.settlement_id,
+       s.code_product, s.counterparty, s.fund_money, s.total_money,
+       FALSE AS is_rescan,
+       CASE WHEN s.event_type = 'dispense' THEN TRUE ELSE FALSE END AS is_net,
+       CAST(NULL AS STRING) AS refund_of
+FROM scans s
+WHERE s.n_scans = 1

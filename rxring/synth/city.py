@@ -238,6 +238,10 @@ def build_city(rng: np.random.Generator, n_sites: int, n_patients: int, n_prescr
         rank = k if kind == "hospital" else (k - n_hosp if kind == "clinic" else k - n_hosp - n_clinic)
         if rank < len(order) and (kind != "clinic"):
             district_of[k] = order[rank % len(order)]
+    # a neighbouring city's pharmacy (cross-city purchases and rings) in every city of 10+ sites
+    pharm_idx = [k for k, kind in enumerate(kinds) if kind == "pharmacy"]
+    if other_city and len(pharm_idx) >= 4 and not any(int(district_of[k]) in other_city for k in pharm_idx):
+        district_of[pharm_idx[-1]] = min(other_city)
     # small cities have fewer chains, so that every chain has several stores
     n_chains = max(1, min(len(CHAINS), n_pharm // 4))
     chain_names = [c for c, _ in CHAINS[:n_chains]]

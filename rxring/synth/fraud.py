@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from datetime import date
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,11 +101,14 @@ class Ring:
     swap: tuple[int, int] | None = None     # (stock product, reported product)
     injected: dict[int, int] = field(default_factory=dict)
 
-    def plan(self) -> dict:
+    def plan(self, city: City) -> dict:
+        """The plan as recorded in ground_truth.json (ring["plan"])."""
         return {
             "speed": self.speed, "geography": self.geography, "start_day": self.start, "end_day": self.end,
             "delay_days": list(self.delay), "recycler_inbound_share": self.inbound_prob,
             "second_settlement_share": self.settle_prob,
+            "source_regions": sorted({city.sites[s].region for s, _ in self.sources}),
+            "laundering_regions": sorted({city.sites[s].region for s in self.laundering_sites}),
         }
 
 
@@ -188,6 +192,12 @@ class RingBook:
         self._used_doctors.add(doc)
         return doc
 
+    def _first_month_end(self) -> int:
+        """Day index of the last day of the first calendar month (the first stock-take)."""
+        d = self.e.start
+        nxt = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+        return (nxt - d).days - 1
+
     def _plan(self, n_rings: int) -> None:
         c, days = self.city, self.e.days
         valuable = [p.idx for p in c.products if p.drug.resale_value] or [max(c.products, key=lambda p: p.price).idx]
@@ -206,6 +216,8 @@ class RingBook:
                 inbound = self.rng.choice([0.0, 0.0, 0.5, 1.0]) if style != "recycler_inbound" else 1.0
                 settle = self.rng.choice([1.0, 0.7, 0.0]) if style != "cash_resale" else 0.0
             start = self.rng.randint(int(days * 0.08), max(int(days * 0.3), int(days * 0.08) + 1))
+            if days >= 75:   # after the first month-end stock-take (an opening stock-take lists old stock)
+                start = max(start, self._first_month_end() + 1)
             end = min(days - 2, start + self.rng.randint(int(days * 0.35), max(int(days * 0.65), int(days * 0.35) + 1)))
             if speed == "days":
                 delay = (1, 7)
@@ -227,6 +239,10 @@ class RingBook:
                     y = prods[0]
                     ring.swap = (x, y)
                     ring.products = [y]
+                    # a handful of regulars whose insurance cards carry the swapped sales
+                    pool = [p for p in self._pool(site) if p not in self._used_patients]
+                    ring.source_patients = self.rng.sample(pool, min(len(pool), self.rng.randint(3, 8)))
+                    self._used_patients.update(ring.source_patients)
                     d = start
                     while d <= end:
                         self.swap_due.setdefault(d, []).append(ring)
@@ -383,7 +399,7 @@ class RingBook:
             if not self._budget_ok(ring, site):
                 continue
             e.site_injected[site] = e.site_injected.get(site, 0) + 1
-            pool = self._pool(site)
+            pool = ring.source_patients or self._pool(site)
             buyer = pool[self.rng.randrange(len(pool))]
             x, y = ring.swap
             out.append(Visit(e.sale_time(day, c.sites[site].kind), site, buyer, int(c.patient_doctor[buyer]),

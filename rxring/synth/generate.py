@@ -32,10 +32,16 @@ from .groundtruth import build_ground_truth
 from .life import Engine
 from .writers import FORMATS, make_writer
 
-__all__ = ["SynthParams", "GenerationSummary", "generate", "EVENTS_PER_PATIENT_DAY"]
+__all__ = ["SynthParams", "GenerationSummary", "generate", "events_per_patient"]
 
-# Measured on generated cities (all formats write the same events): events per patient per day.
-EVENTS_PER_PATIENT_DAY = 0.2
+# Measured on generated cities (all formats write the same events): events per patient per day,
+# about 0.18 in steady state plus the first deliveries that fill the shelves.
+EVENTS_PER_PATIENT_DAY = 0.176
+
+
+def events_per_patient(days: int) -> float:
+    """Expected events per patient over ``days`` days (used to size a city for ``--events``)."""
+    return EVENTS_PER_PATIENT_DAY * days + 0.6
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,7 @@ class SynthParams:
             raise RxringError(f"--start must be a date like 2025-01-01 (got {self.start!r})") from None
         patients = self.patients
         if patients is None:
-            patients = int(self.events / (EVENTS_PER_PATIENT_DAY * self.days)) if self.events else 3000
+            patients = int(self.events / events_per_patient(self.days)) if self.events else 3000
         if patients < 300:
             raise RxringError(f"a city needs at least 300 patients (got {patients}); raise --patients or --events")
         sites = self.sites if self.sites is not None else int(np.clip(round(patients / 150), 10, 5000))

@@ -131,7 +131,7 @@ def build_ground_truth(engine: Engine, book: RingBook, fmt: str, seed: int, para
             "style": ring.style,
             "members": {k: sorted(v) for k, v in members.items()} | {"brokers": used_brokers},
             "trace_codes": sorted({f["trace_code"] for f in fs}),
-            "plan": ring.plan(),
+            "plan": ring.plan(city),
         })
 
     flagged = {f["trace_code"] for f in findings}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import zipfile
 
 import pytest
@@ -88,9 +89,22 @@ def test_truncated_gzip_midway_is_an_error_not_a_traceback(tmp_path):
 
 def test_invalid_json_document_is_an_error(tmp_path):
     path = tmp_path / "doc.json"
-    path.write_text('[\n  {"infno": "3505",\n  "msgid": ', encoding="utf-8")
+    path.write_text('{\n  "infno": "3505",\n  "msgid": ', encoding="utf-8")
     f = ingest([path], tmp_path / "ws", progress=False).files[0]
-    assert f.status == "error" and "invalid JSON at line" in f.message
+    assert f.status == "error" and "invalid JSON at line 3" in f.message
+
+
+def test_truncated_json_array_keeps_the_good_items_and_quarantines_the_tail(tmp_path):
+    good = {"infno": "3505", "msgid": "A", "fixmedins_code": "P1", "sel_retn_time": "2026-01-01 10:00:00",
+            "drug_trac_codg": "81151257914085620001"}
+    text = "[\n" + json.dumps(good) + ",\n" + json.dumps(dict(good, msgid="B"))[:-30]
+    path = tmp_path / "cut.json"
+    path.write_text(text, encoding="utf-8")
+    report = ingest([path], tmp_path / "ws", progress=False)
+    f = report.files[0]
+    assert (f.status, f.read, f.accepted, f.quarantined) == ("ingested", 2, 1, 1)
+    quarantine = (tmp_path / "ws" / "quarantine.csv").read_text(encoding="utf-8")
+    assert "invalid JSON in item 2" in quarantine
 
 
 def test_missing_input_path_is_a_user_error(tmp_path):
@@ -156,3 +170,22 @@ def test_unreadable_file_is_reported_not_raised(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "file_sha256", denied)
     report = ingest([path], tmp_path / "ws", progress=False)
     assert report.files[0].status == "error" and "Permission denied" in report.files[0].message
+
+
+def test_workspace_that_is_a_file_is_a_user_error(tmp_path, fixtures):
+    target = tmp_path / "ws"
+    target.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(RxringError, match="is a file"):
+        ingest([fixtures / "sales_gbk.csv"], target, progress=False)
+
+
+def test_a_second_ingest_into_a_busy_workspace_is_refused(tmp_path, fixtures):
+    import fcntl
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    with open(ws / ".ingest.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        with pytest.raises(RxringError, match="another rxring ingest"):
+            ingest([fixtures / "sales_gbk.csv"], ws, progress=False)
+    assert ingest([fixtures / "sales_gbk.csv"], ws, progress=False).files[0].accepted == 4

@@ -197,3 +197,30 @@ def test_deletion_matching_by_site_and_type(run_ingest, tmp_path):
     report, events, _ = run_ingest(path)
     assert report.files[0].deletions == 3
     assert sorted(events["event_id"]) == ["S2:0:0", "S3:0:0"]
+
+
+def test_large_json_array_and_epcis_document_are_streamed(run_ingest, tmp_path):
+    messages = [
+        {"infno": "3505", "msgid": f"M{i}", "fixmedins_code": "P1", "sel_retn_time": "2026-01-01 10:00:00",
+         "fixmedins_hilist_name": "阿托伐他汀钙片" * 10, "drug_trac_codg": f"8115125{i:013d}"}
+        for i in range(12000)
+    ]
+    array = tmp_path / "big.json"
+    array.write_text(json.dumps(messages, ensure_ascii=False, indent=1), encoding="utf-8")
+    assert array.stat().st_size > 3 * (1 << 20)
+    events = [
+        {"type": "ObjectEvent", "bizStep": "retail_selling", "eventTime": "2026-03-02T12:00:00+08:00",
+         "epcList": [f"urn:epc:id:sgtin:0614141.812345.{i}"], "bizLocation": {"id": "P9"}, "note": "x" * 200}
+        for i in range(12000)
+    ]
+    doc = tmp_path / "big.jsonld"
+    doc.write_text(json.dumps({"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+                               "type": "EPCISDocument", "epcisBody": {"eventList": events}}), encoding="utf-8")
+    report, got, quarantine = run_ingest(array, doc)
+    assert [(f.format, f.read, f.accepted) for f in report.files] == [("nhsa-json", 12000, 12000), ("epcis-json", 12000, 12000)]
+    assert quarantine.empty
+    nhsa = got[got["site_id"] == "P1"]
+    assert nhsa["source_line"].tolist() == list(range(1, 12001))
+    assert nhsa["event_id"].iloc[-1] == "M11999:0:0"
+    epcis = got[got["site_id"] == "P9"]
+    assert epcis["code_serial"].iloc[-1] == "11999" and epcis["source_line"].iloc[-1] == 12000

@@ -327,6 +327,12 @@ _add("no_provenance_counted_on_the_shelf", Fixture(
     expected={f"NO_PROVENANCE:{C2}:L1": {"event_ids": ["x1"]}},
 ))
 
+_add("trap_no_provenance_opening_stocktake", Fixture(
+    note="the pack was listed in the site's opening stock-take (first days of its data): old stock, not a finding",
+    events=frame(*_stocked_site("L1", 4), ev("v1", "inventory", "01-01 20:00", "L1", code=C2),
+                 _sale("x1", "04-05 10:00", "L1", "P9", code=C2)),
+))
+
 _add("trap_no_provenance_in_grace_period", Fixture(
     note="old stock sold in the first weeks of the data window has no inbound record",
     events=frame(*_stocked_site("L1", 4), _sale("x1", "01-20 10:00", "L1", "P9", code=C2)),

@@ -222,3 +222,23 @@ def test_inventory_is_scanned_only_before_dispense(city, events):
     scans = e.event_type == "inventory"
     assert scans.sum() > 100
     assert not (scans & (previous == "dispense")).any()
+
+
+def test_geography_follows_the_plan(city):
+    regions = dict(zip(city.sites.site_id, city.sites.region))
+    other_city = {r for r in regions.values() if r.endswith("市") or "市" in r}
+    seen = set()
+    for ring in city.truth["rings"]:
+        plan, m = ring["plan"], ring["members"]
+        if not m["source_sites"]:
+            continue
+        src = {regions[s] for s in m["source_sites"]}
+        laund = {regions[s] for s in m["laundering_sites"]}
+        if plan["geography"] == "same_district":
+            assert laund & src
+        elif plan["geography"] == "other_city":
+            assert laund & other_city
+        elif plan["geography"] == "other_district":
+            assert laund - src
+        seen.add(plan["geography"])
+    assert {"same_district", "other_district", "other_city", "same_site"} <= seen

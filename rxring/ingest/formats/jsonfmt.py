@@ -11,6 +11,7 @@ event in its list), so very large inputs should be JSON Lines.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterator
@@ -130,11 +131,91 @@ def read_jsonl(path: Path, encoding: str, sha16: str, source_file: str, tick: Ca
     yield batch.chunk()
 
 
-def read_json(path: Path, encoding: str, sha16: str, source_file: str, tick: Callable[[], None],
+_SKIP = re.compile(r"[\s,]*")
+_EVENT_LIST = re.compile(r'"eventList"\s*:\s*\[')
+_READ = 1 << 20
+
+
+def _array_items(fh, buf: str, idx: int) -> Iterator[tuple[int, object, str, str | None]]:
+    """Stream the items of a JSON array whose ``[`` ends at ``buf[idx]``, reading ``fh`` as needed.
+
+    Yields (1-based position, item, raw text, error); after an error (a truncated
+    or broken document) nothing more is yielded.
+    """
+    decoder = json.JSONDecoder()
+    eof = False
+    position = 0
+    while True:
+        idx = _SKIP.match(buf, idx).end()
+        if idx >= len(buf):
+            if eof:
+                yield position + 1, None, "", "the JSON document ends before its closing ] (truncated?)"
+                return
+            more = fh.read(_READ)
+            eof = not more
+            buf, idx = buf[idx:] + more, 0
+            continue
+        if buf[idx] == "]":
+            return
+        try:
+            item, end = decoder.raw_decode(buf, idx)
+        except json.JSONDecodeError as exc:
+            if not eof:
+                more = fh.read(_READ)
+                eof = not more
+                buf, idx = buf[idx:] + more, 0
+                continue
+            yield position + 1, None, buf[idx : idx + 4000], f"invalid JSON in item {position + 1} ({exc.msg}); the document is broken or truncated here"
+            return
+        position += 1
+        yield position, item, buf[idx:end], None
+        idx = end
+        if idx > _READ:
+            buf, idx = buf[idx:], 0
+
+
+def read_json(path: Path, encoding: str, sha16: str, source_file: str, tick: Callable[..., None],
               kinds: Counter) -> Iterator[Chunk]:
-    """Read a whole JSON document: a message, a list of messages/events/records, or an EPCIS document."""
+    """Read a JSON document: a list of messages/events/records, an EPCIS document, or one message.
+
+    A top-level array and an EPCIS document's ``eventList`` are streamed item by item
+    (bounded memory); any other document is loaded whole.
+    """
+    batch = _Batcher()
+
+    def flush() -> Iterator[Chunk]:
+        if batch.full():
+            kinds.update(batch.kinds)
+            batch.kinds.clear()
+            tick(raw_position(fh))
+            yield batch.chunk()
+
     with text_stream(path, encoding) as fh:
-        text = fh.read().lstrip("\ufeff")
+        head = fh.read(_READ).lstrip("\ufeff")
+        start = len(head) - len(head.lstrip())
+        event_list = _EVENT_LIST.search(head)
+        if head[start:start + 1] == "[":
+            items, epcis = _array_items(fh, head, start + 1), False
+        elif event_list and '"epcisBody"' in head[: event_list.start()]:
+            items, epcis = _array_items(fh, head, event_list.end()), True
+        else:
+            items = None
+            text = head + fh.read()
+        if items is not None:
+            for position, item, raw, error in items:
+                if error:
+                    batch.rejects.append((position, error, raw))
+                    break
+                if epcis:
+                    batch.kinds["epcis"] += 1
+                    batch.raw[position] = raw[:4000]
+                    batch.records.extend(event_records(item, position, position - 1, sha16))
+                else:
+                    _take(item, position, raw, position - 1, sha16, source_file, batch)
+                yield from flush()
+            kinds.update(batch.kinds)
+            yield batch.chunk()
+            return
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -144,19 +225,12 @@ def read_json(path: Path, encoding: str, sha16: str, source_file: str, tick: Cal
             yield from read_jsonl(path, encoding, sha16, source_file, tick, kinds)
             return
         raise FileProblem(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    batch = _Batcher()
     events = document_events(document) if isinstance(document, dict) else None
     if isinstance(document, dict) and events is not None and "infno" not in document:
-        items = events
         batch.kinds["epcis"] += 1
-        for i, event in enumerate(items, start=1):
+        for i, event in enumerate(events, start=1):
             batch.raw[i] = json.dumps(event, ensure_ascii=False)[:4000]
             batch.records.extend(event_records(event, i, i - 1, sha16))
-            if batch.full():
-                kinds.update(batch.kinds)
-                batch.kinds.clear()
-                tick()
-                yield batch.chunk()
         kinds.update(batch.kinds)
         yield batch.chunk()
         return
@@ -166,12 +240,6 @@ def read_json(path: Path, encoding: str, sha16: str, source_file: str, tick: Cal
             document = lists[0]
     items = document if isinstance(document, list) else [document]
     for i, obj in enumerate(items, start=1):
-        raw = json.dumps(obj, ensure_ascii=False)
-        _take(obj, i, raw, i - 1, sha16, source_file, batch)
-        if batch.full():
-            kinds.update(batch.kinds)
-            batch.kinds.clear()
-            tick()
-            yield batch.chunk()
+        _take(obj, i, json.dumps(obj, ensure_ascii=False), i - 1, sha16, source_file, batch)
     kinds.update(batch.kinds)
     yield batch.chunk()

@@ -72,20 +72,34 @@ RECORD_FIELDS = (
 
 
 def _s(value) -> str | None:
+    """Text of a field: stripped, None when missing or empty (12.0 -> "12")."""
+    if value.__class__ is str:
+        return value.strip() or None
     if value is None:
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    text = str(value).strip()
-    return text or None
+    return str(value).strip() or None
 
 
-def _first(item: dict, message: dict, names) -> object:
+def _fields(item: dict, message: dict) -> dict:
+    """The item's fields over the message's (an empty item value does not hide the message's)."""
+    if item is message:
+        return message
+    fields = dict(message)
+    for key, value in item.items():
+        if value is not None and value != "":
+            fields[key] = value
+        elif key not in fields:
+            fields[key] = value
+    return fields
+
+
+def _pick(fields: dict, names) -> object:
     for name in names:
-        for source in (item, message):
-            value = source.get(name)
-            if value not in (None, ""):
-                return value
+        value = fields.get(name)
+        if value is not None and value != "":
+            return value
     return None
 
 
@@ -193,14 +207,15 @@ def message_records(message: dict, line: int, raw: str, sha16: str, source_file:
         if not isinstance(item, dict):
             records.append(_reject(line, raw, f"body item {b} is not an object"))
             continue
+        f = _fields(item, message)
         event_type = INFNO_EVENT_TYPE[infno]
         if infno == "3502":
-            change = _s(_first(item, message, ("inv_chg_type",)))
+            change = _s(f.get("inv_chg_type"))
             event_type = {"101": "transfer_in", "102": "transfer_out"}.get(change or "", "adjust")
-        split = (_s(_first(item, message, ("trdn_flag",))) or "0").lower() in _SPLIT_TRUE
-        count = _num(_first(item, message, _QTY_FIELDS[infno]))
-        price = _num(_first(item, message, ("finl_trns_pric", "pric")))
-        fund = _num(_first(item, message, _FUND_FIELDS))
+        split = (_s(f.get("trdn_flag")) or "0").lower() in _SPLIT_TRUE
+        count = _num(_pick(f, _QTY_FIELDS[infno]))
+        price = _num(_pick(f, ("finl_trns_pric", "pric")))
+        fund = _num(_pick(f, _FUND_FIELDS))
         codes = _codes(item, message)
         k = len(codes)
         reject = None
@@ -218,25 +233,25 @@ def message_records(message: dict, line: int, raw: str, sha16: str, source_file:
             quantity = count if isinstance(count, float) and count < 0 else 1.0
         total = price * (count if isinstance(count, float) else 1.0) / kk if isinstance(price, float) else None
         fund_share = fund / kk if isinstance(fund, float) else None
-        when = _first(item, message, _TIME_FIELDS[infno]) or _first(item, message, _ALL_TIME_FIELDS)
+        when = _pick(f, _TIME_FIELDS[infno]) or _pick(f, _ALL_TIME_FIELDS)
         base = {
             "event_type": event_type,
             "event_time": _s(when),
             "site_id": _s(item.get("fixmedins_code")) or site,
-            "product_code": _s(_first(item, message, ("med_list_codg",))),
-            "product_name": _s(_first(item, message, ("fixmedins_hilist_name",))),
-            "batch": _s(_first(item, message, ("manu_lotnum",))),
-            "expiry": _s(_first(item, message, ("expy_end",))),
+            "product_code": _s(f.get("med_list_codg")),
+            "product_name": _s(f.get("fixmedins_hilist_name")),
+            "batch": _s(f.get("manu_lotnum")),
+            "expiry": _s(f.get("expy_end")),
             "quantity": quantity,
             "split_sale": "1" if split else "0",
-            "patient_id": _s(_first(item, message, ("psn_no",))),
-            "prescriber_id": _s(_first(item, message, ("prsc_dr_certno", "prsc_dr_name"))),
-            "pharmacist_id": _s(_first(item, message, ("phar_certno",))),
-            "settlement_id": _s(_first(item, message, ("setl_id",))),
+            "patient_id": _s(f.get("psn_no")),
+            "prescriber_id": _s(_pick(f, ("prsc_dr_certno", "prsc_dr_name"))),
+            "pharmacist_id": _s(f.get("phar_certno")),
+            "settlement_id": _s(f.get("setl_id")),
             "fund_amount": fund_share,
             "total_amount": total,
-            "counterparty": _s(_first(item, message, ("spler_name",))) if infno in ("3503", "3504") else None,
-            "record_no": _s(_first(item, message, ("fixmedins_bchno", "medins_prod_sel_no"))),
+            "counterparty": _s(f.get("spler_name")) if infno in ("3503", "3504") else None,
+            "record_no": _s(_pick(f, ("fixmedins_bchno", "medins_prod_sel_no"))),
             "_line": line,
             "_raw": raw,
             "_reject": reject,

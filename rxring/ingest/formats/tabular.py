@@ -18,6 +18,7 @@ import csv
 import datetime as dt
 import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -323,6 +324,7 @@ def _row_lookup(table: pa.Table, lines: np.ndarray, join) -> Callable[[list[int]
 
 
 def join_row(values: list, delimiter: str = ",") -> str:
+    """One row's fields as a line of CSV text (for quarantine rows)."""
     buf = io.StringIO()
     csv.writer(buf, delimiter=delimiter, lineterminator="").writerow(["" if v is None else v for v in values])
     return buf.getvalue()
@@ -390,35 +392,42 @@ def read_xlsx(path: Path, display: str, tick: Callable[[], None],
                 problems.append(f"sheet {sheet.title}: no header row with a trace-code column or master-table columns")
         if not found:
             raise FileProblem("; ".join(problems) or "workbook has no sheets")
-        for sheet, header_row, plan in found:
-            source_file = display if len(workbook.worksheets) == 1 else f"{display}#{sheet.title}"
-            ctx_setup(plan, source_file)
-            rows_iter = sheet.iter_rows(min_row=header_row, values_only=True)
-            header = _dedupe([_cell_text(v, False) or "" for v in next(rows_iter)])
-            code_header = plan.mapping.get("trace_code")
-            code_pos = header.index(code_header) if code_header in header else -1
-            width = len(header)
-            buffer: list[list] = []
-            lines: list[int] = []
-            blank = 0
-            number = header_row
-            for row in rows_iter:
-                number += 1
-                cells = [_cell_text(v, i == code_pos) for i, v in enumerate(row[:width])]
-                cells += [None] * (width - len(cells))
-                if not any(c is not None and str(c).strip() for c in cells):
-                    blank += 1
-                    continue
-                buffer.append(cells)
-                lines.append(number)
-                if len(buffer) >= XLSX_CHUNK:
-                    yield _xlsx_chunk(buffer, lines, header, plan, blank)
-                    tick()
-                    buffer, lines, blank = [], [], 0
-            if buffer or blank:
-                yield _xlsx_chunk(buffer, lines, header, plan, blank)
+        yield from _xlsx_sheets(found, workbook, display, tick, ctx_setup)
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
+        raise FileProblem(f"the XLSX workbook is damaged: {exc}") from None
     finally:
         workbook.close()
+
+
+def _xlsx_sheets(found, workbook, display, tick, ctx_setup) -> Iterator[Chunk]:
+    """Chunks of each recognised sheet, from the row after its header."""
+    for sheet, header_row, plan in found:
+        source_file = display if len(workbook.worksheets) == 1 else f"{display}#{sheet.title}"
+        ctx_setup(plan, source_file)
+        rows_iter = sheet.iter_rows(min_row=header_row, values_only=True)
+        header = _dedupe([_cell_text(v, False) or "" for v in next(rows_iter)])
+        code_header = plan.mapping.get("trace_code")
+        code_pos = header.index(code_header) if code_header in header else -1
+        width = len(header)
+        buffer: list[list] = []
+        lines: list[int] = []
+        blank = 0
+        number = header_row
+        for row in rows_iter:
+            number += 1
+            cells = [_cell_text(v, i == code_pos) for i, v in enumerate(row[:width])]
+            cells += [None] * (width - len(cells))
+            if not any(c is not None and str(c).strip() for c in cells):
+                blank += 1
+                continue
+            buffer.append(cells)
+            lines.append(number)
+            if len(buffer) >= XLSX_CHUNK:
+                yield _xlsx_chunk(buffer, lines, header, plan, blank)
+                tick()
+                buffer, lines, blank = [], [], 0
+        if buffer or blank:
+            yield _xlsx_chunk(buffer, lines, header, plan, blank)
 
 
 def _xlsx_chunk(buffer, lines, header, plan: TablePlan, blank: int) -> Chunk:

@@ -1,0 +1,413 @@
+"""The Spark engine of the rules: the very SQL files of ``rxring/queries`` on Spark SQL.
+
+Nothing about a rule is written here.  The stage files (``stage_ev.sql`` …
+``stage_pd.sql``) and the rule files (``<RULE>.sql``) are the ones DuckDB runs in
+the embedded engine, rendered for the Spark dialect by
+:func:`rxring.queries.embedded.render` (the one dialect macro, ``EPOCH_SECONDS``,
+becomes ``unix_timestamp``); each stage becomes a persisted temporary view, the
+rules' flat evidence rows are joined with their events on the executors, and
+only those rows (a few per finding) come back to the driver, where
+:func:`rxring.queries.embedded.assemble_findings` and
+:func:`rxring.rings.build_rings` — the same Python as the embedded engine — make
+findings and rings.  The event table itself is never collected.
+
+Partitioning
+------------
+Stage ``ev`` is repartitioned by ``trace_code`` and persisted.  Every window of
+the stages and rules is partitioned by ``trace_code`` (and site or event type),
+and most joins are on ``trace_code`` plus more keys, which Spark serves from
+that partitioning without another exchange (``spark.sql.
+requireAllClusterKeysForCoPartition=false``).  See ``docs/spark.md``.
+
+Examples
+--------
+>>> from rxring.spark import run_spark_analysis            # doctest: +SKIP
+>>> result = run_spark_analysis("ws", "ws", master="local[*]")   # doctest: +SKIP
+>>> result.findings.head()                                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import __version__
+from ..analysis import AnalysisResult, _deletions_frame, _products_frame
+from ..errors import RxringError
+from ..options import AnalysisOptions
+from ..queries import embedded
+from ..schema import EVENT_SCHEMA, REQUIRED_EVENT_COLUMNS, RULES
+from ..workspace import Workspace
+from .session import DEFAULT_MASTER, spark_session
+
+__all__ = [
+    "SPARK_EVENT_TYPES",
+    "EVIDENCE_SQL",
+    "ROW_KEY_SQL",
+    "read_events",
+    "register_inputs",
+    "run_flat_rules",
+    "run_rules_spark",
+    "run_spark_analysis",
+]
+
+#: Spark SQL type of every canonical event column (schema.EVENT_SCHEMA).
+SPARK_EVENT_TYPES = {
+    field.name: (
+        "STRING" if pa.types.is_string(field.type)
+        else "TIMESTAMP_NTZ" if pa.types.is_timestamp(field.type)
+        else "DATE" if pa.types.is_date(field.type)
+        else "DOUBLE" if pa.types.is_floating(field.type)
+        else "BOOLEAN" if pa.types.is_boolean(field.type)
+        else "BIGINT"
+    )
+    for field in EVENT_SCHEMA
+}
+
+#: The evidence rows joined with their events (the same join as the embedded engine's
+#: ``run_sql_rules``): the only rows that travel to the driver.
+EVIDENCE_SQL = """
+SELECT x.rule, x.trace_code, x.disc, x.event_id, x.role, x.money, x.note,
+       e.event_type, e.event_time, e.site_id, e.patient_id, e.prescriber_id,
+       e.product_norm, e.fund_money, e.total_money
+FROM evidence x JOIN ev e ON e.trace_code = x.trace_code AND e.event_id = x.event_id
+"""
+
+#: ``row_key`` of ``events_raw`` (unique; the last tie-break between rows repeating an
+#: event_id): the file's path, then the row's position in the file, so rows sort
+#: by (file, row) exactly like the embedded engine's part index * 2**32 + row number.
+ROW_KEY_SQL = ("concat(regexp_replace(_metadata.file_path, '^file:/+', '/'), char(1), "
+               "lpad(CAST(_metadata.row_index AS STRING), 19, '0')) AS row_key")
+
+_PRODUCTS_SCHEMA = "product_norm STRING, pack_units DOUBLE"
+_DELETIONS_SCHEMA = "record_no STRING, event_type STRING, site_id STRING"
+_INPUT_VIEWS = ("events_raw", "products", "deletions")
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _is_uri(location) -> bool:
+    return isinstance(location, str) and "://" in location and not location.startswith("file://")
+
+
+def _local_workspace(location) -> Workspace | None:
+    """The workspace at *location* when it is a local folder holding ``events/``."""
+    if _is_uri(location):
+        return None
+    path = Path(str(location).removeprefix("file://"))
+    if path.is_dir() and (path / "events").is_dir():
+        return Workspace(path)
+    return None
+
+
+def read_events(spark, location):
+    """Canonical events from Parquet as a Spark DataFrame with schema.EVENT_SCHEMA columns.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+    location : str, Path or list
+        A workspace folder (its ``events/`` parts are read), a Parquet file or
+        folder, or any URI Spark reads (``s3a://bucket/events/``, ``hdfs://...``);
+        a list of them is read as one table.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        Exactly the schema.EVENT_SCHEMA columns, cast to their Spark types (optional
+        columns missing from the files are NULL), plus ``row_key`` (see
+        :data:`ROW_KEY_SQL`).
+
+    Raises
+    ------
+    RxringError
+        Nothing to read, or a required column (trace_code, event_type, event_time,
+        site_id) is missing.
+    """
+    locations = location if isinstance(location, (list, tuple)) else [location]
+    paths: list[str] = []
+    for item in locations:
+        ws = _local_workspace(item)
+        if ws is not None:
+            parts = ws.event_parts()
+            if not parts:
+                raise RxringError(f"workspace {ws.root} holds no events; run `rxring ingest INPUT... --workspace {ws.root}` first")
+            paths.extend(str(p) for p in parts)
+        elif not _is_uri(item) and not Path(str(item).removeprefix("file://")).exists():
+            raise RxringError(f"events {item}: no such file or folder")
+        else:
+            paths.append(str(item))
+    try:
+        raw = spark.read.parquet(*paths)
+    except Exception as exc:  # AnalysisException: unreadable path, not Parquet
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RxringError(f"cannot read events from {', '.join(paths[:3])}: {first}") from exc
+    present = {c.lower(): c for c in raw.columns}
+    missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in present]
+    if missing:
+        raise RxringError(f"events {', '.join(paths[:3])}: missing required columns {missing} "
+                          f"(canonical Parquet needs {list(REQUIRED_EVENT_COLUMNS)})")
+    columns = []
+    for name, spark_type in SPARK_EVENT_TYPES.items():
+        source = f"`{present[name]}`" if name in present else "NULL"
+        columns.append(f"CAST({source} AS {spark_type}) AS {name}")
+    columns.append(ROW_KEY_SQL)
+    return raw.selectExpr(*columns)
+
+
+def _small_frame(spark, frame: pd.DataFrame, schema: str):
+    """A small pandas table (masters, deletions) as a Spark DataFrame of *schema*."""
+    names = [part.split()[0] for part in schema.split(",")]
+    rows = []
+    for record in frame[names].itertuples(index=False):
+        rows.append(tuple(None if (v is None or (not isinstance(v, str) and pd.isna(v))) else
+                          (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
+                          for v in record))
+    return spark.createDataFrame(rows, schema)
+
+
+def register_inputs(spark, events, products: pd.DataFrame | None = None, deletions: pd.DataFrame | None = None) -> None:
+    """Register the input views ``events_raw``, ``products`` and ``deletions``.
+
+    *events* is a Spark DataFrame of canonical events (see :func:`read_events`);
+    *products* and *deletions* are the small pandas tables the embedded engine
+    takes (normalised by the same functions).
+    """
+    from pyspark.sql.functions import broadcast
+
+    events.createOrReplaceTempView("events_raw")
+    broadcast(_small_frame(spark, _products_frame(products), _PRODUCTS_SCHEMA)).createOrReplaceTempView("products")
+    broadcast(_small_frame(spark, _deletions_frame(deletions), _DELETIONS_SCHEMA)).createOrReplaceTempView("deletions")
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def _stage_frame(spark, stage: str, options: AnalysisOptions):
+    frame = spark.sql(embedded.render(embedded.stage_sql(stage), options, dialect="spark"))
+    if stage == "ev":
+        # the one shuffle by trace code: every later window and most joins reuse it
+        frame = frame.repartition("trace_code")
+    return frame
+
+
+def run_flat_rules(spark, options: AnalysisOptions, rules=RULES, progress=None, stats: dict | None = None) -> pd.DataFrame:
+    """Build the stages and run *rules* on Spark; return the flat evidence rows.
+
+    The session must hold the input views (:func:`register_inputs`).  Stages are
+    persisted temporary views (memory, spilling to disk) and are unpersisted
+    before returning.  When *stats* is given, ``events_used`` (rows of stage
+    ``ev``) is stored in it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`rxring.queries.embedded.EVIDENCE_COLUMNS`: the input of
+        :func:`rxring.queries.embedded.assemble_findings`.
+    """
+    from pyspark import StorageLevel
+
+    persisted = []
+    try:
+        for stage in embedded.STAGES:
+            if progress:
+                progress(f"stage {stage}")
+            frame = _stage_frame(spark, stage, options).persist(StorageLevel.MEMORY_AND_DISK)
+            persisted.append(frame)
+            frame.createOrReplaceTempView(stage)
+        parts = []
+        for rule in rules:
+            if progress:
+                progress(rule)
+            parts.append("(" + embedded.render(embedded.rule_sql(rule), options, dialect="spark") + "\n)")
+        if not parts:
+            return pd.DataFrame({c: pd.Series(dtype="object") for c in embedded.EVIDENCE_COLUMNS})
+        spark.sql("\nUNION ALL\n".join(parts)).createOrReplaceTempView("evidence")
+        table = _collect_arrow(spark.sql(EVIDENCE_SQL))
+        if stats is not None:
+            stats["events_used"] = persisted[0].count()   # cached by now: no second scan
+    finally:
+        for frame in persisted:
+            frame.unpersist()
+    return table.to_pandas(types_mapper=None)
+
+
+def _collect_arrow(frame) -> pa.Table:
+    """Collect a (small) Spark result as an Arrow table."""
+    if hasattr(frame, "toArrow"):
+        return frame.toArrow()
+    return pa.Table.from_pandas(frame.toPandas(), preserve_index=False)  # pragma: no cover - Spark < 4
+
+
+def _findings_from_flat(flat: pd.DataFrame) -> pd.DataFrame:
+    flat = flat.copy()
+    flat["money"] = flat["money"].astype(bool)
+    if len(flat):
+        flat["event_time"] = pd.to_datetime(flat["event_time"]).astype("datetime64[us]")
+    return embedded.assemble_findings(flat)
+
+
+def run_rules_spark(events: pd.DataFrame, options: AnalysisOptions | None = None, products: pd.DataFrame | None = None,
+                    deletions: pd.DataFrame | None = None, *, spark=None, master: str = DEFAULT_MASTER) -> pd.DataFrame:
+    """The Spark twin of :func:`rxring.analysis.run_rules`: findings of a pandas event table.
+
+    For tests and small tables: the events are written to a temporary Parquet file
+    and read back by Spark, the same path as a workspace.
+
+    Returns
+    -------
+    pandas.DataFrame
+        schema.FINDING_COLUMNS, sorted like the embedded engine's findings.
+    """
+    options = options or AnalysisOptions()
+    missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in events.columns]
+    if missing:
+        raise RxringError(f"event table lacks required columns {missing}")
+    spark = spark or spark_session(master)
+    with tempfile.TemporaryDirectory(prefix="rxring-spark-") as tmp:
+        path = Path(tmp) / "events.parquet"
+        pq.write_table(embedded.events_table(events), path)
+        register_inputs(spark, read_events(spark, str(path)), products, deletions)
+        try:
+            flat = run_flat_rules(spark, options)
+        finally:
+            _drop_views(spark)
+    return _findings_from_flat(flat)
+
+
+def _drop_views(spark) -> None:
+    for view in _INPUT_VIEWS + tuple(embedded.STAGES) + ("evidence",):
+        spark.catalog.dropTempView(view)
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+def run_spark_analysis(events_uri, workspace_or_out, options: AnalysisOptions | None = None,
+                       master: str | None = DEFAULT_MASTER, *, products: pd.DataFrame | None = None,
+                       deletions: pd.DataFrame | None = None, spark=None, progress: bool = False) -> AnalysisResult:
+    """Run the five rules on Spark, then rings on the driver; write the results.
+
+    Parameters
+    ----------
+    events_uri : str or Path
+        Canonical Parquet events: a workspace folder (its ``events/`` parts, its
+        ``deletions.parquet`` and its products master are used), a Parquet file or
+        folder, or a URI Spark reads (``s3a://``, ``hdfs://``, ``abfss://``).
+    workspace_or_out : str or Path
+        Where results go.  A local folder gets ``findings.parquet``,
+        ``rings.parquet`` and ``analysis.json`` in the embedded engine's shape (so
+        ``rxring rings``, ``report``, ``viz``, ``evidence`` work on it; it may be
+        the events workspace itself).  A URI gets Spark-written Parquet datasets
+        ``findings.parquet/`` and ``rings.parquet/`` and ``analysis.json/``.
+    options : AnalysisOptions, optional
+        Thresholds and seed (defaults if None).
+    master : str or None
+        Spark master URL; None keeps the one ``spark-submit`` set.
+    products, deletions : pandas.DataFrame, optional
+        Products master and NHSA 3507 deletions; by default those of the events
+        workspace (if *events_uri* is one).
+    spark : SparkSession, optional
+        Session to use instead of starting one.
+    progress : bool
+        Print a progress bar on stderr.
+
+    Returns
+    -------
+    rxring.analysis.AnalysisResult
+        Findings (schema.FINDING_COLUMNS) and rings (schema.RING_COLUMNS) as pandas
+        tables, and stats.
+    """
+    from tqdm import tqdm
+
+    from ..rings import build_rings
+
+    options = options or AnalysisOptions()
+    started = time.perf_counter()
+    source_ws = _local_workspace(events_uri)
+    if source_ws is not None:
+        if products is None:
+            products = source_ws.master("products")
+        if deletions is None and source_ws.deletions_path.exists():
+            deletions = pd.read_parquet(source_ws.deletions_path)
+    spark = spark or spark_session(master)
+    bar = tqdm(total=len(embedded.STAGES) + len(RULES) + 3, desc="analyze (spark)", unit="step",
+               disable=not progress, leave=False)
+
+    def step(label: str) -> None:
+        bar.set_postfix_str(label)
+        bar.update(1)
+
+    try:
+        events = read_events(spark, str(events_uri))
+        register_inputs(spark, events, products, deletions)
+        counts: dict = {}
+        flat = run_flat_rules(spark, options, progress=step, stats=counts)
+        step("count")
+        events_read = spark.table("events_raw").count()
+        events_used = counts["events_used"]
+        findings = _findings_from_flat(flat)
+        step("rings")
+        rings = build_rings(findings, options)
+        step("write")
+    finally:
+        _drop_views(spark)
+        bar.close()
+    stats = {
+        "events_read": int(events_read),
+        "events_used": int(events_used),
+        "findings": int(len(findings)),
+        "findings_by_rule": {r: int((findings["rule"] == r).sum()) for r in RULES},
+        "rings": int(len(rings)),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    meta = _analysis_meta(spark, options, stats, str(events_uri))
+    if _is_uri(str(workspace_or_out)):
+        _write_remote(spark, str(workspace_or_out).rstrip("/"), findings, rings, meta)
+    else:
+        _write_local(Path(str(workspace_or_out).removeprefix("file://")), findings, rings, meta)
+    return AnalysisResult(findings=findings, rings=rings, stats=stats)
+
+
+def _analysis_meta(spark, options: AnalysisOptions, stats: dict, events_uri: str) -> dict:
+    return {
+        "tool": "rxring",
+        "version": __version__,
+        "engine": "spark",
+        "spark": {"version": spark.version, "master": spark.sparkContext.master, "events": events_uri},
+        "seed": options.seed,
+        "options": options.to_dict(),
+        "stats": stats,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _write_local(out: Path, findings: pd.DataFrame, rings: pd.DataFrame, meta: dict) -> None:
+    """findings.parquet, rings.parquet, analysis.json as the embedded engine writes them."""
+    if out.exists() and not out.is_dir():
+        raise RxringError(f"output {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    ws = Workspace(out)
+    for frame, path in ((findings, ws.findings_path), (rings, ws.rings_path)):
+        tmp = path.with_suffix(".parquet.tmp")
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp, compression="zstd")
+        tmp.replace(path)
+    tmp = ws.analysis_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8")
+    tmp.replace(ws.analysis_path)
+
+
+def _write_remote(spark, out: str, findings: pd.DataFrame, rings: pd.DataFrame, meta: dict) -> None:
+    """Results as Spark-written datasets under a Hadoop-compatible URI."""
+    for frame, name in ((findings, "findings.parquet"), (rings, "rings.parquet")):
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        spark.createDataFrame(table).coalesce(1).write.mode("overwrite").parquet(f"{out}/{name}")
+    text = json.dumps(meta, ensure_ascii=False, sort_keys=True)
+    spark.createDataFrame([(text,)], "value STRING").coalesce(1).write.mode("overwrite").text(f"{out}/analysis.json")
