@@ -136,7 +136,7 @@ def _run(con, options: AnalysisOptions, products, deletions, progress=None) -> p
     con.register("products", _products_frame(products))
     con.register("deletions", _deletions_frame(deletions))
     flat = embedded.run_sql_rules(con, options, RULES, progress=progress)
-    return embedded.assemble_findings(flat)
+    return embedded.assemble_findings(flat, con)
 
 
 def run_rules(events: pd.DataFrame, options: AnalysisOptions | None = None, products: pd.DataFrame | None = None,

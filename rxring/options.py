@@ -43,6 +43,12 @@ class AnalysisOptions:
         event in the data.  Real data windows start in the middle of a pack's
         life: stock received before the window has no inbound record, and such
         old stock is sold in the first weeks.
+    opening_stocktake_days
+        An inventory scan of a pack at a site within this many days of the site's
+        first event is its opening stock-take (the 3501 盘存 a site uploads when it
+        starts reporting): the site already held the pack, so selling it later is
+        not NO_PROVENANCE.  Later stock-takes do not count (laundered packs sit on
+        the shelf and are counted like any other).  0 disables it.
     provenance_types
         Event types at the dispensing site, at or before the dispense, that count
         as having received the pack (a refund puts a pack back into stock).
@@ -78,6 +84,7 @@ class AnalysisOptions:
     double_scan_minutes: float = 10.0
     provenance_min_coverage: float = 0.3
     provenance_grace_days: float = 30.0
+    opening_stocktake_days: float = 2.0
     provenance_types: tuple[str, ...] = PROVENANCE_TYPES_DEFAULT
     conflict_min_support: int = 5
     conflict_min_share: float = 0.8
@@ -95,6 +102,7 @@ class AnalysisOptions:
             (self.double_scan_minutes >= 0, "double_scan_minutes must be >= 0"),
             (0 <= self.provenance_min_coverage <= 1, "provenance_min_coverage must be between 0 and 1"),
             (self.provenance_grace_days >= 0, "provenance_grace_days must be >= 0"),
+            (self.opening_stocktake_days >= 0, "opening_stocktake_days must be >= 0"),
             (self.conflict_min_support >= 1, "conflict_min_support must be >= 1"),
             (0 < self.conflict_min_share <= 1, "conflict_min_share must be in (0, 1]"),
             (self.split_above >= 2, "split_above must be >= 2"),

@@ -7,6 +7,7 @@ Personal data (patient and prescriber ids) is masked in every table and in
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import unicodedata
@@ -169,6 +170,8 @@ def _analysis_options(func):
                      show_default=True, help="NO_PROVENANCE: judge only sites with inbound records for this share of sold codes."),
         click.option("--provenance-grace-days", type=click.FloatRange(min=0), default=d.provenance_grace_days,
                      show_default=True, help="NO_PROVENANCE: ignore sales this many days after a site's first event (old stock)."),
+        click.option("--opening-stocktake-days", type=click.FloatRange(min=0), default=d.opening_stocktake_days,
+                     show_default=True, help="NO_PROVENANCE: stock-takes this soon after a site's first event list old stock."),
         click.option("--provenance-type", "provenance_types", multiple=True, default=d.provenance_types, show_default=True,
                      type=click.Choice(["inbound", "purchase_return", "dispense", "refund", "transfer_out", "transfer_in",
                                         "adjust", "inventory"]),
@@ -194,8 +197,7 @@ def _analysis_options(func):
     return func
 
 
-_OPTION_NAMES = ("double_scan_minutes", "provenance_min_coverage", "provenance_grace_days", "provenance_types",
-                 "conflict_min_support", "conflict_min_share", "seed", "split_above", "min_modularity", "merge_share", "louvain_resolution", "ring_rules")
+_OPTION_NAMES = tuple(f.name for f in dataclasses.fields(AnalysisOptions))  # one CLI option per field
 
 
 # ---------------------------------------------------------------- commands

@@ -133,8 +133,8 @@ def import_command(workspace, instance, out_dir, files_only, suspicious_only):
         click.echo(f"wrote {files.events:,} events as neo4j-admin import files in {files.out_dir}")
         click.echo("with the server stopped, run:")
         click.echo(files.command())
-        click.echo("then start it and run `rxring load` once more (or `rxring neo4j queries schema`) "
-                   "to create rxring's constraints and indexes")
+        click.echo("then start it and create rxring's constraints and indexes: "
+                   "rxring neo4j queries schema | cypher-shell -u neo4j")
         return
     report = bulk_load_instance(workspace, instance, out_dir=out_dir, suspicious_only=suspicious_only,
                                 log=_echo_err)

@@ -26,6 +26,7 @@ with 8, GS1 element strings with 01).
 
 from __future__ import annotations
 
+import calendar
 import re
 import unicodedata
 from dataclasses import asdict, dataclass
@@ -174,7 +175,83 @@ def _from_element_strings(elements) -> ParsedCode:
     return _gs1(found.get("01"), found.get("21"), found.get("17"), found.get("10"))
 
 
+# The AIs a drug pack carries, parsed without biip (fast path); anything else goes to biip.
+_FIXED_AIS = {"01": 14, "11": 6, "12": 6, "13": 6, "15": 6, "16": 6, "17": 6}
+_VARIABLE_AIS = {"10": 20, "21": 20}
+_DATE_AIS = {"11", "12", "13", "15", "16", "17"}
+
+
+def _gs1_date(yymmdd: str, ai: str) -> date:
+    """A GS1 YYMMDD date (DD 00 = last day of the month; century by the GS1 sliding window)."""
+    yy, mm, dd = int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:])
+    this_year = date.today().year
+    century = this_year - this_year % 100
+    diff = yy - this_year % 100
+    year = century + yy + (-100 if diff >= 51 else 100 if diff <= -50 else 0)
+    if not 1 <= mm <= 12:
+        raise CodeError(f"AI ({ai}) {yymmdd} is not a date: month {mm:02d}")
+    if dd == 0:
+        dd = calendar.monthrange(year, mm)[1]
+    try:
+        return date(year, mm, dd)
+    except ValueError:
+        raise CodeError(f"AI ({ai}) {yymmdd} is not a date") from None
+
+
+def _fast_elements(s: str) -> dict[str, str] | None:
+    """AI -> value for element strings made only of AIs 01/1x/10/21; None to defer to biip."""
+    out: dict[str, str] = {}
+    if s.startswith("("):
+        parts = _HRI.split(s)
+        if parts[0].strip():
+            return None
+        for ai, value in zip(parts[1::2], parts[2::2]):
+            value = value.strip()
+            if ai in _FIXED_AIS:
+                if len(value) != _FIXED_AIS[ai] or not value.isdigit():
+                    return None
+            elif ai in _VARIABLE_AIS:
+                if not value or len(value) > _VARIABLE_AIS[ai]:
+                    return None
+            else:
+                continue  # another AI in brackets: unambiguous, tolerated and ignored
+            out.setdefault(ai, value)
+        return out
+    i, n = 0, len(s)
+    while i < n:
+        if s[i] == _GS:
+            i += 1
+            continue
+        ai = s[i : i + 2]
+        if ai in _FIXED_AIS:
+            end = i + 2 + _FIXED_AIS[ai]
+            value = s[i + 2 : end]
+            if len(value) != _FIXED_AIS[ai] or not value.isdigit():
+                return None
+        elif ai in _VARIABLE_AIS:
+            end = s.find(_GS, i + 2)
+            end = n if end < 0 else end
+            value = s[i + 2 : end]
+            if not value or len(value) > _VARIABLE_AIS[ai]:
+                return None
+        else:
+            return None
+        out.setdefault(ai, value)
+        i = end
+    return out
+
+
 def _parse_element_string(s: str) -> ParsedCode:
+    elements = _fast_elements(s)
+    if elements is not None:
+        expiry = _gs1_date(elements["17"], "17") if "17" in elements else None
+        for ai in _DATE_AIS & elements.keys() - {"17"}:
+            _gs1_date(elements[ai], ai)  # validated like biip does, not kept
+        return _gs1(elements.get("01"), elements.get("21"), expiry, elements.get("10"))
+    return _parse_with_biip(s)
+
+
+def _parse_with_biip(s: str) -> ParsedCode:
     from biip import ParseError
     from biip.gs1_messages import GS1Message
 
@@ -303,3 +380,84 @@ def parse_code_series(codes: pd.Series) -> pd.DataFrame:
             "code_error": pd.Series([None if o else r for r, o in zip(results, ok)], index=codes.index, dtype=object),
         }
     )
+
+
+# ------------------------------------------------------------------ columnar fast path
+
+_AI82 = r"[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]"
+_CANONICAL_RE = r"^01(?P<gtin>\d{14})21(?P<serial>" + _AI82 + r"{1,20})$"
+_SGTIN_RE = r"^(?i:urn:epc:id:sgtin:)(?P<company>\d{6,12})\.(?P<item>\d{1,7})\.(?P<serial>" + _AI82.replace("%", "") + r"{1,20})$"
+
+
+def _check_digits(bodies) -> "np.ndarray":
+    """GS1 check digits of equal-length digit strings (a pyarrow string array, no nulls)."""
+    import numpy as np
+    import pyarrow as pa
+
+    arr = bodies.combine_chunks() if isinstance(bodies, pa.ChunkedArray) else bodies
+    n = len(arr)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + n + 1]
+    width = int(offsets[1] - offsets[0])
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(n, width)
+    digits = data.astype(np.int64) - 48
+    weights = np.where((width - 1 - np.arange(width)) % 2 == 0, 3, 1)
+    return (10 - (digits @ weights) % 10) % 10
+
+
+def gs1_columns(codes):
+    """Columnar parse of the two GS1 spellings bulk data uses: canonical and SGTIN URI.
+
+    Parameters
+    ----------
+    codes : pyarrow.Array of str
+        Trimmed code texts (nulls allowed).
+
+    Returns
+    -------
+    (ok, canonical, gtin, serial) : pyarrow arrays
+        ``ok`` marks rows that are a valid canonical GS1 code or SGTIN URI (check
+        digit verified); the other three hold their parts there.  Every other row
+        (other spellings, bad check digits) is left to :func:`parse_code`, which
+        also gives the reason for a rejection.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(codes)
+    ok = np.zeros(n, dtype=bool)
+    canonical = gtins = serials = pa.nulls(n, pa.string())
+    digit_chars = pa.array(list("0123456789"))
+    for pattern in (_CANONICAL_RE, _SGTIN_RE):
+        if n == 0:
+            break
+        hit = pc.fill_null(pc.match_substring_regex(codes, pattern), False).to_numpy(zero_copy_only=False) & ~ok
+        rows = np.flatnonzero(hit)
+        if not len(rows):
+            continue
+        parts = pc.extract_regex(pc.take(codes, pa.array(rows)), pattern)
+        serial = parts.field("serial")
+        if pattern is _CANONICAL_RE:
+            gtin = parts.field("gtin")
+            check = np.asarray(pc.cast(pc.utf8_slice_codeunits(gtin, 13, 14), pa.int64()))
+            good = _check_digits(pc.utf8_slice_codeunits(gtin, 0, 13)) == check
+        else:
+            company, item = parts.field("company"), parts.field("item")
+            good = np.asarray(pc.add(pc.binary_length(company), pc.binary_length(item))) == 13
+            body = pc.binary_join_element_wise(pc.utf8_slice_codeunits(item, 0, 1), company,
+                                               pc.utf8_slice_codeunits(item, 1, 7), "")
+            body = pc.if_else(pa.array(good), body, "0" * 13)  # equal widths for the check-digit maths
+            gtin = pc.binary_join_element_wise(body, pc.take(digit_chars, pa.array(_check_digits(body))), "")
+        keep = pa.array(good)
+        rows = rows[good]
+        gtin, serial = gtin.filter(keep), serial.filter(keep)
+        mask = np.zeros(n, dtype=bool)
+        mask[rows] = True
+        ok |= mask
+        mask = pa.array(mask)
+        gtins = pc.replace_with_mask(gtins, mask, gtin)
+        serials = pc.replace_with_mask(serials, mask, serial)
+        canonical = pc.replace_with_mask(canonical, mask, pc.binary_join_element_wise("01", gtin, "21", serial, ""))
+    return pa.array(ok), canonical, gtins, serials

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from ..schema import EVENT_SCHEMA, QUARANTINE_COLUMNS
 from .aliases import EVENT_TYPE_ALIASES, SPLIT_FALSE, SPLIT_TRUE
-from .codes import parse_code_series
+from .codes import gs1_columns, parse_code_series
 from .times import parse_times
 
 __all__ = ["FileContext", "normalise", "explode_codes", "split_code_cell", "empty_quarantine"]
@@ -253,7 +253,7 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
         given = text("_reject")
         reject(pc.is_valid(given), given)
 
-    # trace code: Chinese codes columnar, the rest per distinct value
+    # trace code: Chinese codes, canonical GS1 and SGTIN URIs columnar, the rest per distinct value
     code_text = text("trace_code")
     is_cn = pc.fill_null(pc.and_(pc.equal(pc.binary_length(code_text), 20), pc.ascii_is_decimal(code_text)), False)
     trace_code = pc.if_else(is_cn, code_text, pa.scalar(None, pa.string()))
@@ -263,7 +263,21 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
     code_expiry = pa.nulls(n, pa.date32())
     code_lot = _null_strings(n)
     code_error = _null_strings(n)
-    rest = pc.invert(is_cn)
+    rest = pc.and_(pc.invert(is_cn), pc.is_valid(code_text))
+    if pc.any(rest).as_py():
+        # canonical GS1 and SGTIN URIs columnar too
+        rest_rows = np.flatnonzero(rest.to_numpy(zero_copy_only=False))
+        gs1_ok, gs1_code, gs1_gtin, gs1_serial = gs1_columns(pc.take(code_text, pa.array(rest_rows)))
+        if pc.any(gs1_ok).as_py():
+            mask = np.zeros(n, dtype=bool)
+            mask[rest_rows[gs1_ok.to_numpy(zero_copy_only=False)]] = True
+            mask = pa.array(mask)
+            trace_code = pc.replace_with_mask(trace_code, mask, gs1_code.filter(gs1_ok))
+            kind = pc.if_else(mask, "gs1", kind)
+            product = pc.replace_with_mask(product, mask, gs1_gtin.filter(gs1_ok))
+            serial = pc.replace_with_mask(serial, mask, gs1_serial.filter(gs1_ok))
+            rest = pc.and_(rest, pc.invert(mask))
+    rest = pc.or_(rest, pc.is_null(code_text))
     if pc.any(rest).as_py():
         rows = np.flatnonzero(rest.to_numpy(zero_copy_only=False))
         parsed = parse_code_series(pd.Series(pc.take(code_text, pa.array(rows)).to_pylist(), dtype="object"))

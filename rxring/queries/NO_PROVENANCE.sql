@@ -12,8 +12,9 @@
 -- and it is a finding when no event of type ${provenance_types} of that code at
 -- that site (double scans aside), and no transfer_out of it from another site
 -- naming this site as counterparty, and no inventory scan of it at that site
--- within the grace period (the opening stock-take: the 3501 盘存 a site uploads when
--- it starts reporting lists the stock it already held), is at or before it.  (The
+-- within ${opening_stocktake_seconds} s of the site's first event (the opening
+-- stock-take: the 3501 盘存 a site uploads when it starts reporting lists the stock
+-- it already held), is at or before it.  (The
 -- transfer_out rule covers hospital networks that record only the sending side of
 -- a transfer.  Later stock-takes do not count: laundered packs sit on the shelf
 -- and are counted like any other.)  One finding per (code, site);
@@ -55,7 +56,7 @@ provenance AS (
         UNION ALL
         SELECT e.trace_code, e.site_id, e.ev_sec AS prov_sec     -- the opening stock-take
         FROM ev e JOIN site_first sf ON sf.site_id = e.site_id
-        WHERE e.event_type = 'inventory' AND e.ev_sec < sf.first_sec + ${provenance_grace_seconds}) receipts
+        WHERE e.event_type = 'inventory' AND e.ev_sec < sf.first_sec + ${opening_stocktake_seconds}) receipts
   GROUP BY trace_code, site_id
 ),
 flagged AS (

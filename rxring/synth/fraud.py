@@ -163,7 +163,10 @@ class RingBook:
         else:
             pick = base
         fresh = [i for i in pick if i not in self._used_laundering]
-        for group in (fresh, pick, [i for i in base if i not in self._used_laundering], base):
+        relaxed = []
+        if not pick and need_reporting and geography == "other_city":   # keep the geography, lose NO_PROVENANCE
+            relaxed = [s.idx for s in c.sites if s.is_pharmacy and s.idx not in exclude and s.district in c.other_city]
+        for group in (fresh, pick, relaxed, [i for i in base if i not in self._used_laundering], base):
             if group:
                 site = self._weighted(group)
                 self._used_laundering.add(site)
@@ -374,8 +377,27 @@ class RingBook:
         weights = [_PHARMACY_DOW[self.e.weekday(d)] for d in days]
         return self.rng.choices(days, weights)[0]
 
+    def _quiet_holiday(self, day: int) -> None:
+        """Rings slow down over the Spring Festival like everyone else: most of their
+        visits that fall in the holiday week move to the first day after it."""
+        e = self.e
+        if day not in e.holiday:
+            return
+        after = day
+        while after in e.holiday:
+            after += 1
+        for due in (self.source_due, self.push_due, self.swap_due):
+            keep, move = [], []
+            for item in due.pop(day, ()):
+                (move if self.rng.random() < 0.75 else keep).append(item)
+            if keep:
+                due[day] = keep
+            if move:
+                due.setdefault(after, []).extend(move)
+
     def visits(self, day: int) -> list[Visit]:
         e, c = self.e, self.city
+        self._quiet_holiday(day)
         out: list[Visit] = []
         for ring, patient in self.source_due.pop(day, ()):
             site, doctor = ring.sources[self.rng.randrange(len(ring.sources))]

@@ -53,6 +53,9 @@ _HOURS = {
 }
 _HOURS["clinic"] = _HOURS["hospital"]
 _DOW = (1.08, 1.02, 1.0, 1.0, 1.05, 0.95, 0.88)   # Monday first
+# Spring Festival (春节): chronic patients stock up in the days before, clinics are quiet for a week.
+_SPRING_FESTIVAL = (date(2024, 2, 10), date(2025, 1, 29), date(2026, 2, 17), date(2027, 2, 6),
+                    date(2028, 1, 26), date(2029, 2, 13), date(2030, 2, 3))
 
 
 def _hour_table(weights: dict[int, float]) -> tuple[list[float], list[tuple[int, int]]]:
@@ -129,6 +132,14 @@ class Engine:
         self.trap_codes: dict[str, list[str]] = {k: [] for k in TRAP_KINDS}
         self.counts: dict[str, int] = {}
         self.rings = None                                # set by fraud.RingBook
+        self.holiday: set[int] = set()
+        self.holiday_start: dict[int, int] = {}
+        for festival in _SPRING_FESTIVAL:
+            first = (festival - start).days - 1
+            for d in range(first, first + 8):
+                if 0 <= d < days:
+                    self.holiday.add(d)
+                    self.holiday_start[d] = first
         self._init_refills()
         self._plan_short_lots(short_lots)
         self._chain_sites: dict[str, list[int]] = {}
@@ -254,6 +265,8 @@ class Engine:
             nxt = day + max(20, int(self.rng.gauss(30, 3)))
             if self.rng.random() < 0.06:
                 nxt += self.rng.randint(20, 35)
+            if nxt in self.holiday and self.rng.random() < 0.8:   # stock up before the festival
+                nxt = max(day + 14, self.holiday_start[nxt] - self.rng.randint(1, 6))
             self.refill.setdefault(nxt, []).append(p)
             site = self._pick_site(p, day, acute=False)
             items = []
@@ -268,6 +281,8 @@ class Engine:
                                     settled=self.rng.random() < 0.95))
         season = self._season(day)
         lam = self.acute_rate * c.n_patients * _DOW[self.weekday(day)] * (1 + 0.25 * season)
+        if day in self.holiday:
+            lam *= 0.5
         n_acute = int(self.np.poisson(lam))
         if n_acute:
             acute = [pr.idx for pr in c.products if not pr.drug.chronic] or [pr.idx for pr in c.products]
@@ -567,8 +582,9 @@ class Engine:
                 if id(pack) in self._refunded:
                     self._refunded.discard(id(pack))
                     self.add_trap("refund_resale", pack)
+        # refunds and double scans only on ordinary packs (an expired pack refunded would be ambiguous)
         whole = [(line, packs) for line, packs in served
-                 if not line.split and all(p.taint < 0 and len(p.dsites) == 1 for p in packs)]
+                 if not line.split and all(p.taint < 0 and len(p.dsites) == 1 and not p.batch.short for p in packs)]
         for line, packs in served:
             s = self.city.sites[v.site]
             if not s.reports_inbound:

@@ -189,3 +189,14 @@ def test_a_second_ingest_into_a_busy_workspace_is_refused(tmp_path, fixtures):
         with pytest.raises(RxringError, match="another rxring ingest"):
             ingest([fixtures / "sales_gbk.csv"], ws, progress=False)
     assert ingest([fixtures / "sales_gbk.csv"], ws, progress=False).files[0].accepted == 4
+
+
+def test_damaged_xlsx_is_an_error(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("xl/workbook.xml", "<not really a workbook")
+    path = tmp_path / "broken.xlsx"
+    path.write_bytes(buf.getvalue())
+    f = ingest([path], tmp_path / "ws", progress=False).files[0]
+    assert (f.format, f.status) == ("xlsx", "error")
+    assert "XLSX" in f.message

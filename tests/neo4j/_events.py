@@ -37,7 +37,9 @@ def make_workspace(root, events: pd.DataFrame, products: pd.DataFrame | None = N
     from rxring.workspace import Workspace
 
     ws = Workspace(root, create=True)
-    ws.write_event_part("test", events_table(events))
+    table = events_table(events)
+    table = table.select(list(EVENT_SCHEMA.names))  # without the engine's row_key
+    ws.write_event_part("test", table)
     for name, frame in (("products", products), ("sites", sites)):
         if frame is not None:
             frame.to_parquet(ws.masters_dir / f"{name}.parquet", index=False)

@@ -333,6 +333,13 @@ _add("trap_no_provenance_opening_stocktake", Fixture(
                  _sale("x1", "04-05 10:00", "L1", "P9", code=C2)),
 ))
 
+_add("no_provenance_counted_in_a_later_stocktake", Fixture(
+    note="a stock-take two weeks into the data is not the opening stock-take",
+    events=frame(*_stocked_site("L1", 4), ev("v1", "inventory", "01-15 20:00", "L1", code=C2),
+                 _sale("x1", "04-05 10:00", "L1", "P9", code=C2)),
+    expected={f"NO_PROVENANCE:{C2}:L1": {"event_ids": ["x1"]}},
+))
+
 _add("trap_no_provenance_in_grace_period", Fixture(
     note="old stock sold in the first weeks of the data window has no inbound record",
     events=frame(*_stocked_site("L1", 4), _sale("x1", "01-20 10:00", "L1", "P9", code=C2)),

@@ -225,20 +225,26 @@ def test_inventory_is_scanned_only_before_dispense(city, events):
 
 
 def test_geography_follows_the_plan(city):
+    """Rings resurface at the same site, in the same district, in another district and in
+    the neighbouring city; most rings get the geography they planned (a few fall back when the
+    city has no suitable pharmacy)."""
     regions = dict(zip(city.sites.site_id, city.sites.region))
-    other_city = {r for r in regions.values() if r.endswith("市") or "市" in r}
-    seen = set()
-    for ring in city.truth["rings"]:
-        plan, m = ring["plan"], ring["members"]
-        if not m["source_sites"]:
-            continue
+    relations, kept = set(), 0
+    planted = [r for r in city.truth["rings"] if r["members"]["source_sites"]]
+    for ring in planted:
+        m = ring["members"]
         src = {regions[s] for s in m["source_sites"]}
-        laund = {regions[s] for s in m["laundering_sites"]}
-        if plan["geography"] == "same_district":
-            assert laund & src
-        elif plan["geography"] == "other_city":
-            assert laund & other_city
-        elif plan["geography"] == "other_district":
-            assert laund - src
-        seen.add(plan["geography"])
-    assert {"same_district", "other_district", "other_city", "same_site"} <= seen
+        actual = set()
+        for site in m["laundering_sites"]:
+            if site in m["source_sites"]:
+                actual.add("same_site")
+            elif regions[site] in src:
+                actual.add("same_district")
+            elif "市" in regions[site] and not any("市" in r for r in src):
+                actual.add("other_city")
+            else:
+                actual.add("other_district")
+        relations |= actual
+        kept += ring["plan"]["geography"] in actual
+    assert relations == {"same_site", "same_district", "other_district", "other_city"}
+    assert kept >= 0.7 * len(planted)

@@ -1,0 +1,73 @@
+"""Bulk first loads: neo4j-admin import files give the same graph as the Bolt loader."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from pandas.testing import assert_frame_equal
+
+from rxring.cli import cli
+from rxring.graph.neo4j_bulk import write_import_files
+
+from ._events import make_workspace
+from .test_load import _city, _products, _sites
+
+
+def test_import_files_have_typed_headers_and_the_whole_model(tmp_path):
+    files = write_import_files(_city(), tmp_path, sites=_sites(), products=_products())
+    assert set(files.nodes) == {"Box", "Site", "Patient", "Prescriber", "Product", "Event"}
+    assert set(files.relationships) == {"OF", "AT", "TO", "BY", "NEXT", "IS"}
+    events = pd.read_csv(files.nodes["Event"])
+    assert "id:ID(Event)" in events.columns and "time:localdatetime" in events.columns
+    assert "expiry:date" in events.columns and "source_line:long" in events.columns
+    assert len(events) == 5
+    row = events.set_index("id:ID(Event)").loc["e0004"]
+    assert row["time:localdatetime"] == "2025-03-10T12:00:00.000000" and row["expiry:date"] == "2026-01-31"
+    assert len(pd.read_csv(files.relationships["NEXT"])) == 3
+    assert list(pd.read_csv(files.relationships["TO"]).columns) == [":START_ID(Event)", ":END_ID(Patient)"]
+    products = pd.read_csv(files.nodes["Product"])
+    assert "pack_units:long" in products.columns
+    command = files.command()
+    assert command.startswith("neo4j-admin database import full neo4j --overwrite-destination=true")
+    assert f"--relationships=NEXT={files.relationships['NEXT']}" in command
+
+
+def test_files_only_command(tmp_path):
+    make_workspace(tmp_path / "ws", _city(), products=_products(), sites=_sites())
+    result = CliRunner().invoke(cli, ["neo4j", "import", "-w", str(tmp_path / "ws"), "--files-only",
+                                      "--out", str(tmp_path / "csv")])
+    assert result.exit_code == 0, result.output
+    assert "neo4j-admin database import full neo4j" in result.output
+    assert (tmp_path / "csv" / "Event.csv").exists()
+    bad = CliRunner().invoke(cli, ["neo4j", "import", "-w", str(tmp_path / "ws"), "--files-only"])
+    assert bad.exit_code == 2 and "--files-only needs --out" in bad.output
+
+
+@pytest.mark.slow
+def test_bulk_import_gives_the_bolt_graph_and_findings(tmp_path, empty_neo4j, neo4j_config):
+    """Import a synthetic city into a private instance; compare with a Bolt load of it."""
+    from rxring.graph.neo4j_bulk import bulk_load_instance
+    from rxring.graph.neo4j_connect import Neo4jConfig, connect
+    from rxring.graph.neo4j_loader import graph_counts, load_workspace
+    from rxring.graph.neo4j_rules import run_rules
+    from rxring.graph.neo4j_server import read_state, stop_server
+    from rxring.ingest import ingest
+    from rxring.synth import generate
+
+    generate(tmp_path / "city", seed=3, patients=300, days=30)
+    ingest([tmp_path / "city" / "inputs"], tmp_path / "ws", progress=False)
+    name = f"pytest-bulk-{os.getpid()}"
+    try:
+        report = bulk_load_instance(tmp_path / "ws", name)
+        state = read_state(name)
+        with connect(Neo4jConfig(uri=state.uri, user=state.user, password=state.password)) as driver:
+            bulk_findings = run_rules(driver)
+    finally:
+        stop_server(name, delete_data=True)
+    bolt = load_workspace(neo4j_config, tmp_path / "ws")
+    assert (report.nodes, report.relationships) == (bolt.nodes, bolt.relationships)
+    assert_frame_equal(bulk_findings, run_rules(empty_neo4j, database=neo4j_config.database))
+    assert graph_counts(empty_neo4j, neo4j_config.database) == (bolt.nodes, bolt.relationships)
