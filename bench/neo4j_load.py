@@ -75,6 +75,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rules", action="store_true", help="also time the Cypher rules after the load")
+    parser.add_argument("--bulk", action="store_true",
+                        help="also time a bulk first load (CSV files + neo4j-admin import) into a private instance")
     args = parser.parse_args(argv)
 
     from rxring.graph.neo4j_connect import Neo4jConfig, connect, resolve_config
@@ -113,7 +115,30 @@ def main(argv=None) -> int:
     finally:
         if instance:
             stop_server(instance, delete_data=True)
+    if args.bulk:
+        bench_bulk(events)
     return 0
+
+
+def bench_bulk(events: pd.DataFrame) -> None:
+    """CSV files + neo4j-admin import into a fresh private instance (server start not counted)."""
+    import tempfile
+
+    from rxring.graph.neo4j_bulk import import_into_instance, write_import_files
+    from rxring.graph.neo4j_server import stop_server
+
+    name = f"bench-bulk-{os.getpid()}"
+    try:
+        with tempfile.TemporaryDirectory(prefix="rxring-bench-") as scratch:
+            t0 = time.perf_counter()
+            files = write_import_files(events, scratch, normalise=False)
+            written = time.perf_counter() - t0
+            imported = import_into_instance(files, name)
+        total = written + imported
+        print(f"bulk: wrote files in {written:.1f}s, neo4j-admin import {imported:.1f}s: "
+              f"{len(events) / total:,.0f} events/s")
+    finally:
+        stop_server(name, delete_data=True)
 
 
 if __name__ == "__main__":

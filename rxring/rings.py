@@ -88,6 +88,9 @@ def _col(finding, name: str, fallback: str | None = None) -> list[str]:
 
 
 def _actors(finding) -> tuple[list, list, list, list]:
+    cached = finding.get("_actors")
+    if cached is not None:
+        return cached
     patients = _col(finding, "source_patients")
     prescribers = _col(finding, "source_prescribers", "prescribers")
     source_sites = _col(finding, "source_sites")
@@ -122,6 +125,28 @@ def _finding_nodes(finding) -> tuple[list[tuple], list[tuple[tuple, tuple]]]:
     return nodes, edges
 
 
+_RECORD_COLUMNS = ("finding_id", "rule", "trace_codes", "source_patients", "source_prescribers", "prescribers",
+                   "source_sites", "laundering_sites", "fund_amount", "total_amount", "event_ids", "first_time",
+                   "last_time")
+
+
+def _records(findings: pd.DataFrame) -> list[dict]:
+    """The columns rings need, as dicts sorted by finding_id (lists as Python lists)."""
+    columns = [c for c in _RECORD_COLUMNS if c in findings.columns]
+    values = []
+    for column in columns:
+        series = findings[column]
+        if series.dtype == object or column in ("trace_codes", "event_ids"):
+            values.append([v if isinstance(v, list) else (list(v) if v is not None and not isinstance(v, float) else v)
+                           for v in series.tolist()])
+        else:
+            values.append(series.tolist())
+    records = [dict(zip(columns, row)) for row in zip(*values)]
+    for record in records:
+        record["_actors"] = _actors(record)
+    return sorted(records, key=lambda f: f["finding_id"])
+
+
 def _split_findings(findings: pd.DataFrame, options: AnalysisOptions) -> tuple[list[dict], list[dict]]:
     """(ring-forming findings, findings attached by trace code), each sorted by finding_id.
 
@@ -131,7 +156,7 @@ def _split_findings(findings: pd.DataFrame, options: AnalysisOptions) -> tuple[l
     describe the same box and join its ring; EXPIRED (and any rule left out of
     ``options.ring_rules``) only joins rings that hold its trace code.
     """
-    records = sorted(findings.to_dict("records"), key=lambda f: f["finding_id"])
+    records = _records(findings)
     movement_codes = {c for f in records if f["rule"] in _MOVEMENT_RULES and f["rule"] in options.ring_rules
                       for c in f["trace_codes"]}
     forming, attached = [], []
@@ -154,11 +179,15 @@ def resale_graph(findings: pd.DataFrame, options: AnalysisOptions | None = None)
     added in sorted order so that community detection is reproducible for a seed.
     """
     options = options or AnalysisOptions()
+    forming, _ = _split_findings(findings, options)
+    return _graph(forming)
+
+
+def _graph(forming: list[dict]) -> nx.Graph:
     boxes: dict[tuple, set] = defaultdict(set)
     fund: dict[tuple, float] = defaultdict(float)
     fids: dict[tuple, set] = defaultdict(set)
     nodes: set = set()
-    forming, _ = _split_findings(findings, options)
     for finding in forming:
         f_nodes, f_edges = _finding_nodes(finding)
         nodes.update(f_nodes)
@@ -179,30 +208,37 @@ def _merge_close(sub: nx.Graph, parts: list[set], share: float) -> list[set]:
     """Merge back communities that keep at least *share* of their weight outside.
 
     Repeatedly takes the community with the largest external share (weight to
-    other communities / its volume, ties by position) and, while that share is
-    >= *share*, merges it into the community it trades most with.
+    other communities / its volume; ties: the earliest) and, while that share is
+    >= *share*, merges it into the community it trades most with (ties: the
+    earliest).  Works on the community graph, updated in place at each merge.
     """
-    parts = [set(p) for p in parts]
-    while len(parts) > 1:
-        index = {node: i for i, part in enumerate(parts) for node in part}
-        volume = [0.0] * len(parts)
-        between: dict[tuple[int, int], float] = defaultdict(float)
-        for a, b, w in sub.edges(data="weight"):
-            i, j = index[a], index[b]
-            volume[i] += w
-            volume[j] += w
-            if i != j:
-                between[(i, j)] += w
-                between[(j, i)] += w
-        external = [sum(w for (i, _), w in between.items() if i == k) for k in range(len(parts))]
-        ratios = [external[k] / volume[k] if volume[k] else 0.0 for k in range(len(parts))]
-        worst = max(range(len(parts)), key=lambda k: (ratios[k], -k))
-        if ratios[worst] < share:
+    index = {node: i for i, part in enumerate(parts) for node in part}
+    members = {i: set(part) for i, part in enumerate(parts)}
+    volume = defaultdict(float)
+    between: dict[int, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    for a, b, w in sub.edges(data="weight"):
+        i, j = index[a], index[b]
+        volume[i] += w
+        volume[j] += w
+        if i != j:
+            between[i][j] += w
+            between[j][i] += w
+    while len(members) > 1:
+        def ratio(k: int) -> float:
+            return sum(between[k].values()) / volume[k] if volume[k] else 0.0
+
+        worst = max(sorted(members), key=lambda k: (ratio(k), -k))
+        if ratio(worst) < share or not between[worst]:
             break
-        partner = max((j for (i, j) in between if i == worst), key=lambda j: (between[(worst, j)], -j))
-        parts[partner] |= parts[worst]
-        del parts[worst]
-    return parts
+        partner = max(sorted(between[worst]), key=lambda j: (between[worst][j], -j))
+        members[partner] |= members.pop(worst)
+        volume[partner] += volume.pop(worst)
+        for other, w in between.pop(worst).items():
+            between[other].pop(worst, None)
+            if other != partner:
+                between[partner][other] += w
+                between[other][partner] += w
+    return [members[k] for k in sorted(members)]
 
 
 def _communities(graph: nx.Graph, options: AnalysisOptions) -> list[frozenset]:
@@ -280,7 +316,7 @@ def build_rings(findings: pd.DataFrame, options: AnalysisOptions | None = None) 
     if findings is None or len(findings) == 0:
         return empty_rings()
     forming, attachable = _split_findings(findings, options)
-    graph = resale_graph(findings, options)
+    graph = _graph(forming)
     communities = _communities(graph, options)
     ring_of_node = {node: i for i, group in enumerate(communities) for node in group}
     members: dict[int, list[dict]] = defaultdict(list)

@@ -140,6 +140,7 @@ class Engine:
                 if 0 <= d < days:
                     self.holiday.add(d)
                     self.holiday_start[d] = first
+        self._weekdays = [(start + timedelta(days=d)).weekday() for d in range(days + 120)]
         self._init_refills()
         self._plan_short_lots(short_lots)
         self._chain_sites: dict[str, list[int]] = {}
@@ -149,6 +150,9 @@ class Engine:
 
     # ------------------------------------------------------------------ helpers
     def weekday(self, day: int) -> int:
+        """Monday = 0 (cached: asked for every visit)."""
+        if day < len(self._weekdays):
+            return self._weekdays[day]
         return (self.start + timedelta(days=day)).weekday()
 
     def between(self, lo: int, hi: int) -> int:

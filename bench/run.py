@@ -1,0 +1,706 @@
+"""Benchmark rxring end to end against a bare DuckDB anchor, at several city sizes.
+
+Usage::
+
+    python bench/run.py                                   # 1M, 3M and 10M events, Parquet and NHSA JSONL
+    python bench/run.py --events 1M,3M --out /tmp/rxring-bench   # keep the cities; reruns reuse them
+    python bench/run.py --events 100000 --formats parquet --skip-neo4j --results /tmp/R.md
+
+For each size N and format the script
+
+1. generates a synthetic city (:func:`rxring.synth.generate`, streamed to disk), or
+   reuses the one already in ``--out`` (same seed, size and format);
+2. ingests it into a fresh workspace (:func:`rxring.ingest.ingest`) and reports
+   rows/s (``read`` rows, i.e. code-level records, per wall second and per CPU second);
+3. on the first format's workspace, runs the full embedded analysis
+   (:func:`rxring.analysis.analyze_workspace`: five rules and rings) and the
+   **anchor**: one bare DuckDB query over the same canonical Parquet
+   (``events/*.parquet``) that counts dispenses per trace code and keeps codes
+   with more than one — the least work any duplicate detector must do;
+4. with a Neo4j server (``NEO4J_URI``, ``--neo4j-instance NAME`` for a running
+   ``rxring neo4j start`` instance, or ``--start-neo4j`` for a private one) loads
+   the smallest city whole (load rate) and the largest with ``--suspicious-only``.
+
+Every measured step runs in its own child process, so its peak RSS (``VmHWM``) and CPU
+time are its own.  The table is printed and written to ``bench/RESULTS.md`` (or
+``--results``) with the machine's cores, memory, load average and library versions,
+the ratio analyze/anchor, the growth of analyze time with size, and the targets of
+issue 8 marked met or not met.  Text below the ``NOTES_MARKER`` line of an existing
+results file (hand-written profile notes) is kept when the file is rewritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+__all__ = [
+    "parse_sizes",
+    "size_label",
+    "Measurement",
+    "evaluate_targets",
+    "growth",
+    "render_markdown",
+    "render_table",
+    "main",
+]
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_RESULTS = HERE / "RESULTS.md"
+NOTES_MARKER = "<!-- notes: text below this line is kept when bench/run.py rewrites the file -->"
+RESULT_PREFIX = "BENCH-RESULT "
+GIB = 1024 ** 3
+
+# Targets of issue 8 (2-core, 24 GiB machine).
+ANCHOR_RATIO_TARGET = 3.0
+ANCHOR_RATIO_STRETCH = 2.0
+RSS_TARGET_MB = 6 * 1000  # "under 6 GB"
+INGEST_TARGETS = {"parquet": 1_000_000, "csv": 300_000}
+GROWTH_TOLERANCE = 0.30
+SUSPICIOUS_LOAD_TARGET_S = 120.0
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
+
+
+def parse_sizes(text: str) -> list[int]:
+    """Parse a list of event counts such as ``"1M,3M,10M"`` or ``"100000,250k"``.
+
+    Examples
+    --------
+    >>> parse_sizes("1M, 3M,250k,100000")
+    [1000000, 3000000, 250000, 100000]
+    """
+    sizes = []
+    for piece in text.split(","):
+        if not piece.strip():
+            continue
+        match = _SIZE.match(piece)
+        if not match:
+            raise ValueError(f"--events: {piece.strip()!r} is not a count like 100000, 250k or 3M")
+        value = float(match.group(1)) * {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2).lower()]
+        if value < 10_000:
+            raise ValueError(f"--events: {piece.strip()} is too small; a synthetic city needs at least 10000 events")
+        sizes.append(int(value))
+    if not sizes:
+        raise ValueError("--events: give at least one size")
+    return sizes
+
+
+def size_label(n: int) -> str:
+    """Short label of an event count.
+
+    Examples
+    --------
+    >>> size_label(1_000_000), size_label(3_500_000), size_label(100_000), size_label(12_345)
+    ('1M', '3.5M', '100k', '12345')
+    """
+    if n >= 1_000_000 and n % 100_000 == 0:
+        return f"{n / 1_000_000:g}M"
+    if n >= 1_000 and n % 1_000 == 0:
+        return f"{n // 1_000}k"
+    return str(n)
+
+
+# --------------------------------------------------------------------------- child tasks
+#
+# Each task runs in a fresh interpreter (``run.py --child NAME JSON``) and returns a dict;
+# the child adds its own peak RSS and CPU seconds.
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM: reset at exec, unlike ru_maxrss)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def task_generate(out: str, seed: int, events: int, fmt: str) -> dict:
+    from rxring.synth import generate
+
+    summary = generate(out, seed=seed, events=events, fmt=fmt)
+    return {"events": summary.events, "seconds": summary.seconds, "files": len(summary.files)}
+
+
+def task_ingest(inputs: str, workspace: str) -> dict:
+    from rxring.ingest import ingest
+
+    cpu0, t0 = _cpu_seconds(), time.perf_counter()
+    report = ingest([inputs], workspace, progress=False)
+    seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
+    if not report.balanced:
+        raise RuntimeError(f"ingest broke its invariant: {report.invariant_line()}")
+    return {"read": report.read, "events": report.events, "quarantined": report.quarantined,
+            "seconds": seconds, "task_cpu": cpu}
+
+
+def task_analyze(workspace: str, profile: str | None = None) -> dict:
+    from rxring.analysis import analyze_workspace
+
+    profiler = None
+    if profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.01)
+        profiler.start()
+    cpu0, t0 = _cpu_seconds(), time.perf_counter()
+    result = analyze_workspace(workspace, progress=False)
+    seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
+    if profiler is not None:
+        profiler.stop()
+        Path(profile).write_text(profiler.output_text(unicode=True, color=False, show_all=False), encoding="utf-8")
+    return {"seconds": seconds, "task_cpu": cpu, "events_used": result.stats.get("events_used"),
+            "findings": int(len(result.findings)), "rings": int(len(result.rings)),
+            "findings_by_rule": result.stats.get("findings_by_rule", {})}
+
+
+ANCHOR_SQL = (
+    "SELECT trace_code, count(*) AS dispenses FROM read_parquet($parts) "
+    "WHERE event_type = 'dispense' GROUP BY trace_code HAVING count(*) > 1"
+)
+
+
+def task_anchor(workspace: str, repeat: int = 3) -> dict:
+    import duckdb
+
+    parts = sorted(str(p) for p in (Path(workspace) / "events").glob("*.parquet"))
+    times, codes = [], 0
+    cpu0 = _cpu_seconds()
+    for _ in range(max(1, repeat)):
+        con = duckdb.connect()
+        # the same thread budget as rxring.analysis uses
+        con.execute(f"SET threads = {max(1, min(os.cpu_count() or 1, 4))}")
+        t0 = time.perf_counter()
+        codes = con.execute(ANCHOR_SQL, {"parts": parts}).fetch_arrow_table().num_rows
+        times.append(time.perf_counter() - t0)
+        con.close()
+    return {"seconds": statistics.median(times), "best": min(times), "runs": times, "codes": codes,
+            "task_cpu": (_cpu_seconds() - cpu0) / len(times)}
+
+
+def task_neo4j(workspace: str, uri: str, user: str, password: str, database: str | None,
+               suspicious_only: bool, clear: bool) -> dict:
+    from rxring.graph.neo4j_connect import Neo4jConfig, connect
+    from rxring.graph.neo4j_loader import clear_graph, load_workspace
+
+    config = Neo4jConfig(uri=uri, user=user, password=password, database=database)
+    if clear:
+        with connect(config) as driver:
+            clear_graph(driver, database)
+    t0 = time.perf_counter()
+    report = load_workspace(config, workspace, suspicious_only=suspicious_only, progress=False)
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "events": report.events, "load_seconds": report.seconds,
+            "events_per_second": report.events_per_second}
+
+
+TASKS = {"generate": task_generate, "ingest": task_ingest, "analyze": task_analyze,
+         "anchor": task_anchor, "neo4j": task_neo4j}
+
+
+def _child_main(name: str, payload: str) -> int:
+    wall0 = time.perf_counter()
+    result = TASKS[name](**json.loads(payload))
+    result["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    result["process_cpu"] = round(_cpu_seconds(), 2)
+    result["process_wall"] = round(time.perf_counter() - wall0, 2)
+    print(RESULT_PREFIX + json.dumps(result, default=str), flush=True)
+    return 0
+
+
+class BenchError(Exception):
+    """A measured step failed; the message carries the tail of its stderr."""
+
+
+def run_child(name: str, **kwargs) -> dict:
+    """Run one task in a fresh interpreter and return its result dict."""
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", name, json.dumps(kwargs)],
+                          capture_output=True, text=True, env=env)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+    if proc.returncode != 0 or not lines:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-12:])
+        raise BenchError(f"{name} failed (exit {proc.returncode}):\n{tail}")
+    return json.loads(lines[-1][len(RESULT_PREFIX):])
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+@dataclass
+class Measurement:
+    """One city size: generation, ingest per format, analysis and anchor."""
+
+    events: int                       # requested size
+    generated: dict = field(default_factory=dict)   # fmt -> {events, seconds, reused}
+    ingest: dict = field(default_factory=dict)      # fmt -> {read, seconds, rows_per_s, ...}
+    analyze: dict = field(default_factory=dict)
+    anchor: dict = field(default_factory=dict)
+    load_avg: list = field(default_factory=list)    # 1-min load average before and after
+    analysis_format: str = ""
+
+    @property
+    def actual_events(self) -> int:
+        if self.analysis_format and self.ingest.get(self.analysis_format):
+            return int(self.ingest[self.analysis_format].get("events") or self.events)
+        return self.events
+
+    @property
+    def ratio(self) -> float | None:
+        if self.analyze.get("seconds") and self.anchor.get("seconds"):
+            return self.analyze["seconds"] / self.anchor["seconds"]
+        return None
+
+
+def growth(smaller: Measurement, larger: Measurement, key: str = "seconds") -> dict | None:
+    """Growth of analyze time between two sizes, relative to the growth in events.
+
+    ``factor`` is time(larger) / time(smaller); ``linear`` the events ratio;
+    ``relative`` = factor / linear (1.0 is exactly linear).
+
+    Examples
+    --------
+    >>> a, b = Measurement(10), Measurement(100)
+    >>> a.analyze, b.analyze = {"seconds": 2.0}, {"seconds": 24.0}
+    >>> g = growth(a, b)
+    >>> round(g["factor"], 1), round(g["relative"], 2), g["met"]
+    (12.0, 1.2, True)
+    """
+    t_small, t_large = smaller.analyze.get(key), larger.analyze.get(key)
+    if not t_small or not t_large or larger.actual_events <= smaller.actual_events:
+        return None
+    factor = t_large / t_small
+    linear = larger.actual_events / smaller.actual_events
+    relative = factor / linear
+    return {"from": size_label(smaller.events), "to": size_label(larger.events), "factor": factor,
+            "linear": linear, "relative": relative, "met": relative <= 1 + GROWTH_TOLERANCE}
+
+
+def evaluate_targets(measurements: list[Measurement], neo4j: dict | None = None) -> list[dict]:
+    """The targets of issue 8 with the measured value and met / not met (None: not measured).
+
+    Ratios and RSS are judged on the largest size measured; ingest rates on the
+    largest size of each format.
+    """
+    rows: list[dict] = []
+    done = [m for m in measurements if m.analyze.get("seconds")]
+    largest = max(done, key=lambda m: m.events) if done else None
+    label = f" ({size_label(largest.events)})" if largest else ""
+
+    def add(target: str, value: str, met):
+        rows.append({"target": target, "value": value, "met": met})
+
+    if largest and largest.ratio is not None:
+        add(f"analyze ≤ {ANCHOR_RATIO_TARGET:g}× DuckDB anchor{label}", f"{largest.ratio:.1f}×",
+            largest.ratio <= ANCHOR_RATIO_TARGET)
+        add(f"stretch: analyze ≤ {ANCHOR_RATIO_STRETCH:g}× anchor{label}", f"{largest.ratio:.1f}×",
+            largest.ratio <= ANCHOR_RATIO_STRETCH)
+    else:
+        add(f"analyze ≤ {ANCHOR_RATIO_TARGET:g}× DuckDB anchor", "not measured", None)
+    if largest:
+        rss = largest.analyze.get("peak_rss_mb")
+        add(f"analyze peak RSS < {RSS_TARGET_MB / 1000:g} GB{label}", f"{rss / 1000:.2f} GB",
+            rss < RSS_TARGET_MB)
+    for fmt, target in INGEST_TARGETS.items():
+        sized = [m for m in measurements if m.ingest.get(fmt, {}).get("rows_per_s")]
+        if not sized:
+            add(f"ingest {fmt} ≥ {target:,} rows/s", "not measured", None)
+            continue
+        m = max(sized, key=lambda x: x.events)
+        rate = m.ingest[fmt]["rows_per_s"]
+        add(f"ingest {fmt} ≥ {target:,} rows/s ({size_label(m.events)})", f"{rate:,.0f} rows/s", rate >= target)
+    if len(done) >= 2:
+        ordered = sorted(done, key=lambda m: m.events)
+        g = growth(ordered[0], ordered[-1])
+        if g:
+            add(f"growth {g['from']}→{g['to']} within linear +{GROWTH_TOLERANCE:.0%}",
+                f"×{g['factor']:.1f} for ×{g['linear']:.1f} events ({g['relative']:.2f} of linear)", g["met"])
+    else:
+        add("growth no worse than linear (needs two sizes)", "not measured", None)
+    if neo4j and neo4j.get("suspicious"):
+        s = neo4j["suspicious"]
+        add(f"Neo4j --suspicious-only load < {SUSPICIOUS_LOAD_TARGET_S:g} s ({s['size']})", f"{s['seconds']:.0f} s",
+            s["seconds"] < SUSPICIOUS_LOAD_TARGET_S)
+    else:
+        add(f"Neo4j --suspicious-only load < {SUSPICIOUS_LOAD_TARGET_S:g} s", "skipped (no server)", None)
+    return rows
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def _fmt_s(value) -> str:
+    return "—" if value is None else (f"{value:.2f}" if value < 10 else f"{value:.1f}")
+
+
+def _table_rows(measurements: list[Measurement], formats: list[str]) -> tuple[list[str], list[list[str]]]:
+    header = ["size", "events"]
+    for fmt in formats:
+        header += [f"gen {fmt} s", f"ingest {fmt} s", f"{fmt} rows/s", f"{fmt} rows/CPU-s", f"{fmt} RSS MB"]
+    header += ["analyze s", "analyze CPU s", "analyze RSS MB", "anchor s", "anchor CPU s", "analyze/anchor",
+               "findings", "load avg"]
+    rows = []
+    for m in measurements:
+        row = [size_label(m.events), f"{m.actual_events:,}"]
+        for fmt in formats:
+            g, i = m.generated.get(fmt, {}), m.ingest.get(fmt, {})
+            gen = "reused" if g.get("reused") else _fmt_s(g.get("seconds"))
+            row += [gen, _fmt_s(i.get("seconds")),
+                    f"{i['rows_per_s']:,.0f}" if i.get("rows_per_s") else "—",
+                    f"{i['rows_per_cpu_s']:,.0f}" if i.get("rows_per_cpu_s") else "—",
+                    f"{i['peak_rss_mb']:,.0f}" if i.get("peak_rss_mb") else "—"]
+        a, b = m.analyze, m.anchor
+        row += [_fmt_s(a.get("seconds")), _fmt_s(a.get("task_cpu")),
+                f"{a['peak_rss_mb']:,.0f}" if a.get("peak_rss_mb") else "—",
+                _fmt_s(b.get("seconds")), _fmt_s(b.get("task_cpu")),
+                f"{m.ratio:.1f}×" if m.ratio else "—",
+                f"{a['findings']:,}" if a.get("findings") is not None else "—",
+                " → ".join(f"{x:.1f}" for x in m.load_avg) or "—"]
+        rows.append(row)
+    return header, rows
+
+
+def render_table(measurements: list[Measurement], formats: list[str]) -> str:
+    """A plain-text table for the terminal (one line per size)."""
+    header, rows = _table_rows(measurements, formats)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def machine_info() -> dict:
+    """Cores, memory, CPU model, load average and library versions of this machine."""
+    info = {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    info["memory_gib"] = round(int(line.split()[1]) * 1024 / GIB, 1)
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    for package in ("rxring", "duckdb", "pandas", "pyarrow", "networkx", "numpy", "neo4j"):
+        try:
+            info[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            info[package] = "not installed"
+    info["load_avg"] = [round(x, 2) for x in os.getloadavg()]
+    return info
+
+
+def _mark(met) -> str:
+    return "—" if met is None else ("met" if met else "**not met**")
+
+
+def render_markdown(measurements: list[Measurement], formats: list[str], machine: dict, command: str,
+                    neo4j: dict | None = None, notes: str = "") -> str:
+    """The results file: machine, measured table, growth, targets, Neo4j, and kept notes."""
+    header, rows = _table_rows(measurements, formats)
+    lines = [
+        "# rxring benchmark results",
+        "",
+        f"Written by `bench/run.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; command: `{command}`.",
+        "",
+        "## Machine",
+        "",
+        f"- cores: {machine.get('cores')}, memory: {machine.get('memory_gib', '?')} GiB, CPU: {machine.get('cpu', '?')}",
+        f"- load average (1, 5, 15 min) when the run ended: {', '.join(str(x) for x in machine.get('load_avg', []))}"
+        " — the machine is shared; the per-size column `load avg` is the 1-min load before → after that size.",
+        f"- python {machine.get('python')}, duckdb {machine.get('duckdb')}, pandas {machine.get('pandas')}, "
+        f"pyarrow {machine.get('pyarrow')}, networkx {machine.get('networkx')}, numpy {machine.get('numpy')}, "
+        f"rxring {machine.get('rxring')}",
+        f"- {machine.get('platform')}",
+        "",
+        "## Measurements",
+        "",
+        "Seconds are wall-clock seconds of the step itself (interpreter start and imports excluded); "
+        "`rows/CPU-s` divides by the child's CPU seconds, steadier than wall time on a busy machine. "
+        "`RSS` is the peak resident set of the child process (VmHWM). `analyze` is "
+        "`rxring.analysis.analyze_workspace` (five rules, rings, writing results) on the "
+        f"`{measurements[0].analysis_format if measurements else ''}` workspace; the anchor is the median of 3 runs of",
+        "",
+        f"```sql\n{ANCHOR_SQL.replace('$parts', '[events/*.parquet]')}\n```",
+        "",
+        "on the same canonical Parquet, with the same DuckDB thread count.",
+        "",
+        _markdown_table(header, rows),
+        "",
+    ]
+    done = sorted((m for m in measurements if m.analyze.get("seconds")), key=lambda m: m.events)
+    if len(done) >= 2:
+        lines += ["## Growth of analyze time", ""]
+        for a, b in zip(done, done[1:]):
+            g = growth(a, b)
+            if g:
+                lines.append(f"- {g['from']} → {g['to']}: time ×{g['factor']:.2f} for events ×{g['linear']:.2f} "
+                             f"({g['relative']:.2f} of linear)")
+        g = growth(done[0], done[-1])
+        if g and len(done) > 2:
+            lines.append(f"- {g['from']} → {g['to']}: time ×{g['factor']:.2f} for events ×{g['linear']:.2f} "
+                         f"({g['relative']:.2f} of linear)")
+        lines.append("")
+    rules = [m for m in measurements if m.analyze.get("findings_by_rule")]
+    if rules:
+        lines += ["## Findings per rule", "", "| size | " + " | ".join(rules[0].analyze["findings_by_rule"]) + " | rings |",
+                  "|---|" + "---|" * (len(rules[0].analyze["findings_by_rule"]) + 1)]
+        for m in rules:
+            counts = m.analyze["findings_by_rule"]
+            lines.append(f"| {size_label(m.events)} | " + " | ".join(f"{v:,}" for v in counts.values())
+                         + f" | {m.analyze.get('rings', 0):,} |")
+        lines.append("")
+    lines += ["## Targets (issue 8)", "", "| target | measured | |", "|---|---|---|"]
+    lines += [f"| {t['target']} | {t['value']} | {_mark(t['met'])} |" for t in evaluate_targets(measurements, neo4j)]
+    lines += ["", "## Neo4j", ""]
+    if not neo4j or neo4j.get("skipped"):
+        lines.append(f"skipped ({(neo4j or {}).get('skipped', 'no server')})")
+    else:
+        if neo4j.get("full"):
+            f = neo4j["full"]
+            lines.append(f"- full load of the {f['size']} city: {f['events']:,} events in {f['seconds']:.1f} s "
+                         f"({f['events_per_second']:,.0f} events/s)")
+        if neo4j.get("suspicious"):
+            s = neo4j["suspicious"]
+            lines.append(f"- `--suspicious-only` load of the {s['size']} city: {s['events']:,} events in "
+                         f"{s['seconds']:.1f} s")
+        for problem in neo4j.get("errors", []):
+            lines.append(f"- error: {problem}")
+    lines += ["", NOTES_MARKER, ""]
+    text = "\n".join(lines)
+    if notes.strip():
+        text += notes.lstrip("\n")
+        if not text.endswith("\n"):
+            text += "\n"
+    return text
+
+
+def _kept_notes(path: Path) -> str:
+    if not path.exists():
+        return ""
+    text = path.read_text(encoding="utf-8")
+    return text.split(NOTES_MARKER, 1)[1] if NOTES_MARKER in text else ""
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def _log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _city(out: Path, fmt: str, n: int, seed: int) -> tuple[Path, dict]:
+    """Generate the city (fmt, n, seed) under ``out`` unless an identical one is there."""
+    city = out / f"city-{fmt}-{n}"
+    truth = city / "ground_truth.json"
+    if truth.exists() and (city / "inputs").is_dir():
+        try:
+            meta = json.loads(truth.read_text(encoding="utf-8"))
+            params = meta.get("params", {})
+            if params.get("events") == n and params.get("fmt") == fmt and meta.get("seed", params.get("seed")) == seed:
+                return city, {"events": meta.get("counts", {}).get("events"), "reused": True}
+        except (OSError, ValueError):
+            pass
+    _log(f"generating {size_label(n)} {fmt} city in {city}")
+    result = run_child("generate", out=str(city), seed=seed, events=n, fmt=fmt)
+    return city, result
+
+
+def _neo4j_target(args) -> tuple[dict | None, str | None, str]:
+    """(connection kwargs, private instance name, reason when skipped)."""
+    if args.skip_neo4j:
+        return None, None, "--skip-neo4j"
+    if os.environ.get("NEO4J_URI"):
+        return ({"uri": os.environ["NEO4J_URI"], "user": os.environ.get("NEO4J_USER", "neo4j"),
+                 "password": os.environ.get("NEO4J_PASSWORD", ""), "database": os.environ.get("NEO4J_DATABASE")},
+                None, "")
+    try:
+        from rxring.graph.neo4j_server import read_state, start_server
+    except ImportError:
+        return None, None, "no server"
+    if args.neo4j_instance:
+        state = read_state(args.neo4j_instance)
+        if state is None:
+            return None, None, f"no server: instance {args.neo4j_instance!r} is not running"
+        return {"uri": state.uri, "user": state.user, "password": state.password, "database": None}, None, ""
+    if args.start_neo4j:
+        name = f"bench-{os.getpid()}"
+        try:
+            state = start_server(name, http=False, heap_mb=1024, pagecache_mb=1024,
+                                 log=lambda line: print(line, file=sys.stderr))
+        except Exception as exc:  # noqa: BLE001 - no Java, no download: report and go on
+            return None, None, f"no server: could not start one ({exc})"
+        return {"uri": state.uri, "user": state.user, "password": state.password, "database": None}, name, ""
+    return None, None, "no server"
+
+
+def _measure_neo4j(args, measurements: list[Measurement], workspaces: dict[int, Path]) -> dict:
+    conn, instance, reason = _neo4j_target(args)
+    if conn is None:
+        return {"skipped": reason}
+    clear = bool(instance) or args.neo4j_clear
+    result: dict = {"errors": []}
+    try:
+        smallest, largest = min(workspaces), max(workspaces)
+        try:
+            _log(f"neo4j: full load of {size_label(smallest)}")
+            r = run_child("neo4j", workspace=str(workspaces[smallest]), suspicious_only=False, clear=clear, **conn)
+            result["full"] = dict(r, size=size_label(smallest))
+        except BenchError as exc:
+            result["errors"].append(str(exc).splitlines()[-1])
+        try:
+            _log(f"neo4j: --suspicious-only load of {size_label(largest)}")
+            r = run_child("neo4j", workspace=str(workspaces[largest]), suspicious_only=True, clear=clear, **conn)
+            result["suspicious"] = dict(r, size=size_label(largest))
+        except BenchError as exc:
+            result["errors"].append(str(exc).splitlines()[-1])
+    finally:
+        if instance:
+            from rxring.graph.neo4j_server import stop_server
+
+            stop_server(instance, delete_data=True)
+    return result
+
+
+def run_benchmark(args) -> tuple[list[Measurement], dict]:
+    """Generate, ingest, analyse and anchor every size; return the measurements and Neo4j results."""
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="rxring-bench-"))
+    out.mkdir(parents=True, exist_ok=True)
+    measurements: list[Measurement] = []
+    analysis_workspaces: dict[int, Path] = {}
+    try:
+        for n in args.sizes:
+            m = Measurement(events=n, analysis_format=args.formats[0], load_avg=[os.getloadavg()[0]])
+            measurements.append(m)
+            for fmt in args.formats:
+                city, generated = _city(out, fmt, n, args.seed)
+                m.generated[fmt] = generated
+                workspace = out / f"ws-{fmt}-{n}"
+                shutil.rmtree(workspace, ignore_errors=True)
+                _log(f"ingesting {size_label(n)} {fmt}")
+                r = run_child("ingest", inputs=str(city / "inputs"), workspace=str(workspace))
+                r["rows_per_s"] = r["read"] / r["seconds"] if r["seconds"] else None
+                r["rows_per_cpu_s"] = r["read"] / r["task_cpu"] if r.get("task_cpu") else None
+                m.ingest[fmt] = r
+                _log(f"  {r['read']:,} rows in {r['seconds']:.1f} s: {r['rows_per_s']:,.0f} rows/s")
+                if fmt == m.analysis_format:
+                    analysis_workspaces[n] = workspace
+            workspace = analysis_workspaces[n]
+            _log(f"analyze {size_label(n)}")
+            profile = str(out / f"profile-analyze-{n}.txt") if args.profile else None
+            m.analyze = run_child("analyze", workspace=str(workspace), profile=profile)
+            _log(f"  {m.analyze['seconds']:.1f} s, peak RSS {m.analyze['peak_rss_mb']:,.0f} MB, "
+                 f"{m.analyze['findings']:,} findings")
+            _log(f"anchor {size_label(n)}")
+            m.anchor = run_child("anchor", workspace=str(workspace), repeat=args.anchor_repeat)
+            _log(f"  {m.anchor['seconds']:.2f} s ({m.anchor['codes']:,} codes dispensed more than once); "
+                 f"analyze/anchor {m.ratio:.1f}×")
+            m.load_avg.append(os.getloadavg()[0])
+        neo4j = _measure_neo4j(args, measurements, analysis_workspaces)
+    finally:
+        if not args.out:
+            shutil.rmtree(out, ignore_errors=True)
+    return measurements, neo4j
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", default="1M,3M,10M",
+                        help="comma-separated city sizes in events (100000, 250k, 3M); default 1M,3M,10M")
+    parser.add_argument("--formats", default="parquet,nhsa",
+                        help="input formats to generate and ingest (parquet, nhsa, csv, epcis); the first is "
+                             "analysed; default parquet,nhsa")
+    parser.add_argument("--out", help="keep cities and workspaces here (reused by later runs); default: a "
+                                      "temporary folder removed at the end")
+    parser.add_argument("--results", default=str(DEFAULT_RESULTS), help=f"results file (default {DEFAULT_RESULTS})")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--anchor-repeat", type=int, default=3, help="anchor runs (median reported)")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile analyze with pyinstrument (a dev tool: pip install pyinstrument); the "
+                             "text profile goes to OUT/profile-analyze-N.txt")
+    parser.add_argument("--skip-neo4j", action="store_true", help="do not measure Neo4j loading")
+    parser.add_argument("--neo4j-instance", help="measure on this running `rxring neo4j start` instance")
+    parser.add_argument("--start-neo4j", action="store_true",
+                        help="start a private rxring-managed Neo4j for the run (deleted afterwards)")
+    parser.add_argument("--neo4j-clear", action="store_true",
+                        help="empty the NEO4J_URI / --neo4j-instance database before each load")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        return _child_main(argv[1], argv[2])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.sizes = parse_sizes(args.events)
+    except ValueError as exc:
+        parser.error(str(exc))
+    args.formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    unknown = [f for f in args.formats if f not in ("parquet", "nhsa", "csv", "epcis")]
+    if unknown or not args.formats:
+        parser.error(f"--formats: unknown format(s) {', '.join(unknown) or '(none given)'}; "
+                     "choose from parquet, nhsa, csv, epcis")
+    if args.profile:
+        try:
+            import pyinstrument  # noqa: F401
+        except ImportError:
+            parser.error("--profile needs pyinstrument (pip install pyinstrument)")
+    command = "python bench/run.py " + " ".join(argv)
+    try:
+        measurements, neo4j = run_benchmark(args)
+    except BenchError as exc:
+        print(f"bench/run.py: {exc}", file=sys.stderr)
+        return 1
+    print(render_table(measurements, args.formats))
+    targets = evaluate_targets(measurements, neo4j)
+    for t in targets:
+        print(f"{_mark(t['met']).replace('**', ''):>8}  {t['target']}: {t['value']}")
+    if neo4j.get("skipped"):
+        print(f"neo4j: skipped ({neo4j['skipped']})")
+    results = Path(args.results)
+    text = render_markdown(measurements, args.formats, machine_info(), command, neo4j, _kept_notes(results))
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(text, encoding="utf-8")
+    print(f"results written to {results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
