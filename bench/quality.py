@@ -10,7 +10,8 @@ runs ``rxring.analysis.analyze`` on each, and prints, per rule and overall:
   >= 0.8 with the planted ring's members.  Planted members that never occur in
   the scan data (a broker known only by a supplier name) are left out: no engine
   can name them;
-* trap-only rings: found rings all of whose boxes are trap packs.
+* trap-only rings: found rings all of whose boxes are trap packs, and trap packs
+  (legitimate lives such as refund-then-resale) that any rule flagged, by kind.
 
 Targets: precision and recall >= 0.95 on every rule, every planted ring found,
 no trap-only ring.
@@ -88,13 +89,18 @@ def score_city(truth: dict, findings: pd.DataFrame, rings: pd.DataFrame, observe
         planted.append({"ring_id": ring["ring_id"], "style": ring.get("style", ""), "members": len(want),
                         "best": best[1], "jaccard": round(best[0], 3), "found": best[0] >= JACCARD})
     trap_codes = {c for trap in truth.get("traps", []) for c in trap["trace_codes"]}
+    expected_codes = {c for codes in expected.values() for c in codes}
+    flagged_codes = {c for codes in found.values() for c in codes}
+    fooled = {trap["kind"]: len((set(trap["trace_codes"]) - expected_codes) & flagged_codes)
+              for trap in truth.get("traps", [])}
     finding_codes = dict(zip(findings["finding_id"], findings["trace_codes"]))
     trap_only = []
     for ring in found_rings:
         boxes = {c for fid in ring["finding_ids"] for c in finding_codes.get(fid, [])}
         if boxes and boxes <= trap_codes:
             trap_only.append(ring["ring_id"])
-    return {"rules": per_rule, "planted": planted, "trap_only": trap_only, "rings_found": len(found_rings)}
+    return {"rules": per_rule, "planted": planted, "trap_only": trap_only, "rings_found": len(found_rings),
+            "traps_flagged": fooled}
 
 
 def _ratio(n: int, d: int) -> float:
@@ -116,7 +122,11 @@ def summarise(cities: list[dict]) -> tuple[list[dict], dict]:
                  "tp": total["tp"], "precision": _ratio(total["tp"], total["tp"] + total["fp"]),
                  "recall": _ratio(total["tp"], total["tp"] + total["fn"])})
     planted = [p for c in cities for p in c["planted"]]
-    rings = {"planted": len(planted), "found": sum(p["found"] for p in planted),
+    traps = defaultdict(int)
+    for c in cities:
+        for kind, n in c["traps_flagged"].items():
+            traps[kind] += n
+    rings = {"planted": len(planted), "found": sum(p["found"] for p in planted), "traps_flagged": dict(traps),
              "trap_only": sum(len(c["trap_only"]) for c in cities),
              "rings_reported": sum(c["rings_found"] for c in cities)}
     return rows, rings
@@ -128,6 +138,9 @@ def markdown(rows: list[dict], rings: dict, header: str) -> str:
         out.append(f"| {r['rule']} | {r['expected']} | {r['found']} | {r['precision']:.3f} | {r['recall']:.3f} |")
     out += ["", f"Planted rings found (member Jaccard ≥ {JACCARD}): {rings['found']} / {rings['planted']}; "
                 f"rings reported: {rings['rings_reported']}; trap-only rings: {rings['trap_only']}.",
+            "",
+            "Trap packs (legitimate lives of DESIGN §3) wrongly flagged, by kind: "
+            + (", ".join(f"{k} {v}" for k, v in sorted(rings["traps_flagged"].items())) or "none") + ".",
             "",
             "Caveat: the generator's ground truth applies DESIGN §3 with the same AnalysisOptions thresholds "
             "(grace period, coverage, double-scan window), so rule-level agreement is partly by construction; "
@@ -167,6 +180,9 @@ def main(argv=None) -> int:
             for rule, r in scored["rules"].items():
                 if r["fp_codes"] or r["fn_codes"]:
                     print(f"  {rule}: extra {r['fp_codes'][:5]} missed {r['fn_codes'][:5]}", file=sys.stderr)
+            flagged = {k: v for k, v in scored["traps_flagged"].items() if v}
+            if flagged:
+                print(f"  trap packs flagged: {flagged}", file=sys.stderr)
             for p in scored["planted"]:
                 if not p["found"]:
                     print(f"  planted {p['ring_id']} ({p['style']}, {p['members']} members): best {p['best']} "

@@ -196,7 +196,9 @@ def task_anchor(workspace: str, repeat: int = 3) -> dict:
         # the same thread budget as rxring.analysis uses
         con.execute(f"SET threads = {max(1, min(os.cpu_count() or 1, 4))}")
         t0 = time.perf_counter()
-        codes = con.execute(ANCHOR_SQL, {"parts": parts}).fetch_arrow_table().num_rows
+        result = con.execute(ANCHOR_SQL, {"parts": parts})
+        fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table  # duckdb >= 1.4 / older
+        codes = fetch().num_rows
         times.append(time.perf_counter() - t0)
         con.close()
     return {"seconds": statistics.median(times), "best": min(times), "runs": times, "codes": codes,
