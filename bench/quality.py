@@ -21,6 +21,7 @@ Usage::
     python bench/quality.py                      # seeds 9001 9002 9003, about 200k events each
     python bench/quality.py --seeds 9100 --events 1000000 --fmt parquet
     python bench/quality.py --markdown bench/QUALITY.md
+    python bench/quality.py --independent --seeds 1 2 3   # bench/independent/city.py's cities
 """
 
 from __future__ import annotations
@@ -132,21 +133,67 @@ def summarise(cities: list[dict]) -> tuple[list[dict], dict]:
     return rows, rings
 
 
-def markdown(rows: list[dict], rings: dict, header: str) -> str:
+def markdown(rows: list[dict], rings: dict, header: str, independent: bool = False) -> str:
     out = [header, "", "| rule | expected codes | found codes | precision | recall |", "|---|---:|---:|---:|---:|"]
     for r in rows:
         out.append(f"| {r['rule']} | {r['expected']} | {r['found']} | {r['precision']:.3f} | {r['recall']:.3f} |")
     out += ["", f"Planted rings found (member Jaccard ≥ {JACCARD}): {rings['found']} / {rings['planted']}; "
                 f"rings reported: {rings['rings_reported']}; trap-only rings: {rings['trap_only']}.",
-            "",
-            "Trap packs (legitimate lives of DESIGN §3) wrongly flagged, by kind: "
+            ""]
+    if independent:
+        out += ["The independent city's truth was written by another hand from DESIGN §2-§4 only; its traps are "
+                "scored through precision (no trap list).",
+                "",
+                "Reproduce: `python bench/quality.py --independent --seeds 1 2 3`."]
+        return "\n".join(out)
+    out += ["Trap packs (legitimate lives of DESIGN §3) wrongly flagged, by kind: "
             + (", ".join(f"{k} {v}" for k, v in sorted(rings["traps_flagged"].items())) or "none") + ".",
             "",
             "Caveat: the generator's ground truth applies DESIGN §3 with the same AnalysisOptions thresholds "
             "(grace period, coverage, double-scan window), so rule-level agreement is partly by construction; "
             "ring recovery and trap handling are measured independently.  In very small cities (a handful of "
-            "pharmacies and doctors) planted rings share laundering pharmacies and doctors and some merge."]
+            "pharmacies and doctors) planted rings share laundering pharmacies and doctors and some merge.",
+            "",
+            "Reproduce: `python bench/quality.py --markdown bench/QUALITY.md` (about a minute and a half)."]
     return "\n".join(out)
+
+
+def score_independent(truth: dict, findings: pd.DataFrame, rings: pd.DataFrame) -> dict:
+    """Score against bench/independent/city.py's truth.json (written by another hand from DESIGN only).
+
+    Its format: ``rules: {RULE: {"expected": [codes], "ambiguous": [codes]}}`` (ambiguous
+    codes count neither way) and ``rings: [{"name", <role>: [ids]}]``.
+    """
+    found = defaultdict(set)
+    for rule, codes in zip(findings["rule"], findings["trace_codes"]):
+        found[rule].update(codes)
+    per_rule = {}
+    for rule in RULES:
+        spec = truth["rules"].get(rule, {"expected": [], "ambiguous": []})
+        e, amb, f = set(spec["expected"]), set(spec.get("ambiguous", [])), found[rule]
+        per_rule[rule] = {"tp": len(e & f), "fp": len(f - e - amb), "fn": len(e - f),
+                          "fp_codes": sorted(f - e - amb)[:20], "fn_codes": sorted(e - f)[:20]}
+    found_rings = [{role: set(r[role]) for role in ROLES} | {"ring_id": r["ring_id"]} for r in rings.to_dict("records")]
+    planted = []
+    for ring in truth["rings"]:
+        want = {m for role in ROLES for m in ring.get(role, [])}
+        best = max(((_jaccard(want, set().union(*(f[role] for role in ROLES))), f["ring_id"]) for f in found_rings),
+                   default=(0.0, None))
+        planted.append({"ring_id": ring.get("name"), "style": "", "members": len(want), "best": best[1],
+                        "jaccard": round(best[0], 3), "found": best[0] >= JACCARD})
+    return {"rules": per_rule, "planted": planted, "trap_only": [], "rings_found": len(found_rings),
+            "traps_flagged": {}}
+
+
+def _independent_city(out: Path, seed: int) -> tuple[Path, dict]:
+    import subprocess
+
+    script = Path(__file__).resolve().parent / "independent" / "city.py"
+    done = subprocess.run([sys.executable, str(script), "--out", str(out), "--seed", str(seed)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"bench/independent/city.py failed for seed {seed}: {done.stderr.strip()[-500:]}")
+    return out / "inputs", json.loads((out / "truth.json").read_text(encoding="utf-8"))
 
 
 def main(argv=None) -> int:
@@ -158,19 +205,26 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, help="keep cities and workspaces here (default: a temp folder)")
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
     parser.add_argument("--details", action="store_true", help="print missed/extra codes and planted rings")
+    parser.add_argument("--independent", action="store_true",
+                        help="use bench/independent/city.py (another hand's city and truth) instead of rxring.synth")
     args = parser.parse_args(argv)
     options = AnalysisOptions()
     base = args.out or Path(tempfile.mkdtemp(prefix="rxring-quality-"))
     cities = []
     for seed in args.seeds:
         began = time.perf_counter()
-        city = generate(base / f"city-{seed}", seed=seed, events=args.events, days=args.days, fmt=args.fmt)
         ws = base / f"ws-{seed}"
         if ws.exists():   # a fresh workspace: re-ingesting regenerated inputs would add them again
             shutil.rmtree(ws)
-        result = analyze([city.inputs_dir], ws, options, progress=False)
-        truth = json.loads(city.ground_truth.read_text(encoding="utf-8"))
-        scored = score_city(truth, result.findings, result.rings, _observed_ids(Workspace(ws)))
+        if args.independent:
+            inputs, truth = _independent_city(base / f"independent-{seed}", seed)
+            result = analyze([inputs], ws, options, progress=False)
+            scored = score_independent(truth, result.findings, result.rings)
+        else:
+            city = generate(base / f"city-{seed}", seed=seed, events=args.events, days=args.days, fmt=args.fmt)
+            result = analyze([city.inputs_dir], ws, options, progress=False)
+            truth = json.loads(city.ground_truth.read_text(encoding="utf-8"))
+            scored = score_city(truth, result.findings, result.rings, _observed_ids(Workspace(ws)))
         cities.append(scored)
         found = sum(p["found"] for p in scored["planted"])
         print(f"seed {seed}: {result.stats['events_used']:,} events, {len(result.findings):,} findings, "
@@ -188,9 +242,13 @@ def main(argv=None) -> int:
                     print(f"  planted {p['ring_id']} ({p['style']}, {p['members']} members): best {p['best']} "
                           f"J={p['jaccard']}", file=sys.stderr)
     rows, rings = summarise(cities)
-    header = (f"Quality on {len(args.seeds)} synthetic cities (seeds {', '.join(map(str, args.seeds))}; "
-              f"~{args.events:,} events each, format {args.fmt}; default options)")
-    text = markdown(rows, rings, header)
+    if args.independent:
+        header = (f"Quality on {len(args.seeds)} independent cities (bench/independent/city.py, seeds "
+                  f"{', '.join(map(str, args.seeds))}; ambiguous codes not scored; default options)")
+    else:
+        header = (f"Quality on {len(args.seeds)} synthetic cities (seeds {', '.join(map(str, args.seeds))}; "
+                  f"~{args.events:,} events each, format {args.fmt}; default options)")
+    text = markdown(rows, rings, header, independent=args.independent)
     print(text)
     if args.markdown:
         args.markdown.write_text(text + "\n", encoding="utf-8")

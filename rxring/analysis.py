@@ -50,6 +50,7 @@ __all__ = [
     "load_rings",
     "load_analysis",
     "box_timeline",
+    "canonical_code",
     "findings_for",
     "rings_for",
 ]
@@ -392,6 +393,26 @@ ORDER BY r.event_time, r.event_id, r.source_file, r.source_line
 """
 
 
+def canonical_code(text: str) -> str:
+    """A trace code as typed by a user, in the canonical spelling ingest stores.
+
+    Any spelling ingest accepts (spaced 20-digit codes, GS1 element strings, SGTIN
+    URIs) is canonicalised; text that is not a code comes back stripped of
+    whitespace (the lookup then simply finds nothing).
+
+    Examples
+    --------
+    >>> canonical_code("8115 1257 9140 8562 3274")
+    '81151257914085623274'
+    """
+    try:
+        from .ingest import parse_code
+
+        return parse_code(text).canonical
+    except Exception:  # not a code (CodeError), or ingest unavailable: keep the text
+        return "".join(str(text).split())
+
+
 def box_timeline(workspace, trace_code: str, options: AnalysisOptions | None = None) -> pd.DataFrame:
     """Chain of custody of one pack: every event of *trace_code* in time order.
 
@@ -401,7 +422,7 @@ def box_timeline(workspace, trace_code: str, options: AnalysisOptions | None = N
     """
     options = options or AnalysisOptions.from_dict(load_analysis(workspace).get("options", {}))
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
-    code = "".join(str(trace_code).split())
+    code = canonical_code(trace_code)
     table = ws.events_dataset().to_table(filter=pads.field("trace_code") == code) if ws.event_parts() else None
     if table is None or table.num_rows == 0:
         raise RxringError(f"trace code {code} does not occur in workspace {ws.root}")

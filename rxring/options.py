@@ -39,16 +39,19 @@ class AnalysisOptions:
         low: a small pharmacy that launders much of what it sells has a lower
         share, while a site that does not scan its inbound is near zero.
     provenance_grace_days
-        ... and only for dispenses at least this many days after the site's first
-        event in the data.  Real data windows start in the middle of a pack's
-        life: stock received before the window has no inbound record, and such
-        old stock is sold in the first weeks.
+        ... and, at sites without an opening stock-take, only for dispenses at
+        least this many days after the site's first event in the data.  Real data
+        windows start in the middle of a pack's life: stock received before the
+        window has no inbound record and is sold in the window's first weeks.  A
+        site that uploaded its opening stock-take (see below) needs no grace: its
+        old stock is listed.
     opening_stocktake_days
-        An inventory scan of a pack at a site within this many days of the site's
-        first event is its opening stock-take (the 3501 盘存 a site uploads when it
-        starts reporting): the site already held the pack, so selling it later is
-        not NO_PROVENANCE.  Later stock-takes do not count (laundered packs sit on
-        the shelf and are counted like any other).  0 disables it.
+        An inventory scan at a site within this many days of the site's first
+        event is its opening stock-take (the 3501 盘存 a site uploads when it
+        starts reporting, also when it joins mid-window): the packs it lists were
+        received before the data, and the site gets no grace period.  Later
+        stock-takes do not count as receipts (laundered packs sit on the shelf and
+        are counted like any other).  0 disables it.
     provenance_types
         Event types at the dispensing site, at or before the dispense, that count
         as having received the pack (a refund puts a pack back into stock).

@@ -10,7 +10,8 @@ finding are schemes of their own (ghost stock sold from nowhere, product swaps
 billed to the fund): their sites are nodes ``("site:<RULE>", id)``, so a pharmacy
 that launders one broker's packs and swaps codes for other patients is named in
 two rings rather than gluing them; on boxes with a movement finding they join
-that box's ring.  Edge weights count boxes (distinct trace codes); money is kept
+that box's ring (adding boxes, events and money, not members: the box's movement
+findings name its people).  Edge weights count boxes (distinct trace codes); money is kept
 on the edges too.
 
 Hubs.  A big hospital is the legitimate *source site* of many unrelated rings
@@ -68,6 +69,11 @@ from .schema import RING_COLUMNS
 __all__ = ["build_rings", "resale_graph", "ring_score", "empty_rings"]
 
 _MOVEMENT_RULES = ("RESURFACE", "DUP_DISPENSE")
+
+#: Weight of a prescriber edge per box, relative to patient and pharmacy edges: a
+#: doctor also writes for many ordinary patients, so a shared prescriber is weaker
+#: evidence that two groups are one ring than a shared patient or pharmacy.
+_PRESCRIBER_EDGE = 1.0
 
 
 def empty_rings() -> pd.DataFrame:
@@ -200,7 +206,9 @@ def _graph(forming: list[dict]) -> nx.Graph:
     for node in sorted(nodes):
         graph.add_node(node, kind=node[0])
     for key in sorted(boxes):
-        graph.add_edge(*key, weight=len(boxes[key]), fund=round(fund[key], 2), finding_ids=sorted(fids[key]))
+        factor = _PRESCRIBER_EDGE if key[0][0] == "prescriber" or key[1][0] == "prescriber" else 1.0
+        graph.add_edge(*key, weight=factor * len(boxes[key]), boxes=len(boxes[key]), fund=round(fund[key], 2),
+                       finding_ids=sorted(fids[key]))
     return graph
 
 
@@ -329,10 +337,11 @@ def build_rings(findings: pd.DataFrame, options: AnalysisOptions | None = None) 
     for i, codes in codes_of_ring.items():
         for code in codes:
             rings_of_code[code].append(i)
+    attached: dict[int, list[dict]] = defaultdict(list)
     for finding in attachable:
         for i in sorted({i for c in finding["trace_codes"] for i in rings_of_code.get(c, [])}):
-            members[i].append(finding)
-    rows = [_ring_row(fs) for _, fs in sorted(members.items()) if fs]
+            attached[i].append(finding)
+    rows = [_ring_row(fs, attached[i]) for i, fs in sorted(members.items()) if fs]
     if not rows:
         return empty_rings()
     rows.sort(key=lambda r: (-r["score"], -r["fund_at_risk"], -r["boxes"], r["finding_ids"][0]))
@@ -346,17 +355,22 @@ def build_rings(findings: pd.DataFrame, options: AnalysisOptions | None = None) 
     return frame.astype({"rank": "int64", "boxes": "int64", "events": "int64"})
 
 
-def _ring_row(findings: list[dict]) -> dict:
+def _ring_row(forming: list[dict], attached: list[dict]) -> dict:
+    """One ring's row: members by role from its ring-forming findings only (findings
+    attached by trace code, e.g. EXPIRED, or NO_PROVENANCE at the source site of a
+    resold box, add boxes, events, money and rules, not members)."""
     roles = {"source_patients": set(), "prescribers": set(), "source_sites": set(), "laundering_sites": set()}
     fund_by_box: dict[str, float] = defaultdict(float)
     total_by_box: dict[str, float] = defaultdict(float)
     events, rules, spans = set(), set(), []
-    for f in findings:
+    findings = forming + attached
+    for f in forming:
         patients, prescribers, source_sites, laundering_sites = _actors(f)
         roles["source_patients"].update(patients)
         roles["prescribers"].update(prescribers)
         roles["source_sites"].update(source_sites)
         roles["laundering_sites"].update(laundering_sites)
+    for f in findings:
         for code in f["trace_codes"]:
             fund_by_box[code] = max(fund_by_box[code], float(f.get("fund_amount") or 0.0))
             total_by_box[code] = max(total_by_box[code], float(f.get("total_amount") or 0.0))

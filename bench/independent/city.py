@@ -1,13 +1,18 @@
 """An independent synthetic city for checking rxring's detection quality.
 
 Written only from DESIGN.md §2-§4 and the example NHSA messages, without reading
-rxring's own generator or rules.  The city simulates stock, sales, refunds, chain
-transfers, purchase returns, stock-takes and six planted resale rings at 16 sites over
-the second half of 2025, renders it in the formats sites really send (NHSA 3501-3506
-messages in the three body shapes, monthly regional exports that overlap, one hospital's
-quarterly JSON arrays, a pharmacy chain's GBK CSV sales export with Chinese headers) and
-writes a ground truth computed by a small reference reading of DESIGN §3 on the
-simulated history (not on the rendered files).
+rxring's own generator or rules.  The city simulates stock, sales (whole packs, several
+codes a line, 拆零), refunds, chain transfers, purchase returns, opening and quarterly
+stock-takes and 13 planted resale rings (R1-R7 hand-made, X1-X6 drawn at random) at 21
+sites over the second half of 2025.  It renders them the way sites really send them:
+NHSA 3501-3506 messages in the three body shapes, monthly regional exports that overlap by
+three days, retransmissions under a new msgid, one hospital's quarterly JSON arrays, a
+pharmacy chain's two overlapping GBK CSV sales exports with Chinese headers (Excel-style
+times, YYYYMMDD expiry, returns as negative rows, a 合计 totals line), an EPCIS 2.0 file for
+its imported deliveries, GS1 codes as raw GS strings, bracketed strings and SGTIN URIs.
+The ground truth is a small reference reading of DESIGN §3 on the simulated history (not
+on the rendered files); every pack carries tags saying what happened to it, so a
+disagreement can be traced to the habit that caused it.
 
 Run ``python bench/independent/city.py --out DIR --seed 1`` to write ``DIR/inputs/`` and
 ``DIR/truth.json``.
@@ -81,6 +86,9 @@ class Pack:
         if self.product.kind == "cn20":
             return self.code
         yymmdd = self.expiry.strftime("%y%m%d")
+        if habit == "sgtin":
+            gtin = self.product.gtin  # company prefix of 7 digits; indicator digit leads the item reference
+            return f"urn:epc:id:sgtin:{gtin[1:8]}.{gtin[0]}{gtin[8:13]}.{self.serial}"
         if habit == "bracket":
             return f"(01){self.product.gtin}(21){self.serial}(17){yymmdd}(10){self.batch}"
         # raw DataMatrix content with a GS after the variable-length lot
@@ -106,6 +114,7 @@ class Site:
     rate: float          # sale visits per business day
     first_day: int = 0   # day index when the site starts reporting
     gs1_habit: str = "gs"
+    habits: set = field(default_factory=set)  # software quirks: str_numbers, iso_tz, retransmit
     pharmacists: list = field(default_factory=list)
     stock: dict = field(default_factory=dict)      # product code -> list[Pack]
     opened: dict = field(default_factory=dict)     # product code -> Pack (拆零 in progress)
@@ -151,6 +160,7 @@ class City:
     seq: dict = field(default_factory=dict)
     plans: dict = field(default_factory=dict)      # day -> list[callable]
     laundering: list = field(default_factory=list)
+    disabled: frozenset = frozenset()                # quirks switched off (see QUIRKS)
 
     # ------------------------------------------------------------------ ids
     def next_id(self, kind: str, width: int = 10) -> str:
@@ -220,7 +230,7 @@ _GS1_PRODUCTS = [
     ("XB0113A0012345678901", "阿哌沙班片 2.5mg*20片(进口)", 20, 96.0, 2, "400512345678"),
     ("XA1021A0098765432109", "西格列汀片 100mg*28片(进口)", 28, 132.0, 2, "761234560001"),
 ]
-EXPENSIVE = ("XC6596A0439746995405", "XL3245A6204515375577", "XB2634A7657695890372",
+EXPENSIVE = ("XB0113A0012345678901", "XC6596A0439746995405", "XL3245A6204515375577", "XB2634A7657695890372",
              "XR0907A6555203074492", "XL6620A8443280474243", "XJ3338A3712294844113")
 SUPPLIERS = ["国药控股北京有限公司", "华润医药商业集团", "上海医药分销", "九州通医药集团"]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
@@ -264,6 +274,10 @@ def _build(seed: int, scale: float) -> City:
         ("C3", "康济大药房(望京店)", "pharmacy", "康济大药房", "朝阳区", True, "chain", "list", 6 * s),
         ("C4", "康济大药房(亦庄店)", "pharmacy", "康济大药房", "大兴区", True, "chain", "list", 5 * s),
     ]
+    # small pharmacies that launder for the extra rings (one each), half of them report inbound
+    for i, name in enumerate(["万家药房", "济生堂", "益寿药店", "长春药房", "华康药店", "永安堂"]):
+        specs.append((f"P{10 + i}", name, "pharmacy", "", "昌平区", i % 2 == 0, "monthly",
+                      ("object", "list", "top")[i % 3], 4 * s))
     sites = {}
     for key, name, kind, chain, region, rep, out, shape, rate in specs:
         site = Site(site_code("H" if kind == "hospital" else "P"), name, kind, chain, region,
@@ -272,6 +286,14 @@ def _build(seed: int, scale: float) -> City:
         site.gs1_habit = "bracket" if out == "chain" else "gs"
         sites[key] = site
     sites["P9"].first_day = 76  # joins traceability reporting on 2025-09-15
+    sites["P3"].habits = {"str_numbers"}
+    sites["P7"].habits = {"str_numbers", "iso_tz"}
+    sites["H1"].habits = {"retransmit"}
+    sites["P2"].habits = {"retransmit"}
+    sites["P4"].habits = {"double_beep"}
+    sites["P8"].habits = {"pad_codes"}
+    sites["H2"].habits = {"refund_no_psn", "refund_time_is_sale_time"}
+    sites["P1"].gs1_habit = "sgtin"
 
     def doctor() -> Doctor:
         return Doctor("D" + "".join(rng.choice("0123456789") for _ in range(17)),
@@ -346,7 +368,7 @@ def _inbound(city: City, site: Site, product: Product, n: int, when: datetime, *
 def _opening_stock(city: City) -> None:
     rng = city.rng
     for key, site in city.sites.items():
-        when = datetime.combine(_day(site.first_day), datetime.min.time()) + timedelta(hours=7, minutes=rng.randint(0, 50))
+        when = datetime.combine(_day(site.first_day), datetime.min.time())  # invdate: a date
         for product in _catalog(site, city.products):
             n = max(2, int(rng.gauss(site.rate * product.weight / 12, 2)))
             if product.weight < 1:
@@ -372,13 +394,13 @@ def _restock(city: City, key: str, site: Site, day_i: int) -> None:
         need = max(3, int(site.rate * product.weight / 20 * 7))
         if have >= need // 2:
             continue
-        when = datetime.combine(day, datetime.min.time()) + timedelta(hours=8, minutes=rng.randint(0, 110))
+        when = datetime.combine(day, datetime.min.time()) + timedelta(hours=7, minutes=rng.randint(0, 55))
         if site.chain and key != "C1" and len(city.sites["C1"].stock.get(product.code, [])) > need:
             # chain store: 调拨 from the central store (3502 102 at C1, 101 at the store)
             c1 = city.sites["C1"]
             moving = c1.stock[product.code][:need]
             del c1.stock[product.code][:need]
-            out_t = when - timedelta(hours=rng.randint(1, 3))
+            out_t = when - timedelta(minutes=rng.randint(40, 90))  # picked at the central store at dawn
             bchno = "B" + city.next_id("bch")
             city.emit(Line("transfer_out", out_t, c1, product, moving, qty=len(moving), inv_chg_type="102",
                            price=product.price, record_no=bchno))
@@ -493,10 +515,22 @@ def _run_plans(city: City, day_i: int) -> None:
             line: Line = obj
             pack = line.packs[-1]
             t = max(line.time + timedelta(hours=2), _in_hours(city, line.site, _day(day_i)))
+            if "refund_time_is_sale_time" in line.site.habits:
+                t = line.time  # this vendor stamps a refund with the original sale's time
+                city.tag(pack, "refund_stamped_with_sale_time")
+            if line.site.output == "chain" and "negative_refund_rows" not in city.disabled:
+                city.tag(pack, "chain_negative_refund_row")
             city.emit(Line("refund", t, line.site, line.product, [pack], qty=1, patient=line.patient,
                            setl_id=line.setl_id, price=line.price, record_no="M" + city.next_id("sel")))
-            line.site.stock.setdefault(line.product.code, []).insert(0, pack)
-            city.tag(pack, "refund_resale")
+            if line.site.reports_inbound and rng.random() < 0.3:
+                # the returned pack goes back to the supplier, who delivers it to another site later
+                city.emit(Line("purchase_return", t + timedelta(days=rng.randint(1, 5)), line.site, line.product,
+                               [pack], qty=1, record_no="B" + city.next_id("bch")))
+                city.tag(pack, "refund_return_reship")
+                city.plans.setdefault(day_i + rng.randint(10, 30), []).append(("reship", [pack]))
+            else:
+                line.site.stock.setdefault(line.product.code, []).insert(0, pack)
+                city.tag(pack, "refund_resale")
         elif what == "reship":
             candidates = [k for k, s in city.sites.items() if s.reports_inbound and s.output != "h1"
                           and s.first_day <= day_i]
@@ -507,8 +541,8 @@ def _run_plans(city: City, day_i: int) -> None:
             city.emit(Line("inbound", when, site, product, obj, qty=len(obj), supplier=rng.choice(SUPPLIERS),
                            invoice="INV" + city.next_id("inv", 8), price=round(product.price * 0.72, 2),
                            record_no="B" + city.next_id("bch")))
-            site.stock.setdefault(product.code, []).insert(0, obj[0])
-            site.stock[product.code].insert(0, obj[1])
+            for pack in obj:
+                site.stock.setdefault(product.code, []).insert(0, pack)
 
 
 def _stocktake(city: City, day_i: int) -> None:
@@ -516,7 +550,7 @@ def _stocktake(city: City, day_i: int) -> None:
     for site in city.sites.values():
         if not site.reports_inbound or site.first_day > day_i:
             continue
-        when = datetime.combine(_day(day_i), datetime.min.time()) + timedelta(hours=20)
+        when = datetime.combine(_day(day_i), datetime.min.time())  # 3501 carries only the date (invdate)
         for product in _catalog(site, city.products):
             packs = list(site.stock.get(product.code, []))
             if packs:
@@ -568,6 +602,26 @@ def _plant_traps_and_findings(city: City) -> None:
 
     city.plans.setdefault(95, []).append(split_refund_resplit)
 
+    def refund_then_split(day_i, key="P4", product_code="XB2183A7784666819038"):
+        site, product = S[key], prod[product_code]
+        pack = _take(city, site, product, 1, day_i)[0]
+        t = _in_hours(city, site, _day(day_i))
+        a, setl = rng.choice(city.patients), city.next_id("setl", 14)
+        city.emit(Line("dispense", t, site, product, [pack], qty=1, patient=a, doctor=_prescriber(city, key),
+                       pharmacist=site.pharmacists[0], setl_id=setl, price=product.price,
+                       record_no="B" + city.next_id("bch")))
+        city.emit(Line("refund", t + timedelta(hours=2), site, product, [pack], qty=1, patient=a, setl_id=setl,
+                       price=product.price, record_no="M" + city.next_id("sel")))
+        for j in (1, 2):
+            city.emit(Line("dispense", t + timedelta(days=j), site, product, [pack], qty=14, split=True,
+                           patient=rng.choice(city.patients), doctor=_prescriber(city, key),
+                           pharmacist=site.pharmacists[1], setl_id=city.next_id("setl", 14),
+                           price=round(product.price / product.pack_units, 4), record_no="B" + city.next_id("bch")))
+        city.tag(pack, "refund_then_split")
+
+    city.plans.setdefault(110, []).append(refund_then_split)
+    city.plans.setdefault(140, []).append(lambda d: refund_then_split(d, "H1", "XJ9640A2217680759181"))
+
     # expired packs: a batch at P5 (no inbound reporting) expiring 2025-09-30, one sold ON that day;
     # a batch at H1 expiring 2025-11-15, and a GS1 pack at H1 sold after its AI 17 expiry
     def expired_batch(day_i, key, product_code, expiry, sale_days, on_day=True):
@@ -596,6 +650,8 @@ def _plant_traps_and_findings(city: City) -> None:
                                                                  [141, 150]))
     city.plans.setdefault(70, []).append(lambda d: expired_batch(d, "H1", "XB0113A0012345678901", date(2025, 12, 1),
                                                                  [160], on_day=True))
+    city.plans.setdefault(80, []).append(lambda d: expired_batch(d, "C3", "XB8244A6760756012761", date(2025, 11, 30),
+                                                                 [160, 170], on_day=True))
 
     # 串换: cheap packs sold under an expensive product's med_list_codg
     def swap(day_i, key, true_code, reported_code, n):
@@ -631,17 +687,36 @@ RING_SPECS = [
          laundering=["P1", "P2"], mode="inbound", suppliers=["个人回收", "鑫康医药有限公司"],
          delay=(5, 25), resale=(1, 20), window=(20, 150)),
     dict(name="R2_pharmacy_without_inbound", source="H2", dr_pool="H2", n_doctors=1, n_patients=5,
-         laundering=["P3"], mode="no_inbound", delay=(7, 30), window=(60, 160)),
+         laundering=["P3"], mode="no_inbound", delay=(7, 30), window=(2, 160)),
     dict(name="R3_fast_2_5_days", source="P4", dr_pool="H1", n_doctors=1, n_patients=3,
          laundering=["P5"], mode="no_inbound", delay=(2, 5), window=(30, 170)),
     dict(name="R4_slow_months", source="H2", dr_pool="H2", n_doctors=1, n_patients=3,
          laundering=["P6"], mode="inbound", suppliers=["康源医药"], delay=(60, 150), resale=(2, 25),
          window=(3, 60)),
-    dict(name="R5_large_22_patients", source="H1", dr_pool="H1", n_doctors=2, n_patients=22,
+    dict(name="R5_large_22_patients_two_hospitals", source=["H1", "H2"], dr_pool=["H1", "H2"], n_doctors=2,
+         n_patients=22,
          laundering=["P7"], mode="no_inbound", delay=(5, 40), window=(10, 170)),
+    dict(name="R7_hospital_resells_returned_packs", source="H2", dr_pool="H2", n_doctors=1, n_patients=3,
+         laundering=["H2"], mode="same_site", delay=(3, 20), window=(20, 170)),
     dict(name="R6_cash_resale_no_second_settlement", source="H1", dr_pool="H1", n_doctors=1, n_patients=3,
          laundering=["P8"], mode="cash", delay=(4, 20), window=(30, 160)),
 ]
+
+
+def _extra_ring_specs(rng: random.Random) -> list:
+    """Six more rings of mixed kinds, each laundering through its own small pharmacy (P10-P15)."""
+    specs = []
+    for i in range(6):
+        key = f"P{10 + i}"
+        mode = ("inbound", "no_inbound", "cash")[i % 3] if i % 2 == 0 else ("no_inbound", "cash")[i % 2]
+        source = rng.choice(["H1", "H2", "P4"])
+        pool = source if source != "P4" else "H1"
+        spec = dict(name=f"X{i + 1}_{mode}_{source}_to_{key}", source=source, dr_pool=pool,
+                    n_doctors=rng.randint(1, 2), n_patients=rng.randint(3, 8), laundering=[key], mode=mode,
+                    delay=(rng.randint(2, 10), rng.randint(15, 60)), resale=(1, 15), window=(5, 170),
+                    suppliers=["个人回收", "诚信医药经营部"])
+        specs.append(spec)
+    return specs
 
 
 def _plant_rings(city: City) -> None:
@@ -650,19 +725,24 @@ def _plant_rings(city: City) -> None:
     prod = {p.code: p for p in city.products}
     used_doctors = set()
     used_patients = set()
-    for spec in RING_SPECS:
-        pool = [d for d in city.doctors[spec["dr_pool"]] if d.certno not in used_doctors]
-        ring_doctors = rng.sample(pool, spec["n_doctors"])
-        used_doctors.update(d.certno for d in ring_doctors)
+    for spec in RING_SPECS + _extra_ring_specs(rng):
+        sources = spec["source"] if isinstance(spec["source"], list) else [spec["source"]]
+        pools = spec["dr_pool"] if isinstance(spec["dr_pool"], list) else [spec["dr_pool"]]
+        ring_doctors = []
+        for i in range(spec["n_doctors"]):
+            pool = [d for d in city.doctors[pools[i % len(pools)]] if d.certno not in used_doctors]
+            doctor = rng.choice(pool)
+            used_doctors.add(doctor.certno)
+            ring_doctors.append((doctor, sources[i % len(sources)]))
         ring_patients = rng.sample([p for p in city.patients if p not in used_patients], spec["n_patients"])
         used_patients.update(ring_patients)
         ring = {"name": spec["name"], "spec": spec, "members": {"source_patients": set(), "prescribers": set(),
                                                                "source_sites": set(), "laundering_sites": set()}}
         city.rings.append(ring)
-        source = S[spec["source"]]
         lo, hi = spec["window"]
         for i, patient in enumerate(ring_patients):
-            doctor = ring_doctors[i % len(ring_doctors)]
+            doctor, source_key = ring_doctors[i % len(ring_doctors)]
+            source = S[source_key]
             n_visits = rng.randint(2, 4)
             for v in range(n_visits):
                 day_i = rng.randint(lo, hi)
@@ -670,13 +750,14 @@ def _plant_rings(city: City) -> None:
                     day_i += 1
                 # the first visit of each patient is guaranteed to feed the ring
                 city.plans.setdefault(day_i, []).append(
-                    lambda d, patient=patient, doctor=doctor, ring=ring, first=(v == 0): _ring_visit(city, ring, d, patient, doctor, first))
+                    lambda d, patient=patient, doctor=doctor, ring=ring, first=(v == 0), src=source_key:
+                    _ring_visit(city, ring, src, d, patient, doctor, first))
 
 
-def _ring_visit(city: City, ring: dict, day_i: int, patient: str, doctor: Doctor, first: bool) -> None:
+def _ring_visit(city: City, ring: dict, source_key: str, day_i: int, patient: str, doctor: Doctor,
+                first: bool) -> None:
     rng = city.rng
-    spec = ring["spec"]
-    site = city.sites[spec["source"]]
+    site = city.sites[source_key]
     prod = {p.code: p for p in city.products}
     t = _in_hours(city, site, _day(day_i))
     setl_id = city.next_id("setl", 14)
@@ -690,7 +771,7 @@ def _ring_visit(city: City, ring: dict, day_i: int, patient: str, doctor: Doctor
                        group=f"ring:{setl_id}", record_no="B" + city.next_id("bch")))
         for n, pack in enumerate(packs):
             if first and j == 0 and n == 0 or rng.random() < 0.8:
-                city.laundering.append((ring, pack, t, patient, doctor, day_i))
+                city.laundering.append((ring, pack, t, patient, doctor, source_key))
 
 
 def _launder(city: City) -> None:
@@ -698,7 +779,7 @@ def _launder(city: City) -> None:
     rng = city.rng
     S = city.sites
     inbound_batches: dict = {}
-    for ring, pack, t0, patient, doctor, day_i in city.laundering:
+    for ring, pack, t0, patient, doctor, source_key in city.laundering:
         spec = ring["spec"]
         key = rng.choice(spec["laundering"])
         site = S[key]
@@ -708,13 +789,18 @@ def _launder(city: City) -> None:
         members = ring["members"]
         members["source_patients"].add(patient)
         members["prescribers"].add(doctor.certno)
-        members["source_sites"].add(spec["source"])
+        members["source_sites"].add(source_key)
         members["laundering_sites"].add(key)
         city.tag(pack, "ring:" + spec["name"])
         buyer = rng.choice(city.patients)
         if spec["mode"] == "inbound":
-            inbound_batches.setdefault((key, t1.date(), pack.product.code), []).append((pack, t1))
             t2 = t1 + timedelta(days=rng.randint(*spec["resale"]), hours=rng.randint(0, 5))
+            if key == "P2" and rng.random() < 0.25:
+                # sold the same morning, the 3503 scan-in is back-filled in the evening
+                t2 = datetime.combine(t1.date(), datetime.min.time()) + timedelta(hours=9, minutes=rng.randint(0, 120))
+                t1 = t2.replace(hour=20)
+                city.tag(pack, "inbound_backfilled_after_sale")
+            inbound_batches.setdefault((key, t1.date(), pack.product.code), []).append((pack, t1))
             if t2 < END and rng.random() < 0.9:
                 city.emit(Line("dispense", t2, site, pack.product, [pack], qty=1, patient=buyer,
                                doctor=_prescriber(city, key), pharmacist=rng.choice(site.pharmacists),
@@ -728,7 +814,7 @@ def _launder(city: City) -> None:
                            record_no="B" + city.next_id("bch")))
     for (key, day, code), items in sorted(inbound_batches.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
         site = S[key]
-        spec = next(r["spec"] for r in city.rings if key in r["spec"]["laundering"])
+        spec = next(r["spec"] for r in city.rings if key in r["spec"]["laundering"] and r["spec"]["mode"] == "inbound")
         supplier = rng.choice(spec["suppliers"])
         t = min(t for _, t in items)
         product = items[0][0].product
@@ -738,9 +824,16 @@ def _launder(city: City) -> None:
 
 
 # ----------------------------------------------------------------------------- driver
-def simulate(seed: int = 1, scale: float = 1.0) -> City:
+QUIRKS = ("negative_refund_rows",)  # habits that can be switched off to measure their effect alone
+
+
+def simulate(seed: int = 1, scale: float = 1.0, disable=()) -> City:
     """Simulate the city's half year; returns the City with its lines, history and rings."""
+    unknown = set(disable) - set(QUIRKS)
+    if unknown:
+        raise ValueError(f"unknown quirks {sorted(unknown)}; known: {QUIRKS}")
     city = _build(seed, scale)
+    city.disabled = frozenset(disable)
     rng = city.rng
     _opening_stock(city)
     _plant_traps_and_findings(city)
@@ -769,30 +862,33 @@ def simulate(seed: int = 1, scale: float = 1.0) -> City:
     return city
 
 
-def generate_city(out_dir: str | Path, seed: int = 1, scale: float = 1.0) -> dict:
+def generate_city(out_dir: str | Path, seed: int = 1, scale: float = 1.0, disable=()) -> dict:
     """Simulate, render the inputs into ``out_dir/inputs`` and write ``out_dir/truth.json``.
 
     Parameters
     ----------
     out_dir : folder to write (created).
     seed : random seed of the city.
-    scale : visits per day multiplier (1.0 gives roughly 40k scan events).
+    scale : visits per day multiplier (0.3 gives roughly 50k scan events).
+    disable : quirks (names in :data:`QUIRKS`) to leave out, e.g. ``("negative_refund_rows",)`` to send the
+        chain's refunds as NHSA 3506 messages instead of negative rows in its CSV export.
 
     Returns
     -------
     dict
         The ground truth (also written to ``truth.json``).
     """
-    from formats import render  # noqa: E402  (sibling module)
-    from truth import ground_truth  # noqa: E402
+    from city_formats import render  # noqa: E402  (sibling module)
+    from city_truth import ground_truth  # noqa: E402
 
     out = Path(out_dir)
-    city = simulate(seed, scale)
+    city = simulate(seed, scale, disable)
     stats = render(city, out / "inputs")
     truth = ground_truth(city)
     truth["render"] = stats
     truth["seed"] = seed
     truth["scale"] = scale
+    truth["disabled"] = sorted(disable)
     (out / "truth.json").write_text(json.dumps(truth, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     return truth
 

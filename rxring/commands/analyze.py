@@ -248,9 +248,10 @@ def rings_command(workspace, limit, as_json, reveal_pii):
 @click.command("ring")
 @click.argument("ring_id")
 @_workspace
+@_limit
 @_json
 @_reveal
-def ring_command(ring_id, workspace, as_json, reveal_pii):
+def ring_command(ring_id, workspace, limit, as_json, reveal_pii):
     """Show one ring: members by role, numbers, and the findings that prove it."""
     rings = analysis.load_rings(workspace)
     match = rings[rings["ring_id"].str.upper() == ring_id.upper()]
@@ -269,7 +270,9 @@ def ring_command(ring_id, workspace, as_json, reveal_pii):
                         ("source_sites", "Source sites"), ("laundering_sites", "Laundering sites")):
         click.echo(f"  {title} ({len(ring[role])}): {', '.join(ring[role])}")
     click.echo(f"  Rules: {', '.join(ring['rules'])}\n")
-    click.echo(_findings_table(findings))
+    click.echo(_findings_table(findings if not limit else findings.head(limit)))
+    if limit and len(findings) > limit:
+        click.echo(f"… {len(findings) - limit} more findings (use --limit 0 for all)")
 
 
 @click.command("findings")
@@ -283,7 +286,7 @@ def ring_command(ring_id, workspace, as_json, reveal_pii):
 def findings_command(workspace, rule, site, code, limit, as_json, reveal_pii):
     """List findings (rule, trace code, sites, money, explanation), optionally filtered."""
     findings = analysis.findings_for(analysis.load_findings(workspace), rule=rule, site=site,
-                                     code="".join(code.split()) if code else None)
+                                     code=analysis.canonical_code(code) if code else None)
     findings = _mask_frame(findings, reveal_pii)
     if as_json:
         _echo_json(findings)
@@ -307,7 +310,7 @@ _BOX_TABLE = [("event_time", "time"), ("event_type", "type"), ("site_id", "site"
 def box_command(code, workspace, as_json, reveal_pii):
     """Chain of custody of one pack: every scan of CODE in time order, with source file and line."""
     timeline = _mask_frame(analysis.box_timeline(workspace, code), reveal_pii)
-    canonical = "".join(code.split())
+    canonical = analysis.canonical_code(code)
     try:
         findings = analysis.findings_for(analysis.load_findings(workspace), code=canonical)
     except RxringError:

@@ -6,9 +6,12 @@ and :mod:`rxring.graph.neo4j_loader`.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
+
+from ..errors import RxringError
 
 __all__ = ["COMMANDS"]
 
@@ -29,8 +32,10 @@ def _echo_err(line: str) -> None:
               help="Load only the packs named in the workspace's findings, with their whole chains and actors.")
 @click.option("--batch-size", default=10000, show_default=True, type=click.IntRange(min=1),
               help="Events per transaction.")
+@click.option("--restart", is_flag=True,
+              help="Write every batch again, ignoring the progress an earlier load of this workspace recorded.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
-def load_command(workspace, uri, user, password, database, suspicious_only, batch_size, progress):
+def load_command(workspace, uri, user, password, database, suspicious_only, batch_size, restart, progress):
     """Load a workspace into Neo4j (idempotent; run again to resume an interrupted load).
 
     Creates constraints and indexes, then writes Box, Site, Patient, Prescriber,
@@ -44,7 +49,7 @@ def load_command(workspace, uri, user, password, database, suspicious_only, batc
     if progress is None:
         progress = sys.stderr.isatty()
     report = load_workspace(config, workspace, suspicious_only=suspicious_only, batch_size=batch_size,
-                            progress=progress)
+                            progress=progress, restart=restart)
     what = "suspicious packs' events" if suspicious_only else "events"
     click.echo(f"loaded {report.events:,} {what} into {config.describe()} in {report.seconds:.1f}s "
                f"({report.events_per_second:,.0f} events/s; {report.batches} batches written, "
@@ -63,19 +68,42 @@ def neo4j_group():
 
 _INSTANCE = click.option("--instance", default="default", show_default=True,
                          help="Name of the local server (each has its own data, ports and password).")
+_LOCAL = click.option("--local", is_flag=True,
+                      help="Manage the local server even when NEO4J_URI names another one.")
+
+
+def _external_server() -> str | None:
+    """NEO4J_URI, when it names the server to use instead of a local one."""
+    return os.environ.get("NEO4J_URI") or None
+
+
+def _describe_external(uri: str) -> None:
+    from ..graph.neo4j_connect import connect, resolve_config
+
+    config = resolve_config()
+    with connect(config) as driver:
+        agent = driver.get_server_info().agent
+    click.echo(f"NEO4J_URI={uri} is set: rxring uses that server ({agent}, answering); nothing to manage here "
+               "(--local to manage rxring's own server)")
 
 
 @neo4j_group.command("start")
 @_INSTANCE
+@_LOCAL
 @click.option("--heap-mb", type=click.IntRange(min=256), help="JVM heap [env RXRING_NEO4J_HEAP_MB; 768].")
 @click.option("--pagecache-mb", type=click.IntRange(min=64), help="Page cache [env RXRING_NEO4J_PAGECACHE_MB; 384].")
-def start_command(instance, heap_mb, pagecache_mb):
+def start_command(instance, local, heap_mb, pagecache_mb):
     """Start the local server (or report the one already running).
 
     Prints the Bolt URI and where the generated password is stored; `rxring load`
-    and `--backend neo4j` find it without any environment variables.
+    and `--backend neo4j` find it without any environment variables.  When NEO4J_URI
+    is set, checks that server instead and starts nothing.
     """
     from ..graph.neo4j_server import start_server
+
+    if _external_server() and not local:
+        _describe_external(_external_server())
+        return
 
     state = start_server(instance, heap_mb=heap_mb, pagecache_mb=pagecache_mb, log=_echo_err)
     click.echo(f"NEO4J_URI={state.uri}")
@@ -85,10 +113,15 @@ def start_command(instance, heap_mb, pagecache_mb):
 
 @neo4j_group.command("stop")
 @_INSTANCE
+@_LOCAL
 @click.option("--delete-data", is_flag=True, help="Also delete the server's database files.")
-def stop_command(instance, delete_data):
-    """Stop the local server."""
+def stop_command(instance, local, delete_data):
+    """Stop the local server (never a server named by NEO4J_URI)."""
     from ..graph.neo4j_server import stop_server
+
+    if _external_server() and not local:
+        raise RxringError(f"NEO4J_URI={_external_server()} names a server rxring does not manage; "
+                          "stop it yourself (or pass --local to stop rxring's own server)")
 
     was_running = stop_server(instance, delete_data=delete_data)
     click.echo(f"Neo4j instance {instance!r} " + ("stopped" if was_running else "was not running")
@@ -97,9 +130,17 @@ def stop_command(instance, delete_data):
 
 @neo4j_group.command("status")
 @_INSTANCE
-def status_command(instance):
-    """Is the local server running, where, and where is its password stored (exit 1 if not running)."""
+@_LOCAL
+def status_command(instance, local):
+    """Is the server running, where, and where is its password stored (exit 1 if not running).
+
+    With NEO4J_URI set, checks that server (exit 2 with the reason if it does not answer).
+    """
     from ..graph.neo4j_server import server_status
+
+    if _external_server() and not local:
+        _describe_external(_external_server())
+        return
 
     status = server_status(instance)
     for key, value in status.items():

@@ -63,7 +63,12 @@ class ImportFiles:
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
-    frame.to_csv(path, index=False, encoding="utf-8")
+    """CSV for the import tool: UTF-8, quotes only where needed, missing values as empty fields."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed", batch_size=65536))
 
 
 def _iso_times(series: pd.Series) -> pd.Series:
@@ -74,8 +79,10 @@ def _iso_times(series: pd.Series) -> pd.Series:
 
 
 def _iso_dates(series: pd.Series) -> pd.Series:
-    return series.map(lambda d: None if d is None or (isinstance(d, float) and np.isnan(d)) or d is pd.NaT
-                      else pd.Timestamp(d).date().isoformat())
+    values = pd.to_datetime(series, errors="coerce").to_numpy(dtype="datetime64[D]")
+    text = np.datetime_as_string(values, unit="D").astype(object)
+    text[np.isnat(values)] = None
+    return pd.Series(text, index=series.index)
 
 
 def write_import_files(events: pd.DataFrame, out_dir, *, sites: pd.DataFrame | None = None,
@@ -139,8 +146,8 @@ def write_import_files(events: pd.DataFrame, out_dir, *, sites: pd.DataFrame | N
         elif kind == "long":
             values = pd.to_numeric(values, errors="coerce").astype("Int64")
         elif kind == "boolean":
-            values = values.map(lambda v: None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
-                                else ("true" if bool(v) else "false"))
+            values = pd.Series([None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else bool(v)
+                                for v in values], index=values.index, dtype=object)
         frame[f"{prop}:{kind}" if kind else prop] = values.values
     _write(frame, out / "Event.csv")
     nodes["Event"] = out / "Event.csv"

@@ -2,15 +2,19 @@
 
 ::
 
-    (:Box {code, product_code})-[:IS]->(:Product {code, name, pack_units, price})
+    (:Box {code, product_code, code_product})-[:IS]->(:Product {code, name, pack_units, price})
     (:Event {id, type, time, ...})-[:OF]->(:Box)   -[:AT]->(:Site)
                                   -[:TO]->(:Patient) -[:BY]->(:Prescriber)
     (:Event)-[:NEXT]->(:Event)     chain of custody of one box, in time order
 
+``Box.product_code`` is the first product code (time order) the code's events carry,
+``Box.code_product`` the product part of the code (cn20 prefix or GTIN); Product
+codes are trimmed and upper-cased.
+
 The load creates constraints and indexes first (``rxring/queries/schema.cypher``),
-then writes in stages — sites, products, boxes, events, custody chains — each in
-batches of ``UNWIND $rows ... MERGE`` keyed on ids, so loading the same workspace
-twice leaves identical counts.  After every batch a ``(:LoadState {key})`` node
+then writes in stages — sites, products, boxes, patients, prescribers, events,
+custody chains — each in batches of ``UNWIND ... MERGE`` keyed on ids, so loading
+the same workspace twice leaves identical counts.  After every batch a ``(:LoadState {key})`` node
 records how far each stage got, in the same transaction; an interrupted load run
 again with the same workspace and batch size skips the batches already written.
 """
@@ -34,8 +38,8 @@ from ..schema import EVENT_SCHEMA
 from ..workspace import Workspace
 from .neo4j_queries import statements
 
-__all__ = ["LoadReport", "load_workspace", "load_events", "suspicious_codes", "ensure_schema", "graph_counts", "clear_graph",
-           "workspace_events", "canonical_events", "LABELS", "RELATIONSHIP_TYPES"]
+__all__ = ["LoadReport", "load_workspace", "load_events", "suspicious_codes", "ensure_schema", "graph_counts",
+           "clear_graph", "workspace_events", "canonical_events", "LABELS", "RELATIONSHIP_TYPES", "EVENT_PROPERTIES"]
 
 LABELS = ("Box", "Site", "Patient", "Prescriber", "Product", "Event")
 RELATIONSHIP_TYPES = ("OF", "AT", "TO", "BY", "NEXT", "IS")
@@ -144,12 +148,13 @@ class LoadReport:
 
 def _blank_to_none(series: pd.Series) -> pd.Series:
     """Trim text; empty or missing becomes None (SQL: NULLIF(TRIM(x), ''))."""
-    def clean(value):
-        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-            return None
-        text = str(value).strip()
-        return text or None
-    return pd.Series([clean(v) for v in series], index=series.index, dtype=object)
+    values = np.full(len(series), None, dtype=object)
+    present = series.notna().to_numpy()
+    if present.any():
+        text = series[present].astype(str).str.strip().to_numpy(dtype=object)
+        text[text == ""] = None
+        values[present] = text
+    return pd.Series(values, index=series.index, dtype=object)
 
 
 def _deleted_mask(events: pd.DataFrame, deletions: pd.DataFrame | None) -> pd.Series:
@@ -287,7 +292,8 @@ def _box_columns(events: pd.DataFrame) -> dict[str, list]:
     codes = pd.DataFrame({"code": sorted(frame["code"].unique())})
     first = (frame.dropna(subset=["product"]).sort_values(["time", "id"], kind="stable")
              .drop_duplicates("code", keep="first").set_index("code")["product"])
-    part = frame.dropna(subset=["part"]).groupby("code")["part"].min()
+    part = (frame.dropna(subset=["part"]).sort_values(["code", "part"], kind="stable")
+            .drop_duplicates("code", keep="first").set_index("code")["part"])
     return {"code": codes["code"].tolist(),
             "product_code": _column(codes["code"].map(first).astype(object)),
             "code_product": _column(codes["code"].map(part).astype(object))}
@@ -358,8 +364,9 @@ def _fingerprint(workspace: Workspace | None, events: pd.DataFrame, batch_size: 
     digest = hashlib.sha256()
     digest.update(json.dumps({"batch_size": batch_size, "suspicious_only": suspicious_only, "n": len(events)}).encode())
     if workspace is not None:
-        paths = [*workspace.event_parts(), workspace.deletions_path, workspace.findings_path,
-                 *sorted(workspace.masters_dir.glob("*.parquet"))]
+        paths = [*workspace.event_parts(), workspace.deletions_path, *sorted(workspace.masters_dir.glob("*.parquet"))]
+        if suspicious_only:
+            paths.append(workspace.findings_path)
         for path in paths:
             if Path(path).exists():
                 stat = Path(path).stat()
@@ -380,7 +387,8 @@ def _progress_bar(total: int, enabled: bool):
 def load_events(driver, events: pd.DataFrame, *, sites: pd.DataFrame | None = None,
                 products: pd.DataFrame | None = None, deletions: pd.DataFrame | None = None,
                 database: str | None = None, batch_size: int = 10000, progress: bool = False,
-                load_key: str | None = None, uri: str = "", normalise: bool = True) -> LoadReport:
+                load_key: str | None = None, uri: str = "", normalise: bool = True,
+                restart: bool = False) -> LoadReport:
     """Write canonical events (and master rows) into Neo4j, batched and idempotent.
 
     Parameters
@@ -400,6 +408,8 @@ def load_events(driver, events: pd.DataFrame, *, sites: pd.DataFrame | None = No
         Show a progress bar on stderr.
     load_key : str, optional
         Identity of this load for resuming; batches already recorded under it are skipped.
+    restart : bool
+        Forget the progress recorded under ``load_key`` and write every batch again.
 
     Returns
     -------
@@ -413,6 +423,8 @@ def load_events(driver, events: pd.DataFrame, *, sites: pd.DataFrame | None = No
     events = canonical_events(events, deletions, normalise=normalise)
     events = events.sort_values(["trace_code", "event_time", "event_id"], kind="stable").reset_index(drop=True)
     key = load_key or _fingerprint(None, events, batch_size, False)
+    if restart:
+        driver.execute_query("MATCH (l:LoadState {key: $key}) DELETE l", key=key, database_=database)
     records, _, _ = driver.execute_query("MATCH (l:LoadState {key: $key}) RETURN properties(l) AS p",
                                          key=key, database_=database)
     done = records[0]["p"] if records else {}
@@ -505,7 +517,7 @@ def suspicious_codes(workspace: Workspace) -> set[str]:
 
 
 def load_workspace(config, workspace: Workspace | str | Path, *, suspicious_only: bool = False,
-                   batch_size: int = 10000, progress: bool = False) -> LoadReport:
+                   batch_size: int = 10000, progress: bool = False, restart: bool = False) -> LoadReport:
     """Load a workspace into the Neo4j server of ``config`` (idempotent, resumable).
 
     Parameters
@@ -521,6 +533,9 @@ def load_workspace(config, workspace: Workspace | str | Path, *, suspicious_only
         Events per transaction.
     progress : bool
         Show a progress bar.
+    restart : bool
+        Ignore the progress a previous load of the same workspace recorded (write every
+        batch again; still idempotent).
 
     Returns
     -------
@@ -546,6 +561,6 @@ def load_workspace(config, workspace: Workspace | str | Path, *, suspicious_only
         key = _fingerprint(workspace, events, batch_size, suspicious_only)
         report = load_events(driver, events, sites=workspace.master("sites"), products=workspace.master("products"),
                              database=config.database, batch_size=batch_size, progress=progress, load_key=key,
-                             uri=config.uri, normalise=False)
+                             uri=config.uri, normalise=False, restart=restart)
     report.suspicious_only = suspicious_only
     return report

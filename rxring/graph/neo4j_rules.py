@@ -43,6 +43,7 @@ def query_parameters(options: AnalysisOptions) -> dict:
         "provenance_min_coverage": float(options.provenance_min_coverage),
         "provenance_grace_days": float(options.provenance_grace_days),
         "provenance_types": list(options.provenance_types),
+        "opening_stocktake_days": float(options.opening_stocktake_days),
         "conflict_min_support": int(options.conflict_min_support),
         "conflict_min_share": float(options.conflict_min_share),
     }

@@ -144,8 +144,14 @@ def _text(table: pa.Table, name: str) -> pa.Array:
         col = pc.if_else(col, "1", "0")
     elif not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         col = pc.cast(col, pa.string())
-    col = pc.utf8_trim_whitespace(col.cast(pa.string()))
-    return pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+    col = col.cast(pa.string())
+    # ASCII columns (codes, ids, times) trim several times faster without Unicode tables
+    ascii_only = pc.all(pc.string_is_ascii(col)).as_py() is not False
+    col = pc.ascii_trim_whitespace(col) if ascii_only else pc.utf8_trim_whitespace(col)
+    empty = pc.equal(pc.binary_length(col), 0)
+    if not pc.any(empty).as_py():
+        return col
+    return pc.if_else(empty, pa.scalar(None, pa.string()), col)
 
 
 def _number(table: pa.Table, name: str, text_of=None) -> tuple[pa.Array, pa.Array]:
@@ -167,6 +173,27 @@ def _number(table: pa.Table, name: str, text_of=None) -> tuple[pa.Array, pa.Arra
 
 
 _ISO = "%Y-%m-%d %H:%M:%S"
+_ISO_MORE = ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%S")
+
+
+def _not_rolled_over(text: pa.Array, parsed: pa.Array) -> pa.Array:
+    """Null where strptime rolled an impossible day over (2026-02-30 -> 2026-03-02).
+
+    Arrow's strptime does not check the day against the month; a rolled-over date
+    lands on day 1-3 of the next month, so only those rows are compared with the
+    day written in the text.
+    """
+    suspect = pc.fill_null(pc.less_equal(pc.day(parsed), 3), False)
+    if not pc.any(suspect).as_py():
+        return parsed
+    rows = pa.array(np.flatnonzero(suspect.to_numpy(zero_copy_only=False)))
+    written = pc.struct_field(pc.extract_regex(pc.take(text, rows), r"^\s*\d{4}-\d{1,2}-(?P<day>\d{1,2})"), [0])
+    wrong = pc.fill_null(pc.not_equal(pc.cast(written, pa.int64()), pc.day(pc.take(parsed, rows))), True)
+    if not pc.any(wrong).as_py():
+        return parsed
+    mask = np.zeros(len(parsed), dtype=bool)
+    mask[rows.to_numpy()[wrong.to_numpy(zero_copy_only=False)]] = True
+    return pc.if_else(pa.array(mask), pa.scalar(None, parsed.type), parsed)
 
 
 def _times(table: pa.Table, name: str, text_of=None) -> pa.Array:
@@ -183,10 +210,18 @@ def _times(table: pa.Table, name: str, text_of=None) -> pa.Array:
     if pa.types.is_date(col.type):
         return col.cast(pa.timestamp("us"))
     text = text_of(name)
-    fast = pc.strptime(text, format=_ISO, unit="us", error_is_null=True)
+    fast = _not_rolled_over(text, pc.strptime(text, format=_ISO, unit="us", error_is_null=True))
     todo = pc.and_(pc.is_valid(text), pc.is_null(fast))
     if not pc.any(todo).as_py():
         return fast
+    # plain dates (expy_end "2026-12-11") and ISO "T" times are common: columnar too,
+    # so that only the unusual spellings (offsets, compact, Chinese) go through pandas
+    for fmt in _ISO_MORE:
+        more = _not_rolled_over(text, pc.strptime(text, format=fmt, unit="us", error_is_null=True))
+        fast = pc.coalesce(fast, more)
+        todo = pc.and_(pc.is_valid(text), pc.is_null(fast))
+        if not pc.any(todo).as_py():
+            return fast
     rows = np.flatnonzero(todo.to_numpy(zero_copy_only=False))
     slow = parse_times(pd.Series(pc.take(text, pa.array(rows)).to_pylist(), dtype="object"))
     out = fast.to_numpy(zero_copy_only=False).astype("datetime64[us]")
@@ -316,18 +351,23 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
 
     # event time
     times = _times(table, "event_time", text)
-    time_text = text("event_time") if "event_time" in table.column_names else _null_strings(n)
-    reject(pc.and_(pc.is_null(times), pc.is_valid(time_text)), lambda: concat("unparseable event time '", time_text, "'"))
-    reject(pc.is_null(times), "missing event time")
+    if times.null_count:  # the text is needed only to say why a time is missing
+        time_text = text("event_time") if "event_time" in table.column_names else _null_strings(n)
+        reject(pc.and_(pc.is_null(times), pc.is_valid(time_text)), lambda: concat("unparseable event time '", time_text, "'"))
+        reject(pc.is_null(times), "missing event time")
 
     # quantity, split flag, money
     qty, qty_bad = _number(table, "quantity", text)
     reject(qty_bad, lambda: concat("quantity '", text("quantity"), "' is not a number"))
     reject(pc.less(qty, 0), lambda: concat("negative quantity ", pc.cast(qty, pa.string())))
-    split_text = pc.utf8_lower(text("split_sale"))
-    split = pc.fill_null(pc.is_in(split_text, value_set=pa.array(sorted(SPLIT_TRUE))), False)
-    known = pc.is_in(split_text, value_set=pa.array(sorted(SPLIT_TRUE | SPLIT_FALSE)))
-    reject(pc.and_(pc.is_valid(split_text), pc.invert(known)), lambda: concat("split flag '", split_text, "' is not 1/0"))
+    split_column = table.column("split_sale") if "split_sale" in table.column_names else None
+    if split_column is not None and pa.types.is_boolean(split_column.type):
+        split = pc.fill_null(split_column.combine_chunks(), False)  # canonical input: nothing to check
+    else:
+        split_text = pc.utf8_lower(text("split_sale"))
+        split = pc.fill_null(pc.is_in(split_text, value_set=pa.array(sorted(SPLIT_TRUE))), False)
+        known = pc.is_in(split_text, value_set=pa.array(sorted(SPLIT_TRUE | SPLIT_FALSE)))
+        reject(pc.and_(pc.is_valid(split_text), pc.invert(known)), lambda: concat("split flag '", split_text, "' is not 1/0"))
 
     price, _ = _number(table, "_price", text)
     total, _ = _number(table, "total_amount", text)

@@ -41,6 +41,9 @@ _DICTIONARY_COLUMNS = [
     "event_type", "site_id", "product_code", "product_name", "batch", "prescriber_id", "pharmacist_id",
     "counterparty", "code_kind", "code_product", "code_lot", "source_file",
 ]
+# Min/max statistics cost about a sixth of the write time and help a reader only
+# on columns it filters or joins on; the analysis filters on these.
+_STATISTICS_COLUMNS = ["trace_code", "event_type", "event_time", "site_id", "record_no"]
 
 # NHSA 3507 inv_data_type (进销存数据类型) -> the event types it deletes.
 INV_DATA_TYPES = {
@@ -97,7 +100,8 @@ class InputWriter:
             from concurrent.futures import ThreadPoolExecutor
 
             self._writer = pq.ParquetWriter(self._tmp_part, EVENT_SCHEMA, compression="zstd",
-                                            use_dictionary=_DICTIONARY_COLUMNS)
+                                            use_dictionary=_DICTIONARY_COLUMNS,
+                                            write_statistics=_STATISTICS_COLUMNS)
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rxring-part-writer")
         self._wait()  # at most one chunk in flight: memory stays bounded
         self._pending = self._pool.submit(self._writer.write_table, table)

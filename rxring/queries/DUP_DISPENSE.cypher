@@ -5,7 +5,9 @@
 // Precisely: one finding per trace code with two or more pack dispenses (e.pack,
 // written by prepare.cypher: net dispenses after dropping double scans and refunded
 // sales, split sales grouped by pack units).  Evidence: every net dispense of the
-// code; the first pack dispense is the 'source', the later ones 'laundering'.
+// code; the first pack dispense is the 'source' (or 'source_split' when it is a
+// split-sale group: the site is the source site, but buyers of a few tablets never
+// held the pack and are not source patients), the later ones 'laundering'.
 // Money: all of them.
 // Parameters: none (run prepare.cypher first).
 // Returns evidence rows: rule, trace_code, disc, event_id, role, money, note.
@@ -14,5 +16,7 @@ WITH b, collect(e) AS sales, count(DISTINCT e.pack) AS n_packs
 WHERE n_packs > 1
 UNWIND sales AS e
 RETURN 'DUP_DISPENSE' AS rule, b.code AS trace_code, '' AS disc, e.id AS event_id,
-       CASE WHEN e.pack_order = 1 THEN 'source' ELSE 'laundering' END AS role,
+       CASE WHEN e.pack_order > 1 THEN 'laundering'
+            WHEN coalesce(e.split_sale, false) THEN 'source_split'
+            ELSE 'source' END AS role,
        true AS money, toString(n_packs) AS note

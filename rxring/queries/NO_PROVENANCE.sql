@@ -6,9 +6,11 @@
 --   * the site reports inbound: of the distinct codes it net-dispenses, at least
 --     ${provenance_min_coverage} (and at least one) have an inbound or transfer_in
 --     record at the site;
---   * the dispense is at least ${provenance_grace_seconds} s after the site's first
---     event in the data (stock received before the data window has no inbound
---     record and is sold in the window's first weeks);
+--   * the site uploaded an opening stock-take (an inventory scan within
+--     ${opening_stocktake_seconds} s of its first event: its old stock is known), or
+--     the dispense is at least ${provenance_grace_seconds} s after the site's first
+--     event (without an opening stock-take, stock received before the data window
+--     has no record at all and is sold in the window's first weeks);
 -- and it is a finding when no event of type ${provenance_types} of that code at
 -- that site (double scans aside), and no transfer_out of it from another site
 -- naming this site as counterparty, and no inventory scan of it at that site
@@ -20,8 +22,18 @@
 -- and are counted like any other.)  One finding per (code, site);
 -- evidence: the site's net dispenses of the code before any such receipt
 -- ('laundering'; the buyers are not ring members).  Money: those dispenses.
-WITH site_first AS (
+WITH site_start AS (
   SELECT site_id, MIN(ev_sec) AS first_sec FROM ev GROUP BY site_id
+),
+opening_stocktake AS (  -- sites whose first days include an inventory (3501 盘存) upload
+  SELECT DISTINCT e.site_id
+  FROM ev e JOIN site_start s ON s.site_id = e.site_id
+  WHERE e.event_type = 'inventory' AND e.ev_sec < s.first_sec + ${opening_stocktake_seconds}
+),
+site_first AS (
+  SELECT s.site_id, s.first_sec,
+         CASE WHEN o.site_id IS NULL THEN ${provenance_grace_seconds} ELSE 0.0 END AS grace_sec
+  FROM site_start s LEFT JOIN opening_stocktake o ON o.site_id = s.site_id
 ),
 first_dispense AS (
   SELECT trace_code, site_id, MIN(ev_sec) AS ev_sec FROM netd GROUP BY trace_code, site_id
@@ -67,7 +79,7 @@ flagged AS (
   LEFT JOIN provenance p ON p.trace_code = f.trace_code AND p.site_id = f.site_id
   WHERE c.n_received > 0
     AND c.n_received >= ${provenance_min_coverage} * c.n_codes
-    AND f.ev_sec >= sf.first_sec + ${provenance_grace_seconds}
+    AND f.ev_sec >= sf.first_sec + sf.grace_sec
     AND (p.prov_sec IS NULL OR p.prov_sec > f.ev_sec)
 )
 SELECT 'NO_PROVENANCE' AS rule, n.trace_code, n.site_id AS disc, n.event_id, 'laundering' AS role,

@@ -24,7 +24,7 @@ src AS (
   WHERE p.pd_order = 1 AND c.last_time > p.pd_time
 ),
 src_events AS (
-  SELECT n.trace_code, n.event_id, n.patient_id
+  SELECT n.trace_code, n.event_id, n.patient_id, n.split_sale
   FROM netd n
   JOIN src s ON s.trace_code = n.trace_code AND s.pd_key = n.pd_key
 ),
@@ -58,7 +58,8 @@ later AS (
 resurfaced AS (
   SELECT DISTINCT trace_code FROM later
 )
-SELECT 'RESURFACE' AS rule, se.trace_code, '' AS disc, se.event_id, 'source' AS role,
+SELECT 'RESURFACE' AS rule, se.trace_code, '' AS disc, se.event_id,
+       CASE WHEN se.split_sale THEN 'source_split' ELSE 'source' END AS role,
        TRUE AS money, '' AS note
 FROM src_events se
 JOIN resurfaced r ON r.trace_code = se.trace_code

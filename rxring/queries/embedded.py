@@ -33,7 +33,9 @@ dispenses).  Then each rule file ``<RULE>.sql`` returns flat evidence rows
 :func:`assemble_findings` turns into rows of schema.FINDING_COLUMNS.
 
 Roles of evidence events: ``source`` (the source dispense: its site, patient and
-prescriber are source_sites, source_patients, source_prescribers), ``laundering``
+prescriber are source_sites, source_patients, source_prescribers),
+``source_split`` (a source that is a split-sale group: its site is a source
+site, its buyers of a few tablets are not source patients), ``laundering``
 (its site is a laundering site; its patient a buyer, not a ring member),
 ``actor`` (CODE_CONFLICT's swapped sale: its site is a laundering site and its
 patient and prescriber are ring members) and ``other`` (listed in sites,
@@ -49,7 +51,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..options import AnalysisOptions
-from ..schema import EVENT_SCHEMA, EVENT_TYPES, FINDING_COLUMNS, RULES
+from ..schema import EVENT_SCHEMA, EVENT_TYPES, FINDING_COLUMNS, LOCAL_TZ, RULES
 
 __all__ = [
     "STAGES",
@@ -57,6 +59,7 @@ __all__ = [
     "rule_sql",
     "stage_sql",
     "render",
+    "rendered_queries",
     "run_sql_rules",
     "assemble_findings",
     "empty_findings",
@@ -129,6 +132,17 @@ def render(sql: str, options: AnalysisOptions, dialect: str = "duckdb") -> str:
     return text.replace("EPOCH_SECONDS(", _DIALECT_EPOCH[dialect])
 
 
+def rendered_queries(options: AnalysisOptions, dialect: str = "duckdb") -> dict[str, str]:
+    """Every stage and rule file with its parameters filled in, by file name.
+
+    For evidence packages ("the exact queries with parameters") and for other
+    engines that run the same SQL.
+    """
+    out = {f"stage_{stage}.sql": render(stage_sql(stage), options, dialect) for stage in STAGES}
+    out.update({f"{rule}.sql": render(rule_sql(rule), options, dialect) for rule in RULES})
+    return out
+
+
 def _strip_comments(sql: str) -> str:
     return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
 
@@ -175,13 +189,13 @@ _ASSEMBLE = """
 WITH rows AS (
   SELECT *,
          ROW_NUMBER() OVER (PARTITION BY rule, trace_code, disc, event_id
-                            ORDER BY CASE role WHEN 'source' THEN 0 WHEN 'actor' THEN 1
-                                                   WHEN 'laundering' THEN 2 ELSE 3 END) AS k
+                            ORDER BY CASE role WHEN 'source' THEN 0 WHEN 'source_split' THEN 1
+                                                   WHEN 'actor' THEN 2 WHEN 'laundering' THEN 3 ELSE 4 END) AS k
   FROM flat
 ), one AS (SELECT * FROM rows WHERE k = 1)
 SELECT rule, trace_code, disc,
   list(DISTINCT site_id ORDER BY site_id) FILTER (WHERE site_id IS NOT NULL) AS sites,
-  list(DISTINCT site_id ORDER BY site_id) FILTER (WHERE role = 'source' AND site_id IS NOT NULL) AS source_sites,
+  list(DISTINCT site_id ORDER BY site_id) FILTER (WHERE role IN ('source', 'source_split') AND site_id IS NOT NULL) AS source_sites,
   list(DISTINCT site_id ORDER BY site_id) FILTER (WHERE role IN ('laundering', 'actor') AND site_id IS NOT NULL) AS laundering_sites,
   list(DISTINCT patient_id ORDER BY patient_id) FILTER (WHERE patient_id IS NOT NULL) AS patients,
   list(DISTINCT patient_id ORDER BY patient_id) FILTER (WHERE role IN ('source', 'actor') AND patient_id IS NOT NULL) AS source_patients,
@@ -193,7 +207,7 @@ SELECT rule, trace_code, disc,
   COALESCE(SUM(total_money) FILTER (WHERE money AND event_type = 'dispense'), 0.0) AS total_amount,
   MIN(event_time) AS first_time,
   MAX(event_time) AS last_time,
-  MIN(event_time) FILTER (WHERE role = 'source') AS source_time,
+  MIN(event_time) FILTER (WHERE role IN ('source', 'source_split')) AS source_time,
   MIN(event_time) FILTER (WHERE role IN ('laundering', 'actor')) AS laundering_time,
   list(event_id ORDER BY event_id) AS event_ids,
   MAX(note) AS note,
@@ -319,7 +333,10 @@ def events_table(events: pd.DataFrame) -> pa.Table:
         if pa.types.is_string(field.type):
             frame[field.name] = column.map(lambda v: None if v is None or (isinstance(v, float) and pd.isna(v)) or v == "" else str(v))
         elif pa.types.is_timestamp(field.type):
-            frame[field.name] = pd.to_datetime(column)
+            times = pd.to_datetime(column)
+            if getattr(times.dt, "tz", None) is not None:     # aware: to naive Asia/Shanghai (schema.LOCAL_TZ)
+                times = times.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None)
+            frame[field.name] = times
         elif pa.types.is_date32(field.type):
             frame[field.name] = pd.to_datetime(column).dt.date
         elif pa.types.is_boolean(field.type):

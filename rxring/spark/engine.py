@@ -13,7 +13,7 @@ findings and rings.  The event table itself is never collected.
 
 Partitioning
 ------------
-Stage ``ev`` is repartitioned by ``trace_code`` and persisted.  Every window of
+Stage ``ev`` is repartitioned by ``trace_code``; every stage is checkpointed.  Every window of
 the stages and rules is partitioned by ``trace_code`` (and site or event type),
 and most joins are on ``trace_code`` plus more keys, which Spark serves from
 that partitioning without another exchange (``spark.sql.
@@ -201,10 +201,13 @@ def _stage_frame(spark, stage: str, options: AnalysisOptions):
 def run_flat_rules(spark, options: AnalysisOptions, rules=RULES, progress=None, stats: dict | None = None) -> pd.DataFrame:
     """Build the stages and run *rules* on Spark; return the flat evidence rows.
 
-    The session must hold the input views (:func:`register_inputs`).  Stages are
-    persisted temporary views (memory, spilling to disk) and are unpersisted
-    before returning.  When *stats* is given, ``events_used`` (rows of stage
-    ``ev``) is stored in it.
+    The session must hold the input views (:func:`register_inputs`).  Each stage
+    is materialised as a checkpoint (memory, spilling to disk; a reliable
+    checkpoint when the SparkContext has a checkpoint directory) and registered as
+    a temporary view: later stages and rules plan against the checkpoint instead
+    of the whole lineage, which keeps Catalyst's planning time flat, and the
+    checkpoint keeps the stage's partitioning by trace code.  When *stats* is
+    given, ``events_used`` (rows of stage ``ev``) is stored in it.
 
     Returns
     -------
@@ -212,15 +215,15 @@ def run_flat_rules(spark, options: AnalysisOptions, rules=RULES, progress=None, 
         Columns :data:`rxring.queries.embedded.EVIDENCE_COLUMNS`: the input of
         :func:`rxring.queries.embedded.assemble_findings`.
     """
-    from pyspark import StorageLevel
-
-    persisted = []
+    reliable = spark.sparkContext.getCheckpointDir() is not None
+    materialised = []
     try:
         for stage in embedded.STAGES:
             if progress:
                 progress(f"stage {stage}")
-            frame = _stage_frame(spark, stage, options).persist(StorageLevel.MEMORY_AND_DISK)
-            persisted.append(frame)
+            frame = _stage_frame(spark, stage, options)
+            frame = frame.checkpoint(eager=True) if reliable else frame.localCheckpoint(eager=True)
+            materialised.append(frame)
             frame.createOrReplaceTempView(stage)
         parts = []
         for rule in rules:
@@ -232,11 +235,11 @@ def run_flat_rules(spark, options: AnalysisOptions, rules=RULES, progress=None, 
         spark.sql("\nUNION ALL\n".join(parts)).createOrReplaceTempView("evidence")
         table = _collect_arrow(spark.sql(EVIDENCE_SQL))
         if stats is not None:
-            stats["events_used"] = persisted[0].count()   # cached by now: no second scan
+            stats["events_used"] = materialised[0].count()   # materialised: no second scan
     finally:
-        for frame in persisted:
+        for frame in materialised:
             frame.unpersist()
-    return table.to_pandas(types_mapper=None)
+    return table.to_pandas()
 
 
 def _collect_arrow(frame) -> pa.Table:

@@ -95,6 +95,8 @@ def test_ring_findings_box_site_patient(city):
     assert len(box["events"]) >= 2 and all(e["source_file"] and e["source_line"] for e in box["events"])
     assert any(f["rule"] == "RESURFACE" for f in box["findings"])
     assert "nhsa-" in _run("box", code, "-w", ws).output
+    spaced = json.loads(_run("box", f"{code[:4]} {code[4:12]} {code[12:]}", "-w", ws, "--json").output)
+    assert spaced["trace_code"] == code and len(spaced["events"]) == len(box["events"])
     site = resurfaced[0]["laundering_sites"][0]
     by_site = json.loads(_run("site", site, "-w", ws, "--json").output)
     assert by_site["findings"] and by_site["rings"]
@@ -130,3 +132,23 @@ def test_help_lists_thresholds_with_defaults():
                    "--split-above", "--merge-share", "--conflict-min-share"):
         assert option in text
     assert "default: 30.0" in text
+
+
+def test_quality_bench_scores_a_city(city):
+    """bench/quality.py's scoring on the test city (the bench itself uses other seeds)."""
+    import importlib.util
+    from pathlib import Path
+
+    from rxring.workspace import Workspace
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "quality.py"
+    spec = importlib.util.spec_from_file_location("rxring_bench_quality", path)
+    quality = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quality)
+    scored = quality.score_city(city["truth"], load_findings(city["ws"]), load_rings(city["ws"]),
+                                quality._observed_ids(Workspace(city["ws"])))
+    rows, rings = quality.summarise([scored])
+    overall = rows[-1]
+    assert overall["rule"] == "all" and overall["precision"] >= 0.95 and overall["recall"] >= 0.95
+    assert rings["planted"] == len(city["truth"]["rings"]) and rings["trap_only"] == 0
+    assert "| DUP_DISPENSE |" in quality.markdown(rows, rings, "header")

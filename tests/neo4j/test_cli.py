@@ -92,24 +92,47 @@ def test_start_reuses_a_running_server_and_status_hides_the_password(neo4j_insta
 
     state = read_state(neo4j_instance)
     runner = CliRunner()
-    again = runner.invoke(cli, ["neo4j", "start", "--instance", neo4j_instance])
+    again = runner.invoke(cli, ["neo4j", "start", "--local", "--instance", neo4j_instance])
     assert again.exit_code == 0, again.output
     assert f"NEO4J_URI={state.uri}" in again.output and "already running" in again.output
     assert state.password not in again.output
     assert stat.S_IMODE(os.stat(state.state_path).st_mode) == 0o600
-    status = runner.invoke(cli, ["neo4j", "status", "--instance", neo4j_instance])
+    status = runner.invoke(cli, ["neo4j", "status", "--local", "--instance", neo4j_instance])
     assert status.exit_code == 0
     assert "running: True" in status.output and "answering: True" in status.output
     assert f"password_file: {state.state_path}" in status.output and state.password not in status.output
 
 
+def test_with_neo4j_uri_start_and_status_check_that_server_and_stop_refuses(neo4j_config):
+    runner = CliRunner()
+    env = _env(neo4j_config)
+    for command in ("start", "status"):
+        result = runner.invoke(cli, ["neo4j", command], env=env)
+        assert result.exit_code == 0, result.output
+        assert f"NEO4J_URI={neo4j_config.uri} is set: rxring uses that server (Neo4j/5." in result.output
+    stop = runner.invoke(cli, ["neo4j", "stop"], env=env)
+    assert stop.exit_code == 2 and "names a server rxring does not manage" in stop.output
+    wrong = runner.invoke(cli, ["neo4j", "status"], env={**env, "NEO4J_PASSWORD": "wrong-pw-5"})
+    assert wrong.exit_code == 2 and "wrong user or password" in wrong.output and "wrong-pw-5" not in wrong.output
+
+
+def test_load_restart_writes_every_batch_again(tmp_path, empty_neo4j, neo4j_config):
+    make_workspace(tmp_path / "ws", _city())
+    runner = CliRunner()
+    first = runner.invoke(cli, ["load", "-w", str(tmp_path / "ws")], env=_env(neo4j_config))
+    again = runner.invoke(cli, ["load", "-w", str(tmp_path / "ws"), "--restart"], env=_env(neo4j_config))
+    assert again.exit_code == 0, again.output
+    assert "0 already done" in again.output and "0 batches written" not in again.output
+    assert first.output.splitlines()[1:] == again.output.splitlines()[1:]  # same counts
+
+
 def test_status_of_a_stopped_instance_exits_1():
-    result = CliRunner().invoke(cli, ["neo4j", "status", "--instance", f"never-started-{os.getpid()}"])
+    result = CliRunner().invoke(cli, ["neo4j", "status", "--local", "--instance", f"never-started-{os.getpid()}"])
     assert result.exit_code == 1 and "running: False" in result.output
 
 
 def test_bad_instance_name():
-    result = CliRunner().invoke(cli, ["neo4j", "status", "--instance", "../etc"])
+    result = CliRunner().invoke(cli, ["neo4j", "status", "--local", "--instance", "../etc"])
     assert result.exit_code == 2 and "bad Neo4j instance name" in result.output
 
 
@@ -119,7 +142,7 @@ def test_server_lifecycle_start_status_stop():
     name = f"pytest-cli-{os.getpid()}"
     runner = CliRunner()
     try:
-        started = runner.invoke(cli, ["neo4j", "start", "--instance", name, "--heap-mb", "512", "--pagecache-mb", "64"])
+        started = runner.invoke(cli, ["neo4j", "start", "--local", "--instance", name, "--heap-mb", "512", "--pagecache-mb", "64"])
         assert started.exit_code == 0, started.output
         assert "NEO4J_URI=bolt://127.0.0.1:" in started.output
         from rxring.graph.neo4j_server import read_state
@@ -127,10 +150,10 @@ def test_server_lifecycle_start_status_stop():
         state = read_state(name)
         assert state is not None and state.password not in started.output
         assert json.loads(state.state_path.read_text())["pid"] == state.pid
-        status = runner.invoke(cli, ["neo4j", "status", "--instance", name])
+        status = runner.invoke(cli, ["neo4j", "status", "--local", "--instance", name])
         assert status.exit_code == 0 and "answering: True" in status.output
     finally:
-        stopped = runner.invoke(cli, ["neo4j", "stop", "--instance", name, "--delete-data"])
+        stopped = runner.invoke(cli, ["neo4j", "stop", "--local", "--instance", name, "--delete-data"])
     assert stopped.exit_code == 0 and "stopped" in stopped.output
-    status = runner.invoke(cli, ["neo4j", "status", "--instance", name])
+    status = runner.invoke(cli, ["neo4j", "status", "--local", "--instance", name])
     assert status.exit_code == 1 and "running: False" in status.output

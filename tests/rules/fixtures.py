@@ -168,7 +168,8 @@ _add("refund_without_sale_in_window", Fixture(
 ))
 
 _add("split_beyond_pack_units", Fixture(
-    note="拆零 7 + 7 + 1 tablets of a 14-tablet pack: 15 > 14, the code was used for a second pack",
+    note="拆零 7 + 7 + 1 tablets of a 14-tablet pack: 15 > 14, the code was used for a second pack; "
+         "the pharmacy is the actor, buyers of a few tablets are not source patients",
     products=PRODUCTS,
     events=frame(
         _stocked("S1", product_code=PRODUCT_A),
@@ -177,9 +178,9 @@ _add("split_beyond_pack_units", Fixture(
         _sale("s3", "01-15 10:00", "S1", "P3", product_code=PRODUCT_A, split_sale=True, quantity=1),
     ),
     expected={
-        f"DUP_DISPENSE:{C1}": {"source_patients": ["P1", "P2"], "event_ids": ["s1", "s2", "s3"],
-                               "laundering_sites": ["S1"], "fund_amount": 60.0},
-        f"RESURFACE:{C1}": {"source_patients": ["P1", "P2"], "patients": ["P1", "P2", "P3"],
+        f"DUP_DISPENSE:{C1}": {"source_patients": [], "source_prescribers": [], "source_sites": ["S1"],
+                               "event_ids": ["s1", "s2", "s3"], "laundering_sites": ["S1"], "fund_amount": 60.0},
+        f"RESURFACE:{C1}": {"source_patients": [], "source_sites": ["S1"], "patients": ["P1", "P2", "P3"],
                             "event_ids": ["s1", "s2", "s3"]},
     },
 ))
@@ -337,6 +338,13 @@ _add("no_provenance_counted_in_a_later_stocktake", Fixture(
     note="a stock-take two weeks into the data is not the opening stock-take",
     events=frame(*_stocked_site("L1", 4), ev("v1", "inventory", "01-15 20:00", "L1", code=C2),
                  _sale("x1", "04-05 10:00", "L1", "P9", code=C2)),
+    expected={f"NO_PROVENANCE:{C2}:L1": {"event_ids": ["x1"]}},
+))
+
+_add("no_provenance_early_at_a_site_with_opening_stocktake", Fixture(
+    note="a site that listed its opening stock needs no grace: an unlisted pack sold in week 2 is a finding",
+    events=frame(*_stocked_site("L1", 4), ev("v0", "inventory", "01-01 20:00", "L1", code="82000029999999999999"),
+                 _sale("x1", "01-12 10:00", "L1", "P9", code=C2)),
     expected={f"NO_PROVENANCE:{C2}:L1": {"event_ids": ["x1"]}},
 ))
 

@@ -86,3 +86,25 @@ def test_deletions_in_ingest_form():
     assert sorted(run_rules(fixture.events, AnalysisOptions(), deletions=other_site)["rule"]) == ["DUP_DISPENSE", "RESURFACE"]
     purchases_only = pd.DataFrame({"site_id": [None], "record_no": ["B2"], "inv_data_type": ["3"]})
     assert len(run_rules(fixture.events, AnalysisOptions(), deletions=purchases_only)) == 2
+
+
+def test_timezone_aware_times_are_local_shanghai_time():
+    """A sale at 23:30 UTC on the expiry day is 07:30 the next day in Shanghai: expired."""
+    fixture = FIXTURES["trap_sale_on_expiry_day"]
+    events = fixture.events.copy()
+    events["event_time"] = pd.to_datetime(events["event_time"]).dt.tz_localize("UTC")
+    assert list(run_rules(events, AnalysisOptions())["rule"]) == ["EXPIRED"]
+
+
+def test_rule_files_render_for_both_dialects_with_their_sentence():
+    from rxring.queries.embedded import _strip_comments, rendered_queries, rule_sql
+
+    for dialect, epoch in (("duckdb", "epoch("), ("spark", "unix_timestamp(")):
+        queries = rendered_queries(AnalysisOptions(provenance_grace_days=7), dialect)
+        code = "".join(_strip_comments(q) for q in queries.values())
+        assert "${" not in code and "EPOCH_SECONDS" not in code
+        assert epoch in queries["stage_ev.sql"]
+        assert "604800.0" in queries["NO_PROVENANCE.sql"]
+    for rule in RULES:   # each file opens with the rule id and its DESIGN §3 sentence
+        assert rule_sql(rule).startswith(f"-- {rule} (")
+        assert "QUALIFY" not in rule_sql(rule).upper()

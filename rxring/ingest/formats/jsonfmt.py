@@ -16,13 +16,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
 import pyarrow as pa
 
 from ..aliases import map_headers
 from ..sniff import raw_position, text_stream
 from . import Chunk, FileProblem
 from .epcis import document_events, event_records
-from .nhsa import message_records
+from .nhsa import message_items
 
 __all__ = ["read_jsonl", "read_json", "RECORD_SCHEMA"]
 
@@ -40,25 +41,70 @@ RECORD_SCHEMA = pa.schema(
 )
 
 
+_ITEM_SCHEMA = pa.schema([f for f in RECORD_SCHEMA if f.name not in ("trace_code", "event_id")])
+
+
 class _Batcher:
-    """Collects records, deletions and raw text; emits chunks of bounded size."""
+    """Collects records, deletions and raw text; emits chunks of bounded size.
+
+    NHSA body items are kept once with their list of codes and expanded to one
+    row per code with a columnar ``take`` (a message item lists several codes).
+    """
 
     def __init__(self):
         self.records: list[dict] = []
+        self.items: list[dict] = []
+        self.repeats: list[int] = []
+        self.codes: list = []
+        self.event_ids: list = []
+        self.size = 0
         self.deletions: list[dict] = []
         self.rejects: list[tuple[int, str, str]] = []
         self.raw: dict[int, str] = {}
         self.kinds: Counter = Counter()
 
     def full(self) -> bool:
-        return len(self.records) >= BATCH_RECORDS
+        return self.size >= BATCH_RECORDS
+
+    def add_records(self, records: list[dict]) -> None:
+        self.records.extend(records)
+        self.size += len(records)
+
+    def add_items(self, items) -> None:
+        for fields, codes, event_ids in items:
+            self.items.append(fields)
+            self.repeats.append(len(codes))
+            self.codes.extend(codes)
+            self.event_ids.extend(event_ids)
+            self.size += len(codes)
+
+    def _item_table(self) -> pa.Table:
+        table = pa.Table.from_pylist(self.items, schema=_ITEM_SCHEMA)
+        repeats = np.asarray(self.repeats, dtype=np.int64)
+        if len(repeats) and (repeats != 1).any():
+            table = table.take(pa.array(np.repeat(np.arange(len(repeats)), repeats)))
+        columns = {name: table.column(name) for name in table.column_names}
+        columns["trace_code"] = pa.array(self.codes, type=pa.string())
+        columns["event_id"] = pa.array(self.event_ids, type=pa.string())
+        return pa.table([columns[name] for name in RECORD_SCHEMA.names], schema=RECORD_SCHEMA)
 
     def chunk(self) -> Chunk:
         raw = self.raw
-        table = pa.Table.from_pylist(self.records, schema=RECORD_SCHEMA) if self.records else None
+        tables = []
+        if self.items:
+            tables.append(self._item_table())
+        if self.records:
+            tables.append(pa.Table.from_pylist(self.records, schema=RECORD_SCHEMA))
+        table = None
+        if len(tables) == 1:
+            table = tables[0]
+        elif tables:  # NHSA messages and other objects in one file: keep the file's order
+            table = pa.concat_tables(tables).sort_by("_line")
         chunk = Chunk(records=table, rejects=self.rejects, deletions=self.deletions,
                       raw_lookup=lambda lines: [raw.get(line, "") for line in lines])
-        self.records, self.deletions, self.rejects, self.raw = [], [], [], {}
+        self.records, self.items, self.repeats, self.codes, self.event_ids = [], [], [], [], []
+        self.size = 0
+        self.deletions, self.rejects, self.raw = [], [], {}
         return chunk
 
 
@@ -91,20 +137,18 @@ def _take(obj, line: int, raw: str, index: int, sha16: str, source_file: str, ba
     batch.raw[line] = raw
     if "infno" in obj:
         batch.kinds["nhsa"] += 1
-        records, deletions = message_records(obj, line, raw, sha16, source_file)
-        for r in records:
-            r.pop("_raw", None)
-        batch.records.extend(records)
+        items, deletions = message_items(obj, line, sha16, source_file)
+        batch.add_items(items)
         batch.deletions.extend(deletions)
         return
     events = document_events(obj)
     if events is not None:
         batch.kinds["epcis"] += 1
         for e, event in enumerate(events):
-            batch.records.extend(event_records(event, line, index + e, sha16))
+            batch.add_records(event_records(event, line, index + e, sha16))
         return
     batch.kinds["records"] += 1
-    batch.records.append(_flat_record(obj, line))
+    batch.add_records([_flat_record(obj, line)])
 
 
 def read_jsonl(path: Path, encoding: str, sha16: str, source_file: str, tick: Callable[[], None],
@@ -209,7 +253,7 @@ def read_json(path: Path, encoding: str, sha16: str, source_file: str, tick: Cal
                 if epcis:
                     batch.kinds["epcis"] += 1
                     batch.raw[position] = raw[:4000]
-                    batch.records.extend(event_records(item, position, position - 1, sha16))
+                    batch.add_records(event_records(item, position, position - 1, sha16))
                 else:
                     _take(item, position, raw, position - 1, sha16, source_file, batch)
                 yield from flush()
@@ -230,7 +274,7 @@ def read_json(path: Path, encoding: str, sha16: str, source_file: str, tick: Cal
         batch.kinds["epcis"] += 1
         for i, event in enumerate(events, start=1):
             batch.raw[i] = json.dumps(event, ensure_ascii=False)[:4000]
-            batch.records.extend(event_records(event, i, i - 1, sha16))
+            batch.add_records(event_records(event, i, i - 1, sha16))
         kinds.update(batch.kinds)
         yield batch.chunk()
         return

@@ -32,7 +32,7 @@ one event; without a msgid it is ``sha16:line:item:code``.
 
 from __future__ import annotations
 
-__all__ = ["message_records", "BODY_KEYS", "INFNO_EVENT_TYPE", "RECORD_FIELDS"]
+__all__ = ["message_records", "message_items", "BODY_KEYS", "INFNO_EVENT_TYPE", "RECORD_FIELDS"]
 
 BODY_KEYS = ("selinfo", "purcinfo", "invinfo", "data")
 INFNO_EVENT_TYPE = {
@@ -175,19 +175,48 @@ def message_records(message: dict, line: int, raw: str, sha16: str, source_file:
         carry ``_reject``.
     deletions : list of dict
         3507 deletions: site_id, record_no, inv_data_type, msgid, source_file, source_line.
+
+    See Also
+    --------
+    message_items : the same, one row per body item with its codes (what the reader uses).
+    """
+    items, deletions = message_items(message, line, sha16, source_file)
+    records: list[dict] = []
+    for base, codes, event_ids in items:
+        for code, event_id in zip(codes, event_ids):
+            record = dict(base)
+            record["_raw"] = raw
+            if code is not None or event_id is not None:
+                record["trace_code"] = code
+                record["event_id"] = event_id
+            records.append(record)
+    return records, deletions
+
+
+def message_items(message: dict, line: int, sha16: str, source_file: str) -> tuple[list[tuple[dict, list, list]], list[dict]]:
+    """Body items of one NHSA message, each with its codes, and its 3507 deletions.
+
+    Returns
+    -------
+    items : list of (fields, codes, event_ids)
+        ``fields`` holds every record column but ``trace_code`` and ``event_id`` (and
+        ``_raw``); ``codes`` and ``event_ids`` give one record each.  An item that
+        cannot become events has ``_reject`` and the single code None.
+    deletions : list of dict
+        As in :func:`message_records`.
     """
     infno = _s(message.get("infno"))
     msgid = _s(message.get("msgid"))
     site = _s(message.get("fixmedins_code"))
     bodies = _bodies(message)
-    records: list[dict] = []
+    items: list[tuple[dict, list, list]] = []
     deletions: list[dict] = []
     if infno == "3507":
         for item in bodies:
             item = item if isinstance(item, dict) else {}
             record_no = _s(item.get("fixmedins_bchno") or item.get("medins_prod_sel_no"))
             if record_no is None:
-                records.append(_reject(line, raw, "3507 deletion without fixmedins_bchno"))
+                items.append(_rejected(line, "3507 deletion without fixmedins_bchno"))
                 continue
             deletions.append(
                 {
@@ -199,13 +228,13 @@ def message_records(message: dict, line: int, raw: str, sha16: str, source_file:
                     "source_line": line,
                 }
             )
-        return records, deletions
+        return items, deletions
     if infno not in INFNO_EVENT_TYPE:
         why = "message has no infno" if infno is None else f"infno {infno} is not a 进销存 scan message (3501-3507)"
-        return [_reject(line, raw, why)], []
+        return [_rejected(line, why)], []
     for b, item in enumerate(bodies):
         if not isinstance(item, dict):
-            records.append(_reject(line, raw, f"body item {b} is not an object"))
+            items.append(_rejected(line, f"body item {b} is not an object"))
             continue
         f = _fields(item, message)
         event_type = INFNO_EVENT_TYPE[infno]
@@ -253,16 +282,12 @@ def message_records(message: dict, line: int, raw: str, sha16: str, source_file:
             "counterparty": _s(f.get("spler_name")) if infno in ("3503", "3504") else None,
             "record_no": _s(_pick(f, ("fixmedins_bchno", "medins_prod_sel_no"))),
             "_line": line,
-            "_raw": raw,
             "_reject": reject,
         }
-        for c, code in enumerate(codes):
-            record = dict(base)
-            record["trace_code"] = _s(code)
-            record["event_id"] = f"{msgid}:{b}:{c}" if msgid else f"{sha16}:{line}:{b}:{c}"
-            records.append(record)
-    return records, deletions
+        prefix = f"{msgid}:{b}:" if msgid else f"{sha16}:{line}:{b}:"
+        items.append((base, [_s(code) for code in codes], [prefix + str(c) for c in range(len(codes))]))
+    return items, deletions
 
 
-def _reject(line: int, raw: str, why: str) -> dict:
-    return {"_line": line, "_raw": raw, "_reject": why}
+def _rejected(line: int, why: str) -> tuple[dict, list, list]:
+    return {"_line": line, "_reject": why}, [None], [None]

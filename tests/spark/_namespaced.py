@@ -1,0 +1,72 @@
+"""All rule fixtures in one event table, each in its own namespace.
+
+Running Spark once per fixture would cost a JVM job chain per fixture; instead
+every fixture's ids (codes, product parts, sites, people, products, records) get
+the prefix ``F<nn>-`` so fixtures cannot interact, and one table holds them all.
+:func:`isolated` checks that claim with the embedded engine.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tests.rules.fixtures import FIXTURES
+
+_ID_COLUMNS = ("event_id", "trace_code", "site_id", "product_code", "patient_id", "prescriber_id", "settlement_id",
+               "counterparty", "record_no", "code_product")
+
+
+def prefix(number: int) -> str:
+    return f"F{number:02d}-"
+
+
+def _tag(value, pre: str):
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return value
+    return pre + str(value)
+
+
+def namespaced(number: int, name: str):
+    """(events, products, deletions) of one fixture with every id prefixed."""
+    fixture, pre = FIXTURES[name], prefix(number)
+    events = fixture.events.copy()
+    for column in _ID_COLUMNS:
+        if column in events:
+            events[column] = events[column].map(lambda v: _tag(v, pre)).astype("object")
+    products = None
+    if fixture.products is not None:
+        products = fixture.products.assign(product_code=fixture.products["product_code"].map(lambda v: _tag(v, pre)))
+    deletions = None
+    if fixture.deletions is not None:
+        deletions = fixture.deletions.copy()
+        for column in ("record_no", "site_id"):
+            if column in deletions:
+                deletions[column] = deletions[column].map(lambda v: _tag(v, pre))
+    return events, products, deletions
+
+
+def expected_ids(number: int, name: str) -> list[str]:
+    """The fixture's expected finding ids, in the namespace."""
+    pre = prefix(number)
+    out = []
+    for finding_id in FIXTURES[name].expected:
+        rule, *rest = finding_id.split(":")
+        out.append(":".join([rule] + [pre + part for part in rest]))
+    return sorted(out)
+
+
+def combined():
+    """(events, products, deletions, names) of every fixture at once."""
+    names = sorted(FIXTURES)
+    frames, products, deletions = [], [], []
+    for number, name in enumerate(names):
+        events, prod, dele = namespaced(number, name)
+        frames.append(events)
+        if prod is not None:
+            products.append(prod)
+        if dele is not None:
+            deletions.append(dele)
+    events = pd.concat(frames, ignore_index=True)
+    masters = pd.concat(products, ignore_index=True) if products else None
+    gone = pd.concat(deletions, ignore_index=True) if deletions else None
+    return events, masters, gone, names
