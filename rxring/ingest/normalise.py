@@ -359,7 +359,22 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
     # quantity, split flag, money
     qty, qty_bad = _number(table, "quantity", text)
     reject(qty_bad, lambda: concat("quantity '", text("quantity"), "' is not a number"))
-    reject(pc.less(qty, 0), lambda: concat("negative quantity ", pc.cast(qty, pa.string())))
+    # A sales-detail export without a type column (its type inferred for the whole
+    # file) books a return as a negative line (销售数量 -1 = 退货): that is a refund,
+    # and a purchase list's negative line a purchase return, with positive quantity and
+    # money; a return typed as such may carry the sign too.  Any other negative
+    # quantity (a typed sale, a transfer, a stock count) is an error.
+    sign_conventions = [("refund", "refund"), ("purchase_return", "purchase_return")]
+    if ctx.default_event_type in ("dispense", "inbound"):
+        sign_conventions.append((ctx.default_event_type, {"dispense": "refund", "inbound": "purchase_return"}[ctx.default_event_type]))
+    negative = pc.fill_null(pc.less(qty, 0), False)
+    if pc.any(negative).as_py():
+        for booked, reverse in sign_conventions:
+            flip = pc.and_(negative, pc.fill_null(pc.equal(etype, booked), False))
+            etype = pc.if_else(flip, reverse, etype)
+            negative = pc.and_(negative, pc.invert(flip))
+        reject(negative, lambda: concat("negative quantity ", pc.cast(qty, pa.string())))
+        qty = pc.abs(qty)
     split_column = table.column("split_sale") if "split_sale" in table.column_names else None
     if split_column is not None and pa.types.is_boolean(split_column.type):
         split = pc.fill_null(split_column.combine_chunks(), False)  # canonical input: nothing to check
@@ -372,7 +387,8 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
     price, _ = _number(table, "_price", text)
     total, _ = _number(table, "total_amount", text)
     fund, _ = _number(table, "fund_amount", text)
-    total = pc.coalesce(total, pc.multiply(price, pc.coalesce(qty, 1.0)))
+    total = pc.abs(pc.coalesce(total, pc.multiply(price, pc.coalesce(qty, 1.0))))
+    fund = pc.abs(fund)
     k = table.column("_k").combine_chunks() if "_k" in table.column_names else pa.array(np.ones(n, dtype=np.int64))
     code_index = (
         table.column("_code_index").combine_chunks() if "_code_index" in table.column_names else pa.array(np.zeros(n, dtype=np.int64))

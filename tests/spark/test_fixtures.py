@@ -49,9 +49,10 @@ def test_fixtures_are_isolated_in_the_combined_table(all_fixtures):
     events, products, deletions, names = all_fixtures
     together = embedded_rules(events, AnalysisOptions(), products=products, deletions=deletions)
     for number, name in enumerate(names):
-        alone = embedded_rules(*namespaced(number, name)[:1], AnalysisOptions(),
-                               products=namespaced(number, name)[1], deletions=namespaced(number, name)[2])
-        assert_frame_equal(_subset(together, number), alone.reset_index(drop=True), obj=name)
+        events, products, deletions = namespaced(number, name)
+        alone = embedded_rules(events, AnalysisOptions(), products=products, deletions=deletions)
+        # dtypes aside: an empty result has object columns, a slice keeps the whole run's
+        assert_frame_equal(_subset(together, number), alone.reset_index(drop=True), check_dtype=False, obj=name)
 
 
 def test_same_findings_all_columns(default_run):
