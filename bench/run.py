@@ -37,12 +37,13 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -274,8 +275,16 @@ class Measurement:
 
     @property
     def ratio(self) -> float | None:
+        """analyze wall time / anchor wall time."""
         if self.analyze.get("seconds") and self.anchor.get("seconds"):
             return self.analyze["seconds"] / self.anchor["seconds"]
+        return None
+
+    @property
+    def cpu_ratio(self) -> float | None:
+        """analyze CPU seconds / anchor CPU seconds (steadier on a busy machine)."""
+        if self.analyze.get("task_cpu") and self.anchor.get("task_cpu"):
+            return self.analyze["task_cpu"] / self.anchor["task_cpu"]
         return None
 
 
@@ -365,7 +374,7 @@ def _table_rows(measurements: list[Measurement], formats: list[str]) -> tuple[li
     for fmt in formats:
         header += [f"gen {fmt} s", f"ingest {fmt} s", f"{fmt} rows/s", f"{fmt} rows/CPU-s", f"{fmt} RSS MB"]
     header += ["analyze s", "analyze CPU s", "analyze RSS MB", "anchor s", "anchor CPU s", "analyze/anchor",
-               "findings", "load avg"]
+               "CPU ratio", "findings", "load avg"]
     rows = []
     for m in measurements:
         row = [size_label(m.events), f"{m.actual_events:,}"]
@@ -381,6 +390,7 @@ def _table_rows(measurements: list[Measurement], formats: list[str]) -> tuple[li
                 f"{a['peak_rss_mb']:,.0f}" if a.get("peak_rss_mb") else "—",
                 _fmt_s(b.get("seconds")), _fmt_s(b.get("task_cpu")),
                 f"{m.ratio:.1f}×" if m.ratio else "—",
+                f"{m.cpu_ratio:.1f}×" if m.cpu_ratio else "—",
                 f"{a['findings']:,}" if a.get("findings") is not None else "—",
                 " → ".join(f"{x:.1f}" for x in m.load_avg) or "—"]
         rows.append(row)
@@ -459,7 +469,8 @@ def render_markdown(measurements: list[Measurement], formats: list[str], machine
         "",
         f"```sql\n{ANCHOR_SQL.replace('$parts', '[events/*.parquet]')}\n```",
         "",
-        "on the same canonical Parquet, with the same DuckDB thread count.",
+        "on the same canonical Parquet, with the same DuckDB thread count. `CPU ratio` is analyze CPU seconds over "
+        "anchor CPU seconds: on a shared machine it moves less than the wall-clock ratio.",
         "",
         _markdown_table(header, rows),
         "",
@@ -467,15 +478,15 @@ def render_markdown(measurements: list[Measurement], formats: list[str], machine
     done = sorted((m for m in measurements if m.analyze.get("seconds")), key=lambda m: m.events)
     if len(done) >= 2:
         lines += ["## Growth of analyze time", ""]
-        for a, b in zip(done, done[1:]):
-            g = growth(a, b)
+        pairs = list(zip(done, done[1:])) + ([(done[0], done[-1])] if len(done) > 2 else [])
+        for a, b in pairs:
+            g, c = growth(a, b), growth(a, b, key="task_cpu")
             if g:
-                lines.append(f"- {g['from']} → {g['to']}: time ×{g['factor']:.2f} for events ×{g['linear']:.2f} "
-                             f"({g['relative']:.2f} of linear)")
-        g = growth(done[0], done[-1])
-        if g and len(done) > 2:
-            lines.append(f"- {g['from']} → {g['to']}: time ×{g['factor']:.2f} for events ×{g['linear']:.2f} "
-                         f"({g['relative']:.2f} of linear)")
+                line = (f"- {g['from']} → {g['to']}: wall time ×{g['factor']:.2f} for events ×{g['linear']:.2f} "
+                        f"({g['relative']:.2f} of linear)")
+                if c:
+                    line += f"; CPU time ×{c['factor']:.2f} ({c['relative']:.2f} of linear)"
+                lines.append(line)
         lines.append("")
     rules = [m for m in measurements if m.analyze.get("findings_by_rule")]
     if rules:
@@ -509,6 +520,18 @@ def render_markdown(measurements: list[Measurement], formats: list[str], machine
         if not text.endswith("\n"):
             text += "\n"
     return text
+
+
+def save_measurements(path: Path, measurements: list[Measurement], neo4j: dict, formats: list[str]) -> None:
+    """Write the raw measurements as JSON (``--previous`` reads them back)."""
+    payload = {"formats": formats, "neo4j": neo4j, "measurements": [asdict(m) for m in measurements]}
+    path.write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
+
+
+def load_measurements(path: Path) -> tuple[list[Measurement], dict]:
+    """Measurements and Neo4j results saved by :func:`save_measurements`."""
+    payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    return [Measurement(**m) for m in payload.get("measurements", [])], payload.get("neo4j") or {}
 
 
 def _kept_notes(path: Path) -> str:
@@ -579,9 +602,10 @@ def _measure_neo4j(args, measurements: list[Measurement], workspaces: dict[int, 
     try:
         smallest, largest = min(workspaces), max(workspaces)
         try:
-            _log(f"neo4j: full load of {size_label(smallest)}")
-            r = run_child("neo4j", workspace=str(workspaces[smallest]), suspicious_only=False, clear=clear, **conn)
-            result["full"] = dict(r, size=size_label(smallest))
+            if not args.neo4j_skip_full:
+                _log(f"neo4j: full load of {size_label(smallest)}")
+                r = run_child("neo4j", workspace=str(workspaces[smallest]), suspicious_only=False, clear=clear, **conn)
+                result["full"] = dict(r, size=size_label(smallest))
         except BenchError as exc:
             result["errors"].append(str(exc).splitlines()[-1])
         try:
@@ -655,10 +679,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", action="store_true",
                         help="profile analyze with pyinstrument (a dev tool: pip install pyinstrument); the "
                              "text profile goes to OUT/profile-analyze-N.txt")
+    parser.add_argument("--previous", help="measurements.json of an earlier run: its sizes not measured now are "
+                                           "kept in the table (e.g. run 10M alone and keep 1M and 3M)")
     parser.add_argument("--skip-neo4j", action="store_true", help="do not measure Neo4j loading")
     parser.add_argument("--neo4j-instance", help="measure on this running `rxring neo4j start` instance")
     parser.add_argument("--start-neo4j", action="store_true",
                         help="start a private rxring-managed Neo4j for the run (deleted afterwards)")
+    parser.add_argument("--neo4j-skip-full", action="store_true",
+                        help="only the --suspicious-only load of the largest city (no full load of the smallest)")
     parser.add_argument("--neo4j-clear", action="store_true",
                         help="empty the NEO4J_URI / --neo4j-instance database before each load")
     return parser
@@ -670,6 +698,8 @@ def main(argv: list[str] | None = None) -> int:
         return _child_main(argv[1], argv[2])
     parser = build_parser()
     args = parser.parse_args(argv)
+    # a terminated run still stops its private Neo4j and child process (finally blocks run)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         args.sizes = parse_sizes(args.events)
     except ValueError as exc:
@@ -690,6 +720,17 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         print(f"bench/run.py: {exc}", file=sys.stderr)
         return 1
+    if args.previous:
+        previous, previous_neo4j = load_measurements(Path(args.previous))
+        measured = {m.events for m in measurements}
+        measurements = sorted([m for m in previous if m.events not in measured] + measurements, key=lambda m: m.events)
+        if previous_neo4j and not previous_neo4j.get("skipped"):
+            if neo4j.get("skipped"):
+                neo4j = previous_neo4j
+            elif "full" not in neo4j and "full" in previous_neo4j:
+                neo4j["full"] = previous_neo4j["full"]
+    if args.out:
+        save_measurements(Path(args.out) / "measurements.json", measurements, neo4j, args.formats)
     print(render_table(measurements, args.formats))
     targets = evaluate_targets(measurements, neo4j)
     for t in targets:

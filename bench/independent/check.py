@@ -181,6 +181,8 @@ def _print(result: dict) -> None:
     for rule, s in result["rules"].items():
         print(f"{rule:15} {s['expected']:6} {s['flagged']:6} {s['tp']:5} {s['fp']:5} {s['fn']:5} "
               f"{s['precision']:6.3f} {s['recall']:6.3f}")
+        if s["ambiguous_flagged"]:
+            print(f"   (also flagged {s['ambiguous_flagged']} codes whose expectation is a judgement call, not scored)")
         if s["fp"]:
             print(f"   FP by pattern: {s['fp_by_pattern']}  e.g. {s['fp_examples']}")
         if s["fn"]:

@@ -291,6 +291,7 @@ def _build(seed: int, scale: float) -> City:
     sites["H1"].habits = {"retransmit"}
     sites["P2"].habits = {"retransmit"}
     sites["P4"].habits = {"double_beep"}
+    sites["P1"].habits = {"no_opening_stocktake"}  # reports 3503 but never uploaded a 3501
     sites["P8"].habits = {"pad_codes"}
     sites["H2"].habits = {"refund_no_psn", "refund_time_is_sale_time"}
     sites["P1"].gs1_habit = "sgtin"
@@ -373,10 +374,15 @@ def _opening_stock(city: City) -> None:
             n = max(2, int(rng.gauss(site.rate * product.weight / 12, 2)))
             if product.weight < 1:
                 n = 3
+            if "no_opening_stocktake" in site.habits:
+                n *= 4  # a well-stocked shop: old stock lasts into the second and third month
             expiry = (START + timedelta(days=rng.randint(200, 700))).date()
             packs = _new_packs(city, product, n, expiry)
             site.stock.setdefault(product.code, []).extend(packs)
-            if site.reports_inbound:
+            if site.reports_inbound and "no_opening_stocktake" in site.habits:
+                for pack in packs:  # old stock that no record in the window shows arriving
+                    city.tag(pack, "old_stock_no_stocktake")
+            elif site.reports_inbound:
                 for pack in packs:
                     city.tag(pack, "opening_stock")
                     if site.first_day:

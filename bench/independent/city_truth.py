@@ -28,6 +28,9 @@ NOTES = [
     "A code sold under another product's med_list_codg (串换) is CODE_CONFLICT.",
     "NO_PROVENANCE is judged for sites that report inbound scans (3503) at all; a reporting pharmacy that "
     "missed scanning one delivery has true NO_PROVENANCE findings by the rule's words.",
+    "Old stock sold by a reporting site that never uploaded an opening 3501 (P1) is ambiguous for "
+    "NO_PROVENANCE: the rule's words flag it, a domain reading does not (not scored; counted as "
+    "ambiguous_flagged).",
     "Ring members: source patients, their prescribers (source dispense), source site, laundering sites; "
     "buyers and resale prescribers are not members.",
 ]
@@ -132,6 +135,8 @@ def ground_truth(city) -> dict:
             first = city_site_first(city, e["site"])
             e["site_first_day_time"] = START + timedelta(days=first)
         fire, ambiguous = expected_for_code(events, units[events[0]["true_product"]])
+        if "old_stock_no_stocktake" in city.tags.get(code, ()) and "NO_PROVENANCE" in fire:
+            ambiguous.add("NO_PROVENANCE")  # old stock at a site without an opening stock-take: judgement
         for rule in fire - ambiguous:
             rules[rule]["expected"].append(code)
         for rule in ambiguous:

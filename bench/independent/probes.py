@@ -101,6 +101,15 @@ PROBES = {
         "evidence. Expected by the rule's words: RESURFACE and DUP_DISPENSE.",
         [_inbound(H), _sale(H, "2025-08-01 10:00:00", "110000000000000001", "S1"),
          _msg("3505", B, "2025-08-05 19:00:00", psn_no="", setl_id="", mdtrt_setl_type="2")]),
+    "old_stock_without_opening_stocktake": (
+        "pharmacy A reports 3503 for its deliveries (10 codes, sold) but uploaded no opening 3501; on day 50 "
+        "of the data it sells 3 packs bought before the window. DESIGN's words: NO_PROVENANCE; a domain "
+        "reading: old stock, not evidence (judgement).",
+        [_inbound(A, f"8642157000000004{i:04d}") for i in range(10)]
+        + [_sale(A, f"2025-07-{2 + i:02d} 10:00:00", f"1100000000000002{i:02d}", f"T{i}",
+                 code=f"8642157000000004{i:04d}") for i in range(10)]
+        + [_sale(A, f"2025-08-{20 + i:02d} 10:00:00", f"1100000000000003{i:02d}", f"U{i}",
+                 code=f"8642157000000005{i:04d}") for i in range(3)]),
 }
 
 

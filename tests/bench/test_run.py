@@ -78,7 +78,7 @@ def test_results_file_keeps_hand_written_notes(tmp_path):
     machine = {"cores": 2, "memory_gib": 23.5, "python": "3.11", "duckdb": "1", "load_avg": [1, 2, 3]}
     text = bench.render_markdown(ms, ["parquet"], machine, "python bench/run.py")
     assert "| 1M |" in text and "| 3M |" in text and "5.0×" in text and "5.5×" in text
-    assert "1M → 3M: time ×3.30" in text
+    assert "1M → 3M: wall time ×3.30" in text and "CPU time ×3.30" in text
     results.write_text(text + "## Profile\n\nrules dominate\n", encoding="utf-8")
     again = bench.render_markdown(ms, ["parquet"], machine, "python bench/run.py", notes=bench._kept_notes(results))
     assert again.count(bench.NOTES_MARKER) == 1
@@ -127,3 +127,13 @@ def test_smoke_run_end_to_end(tmp_path):
     assert "cores: " in text and "duckdb " in text and "| analyze ≤ 3× DuckDB anchor (100k) |" in text
     # the cities are kept and a second run reuses them instead of generating again
     assert (tmp_path / "data" / "city-nhsa-100000" / "ground_truth.json").exists()
+
+
+def test_measurements_round_trip_through_json(tmp_path):
+    ms = [_measurement(1_000_000, 10.0, 2.0), _measurement(3_000_000, 33.0, 6.0)]
+    path = tmp_path / "measurements.json"
+    bench.save_measurements(path, ms, {"skipped": "no server"}, ["parquet"])
+    again, neo4j = bench.load_measurements(path)
+    assert [m.events for m in again] == [1_000_000, 3_000_000]
+    assert again[1].ratio == pytest.approx(5.5) and neo4j == {"skipped": "no server"}
+    assert again[0].analyze["findings_by_rule"] == {"DUP_DISPENSE": 6, "RESURFACE": 4}
