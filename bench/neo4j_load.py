@@ -77,12 +77,17 @@ def main(argv=None) -> int:
     parser.add_argument("--rules", action="store_true", help="also time the Cypher rules after the load")
     parser.add_argument("--bulk", action="store_true",
                         help="also time a bulk first load (CSV files + neo4j-admin import) into a private instance")
+    parser.add_argument("--bulk-only", action="store_true", help="time only the bulk first load")
     args = parser.parse_args(argv)
 
     from rxring.graph.neo4j_connect import Neo4jConfig, connect, resolve_config
     from rxring.graph.neo4j_loader import clear_graph, load_events
     from rxring.graph.neo4j_server import start_server, stop_server
 
+    if args.bulk_only:
+        events = synthetic_events(args.events, args.seed)
+        bench_bulk(events)
+        return 0
     instance = None
     if os.environ.get("NEO4J_URI"):
         config = resolve_config()

@@ -206,12 +206,12 @@ def task_anchor(workspace: str, repeat: int = 3) -> dict:
             "task_cpu": (_cpu_seconds() - cpu0) / len(times)}
 
 
-def task_neo4j(workspace: str, uri: str, user: str, password: str, database: str | None,
-               suspicious_only: bool, clear: bool) -> dict:
+def task_neo4j(workspace: str, uri: str, user: str, database: str | None, suspicious_only: bool, clear: bool) -> dict:
     from rxring.graph.neo4j_connect import Neo4jConfig, connect
     from rxring.graph.neo4j_loader import clear_graph, load_workspace
 
-    config = Neo4jConfig(uri=uri, user=user, password=password, database=database)
+    # the password comes through the environment, never the command line (visible in ps)
+    config = Neo4jConfig(uri=uri, user=user, password=os.environ.get(_PASSWORD_ENV, ""), database=database)
     if clear:
         with connect(config) as driver:
             clear_graph(driver, database)
@@ -240,9 +240,12 @@ class BenchError(Exception):
     """A measured step failed; the message carries the tail of its stderr."""
 
 
-def run_child(name: str, **kwargs) -> dict:
+_PASSWORD_ENV = "RXRING_BENCH_NEO4J_PASSWORD"
+
+
+def run_child(name: str, env_extra: dict | None = None, **kwargs) -> dict:
     """Run one task in a fresh interpreter and return its result dict."""
-    env = dict(os.environ, PYTHONHASHSEED="0")
+    env = dict(os.environ, PYTHONHASHSEED="0", **(env_extra or {}))
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", name, json.dumps(kwargs)],
                           capture_output=True, text=True, env=env)
     lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
@@ -597,6 +600,7 @@ def _measure_neo4j(args, measurements: list[Measurement], workspaces: dict[int, 
     conn, instance, reason = _neo4j_target(args)
     if conn is None:
         return {"skipped": reason}
+    secret = {_PASSWORD_ENV: conn.pop("password")}
     clear = bool(instance) or args.neo4j_clear
     result: dict = {"errors": []}
     try:
@@ -604,13 +608,15 @@ def _measure_neo4j(args, measurements: list[Measurement], workspaces: dict[int, 
         try:
             if not args.neo4j_skip_full:
                 _log(f"neo4j: full load of {size_label(smallest)}")
-                r = run_child("neo4j", workspace=str(workspaces[smallest]), suspicious_only=False, clear=clear, **conn)
+                r = run_child("neo4j", env_extra=secret, workspace=str(workspaces[smallest]), suspicious_only=False,
+                              clear=clear, **conn)
                 result["full"] = dict(r, size=size_label(smallest))
         except BenchError as exc:
             result["errors"].append(str(exc).splitlines()[-1])
         try:
             _log(f"neo4j: --suspicious-only load of {size_label(largest)}")
-            r = run_child("neo4j", workspace=str(workspaces[largest]), suspicious_only=True, clear=clear, **conn)
+            r = run_child("neo4j", env_extra=secret, workspace=str(workspaces[largest]), suspicious_only=True,
+                          clear=clear, **conn)
             result["suspicious"] = dict(r, size=size_label(largest))
         except BenchError as exc:
             result["errors"].append(str(exc).splitlines()[-1])
@@ -720,7 +726,9 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         print(f"bench/run.py: {exc}", file=sys.stderr)
         return 1
-    if args.previous:
+    if args.previous and not Path(args.previous).exists():
+        _log(f"--previous {args.previous} does not exist; showing this run's sizes only")
+    elif args.previous:
         previous, previous_neo4j = load_measurements(Path(args.previous))
         measured = {m.events for m in measurements}
         measurements = sorted([m for m in previous if m.events not in measured] + measurements, key=lambda m: m.events)

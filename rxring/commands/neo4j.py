@@ -56,6 +56,10 @@ def load_command(workspace, uri, user, password, database, suspicious_only, batc
                f"{report.skipped_batches} already done)")
     click.echo("nodes: " + ", ".join(f"{k} {v:,}" for k, v in report.nodes.items()))
     click.echo("relationships: " + ", ".join(f"{k} {v:,}" for k, v in report.relationships.items()))
+    others = report.nodes.get("Event", 0) - report.events
+    if others > 0:
+        _echo_err(f"note: the database also holds {others:,} events that are not this workspace's; the Cypher rules "
+                  "judge every event in it (use an empty database to analyse this workspace alone)")
 
 
 @click.group("neo4j")

@@ -28,8 +28,8 @@ import pandas as pd
 
 from ..errors import RxringError
 from ..workspace import Workspace
-from .neo4j_loader import (EVENT_PROPERTIES, _box_columns, _custody_chains, _product_rows, _site_rows,
-                           canonical_events, suspicious_codes, workspace_events)
+from .neo4j_loader import (EVENT_PROPERTIES, _box_columns, _product_rows, _site_rows, canonical_events,
+                           suspicious_codes, workspace_events)
 
 __all__ = ["ImportFiles", "BulkReport", "write_import_files", "write_workspace_import_files", "import_into_instance",
            "bulk_load_instance"]
@@ -153,7 +153,10 @@ def write_import_files(events: pd.DataFrame, out_dir, *, sites: pd.DataFrame | N
     nodes["Event"] = out / "Event.csv"
 
     def rel(name: str, start: str, end: str, starts, ends) -> None:
-        _write(pd.DataFrame({f":START_ID({start})": list(starts), f":END_ID({end})": list(ends)}), out / f"{name}.csv")
+        def values(x):
+            return x.to_numpy(dtype=object) if isinstance(x, pd.Series) else np.asarray(x, dtype=object)
+        _write(pd.DataFrame({f":START_ID({start})": values(starts), f":END_ID({end})": values(ends)}),
+               out / f"{name}.csv")
         rels[name] = out / f"{name}.csv"
 
     rel("OF", "Event", "Box", events["event_id"], events["trace_code"])
@@ -161,11 +164,11 @@ def write_import_files(events: pd.DataFrame, out_dir, *, sites: pd.DataFrame | N
     for name, label, column in (("TO", "Patient", "patient_id"), ("BY", "Prescriber", "prescriber_id")):
         known = events[events[column].notna()]
         rel(name, "Event", label, known["event_id"], known[column])
-    first, then = [], []
-    for _, ids in _custody_chains(events):
-        first.extend(ids[:-1])
-        then.extend(ids[1:])
-    rel("NEXT", "Event", "Event", first, then)
+    ordered = events.sort_values(["trace_code", "event_time", "event_id"], kind="stable")
+    codes = ordered["trace_code"].to_numpy(dtype=object)
+    ids = ordered["event_id"].to_numpy(dtype=object)
+    same_box = codes[1:] == codes[:-1]          # consecutive events of one box: a NEXT link
+    rel("NEXT", "Event", "Event", ids[:-1][same_box], ids[1:][same_box])
     with_product = [(c, p) for c, p in zip(boxes["code"], boxes["product_code"]) if p is not None]
     rel("IS", "Box", "Product", [c for c, _ in with_product], [p for _, p in with_product])
     return ImportFiles(out_dir=out, nodes=nodes, relationships=rels, events=len(events))

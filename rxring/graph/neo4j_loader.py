@@ -105,6 +105,18 @@ FOREACH (x IN CASE WHEN p IS NULL THEN [] ELSE [p] END | MERGE (e)-[:TO]->(x))
 FOREACH (x IN CASE WHEN d IS NULL THEN [] ELSE [d] END | MERGE (e)-[:BY]->(x))
 """
 
+# A first load into a database without events: every event is new (repeated ids were
+# dropped, and each batch commits once, with its progress record), so CREATE suffices;
+# the uniqueness constraint on Event.id would stop a duplicate rather than let it in.
+_EVENTS_NEW = _EVENTS.replace("MERGE (e:Event", "CREATE (e:Event").replace("| MERGE (e)", "| CREATE (e)").replace(
+    "MERGE (e)-[", "CREATE (e)-[")
+
+_NEXT_NEW = """
+UNWIND range(0, size($a) - 1) AS i
+MATCH (a:Event {id: $a[i]}), (b:Event {id: $b[i]})
+CREATE (a)-[:NEXT]->(b)
+"""
+
 # Re-draw the custody chain of each box in the batch: drop its old NEXT links (a
 # re-load with more events may have put new events between two old ones), then link.
 _NEXT_CLEAR = """
@@ -428,6 +440,12 @@ def load_events(driver, events: pd.DataFrame, *, sites: pd.DataFrame | None = No
     records, _, _ = driver.execute_query("MATCH (l:LoadState {key: $key}) RETURN properties(l) AS p",
                                          key=key, database_=database)
     done = records[0]["p"] if records else {}
+    if "fresh" not in done:  # decided once per load, kept for a resumed run
+        records, _, _ = driver.execute_query("MATCH (e:Event) RETURN count(e) > 0 AS any LIMIT 1",
+                                             database_=database)
+        done["fresh"] = not records[0]["any"]
+        driver.execute_query(_PROGRESS, key=key, progress={"fresh": done["fresh"]}, database_=database)
+    fresh = bool(done["fresh"])
 
     # Small lists per stage; large ones are built lazily (one batch at a time).
     stage_rows = {
@@ -479,7 +497,8 @@ def load_events(driver, events: pd.DataFrame, *, sites: pd.DataFrame | None = No
                               for i in range(0, len(prescribers), batch_size)))
     if bar is not None:
         bar.set_description("events")
-    run_stage("events", (([(_EVENTS, _event_columns(events.iloc[i:i + batch_size]))],
+    events_query = _EVENTS_NEW if fresh else _EVENTS
+    run_stage("events", (([(events_query, _event_columns(events.iloc[i:i + batch_size]))],
                           min(batch_size, len(events) - i)) for i in range(0, len(events), batch_size)))
 
     def chain_chunks():
@@ -490,10 +509,15 @@ def load_events(driver, events: pd.DataFrame, *, sites: pd.DataFrame | None = No
             then.extend(ids[1:])
             n += len(ids)
             if n >= batch_size:
-                yield [(_NEXT_CLEAR, {"codes": codes}), (_NEXT, {"a": first, "b": then})], n
+                yield link(codes, first, then), n
                 codes, first, then, n = [], [], [], 0
         if codes:
-            yield [(_NEXT_CLEAR, {"codes": codes}), (_NEXT, {"a": first, "b": then})], n
+            yield link(codes, first, then), n
+
+    def link(codes, first, then):
+        if fresh:
+            return [(_NEXT_NEW, {"a": first, "b": then})]
+        return [(_NEXT_CLEAR, {"codes": codes}), (_NEXT, {"a": first, "b": then})]
 
     if bar is not None:
         bar.reset(total=len(events))

@@ -7,6 +7,9 @@ reuses it (:func:`spark_session` returns the active session when there is one).
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from ..errors import RxringError
 from ..schema import LOCAL_TZ
 
@@ -37,6 +40,8 @@ LOCAL_CONF = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.adaptive.enabled": "true",
     "spark.driver.extraJavaOptions": "-XX:+UseSerialGC -Xss4m",
+    # no spark-warehouse/ folder in the caller's working directory
+    "spark.sql.warehouse.dir": str(Path(tempfile.gettempdir()) / "rxring-spark-warehouse"),
 }
 
 

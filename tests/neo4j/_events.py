@@ -44,3 +44,11 @@ def make_workspace(root, events: pd.DataFrame, products: pd.DataFrame | None = N
         if frame is not None:
             frame.to_parquet(ws.masters_dir / f"{name}.parquet", index=False)
     return ws
+
+
+def reset_graph(driver, database=None) -> None:
+    """Empty the test database and mark it as scratch (see conftest.py)."""
+    from rxring.graph.neo4j_loader import clear_graph
+
+    clear_graph(driver, database)
+    driver.execute_query("MERGE (:RxringTestScratch {id: 1})", database_=database)

@@ -62,9 +62,23 @@ def neo4j_config():
         stop_server(instance, delete_data=True)
 
 
+# The tests empty the database again and again: they only do so in a database that
+# was empty when the session found it (or that an earlier session marked as scratch).
+_SCRATCH = "MERGE (:RxringTestScratch {id: 1})"
+
+
 @pytest.fixture(scope="session")
 def neo4j_driver(neo4j_config):
     driver = connect(neo4j_config)
+    db = neo4j_config.database
+    records, _, _ = driver.execute_query(
+        "MATCH (n) WITH count(n) AS nodes OPTIONAL MATCH (m:RxringTestScratch) RETURN nodes, count(m) AS marks",
+        database_=db)
+    if records[0]["nodes"] > 0 and records[0]["marks"] == 0:
+        driver.close()
+        pytest.fail(f"NEO4J_URI={neo4j_config.uri} holds {records[0]['nodes']:,} nodes; the Neo4j tests delete "
+                    "everything in the database: point NEO4J_URI at an empty one (or unset it)", pytrace=False)
+    driver.execute_query(_SCRATCH, database_=db)
     yield driver
     driver.close()
 
@@ -73,4 +87,5 @@ def neo4j_driver(neo4j_config):
 def empty_neo4j(neo4j_driver, neo4j_config):
     """The session's driver on an emptied database (nodes, relationships; schema kept)."""
     clear_graph(neo4j_driver, neo4j_config.database)
+    neo4j_driver.execute_query(_SCRATCH, database_=neo4j_config.database)
     return neo4j_driver

@@ -6,9 +6,11 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from rxring.analysis import analyze_workspace
-from rxring.graph.neo4j_loader import clear_graph, load_workspace
+from rxring.graph.neo4j_loader import load_workspace
 from rxring.graph.neo4j_rules import find_rings
 from rxring.options import AnalysisOptions
+
+from ._events import reset_graph
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +29,7 @@ def test_city_same_findings_and_rings(city_workspace, neo4j_driver, neo4j_config
     embedded = analyze_workspace(city_workspace, options)
     assert len(embedded.findings) > 0 and len(embedded.rings) > 0
 
-    clear_graph(neo4j_driver, neo4j_config.database)
+    reset_graph(neo4j_driver, neo4j_config.database)
     report = load_workspace(neo4j_config, city_workspace, batch_size=2000)
     assert report.nodes["Event"] == embedded.stats["events_used"]
     findings, rings = find_rings(neo4j_driver, options, neo4j_config.database)
@@ -45,7 +47,7 @@ def test_city_options_variant(city_workspace, neo4j_driver, neo4j_config):
 
     options = AnalysisOptions(double_scan_minutes=1, provenance_grace_days=3, provenance_min_coverage=0.2,
                               conflict_min_support=2, conflict_min_share=0.6)
-    clear_graph(neo4j_driver, neo4j_config.database)
+    reset_graph(neo4j_driver, neo4j_config.database)
     load_workspace(neo4j_config, city_workspace, batch_size=5000)
     ws = Workspace(city_workspace)
     expected = embedded_rules(workspace_events(ws), options, products=ws.master("products"))

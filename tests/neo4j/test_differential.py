@@ -12,15 +12,17 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from rxring.analysis import run_rules as embedded_rules
-from rxring.graph.neo4j_loader import clear_graph, load_events
+from rxring.graph.neo4j_loader import load_events
 from rxring.graph.neo4j_rules import run_rules as neo4j_rules
 from rxring.options import AnalysisOptions
 from tests.rules.fixtures import FIXTURES
 
+from ._events import reset_graph
+
 
 def _both(driver, database, events, options, products=None, deletions=None):
     expected = embedded_rules(events, options, products=products, deletions=deletions)
-    clear_graph(driver, database)
+    reset_graph(driver, database)
     load_events(driver, events, products=products, deletions=deletions, database=database)
     got = neo4j_rules(driver, options, database=database)
     return expected, got

@@ -49,9 +49,11 @@ def test_hub_hospital_shared_by_two_rings_stays_two_rings():
 
 
 def test_shared_prescriber_joins_rings_but_large_components_split():
-    # 3 rings of 6 patients, each with its own laundering site and prescriber, and one
-    # stray edge (a patient of ring A also sold to ring B's site): one component of
-    # 3 x (6 + 1 + 1) nodes, which Louvain splits back into the three rings.
+    # 3 rings of 6 patients, each with its own laundering site and prescriber, and two
+    # stray edges (a patient of ring A also sold to ring B's site; ring B's doctor also
+    # wrote for a patient of ring C): one component of 3 x (6 + 1 + 1) nodes.  Ring A
+    # is cut off at the shared laundering site LB whatever the size; B and C, glued by
+    # a prescriber, are split by Louvain only above split_above.
     rows = _ring_events("33", "H1", "LA", 6, "DA") + _ring_events("44", "H1", "LB", 6, "DB") \
         + _ring_events("55", "H2", "LC", 6, "DC")
     rows += [ev("stray-in", "inbound", "2025-01-01 08:00", "H1", "86990000000000000001"),
@@ -65,8 +67,8 @@ def test_shared_prescriber_joins_rings_but_large_components_split():
     findings = run_rules(frame(*rows), AnalysisOptions())
     graph = resale_graph(findings, AnalysisOptions())
     assert not any(kind == "site" and name in {"H1", "H2"} for kind, name in graph.nodes)   # hubs are not nodes
-    one = build_rings(findings, AnalysisOptions(split_above=100))
-    assert len(one) == 1
+    two = build_rings(findings, AnalysisOptions(split_above=100))
+    assert sorted(sorted({p[:2] for p in r}) for r in two["source_patients"]) == [["33"], ["44", "55"]]
     split = build_rings(findings, AnalysisOptions(split_above=12))
     assert len(split) == 3
     by_patient = {r["source_patients"][0][:2]: r for r in split.to_dict("records")}

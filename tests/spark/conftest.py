@@ -11,6 +11,25 @@ import os
 import pytest
 
 
+#: Tiny tables: Janino compiling generated code costs far more than it saves, so the
+#: tests run Spark's interpreted expressions (the code path differs, the plans and
+#: results do not); two partitions still exercise the shuffle by trace code.
+TEST_CONF = {
+    "spark.sql.shuffle.partitions": "2",
+    "spark.sql.adaptive.enabled": "false",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test in tests/spark carries the ``spark`` marker (``-m "not spark"`` skips them)."""
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.fspath).startswith(here):
+            item.add_marker(pytest.mark.spark)
+
+
 def _unavailable(reason: str):
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"Spark tests must run in CI: {reason}", pytrace=False)
@@ -26,8 +45,7 @@ def spark():
     if not pyspark_available():
         _unavailable("pyspark is not installed (pip install -e '.[spark]')")
     try:
-        session = spark_session("local[2]", app_name="rxring-tests",
-                                conf={"spark.sql.shuffle.partitions": "2", "spark.sql.adaptive.enabled": "false"})
+        session = spark_session("local[2]", app_name="rxring-tests", conf=TEST_CONF)
     except RxringError as exc:
         _unavailable(str(exc))
     yield session

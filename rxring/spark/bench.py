@@ -1,0 +1,97 @@
+"""Measure the Spark engine: events per executor-core-hour, and the embedded engine beside it.
+
+Usage (the numbers in docs/spark.md came from this)::
+
+    rxring synth --events 1000000 --format parquet --out /tmp/city1m
+    rxring ingest /tmp/city1m/inputs --workspace /tmp/city1m/ws
+    python -m rxring.spark.bench /tmp/city1m/ws --master 'local[2]'
+
+Prints one JSON object: events, findings, wall seconds of each engine, cores,
+and events per core-hour (events / (wall hours x cores)) for Spark.  Findings of
+both engines are compared (they must be equal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import tempfile
+import time
+
+__all__ = ["measure", "main"]
+
+
+def _cores(master: str) -> int:
+    import os
+
+    match = re.fullmatch(r"local\[(\d+|\*)\]", master)
+    if match:
+        return os.cpu_count() or 1 if match.group(1) == "*" else int(match.group(1))
+    return 1 if master == "local" else 0
+
+
+def measure(workspace, master: str = "local[2]", embedded: bool = True) -> dict:
+    """Run the Spark engine (and the embedded one) on a workspace; return timings.
+
+    Parameters
+    ----------
+    workspace : path
+        An ingested workspace (not modified: results go to a temporary folder).
+    master : str
+        Spark master; events per core-hour is only computed for ``local[N]``.
+    embedded : bool
+        Also time the embedded engine and check that the findings are equal.
+    """
+    from pandas.testing import assert_frame_equal
+
+    from ..analysis import analyze_workspace
+    from ..options import AnalysisOptions
+    from .engine import run_spark_analysis
+    from .session import spark_session
+
+    options = AnalysisOptions()
+    began = time.perf_counter()
+    spark = spark_session(master)
+    startup = time.perf_counter() - began
+    with tempfile.TemporaryDirectory(prefix="rxring-bench-") as tmp:
+        began = time.perf_counter()
+        result = run_spark_analysis(workspace, tmp, options, spark=spark)
+        spark_seconds = time.perf_counter() - began
+    cores = _cores(spark.sparkContext.master)
+    out = {
+        "master": spark.sparkContext.master,
+        "spark": spark.version,
+        "cores": cores,
+        "events": result.stats["events_read"],
+        "findings": result.stats["findings"],
+        "rings": result.stats["rings"],
+        "spark_startup_seconds": round(startup, 1),
+        "spark_seconds": round(spark_seconds, 1),
+        "events_per_core_hour": round(result.stats["events_read"] / (spark_seconds / 3600 * cores)) if cores else None,
+    }
+    if embedded:
+        with tempfile.TemporaryDirectory(prefix="rxring-bench-") as tmp:
+            import shutil
+
+            shutil.copytree(workspace, tmp, dirs_exist_ok=True)
+            began = time.perf_counter()
+            reference = analyze_workspace(tmp, options)
+            out["embedded_seconds"] = round(time.perf_counter() - began, 1)
+        assert_frame_equal(result.findings, reference.findings)
+        assert_frame_equal(result.rings, reference.rings)
+        out["same_findings_and_rings"] = True
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workspace")
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--no-embedded", action="store_true", help="Skip the embedded engine.")
+    args = parser.parse_args(argv)
+    print(json.dumps(measure(args.workspace, args.master, embedded=not args.no_embedded), indent=2))
+
+
+if __name__ == "__main__":
+    main()

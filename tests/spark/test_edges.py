@@ -1,0 +1,89 @@
+"""Edge cases of the Spark engine: errors a user can cause, sub-second times, masters."""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from rxring.analysis import run_rules as embedded_rules
+from rxring.errors import RxringError
+from rxring.options import AnalysisOptions
+from rxring.spark import read_events, run_rules_spark, run_spark_analysis, spark_session
+from tests.rules.fixtures import FIXTURES, ev
+
+
+def _two_sales(first: str, second: str) -> pd.DataFrame:
+    """Two dispenses of one code to one patient, no settlement id: a double scan
+    when at most ``double_scan_minutes`` apart, else two sales (DUP_DISPENSE)."""
+    return pd.DataFrame([
+        ev("in1", "inbound", "01-02 09:00", "S1"),
+        ev("d1", "dispense", first, "S1", patient_id="P1", total_amount=30.0),
+        ev("d2", "dispense", second, "S1", patient_id="P1", total_amount=30.0),
+    ])
+
+
+def test_double_scan_window_whole_seconds(spark):
+    for second, rules in (("2025-01-10 10:10:00", []), ("2025-01-10 10:10:01", ["DUP_DISPENSE"])):
+        events = _two_sales("2025-01-10 10:00:00", second)
+        expected = embedded_rules(events, AnalysisOptions())
+        assert list(expected["rule"]) == rules
+        assert_frame_equal(run_rules_spark(events, AnalysisOptions(), spark=spark), expected, check_dtype=False)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "EPOCH_SECONDS renders as Spark unix_timestamp(), which drops fractions of a second, while "
+    "DuckDB epoch() keeps them: scans 600.3 s apart are 600 s apart on Spark. Needs a fractional "
+    "Spark rendering in rxring.queries.embedded (reported to the lead)."))
+def test_double_scan_window_sub_second(spark):
+    events = _two_sales("2025-01-10 10:00:00.600", "2025-01-10 10:10:00.900")
+    expected = embedded_rules(events, AnalysisOptions())
+    assert list(expected["rule"]) == ["DUP_DISPENSE"]
+    assert_frame_equal(run_rules_spark(events, AnalysisOptions(), spark=spark), expected)
+
+
+def test_missing_required_column_is_a_user_error(spark):
+    events = FIXTURES["resold_at_another_site"].events.drop(columns=["site_id"])
+    with pytest.raises(RxringError, match="site_id"):
+        run_rules_spark(events, AnalysisOptions(), spark=spark)
+
+
+def test_parquet_without_required_columns(spark, tmp_path):
+    path = tmp_path / "not-events.parquet"
+    pd.DataFrame({"trace_code": ["X"], "when": ["2025-01-01"]}).to_parquet(path)
+    with pytest.raises(RxringError, match=r"missing required columns \['event_type', 'event_time', 'site_id'\]"):
+        read_events(spark, str(path))
+
+
+def test_missing_events_path(spark, tmp_path):
+    with pytest.raises(RxringError, match="no such file or folder"):
+        run_spark_analysis(tmp_path / "nowhere", tmp_path / "out", spark=spark)
+
+
+def test_workspace_without_events(spark, tmp_path):
+    (tmp_path / "ws" / "events").mkdir(parents=True)
+    with pytest.raises(RxringError, match="holds no events"):
+        run_spark_analysis(tmp_path / "ws", tmp_path / "ws", spark=spark)
+
+
+def test_not_parquet_is_a_user_error(spark, tmp_path):
+    path = tmp_path / "events.parquet"
+    path.write_text("trace_code,event_type\n", encoding="utf-8")
+    with pytest.raises(RxringError, match="cannot read events"):
+        read_events(spark, str(path))
+
+
+def test_extra_and_differently_typed_columns(spark):
+    """Canonical Parquet written by other tools: extra columns ignored, ints cast."""
+    fixture = FIXTURES["resold_at_another_site"]
+    events = fixture.events.assign(extra_column="x", source_line=range(len(fixture.events)))
+    assert_frame_equal(run_rules_spark(events, AnalysisOptions(), spark=spark),
+                       embedded_rules(events, AnalysisOptions()))
+
+
+def test_without_pyspark_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)
+    with pytest.raises(RxringError, match=r"pip install 'rxring\[spark\]'"):
+        spark_session("local[1]")
