@@ -152,7 +152,10 @@ def markdown(rows: list[dict], rings: dict, header: str, independent: bool = Fal
             "Caveat: the generator's ground truth applies DESIGN §3 with the same AnalysisOptions thresholds "
             "(grace period, coverage, double-scan window), so rule-level agreement is partly by construction; "
             "ring recovery and trap handling are measured independently.  In very small cities (a handful of "
-            "pharmacies and doctors) planted rings share laundering pharmacies and doctors and some merge.",
+            "pharmacies and doctors) planted rings share laundering pharmacies and doctors: rings that share only "
+            "one pharmacy come apart when each also sells elsewhere, but a ring whose only outlet is the shared "
+            "pharmacy stays merged with the other ring there (nothing in the data tells two such groups from one "
+            "ring fed by two doctors' patients).",
             "",
             "Reproduce: `python bench/quality.py --markdown bench/QUALITY.md` (about a minute and a half)."]
     return "\n".join(out)

@@ -46,6 +46,9 @@ __all__ = [
     "run_rules",
     "analyze",
     "analyze_workspace",
+    "analyze_workspace_neo4j",
+    "BACKENDS",
+    "default_backend",
     "load_findings",
     "load_rings",
     "load_analysis",
@@ -242,7 +245,56 @@ def analyze_workspace(workspace, options: AnalysisOptions | None = None, progres
     return AnalysisResult(findings=findings, rings=rings, stats=stats)
 
 
-def analyze(inputs, workspace, options: AnalysisOptions | None = None, progress: bool = True) -> AnalysisResult:
+BACKENDS = ("embedded", "neo4j", "spark")
+
+
+def default_backend() -> str:
+    """``neo4j`` when NEO4J_URI is set (DESIGN §5), else ``embedded``."""
+    return "neo4j" if os.environ.get("NEO4J_URI") else "embedded"
+
+
+def analyze_workspace_neo4j(workspace, options: AnalysisOptions | None = None, config=None,
+                            progress: bool = False) -> AnalysisResult:
+    """Load an ingested workspace into Neo4j, run the Cypher rules there, build rings.
+
+    The findings are those of ``rxring/queries/*.cypher`` (identical to the embedded
+    engine's, which the differential tests check); rings come from the same
+    :func:`rxring.rings.build_rings`.  Results are written to the workspace like the
+    embedded engine's, with ``engine: neo4j`` in analysis.json.
+
+    Parameters
+    ----------
+    config : rxring.graph.neo4j_connect.Neo4jConfig, optional
+        The server; by default from NEO4J_URI/NEO4J_USER/NEO4J_PASSWORD/NEO4J_DATABASE
+        or the local server of ``rxring neo4j start``.
+    """
+    from .graph.neo4j_connect import resolve_config
+    from .graph.neo4j_loader import load_workspace
+    from .graph.neo4j_rules import find_rings
+
+    options = options or AnalysisOptions()
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    if not ws.event_parts():
+        raise RxringError(f"workspace {ws.root} holds no events; run `rxring ingest INPUT... --workspace {ws.root}` first")
+    config = config or resolve_config()
+    started = time.perf_counter()
+    loaded = load_workspace(config, ws, progress=progress)
+    findings, rings = find_rings(config, options)
+    stats = {
+        "events_read": int(loaded.events),
+        "events_used": int(loaded.events),
+        "findings": int(len(findings)),
+        "findings_by_rule": {r: int((findings["rule"] == r).sum()) for r in RULES},
+        "rings": int(len(rings)),
+        "seconds": round(time.perf_counter() - started, 2),
+        "neo4j_uri": config.uri,
+    }
+    _write_results(ws, findings, rings, options, stats, engine="neo4j")
+    return AnalysisResult(findings=findings, rings=rings, stats=stats)
+
+
+def analyze(inputs, workspace, options: AnalysisOptions | None = None, progress: bool = True,
+            backend: str = "embedded", neo4j_config=None, spark_master: str | None = None) -> AnalysisResult:
     """Ingest *inputs* (if any) into *workspace*, then run rules and rings.
 
     Parameters
@@ -256,14 +308,32 @@ def analyze(inputs, workspace, options: AnalysisOptions | None = None, progress:
         :class:`~rxring.options.AnalysisOptions`.
     progress
         Show progress bars.
+    backend : {"embedded", "neo4j", "spark"}
+        Where the rules run: DuckDB over the workspace (default), a Neo4j server
+        (:func:`analyze_workspace_neo4j`), or Apache Spark
+        (:func:`rxring.spark.engine.run_spark_analysis`).  All give the same findings.
+    neo4j_config
+        Server for the neo4j backend (default: environment or local server).
+    spark_master
+        Spark master URL for the spark backend (default ``local[*]``).
     """
+    if backend not in BACKENDS:
+        raise RxringError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     report = None
     inputs = [Path(p) for p in (inputs or [])]
     if inputs:
         from .ingest import ingest
 
         report = ingest(inputs, workspace, progress=progress)
-    result = analyze_workspace(workspace, options, progress=progress)
+    if backend == "neo4j":
+        result = analyze_workspace_neo4j(workspace, options, neo4j_config, progress=progress)
+    elif backend == "spark":
+        from .spark.engine import run_spark_analysis
+
+        kwargs = {"master": spark_master} if spark_master else {}
+        result = run_spark_analysis(workspace, workspace, options, progress=progress, **kwargs)
+    else:
+        result = analyze_workspace(workspace, options, progress=progress)
     result.ingest_report = report
     return result
 
@@ -280,13 +350,14 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     tmp.replace(path)
 
 
-def _write_results(ws: Workspace, findings, rings, options: AnalysisOptions, stats: dict) -> None:
+def _write_results(ws: Workspace, findings, rings, options: AnalysisOptions, stats: dict,
+                   engine: str = "embedded") -> None:
     _write_parquet(findings, ws.findings_path)
     _write_parquet(rings, ws.rings_path)
     meta = {
         "tool": "rxring",
         "version": __version__,
-        "engine": "embedded",
+        "engine": engine,
         "seed": options.seed,
         "options": options.to_dict(),
         "stats": stats,

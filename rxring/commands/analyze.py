@@ -207,18 +207,38 @@ _OPTION_NAMES = tuple(f.name for f in dataclasses.fields(AnalysisOptions))  # on
 @click.argument("inputs", nargs=-1, type=click.Path(exists=True))
 @_workspace
 @_analysis_options
+@click.option("--backend", "--engine", "backend", type=click.Choice(analysis.BACKENDS), default=None,
+              help="Where the rules run: embedded (DuckDB over the workspace, no server), neo4j (loads the "
+                   "workspace into the server of --neo4j / NEO4J_URI / `rxring neo4j start` and runs the "
+                   "Cypher rules), spark (Spark SQL, see --spark-master). Same findings on all three. "
+                   "[default: neo4j when NEO4J_URI is set, else embedded]")
+@click.option("--neo4j", "neo4j_uri", metavar="URI", default=None,
+              help="Bolt URI for --backend neo4j [env NEO4J_URI; user, password and database from "
+                   "NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE].")
+@click.option("--spark-master", metavar="URL", default=None,
+              help="Spark master for --backend spark [default: local[*]].")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
 @_limit
 @_json
 @_reveal
-def analyze_command(inputs, workspace, progress, limit, as_json, reveal_pii, **option_values):
+def analyze_command(inputs, workspace, backend, neo4j_uri, spark_master, progress, limit, as_json, reveal_pii,
+                    **option_values):
     """Run the rules and find rings: ingest INPUT... (files, folders; none = what the workspace holds).
 
     Writes findings.parquet, rings.parquet and analysis.json to the workspace and
-    prints the rings ranked by score.
+    prints the rings ranked by score.  The listing commands (rings, ring, findings,
+    box, site, patient), report, viz and evidence read these results, whichever
+    backend produced them.
     """
     options = AnalysisOptions(**{name: option_values[name] for name in _OPTION_NAMES})
-    result = analysis.analyze(list(inputs), workspace, options, progress=progress and not as_json)
+    backend = backend or ("neo4j" if neo4j_uri else analysis.default_backend())
+    neo4j_config = None
+    if backend == "neo4j":
+        from ..graph.neo4j_connect import resolve_config
+
+        neo4j_config = resolve_config(neo4j_uri)
+    result = analysis.analyze(list(inputs), workspace, options, progress=progress and not as_json,
+                              backend=backend, neo4j_config=neo4j_config, spark_master=spark_master)
     rings = _mask_frame(result.rings, reveal_pii)
     if as_json:
         _echo_json({"stats": result.stats, "options": options.to_dict(), "rings": _records(rings)})

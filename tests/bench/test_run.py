@@ -133,7 +133,7 @@ def test_measurements_round_trip_through_json(tmp_path):
     ms = [_measurement(1_000_000, 10.0, 2.0), _measurement(3_000_000, 33.0, 6.0)]
     path = tmp_path / "measurements.json"
     bench.save_measurements(path, ms, {"skipped": "no server"}, ["parquet"])
-    again, neo4j = bench.load_measurements(path)
+    again, neo4j, formats = bench.load_measurements(path)
     assert [m.events for m in again] == [1_000_000, 3_000_000]
-    assert again[1].ratio == pytest.approx(5.5) and neo4j == {"skipped": "no server"}
+    assert again[1].ratio == pytest.approx(5.5) and neo4j == {"skipped": "no server"} and formats == ["parquet"]
     assert again[0].analyze["findings_by_rule"] == {"DUP_DISPENSE": 6, "RESURFACE": 4}
