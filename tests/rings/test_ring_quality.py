@@ -3,12 +3,16 @@
 Each test is a tiny city written by hand with the rings an investigator expects.
 """
 
+import random
+import time
+
+import networkx as nx
 import pandas as pd
 import pytest
 
 from rxring.analysis import run_rules
 from rxring.options import AnalysisOptions
-from rxring.rings import build_rings, resale_graph
+from rxring.rings import _cut_sites, build_rings, resale_graph
 from tests.rules.fixtures import PRODUCTS, ev, frame
 
 PRODUCT_A, PRODUCT_B = PRODUCTS["product_code"]
@@ -71,7 +75,7 @@ def test_same_site_split_finding_is_a_laundering_site_of_its_own_ring():
     assert all(list(s) == ["LA"] for s in split["source_sites"])          # the rules' view: LA is both
     graph = resale_graph(findings, AnalysisOptions())
     assert ("site:SPLIT", "LA") in graph and ("site", "LA") in graph
-    assert not nx_connected(graph, ("site:SPLIT", "LA"), ("site", "LA"))
+    assert not nx.has_path(graph, ("site:SPLIT", "LA"), ("site", "LA"))
     rings = build_rings(findings, AnalysisOptions()).to_dict("records")
     assert len(rings) == 2
     resale = next(r for r in rings if r["source_patients"])
@@ -81,12 +85,6 @@ def test_same_site_split_finding_is_a_laundering_site_of_its_own_ring():
     assert oversold["source_sites"] == [] and oversold["laundering_sites"] == ["LA"]
     assert oversold["prescribers"] == [] and oversold["boxes"] == 1
     assert sorted(oversold["rules"]) == ["DUP_DISPENSE", "RESURFACE"]
-
-
-def nx_connected(graph, a, b) -> bool:
-    import networkx as nx
-
-    return nx.has_path(graph, a, b)
 
 
 def test_split_findings_at_one_pharmacy_form_one_ring():
@@ -191,8 +189,6 @@ def test_findings_without_role_columns_still_make_rings(missing):
 
 def _brute_cut_sites(graph) -> dict:
     """Reference for rings._cut_sites: remove each site and look at what is left."""
-    import networkx as nx
-
     out = {}
     for site in sorted(n for n in graph if n[0] == "site"):
         rest = graph.subgraph(n for n in graph if n != site)
@@ -207,12 +203,6 @@ def _brute_cut_sites(graph) -> dict:
 
 
 def test_cut_sites_from_the_block_cut_tree_match_removing_each_site():
-    import random
-
-    import networkx as nx
-
-    from rxring.rings import _cut_sites
-
     rng = random.Random(7)
     checked = 0
     for _ in range(300):
@@ -241,8 +231,6 @@ def test_cut_sites_from_the_block_cut_tree_match_removing_each_site():
 
 def test_rings_of_a_long_chain_of_shared_sites_are_cut_fast():
     # 400 rings, each with its own outlet, each sharing one outlet with its neighbour
-    import time
-
     rows = []
     for r in range(400):
         for p in range(3):
