@@ -73,7 +73,7 @@ class AnalysisOptions:
         ring holds most of the weight, so it is a sanity floor, not the criterion.
     merge_share
         After the Louvain split, a community that sends at least this share of its
-        box weight to the other communities is merged into the one it trades most
+        resale box weight (edges to prescribers left out) to the other communities is merged into the one it trades most
         with (repeatedly): Louvain cuts one ring whose patients feed several
         pharmacies into pieces that send 40-70 % of their weight to each other,
         while rings glued by a shared member send a few percent.
