@@ -461,7 +461,7 @@ def render_markdown(measurements: list[Measurement], formats: list[str], machine
         "## Machine",
         "",
         f"- cores: {machine.get('cores')}, memory: {machine.get('memory_gib', '?')} GiB, CPU: {machine.get('cpu', '?')}",
-        f"- load average (1, 5, 15 min) when the run ended: {', '.join(str(x) for x in machine.get('load_avg', []))}"
+        f"- load average (1, 5, 15 min) when this file was written: {', '.join(str(x) for x in machine.get('load_avg', []))}"
         " — the machine is shared; the per-size column `load avg` is the 1-min load before → after that size.",
         f"- python {machine.get('python')}, duckdb {machine.get('duckdb')}, pandas {machine.get('pandas')}, "
         f"pyarrow {machine.get('pyarrow')}, networkx {machine.get('networkx')}, numpy {machine.get('numpy')}, "
@@ -694,6 +694,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "text profile goes to OUT/profile-analyze-N.txt")
     parser.add_argument("--previous", help="measurements.json of an earlier run: its sizes not measured now are "
                                            "kept in the table (e.g. run 10M alone and keep 1M and 3M)")
+    parser.add_argument("--render-only", action="store_true",
+                        help="measure nothing: rewrite the results file from --previous")
     parser.add_argument("--skip-neo4j", action="store_true", help="do not measure Neo4j loading")
     parser.add_argument("--neo4j-instance", help="measure on this running `rxring neo4j start` instance")
     parser.add_argument("--start-neo4j", action="store_true",
@@ -728,11 +730,16 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             parser.error("--profile needs pyinstrument (pip install pyinstrument)")
     command = "python bench/run.py " + " ".join(argv)
-    try:
-        measurements, neo4j = run_benchmark(args)
-    except BenchError as exc:
-        print(f"bench/run.py: {exc}", file=sys.stderr)
-        return 1
+    if args.render_only:
+        if not args.previous:
+            parser.error("--render-only needs --previous MEASUREMENTS.json")
+        measurements, neo4j = [], {"skipped": "not measured in this run"}
+    else:
+        try:
+            measurements, neo4j = run_benchmark(args)
+        except BenchError as exc:
+            print(f"bench/run.py: {exc}", file=sys.stderr)
+            return 1
     if args.previous and not Path(args.previous).exists():
         _log(f"--previous {args.previous} does not exist; showing this run's sizes only")
     elif args.previous:
@@ -745,6 +752,8 @@ def main(argv: list[str] | None = None) -> int:
                 neo4j = previous_neo4j
             elif "full" not in neo4j and "full" in previous_neo4j:
                 neo4j["full"] = previous_neo4j["full"]
+    for m in measurements:  # every format some size was ingested in gets its columns
+        args.formats += [f for f in m.ingest if f not in args.formats]
     if args.out:
         save_measurements(Path(args.out) / "measurements.json", measurements, neo4j, args.formats)
     print(render_table(measurements, args.formats))
