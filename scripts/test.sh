@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python -m pip install --quiet --disable-pip-version-check -e '.[test]'
-bash scripts/install-browser.sh
+bash scripts/install-browser.sh   # headless Chromium + CJK fonts (report and visualisation tests)
+bash scripts/install-java.sh      # JDK 17 + Maven (the local Neo4j server and Spark)
 
 set +e
 python -m pytest "$@"

@@ -15,7 +15,7 @@ streams the Parquet parts, runs in parallel and spills to disk (10M events:
 Spark engine of the scale-out issue.  The SQL is plain (CTEs,
 ``ROW_NUMBER``/``LAG``/``SUM`` windows, ``CASE``, joins; no ``QUALIFY``, no list
 functions, no DuckDB-only macros): the only dialect-specific call is
-``EPOCH_SECONDS(ts)`` (rendered ``epoch(ts)`` here, ``unix_timestamp(ts)`` on
+``EPOCH_SECONDS(ts)`` (rendered ``epoch(ts)`` here, microseconds since 1970 / 1e6 on
 Spark), and ``${name}`` placeholders are filled with validated numbers or
 whitelisted event-type literals from :class:`~rxring.options.AnalysisOptions`.
 The Python side (:func:`assemble_findings`) groups the flat rows with DuckDB
@@ -79,7 +79,12 @@ EVIDENCE_COLUMNS = RULE_OUTPUT_COLUMNS + (
     "product_norm", "fund_money", "total_money",
 )
 
-_DIALECT_EPOCH = {"duckdb": "epoch(", "spark": "unix_timestamp("}
+# EPOCH_SECONDS(<column>) per dialect: seconds since 1970 of a naive timestamp, with
+# fractions (Spark's unix_timestamp() would drop them and break sub-second windows).
+_DIALECT_EPOCH = {
+    "duckdb": "epoch({})",
+    "spark": "(timestampdiff(MICROSECOND, TIMESTAMP_NTZ '1970-01-01 00:00:00', {}) / 1e6)",
+}
 
 
 def _read(name: str) -> str:
@@ -129,7 +134,7 @@ def render(sql: str, options: AnalysisOptions, dialect: str = "duckdb") -> str:
         return params[match.group(1)]
 
     text = re.sub(r"\$\{(\w+)\}", fill, sql)
-    return text.replace("EPOCH_SECONDS(", _DIALECT_EPOCH[dialect])
+    return re.sub(r"EPOCH_SECONDS\(([\w.]+)\)", lambda m: _DIALECT_EPOCH[dialect].format(m.group(1)), text)
 
 
 def rendered_queries(options: AnalysisOptions, dialect: str = "duckdb") -> dict[str, str]:

@@ -4,7 +4,7 @@ Nothing about a rule is written here.  The stage files (``stage_ev.sql`` …
 ``stage_pd.sql``) and the rule files (``<RULE>.sql``) are the ones DuckDB runs in
 the embedded engine, rendered for the Spark dialect by
 :func:`rxring.queries.embedded.render` (the one dialect macro, ``EPOCH_SECONDS``,
-becomes ``unix_timestamp``); each stage becomes a persisted temporary view, the
+becomes ``unix_timestamp``); each stage becomes a checkpointed temporary view, the
 rules' flat evidence rows are joined with their events on the executors, and
 only those rows (a few per finding) come back to the driver, where
 :func:`rxring.queries.embedded.assemble_findings` and
@@ -13,11 +13,13 @@ findings and rings.  The event table itself is never collected.
 
 Partitioning
 ------------
-Stage ``ev`` is repartitioned by ``trace_code``; every stage is checkpointed.  Every window of
-the stages and rules is partitioned by ``trace_code`` (and site or event type),
-and most joins are on ``trace_code`` plus more keys, which Spark serves from
-that partitioning without another exchange (``spark.sql.
-requireAllClusterKeysForCoPartition=false``).  See ``docs/spark.md``.
+Stage ``ev`` is repartitioned by ``trace_code``.  Every window of the stages and
+rules is partitioned by ``trace_code`` (plus site or event type), and
+``spark.sql.requireAllClusterKeysForCoPartition=false`` lets a window or join on
+``(trace_code, ...)`` reuse a partitioning by ``trace_code``.  Joins on
+``event_id`` alone and checkpoint boundaries still add exchanges today; see
+``docs/spark.md`` for the measured plans and the two portable changes that make
+each per-code rule a single shuffle.
 
 Examples
 --------

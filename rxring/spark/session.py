@@ -92,7 +92,7 @@ def spark_session(master: str | None = DEFAULT_MASTER, app_name: str = "rxring",
     active = SparkSession.getActiveSession()
     if active is not None:
         for key, value in settings.items():
-            if key.startswith("spark.sql."):
+            if key.startswith("spark.sql.") and active.conf.isModifiable(key):
                 active.conf.set(key, value)
         return active
     builder = SparkSession.builder.appName(app_name)

@@ -33,10 +33,6 @@ def test_double_scan_window_whole_seconds(spark):
         assert_frame_equal(run_rules_spark(events, AnalysisOptions(), spark=spark), expected, check_dtype=False)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "EPOCH_SECONDS renders as Spark unix_timestamp(), which drops fractions of a second, while "
-    "DuckDB epoch() keeps them: scans 600.3 s apart are 600 s apart on Spark. Needs a fractional "
-    "Spark rendering in rxring.queries.embedded (reported to the lead)."))
 def test_double_scan_window_sub_second(spark):
     events = _two_sales("2025-01-10 10:00:00.600", "2025-01-10 10:10:00.900")
     expected = embedded_rules(events, AnalysisOptions())
