@@ -20,7 +20,7 @@ from ..errors import RxringError
 from ..options import AnalysisOptions
 from ..schema import RULES
 
-__all__ = ["COMMANDS", "mask_id"]
+__all__ = ["COMMANDS", "mask_id", "ring_table"]
 
 _PEOPLE_COLUMNS = ("patients", "source_patients", "prescribers", "source_prescribers",
                    "patient_id", "prescriber_id", "pharmacist_id")
@@ -134,7 +134,8 @@ def _ring_rows(rings: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def _ring_table(rings: pd.DataFrame, limit: int | None = None) -> str:
+def ring_table(rings: pd.DataFrame, limit: int | None = None) -> str:
+    """The ranked ring table as printed by `rxring analyze` and `rxring rings` (ids masked by the caller)."""
     shown = rings if limit is None else rings.head(limit)
     text = _table(_ring_rows(shown), _RING_TABLE, limit=40)
     if limit is not None and len(rings) > limit:
@@ -247,7 +248,7 @@ def analyze_command(inputs, workspace, backend, neo4j_uri, spark_master, progres
     by_rule = ", ".join(f"{rule} {n}" for rule, n in stats["findings_by_rule"].items())
     click.echo(f"{stats['events_used']:,} events analysed ({stats['events_read']:,} read) in {stats['seconds']} s; "
                f"{stats['findings']:,} findings ({by_rule}); {stats['rings']:,} rings.")
-    click.echo(_ring_table(rings, limit or None))
+    click.echo(ring_table(rings, limit or None))
     click.echo(f"\nNext: rxring ring R001 -w {workspace}   rxring findings -w {workspace}   rxring report -w {workspace}")
 
 
@@ -262,7 +263,7 @@ def rings_command(workspace, limit, as_json, reveal_pii):
     if as_json:
         _echo_json(rings)
     else:
-        click.echo(_ring_table(rings, limit or None))
+        click.echo(ring_table(rings, limit or None))
 
 
 @click.command("ring")
@@ -367,7 +368,7 @@ def _who(kind: str, key: str, workspace, as_json: bool, reveal_pii: bool) -> Non
         _echo_json({kind: shown_key, "rings": _records(found_rings), "findings": _records(found)})
         return
     click.echo(f"{kind.capitalize()} {shown_key}: {len(found)} findings, {len(found_rings)} rings\n")
-    click.echo(_ring_table(found_rings))
+    click.echo(ring_table(found_rings))
     click.echo("")
     click.echo(_findings_table(found))
 

@@ -8,6 +8,7 @@ import time
 import click
 
 from ..demo import run_demo
+from .analyze import _mask_frame, ring_table
 
 
 @click.command()
@@ -31,6 +32,9 @@ def demo(out_dir, seed, events, lang, progress):
     click.echo(f"{len(result.analysis.findings):,} findings, {len(rings)} rings; "
                f"planted rings found: {result.planted_rings_found} of {result.planted_rings} "
                f"(member sets Jaccard ≥ 0.8) in {time.monotonic() - started:.0f} s.")
+    if len(rings):
+        click.echo("")
+        click.echo(ring_table(_mask_frame(rings, False), limit=5))
     click.echo("")
     click.echo(f"Open the ring report:         {result.report_index.resolve().as_uri()}")
     click.echo(f"Open the ring visualisation:  {result.visualisation.resolve().as_uri()}")
