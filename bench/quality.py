@@ -41,27 +41,10 @@ from rxring.analysis import analyze
 from rxring.options import AnalysisOptions
 from rxring.schema import RULES
 from rxring.synth import generate
-from rxring.workspace import Workspace
+from rxring.synth.ring_match import JACCARD, match_planted_rings, observed_actor_ids
+from rxring.synth.ring_match import RING_ROLES as ROLES
 
-ROLES = ("source_patients", "prescribers", "source_sites", "laundering_sites")
 DEFAULT_SEEDS = (9001, 9002, 9003)
-JACCARD = 0.8
-
-
-def _observed_ids(ws: Workspace) -> set[str]:
-    table = ws.events_dataset().to_table(columns=["site_id", "patient_id", "prescriber_id"])
-    ids: set[str] = set()
-    for column in table.column_names:
-        ids.update(v for v in table.column(column).unique().to_pylist() if v)
-    return ids
-
-
-def _members(ring: dict, keep: set[str] | None = None) -> set[str]:
-    roles = ring.get("members", ring)
-    out = set()
-    for role in ROLES + ("brokers",):
-        out.update(str(v) for v in roles.get(role, []) or [])
-    return out if keep is None else out & keep
 
 
 def _jaccard(a: set, b: set) -> float:
@@ -81,14 +64,7 @@ def score_city(truth: dict, findings: pd.DataFrame, rings: pd.DataFrame, observe
         e, f = expected[rule], found[rule]
         per_rule[rule] = {"tp": len(e & f), "fp": len(f - e), "fn": len(e - f),
                           "fp_codes": sorted(f - e)[:20], "fn_codes": sorted(e - f)[:20]}
-    found_rings = [{role: list(r[role]) for role in ROLES} | {"ring_id": r["ring_id"], "finding_ids": list(r["finding_ids"])}
-                   for r in rings.to_dict("records")]
-    planted = []
-    for ring in truth["rings"]:
-        want = _members(ring, observed)
-        best = max(((_jaccard(want, _members(f)), f["ring_id"]) for f in found_rings), default=(0.0, None))
-        planted.append({"ring_id": ring["ring_id"], "style": ring.get("style", ""), "members": len(want),
-                        "best": best[1], "jaccard": round(best[0], 3), "found": best[0] >= JACCARD})
+    planted = match_planted_rings(truth, rings, observed)
     trap_codes = {c for trap in truth.get("traps", []) for c in trap["trace_codes"]}
     expected_codes = {c for codes in expected.values() for c in codes}
     flagged_codes = {c for codes in found.values() for c in codes}
@@ -96,11 +72,11 @@ def score_city(truth: dict, findings: pd.DataFrame, rings: pd.DataFrame, observe
               for trap in truth.get("traps", [])}
     finding_codes = dict(zip(findings["finding_id"], findings["trace_codes"]))
     trap_only = []
-    for ring in found_rings:
-        boxes = {c for fid in ring["finding_ids"] for c in finding_codes.get(fid, [])}
+    for ring_id, finding_ids in zip(rings["ring_id"], rings["finding_ids"]):
+        boxes = {c for fid in finding_ids for c in finding_codes.get(fid, [])}
         if boxes and boxes <= trap_codes:
-            trap_only.append(ring["ring_id"])
-    return {"rules": per_rule, "planted": planted, "trap_only": trap_only, "rings_found": len(found_rings),
+            trap_only.append(ring_id)
+    return {"rules": per_rule, "planted": planted, "trap_only": trap_only, "rings_found": len(rings),
             "traps_flagged": fooled}
 
 
@@ -227,7 +203,7 @@ def main(argv=None) -> int:
             city = generate(base / f"city-{seed}", seed=seed, events=args.events, days=args.days, fmt=args.fmt)
             result = analyze([city.inputs_dir], ws, options, progress=False)
             truth = json.loads(city.ground_truth.read_text(encoding="utf-8"))
-            scored = score_city(truth, result.findings, result.rings, _observed_ids(Workspace(ws)))
+            scored = score_city(truth, result.findings, result.rings, observed_actor_ids(ws))
         cities.append(scored)
         found = sum(p["found"] for p in scored["planted"])
         print(f"seed {seed}: {result.stats['events_used']:,} events, {len(result.findings):,} findings, "

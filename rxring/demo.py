@@ -16,6 +16,7 @@ from .analysis import AnalysisResult, analyze
 from .options import AnalysisOptions
 from .report import build_report, write_viz
 from .synth import generate
+from .synth.ring_match import match_planted_rings, observed_actor_ids
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -30,24 +31,6 @@ class DemoResult:
     analysis: AnalysisResult
     planted_rings: int
     planted_rings_found: int
-
-
-def _member_set(members: dict) -> set[str]:
-    return {m for role in ("source_patients", "prescribers", "source_sites", "laundering_sites") for m in members.get(role, [])}
-
-
-def planted_rings_found(rings, ground_truth: dict, threshold: float = 0.8) -> int:
-    """How many planted rings have a found ring with member-set Jaccard >= threshold."""
-    found = [
-        set(r["source_patients"]) | set(r["prescribers"]) | set(r["source_sites"]) | set(r["laundering_sites"])
-        for r in rings.to_dict("records")
-    ]
-    count = 0
-    for planted in ground_truth.get("rings", []):
-        truth = _member_set(planted["members"])
-        if any(truth and len(truth & f) / len(truth | f) >= threshold for f in found):
-            count += 1
-    return count
 
 
 def run_demo(out_dir: str | Path = "rxring-demo", seed: int = 2026, events: int = 200_000,
@@ -93,5 +76,5 @@ def run_demo(out_dir: str | Path = "rxring-demo", seed: int = 2026, events: int 
         visualisation=visualisation,
         analysis=result,
         planted_rings=len(truth.get("rings", [])),
-        planted_rings_found=planted_rings_found(result.rings, truth),
+        planted_rings_found=sum(m["found"] for m in match_planted_rings(truth, result.rings, observed_actor_ids(workspace))),
     )
