@@ -10,6 +10,7 @@ from rxring.analysis import analyze, analyze_workspace, load_analysis, load_find
 from rxring.cli import cli
 from rxring.options import AnalysisOptions
 from rxring.schema import FINDING_COLUMNS, RING_COLUMNS
+from rxring.synth.ring_match import observed_actor_ids
 
 SEED = 4242   # bench/quality.py uses other seeds
 
@@ -139,14 +140,12 @@ def test_quality_bench_scores_a_city(city):
     import importlib.util
     from pathlib import Path
 
-    from rxring.workspace import Workspace
-
     path = Path(__file__).resolve().parents[2] / "bench" / "quality.py"
     spec = importlib.util.spec_from_file_location("rxring_bench_quality", path)
     quality = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(quality)
     scored = quality.score_city(city["truth"], load_findings(city["ws"]), load_rings(city["ws"]),
-                                quality._observed_ids(Workspace(city["ws"])))
+                                observed_actor_ids(city["ws"]))
     rows, rings = quality.summarise([scored])
     overall = rows[-1]
     assert overall["rule"] == "all" and overall["precision"] >= 0.95 and overall["recall"] >= 0.95
