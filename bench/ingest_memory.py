@@ -109,6 +109,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--parquet", action="store_true", help="also measure a canonical Parquet input")
     parser.add_argument("--keep", type=Path, help="folder to keep the generated files and workspaces in")
+    parser.add_argument("--max-rss-mb", type=float, default=3000,
+                        help="fail (exit 1) when an ingest's peak RSS exceeds this (default 3000 MB: the 10M-row bound)")
     args = parser.parse_args()
     base = args.keep or Path(tempfile.mkdtemp(prefix="rxring-bench-"))
     base.mkdir(parents=True, exist_ok=True)
@@ -130,6 +132,15 @@ def main() -> None:
         import shutil
 
         shutil.rmtree(base, ignore_errors=True)
+    over = {name: r["peak_rss_mb"] for name, r in results.items() if r["peak_rss_mb"] > args.max_rss_mb}
+    unbalanced = [name for name, r in results.items() if not r["balanced"]]
+    if over or unbalanced:
+        for name, rss in over.items():
+            print(f"FAIL {name}: peak RSS {rss:,.0f} MB > {args.max_rss_mb:,.0f} MB")
+        for name in unbalanced:
+            print(f"FAIL {name}: read != accepted + quarantined")
+        sys.exit(1)
+    print(f"ok: peak RSS within {args.max_rss_mb:,.0f} MB, every row accounted for")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from ..schema import EVENT_SCHEMA, QUARANTINE_COLUMNS
 from .aliases import EVENT_TYPE_ALIASES, SPLIT_FALSE, SPLIT_TRUE
 from .codes import gs1_columns, parse_code_series
+from .strings import all_fixed_digits, fixed_slice, has_empty, may_need_trim
 from .times import parse_times
 
 __all__ = ["FileContext", "normalise", "explode_codes", "split_code_cell", "empty_quarantine"]
@@ -58,7 +59,12 @@ class FileContext:
 
 def empty_quarantine() -> pd.DataFrame:
     """A quarantine frame with no rows (columns :data:`rxring.schema.QUARANTINE_COLUMNS`)."""
-    return pd.DataFrame({c: pd.Series(dtype="int64" if c == "source_line" else "object") for c in QUARANTINE_COLUMNS})
+    return _EMPTY_QUARANTINE.copy(deep=False)
+
+
+_EMPTY_QUARANTINE = pd.DataFrame({c: pd.Series(dtype="int64" if c == "source_line" else "object") for c in QUARANTINE_COLUMNS})
+# canonical event-type names (each maps to itself in EVENT_TYPE_ALIASES)
+_CANONICAL_TYPES = pa.array(sorted({v for k, v in EVENT_TYPE_ALIASES.items() if k == v}), type=pa.string())
 
 
 def split_code_cell(text: str) -> list[str]:
@@ -125,17 +131,56 @@ def explode_codes(table: pa.Table) -> pa.Table:
 
 # ---------------------------------------------------------------- column helpers
 
+def _single(col: pa.ChunkedArray) -> pa.Array:
+    """The column as one array; a single chunk is taken as it is (combine_chunks copies it)."""
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+
+
 def _null_strings(n: int) -> pa.Array:
     return pa.nulls(n, pa.string())
 
 
+def _plain(arr: pa.Array) -> pa.Array:
+    """A dictionary array decoded to its values (other arrays as they are)."""
+    if pa.types.is_dictionary(arr.type):
+        return arr.cast(arr.type.value_type)
+    return arr
+
+
 def _text(table: pa.Table, name: str) -> pa.Array:
-    """A string column, trimmed, empty strings as null (all null when absent)."""
+    """A string column, trimmed, empty strings as null (all null when absent).
+
+    A dictionary column stays a dictionary when cleaning its values keeps them
+    distinct and non-null (what the Parquet writer needs to write it as it is).
+    """
     if name not in table.column_names:
         return _null_strings(table.num_rows)
-    col = table.column(name).combine_chunks()
-    if pa.types.is_null(col.type):
+    col = _single(table.column(name))
+    if pa.types.is_null(col.type) or col.null_count == len(col):
         return _null_strings(table.num_rows)
+    if pa.types.is_dictionary(col.type):
+        kept = _dictionary_text(col)
+        if kept is not None:
+            return kept
+        col = _plain(col)
+    return _clean_text(col)
+
+
+def _dictionary_text(col: pa.DictionaryArray) -> pa.DictionaryArray | None:
+    """A string dictionary array with its values cleaned, or None to decode it instead."""
+    values = col.dictionary
+    if not pa.types.is_string(values.type) or values.null_count:
+        return None
+    if not may_need_trim(values) and not has_empty(values):
+        return col
+    cleaned = _clean_text(values)
+    if cleaned.null_count or pc.count_distinct(cleaned).as_py() != len(cleaned):
+        return None
+    return pa.DictionaryArray.from_arrays(col.indices, cleaned)
+
+
+def _clean_text(col: pa.Array) -> pa.Array:
+    """Any plain column as strings, trimmed, empty strings as null."""
     if pa.types.is_floating(col.type):
         # 2.0 -> "2", keep non-integral values as they are
         as_int = pc.cast(pc.if_else(pc.equal(pc.floor(col), col), col, None), pa.int64(), safe=False)
@@ -145,6 +190,10 @@ def _text(table: pa.Table, name: str) -> pa.Array:
     elif not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         col = pc.cast(col, pa.string())
     col = col.cast(pa.string())
+    if col.null_count == len(col):
+        return _null_strings(len(col))
+    if not may_need_trim(col) and not has_empty(col):
+        return col  # canonical input: nothing to trim, nothing empty (checked on the buffers)
     # ASCII columns (codes, ids, times) trim several times faster without Unicode tables
     ascii_only = pc.all(pc.string_is_ascii(col)).as_py() is not False
     col = pc.ascii_trim_whitespace(col) if ascii_only else pc.utf8_trim_whitespace(col)
@@ -160,10 +209,10 @@ def _number(table: pa.Table, name: str, text_of=None) -> tuple[pa.Array, pa.Arra
     n = table.num_rows
     if name not in table.column_names:
         return pa.nulls(n, pa.float64()), pa.array(np.zeros(n, dtype=bool))
-    col = table.column(name).combine_chunks()
+    col = _single(table.column(name))
     if pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_decimal(col.type):
         return pc.cast(col, pa.float64()), pa.array(np.zeros(n, dtype=bool))
-    text = text_of(name)
+    text = _plain(text_of(name))
     try:
         values = pc.cast(text, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -202,14 +251,14 @@ def _times(table: pa.Table, name: str, text_of=None) -> pa.Array:
     n = table.num_rows
     if name not in table.column_names:
         return pa.nulls(n, pa.timestamp("us"))
-    col = table.column(name).combine_chunks()
+    col = _single(table.column(name))
     if pa.types.is_timestamp(col.type):
         if col.type.tz is not None:
             return pa.array(parse_times(col.to_pandas()), type=pa.timestamp("us"))
         return col.cast(pa.timestamp("us"))
     if pa.types.is_date(col.type):
         return col.cast(pa.timestamp("us"))
-    text = text_of(name)
+    text = _plain(text_of(name))
     fast = _not_rolled_over(text, pc.strptime(text, format=_ISO, unit="us", error_is_null=True))
     todo = pc.and_(pc.is_valid(text), pc.is_null(fast))
     if not pc.any(todo).as_py():
@@ -230,6 +279,8 @@ def _times(table: pa.Table, name: str, text_of=None) -> pa.Array:
 
 
 def _dates(table: pa.Table, name: str, text_of=None) -> pa.Array:
+    if name in table.column_names and pa.types.is_date(table.column(name).type):
+        return pc.cast(_single(table.column(name)), pa.date32())  # canonical input: a date already
     times = _times(table, name, text_of)
     return pc.cast(times, pa.date32())
 
@@ -242,7 +293,19 @@ def _map_values(text: pa.Array, mapping: dict[str, str]) -> pa.Array:
 
 # ---------------------------------------------------------------- normalise
 
-def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame]:
+def _all_in(arr: pa.Array, values: pa.Array) -> bool:
+    """Whether every value of ``arr`` is one of ``values`` (a dictionary's values are checked)."""
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary
+    return bool(pc.all(pc.is_in(arr, value_set=values)).as_py() is not False)
+
+
+def _constant(value: str, n: int) -> pa.DictionaryArray:
+    """``n`` times the same string, as a one-value dictionary array."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([value], type=pa.string()))
+
+
+def normalise(table: pa.Table, ctx: FileContext, keep_dictionaries: bool = False) -> tuple[pa.Table, pd.DataFrame]:
     """Validate and convert records to canonical events.
 
     Parameters
@@ -251,11 +314,17 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
         Records with canonical column names and the bookkeeping columns above.
     ctx : FileContext
         The source file's name, SHA-256 prefix and fallbacks.
+    keep_dictionaries : bool
+        Let string columns that arrive as dictionaries (and the constant
+        ``source_file`` / ``code_kind``) stay ``dictionary<int32, string>``, for a
+        Parquet writer that writes the dictionaries as they are.  The values are
+        those of :data:`rxring.schema.EVENT_SCHEMA` either way.
 
     Returns
     -------
     events : pyarrow.Table
-        Accepted rows in :data:`rxring.schema.EVENT_SCHEMA`.
+        Accepted rows in :data:`rxring.schema.EVENT_SCHEMA` (with
+        ``keep_dictionaries``, some string columns dictionary-encoded).
     quarantine : pandas.DataFrame
         Rejected rows, columns :data:`rxring.schema.QUARANTINE_COLUMNS`.
 
@@ -282,7 +351,7 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
             reason = pc.if_else(mask, why() if callable(why) else why, reason)
 
     def concat(*parts) -> pa.Array:
-        return pc.binary_join_element_wise(*[pc.fill_null(p, "") if isinstance(p, (pa.Array, pa.ChunkedArray)) else p for p in parts], "")
+        return pc.binary_join_element_wise(*[pc.fill_null(_plain(p), "") if isinstance(p, pa.Array) else p for p in parts], "")
 
     if "_reject" in table.column_names:
         given = text("_reject")
@@ -290,16 +359,24 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
 
     # trace code: Chinese codes, canonical GS1 and SGTIN URIs columnar, the rest per distinct value
     code_text = text("trace_code")
-    is_cn = pc.fill_null(pc.and_(pc.equal(pc.binary_length(code_text), 20), pc.ascii_is_decimal(code_text)), False)
-    trace_code = pc.if_else(is_cn, code_text, pa.scalar(None, pa.string()))
-    kind = pc.if_else(is_cn, "cn20", pa.scalar(None, pa.string()))
-    product = pc.if_else(is_cn, pc.utf8_slice_codeunits(code_text, 0, 7), pa.scalar(None, pa.string()))
-    serial = pc.if_else(is_cn, pc.utf8_slice_codeunits(code_text, 7, 20), pa.scalar(None, pa.string()))
     code_expiry = pa.nulls(n, pa.date32())
     code_lot = _null_strings(n)
     code_error = _null_strings(n)
-    rest = pc.and_(pc.invert(is_cn), pc.is_valid(code_text))
-    if pc.any(rest).as_py():
+    if all_fixed_digits(code_text, 20):
+        # every code a Chinese 20-digit code (the usual file): sliced from the buffers
+        trace_code = code_text
+        kind = _constant("cn20", n) if keep_dictionaries else pa.repeat(pa.scalar("cn20", pa.string()), n)
+        product = fixed_slice(code_text, 20, 0, 7)
+        serial = fixed_slice(code_text, 20, 7, 20)
+        rest = pa.repeat(pa.scalar(False), n)
+    else:
+        is_cn = pc.fill_null(pc.and_(pc.equal(pc.binary_length(code_text), 20), pc.ascii_is_decimal(code_text)), False)
+        trace_code = pc.if_else(is_cn, code_text, pa.scalar(None, pa.string()))
+        kind = pc.if_else(is_cn, "cn20", pa.scalar(None, pa.string()))
+        product = pc.if_else(is_cn, pc.utf8_slice_codeunits(code_text, 0, 7), pa.scalar(None, pa.string()))
+        serial = pc.if_else(is_cn, pc.utf8_slice_codeunits(code_text, 7, 20), pa.scalar(None, pa.string()))
+        rest = pc.and_(pc.invert(is_cn), pc.is_valid(code_text))
+    if n and pc.any(rest).as_py():
         # canonical GS1 and SGTIN URIs columnar too
         rest_rows = np.flatnonzero(rest.to_numpy(zero_copy_only=False))
         gs1_ok, gs1_code, gs1_gtin, gs1_serial = gs1_columns(pc.take(code_text, pa.array(rest_rows)))
@@ -337,11 +414,16 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
     # event type
     if "event_type" in table.column_names:
         etype_raw = text("event_type")
-        etype = _map_values(etype_raw, EVENT_TYPE_ALIASES)
+        if etype_raw.null_count == 0 and _all_in(etype_raw, _CANONICAL_TYPES):
+            etype = etype_raw  # canonical names already (they map to themselves)
+        else:
+            etype_raw = _plain(etype_raw)
+            etype = _map_values(etype_raw, EVENT_TYPE_ALIASES)
     else:
         etype_raw = _null_strings(n)
         etype = pa.array([ctx.default_event_type] * n, type=pa.string()) if ctx.default_event_type else _null_strings(n)
     if "_inv_chg_type" in table.column_names:
+        etype = _plain(etype)
         chg = text("_inv_chg_type")
         is_adjust = pc.fill_null(pc.equal(etype, "adjust"), False)
         etype = pc.if_else(pc.and_(is_adjust, pc.fill_null(pc.equal(chg, "101"), False)), "transfer_in", etype)
@@ -369,6 +451,7 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
         sign_conventions.append((ctx.default_event_type, {"dispense": "refund", "inbound": "purchase_return"}[ctx.default_event_type]))
     negative = pc.fill_null(pc.less(qty, 0), False)
     if pc.any(negative).as_py():
+        etype = _plain(etype)
         for booked, reverse in sign_conventions:
             flip = pc.and_(negative, pc.fill_null(pc.equal(etype, booked), False))
             etype = pc.if_else(flip, reverse, etype)
@@ -377,7 +460,7 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
         qty = pc.abs(qty)
     split_column = table.column("split_sale") if "split_sale" in table.column_names else None
     if split_column is not None and pa.types.is_boolean(split_column.type):
-        split = pc.fill_null(split_column.combine_chunks(), False)  # canonical input: nothing to check
+        split = pc.fill_null(_single(split_column), False)  # canonical input: nothing to check
     else:
         split_text = pc.utf8_lower(text("split_sale"))
         split = pc.fill_null(pc.is_in(split_text, value_set=pa.array(sorted(SPLIT_TRUE))), False)
@@ -389,9 +472,9 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
     fund, _ = _number(table, "fund_amount", text)
     total = pc.abs(pc.coalesce(total, pc.multiply(price, pc.coalesce(qty, 1.0))))
     fund = pc.abs(fund)
-    k = table.column("_k").combine_chunks() if "_k" in table.column_names else pa.array(np.ones(n, dtype=np.int64))
+    k = _single(table.column("_k")) if "_k" in table.column_names else pa.array(np.ones(n, dtype=np.int64))
     code_index = (
-        table.column("_code_index").combine_chunks() if "_code_index" in table.column_names else pa.array(np.zeros(n, dtype=np.int64))
+        _single(table.column("_code_index")) if "_code_index" in table.column_names else pa.array(np.zeros(n, dtype=np.int64))
     )
     shared = pc.and_(pc.greater(k, 1), pc.invert(split))
     quantity = pc.if_else(shared, 1.0, pc.coalesce(qty, 1.0))
@@ -400,7 +483,7 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
     fund = pc.divide(fund, kf)
 
     # ids: given (with ":i" for the i-th extra code of a cell) or file + line + code index
-    line = pc.cast(table.column("_line").combine_chunks(), pa.int64())
+    line = pc.cast(_single(table.column("_line")), pa.int64())
     given_id = text("event_id")
     index_text = pc.cast(code_index, pa.string())
     if given_id.null_count == 0 and n:
@@ -416,8 +499,11 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
     if "_code_expiry" in table.column_names:
         code_expiry = pc.if_else(pc.is_valid(trace_code), pc.coalesce(code_expiry, _dates(table, "_code_expiry", text)), code_expiry)
     if "_code_lot" in table.column_names:
-        code_lot = pc.if_else(pc.is_valid(trace_code), pc.coalesce(code_lot, text("_code_lot")), code_lot)
-    prescriber = pc.coalesce(text("prescriber_id"), text("_prescriber_name"))
+        code_lot = pc.if_else(pc.is_valid(trace_code), pc.coalesce(code_lot, _plain(text("_code_lot"))), code_lot)
+    prescriber = text("prescriber_id")
+    prescriber_name = text("_prescriber_name")
+    if prescriber_name.null_count < n:
+        prescriber = pc.coalesce(_plain(prescriber), _plain(prescriber_name))
     expiry = pc.coalesce(_dates(table, "expiry", text), code_expiry)
 
     columns = {
@@ -445,7 +531,7 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
         "code_serial": serial,
         "code_expiry": code_expiry,
         "code_lot": code_lot,
-        "source_file": pa.repeat(pa.scalar(ctx.source_file, pa.string()), n),
+        "source_file": _constant(ctx.source_file, n) if keep_dictionaries else pa.repeat(pa.scalar(ctx.source_file, pa.string()), n),
         "source_line": line,
     }
     ok = pc.is_null(reason)
@@ -454,11 +540,16 @@ def normalise(table: pa.Table, ctx: FileContext) -> tuple[pa.Table, pd.DataFrame
     for name, typ in zip(EVENT_SCHEMA.names, EVENT_SCHEMA.types):
         values = columns[name]
         if isinstance(values, pa.ChunkedArray):
-            values = values.combine_chunks()
-        if values.type != typ:
+            values = _single(values)
+        if values.type != typ and not (keep_dictionaries and pa.types.is_dictionary(values.type)
+                                       and values.type.value_type == typ):
             values = values.cast(typ)
         arrays.append(values if all_ok else pc.filter(values, ok))
-    events = pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+    schema = EVENT_SCHEMA
+    if keep_dictionaries:
+        schema = pa.schema([pa.field(f.name, a.type, f.nullable) for f, a in zip(EVENT_SCHEMA, arrays)],
+                           metadata=EVENT_SCHEMA.metadata)
+    events = pa.Table.from_arrays(arrays, schema=schema)
 
     if all_ok:
         return events, empty_quarantine()

@@ -14,17 +14,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
-import pandas as pd
-
 from .. import __version__
 from ..errors import RxringError
 from ..workspace import Workspace
+from . import parallel
 from .accounting import ALREADY, EMPTY, ERROR, INGESTED, UNKNOWN, FileReport, IngestReport
 from .formats import Chunk, FileProblem
 from .formats.jsonfmt import read_json, read_jsonl
 from .formats.tabular import TablePlan, read_csv, read_parquet, read_xlsx
-from .normalise import FileContext, explode_codes, normalise
+from .normalise import FileContext, normalise
 from .sniff import Sniffed, sniff
+from .partwriter import PartWriterThread
+from .prepared import Prepared, prepare_chunk
 from .store import InputWriter, cleanup_temporaries
 
 __all__ = ["ingest", "collect_inputs", "file_sha256"]
@@ -203,57 +204,94 @@ def _discard_counts(report: FileReport) -> None:
     report.part = None
 
 
-def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, progress: bool) -> None:
+class _Finishing:
+    """An input whose chunks are all read and queued; its part is still being written.
+
+    :meth:`finish` waits for the part and commits the input (or records why it
+    failed); :meth:`abort` drops it.  Finishing one input after the next one was
+    read lets the writer thread encode the tail of one file while the next is read.
+    """
+
+    def __init__(self, report: FileReport, writer: InputWriter):
+        self.report = report
+        self.writer = writer
+
+    def finish(self) -> None:
+        report, writer = self.report, self.writer
+        try:
+            report.part = writer.commit()
+        except BaseException:
+            writer.abort()
+            _discard_counts(report)
+            report.status = ERROR
+            raise
+        report.events = writer.events
+        report.status = INGESTED
+
+    def abort(self) -> None:
+        self.writer.abort()
+
+
+def _account(item: Prepared, writer: InputWriter, report: FileReport, kinds: Counter) -> None:
+    """Hand a prepared chunk to the writer and count it."""
+    report.blank += item.blank
+    report.notes.extend(n for n in item.notes if n not in report.notes)
+    kinds.update(item.kinds)
+    if item.rejects:
+        writer.add_quarantine(item.rejects)
+        report.read += len(item.rejects)
+        report.quarantined += len(item.rejects)
+    if item.deletions:
+        writer.add_deletions(item.deletions)
+        report.read += len(item.deletions)
+        report.accepted += len(item.deletions)
+        report.deletions += len(item.deletions)
+    if item.master is not None:
+        name, frame = item.master
+        writer.add_master(name, frame)
+        report.read += len(frame)
+        report.accepted += len(frame)
+    if item.events is not None:
+        writer.add_events(item.events)
+        writer.add_quarantine(item.quarantine)
+        report.read += item.records
+        report.accepted += item.events.num_rows
+        report.quarantined += len(item.quarantine)
+
+
+def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, progress: bool,
+                 part_writer: PartWriterThread | None = None,
+                 part_pool: "parallel.PiecePool | None" = None) -> _Finishing | None:
+    """Read, normalise and queue one input; returns what is left to finish it (None: nothing to commit)."""
     sniffed = sniff(path)
     report.format = sniffed.format
     report.encoding = sniffed.encoding
     if sniffed.format in ("empty", "unknown"):
         report.status = EMPTY if sniffed.format == "empty" else UNKNOWN
         report.message = sniffed.reason or ""
-        return
+        return None
     sha16 = report.sha256[:16]
     ctx = FileContext(source_file=display, sha16=sha16)  # set up by the reader (in its thread)
-    writer = InputWriter(ws, sha16)
+    writer = InputWriter(ws, sha16, part_writer)
     kinds: Counter = Counter()
     bar = _Progress(path, report.size, progress)
     tick = bar.tick
 
-    chunks = _Prefetch(_chunks(path, display, sniffed, sha16, ctx, report, kinds, tick))
+    if part_pool is not None and parallel.worth_it(path, sniffed, part_pool) and part_pool.available():
+        report.table = "events"
+        chunks = _Prefetch(parallel.prepared_pieces(part_pool, path, sniffed.encoding, sha16, display, tick), depth=1)
+        prepared = chunks
+    else:
+        chunks = _Prefetch(_chunks(path, display, sniffed, sha16, ctx, report, kinds, tick))
+        prepared = (prepare_chunk(chunk, display, sha16, normalise) for chunk in chunks)
     try:
-        for chunk in chunks:
-            report.blank += chunk.blank
-            report.notes.extend(n for n in chunk.notes if n not in report.notes)
-            source_file = chunk.source_file or display
-            if chunk.rejects:
-                writer.add_quarantine((source_file, line, why, raw[:4000]) for line, why, raw in chunk.rejects)
-                report.read += len(chunk.rejects)
-                report.quarantined += len(chunk.rejects)
-            if chunk.deletions:
-                writer.add_deletions(chunk.deletions)
-                report.read += len(chunk.deletions)
-                report.accepted += len(chunk.deletions)
-                report.deletions += len(chunk.deletions)
-            if chunk.master is not None:
-                name, frame = chunk.master
-                writer.add_master(name, frame)
-                report.read += len(frame)
-                report.accepted += len(frame)
-            if chunk.records is not None and chunk.records.num_rows:
-                records = explode_codes(chunk.records)
-                chunk_ctx = FileContext(source_file=source_file, sha16=sha16,
-                                        default_event_type=chunk.default_event_type, raw_lookup=chunk.raw_lookup)
-                events, quarantine = normalise(records, chunk_ctx)
-                writer.add_events(events)
-                writer.add_quarantine(quarantine)
-                report.read += records.num_rows
-                report.accepted += events.num_rows
-                report.quarantined += len(quarantine)
+        for item in prepared:
+            _account(item, writer, report, kinds)
         report.format = _format_label(sniffed, kinds)
         if report.table == "events" and kinds and set(kinds) == {"nhsa"} and report.deletions and not writer.events:
             report.table = "deletions"
-        report.part = writer.commit()
-        report.events = writer.events
-        report.status = INGESTED
+        writer.close_async()
+        return _Finishing(report, writer)
     except FileProblem as exc:
         writer.abort()
         report.status = UNKNOWN if exc.unknown else ERROR
@@ -273,6 +311,7 @@ def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, pr
     finally:
         chunks.close()
         bar.close()
+    return None
 
 
 def ingest(paths, workspace, progress: bool = True) -> IngestReport:
@@ -357,42 +396,70 @@ def _ingest_locked(paths: list, ws: Workspace, progress: bool) -> IngestReport:
     manifest.setdefault("inputs", [])
     known = {entry.get("sha256"): entry for entry in manifest["inputs"]}
     report = IngestReport(workspace=str(ws.root))
-    for path, display in inputs:
-        entry = FileReport(path=display)
-        report.files.append(entry)
-        try:
-            entry.size = path.stat().st_size
-            entry.sha256 = file_sha256(path)
-        except OSError as exc:
-            entry.status = ERROR
-            entry.message = f"cannot read the file: {exc.strerror or exc}"
-            continue
-        previous = known.get(entry.sha256)
-        if previous is not None:
-            entry.status = ALREADY
-            entry.format = previous.get("format", "")
-            entry.table = previous.get("table", "")
-            entry.message = "" if previous.get("path") == display else f"same content as {previous.get('path')}"
-            continue
-        _ingest_file(ws, path, display, entry, progress)
-        if entry.status == INGESTED:
-            record = entry.to_dict()
-            record["abs_path"] = str(path.resolve())
-            record["ingested_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            manifest["inputs"].append(record)
-            known[entry.sha256] = record
-            manifest["version"] = __version__
-            manifest["totals"] = _manifest_totals(manifest["inputs"])
-            ws.write_manifest(manifest)
+    pending: list[tuple[_Finishing, Path]] = []  # inputs read, their parts still being written (oldest first)
+
+    def complete() -> None:
+        finishing, path = pending.pop(0)
+        finishing.finish()
+        entry = finishing.report
+        record = entry.to_dict()
+        record["abs_path"] = str(path.resolve())
+        record["ingested_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        manifest["inputs"].append(record)
+        known[entry.sha256] = record
+        manifest["version"] = __version__
+        manifest["totals"] = _manifest_totals(manifest["inputs"])
+        ws.write_manifest(manifest)
+
+    part_writer = PartWriterThread(depth=2)
+    part_pool = parallel.PiecePool()  # worker processes, started for the first large JSON Lines file
+    try:
+        for path, display in inputs:
+            entry = FileReport(path=display)
+            report.files.append(entry)
+            try:
+                entry.size = path.stat().st_size
+                entry.sha256 = file_sha256(path)
+            except OSError as exc:
+                entry.status = ERROR
+                entry.message = f"cannot read the file: {exc.strerror or exc}"
+                continue
+            while any(f.report.sha256 == entry.sha256 for f, _ in pending):
+                complete()  # the same content twice in a row: the first copy must be known
+            previous = known.get(entry.sha256)
+            if previous is not None:
+                entry.status = ALREADY
+                entry.format = previous.get("format", "")
+                entry.table = previous.get("table", "")
+                entry.message = "" if previous.get("path") == display else f"same content as {previous.get('path')}"
+                continue
+            try:
+                finishing = _ingest_file(ws, path, display, entry, progress, part_writer, part_pool)
+            except BaseException:
+                # as if read one by one: the inputs before this one are committed first
+                while pending:
+                    try:
+                        complete()
+                    except BaseException:  # noqa: BLE001 - the first error is the one to report
+                        pass
+                raise
+            if finishing is not None:
+                pending.append((finishing, path))
+            while len(pending) > 1 or (pending and finishing is None):
+                complete()  # the previous input's part was written while this one was read
+        while pending:
+            complete()
+    finally:
+        for finishing, _ in pending:  # an exception left it unfinished
+            finishing.abort()
+        part_writer.stop()
+        part_pool.close()
     return report
 
 
 def _manifest_totals(inputs: list[dict]) -> dict:
-    frame = pd.DataFrame(inputs)
-    return {
-        "files": len(inputs),
-        "read": int(frame["read"].sum()) if len(frame) else 0,
-        "accepted": int(frame["accepted"].sum()) if len(frame) else 0,
-        "quarantined": int(frame["quarantined"].sum()) if len(frame) else 0,
-        "events": int(frame["events"].sum()) if len(frame) else 0,
-    }
+    def total(key: str) -> int:
+        return int(sum(entry.get(key) or 0 for entry in inputs))
+
+    return {"files": len(inputs), "read": total("read"), "accepted": total("accepted"),
+            "quarantined": total("quarantined"), "events": total("events")}

@@ -18,8 +18,9 @@ import pyarrow.parquet as pq
 
 from ..schema import EVENT_SCHEMA, MASTER_COLUMNS, QUARANTINE_COLUMNS
 from ..workspace import Workspace
+from .partwriter import PartJob, PartWriterThread
 
-__all__ = ["InputWriter", "DELETION_SCHEMA", "INV_DATA_TYPES", "read_deletions", "deletion_rows"]
+__all__ = ["InputWriter", "PartWriterThread", "part_schema", "conform_events", "DELETION_SCHEMA", "INV_DATA_TYPES", "read_deletions", "deletion_rows"]
 
 # One row per (deletion, event type it removes); event_type is null when the
 # deletion's inv_data_type is missing or unknown (then any type matches).
@@ -35,15 +36,6 @@ DELETION_SCHEMA = pa.schema(
     ]
 )
 _MASTER_KEYS = {name: columns[0] for name, columns in MASTER_COLUMNS.items()}
-# Dictionary encoding pays off only for columns with few distinct values; for ids
-# and codes it is tried and abandoned at a cost, so it is limited to these.
-_DICTIONARY_COLUMNS = [
-    "event_type", "site_id", "product_code", "product_name", "batch", "prescriber_id", "pharmacist_id",
-    "counterparty", "code_kind", "code_product", "code_lot", "source_file",
-]
-# Min/max statistics cost about a sixth of the write time and help a reader only
-# on columns it filters or joins on; the analysis filters on these.
-_STATISTICS_COLUMNS = ["trace_code", "event_type", "event_time", "site_id", "record_no"]
 
 # NHSA 3507 inv_data_type (进销存数据类型) -> the event types it deletes.
 INV_DATA_TYPES = {
@@ -73,18 +65,65 @@ def read_deletions(ws: Workspace) -> pd.DataFrame:
     return pq.read_table(ws.deletions_path, schema=DELETION_SCHEMA).to_pandas()
 
 
-class InputWriter:
-    """Collects one input file's events, quarantine rows, deletions and master rows."""
+# Events are handed to the part writer in tables of at least this many rows (small
+# chunks -- 20k NHSA records, a CSV block -- are gathered first): one row group
+# each, large enough for DuckDB and Spark to scan well.  The same size as a Parquet
+# input's chunks, which go through as they are.
+ROW_GROUP_ROWS = 256_000
 
-    def __init__(self, ws: Workspace, part_name: str):
+
+def part_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema a part is written with: :data:`EVENT_SCHEMA`, string columns possibly as dictionaries.
+
+    Raises
+    ------
+    ValueError
+        When ``schema`` is not :data:`EVENT_SCHEMA` up to dictionary-encoded strings.
+    """
+    if schema.names != EVENT_SCHEMA.names:
+        raise ValueError(f"events have columns {schema.names}, expected {EVENT_SCHEMA.names}")
+    fields = []
+    for want, got in zip(EVENT_SCHEMA, schema):
+        if got.type == want.type or (pa.types.is_dictionary(got.type) and got.type.value_type == want.type):
+            fields.append(pa.field(want.name, got.type, want.nullable))
+        else:
+            raise ValueError(f"events column {want.name} is {got.type}, expected {want.type}")
+    return pa.schema(fields, metadata=EVENT_SCHEMA.metadata)
+
+
+def conform_events(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Cast a chunk of events to its part's schema (dictionary or plain per column)."""
+    if table.schema.equals(schema):
+        return table
+    columns = [col if col.type == field.type else col.cast(field.type) for field, col in zip(schema, table.columns)]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+class InputWriter:
+    """Collects one input file's events, quarantine rows, deletions and master rows.
+
+    Parameters
+    ----------
+    ws : Workspace
+    part_name : str
+        The part's name (``part-<part_name>.parquet``).
+    part_writer : PartWriterThread, optional
+        The thread that encodes the events (shared by the files of one ingest, so
+        one file's last row groups are written while the next file is read); a
+        private one is started when not given.
+    """
+
+    def __init__(self, ws: Workspace, part_name: str, part_writer: PartWriterThread | None = None):
         self.ws = ws
         self.part_name = part_name
         self.part_path = ws.events_dir / f"part-{part_name}.parquet"
         self._tmp_part = self.part_path.with_suffix(".parquet.tmp")
         self._tmp_quarantine = ws.root / f".quarantine-{part_name}.tmp"
-        self._writer: pq.ParquetWriter | None = None
-        self._pool = None  # one background thread writes row groups while the next chunk is parsed
-        self._pending = None
+        self._own_thread = part_writer is None
+        self._part_writer = part_writer
+        self._job: PartJob | None = None
+        self._gathered: list[pa.Table] = []  # events not yet handed to the writer thread
+        self._gathered_rows = 0
         self._quarantine_fh = None
         self._quarantine_csv = None
         self.events = 0
@@ -94,23 +133,24 @@ class InputWriter:
 
     # -- collecting
     def add_events(self, table: pa.Table) -> None:
+        """Queue accepted events (:data:`EVENT_SCHEMA`) for the part; raises an earlier write error."""
         if table.num_rows == 0:
             return
-        if self._writer is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._writer = pq.ParquetWriter(self._tmp_part, EVENT_SCHEMA, compression="zstd",
-                                            use_dictionary=_DICTIONARY_COLUMNS,
-                                            write_statistics=_STATISTICS_COLUMNS)
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rxring-part-writer")
-        self._wait()  # at most one chunk in flight: memory stays bounded
-        self._pending = self._pool.submit(self._writer.write_table, table)
+        if self._job is None:
+            if self._part_writer is None:
+                self._part_writer = PartWriterThread()
+            self._job = PartJob(self._tmp_part, part_schema(table.schema))
+        self._gathered.append(conform_events(table, self._job.schema))
+        self._gathered_rows += table.num_rows
         self.events += table.num_rows
+        if self._gathered_rows >= ROW_GROUP_ROWS:
+            self._submit_gathered()
 
-    def _wait(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.result()
+    def _submit_gathered(self) -> None:
+        if not self._gathered:
+            return
+        tables, self._gathered, self._gathered_rows = self._gathered, [], 0
+        self._part_writer.submit(self._job, tables[0] if len(tables) == 1 else pa.concat_tables(tables))
 
     def add_quarantine(self, rows) -> None:
         """Rows as (source_file, source_line, reason, raw) tuples or a DataFrame."""
@@ -132,29 +172,45 @@ class InputWriter:
         self.masters.setdefault(name, []).append(frame)
 
     # -- finishing
-    def _close(self) -> None:
-        try:
-            self._wait()
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
+    def close_async(self) -> None:
+        """Stop collecting: the part is closed in the writer thread (:meth:`commit` waits for it)."""
+        if self._job is not None:
+            if not self._job.cancelled:
+                self._submit_gathered()
+            self._gathered, self._gathered_rows = [], 0
+            self._part_writer.close_async(self._job)
         if self._quarantine_fh is not None:
             self._quarantine_fh.close()
             self._quarantine_fh = None
 
+    def _close(self) -> None:
+        try:
+            self.close_async()
+            if self._job is not None:
+                self._job.wait()
+        finally:
+            if self._own_thread and self._part_writer is not None:
+                self._part_writer.stop()
+
     def abort(self) -> None:
-        """Drop everything collected for this input."""
-        self._close()
-        for tmp in (self._tmp_part, self._tmp_quarantine):
-            if tmp.exists():
-                tmp.unlink()
+        """Drop everything collected for this input (tables still queued are not written)."""
+        if self._job is not None:
+            self._job.cancelled = True
+        try:
+            self._close()
+        except Exception:  # noqa: BLE001 - the input is dropped anyway
+            pass
+        finally:
+            for tmp in (self._tmp_part, self._tmp_quarantine):
+                if tmp.exists():
+                    tmp.unlink()
 
     def commit(self) -> str | None:
-        """Move the results into the workspace; returns the part file name (or None)."""
+        """Move the results into the workspace; returns the part file name (or None).
+
+        Waits for the part's last row groups; a failed write raises (see
+        :meth:`PartJob.wait`) and leaves the workspace unchanged.
+        """
         self._close()
         part = None
         if self._tmp_part.exists():

@@ -25,7 +25,7 @@ from . import Chunk, FileProblem
 from .epcis import document_events, event_records
 from .nhsa import message_items
 
-__all__ = ["read_jsonl", "read_json", "RECORD_SCHEMA"]
+__all__ = ["read_jsonl", "jsonl_chunks", "read_json", "RECORD_SCHEMA"]
 
 BATCH_RECORDS = 20_000
 _NUMERIC = ("quantity", "fund_amount", "total_amount")
@@ -154,23 +154,34 @@ def _take(obj, line: int, raw: str, index: int, sha16: str, source_file: str, ba
 def read_jsonl(path: Path, encoding: str, sha16: str, source_file: str, tick: Callable[[], None],
                kinds: Counter) -> Iterator[Chunk]:
     """Stream JSON Lines: one object per line; a line that is not JSON is one rejected record."""
-    batch = _Batcher()
     with text_stream(path, encoding) as fh:
-        for number, line in enumerate(fh, start=1):
-            text = line.strip().lstrip("\ufeff")
-            if not text:
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                batch.rejects.append((number, f"invalid JSON ({exc.msg} at column {exc.colno})", text))
-                continue
-            _take(obj, number, text, 0, sha16, source_file, batch)
-            if batch.full():
-                kinds.update(batch.kinds)
-                batch.kinds.clear()
-                tick(raw_position(fh))
-                yield batch.chunk()
+        yield from jsonl_chunks(fh, 1, sha16, source_file, kinds, lambda: tick(raw_position(fh)))
+
+
+def jsonl_chunks(lines, first_line: int, sha16: str, source_file: str, kinds: Counter,
+                 tick: Callable[[], None] = lambda: None) -> Iterator[Chunk]:
+    """Chunks of JSON Lines text; ``first_line`` is the physical line number of the first line.
+
+    ``lines`` is any iterable of text lines (a file opened with ``newline=""``), so
+    that a byte range of a large file can be read on its own (see
+    :mod:`rxring.ingest.parallel`).
+    """
+    batch = _Batcher()
+    for number, line in enumerate(lines, start=first_line):
+        text = line.strip().lstrip("\ufeff")
+        if not text:
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            batch.rejects.append((number, f"invalid JSON ({exc.msg} at column {exc.colno})", text))
+            continue
+        _take(obj, number, text, 0, sha16, source_file, batch)
+        if batch.full():
+            kinds.update(batch.kinds)
+            batch.kinds.clear()
+            tick()
+            yield batch.chunk()
     kinds.update(batch.kinds)
     yield batch.chunk()
 

@@ -35,7 +35,8 @@ from ..aliases import COLUMN_ALIASES, SALE_HINT_COLUMNS, map_headers, normalise_
 from ..sniff import Utf8Recoder, is_gzip, open_binary, raw_position, text_stream
 from . import Chunk, FileProblem
 
-__all__ = ["TablePlan", "plan_table", "read_csv", "read_xlsx", "read_parquet", "MASTER_ALIASES"]
+__all__ = ["TablePlan", "plan_table", "read_csv", "read_xlsx", "read_parquet", "MASTER_ALIASES",
+           "PARQUET_DICTIONARY_COLUMNS"]
 
 CSV_BLOCK = 16 << 20
 XLSX_CHUNK = 20_000
@@ -445,25 +446,94 @@ def _xlsx_chunk(buffer, lines, header, plan: TablePlan, blank: int) -> Chunk:
 
 # --------------------------------------------------------------------- Parquet
 
+# Canonical columns the normaliser passes through unchanged: read as dictionaries
+# when the file stores them dictionary-encoded, they are neither decoded here nor
+# hashed again by the part writer (its dictionary is written as it is).
+PARQUET_DICTIONARY_COLUMNS = ("event_type", "site_id", "product_code", "product_name", "batch",
+                              "prescriber_id", "pharmacist_id", "counterparty")
+
+
+# A column chunk is read as a dictionary only when it is small per value: indices
+# plus a modest dictionary.  One whose dictionary outgrew the writer's limit (and
+# fell back to plain pages), or that has nearly one value per row, would be
+# hashed into a huge dictionary here and then be slower to write, not faster.
+DICTIONARY_MAX_BYTES_PER_VALUE = 4.0
+
+
+def _dictionary_headers(parquet: pq.ParquetFile, plan: TablePlan) -> list[str]:
+    """Headers of pass-through string columns that are compactly dictionary-encoded in every row group."""
+    metadata = parquet.metadata
+    if plan.kind != "events" or metadata.num_row_groups == 0:
+        return []
+    schema = parquet.schema_arrow
+    candidates = {header for canonical, header in plan.mapping.items()
+                  if canonical in PARQUET_DICTIONARY_COLUMNS and pa.types.is_string(schema.field(header).type)}
+    compact = set(candidates)
+    for g in range(metadata.num_row_groups):
+        group = metadata.row_group(g)
+        for i in range(group.num_columns):
+            column = group.column(i)
+            name = column.path_in_schema
+            if name not in compact:
+                continue
+            values = max(column.num_values, 1)
+            if (not column.has_dictionary_page
+                    or column.total_uncompressed_size / values > DICTIONARY_MAX_BYTES_PER_VALUE):
+                compact.discard(name)
+        if not compact:
+            break
+    return [header for header in plan.mapping.values() if header in compact]
+
+
+def _parquet_tables(parquet: pq.ParquetFile, columns, dictionaries: list[str]) -> Iterator[pa.Table]:
+    """Tables of about PARQUET_BATCH rows, each column in one chunk.
+
+    A dictionary column makes the reader stop a batch at every row group (its
+    dictionary changes there); those batches are joined again and their
+    dictionaries unified, so the chunks (and the part's row groups) keep their size.
+    """
+    if not dictionaries:
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH, columns=columns, use_threads=False):
+            yield pa.Table.from_batches([batch])
+        return
+    buffer: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in parquet.iter_batches(batch_size=PARQUET_BATCH, columns=columns):
+        buffer.append(batch)
+        rows += batch.num_rows
+        if rows >= PARQUET_BATCH:
+            yield pa.Table.from_batches(buffer).unify_dictionaries().combine_chunks()
+            buffer, rows = [], 0
+    if buffer:
+        yield pa.Table.from_batches(buffer).unify_dictionaries().combine_chunks()
+
+
 def read_parquet(path: Path, tick: Callable[[], None], ctx_setup: Callable[[TablePlan], None]) -> Iterator[Chunk]:
-    """Stream a Parquet file in record batches (canonical or aliased column names)."""
+    """Stream a Parquet file in record batches (canonical or aliased column names).
+
+    Low-cardinality pass-through columns stored dictionary-encoded are read as
+    dictionary arrays (see :data:`PARQUET_DICTIONARY_COLUMNS`).
+    """
     try:
         if is_gzip(path):
             with open_binary(path) as fh:
-                parquet = pq.ParquetFile(pa.BufferReader(fh.read()))
+                data = fh.read()
+            source = lambda: pa.BufferReader(data)  # noqa: E731 - one reader per ParquetFile
         else:
-            parquet = pq.ParquetFile(str(path))
+            source = lambda: str(path)  # noqa: E731
+        parquet = pq.ParquetFile(source())
+        plan = plan_table(parquet.schema_arrow.names)
+        dictionaries = _dictionary_headers(parquet, plan)
+        if dictionaries:
+            parquet = pq.ParquetFile(source(), read_dictionary=dictionaries)
     except (pa.ArrowInvalid, OSError, EOFError) as exc:
         raise FileProblem(f"cannot read the Parquet file: {exc}") from None
-    headers = parquet.schema_arrow.names
-    plan = plan_table(headers)
     ctx_setup(plan)
     wanted = list(dict.fromkeys(plan.mapping.values()))
     row = 0
     try:
-        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH, columns=wanted if plan.kind == "events" else None):
+        for table in _parquet_tables(parquet, wanted if plan.kind == "events" else None, dictionaries):
             tick()
-            table = pa.Table.from_batches([batch])
             lines = np.arange(row + 1, row + 1 + table.num_rows)
             row += table.num_rows
             if plan.kind != "events":
