@@ -177,7 +177,10 @@ def task_analyze(workspace: str, profile: str | None = None) -> dict:
         Path(profile).write_text(profiler.output_text(unicode=True, color=False, show_all=False), encoding="utf-8")
     return {"seconds": seconds, "task_cpu": cpu, "events_used": result.stats.get("events_used"),
             "findings": int(len(result.findings)), "rings": int(len(result.rings)),
-            "findings_by_rule": result.stats.get("findings_by_rule", {})}
+            "findings_by_rule": result.stats.get("findings_by_rule", {}),
+            "codes": result.stats.get("codes"), "candidate_codes": result.stats.get("candidate_codes"),
+            "candidate_events": result.stats.get("candidate_events"),
+            "cpu_by_step": result.stats.get("cpu_seconds_by_step", {})}
 
 
 ANCHOR_SQL = (
@@ -506,6 +509,7 @@ def render_markdown(measurements: list[Measurement], formats: list[str], machine
             lines.append(f"| {size_label(m.events)} | " + " | ".join(f"{v:,}" for v in counts.values())
                          + f" | {m.analyze.get('rings', 0):,} |")
         lines.append("")
+    lines += render_steps(measurements)
     lines += ["## Targets (issue 8)", "", "| target | measured | |", "|---|---|---|"]
     lines += [f"| {t['target']} | {t['value']} | {_mark(t['met'])} |" for t in evaluate_targets(measurements, neo4j)]
     lines += ["", "## Neo4j", ""]
@@ -529,6 +533,31 @@ def render_markdown(measurements: list[Measurement], formats: list[str], machine
         if not text.endswith("\n"):
             text += "\n"
     return text
+
+
+def render_steps(measurements: list[Measurement]) -> list[str]:
+    """Markdown lines: CPU seconds of each analyze step per size, with the anchor for scale.
+
+    Steps are the SQL stages of :mod:`rxring.queries.embedded` (``scan`` … ``pd``), the
+    rules, the evidence join, the assembly of findings and the rings, as measured by
+    :func:`rxring.analysis.analyze_workspace` (``stats.cpu_seconds_by_step``).
+    """
+    done = [m for m in sorted(measurements, key=lambda m: m.events) if m.analyze.get("cpu_by_step")]
+    if not done:
+        return []
+    steps = list(dict.fromkeys(step for m in done for step in m.analyze["cpu_by_step"]))
+    lines = ["## Where analyze spends its CPU", "",
+             "CPU seconds of the analyze process per step (all DuckDB threads). Candidate codes are those "
+             "stage `cand` keeps for the wide stages (the rest end after the whole-city aggregations).", "",
+             "| size | codes | candidate codes | candidate events | " + " | ".join(steps) + " | anchor CPU s |",
+             "|---|---|---|---|" + "---|" * (len(steps) + 1)]
+    for m in done:
+        by_step = m.analyze["cpu_by_step"]
+        cells = [f"{by_step[s]:.2f}" if s in by_step else "" for s in steps]
+        lines.append(f"| {size_label(m.events)} | {m.analyze.get('codes') or 0:,} | "
+                     f"{m.analyze.get('candidate_codes') or 0:,} | {m.analyze.get('candidate_events') or 0:,} | "
+                     + " | ".join(cells) + f" | {_fmt_s(m.anchor.get('task_cpu'))} |")
+    return lines + [""]
 
 
 def save_measurements(path: Path, measurements: list[Measurement], neo4j: dict, formats: list[str]) -> None:

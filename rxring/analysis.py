@@ -136,15 +136,21 @@ def _deletions_frame(deletions) -> pd.DataFrame:
     return frame.astype("object")
 
 
-def _run(con, options: AnalysisOptions, products, deletions, progress=None) -> pd.DataFrame:
+def _run(con, options: AnalysisOptions, products, deletions, progress=None, prune: bool = True,
+         timings: dict | None = None) -> pd.DataFrame:
     con.register("products", _products_frame(products))
     con.register("deletions", _deletions_frame(deletions))
-    flat = embedded.run_sql_rules(con, options, RULES, progress=progress)
-    return embedded.assemble_findings(flat, con)
+    flat = embedded.run_sql_rules(con, options, RULES, progress=progress, prune=prune, timings=timings)
+    started = time.process_time()
+    findings = embedded.assemble_findings(flat, con)
+    if timings is not None:
+        timings["assemble"] = round(time.process_time() - started, 3)
+    return findings
 
 
 def run_rules(events: pd.DataFrame, options: AnalysisOptions | None = None, products: pd.DataFrame | None = None,
-              sites: pd.DataFrame | None = None, deletions: pd.DataFrame | None = None) -> pd.DataFrame:
+              sites: pd.DataFrame | None = None, deletions: pd.DataFrame | None = None, *,
+              prune: bool = True) -> pd.DataFrame:
     """Run the five rules (DESIGN §3) on an event table.
 
     Parameters
@@ -164,6 +170,9 @@ def run_rules(events: pd.DataFrame, options: AnalysisOptions | None = None, prod
     deletions
         NHSA 3507 deletions (record_no, event_type[, site_id]): matching events
         do not count.
+    prune
+        Run the wide stages only on the candidate codes (stage ``cand``, the
+        default); ``False`` runs them on every code, with the same findings.
 
     Returns
     -------
@@ -183,7 +192,7 @@ def run_rules(events: pd.DataFrame, options: AnalysisOptions | None = None, prod
     con = _connect()
     try:
         con.register("events_raw", embedded.events_table(events))
-        return _run(con, options, products, deletions)
+        return _run(con, options, products, deletions, prune=prune)
     finally:
         con.close()
 
@@ -224,10 +233,15 @@ def analyze_workspace(workspace, options: AnalysisOptions | None = None, progres
     try:
         con.execute(f"CREATE VIEW events_raw AS {embedded.parquet_events_sql(parts)}")
         deletions = pd.read_parquet(ws.deletions_path) if ws.deletions_path.exists() else None
-        findings = _run(con, options, ws.master("products"), deletions, progress=step)
-        counts = con.execute("SELECT (SELECT COUNT(*) FROM events_raw), (SELECT COUNT(*) FROM ev)").fetchone()
+        timings: dict = {}
+        findings = _run(con, options, ws.master("products"), deletions, progress=step, timings=timings)
+        counts = con.execute(f"SELECT (SELECT COUNT(*) FROM events_raw), (SELECT COUNT(*) FROM {embedded.EVENTS_STAGE}), "
+                             "(SELECT COUNT(*) FROM codes), (SELECT COUNT(*) FROM cand), "
+                             "(SELECT COUNT(*) FROM ev)").fetchone()
         step("rings")
+        started_rings = time.process_time()
         rings = build_rings(findings, options)
+        timings["rings"] = round(time.process_time() - started_rings, 3)
         step("write")
     finally:
         con.close()
@@ -236,10 +250,14 @@ def analyze_workspace(workspace, options: AnalysisOptions | None = None, progres
     stats = {
         "events_read": int(counts[0]),
         "events_used": int(counts[1]),
+        "codes": int(counts[2]),
+        "candidate_codes": int(counts[3]),      # codes some rule could report (stage cand)
+        "candidate_events": int(counts[4]),     # their events: the rows of the wide stages
         "findings": int(len(findings)),
         "findings_by_rule": {r: int((findings["rule"] == r).sum()) for r in RULES},
         "rings": int(len(rings)),
         "seconds": round(time.perf_counter() - started, 2),
+        "cpu_seconds_by_step": timings,
     }
     _write_results(ws, findings, rings, options, stats)
     return AnalysisResult(findings=findings, rings=rings, stats=stats)
@@ -502,8 +520,9 @@ def box_timeline(workspace, trace_code: str, options: AnalysisOptions | None = N
         con.register("events_raw", table.append_column("row_key", pa.array(range(table.num_rows), type=pa.int64())))
         con.register("deletions", _deletions_frame(pd.read_parquet(ws.deletions_path) if ws.deletions_path.exists() else None))
         con.register("products", _products_frame(ws.master("products")))
-        for stage in ("ev", "dr"):
-            body = embedded._strip_comments(embedded.render(embedded.stage_sql(stage), options))
+        for stage in ("scan", "cand", "ev", "dr"):   # one code: its events are all candidates
+            sql = "SELECT DISTINCT trace_code FROM scan" if stage == "cand" else embedded.stage_sql(stage)
+            body = embedded._strip_comments(embedded.render(sql, options))
             con.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS {body}")
         return con.execute(_TIMELINE_SQL).df()
     finally:

@@ -14,15 +14,15 @@
 -- its patient and prescriber are the people on that settlement: ring members);
 -- any other event with an unexpected product is 'laundering' (its site only);
 -- the rest 'other'.  Money: the net dispenses with the unexpected product.
--- (Codes carrying one product_code are handled by one hash aggregation; only
--- codes with several are looked at event by event.)
-WITH per_code AS (
-  SELECT trace_code, MIN(product_norm) AS pmin, MAX(product_norm) AS pmax, MIN(code_product) AS code_product
-  FROM ev
-  GROUP BY trace_code
+-- (The usual products are learned from every code of the city in stage usual,
+-- and stage codes holds every code's smallest and largest product_norm and its
+-- code_product; only codes with several products are looked at event by event.
+-- A conflicted code is a candidate (stage cand), so all its events are in ev.)
+WITH per_code AS (  -- product keys (stage keys): equal when the product_norms are
+  SELECT trace_code, pmin, pmax, part_key FROM codes
 ),
 multi AS (
-  SELECT trace_code, code_product FROM per_code WHERE pmin <> pmax
+  SELECT trace_code FROM per_code WHERE pmin <> pmax
 ),
 multi_first AS (
   SELECT trace_code, product_norm
@@ -32,42 +32,18 @@ multi_first AS (
         WHERE e.product_norm IS NOT NULL) ordered
   WHERE rn = 1
 ),
-pairs AS (
-  SELECT trace_code, code_product, pmin AS product_norm
-  FROM per_code WHERE pmin = pmax AND code_product IS NOT NULL
-  UNION ALL
-  SELECT DISTINCT e.trace_code, m.code_product, e.product_norm
-  FROM ev e JOIN multi m ON m.trace_code = e.trace_code
-  WHERE e.product_norm IS NOT NULL AND m.code_product IS NOT NULL
-),
-support AS (
-  SELECT code_product, product_norm, COUNT(*) AS n_codes FROM pairs GROUP BY code_product, product_norm
-),
-totals AS (
-  SELECT code_product, COUNT(DISTINCT trace_code) AS n_total FROM pairs GROUP BY code_product
-),
-ranked AS (
-  SELECT s.code_product, s.product_norm, s.n_codes, t.n_total,
-         ROW_NUMBER() OVER (PARTITION BY s.code_product ORDER BY s.n_codes DESC, s.product_norm) AS rn
-  FROM support s JOIN totals t ON t.code_product = s.code_product
-),
-usual AS (
-  SELECT code_product, product_norm AS usual_product, n_codes, n_total
-  FROM ranked
-  WHERE rn = 1 AND n_codes >= ${conflict_min_support} AND n_codes >= ${conflict_min_share} * n_total
-),
 conflicted AS (
-  SELECT c.trace_code, COALESCE(u.usual_product, f.product_norm) AS expected_product,
+  SELECT /*+ BROADCAST(u) */ c.trace_code, COALESCE(u.usual_product, f.product_norm) AS expected_product,
          u.usual_product, u.n_codes, u.n_total
   FROM per_code c
-  LEFT JOIN usual u ON u.code_product = c.code_product
+  LEFT JOIN usual u ON u.part_key = c.part_key
   LEFT JOIN multi_first f ON f.trace_code = c.trace_code
   WHERE c.pmin IS NOT NULL
-    AND ((u.usual_product IS NOT NULL AND (c.pmin <> u.usual_product OR c.pmax <> u.usual_product))
-         OR (u.usual_product IS NULL AND c.pmin <> c.pmax))
+    AND ((u.usual_key IS NOT NULL AND (c.pmin <> u.usual_key OR c.pmax <> u.usual_key))
+         OR (u.usual_key IS NULL AND c.pmin <> c.pmax))
 ),
 scans AS (
-  SELECT d.event_id, d.is_rescan, d.is_net FROM dr d JOIN conflicted c ON c.trace_code = d.trace_code
+  SELECT d.trace_code, d.event_id, d.is_rescan, d.is_net FROM dr d JOIN conflicted c ON c.trace_code = d.trace_code
 )
 SELECT 'CODE_CONFLICT' AS rule, e.trace_code, '' AS disc, e.event_id,
        CASE WHEN e.product_norm = c.expected_product THEN 'other'
@@ -78,5 +54,5 @@ SELECT 'CODE_CONFLICT' AS rule, e.trace_code, '' AS disc, e.event_id,
          COALESCE(CAST(c.n_total AS STRING), '') AS note
 FROM ev e
 JOIN conflicted c ON c.trace_code = e.trace_code
-LEFT JOIN scans d ON d.event_id = e.event_id
+LEFT JOIN scans d ON d.trace_code = e.trace_code AND d.event_id = e.event_id
 WHERE e.product_norm IS NOT NULL AND (d.event_id IS NULL OR NOT d.is_rescan)

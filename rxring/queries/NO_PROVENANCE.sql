@@ -22,18 +22,17 @@
 -- and are counted like any other.)  One finding per (code, site);
 -- evidence: the site's net dispenses of the code before any such receipt
 -- ('laundering'; the buyers are not ring members).  Money: those dispenses.
-WITH site_start AS (
-  SELECT site_id, MIN(ev_sec) AS first_sec FROM ev GROUP BY site_id
-),
-opening_stocktake AS (  -- sites whose first days include an inventory (3501 盘存) upload
-  SELECT DISTINCT e.site_id
-  FROM ev e JOIN site_start s ON s.site_id = e.site_id
-  WHERE e.event_type = 'inventory' AND e.ev_sec < s.first_sec + ${opening_stocktake_seconds}
-),
-site_first AS (
-  SELECT s.site_id, s.first_sec,
-         CASE WHEN o.site_id IS NULL THEN ${provenance_grace_seconds} ELSE 0.0 END AS grace_sec
-  FROM site_start s LEFT JOIN opening_stocktake o ON o.site_id = s.site_id
+-- How: the per-site figures (first event, opening stock-take, coverage) need every
+-- code of the city.  Stage sites holds them for the codes with one dispense/refund
+-- scan (a lone dispense is net); the codes with two or more such scans are all
+-- candidates (stage cand), whose net dispenses are in netd and whose receipts are
+-- in ev.  Only candidate codes can be reported, so the rest reads ev, dr and netd,
+-- which hold every event of those codes.
+WITH site_first AS (  -- grace 0 for sites whose first days include an inventory (3501 盘存) upload
+  SELECT site_id, first_sec,
+         CASE WHEN first_inventory_sec < first_sec + ${opening_stocktake_seconds} THEN 0.0
+              ELSE ${provenance_grace_seconds} END AS grace_sec
+  FROM sites
 ),
 first_dispense AS (
   SELECT trace_code, site_id, MIN(ev_sec) AS ev_sec FROM netd GROUP BY trace_code, site_id
@@ -47,12 +46,22 @@ received AS (
   UNION
   SELECT DISTINCT trace_code, site_id FROM transfers_to
 ),
-coverage AS (
+multi_scan_codes AS (  -- codes with two or more dispense/refund scans
+  SELECT trace_code FROM dr GROUP BY trace_code HAVING COUNT(*) >= 2
+),
+multi_coverage AS (
   SELECT f.site_id, COUNT(*) AS n_codes,
          SUM(CASE WHEN r.trace_code IS NOT NULL THEN 1 ELSE 0 END) AS n_received
   FROM first_dispense f
+  JOIN multi_scan_codes m ON m.trace_code = f.trace_code
   LEFT JOIN received r ON r.trace_code = f.trace_code AND r.site_id = f.site_id
   GROUP BY f.site_id
+),
+coverage AS (
+  SELECT /*+ BROADCAST(m) */ s.site_id,
+         s.single_codes + COALESCE(m.n_codes, 0) AS n_codes,
+         s.single_received + COALESCE(m.n_received, 0) AS n_received
+  FROM sites s LEFT JOIN multi_coverage m ON m.site_id = s.site_id
 ),
 provenance AS (
   SELECT trace_code, site_id, MIN(prov_sec) AS prov_sec
@@ -66,13 +75,13 @@ provenance AS (
         UNION ALL
         SELECT trace_code, site_id, ev_sec AS prov_sec FROM transfers_to
         UNION ALL
-        SELECT e.trace_code, e.site_id, e.ev_sec AS prov_sec     -- the opening stock-take
+        SELECT /*+ BROADCAST(sf) */ e.trace_code, e.site_id, e.ev_sec AS prov_sec     -- the opening stock-take
         FROM ev e JOIN site_first sf ON sf.site_id = e.site_id
         WHERE e.event_type = 'inventory' AND e.ev_sec < sf.first_sec + ${opening_stocktake_seconds}) receipts
   GROUP BY trace_code, site_id
 ),
 flagged AS (
-  SELECT f.trace_code, f.site_id, p.prov_sec, c.n_codes, c.n_received
+  SELECT /*+ BROADCAST(c, sf) */ f.trace_code, f.site_id, p.prov_sec, c.n_codes, c.n_received
   FROM first_dispense f
   JOIN coverage c ON c.site_id = f.site_id
   JOIN site_first sf ON sf.site_id = f.site_id

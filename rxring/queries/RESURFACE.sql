@@ -13,7 +13,7 @@
 -- Only codes with an event later than their source are examined (one hash
 -- aggregation finds them).  One finding per trace code.  Evidence: the source dispense(s) ('source') and the
 -- resurfacing events ('laundering'; their site is the laundering site).  Money:
--- the dispenses among them.
+-- the dispenses among them.  Every join is keyed by trace_code.
 WITH code_last AS (
   SELECT trace_code, MAX(event_time) AS last_time FROM ev GROUP BY trace_code
 ),
@@ -35,17 +35,17 @@ src_patient_count AS (
   SELECT trace_code, COUNT(*) AS n_patients FROM src_patients GROUP BY trace_code
 ),
 cand_scans AS (
-  SELECT d.event_id, d.is_rescan FROM dr d JOIN src s ON s.trace_code = d.trace_code
+  SELECT d.trace_code, d.event_id, d.is_rescan FROM dr d JOIN src s ON s.trace_code = d.trace_code
 ),
 cand_net AS (
-  SELECT n.event_id, n.pd_key FROM netd n JOIN src s ON s.trace_code = n.trace_code
+  SELECT n.trace_code, n.event_id, n.pd_key FROM netd n JOIN src s ON s.trace_code = n.trace_code
 ),
 later AS (
   SELECT e.trace_code, e.event_id
   FROM ev e
   JOIN src s ON s.trace_code = e.trace_code
-  LEFT JOIN cand_scans d ON d.event_id = e.event_id
-  LEFT JOIN cand_net n ON n.event_id = e.event_id
+  LEFT JOIN cand_scans d ON d.trace_code = e.trace_code AND d.event_id = e.event_id
+  LEFT JOIN cand_net n ON n.trace_code = e.trace_code AND n.event_id = e.event_id
   LEFT JOIN src_patients sp ON sp.trace_code = e.trace_code AND sp.patient_id = e.patient_id
   LEFT JOIN src_patient_count spc ON spc.trace_code = e.trace_code
   WHERE e.event_time > s.pd_time

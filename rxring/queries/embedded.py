@@ -11,13 +11,15 @@ same as the DuckDB stages doing all of the preparation (5-8 s, 0.8 GB).  Speed
 is a wash; what decides is scale and reuse: pandas must hold the whole event
 table and its sorted copies in memory (about 7 GB at 10M events), while DuckDB
 streams the Parquet parts, runs in parallel and spills to disk (10M events:
-110 s, 3.3 GB peak RSS, measured), and plain SQL can be run unchanged by the
+32 CPU-s, 3.1 GB peak RSS, measured on 2 shared cores), and plain SQL can be run unchanged by the
 Spark engine of the scale-out issue.  The SQL is plain (CTEs,
 ``ROW_NUMBER``/``LAG``/``SUM`` windows, ``CASE``, joins; no ``QUALIFY``, no list
 functions, no DuckDB-only macros): the only dialect-specific call is
 ``EPOCH_SECONDS(ts)`` (rendered ``epoch(ts)`` here, microseconds since 1970 / 1e6 on
 Spark), and ``${name}`` placeholders are filled with validated numbers or
 whitelisted event-type literals from :class:`~rxring.options.AnalysisOptions`.
+``/*+ BROADCAST(alias) */`` hints mark the small per-site and per-part tables for
+Spark; DuckDB reads them as comments.
 The Python side (:func:`assemble_findings`) groups the flat rows with DuckDB
 list aggregates; another engine can hand it the same flat rows.
 
@@ -26,11 +28,27 @@ Pipeline
 Input relations: ``events_raw`` (schema.EVENT_SCHEMA columns plus a unique
 ``row_key``, see :func:`events_table` and :func:`parquet_events_sql`), ``deletions``
 (record_no, event_type, site_id) and ``products`` (product_norm, pack_units).
-Stages, each a temporary table, in order: ``ev`` (clean events), ``dr``
-(double scans, refunds), ``netd`` (net dispenses with pack groups), ``pd`` (pack
-dispenses).  Then each rule file ``<RULE>.sql`` returns flat evidence rows
+Stages, each a temporary table, in order (:data:`STAGES`):
+
+* whole city, narrow: ``scan`` (clean events: deletions and repeated event ids
+  dropped, ten columns), ``keys`` (integer keys of product codes and product
+  parts), ``code_site`` (one aggregation per code and site), ``codes`` (per code),
+  ``sites`` (per site: first event, opening stock-take, coverage bounds),
+  ``usual`` (CODE_CONFLICT's usual product per product part);
+* ``cand``: the candidate codes, those some rule could report (each condition is
+  implied by every finding of its rule; see ``stage_cand.sql``), about 1 % of the
+  codes of a city;
+* candidates only, wide: ``ev`` (their events with every column the rules read),
+  ``dr`` (double scans, refunds), ``netd`` (net dispenses with pack groups), ``pd``
+  (pack dispenses).
+
+Then each rule file ``<RULE>.sql`` returns flat evidence rows
 ``(rule, trace_code, disc, event_id, role, money, note)`` which
-:func:`assemble_findings` turns into rows of schema.FINDING_COLUMNS.
+:func:`assemble_findings` turns into rows of schema.FINDING_COLUMNS.  Every join
+between event rows is keyed by trace code (``(trace_code, event_id)`` or
+``(trace_code, row_key)``), so an engine that partitions the events by trace code
+(Spark) moves no rows for them; only the whole-city groupings by site and product
+part, and the repeated-event-id check in ``scan``, are global.
 
 Roles of evidence events: ``source`` (the source dispense: its site, patient and
 prescriber are source_sites, source_patients, source_prescribers),
@@ -45,6 +63,7 @@ patients, prescribers only).
 from __future__ import annotations
 
 import re
+import time
 from importlib import resources
 
 import pandas as pd
@@ -55,6 +74,8 @@ from ..schema import EVENT_SCHEMA, EVENT_TYPES, FINDING_COLUMNS, LOCAL_TZ, RULES
 
 __all__ = [
     "STAGES",
+    "EVENTS_STAGE",
+    "ALL_CODES_SQL",
     "EVIDENCE_COLUMNS",
     "rule_sql",
     "stage_sql",
@@ -68,7 +89,10 @@ __all__ = [
 ]
 
 #: Stage tables, in the order they are built.
-STAGES = ("ev", "dr", "netd", "pd")
+STAGES = ("scan", "keys", "code_site", "codes", "sites", "usual", "cand", "ev", "dr", "netd", "pd")
+
+#: The stage with one row per event that counts (the ``events_used`` of the stats).
+EVENTS_STAGE = "scan"
 
 #: Columns of the flat evidence rows every rule query returns.
 RULE_OUTPUT_COLUMNS = ("rule", "trace_code", "disc", "event_id", "role", "money", "note")
@@ -160,18 +184,35 @@ def empty_findings() -> pd.DataFrame:
     )
 
 
-def run_sql_rules(con, options: AnalysisOptions, rules=RULES, progress=None) -> pd.DataFrame:
+#: Stage ``cand`` when candidate pruning is off: every code goes on to the wide stages.
+ALL_CODES_SQL = "SELECT trace_code FROM codes"
+
+
+def run_sql_rules(con, options: AnalysisOptions, rules=RULES, progress=None, *, prune: bool = True,
+                  timings: dict | None = None) -> pd.DataFrame:
     """Build the stages and run *rules* on a DuckDB connection; return flat evidence rows.
 
     The connection must hold the input relations ``events_raw``, ``deletions`` and
     ``products`` (see the module docstring).  *progress* is called with a short
-    label before each step (for progress bars).
+    label before each step (for progress bars).  With ``prune=False`` stage ``cand``
+    holds every code (:data:`ALL_CODES_SQL`), so the wide stages run on the whole
+    city: slower, and the same findings (the tests check that the candidate filter
+    drops no finding).  When *timings* is a dict, the CPU seconds of the process
+    (all DuckDB threads) spent on each stage, on the rules and on the evidence join
+    are stored in it by name.
     """
+    clock = time.process_time
     for stage in STAGES:
         if progress:
             progress(f"stage {stage}")
-        body = _strip_comments(render(stage_sql(stage), options))
+        if stage == "cand" and not prune:
+            body = ALL_CODES_SQL
+        else:
+            body = _strip_comments(render(stage_sql(stage), options))
+        started = clock()
         con.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS {body}")
+        if timings is not None:
+            timings[stage] = round(clock() - started, 3)
     parts = []
     for rule in rules:
         if progress:
@@ -179,15 +220,21 @@ def run_sql_rules(con, options: AnalysisOptions, rules=RULES, progress=None) -> 
         parts.append("(" + _strip_comments(render(rule_sql(rule), options)) + ")")
     if not parts:
         return pd.DataFrame(columns=list(EVIDENCE_COLUMNS))
+    started = clock()
     con.execute("CREATE OR REPLACE TEMP TABLE evidence AS " + "\nUNION ALL\n".join(parts))
-    return con.execute(
+    rules_done = clock()
+    flat = con.execute(
         """
         SELECT x.rule, x.trace_code, x.disc, x.event_id, x.role, x.money, x.note,
                e.event_type, e.event_time, e.site_id, e.patient_id, e.prescriber_id,
                e.product_norm, e.fund_money, e.total_money
-        FROM evidence x JOIN ev e ON e.event_id = x.event_id
+        FROM evidence x JOIN ev e ON e.trace_code = x.trace_code AND e.event_id = x.event_id
         """
     ).df()
+    if timings is not None:
+        timings["rules"] = round(rules_done - started, 3)
+        timings["evidence"] = round(clock() - rules_done, 3)
+    return flat
 
 
 _ASSEMBLE = """
@@ -248,14 +295,17 @@ def assemble_findings(flat: pd.DataFrame, con=None) -> pd.DataFrame:
     con = duckdb.connect() if own else con
     try:
         con.register("flat", flat)
-        grouped = con.execute(_ASSEMBLE).df()
+        table = _arrow(con.sql(_ASSEMBLE))
+        # scalar columns through DuckDB's own pandas conversion (the dtypes findings
+        # always had); list columns straight from Arrow as Python lists
+        grouped = con.from_arrow(table.drop_columns(list(_LIST_COLUMNS))).df()
     finally:
         if own:
             con.close()
         else:
             con.unregister("flat")
     for column in _LIST_COLUMNS:
-        grouped[column] = grouped[column].map(_as_list)
+        grouped[column] = [[] if v is None else v for v in table.column(column).to_pylist()]
     grouped["finding_id"] = [
         f"{rule}:{code}" + (f":{disc}" if disc else "")
         for rule, code, disc in zip(grouped["rule"], grouped["trace_code"], grouped["disc"])
@@ -270,14 +320,16 @@ def assemble_findings(flat: pd.DataFrame, con=None) -> pd.DataFrame:
     return out[list(FINDING_COLUMNS)].reset_index(drop=True)
 
 
-def _as_list(value) -> list[str]:
-    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
-        return []
-    return [str(x) for x in value]
+def _arrow(relation) -> pa.Table:
+    """A DuckDB relation as an Arrow table (DuckDB 1.x ``arrow()``, 2.x ``to_arrow_table()``)."""
+    return relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
 
 
 def _day(ts) -> str:
-    return "?" if ts is None or pd.isna(ts) else pd.Timestamp(ts).strftime("%Y-%m-%d")
+    if ts is None or pd.isna(ts):
+        return "?"
+    ts = pd.Timestamp(ts)
+    return f"{ts.year:04d}-{ts.month:02d}-{ts.day:02d}"     # strftime("%Y-%m-%d"), 10x faster
 
 
 def _names(items, limit: int = 3) -> str:

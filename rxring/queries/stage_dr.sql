@@ -16,6 +16,7 @@
 --    it that raised the level to k.  At equal times a dispense sorts before a refund.
 -- Only (code, site) pairs with two or more dispense/refund scans need the walk; a
 -- lone dispense is a net dispense and a lone refund cancels nothing.
+-- Every join and window is keyed by trace_code.
 -- Output: the ev columns of every dispense and refund, and is_rescan,
 --   is_net     dispense that is neither a re-scan nor cancelled (a net dispense)
 --   refund_of  for a refund: the event_id of the dispense it cancels
@@ -75,7 +76,7 @@ cancels AS (
   GROUP BY r.event_id, r.trace_code, r.site_id
 ),
 cancelled AS (
-  SELECT c.refund_id, d.event_id AS dispense_id
+  SELECT c.trace_code, c.refund_id, d.event_id AS dispense_id
   FROM cancels c
   JOIN leveled d ON d.trace_code = c.trace_code AND d.site_id = c.site_id AND d.seq = c.dispense_seq
 )
@@ -87,8 +88,8 @@ SELECT f.event_id, f.trace_code, f.event_type, f.event_time, f.ev_sec, f.site_id
             THEN TRUE ELSE FALSE END AS is_net,
        cr.dispense_id AS refund_of
 FROM flagged f
-LEFT JOIN cancelled cd ON cd.dispense_id = f.event_id
-LEFT JOIN cancelled cr ON cr.refund_id = f.event_id
+LEFT JOIN cancelled cd ON cd.trace_code = f.trace_code AND cd.dispense_id = f.event_id
+LEFT JOIN cancelled cr ON cr.trace_code = f.trace_code AND cr.refund_id = f.event_id
 UNION ALL
 SELECT s.event_id, s.trace_code, s.event_type, s.event_time, s.ev_sec, s.site_id, s.product_norm, s.expiry,
        s.code_expiry, s.quantity, s.split_sale, s.patient_id, s.prescriber_id, s.settlement_id,

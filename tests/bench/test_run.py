@@ -125,6 +125,13 @@ def test_smoke_run_end_to_end(tmp_path):
     assert re.fullmatch(r"\d+(\.\d)?×", values["analyze/anchor"])
     assert int(values["findings"].replace(",", "")) > 0
     assert "cores: " in text and "duckdb " in text and "| analyze ≤ 3× DuckDB anchor (100k) |" in text
+    # the per-step CPU table: every SQL stage, the assembly and the rings, with candidate counts
+    steps = next(line for line in text.splitlines() if line.startswith("| size | codes | candidate codes"))
+    for step in ("scan", "code_site", "cand", "ev", "rules", "evidence", "assemble", "rings"):
+        assert f" {step} |" in steps, step
+    step_row = [c.strip() for c in text.split(steps, 1)[1].splitlines()[2].strip("|").split("|")]
+    codes, candidates = (int(step_row[i].replace(",", "")) for i in (1, 2))
+    assert 0 < candidates < codes
     # the cities are kept and a second run reuses them instead of generating again
     assert (tmp_path / "data" / "city-nhsa-100000" / "ground_truth.json").exists()
 
@@ -137,3 +144,18 @@ def test_measurements_round_trip_through_json(tmp_path):
     assert [m.events for m in again] == [1_000_000, 3_000_000]
     assert again[1].ratio == pytest.approx(5.5) and neo4j == {"skipped": "no server"} and formats == ["parquet"]
     assert again[0].analyze["findings_by_rule"] == {"DUP_DISPENSE": 6, "RESURFACE": 4}
+
+
+def test_steps_table_lists_each_step_per_size():
+    ms = [_measurement(1_000_000, 10.0, 2.0), _measurement(10_000_000, 33.0, 6.0)]
+    ms[0].analyze.update(codes=500_000, candidate_codes=5_000, candidate_events=20_000,
+                         cpu_by_step={"scan": 0.6, "code_site": 0.7, "rings": 0.3})
+    ms[1].analyze.update(codes=5_000_000, candidate_codes=40_000, candidate_events=150_000,
+                         cpu_by_step={"scan": 6.5, "code_site": 8.1, "rings": 0.6})
+    lines = bench.render_steps(ms)
+    assert lines[0] == "## Where analyze spends its CPU"
+    header = next(line for line in lines if line.startswith("| size |"))
+    assert header.endswith("| scan | code_site | rings | anchor CPU s |")
+    assert "| 1M | 500,000 | 5,000 | 20,000 | 0.60 | 0.70 | 0.30 | 2.00 |" in lines
+    assert "| 10M | 5,000,000 | 40,000 | 150,000 | 6.50 | 8.10 | 0.60 | 6.00 |" in lines
+    assert bench.render_steps([_measurement(1_000_000, 10.0, 2.0)]) == []
