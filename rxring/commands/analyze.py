@@ -1,7 +1,8 @@
 """CLI: `rxring analyze` and the listings over its results (rings, ring, findings, box, site, patient).
 
-A thin shell over :mod:`rxring.analysis`: parse options, call the library, print.
-Personal data (patient and prescriber ids) is masked in every table and in
+A thin shell over :mod:`rxring.analysis` (and, for ``--backend neo4j`` on box, site
+and patient, :mod:`rxring.graph.neo4j_listing`): parse options, call the library,
+print.  Personal data (patient and prescriber ids) is masked in every table and in
 ``--json`` output unless ``--reveal-pii`` is given.
 """
 
@@ -157,6 +158,25 @@ _workspace = click.option("--workspace", "-w", required=True, envvar="RXRING_WOR
                           type=click.Path(file_okay=False), help="Workspace folder [env RXRING_WORKSPACE].")
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table (for scripts).")
 _reveal = click.option("--reveal-pii", is_flag=True, help="Show patient and prescriber ids unmasked.")
+_workspace_for_graph = click.option(
+    "--workspace", "-w", envvar="RXRING_WORKSPACE", type=click.Path(file_okay=False),
+    help="Workspace folder [env RXRING_WORKSPACE]; required unless --backend neo4j, which then adds the "
+         "workspace's findings and rings.")
+_results_backend = click.option(
+    "--backend", type=click.Choice(["embedded", "neo4j", "spark"]), default=None,
+    help="Insist that the results come from this backend: they are the workspace's findings.parquet and "
+         "rings.parquet, written by the last `rxring analyze`; with neo4j, those of `rxring analyze --backend "
+         "neo4j` (the Cypher rules run on the server), else an error. [default: whichever backend analysed "
+         "the workspace]")
+_graph_backend = click.option(
+    "--backend", type=click.Choice(["embedded", "neo4j"]), default=None,
+    help="Where to look: embedded reads the workspace's Parquet files; neo4j queries the graph on the server "
+         "of --neo4j / NEO4J_URI / `rxring neo4j start` (load it with `rxring load`). "
+         "[default: neo4j when NEO4J_URI or --neo4j is set, else embedded]")
+_neo4j_option = click.option(
+    "--neo4j", "neo4j_uri", metavar="URI", default=None,
+    help="Bolt URI for --backend neo4j [env NEO4J_URI; user, password and database from NEO4J_USER, "
+         "NEO4J_PASSWORD, NEO4J_DATABASE].")
 _limit = click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
                       help="Rows to print in tables (0 = all; --json prints all).")
 
@@ -229,7 +249,9 @@ def analyze_command(inputs, workspace, backend, neo4j_uri, spark_master, progres
     Writes findings.parquet, rings.parquet and analysis.json to the workspace and
     prints the rings ranked by score.  The listing commands (rings, ring, findings,
     box, site, patient), report, viz and evidence read these results, whichever
-    backend produced them.
+    backend produced them (box, site and patient with --backend neo4j read the
+    events from the graph).  With --backend neo4j the rings are also written back
+    into the graph (`rxring neo4j run rings`).
     """
     options = AnalysisOptions(**{name: option_values[name] for name in _OPTION_NAMES})
     backend = backend or ("neo4j" if neo4j_uri else analysis.default_backend())
@@ -252,13 +274,27 @@ def analyze_command(inputs, workspace, backend, neo4j_uri, spark_master, progres
     click.echo(f"\nNext: rxring ring R001 -w {workspace}   rxring findings -w {workspace}   rxring report -w {workspace}")
 
 
+def _require_engine(workspace, backend: str | None) -> None:
+    """With --backend, the workspace's results must come from that backend."""
+    if backend is None:
+        return
+    engine = analysis.load_analysis(workspace).get("engine")
+    if engine is None:
+        raise RxringError(f"{workspace} has no analysis yet; run `rxring analyze --backend {backend} -w {workspace}`")
+    if engine != backend:
+        raise RxringError(f"the results in {workspace} come from the {engine} backend, not {backend}; "
+                          f"run `rxring analyze --backend {backend} -w {workspace}` first")
+
+
 @click.command("rings")
 @_workspace
+@_results_backend
 @_limit
 @_json
 @_reveal
-def rings_command(workspace, limit, as_json, reveal_pii):
+def rings_command(workspace, backend, limit, as_json, reveal_pii):
     """List the rings of an analysed workspace, ranked by score."""
+    _require_engine(workspace, backend)
     rings = _mask_frame(analysis.load_rings(workspace), reveal_pii)
     if as_json:
         _echo_json(rings)
@@ -269,11 +305,13 @@ def rings_command(workspace, limit, as_json, reveal_pii):
 @click.command("ring")
 @click.argument("ring_id")
 @_workspace
+@_results_backend
 @_limit
 @_json
 @_reveal
-def ring_command(ring_id, workspace, limit, as_json, reveal_pii):
+def ring_command(ring_id, workspace, backend, limit, as_json, reveal_pii):
     """Show one ring: members by role, numbers, and the findings that prove it."""
+    _require_engine(workspace, backend)
     rings = analysis.load_rings(workspace)
     match = rings[rings["ring_id"].str.upper() == ring_id.upper()]
     if match.empty:
@@ -301,11 +339,13 @@ def ring_command(ring_id, workspace, limit, as_json, reveal_pii):
 @click.option("--rule", type=click.Choice(RULES, case_sensitive=False), help="Only this rule.")
 @click.option("--site", help="Only findings involving this site id.")
 @click.option("--code", help="Only findings on this trace code.")
+@_results_backend
 @_limit
 @_json
 @_reveal
-def findings_command(workspace, rule, site, code, limit, as_json, reveal_pii):
+def findings_command(workspace, rule, site, code, backend, limit, as_json, reveal_pii):
     """List findings (rule, trace code, sites, money, explanation), optionally filtered."""
+    _require_engine(workspace, backend)
     findings = analysis.findings_for(analysis.load_findings(workspace), rule=rule, site=site,
                                      code=analysis.canonical_code(code) if code else None)
     findings = _mask_frame(findings, reveal_pii)
@@ -323,32 +363,139 @@ _BOX_TABLE = [("event_time", "time"), ("event_type", "type"), ("site_id", "site"
               ("note", "note")]
 
 
-@click.command("box")
-@click.argument("code")
-@_workspace
-@_json
-@_reveal
-def box_command(code, workspace, as_json, reveal_pii):
-    """Chain of custody of one pack: every scan of CODE in time order, with source file and line."""
-    timeline = _mask_frame(analysis.box_timeline(workspace, code), reveal_pii)
-    canonical = analysis.canonical_code(code)
-    try:
-        findings = analysis.findings_for(analysis.load_findings(workspace), code=canonical)
-    except RxringError:
-        findings = None
-    if as_json:
-        _echo_json({"trace_code": canonical, "events": _records(timeline),
-                    "findings": [] if findings is None else _records(_mask_frame(findings, reveal_pii))})
-        return
+def _graph_backend_of(backend: str | None, neo4j_uri: str | None) -> str:
+    if backend:
+        return backend
+    return "neo4j" if neo4j_uri else analysis.default_backend()
+
+
+def _need_workspace(workspace, backend: str) -> None:
+    if workspace is None and backend != "neo4j":
+        raise RxringError("--workspace (or RXRING_WORKSPACE) is required unless --backend neo4j is given")
+
+
+def _graph(neo4j_uri: str | None):
+    """(config, open driver) of the Neo4j server to query."""
+    from ..graph.neo4j_connect import connect, resolve_config
+
+    config = resolve_config(neo4j_uri)
+    return config, connect(config)
+
+
+def _event_rows(timeline: pd.DataFrame) -> list[dict]:
     rows = []
     for event in timeline.to_dict("records"):
         where = f"{event['source_file']}:{event['source_line']}" if event.get("source_file") else ""
         rows.append({**event, "where": where, "quantity": f"{event['quantity']:g}" if pd.notna(event["quantity"]) else ""})
-    click.echo(f"Trace code {canonical}: {len(timeline)} events")
-    click.echo(_table(rows, _BOX_TABLE, limit=60))
+    return rows
+
+
+def _workspace_findings(workspace, **where) -> pd.DataFrame | None:
+    """The workspace's findings matching ``where`` (None when there is no workspace or no analysis)."""
+    if workspace is None:
+        return None
+    try:
+        return analysis.findings_for(analysis.load_findings(workspace), **where)
+    except RxringError:
+        return None
+
+
+@click.command("box")
+@click.argument("code")
+@_workspace_for_graph
+@_graph_backend
+@_neo4j_option
+@_json
+@_reveal
+def box_command(code, workspace, backend, neo4j_uri, as_json, reveal_pii):
+    """Chain of custody of one pack: every scan of CODE in time order, with source file and line.
+
+    With --backend neo4j the chain is read from the graph, following
+    (:Event)-[:NEXT]->(:Event) from the box's first event; the workspace, when given,
+    adds its findings on CODE.
+    """
+    backend = _graph_backend_of(backend, neo4j_uri)
+    _need_workspace(workspace, backend)
+    canonical = analysis.canonical_code(code)
+    source = ""
+    if backend == "neo4j":
+        from ..graph.neo4j_listing import box_chain
+
+        config, driver = _graph(neo4j_uri)
+        with driver:
+            timeline = box_chain(driver, canonical, config.database, where=config.describe())
+        source = f" (chain of custody in Neo4j at {config.describe()})"
+    else:
+        timeline = analysis.box_timeline(workspace, code)
+    timeline = _mask_frame(timeline, reveal_pii)
+    findings = _workspace_findings(workspace, code=canonical)
+    if as_json:
+        _echo_json({"trace_code": canonical, "backend": backend, "events": _records(timeline),
+                    "findings": [] if findings is None else _records(_mask_frame(findings, reveal_pii))})
+        return
+    click.echo(f"Trace code {canonical}: {len(timeline)} events{source}")
+    click.echo(_table(_event_rows(timeline), _BOX_TABLE, limit=60))
     if findings is not None and len(findings):
         click.echo("")
-        click.echo(_findings_table(findings))
+        click.echo(_findings_table(_mask_frame(findings, reveal_pii)))
+
+
+_EVENT_TABLE = [("event_time", "time"), ("event_type", "type"), ("trace_code", "trace code"), ("site_id", "site"),
+                ("patient_id", "patient"), ("prescriber_id", "prescriber"), ("fund_amount", "fund"),
+                ("where", "source"), ("note", "note")]
+
+
+def _who_in_graph(kind: str, key: str, workspace, neo4j_uri, limit, as_json: bool, reveal_pii: bool) -> None:
+    """site / patient --backend neo4j: the graph's events, plus the workspace's findings and rings."""
+    from ..graph.neo4j_listing import patient_events, site_events
+
+    shown_key = key if kind == "site" or reveal_pii else mask_id(key)
+    config, driver = _graph(neo4j_uri)
+    summary = None
+    with driver:
+        if kind == "site":
+            summary, events = site_events(driver, key, config.database, limit=limit, where=config.describe())
+        else:
+            events = patient_events(driver, key, config.database, limit=limit, where=config.describe(),
+                                    shown_id=shown_key)
+    events = _mask_frame(events, reveal_pii)
+    found = found_rings = None
+    if workspace is not None:
+        try:
+            findings, rings = analysis.load_findings(workspace), analysis.load_rings(workspace)
+        except RxringError:
+            findings = rings = None
+        if findings is not None:
+            if kind == "site":
+                found = analysis.findings_for(findings, site=key)
+                found_rings = analysis.rings_for(rings, site=key)
+            else:
+                found = analysis.findings_for(findings, patient=key)
+                found_rings = analysis.rings_for(rings, patient=key, finding_ids=list(found["finding_id"]))
+            found, found_rings = _mask_frame(found, reveal_pii), _mask_frame(found_rings, reveal_pii)
+    if as_json:
+        payload = {kind: shown_key, "backend": "neo4j", "events": _records(events)}
+        if summary is not None:
+            payload["summary"] = {k: _jsonable(v) for k, v in summary.items()}
+        if found is not None:
+            payload.update(rings=_records(found_rings), findings=_records(found))
+        _echo_json(payload)
+        return
+    if summary is not None:
+        facts = ", ".join(f"{k} {summary[k]}" for k in ("name", "kind", "chain", "region") if summary.get(k))
+        click.echo(f"Site {shown_key}{' (' + facts + ')' if facts else ''}: {summary['events']:,} events "
+                   f"({', '.join(summary['event_types'])}), {_cell(summary['first_time'])} … "
+                   f"{_cell(summary['last_time'])}; in Neo4j at {config.describe()}")
+        if limit and summary["events"] > len(events):
+            click.echo(f"The latest {len(events)} events (use --limit 0 for all):")
+    else:
+        click.echo(f"Patient {shown_key}: {len(events)} events in Neo4j at {config.describe()}")
+    click.echo(_table(_event_rows(events), _EVENT_TABLE, limit=40))
+    if found is not None:
+        click.echo(f"\n{len(found)} findings, {len(found_rings)} rings in {workspace}\n")
+        click.echo(ring_table(found_rings))
+        click.echo("")
+        click.echo(_findings_table(found))
 
 
 def _who(kind: str, key: str, workspace, as_json: bool, reveal_pii: bool) -> None:
@@ -375,22 +522,46 @@ def _who(kind: str, key: str, workspace, as_json: bool, reveal_pii: bool) -> Non
 
 @click.command("site")
 @click.argument("site_id")
-@_workspace
+@_workspace_for_graph
+@_graph_backend
+@_neo4j_option
+@_limit
 @_json
 @_reveal
-def site_command(site_id, workspace, as_json, reveal_pii):
-    """Findings and rings that involve one site (pharmacy or hospital code)."""
-    _who("site", site_id, workspace, as_json, reveal_pii)
+def site_command(site_id, workspace, backend, neo4j_uri, limit, as_json, reveal_pii):
+    """Findings and rings that involve one site (pharmacy or hospital code).
+
+    With --backend neo4j: the site's events in the graph (counts, and the latest
+    --limit events), then the workspace's findings and rings when it is given.
+    """
+    backend = _graph_backend_of(backend, neo4j_uri)
+    _need_workspace(workspace, backend)
+    if backend == "neo4j":
+        _who_in_graph("site", site_id, workspace, neo4j_uri, limit, as_json, reveal_pii)
+    else:
+        _who("site", site_id, workspace, as_json, reveal_pii)
 
 
 @click.command("patient")
 @click.argument("patient_id")
-@_workspace
+@_workspace_for_graph
+@_graph_backend
+@_neo4j_option
+@_limit
 @_json
 @_reveal
-def patient_command(patient_id, workspace, as_json, reveal_pii):
-    """Findings and rings that involve one patient (psn_no; printed masked)."""
-    _who("patient", patient_id, workspace, as_json, reveal_pii)
+def patient_command(patient_id, workspace, backend, neo4j_uri, limit, as_json, reveal_pii):
+    """Findings and rings that involve one patient (psn_no; printed masked).
+
+    With --backend neo4j: the events the graph links to the patient ((:Event)-[:TO]->(:Patient)),
+    then the workspace's findings and rings when it is given.
+    """
+    backend = _graph_backend_of(backend, neo4j_uri)
+    _need_workspace(workspace, backend)
+    if backend == "neo4j":
+        _who_in_graph("patient", patient_id, workspace, neo4j_uri, limit, as_json, reveal_pii)
+    else:
+        _who("patient", patient_id, workspace, as_json, reveal_pii)
 
 
 COMMANDS: list = [analyze_command, rings_command, ring_command, findings_command, box_command, site_command,

@@ -1,4 +1,4 @@
-"""CLI commands for the Neo4j backend: `rxring load` and `rxring neo4j start|stop|status|queries`.
+"""CLI commands for the Neo4j backend: `rxring load` and `rxring neo4j start|stop|status|queries|run|import`.
 
 Thin shells over :mod:`rxring.graph.neo4j_server`, :mod:`rxring.graph.neo4j_connect`
 and :mod:`rxring.graph.neo4j_loader`.
@@ -32,15 +32,20 @@ def _echo_err(line: str) -> None:
               help="Load only the packs named in the workspace's findings, with their whole chains and actors.")
 @click.option("--batch-size", default=10000, show_default=True, type=click.IntRange(min=1),
               help="Events per transaction.")
+@click.option("--writers", default=2, show_default=True, type=click.IntRange(min=1),
+              help="Concurrent write transactions of a first load (into a database without events).")
 @click.option("--restart", is_flag=True,
               help="Write every batch again, ignoring the progress an earlier load of this workspace recorded.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
-def load_command(workspace, uri, user, password, database, suspicious_only, batch_size, restart, progress):
+def load_command(workspace, uri, user, password, database, suspicious_only, batch_size, writers, restart,
+                 progress):
     """Load a workspace into Neo4j (idempotent; run again to resume an interrupted load).
 
     Creates constraints and indexes, then writes Box, Site, Patient, Prescriber,
     Product and Event nodes with OF, AT, TO, BY, NEXT and IS relationships
-    (DESIGN §4) in batches of UNWIND + MERGE.
+    (DESIGN §4) in batches.  Into a database without events each batch creates
+    whole boxes with their events, relationships and custody chain; into one that
+    has some, batches of UNWIND + MERGE keyed on ids.
     """
     from ..graph.neo4j_connect import resolve_config
     from ..graph.neo4j_loader import load_workspace
@@ -49,13 +54,15 @@ def load_command(workspace, uri, user, password, database, suspicious_only, batc
     if progress is None:
         progress = sys.stderr.isatty()
     report = load_workspace(config, workspace, suspicious_only=suspicious_only, batch_size=batch_size,
-                            progress=progress, restart=restart)
+                            progress=progress, restart=restart, writers=writers)
     what = "suspicious packs' events" if suspicious_only else "events"
     click.echo(f"loaded {report.events:,} {what} into {config.describe()} in {report.seconds:.1f}s "
                f"({report.events_per_second:,.0f} events/s; {report.batches} batches written, "
                f"{report.skipped_batches} already done)")
     click.echo("nodes: " + ", ".join(f"{k} {v:,}" for k, v in report.nodes.items()))
     click.echo("relationships: " + ", ".join(f"{k} {v:,}" for k, v in report.relationships.items()))
+    click.echo(f"next: rxring analyze --backend neo4j -w {workspace}   (the Cypher rules; then "
+               "`rxring neo4j run rings`)")
     others = report.nodes.get("Event", 0) - report.events
     if others > 0:
         _echo_err(f"note: the database also holds {others:,} events that are not this workspace's; the Cypher rules "
@@ -201,6 +208,71 @@ def queries_command(name):
     for query in query_names():
         first = query_header(query).splitlines()
         click.echo(f"{query:15} {first[0] if first else ''}")
+
+
+def _param_value(text: str):
+    """--param values: JSON when it parses (numbers, lists, quoted strings), else the text itself."""
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+@neo4j_group.command("run")
+@click.argument("name")
+@click.option("--workspace", "-w", "workspace", type=click.Path(file_okay=False), envvar="RXRING_WORKSPACE",
+              help="Take the rule parameters from this workspace's last analysis [default: the defaults].")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="A query parameter, e.g. --param ring=R001 or --param limit=20 (repeatable; JSON values).")
+@click.option("--neo4j", "uri", envvar="NEO4J_URI", metavar="URI",
+              help="Bolt URI [env NEO4J_URI; default: the server of `rxring neo4j start`].")
+@click.option("--database", envvar="NEO4J_DATABASE", help="[env NEO4J_DATABASE; default: the server's default]")
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
+              help="Rows to print (0 = all; --json prints all); also $limit when the query uses it.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON rows instead of a table.")
+@click.option("--reveal-pii", is_flag=True, help="Show patient and prescriber ids unmasked.")
+def run_command(name, workspace, params, uri, database, limit, as_json, reveal_pii):
+    """Run a shipped read query (`rxring neo4j queries` lists them) on the server and print its rows.
+
+    For a server without Neo4j Browser (the one `rxring neo4j start` runs): e.g.
+    `rxring neo4j run rings` lists the rings of the last `rxring analyze --backend
+    neo4j`, `rxring neo4j run ring_boxes --param ring=R001` the custody chains of a
+    ring's boxes, `rxring neo4j run RESURFACE` a rule's evidence rows.  Patient and
+    prescriber ids are masked unless --reveal-pii.
+    """
+    from ..analysis import load_analysis
+    from ..graph.neo4j_connect import connect, resolve_config
+    from ..graph.neo4j_queries import run_query
+    from ..graph.neo4j_rules import query_parameters
+    from ..options import AnalysisOptions
+    from .analyze import _echo_json, _records, _table
+
+    options = AnalysisOptions.from_dict(load_analysis(workspace).get("options", {})) if workspace else AnalysisOptions()
+    values = {**query_parameters(options), "limit": limit or 2 ** 62}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise RxringError(f"--param {item!r}: write NAME=VALUE")
+        values[key.strip()] = _param_value(value)
+    config = resolve_config(uri, database=database)
+    with connect(config) as driver:
+        rows = run_query(driver, name, values, config.database)
+    person = [c for c in rows.columns if "patient" in c or "prescriber" in c]
+    if not reveal_pii and person:
+        from .analyze import mask_id
+
+        for column in person:
+            rows[column] = rows[column].map(
+                lambda v: [mask_id(x) for x in v] if isinstance(v, (list, tuple)) else (None if v is None else mask_id(v)))
+    if as_json:
+        _echo_json(rows)
+        return
+    shown = rows if not limit else rows.head(limit)
+    click.echo(_table(_records(shown), [(c, c) for c in rows.columns], limit=60))
+    if limit and len(rows) > limit:
+        click.echo(f"… {len(rows) - limit} more rows (use --limit 0 for all)")
 
 
 COMMANDS: list = [load_command, neo4j_group]

@@ -12,11 +12,20 @@
 codes are trimmed and upper-cased.
 
 The load creates constraints and indexes first (``rxring/queries/schema.cypher``),
-then writes in stages — sites, products, boxes, patients, prescribers, events,
-custody chains — each in batches of ``UNWIND ... MERGE`` keyed on ids, so loading
-the same workspace twice leaves identical counts.  After every batch a ``(:LoadState {key})`` node
-records how far each stage got, in the same transaction; an interrupted load run
-again with the same workspace and batch size skips the batches already written.
+then writes sites, products, patients and prescribers (``UNWIND ... MERGE`` on ids),
+then the events:
+
+* a **first load** (no Box or Event in the database) writes batches of whole boxes,
+  each in one query (``_CHAINS_NEW``) that creates the boxes, their events, all their
+  relationships and the NEXT chain, resolving actors once per batch; up to
+  ``writers`` batches run at once (they touch disjoint boxes);
+* a **later load** merges boxes and events on their ids and redraws the custody
+  chain of every box it touches,
+
+so loading the same workspace twice leaves identical counts.  After every batch a
+``(:LoadState {key})`` node records how far each stage got, in the same transaction
+(one node per batch of a first load); an interrupted load run again with the same
+workspace and batch size skips the batches already written.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import hashlib
 import json
 import math
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,18 +115,6 @@ FOREACH (x IN CASE WHEN p IS NULL THEN [] ELSE [p] END | MERGE (e)-[:TO]->(x))
 FOREACH (x IN CASE WHEN d IS NULL THEN [] ELSE [d] END | MERGE (e)-[:BY]->(x))
 """
 
-# A first load into a database without events: every event is new (repeated ids were
-# dropped, and each batch commits once, with its progress record), so CREATE suffices;
-# the uniqueness constraint on Event.id would stop a duplicate rather than let it in.
-_EVENTS_NEW = _EVENTS.replace("MERGE (e:Event", "CREATE (e:Event").replace("| MERGE (e)", "| CREATE (e)").replace(
-    "MERGE (e)-[", "CREATE (e)-[")
-
-_NEXT_NEW = """
-UNWIND range(0, size($a) - 1) AS i
-MATCH (a:Event {id: $a[i]}), (b:Event {id: $b[i]})
-CREATE (a)-[:NEXT]->(b)
-"""
-
 # Re-draw the custody chain of each box in the batch: drop its old NEXT links (a
 # re-load with more events may have put new events between two old ones), then link.
 _NEXT_CLEAR = """
@@ -129,6 +127,61 @@ _NEXT = """
 UNWIND range(0, size($a) - 1) AS i
 MATCH (a:Event {id: $a[i]}), (b:Event {id: $b[i]})
 MERGE (a)-[:NEXT]->(b)
+"""
+
+# A first load (no Box or Event in the database yet): boxes, their events, every
+# relationship of those events and their custody chains in one query per batch of
+# whole boxes.  Sites, products, patients and prescribers (created by the earlier
+# stages) are looked up once per batch — the events refer to them by their position
+# in the batch's small lists ($site_ids, ...; -1 for none) — and the NEXT chain links
+# the events just created, in time order, without looking any of them up again.
+# CREATE is safe: the batch commits with its progress record, so a resumed load
+# never writes it twice, and the uniqueness constraints stop anything that would.
+_EVENT_CREATE = ",\n    ".join(
+    f"{prop}: " + (f"localdatetime(${prop}[i])" if prop == "time" else
+                   f"date(${prop}[i])" if prop in ("expiry", "code_expiry") else f"${prop}[i]")
+    for prop in EVENT_PROPERTIES.values())
+
+_CHAINS_NEW = f"""
+CALL () {{
+  UNWIND range(0, size($site_ids) - 1) AS k MATCH (s:Site {{id: $site_ids[k]}})
+  WITH k, s ORDER BY k RETURN collect(s) AS sites
+}}
+CALL () {{
+  UNWIND range(0, size($product_ids) - 1) AS k MATCH (p:Product {{code: $product_ids[k]}})
+  WITH k, p ORDER BY k RETURN collect(p) AS products
+}}
+CALL () {{
+  UNWIND range(0, size($patient_ids) - 1) AS k MATCH (p:Patient {{id: $patient_ids[k]}})
+  WITH k, p ORDER BY k RETURN collect(p) AS patients
+}}
+CALL () {{
+  UNWIND range(0, size($prescriber_ids) - 1) AS k MATCH (d:Prescriber {{id: $prescriber_ids[k]}})
+  WITH k, d ORDER BY k RETURN collect(d) AS prescribers
+}}
+WITH sites, products, patients, prescribers
+WHERE size(sites) = size($site_ids) AND size(products) = size($product_ids)
+  AND size(patients) = size($patient_ids) AND size(prescribers) = size($prescriber_ids)
+UNWIND range(0, size($box_code) - 1) AS j
+CREATE (b:Box {{code: $box_code[j], product_code: $box_product[j], code_product: $box_code_product[j]}})
+FOREACH (p IN CASE WHEN $box_product_ix[j] < 0 THEN [] ELSE [products[$box_product_ix[j]]] END |
+  CREATE (b)-[:IS]->(p))
+WITH sites, patients, prescribers, b, j
+UNWIND range($box_first[j], $box_first[j + 1] - 1) AS i
+CREATE (e:Event {{
+    id: $id[i],
+    {_EVENT_CREATE}
+}})-[:OF]->(b)
+WITH patients, prescribers, b, e, i, sites[$site_ix[i]] AS s
+CREATE (e)-[:AT]->(s)
+FOREACH (p IN CASE WHEN $patient_ix[i] < 0 THEN [] ELSE [patients[$patient_ix[i]]] END | CREATE (e)-[:TO]->(p))
+FOREACH (d IN CASE WHEN $prescriber_ix[i] < 0 THEN [] ELSE [prescribers[$prescriber_ix[i]]] END |
+  CREATE (e)-[:BY]->(d))
+WITH b, e ORDER BY i
+WITH b, collect(e) AS chain
+UNWIND range(0, size(chain) - 2) AS k
+WITH chain[k] AS earlier, chain[k + 1] AS later
+CREATE (earlier)-[:NEXT]->(later)
 """
 
 _PROGRESS = """
@@ -269,8 +322,14 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 
 def _product_norm(series: pd.Series) -> pd.Series:
-    return pd.Series([None if v is None else v.upper() for v in _blank_to_none(series)], index=series.index,
-                     dtype=object)
+    """Product codes trimmed and upper-cased; empty or missing becomes None."""
+    values = _blank_to_none(series)
+    present = values.notna().to_numpy()
+    if present.any():
+        out = values.to_numpy(dtype=object).copy()
+        out[present] = values[present].astype(str).str.upper().to_numpy(dtype=object)
+        values = pd.Series(out, index=series.index, dtype=object)
+    return values
 
 
 def _column(series: pd.Series) -> list:
@@ -297,13 +356,19 @@ def _column(series: pd.Series) -> list:
     return out
 
 
-def _box_columns(events: pd.DataFrame) -> dict[str, list]:
-    """Per code: its first known product (time order) and its product part (smallest)."""
+def _box_columns(events: pd.DataFrame, presorted: bool = False) -> dict[str, list]:
+    """Per code: its first known product (time order) and its product part (smallest).
+
+    ``presorted``: the events are sorted by trace_code, event_time, event_id (as
+    :func:`load_events` sorts them), so each code's first product is its group's first.
+    """
     frame = pd.DataFrame({"code": events["trace_code"], "time": events["event_time"], "id": events["event_id"],
                           "product": _product_norm(events["product_code"]), "part": events["code_product"]})
     codes = pd.DataFrame({"code": sorted(frame["code"].unique())})
-    first = (frame.dropna(subset=["product"]).sort_values(["time", "id"], kind="stable")
-             .drop_duplicates("code", keep="first").set_index("code")["product"])
+    known = frame.dropna(subset=["product"])
+    if not presorted:
+        known = known.sort_values(["time", "id"], kind="stable")
+    first = known.drop_duplicates("code", keep="first").set_index("code")["product"]
     part = (frame.dropna(subset=["part"]).sort_values(["code", "part"], kind="stable")
             .drop_duplicates("code", keep="first").set_index("code")["part"])
     return {"code": codes["code"].tolist(),
@@ -359,6 +424,75 @@ def _event_columns(events: pd.DataFrame) -> dict[str, list]:
     return columns
 
 
+def _local_index(codes: np.ndarray, uniques: np.ndarray) -> tuple[list, list[int]]:
+    """A batch's distinct values (sorted) and each row's position among them (-1 for none).
+
+    ``codes`` are the rows' positions in ``uniques`` (from :func:`pandas.factorize`).
+    """
+    present = np.unique(codes[codes >= 0])
+    local = np.searchsorted(present, codes)
+    local[codes < 0] = -1
+    return uniques[present].tolist(), local.tolist()
+
+
+@dataclass
+class _ChainBatch:
+    """One transaction of a first load: whole boxes with their events (see ``_CHAINS_NEW``)."""
+
+    params: dict
+    events: int
+    nodes: int
+    relationships: int
+
+
+def _chain_batches(events: pd.DataFrame, boxes: dict[str, list], batch_size: int):
+    """Cut ``events`` (sorted by trace_code, time, id) into batches of whole boxes.
+
+    Yields
+    ------
+    _ChainBatch
+        The parameters of ``_CHAINS_NEW`` and the nodes and relationships it must create.
+    """
+    codes = events["trace_code"].to_numpy(dtype=object)
+    n = len(codes)
+    starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1 if n else np.array([], dtype=np.int64)
+    starts = np.concatenate([[0], starts, [n]]).astype(np.int64) if n else np.array([0], dtype=np.int64)
+    n_boxes = len(starts) - 1
+    if n_boxes != len(boxes["code"]):
+        raise AssertionError("boxes and events out of step")  # a bug, not a user error
+    site_codes, site_uniques = pd.factorize(events["site_id"])
+    patient_codes, patient_uniques = pd.factorize(events["patient_id"])
+    prescriber_codes, prescriber_uniques = pd.factorize(events["prescriber_id"])
+    product_codes, product_uniques = pd.factorize(pd.Series(boxes["product_code"], dtype=object))
+    site_uniques, patient_uniques = np.asarray(site_uniques, dtype=object), np.asarray(patient_uniques, dtype=object)
+    prescriber_uniques = np.asarray(prescriber_uniques, dtype=object)
+    product_uniques = np.asarray(product_uniques, dtype=object)
+    first_box = 0
+    while first_box < n_boxes:
+        end_box = int(np.searchsorted(starts, starts[first_box] + batch_size, side="left"))
+        end_box = min(max(end_box, first_box + 1), n_boxes)
+        lo, hi = int(starts[first_box]), int(starts[end_box])
+        frame = events.iloc[lo:hi]
+        params = {"id": _column(frame["event_id"])}
+        for column, prop in EVENT_PROPERTIES.items():
+            params[prop] = _column(frame[column])
+        params["site_ids"], params["site_ix"] = _local_index(site_codes[lo:hi], site_uniques)
+        params["patient_ids"], params["patient_ix"] = _local_index(patient_codes[lo:hi], patient_uniques)
+        params["prescriber_ids"], params["prescriber_ix"] = _local_index(prescriber_codes[lo:hi],
+                                                                         prescriber_uniques)
+        box_slice = slice(first_box, end_box)
+        params["product_ids"], params["box_product_ix"] = _local_index(product_codes[box_slice], product_uniques)
+        params["box_code"] = boxes["code"][box_slice]
+        params["box_product"] = boxes["product_code"][box_slice]
+        params["box_code_product"] = boxes["code_product"][box_slice]
+        params["box_first"] = (starts[first_box:end_box + 1] - lo).tolist()
+        n_events, n_box = hi - lo, end_box - first_box
+        links = (2 * n_events + int((patient_codes[lo:hi] >= 0).sum()) + int((prescriber_codes[lo:hi] >= 0).sum())
+                 + int((product_codes[box_slice] >= 0).sum()) + (n_events - n_box))
+        yield _ChainBatch(params, n_events, n_events + n_box, links)
+        first_box = end_box
+
+
 def _custody_chains(events: pd.DataFrame) -> list[tuple[str, list[str]]]:
     """Per box, its event ids in time order (ties by id); each consecutive pair is a NEXT link."""
     ordered = events.sort_values(["trace_code", "event_time", "event_id"], kind="stable")
@@ -400,7 +534,7 @@ def load_events(driver, events: pd.DataFrame, *, sites: pd.DataFrame | None = No
                 products: pd.DataFrame | None = None, deletions: pd.DataFrame | None = None,
                 database: str | None = None, batch_size: int = 10000, progress: bool = False,
                 load_key: str | None = None, uri: str = "", normalise: bool = True,
-                restart: bool = False) -> LoadReport:
+                restart: bool = False, writers: int = 2, on_stage=None, prepared: bool = False) -> LoadReport:
     """Write canonical events (and master rows) into Neo4j, batched and idempotent.
 
     Parameters
@@ -422,6 +556,14 @@ def load_events(driver, events: pd.DataFrame, *, sites: pd.DataFrame | None = No
         Identity of this load for resuming; batches already recorded under it are skipped.
     restart : bool
         Forget the progress recorded under ``load_key`` and write every batch again.
+    writers : int
+        Concurrent write transactions of a first load (batches of whole boxes are
+        disjoint, so they can run side by side; the server then uses more than one core).
+    on_stage : callable, optional
+        Called with each stage's name when it ends ("prepare", "sites", ...; for measurements).
+    prepared : bool
+        ``events`` already are :func:`canonical_events` output (``deletions`` and
+        ``normalise`` are then ignored), as :func:`workspace_events` returns them.
 
     Returns
     -------
@@ -430,18 +572,22 @@ def load_events(driver, events: pd.DataFrame, *, sites: pd.DataFrame | None = No
     """
     if batch_size < 1:
         raise RxringError(f"--batch-size must be at least 1, not {batch_size}")
+    if writers < 1:
+        raise RxringError(f"--writers must be at least 1, not {writers}")
     start = time.perf_counter()
     ensure_schema(driver, database)
-    events = canonical_events(events, deletions, normalise=normalise)
+    if not prepared:
+        events = canonical_events(events, deletions, normalise=normalise)
     events = events.sort_values(["trace_code", "event_time", "event_id"], kind="stable").reset_index(drop=True)
     key = load_key or _fingerprint(None, events, batch_size, False)
     if restart:
-        driver.execute_query("MATCH (l:LoadState {key: $key}) DELETE l", key=key, database_=database)
+        driver.execute_query("MATCH (l:LoadState) WHERE l.key = $key OR l.key STARTS WITH $key + '/' DELETE l",
+                             key=key, database_=database)
     records, _, _ = driver.execute_query("MATCH (l:LoadState {key: $key}) RETURN properties(l) AS p",
                                          key=key, database_=database)
     done = records[0]["p"] if records else {}
     if "fresh" not in done:  # decided once per load, kept for a resumed run
-        records, _, _ = driver.execute_query("MATCH (e:Event) RETURN count(e) > 0 AS any LIMIT 1",
+        records, _, _ = driver.execute_query("RETURN EXISTS { (:Event) } OR EXISTS { (:Box) } AS any",
                                              database_=database)
         done["fresh"] = not records[0]["any"]
         driver.execute_query(_PROGRESS, key=key, progress={"fresh": done["fresh"]}, database_=database)
@@ -452,36 +598,90 @@ def load_events(driver, events: pd.DataFrame, *, sites: pd.DataFrame | None = No
         "sites": _site_rows(events, sites),
         "products": _product_rows(events, products),
     }
-    boxes = _box_columns(events)
+    boxes = _box_columns(events, presorted=True)
     patients = sorted(set(events["patient_id"].dropna()))
     prescribers = sorted(set(events["prescriber_id"].dropna()))
-    chains = _custody_chains(events)
     bar = _progress_bar(len(events), progress)
     batches = skipped = 0
     stage_seconds: dict[str, float] = {"prepare": round(time.perf_counter() - start, 2)}
+    if on_stage is not None:
+        on_stage("prepare")
 
-    def run_stage(stage: str, chunks) -> None:
-        """Run each chunk — ([(query, params), ...], events it covers) — in one transaction."""
+    def write_batch(stage: str, number: int, work_items, record_key: str, progress: dict) -> None:
+        def work(tx):
+            for query, params, *expected in work_items:
+                counters = tx.run(query, **params).consume().counters
+                if expected and (counters.nodes_created, counters.relationships_created) != expected[0]:
+                    # Only if the database changed under the load (a site or patient
+                    # deleted meanwhile): roll back rather than half-write.
+                    raise RxringError(
+                        f"batch {number} of the {stage} stage would create {counters.nodes_created} nodes "
+                        f"and {counters.relationships_created} relationships instead of "
+                        f"{expected[0][0]} and {expected[0][1]}; the database changed during the load — "
+                        f"empty it and load again")
+            tx.run(_PROGRESS, key=record_key, progress=progress).consume()
+
+        with driver.session(database=database) as session:
+            session.execute_write(work)
+
+    def run_stage(stage: str, chunks, writers: int = 1) -> None:
+        """Run each chunk — ([(query, params[, (nodes, relationships)]), ...], events it covers) — in one transaction.
+
+        With ``writers`` > 1 the chunks must touch disjoint nodes (except shared actors);
+        each then records its own ``(:LoadState {key: "<key>/<stage>/<number>"})`` and
+        up to ``writers`` run at once.
+        """
         nonlocal batches, skipped
         began = time.perf_counter()
         finished = bool(done.get(f"done_{stage}"))
-        for number, (work_items, n_events) in enumerate(chunks, start=1):
-            if finished or number <= done.get(f"stage_{stage}", 0):
-                skipped += 1
-            else:
-                def work(tx, work_items=work_items, number=number):
-                    for query, params in work_items:
-                        tx.run(query, **params).consume()
-                    tx.run(_PROGRESS, key=key, progress={f"stage_{stage}": number}).consume()
-
-                with driver.session(database=database) as session:
-                    session.execute_write(work)
-                batches += 1
-            if bar is not None and n_events:
-                bar.update(n_events)
+        independent = writers > 1
+        if independent and not finished:
+            records, _, _ = driver.execute_query(
+                "MATCH (l:LoadState) WHERE l.key STARTS WITH $prefix RETURN l.key AS key",
+                prefix=f"{key}/{stage}/", database_=database)
+            written = {int(r["key"].rsplit("/", 1)[1]) for r in records}
+        pending: dict = {}  # future -> events it writes
+        with ThreadPoolExecutor(max_workers=max(1, writers), thread_name_prefix="rxring-load") as pool:
+            try:
+                for number, (work_items, n_events) in enumerate(chunks, start=1):
+                    if finished or (number in written if independent else number <= done.get(f"stage_{stage}", 0)):
+                        skipped += 1
+                        if bar is not None and n_events:
+                            bar.update(n_events)
+                        continue
+                    if not independent:
+                        write_batch(stage, number, work_items, key, {f"stage_{stage}": number})
+                        batches += 1
+                        if bar is not None and n_events:
+                            bar.update(n_events)
+                        continue
+                    future = pool.submit(write_batch, stage, number, work_items, f"{key}/{stage}/{number}",
+                                         {"stage": stage, "batch": number, "events": n_events})
+                    pending[future] = n_events
+                    while len(pending) >= 2 * writers:
+                        finished_now, _ = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in finished_now:
+                            future.result()
+                            batches += 1
+                            if bar is not None and pending[future]:
+                                bar.update(pending[future])
+                            del pending[future]
+                for future in list(pending):
+                    future.result()
+                    batches += 1
+                    if bar is not None and pending[future]:
+                        bar.update(pending[future])
+            except BaseException:
+                # Ctrl-C or a failed batch: drop the batches not started; those running
+                # finish (each commits with its progress record, so a rerun skips them).
+                for future in pending:
+                    future.cancel()
+                raise
         if not finished:
             driver.execute_query(_PROGRESS, key=key, progress={f"done_{stage}": True}, database_=database)
         stage_seconds[stage] = round(time.perf_counter() - began, 2)
+        if on_stage is not None:
+            on_stage(stage)
 
     def chunked(query, rows):
         for i in range(0, len(rows), batch_size):
@@ -489,21 +689,27 @@ def load_events(driver, events: pd.DataFrame, *, sites: pd.DataFrame | None = No
 
     run_stage("sites", chunked(_SITES, stage_rows["sites"]))
     run_stage("products", chunked(_PRODUCTS, stage_rows["products"]))
-    run_stage("boxes", (([(_BOXES, {k: v[i:i + batch_size] for k, v in boxes.items()})], 0)
-                        for i in range(0, len(boxes["code"]), batch_size)))
+    if not fresh:
+        run_stage("boxes", (([(_BOXES, {k: v[i:i + batch_size] for k, v in boxes.items()})], 0)
+                            for i in range(0, len(boxes["code"]), batch_size)))
     run_stage("patients", (([(_PATIENTS, {"ids": patients[i:i + batch_size]})], 0)
                            for i in range(0, len(patients), batch_size)))
     run_stage("prescribers", (([(_PRESCRIBERS, {"ids": prescribers[i:i + batch_size]})], 0)
                               for i in range(0, len(prescribers), batch_size)))
     if bar is not None:
         bar.set_description("events")
-    events_query = _EVENTS_NEW if fresh else _EVENTS
-    run_stage("events", (([(events_query, _event_columns(events.iloc[i:i + batch_size]))],
+    if fresh:
+        run_stage("chains", (([(_CHAINS_NEW, batch.params, (batch.nodes, batch.relationships))], batch.events)
+                             for batch in _chain_batches(events, boxes, batch_size)), writers=writers)
+        if bar is not None:
+            bar.close()
+        return _report(driver, database, uri, events, batches, skipped, start, stage_seconds)
+    run_stage("events", (([(_EVENTS, _event_columns(events.iloc[i:i + batch_size]))],
                           min(batch_size, len(events) - i)) for i in range(0, len(events), batch_size)))
 
     def chain_chunks():
         codes, first, then, n = [], [], [], 0
-        for code, ids in chains:
+        for code, ids in _custody_chains(events):
             codes.append(code)
             first.extend(ids[:-1])
             then.extend(ids[1:])
@@ -515,8 +721,6 @@ def load_events(driver, events: pd.DataFrame, *, sites: pd.DataFrame | None = No
             yield link(codes, first, then), n
 
     def link(codes, first, then):
-        if fresh:
-            return [(_NEXT_NEW, {"a": first, "b": then})]
         return [(_NEXT_CLEAR, {"codes": codes}), (_NEXT, {"a": first, "b": then})]
 
     if bar is not None:
@@ -525,6 +729,10 @@ def load_events(driver, events: pd.DataFrame, *, sites: pd.DataFrame | None = No
     run_stage("next", chain_chunks())
     if bar is not None:
         bar.close()
+    return _report(driver, database, uri, events, batches, skipped, start, stage_seconds)
+
+
+def _report(driver, database, uri, events, batches, skipped, start, stage_seconds) -> LoadReport:
     elapsed = time.perf_counter() - start
     nodes, rels = graph_counts(driver, database)
     return LoadReport(uri=uri, events=len(events), batches=batches, skipped_batches=skipped, seconds=elapsed,
@@ -541,7 +749,8 @@ def suspicious_codes(workspace: Workspace) -> set[str]:
 
 
 def load_workspace(config, workspace: Workspace | str | Path, *, suspicious_only: bool = False,
-                   batch_size: int = 10000, progress: bool = False, restart: bool = False) -> LoadReport:
+                   batch_size: int = 10000, progress: bool = False, restart: bool = False,
+                   writers: int = 2) -> LoadReport:
     """Load a workspace into the Neo4j server of ``config`` (idempotent, resumable).
 
     Parameters
@@ -560,6 +769,8 @@ def load_workspace(config, workspace: Workspace | str | Path, *, suspicious_only
     restart : bool
         Ignore the progress a previous load of the same workspace recorded (write every
         batch again; still idempotent).
+    writers : int
+        Concurrent write transactions of a first load (see :func:`load_events`).
 
     Returns
     -------
@@ -585,6 +796,6 @@ def load_workspace(config, workspace: Workspace | str | Path, *, suspicious_only
         key = _fingerprint(workspace, events, batch_size, suspicious_only)
         report = load_events(driver, events, sites=workspace.master("sites"), products=workspace.master("products"),
                              database=config.database, batch_size=batch_size, progress=progress, load_key=key,
-                             uri=config.uri, normalise=False, restart=restart)
+                             uri=config.uri, normalise=False, restart=restart, writers=writers, prepared=True)
     report.suspicious_only = suspicious_only
     return report

@@ -23,7 +23,7 @@ from ..queries import embedded
 from ..schema import RULES
 from .neo4j_queries import statements
 
-__all__ = ["query_parameters", "prepare", "rule_evidence", "run_rules", "find_rings"]
+__all__ = ["query_parameters", "prepare", "rule_evidence", "run_rules", "find_rings", "write_rings", "RING_ROLES"]
 
 _EVENT_DETAILS = """
 UNWIND $ids AS id
@@ -34,6 +34,34 @@ RETURN e.id AS event_id, e.type AS event_type, e.time AS event_time, s.id AS sit
        p.id AS patient_id, d.id AS prescriber_id, e.product_norm AS product_norm,
        e.fund_money AS fund_money, e.total_money AS total_money
 """
+
+
+#: Ring roles written back onto member nodes: ring column -> (label, role).
+RING_ROLES = {"source_patients": ("Patient", "source_patient"), "prescribers": ("Prescriber", "prescriber"),
+              "source_sites": ("Site", "source_site"), "laundering_sites": ("Site", "laundering_site")}
+
+# Earlier write-backs go first, so members of rings that no longer exist lose their marks.
+_CLEAR_MEMBERS = """
+MATCH (n:{label}) WHERE n.rings IS NOT NULL
+CALL (n) {{ REMOVE n.rings, n.ring_ranks, n.ring_scores, n.ring_boxes, n.ring_funds, n.ring_roles }}
+IN TRANSACTIONS OF 10000 ROWS
+"""
+_CLEAR_BOXES = """
+MATCH (b:Box) WHERE b.findings IS NOT NULL
+CALL (b) { REMOVE b.findings, b.rings } IN TRANSACTIONS OF 10000 ROWS
+"""
+_SET_MEMBERS = """
+UNWIND $rows AS r
+MATCH (n:{label} {{{key}: r.id}})
+SET n.rings = r.rings, n.ring_ranks = r.ranks, n.ring_scores = r.scores, n.ring_boxes = r.boxes,
+    n.ring_funds = r.funds, n.ring_roles = r.roles
+"""
+_SET_BOXES = """
+UNWIND $rows AS r
+MATCH (b:Box {code: r.code})
+SET b.findings = r.rules, b.rings = r.rings
+"""
+_KEYS = {"Site": "id", "Patient": "id", "Prescriber": "id"}
 
 
 def query_parameters(options: AnalysisOptions) -> dict:
@@ -143,4 +171,75 @@ def find_rings(driver_or_config, options: AnalysisOptions | None = None, databas
 
     options = options or AnalysisOptions()
     findings = run_rules(driver_or_config, options, database)
-    return findings, build_rings(findings, options)
+    rings = build_rings(findings, options)
+    driver, db, owned = _driver(driver_or_config)
+    try:
+        write_rings(driver, findings, rings, database or db)
+    finally:
+        if owned:
+            driver.close()
+    return findings, rings
+
+
+def _member_rows(rings: pd.DataFrame) -> dict[str, list[dict]]:
+    """Per label, one row per member node: its rings by rank (with each ring's numbers) and its roles.
+
+    A member may belong to several rings (a prescriber who wrote for two of them);
+    the lists ``rings, ranks, scores, boxes, funds`` are aligned, ``roles`` holds
+    ``"<ring>:<role>"`` texts.
+    """
+    members: dict[tuple[str, str], dict] = {}
+    for ring in rings.sort_values("rank").to_dict("records"):
+        for column, (label, role) in RING_ROLES.items():
+            for member in ring[column] if ring[column] is not None else []:
+                row = members.setdefault((label, str(member)), {
+                    "id": str(member), "rings": [], "ranks": [], "scores": [], "boxes": [], "funds": [], "roles": []})
+                if not row["rings"] or row["rings"][-1] != ring["ring_id"]:
+                    row["rings"].append(ring["ring_id"])
+                    row["ranks"].append(int(ring["rank"]))
+                    row["scores"].append(float(ring["score"]))
+                    row["boxes"].append(int(ring["boxes"]))
+                    row["funds"].append(float(ring["fund_at_risk"]))
+                row["roles"].append(f"{ring['ring_id']}:{role}")
+    rows: dict[str, list[dict]] = {label: [] for label in _KEYS}
+    for (label, _), row in sorted(members.items()):
+        rows[label].append(row)
+    return rows
+
+
+def _box_rows(findings: pd.DataFrame, rings: pd.DataFrame) -> list[dict]:
+    """One row per flagged box: the rules that flag it and the rings its findings belong to."""
+    ring_of = {fid: ring for ring, fids in zip(rings["ring_id"], rings["finding_ids"]) for fid in fids}
+    boxes: dict[str, dict] = {}
+    for finding in findings[["finding_id", "rule", "trace_codes"]].itertuples(index=False):
+        for code in finding.trace_codes:
+            row = boxes.setdefault(str(code), {"code": str(code), "rules": [], "rings": []})
+            if finding.rule not in row["rules"]:
+                row["rules"].append(finding.rule)
+            ring = ring_of.get(finding.finding_id)
+            if ring is not None and ring not in row["rings"]:
+                row["rings"].append(ring)
+    return [boxes[code] for code in sorted(boxes)]
+
+
+def write_rings(driver, findings: pd.DataFrame, rings: pd.DataFrame, database: str | None = None,
+                batch: int = 10000) -> None:
+    """Write the rings back into the graph, so that Cypher (``rings.cypher``), Browser and Bloom see them.
+
+    No new labels or relationship types: properties on the nodes of DESIGN §4 —
+    ``rings, ring_ranks, ring_scores, ring_boxes, ring_funds`` (aligned lists, by rank)
+    and ``ring_roles`` (``"R001:source_patient"``...) on each member (:Site, :Patient,
+    :Prescriber); ``findings`` (rule ids) and ``rings`` on each flagged (:Box).  Marks
+    of an earlier analysis are removed first.
+    """
+    with driver.session(database=database) as session:
+        for label in _KEYS:
+            session.run(_CLEAR_MEMBERS.format(label=label)).consume()
+        session.run(_CLEAR_BOXES).consume()
+    for label, rows in _member_rows(rings).items():
+        query = _SET_MEMBERS.format(label=label, key=_KEYS[label])
+        for start in range(0, len(rows), batch):
+            driver.execute_query(query, rows=rows[start:start + batch], database_=database)
+    box_rows = _box_rows(findings, rings)
+    for start in range(0, len(box_rows), batch):
+        driver.execute_query(_SET_BOXES, rows=box_rows[start:start + batch], database_=database)

@@ -36,6 +36,26 @@ def test_city_same_findings_and_rings(city_workspace, neo4j_driver, neo4j_config
 
     assert_frame_equal(findings.reset_index(drop=True), embedded.findings.reset_index(drop=True))
     assert_frame_equal(rings.reset_index(drop=True), embedded.rings.reset_index(drop=True))
+    _check_rings_written_back(neo4j_driver, neo4j_config, findings, rings)
+
+
+def _check_rings_written_back(driver, config, findings, rings):
+    """The shipped rings.cypher and ring_boxes.cypher read the rings back from the graph."""
+    from rxring.graph.neo4j_queries import run_query
+
+    listed = run_query(driver, "rings", {"limit": 1000}, config.database)
+    assert list(listed["ring"]) == list(rings["ring_id"])
+    assert list(listed["rank"]) == list(rings["rank"])
+    assert list(listed["boxes"]) == list(rings["boxes"])
+    assert list(listed["score"]) == list(rings["score"])
+    assert list(listed["fund_at_risk"]) == list(rings["fund_at_risk"])
+    for column in ("source_patients", "prescribers", "source_sites", "laundering_sites"):
+        assert [sorted(v) for v in listed[column]] == [sorted(v) for v in rings[column]], column
+    first = rings.iloc[0]
+    codes = {c for f in findings[findings["finding_id"].isin(first["finding_ids"])]["trace_codes"] for c in f}
+    chains = run_query(driver, "ring_boxes", {"ring": first["ring_id"]}, config.database)
+    assert set(chains["trace_code"]) == codes
+    assert chains.groupby("trace_code")["step"].apply(lambda s: list(s) == list(range(1, len(s) + 1))).all()
 
 
 def test_city_options_variant(city_workspace, neo4j_driver, neo4j_config):

@@ -157,3 +157,34 @@ def test_server_lifecycle_start_status_stop():
     assert stopped.exit_code == 0 and "stopped" in stopped.output
     status = runner.invoke(cli, ["neo4j", "status", "--local", "--instance", name])
     assert status.exit_code == 1 and "running: False" in status.output
+
+
+def test_run_refuses_writing_queries_and_asks_for_parameters(empty_neo4j, neo4j_config):
+    env = {"NEO4J_URI": neo4j_config.uri, "NEO4J_USER": neo4j_config.user, "NEO4J_PASSWORD": neo4j_config.password}
+    runner = CliRunner()
+    writing = runner.invoke(cli, ["neo4j", "run", "prepare"], env=env)
+    assert writing.exit_code == 2 and "writes to the graph" in writing.output
+    missing = runner.invoke(cli, ["neo4j", "run", "ring_boxes"], env=env)
+    assert missing.exit_code == 2 and "--param ring=VALUE" in missing.output
+    bad = runner.invoke(cli, ["neo4j", "run", "rings", "--param", "oops"], env=env)
+    assert bad.exit_code == 2 and "NAME=VALUE" in bad.output
+    nothing = runner.invoke(cli, ["neo4j", "run", "rings"], env=env)
+    assert nothing.exit_code == 0 and "(none)" in nothing.output
+
+
+def test_run_rings_masks_people(empty_neo4j, neo4j_config):
+    empty_neo4j.execute_query(
+        "CREATE (:Patient {id: 'PSN1234567890', rings: ['R001'], ring_ranks: [1], ring_scores: [9.5], "
+        "ring_boxes: [3], ring_funds: [120.0], ring_roles: ['R001:source_patient']}), "
+        "(:Site {id: 'H001', rings: ['R001'], ring_ranks: [1], ring_scores: [9.5], ring_boxes: [3], "
+        "ring_funds: [120.0], ring_roles: ['R001:source_site', 'R001:laundering_site']})",
+        database_=neo4j_config.database)
+    env = {"NEO4J_URI": neo4j_config.uri, "NEO4J_USER": neo4j_config.user, "NEO4J_PASSWORD": neo4j_config.password}
+    runner = CliRunner()
+    masked = runner.invoke(cli, ["neo4j", "run", "rings", "--json"], env=env)
+    assert masked.exit_code == 0, masked.output
+    (row,) = json.loads(masked.output)
+    assert row["ring"] == "R001" and row["source_sites"] == ["H001"] and row["laundering_sites"] == ["H001"]
+    assert row["source_patients"] and "PSN1234567890" not in masked.output
+    shown = runner.invoke(cli, ["neo4j", "run", "rings", "--reveal-pii"], env=env)
+    assert "PSN1234567890" in shown.output

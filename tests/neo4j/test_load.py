@@ -86,10 +86,36 @@ def test_reload_with_more_events_redraws_the_custody_chain(empty_neo4j, neo4j_co
     assert rec[0]["ids"] == ["e0002"]
 
 
-def test_interrupted_load_resumes_where_it_stopped(empty_neo4j, neo4j_config, monkeypatch):
+def test_interrupted_first_load_resumes_where_it_stopped(empty_neo4j, neo4j_config, monkeypatch):
     db = neo4j_config.database
     import rxring.graph.neo4j_loader as loader
 
+    real = loader._chain_batches
+
+    def interrupted(*args):
+        batches = real(*args)
+        yield next(batches)  # box A, its 4 events and their links
+        raise KeyboardInterrupt("simulated interruption")
+
+    monkeypatch.setattr(loader, "_chain_batches", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        load_events(empty_neo4j, _city(), database=db, batch_size=1, load_key="resume-test")
+    partial, partial_rels = graph_counts(empty_neo4j, db)
+    assert (partial["Box"], partial["Event"], partial_rels["NEXT"]) == (1, 4, 3)
+
+    monkeypatch.setattr(loader, "_chain_batches", real)
+    report = load_events(empty_neo4j, _city(), database=db, batch_size=1, load_key="resume-test")
+    # sites S1 S2, products P1 P2, patients PAT1 PAT2, prescriber DR1, and box A's batch were done
+    assert report.skipped_batches == 2 + 2 + 2 + 1 + 1
+    assert report.nodes == {"Box": 2, "Site": 2, "Patient": 2, "Prescriber": 1, "Product": 2, "Event": 5}
+    assert report.relationships == {"OF": 5, "AT": 5, "TO": 2, "BY": 1, "NEXT": 3, "IS": 2}
+
+
+def test_interrupted_reload_resumes_where_it_stopped(empty_neo4j, neo4j_config, monkeypatch):
+    db = neo4j_config.database
+    import rxring.graph.neo4j_loader as loader
+
+    load_events(empty_neo4j, _city().iloc[[4]], database=db)  # box B only: the next load is not a first load
     real = loader._event_columns
     calls = {"n": 0}
 
@@ -103,7 +129,7 @@ def test_interrupted_load_resumes_where_it_stopped(empty_neo4j, neo4j_config, mo
     with pytest.raises(KeyboardInterrupt):
         load_events(empty_neo4j, _city(), database=db, batch_size=1, load_key="resume-test")
     partial, _ = graph_counts(empty_neo4j, db)
-    assert partial["Event"] == 2
+    assert partial["Event"] == 3  # box B's, and the first two events of box A
 
     monkeypatch.setattr(loader, "_event_columns", real)
     report = load_events(empty_neo4j, _city(), database=db, batch_size=1, load_key="resume-test")
@@ -111,3 +137,50 @@ def test_interrupted_load_resumes_where_it_stopped(empty_neo4j, neo4j_config, mo
     assert report.skipped_batches == 2 + 2 + 2 + 2 + 1 + 2
     assert report.nodes["Event"] == 5
     assert report.relationships["NEXT"] == 3
+
+
+def test_first_load_refuses_to_write_half_a_batch(empty_neo4j, neo4j_config, monkeypatch):
+    """If an actor vanished between the stages, the batch rolls back with a clear error."""
+    db = neo4j_config.database
+    import rxring.graph.neo4j_loader as loader
+    from rxring.errors import RxringError
+
+    real = loader._chain_batches
+
+    def patient_deleted(*args):
+        empty_neo4j.execute_query("MATCH (p:Patient {id: 'PAT2'}) DELETE p", database_=db)
+        yield from real(*args)
+
+    monkeypatch.setattr(loader, "_chain_batches", patient_deleted)
+    with pytest.raises(RxringError, match="database changed during the load"):
+        load_events(empty_neo4j, _city(), database=db, batch_size=10)
+    nodes, _ = graph_counts(empty_neo4j, db)
+    assert nodes["Event"] == 0
+
+
+def test_concurrent_writers_write_the_same_graph(empty_neo4j, neo4j_config):
+    """Batches of whole boxes written side by side: the same counts and chains as one writer."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from neo4j_load import synthetic_events
+
+    db = neo4j_config.database
+    events = synthetic_events(3000, seed=3)
+    boxes = events["trace_code"].nunique()
+    counts = []
+    for writers in (1, 3):
+        empty_neo4j.execute_query("MATCH (n) DETACH DELETE n", database_=db)
+        report = load_events(empty_neo4j, events, database=db, batch_size=200, writers=writers, normalise=False)
+        assert report.batches >= 10
+        chains, _, _ = empty_neo4j.execute_query(
+            "MATCH (b:Box)<-[:OF]-(e:Event) WITH b, e ORDER BY e.time, e.id WITH b, collect(e.id) AS ids "
+            "OPTIONAL MATCH (b)<-[:OF]-(x:Event)-[:NEXT]->(y:Event) "
+            "WITH b, ids, collect(CASE WHEN x IS NULL THEN null ELSE [x.id, y.id] END) AS links RETURN b.code AS code, ids, links", database_=db)
+        for row in chains:
+            assert sorted(row["links"]) == sorted([a, b] for a, b in zip(row["ids"], row["ids"][1:])), row["code"]
+        counts.append((report.nodes, report.relationships))
+    assert counts[0] == counts[1]
+    assert counts[0][0]["Event"] == 3000 and counts[0][0]["Box"] == boxes
+    assert counts[0][1]["NEXT"] == 3000 - boxes
