@@ -19,9 +19,10 @@ import pandas as pd
 from .. import analysis
 from ..errors import RxringError
 from ..options import AnalysisOptions
+from ..report.pii import mask_value
 from ..schema import RULES
 
-__all__ = ["COMMANDS", "mask_id", "ring_table"]
+__all__ = ["COMMANDS", "mask_frame", "mask_id", "ring_table"]
 
 _PEOPLE_COLUMNS = ("patients", "source_patients", "prescribers", "source_prescribers",
                    "patient_id", "prescriber_id", "pharmacist_id")
@@ -30,30 +31,24 @@ _DEFAULTS = AnalysisOptions()
 
 
 def mask_id(value) -> str:
-    """Mask a personal id for display: keep the first 3 and last 2 characters.
+    """Mask a personal id for display (:func:`rxring.report.pii.mask_value`); '' for a missing value.
 
     Examples
     --------
     >>> mask_id("PSN1234567890")
     'PSN********90'
     """
-    try:
-        from ..report.pii import mask_value
-    except ImportError:  # pragma: no cover - the report area ships it
-        mask_value = None
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    if mask_value is not None:
-        return mask_value(value)
-    text = str(value)
-    return text[:3] + "*" * max(len(text) - 5, 1) + text[-2:] if len(text) > 5 else text[:1] + "*" * (len(text) - 1)
+    return mask_value(value)
 
 
-def _mask_frame(frame: pd.DataFrame, reveal: bool) -> pd.DataFrame:
+def mask_frame(frame: pd.DataFrame, reveal: bool, columns=_PEOPLE_COLUMNS) -> pd.DataFrame:
+    """Return ``frame`` with the personal ids in ``columns`` (scalars or lists) masked, unless ``reveal``."""
     if reveal:
         return frame
     out = frame.copy()
-    for column in _PEOPLE_COLUMNS:
+    for column in columns:
         if column in out.columns:
             out[column] = out[column].map(
                 lambda v: [mask_id(x) for x in v] if isinstance(v, (list, tuple)) else (mask_id(v) if v is not None and not pd.isna(v) else v))
@@ -262,7 +257,7 @@ def analyze_command(inputs, workspace, backend, neo4j_uri, spark_master, progres
         neo4j_config = resolve_config(neo4j_uri)
     result = analysis.analyze(list(inputs), workspace, options, progress=progress and not as_json,
                               backend=backend, neo4j_config=neo4j_config, spark_master=spark_master)
-    rings = _mask_frame(result.rings, reveal_pii)
+    rings = mask_frame(result.rings, reveal_pii)
     if as_json:
         _echo_json({"stats": result.stats, "options": options.to_dict(), "rings": _records(rings)})
         return
@@ -295,7 +290,7 @@ def _require_engine(workspace, backend: str | None) -> None:
 def rings_command(workspace, backend, limit, as_json, reveal_pii):
     """List the rings of an analysed workspace, ranked by score."""
     _require_engine(workspace, backend)
-    rings = _mask_frame(analysis.load_rings(workspace), reveal_pii)
+    rings = mask_frame(analysis.load_rings(workspace), reveal_pii)
     if as_json:
         _echo_json(rings)
     else:
@@ -316,9 +311,9 @@ def ring_command(ring_id, workspace, backend, limit, as_json, reveal_pii):
     match = rings[rings["ring_id"].str.upper() == ring_id.upper()]
     if match.empty:
         raise RxringError(f"no ring {ring_id} in {workspace}; `rxring rings -w {workspace}` lists them")
-    ring = _mask_frame(match, reveal_pii).iloc[0].to_dict()
+    ring = mask_frame(match, reveal_pii).iloc[0].to_dict()
     findings = analysis.load_findings(workspace)
-    findings = _mask_frame(findings[findings["finding_id"].isin(ring["finding_ids"])], reveal_pii)
+    findings = mask_frame(findings[findings["finding_id"].isin(ring["finding_ids"])], reveal_pii)
     if as_json:
         _echo_json({"ring": {k: _jsonable(v) for k, v in ring.items()}, "findings": _records(findings)})
         return
@@ -348,7 +343,7 @@ def findings_command(workspace, rule, site, code, backend, limit, as_json, revea
     _require_engine(workspace, backend)
     findings = analysis.findings_for(analysis.load_findings(workspace), rule=rule, site=site,
                                      code=analysis.canonical_code(code) if code else None)
-    findings = _mask_frame(findings, reveal_pii)
+    findings = mask_frame(findings, reveal_pii)
     if as_json:
         _echo_json(findings)
         return
@@ -427,17 +422,17 @@ def box_command(code, workspace, backend, neo4j_uri, as_json, reveal_pii):
         source = f" (chain of custody in Neo4j at {config.describe()})"
     else:
         timeline = analysis.box_timeline(workspace, code)
-    timeline = _mask_frame(timeline, reveal_pii)
+    timeline = mask_frame(timeline, reveal_pii)
     findings = _workspace_findings(workspace, code=canonical)
     if as_json:
         _echo_json({"trace_code": canonical, "backend": backend, "events": _records(timeline),
-                    "findings": [] if findings is None else _records(_mask_frame(findings, reveal_pii))})
+                    "findings": [] if findings is None else _records(mask_frame(findings, reveal_pii))})
         return
     click.echo(f"Trace code {canonical}: {len(timeline)} events{source}")
     click.echo(_table(_event_rows(timeline), _BOX_TABLE, limit=60))
     if findings is not None and len(findings):
         click.echo("")
-        click.echo(_findings_table(_mask_frame(findings, reveal_pii)))
+        click.echo(_findings_table(mask_frame(findings, reveal_pii)))
 
 
 _EVENT_TABLE = [("event_time", "time"), ("event_type", "type"), ("trace_code", "trace code"), ("site_id", "site"),
@@ -458,7 +453,7 @@ def _who_in_graph(kind: str, key: str, workspace, neo4j_uri, limit, as_json: boo
         else:
             events = patient_events(driver, key, config.database, limit=limit, where=config.describe(),
                                     shown_id=shown_key)
-    events = _mask_frame(events, reveal_pii)
+    events = mask_frame(events, reveal_pii)
     found = found_rings = None
     if workspace is not None:
         try:
@@ -472,7 +467,7 @@ def _who_in_graph(kind: str, key: str, workspace, neo4j_uri, limit, as_json: boo
             else:
                 found = analysis.findings_for(findings, patient=key)
                 found_rings = analysis.rings_for(rings, patient=key, finding_ids=list(found["finding_id"]))
-            found, found_rings = _mask_frame(found, reveal_pii), _mask_frame(found_rings, reveal_pii)
+            found, found_rings = mask_frame(found, reveal_pii), mask_frame(found_rings, reveal_pii)
     if as_json:
         payload = {kind: shown_key, "backend": "neo4j", "events": _records(events)}
         if summary is not None:
@@ -510,7 +505,7 @@ def _who(kind: str, key: str, workspace, as_json: bool, reveal_pii: bool) -> Non
     shown_key = key if kind == "site" or reveal_pii else mask_id(key)
     if found.empty and found_rings.empty:
         raise RxringError(f"{kind} {shown_key} appears in no finding of {workspace}")
-    found, found_rings = _mask_frame(found, reveal_pii), _mask_frame(found_rings, reveal_pii)
+    found, found_rings = mask_frame(found, reveal_pii), mask_frame(found_rings, reveal_pii)
     if as_json:
         _echo_json({kind: shown_key, "rings": _records(found_rings), "findings": _records(found)})
         return

@@ -8,7 +8,7 @@ import time
 import click
 
 from ..demo import run_demo
-from .analyze import _mask_frame, ring_table
+from .analyze import mask_frame, ring_table
 
 
 @click.command()
@@ -34,7 +34,7 @@ def demo(out_dir, seed, events, lang, progress):
                f"(member sets Jaccard ≥ 0.8) in {time.monotonic() - started:.0f} s.")
     if len(rings):
         click.echo("")
-        click.echo(ring_table(_mask_frame(rings, False), limit=5))
+        click.echo(ring_table(mask_frame(rings, False), limit=5))
     click.echo("")
     click.echo(f"Open the ring report:         {result.report_index.resolve().as_uri()}")
     click.echo(f"Open the ring visualisation:  {result.visualisation.resolve().as_uri()}")

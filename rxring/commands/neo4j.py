@@ -260,12 +260,10 @@ def run_command(name, workspace, params, uri, database, limit, as_json, reveal_p
     with connect(config) as driver:
         rows = run_query(driver, name, values, config.database)
     person = [c for c in rows.columns if "patient" in c or "prescriber" in c]
-    if not reveal_pii and person:
-        from .analyze import mask_id
+    if person:
+        from .analyze import mask_frame
 
-        for column in person:
-            rows[column] = rows[column].map(
-                lambda v: [mask_id(x) for x in v] if isinstance(v, (list, tuple)) else (None if v is None else mask_id(v)))
+        rows = mask_frame(rows, reveal_pii, columns=person)
     if as_json:
         _echo_json(rows)
         return
