@@ -4,7 +4,7 @@ Nothing about a rule is written here.  The stage files (``stage_ev.sql`` …
 ``stage_pd.sql``) and the rule files (``<RULE>.sql``) are the ones DuckDB runs in
 the embedded engine, rendered for the Spark dialect by
 :func:`rxring.queries.embedded.render` (the one dialect macro, ``EPOCH_SECONDS``,
-becomes ``unix_timestamp``); each stage becomes a checkpointed temporary view, the
+becomes a microsecond ``timestampdiff``); each stage becomes a temporary table bucketed by trace code, the
 rules' flat evidence rows are joined with their events on the executors, and
 only those rows (a few per finding) come back to the driver, where
 :func:`rxring.queries.embedded.assemble_findings` and
@@ -13,13 +13,14 @@ findings and rings.  The event table itself is never collected.
 
 Partitioning
 ------------
-Stage ``ev`` is repartitioned by ``trace_code``.  Every window of the stages and
-rules is partitioned by ``trace_code`` (plus site or event type), and
+The events are laid out once: :func:`layout_events` hash-partitions them by
+``trace_code`` (N = ``spark.sql.shuffle.partitions``) and they are written as a
+table bucketed by trace code; so is every stage (:class:`StageTables`), which keeps
+the partitioning visible to the planner across queries.
 ``spark.sql.requireAllClusterKeysForCoPartition=false`` lets a window or join on
-``(trace_code, ...)`` reuse a partitioning by ``trace_code``.  Joins on
-``event_id`` alone and checkpoint boundaries still add exchanges today; see
-``docs/spark.md`` for the measured plans and the two portable changes that make
-each per-code rule a single shuffle.
+``(trace_code, ...)`` reuse it, and small tables (products, deletions, per-site
+stages) are broadcast.  :mod:`rxring.spark.plans` lists the
+shuffles each stage and rule still needs; ``docs/spark.md`` shows them.
 
 Examples
 --------
@@ -53,7 +54,13 @@ __all__ = [
     "EVIDENCE_SQL",
     "ROW_KEY_SQL",
     "read_events",
+    "layout_events",
+    "layout_partitions",
     "register_inputs",
+    "stage_frame",
+    "StageTables",
+    "materialise_stages",
+    "rule_frame",
     "run_flat_rules",
     "run_rules_spark",
     "run_spark_analysis",
@@ -90,6 +97,8 @@ ROW_KEY_SQL = ("concat(regexp_replace(_metadata.file_path, '^file:/+', '/'), cha
 _PRODUCTS_SCHEMA = "product_norm STRING, pack_units DOUBLE"
 _DELETIONS_SCHEMA = "record_no STRING, event_type STRING, site_id STRING"
 _INPUT_VIEWS = ("events_raw", "products", "deletions")
+#: The stage with one row per event the rules read (stats ``events_used``, as analysis.py counts it).
+_EVENTS_STAGE = embedded.EVENTS_STAGE
 
 
 # --------------------------------------------------------------------------- inputs
@@ -107,6 +116,15 @@ def _local_workspace(location) -> Workspace | None:
     if path.is_dir() and (path / "events").is_dir():
         return Workspace(path)
     return None
+
+
+def _workspace_masters(location) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """(products master, deletions) of *location* when it is a local workspace, else Nones."""
+    ws = _local_workspace(location)
+    if ws is None:
+        return None, None
+    deletions = pd.read_parquet(ws.deletions_path) if ws.deletions_path.exists() else None
+    return ws.master("products"), deletions
 
 
 def read_events(spark, location):
@@ -175,12 +193,32 @@ def _small_frame(spark, frame: pd.DataFrame, schema: str):
     return spark.createDataFrame(rows, schema)
 
 
+def layout_partitions(spark) -> int:
+    """How many partitions (and buckets) the events are laid out in: ``spark.sql.shuffle.partitions``.
+
+    The same number as every later shuffle, so that a join between a laid-out stage
+    and a freshly shuffled table is co-partitioned.
+    """
+    return int(spark.conf.get("spark.sql.shuffle.partitions"))
+
+
+def layout_events(events, partitions: int):
+    """The layout: the event table hash-partitioned by ``trace_code``.
+
+    Every event of one pack lands in one partition, so each window and join of the
+    rules keyed by (trace_code, ...) runs inside the partitions.  An explicit
+    partition count keeps adaptive execution from coalescing them.
+    """
+    return events.repartition(int(partitions), "trace_code")
+
+
 def register_inputs(spark, events, products: pd.DataFrame | None = None, deletions: pd.DataFrame | None = None) -> None:
     """Register the input views ``events_raw``, ``products`` and ``deletions``.
 
     *events* is a Spark DataFrame of canonical events (see :func:`read_events`);
+    :func:`materialise_stages` lays it out by trace code before the stages read it.
     *products* and *deletions* are the small pandas tables the embedded engine
-    takes (normalised by the same functions).
+    takes (normalised by the same functions), registered as broadcast tables.
     """
     from pyspark.sql.functions import broadcast
 
@@ -189,27 +227,119 @@ def register_inputs(spark, events, products: pd.DataFrame | None = None, deletio
     broadcast(_small_frame(spark, _deletions_frame(deletions), _DELETIONS_SCHEMA)).createOrReplaceTempView("deletions")
 
 
-# --------------------------------------------------------------------------- rules
+# --------------------------------------------------------------------------- stages
 
 
-def _stage_frame(spark, stage: str, options: AnalysisOptions):
-    frame = spark.sql(embedded.render(embedded.stage_sql(stage), options, dialect="spark"))
-    if stage == "ev":
-        # the one shuffle by trace code: every later window and most joins reuse it
-        frame = frame.repartition("trace_code")
-    return frame
+def stage_frame(spark, stage: str, options: AnalysisOptions):
+    """One stage's query on the registered views (the laid-out events and earlier stages)."""
+    return spark.sql(embedded.render(embedded.stage_sql(stage), options, dialect="spark"))
+
+
+class StageTables:
+    """The stages written as temporary tables, bucketed by trace code.
+
+    A stage with a ``trace_code`` column is written with ``bucketBy(N, "trace_code")``
+    (N = :func:`layout_partitions`): reading it back, Spark knows it is
+    hash-partitioned by trace code, across queries and with adaptive execution on,
+    so later windows and joins keyed by (trace_code, ...) need no shuffle.  A stage
+    already laid out is written as it is (one file per bucket); one that is not
+    (its last step was keyed otherwise) is repartitioned by trace code first, and
+    :mod:`rxring.spark.plans` shows that shuffle.  Other stages (one row per site
+    or product part) are plain tables; being small files, Spark broadcasts them.
+
+    Tables, not checkpoints: Spark 4.3 records a checkpoint's partitioning under
+    attribute ids its output does not carry (and none at all with adaptive
+    execution), so every query re-shuffled each checkpointed stage; persisted
+    stages keep their partitioning but make every later query re-analyse the whole
+    lineage.  A table is a leaf: planning stays flat.
+
+    Tables go to the session's warehouse (``spark.sql.warehouse.dir``; local mode:
+    a temporary folder) under unique names, and are dropped by :meth:`drop`.
+    """
+
+    def __init__(self, spark, partitions: int | None = None):
+        import uuid
+
+        self.spark = spark
+        self.partitions = int(partitions or layout_partitions(spark))
+        self.token = uuid.uuid4().hex[:10]
+        self.tables: list[str] = []
+
+    def prepare(self, frame):
+        """*frame* as it will be written: repartitioned by trace code when it has that
+        column and its plan does not already keep each code in its layout partition
+        (see :func:`rxring.spark.plans.keeps_codes_together`)."""
+        from .plans import is_laid_out, keeps_codes_together
+
+        if "trace_code" not in frame.columns:
+            return frame
+        if is_laid_out(frame, self.partitions) or keeps_codes_together(frame, self.partitions):
+            return frame
+        return layout_events(frame, self.partitions)
+
+    def save(self, frame, view: str):
+        """Write *frame* (through :meth:`prepare`) as the table of *view*, register the
+        view; return the table's frame."""
+        frame = self.prepare(frame)   # a no-op on a prepared frame
+        name = f"rxring_{view}_{self.token}"
+        self.tables.append(name)
+        writer = frame.write
+        if "trace_code" in frame.columns:
+            writer = writer.bucketBy(self.partitions, "trace_code")
+        writer.mode("overwrite").format("parquet").saveAsTable(name)
+        table = self.spark.table(name)
+        table.createOrReplaceTempView(view)
+        return table
+
+    def drop(self) -> None:
+        """Drop every table written (names generated here, never user text)."""
+        while self.tables:
+            self.spark.sql(f"DROP TABLE IF EXISTS {self.tables.pop()}")
+
+
+def materialise_stages(spark, options: AnalysisOptions, progress=None, inspect=None) -> StageTables:
+    """Lay the events out, then build every stage; return the tables (drop them after).
+
+    First the one shuffle of the events: ``events_raw`` is written bucketed by
+    trace code (the *layout*) and re-registered as that table.  Then each stage of
+    :data:`rxring.queries.embedded.STAGES` is written as a table and registered
+    under its name (:class:`StageTables`).  *progress* is called with a label
+    before each step; *inspect*, if given, with ``(name, frame)`` before each is
+    written (for :func:`rxring.spark.plans.plan_report`).
+    """
+    tables = StageTables(spark)
+    try:
+        if progress:
+            progress("layout")
+        raw = layout_events(spark.table("events_raw"), tables.partitions)
+        if inspect:
+            inspect("layout", raw)
+        tables.save(raw, "events_raw")
+        for stage in embedded.STAGES:
+            if progress:
+                progress(f"stage {stage}")
+            frame = tables.prepare(stage_frame(spark, stage, options))
+            if inspect:
+                inspect(f"stage {stage}", frame)
+            tables.save(frame, stage)
+    except BaseException:
+        tables.drop()
+        raise
+    return tables
+
+
+def rule_frame(spark, rule: str, options: AnalysisOptions):
+    """One rule's query (flat evidence rows) on the registered stages."""
+    return spark.sql(embedded.render(embedded.rule_sql(rule), options, dialect="spark"))
 
 
 def run_flat_rules(spark, options: AnalysisOptions, rules=RULES, progress=None, stats: dict | None = None) -> pd.DataFrame:
     """Build the stages and run *rules* on Spark; return the flat evidence rows.
 
     The session must hold the input views (:func:`register_inputs`).  Each stage
-    is materialised as a checkpoint (memory, spilling to disk; a reliable
-    checkpoint when the SparkContext has a checkpoint directory) and registered as
-    a temporary view: later stages and rules plan against the checkpoint instead
-    of the whole lineage, which keeps Catalyst's planning time flat, and the
-    checkpoint keeps the stage's partitioning by trace code.  When *stats* is
-    given, ``events_used`` (rows of stage ``ev``) is stored in it.
+    is written as a table (:class:`StageTables`) and registered as a temporary view, laid
+    out by trace code.  When *stats* is given, ``events_used`` (rows of the
+    per-event stage, ``embedded.EVENTS_STAGE``) is stored in it.
 
     Returns
     -------
@@ -217,30 +347,24 @@ def run_flat_rules(spark, options: AnalysisOptions, rules=RULES, progress=None, 
         Columns :data:`rxring.queries.embedded.EVIDENCE_COLUMNS`: the input of
         :func:`rxring.queries.embedded.assemble_findings`.
     """
-    reliable = spark.sparkContext.getCheckpointDir() is not None
-    materialised = []
+    tables = materialise_stages(spark, options, progress=progress)
     try:
-        for stage in embedded.STAGES:
-            if progress:
-                progress(f"stage {stage}")
-            frame = _stage_frame(spark, stage, options)
-            frame = frame.checkpoint(eager=True) if reliable else frame.localCheckpoint(eager=True)
-            materialised.append(frame)
-            frame.createOrReplaceTempView(stage)
-        parts = []
+        frames = []
         for rule in rules:
             if progress:
                 progress(rule)
-            parts.append("(" + embedded.render(embedded.rule_sql(rule), options, dialect="spark") + "\n)")
-        if not parts:
+            frames.append(rule_frame(spark, rule, options))
+        if not frames:
             return pd.DataFrame({c: pd.Series(dtype="object") for c in embedded.EVIDENCE_COLUMNS})
-        spark.sql("\nUNION ALL\n".join(parts)).createOrReplaceTempView("evidence")
+        evidence = frames[0]
+        for frame in frames[1:]:
+            evidence = evidence.unionAll(frame)
+        evidence.createOrReplaceTempView("evidence")
         table = _collect_arrow(spark.sql(EVIDENCE_SQL))
-        if stats is not None:
-            stats["events_used"] = materialised[0].count()   # materialised: no second scan
+        if stats is not None:   # rows of the per-event stage (the events the rules read), from its table
+            stats["events_used"] = spark.table(_EVENTS_STAGE).count()
     finally:
-        for frame in materialised:
-            frame.unpersist()
+        tables.drop()
     return table.to_pandas()
 
 
@@ -336,14 +460,11 @@ def run_spark_analysis(events_uri, workspace_or_out, options: AnalysisOptions | 
 
     options = options or AnalysisOptions()
     started = time.perf_counter()
-    source_ws = _local_workspace(events_uri)
-    if source_ws is not None:
-        if products is None:
-            products = source_ws.master("products")
-        if deletions is None and source_ws.deletions_path.exists():
-            deletions = pd.read_parquet(source_ws.deletions_path)
+    ws_products, ws_deletions = _workspace_masters(events_uri)
+    products = ws_products if products is None else products
+    deletions = ws_deletions if deletions is None else deletions
     spark = spark or spark_session(master)
-    bar = tqdm(total=len(embedded.STAGES) + len(RULES) + 3, desc="analyze (spark)", unit="step",
+    bar = tqdm(total=len(embedded.STAGES) + len(RULES) + 4, desc="analyze (spark)", unit="step",
                disable=not progress, leave=False)
 
     def step(label: str) -> None:
@@ -356,7 +477,7 @@ def run_spark_analysis(events_uri, workspace_or_out, options: AnalysisOptions | 
         counts: dict = {}
         flat = run_flat_rules(spark, options, progress=step, stats=counts)
         step("count")
-        events_read = spark.table("events_raw").count()
+        events_read = events.count()   # the files as read (Parquet metadata), not the layout
         events_used = counts["events_used"]
         findings = _findings_from_flat(flat)
         step("rings")

@@ -27,6 +27,13 @@ BASE_CONF = {
     "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
     # a join on (trace_code, site_id, ...) may reuse a partitioning by trace_code alone
     "spark.sql.requireAllClusterKeysForCoPartition": "false",
+    # ... and so may a window or aggregate on (trace_code, ...) (Spark's default, made explicit)
+    "spark.sql.requireAllClusterKeysForDistribution": "false",
+    # a UNION ALL of branches laid out alike stays laid out (stages dr, netd, pd are unions)
+    "spark.sql.unionOutputPartitioning": "true",
+    # stages are tables bucketed by trace code: always read them as bucketed (partitioned)
+    "spark.sql.sources.bucketing.enabled": "true",
+    "spark.sql.sources.bucketing.autoBucketedScan.enabled": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.ansi.enabled": "false",
 }
