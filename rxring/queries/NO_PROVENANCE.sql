@@ -37,24 +37,24 @@ WITH site_first AS (  -- grace 0 for sites whose first days include an inventory
 first_dispense AS (
   SELECT trace_code, site_id, MIN(ev_sec) AS ev_sec FROM netd GROUP BY trace_code, site_id
 ),
-transfers_to AS (  -- a transfer_out naming this site as counterparty: it received the pack
-  SELECT trace_code, counterparty AS site_id, ev_sec
-  FROM ev WHERE event_type = 'transfer_out' AND counterparty IS NOT NULL
+inbound_at AS (  -- an inbound or transfer_in of the code at the site
+  SELECT trace_code, site_id FROM ev WHERE event_type IN ('inbound', 'transfer_in') GROUP BY trace_code, site_id
 ),
-received AS (
-  SELECT DISTINCT trace_code, site_id FROM ev WHERE event_type IN ('inbound', 'transfer_in')
-  UNION
-  SELECT DISTINCT trace_code, site_id FROM transfers_to
+transfers_to AS (  -- a transfer_out naming this site as counterparty: it received the pack
+  SELECT trace_code, counterparty AS site_id, MIN(ev_sec) AS prov_sec
+  FROM ev WHERE event_type = 'transfer_out' AND counterparty IS NOT NULL
+  GROUP BY trace_code, counterparty
 ),
 multi_scan_codes AS (  -- codes with two or more dispense/refund scans
   SELECT trace_code FROM dr GROUP BY trace_code HAVING COUNT(*) >= 2
 ),
 multi_coverage AS (
   SELECT f.site_id, COUNT(*) AS n_codes,
-         SUM(CASE WHEN r.trace_code IS NOT NULL THEN 1 ELSE 0 END) AS n_received
+         SUM(CASE WHEN r.trace_code IS NOT NULL OR t.trace_code IS NOT NULL THEN 1 ELSE 0 END) AS n_received
   FROM first_dispense f
   JOIN multi_scan_codes m ON m.trace_code = f.trace_code
-  LEFT JOIN received r ON r.trace_code = f.trace_code AND r.site_id = f.site_id
+  LEFT JOIN inbound_at r ON r.trace_code = f.trace_code AND r.site_id = f.site_id
+  LEFT JOIN transfers_to t ON t.trace_code = f.trace_code AND t.site_id = f.site_id
   GROUP BY f.site_id
 ),
 coverage AS (
@@ -63,33 +63,31 @@ coverage AS (
          s.single_received + COALESCE(m.n_received, 0) AS n_received
   FROM sites s LEFT JOIN multi_coverage m ON m.site_id = s.site_id
 ),
-provenance AS (
-  SELECT trace_code, site_id, MIN(prov_sec) AS prov_sec
-  FROM (SELECT trace_code, site_id, ev_sec AS prov_sec
-        FROM ev
-        WHERE event_type IN (${provenance_types}) AND event_type NOT IN ('dispense', 'refund')
-        UNION ALL
-        SELECT trace_code, site_id, ev_sec AS prov_sec
-        FROM dr
-        WHERE event_type IN (${provenance_types}) AND NOT is_rescan
-        UNION ALL
-        SELECT trace_code, site_id, ev_sec AS prov_sec FROM transfers_to
-        UNION ALL
-        SELECT /*+ BROADCAST(sf) */ e.trace_code, e.site_id, e.ev_sec AS prov_sec     -- the opening stock-take
-        FROM ev e JOIN site_first sf ON sf.site_id = e.site_id
-        WHERE e.event_type = 'inventory' AND e.ev_sec < sf.first_sec + ${opening_stocktake_seconds}) receipts
-  GROUP BY trace_code, site_id
+own_receipts AS (  -- receipts at the site itself: provenance types (double scans aside) and the opening stock-take
+  SELECT /*+ BROADCAST(sf) */ e.trace_code, e.site_id, MIN(e.ev_sec) AS prov_sec
+  FROM ev e
+  LEFT JOIN site_first sf ON sf.site_id = e.site_id
+  LEFT JOIN dr d ON d.trace_code = e.trace_code AND d.event_id = e.event_id
+  WHERE (e.event_type IN (${provenance_types}) AND (d.event_id IS NULL OR NOT d.is_rescan))
+     OR (e.event_type = 'inventory' AND e.ev_sec < sf.first_sec + ${opening_stocktake_seconds})
+  GROUP BY e.trace_code, e.site_id
 ),
+-- The first receipt of a (code, site): the earlier of own_receipts and transfers_to.  Two
+-- LEFT JOINs, not a UNION: each side stays partitioned by trace code (one shuffle on Spark).
 flagged AS (
-  SELECT /*+ BROADCAST(c, sf) */ f.trace_code, f.site_id, p.prov_sec, c.n_codes, c.n_received
-  FROM first_dispense f
-  JOIN coverage c ON c.site_id = f.site_id
-  JOIN site_first sf ON sf.site_id = f.site_id
-  LEFT JOIN provenance p ON p.trace_code = f.trace_code AND p.site_id = f.site_id
-  WHERE c.n_received > 0
-    AND c.n_received >= ${provenance_min_coverage} * c.n_codes
-    AND f.ev_sec >= sf.first_sec + sf.grace_sec
-    AND (p.prov_sec IS NULL OR p.prov_sec > f.ev_sec)
+  SELECT trace_code, site_id, prov_sec, n_codes, n_received
+  FROM (SELECT /*+ BROADCAST(c, sf) */ f.trace_code, f.site_id, f.ev_sec, c.n_codes, c.n_received,
+               CASE WHEN t.prov_sec IS NULL OR o.prov_sec <= t.prov_sec THEN o.prov_sec
+                    ELSE t.prov_sec END AS prov_sec
+        FROM first_dispense f
+        JOIN coverage c ON c.site_id = f.site_id
+        JOIN site_first sf ON sf.site_id = f.site_id
+        LEFT JOIN own_receipts o ON o.trace_code = f.trace_code AND o.site_id = f.site_id
+        LEFT JOIN transfers_to t ON t.trace_code = f.trace_code AND t.site_id = f.site_id
+        WHERE c.n_received > 0
+          AND c.n_received >= ${provenance_min_coverage} * c.n_codes
+          AND f.ev_sec >= sf.first_sec + sf.grace_sec) judged
+  WHERE prov_sec IS NULL OR prov_sec > ev_sec
 )
 SELECT 'NO_PROVENANCE' AS rule, n.trace_code, n.site_id AS disc, n.event_id, 'laundering' AS role,
        TRUE AS money,

@@ -18,7 +18,7 @@ pairs AS (
   SELECT trace_code, part_key, pmin AS product_key
   FROM codes WHERE pmin = pmax AND part_key IS NOT NULL
   UNION ALL
-  SELECT DISTINCT s.trace_code, m.part_key, k.norm_key AS product_key
+  SELECT /*+ BROADCAST(k) */ DISTINCT s.trace_code, m.part_key, k.norm_key AS product_key
   FROM scan s
   JOIN multi m ON m.trace_code = s.trace_code
   JOIN keys k ON k.kind = 'product' AND k.spelling = s.product_code

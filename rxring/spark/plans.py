@@ -88,7 +88,7 @@ LAYOUT_KEY = "trace_code"
 #: * stage sites: per-site facts (first event, opening stock-take; coverage bounds):
 #:   two aggregates per site, of partial aggregates (rows: sites x partitions);
 #: * NO_PROVENANCE: a site is judged by its coverage (one aggregate per site);
-#: * stage usual and CODE_CONFLICT: the usual product of a product part: the counts
+#: * stage usual (CODE_CONFLICT joins its result by broadcast): the usual product of a product part: the counts
 #:   per (part, product) and the distinct codes per part (two exchanges), and the
 #:   counts re-keyed by part for the ranking; all per part, of partial aggregates.
 SHUFFLE_BUDGET = {
@@ -100,7 +100,7 @@ SHUFFLE_BUDGET = {
     "DUP_DISPENSE": 0,
     "RESURFACE": 0,
     "NO_PROVENANCE": 1,
-    "CODE_CONFLICT": 1,
+    "CODE_CONFLICT": 0,
     "EXPIRED": 0,
 }
 

@@ -14,16 +14,6 @@ from rxring.spark.plans import (SHUFFLE_BUDGET, is_laid_out, no_automatic_broadc
                                  query_plan)
 from tests.spark._namespaced import combined
 
-#: Steps whose SQL does not yet keep to the budget, and why (see docs/spark.md).
-#: Spark 4.3 plans an exchange above a UNION ALL of code-partitioned branches when the
-#: GROUP BY over it reads a per-branch column.
-KNOWN_OVER_BUDGET = {
-    "stage usual": "the multi-product codes' scan rows are joined with `keys` without a broadcast hint: "
-                   "exchanges by product_code/spelling, then the per-code DISTINCT again (request 9)",
-    "NO_PROVENANCE": "`received` and `provenance` are UNIONs grouped by (trace_code, site_id) on candidate "
-                     "rows: four candidate-scale exchanges besides the per-site coverage (SQL owner: kept)",
-}
-
 
 # --------------------------------------------------------------------------- the tool itself
 
@@ -151,18 +141,14 @@ def test_report_covers_layout_every_stage_and_rule(report):
 
 def test_events_are_shuffled_by_trace_code_exactly_once(report):
     assert report["layout"].layout == 1 and report["layout"].extra == ()
-    relaid = [name for name, plan in report.items() if plan.layout and name not in KNOWN_OVER_BUDGET]
+    relaid = [name for name, plan in report.items() if plan.layout]
     assert relaid == ["layout"]   # no other step shuffles whole stages by trace code again
 
 
 STEPS = [f"stage {s}" for s in embedded.STAGES] + list(RULES)
 
 
-@pytest.mark.parametrize("step", [
-    pytest.param(step, marks=pytest.mark.xfail(reason=KNOWN_OVER_BUDGET[step], strict=False))
-    if step in KNOWN_OVER_BUDGET else step
-    for step in STEPS
-])
+@pytest.mark.parametrize("step", STEPS)
 def test_step_keeps_its_shuffle_budget(report, step):
     plan = report[step]
     allowed = SHUFFLE_BUDGET.get(step, 0)
@@ -183,7 +169,7 @@ def test_plans_command_bad_events_is_one_line(spark, tmp_path, capsys):
 
 
 def test_no_provenance_needs_one_per_site_aggregate(report):
-    """Whatever else NO_PROVENANCE shuffles (see KNOWN_OVER_BUDGET), only one exchange
+    """Of what NO_PROVENANCE shuffles, only one exchange
     leaves the trace code: the per-site coverage, as partial aggregates."""
     per_site = [s for s in report["NO_PROVENANCE"].extra if "trace_code" not in s.keys]
     assert [(s.keys, s.aggregate) for s in per_site] == [(("site_id",), True)]
