@@ -71,6 +71,7 @@ RSS_TARGET_MB = 6 * 1000  # "under 6 GB"
 INGEST_TARGETS = {"parquet": 1_000_000, "csv": 300_000}
 GROWTH_TOLERANCE = 0.30
 SUSPICIOUS_LOAD_TARGET_S = 120.0
+BOLT_LOAD_TARGET = 50_000  # events/s, the Neo4j issue's full load through Bolt
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
 
@@ -137,8 +138,10 @@ def _peak_rss_mb() -> float:
 def _cpu_seconds() -> float:
     import resource
 
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    # The task's own CPU plus that of the worker processes it has waited for (the
+    # NHSA reader parses large files in two worker processes).
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def task_generate(out: str, seed: int, events: int, fmt: str) -> dict:
@@ -365,6 +368,12 @@ def evaluate_targets(measurements: list[Measurement], neo4j: dict | None = None)
             add(f"growth {g['from']}→{g['to']} within linear +{GROWTH_TOLERANCE:.0%}", value, g["met"])
     else:
         add("growth no worse than linear (needs two sizes)", "not measured", None)
+    if neo4j and neo4j.get("full"):
+        f = neo4j["full"]
+        add(f"Neo4j full load ≥ {BOLT_LOAD_TARGET:,} events/s through Bolt ({f['size']})",
+            f"{f['events_per_second']:,.0f} events/s", f["events_per_second"] >= BOLT_LOAD_TARGET)
+    else:
+        add(f"Neo4j full load ≥ {BOLT_LOAD_TARGET:,} events/s through Bolt", "skipped", None)
     if neo4j and neo4j.get("suspicious"):
         s = neo4j["suspicious"]
         add(f"Neo4j --suspicious-only load < {SUSPICIOUS_LOAD_TARGET_S:g} s ({s['size']})", f"{s['seconds']:.0f} s",
