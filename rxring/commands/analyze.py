@@ -440,6 +440,14 @@ _EVENT_TABLE = [("event_time", "time"), ("event_type", "type"), ("trace_code", "
                 ("where", "source"), ("note", "note")]
 
 
+def _findings_of(kind: str, key: str, findings: pd.DataFrame, rings: pd.DataFrame):
+    """The findings and rings that name one site or patient."""
+    if kind == "site":
+        return analysis.findings_for(findings, site=key), analysis.rings_for(rings, site=key)
+    found = analysis.findings_for(findings, patient=key)
+    return found, analysis.rings_for(rings, patient=key, finding_ids=list(found["finding_id"]))
+
+
 def _who_in_graph(kind: str, key: str, workspace, neo4j_uri, limit, as_json: bool, reveal_pii: bool) -> None:
     """site / patient --backend neo4j: the graph's events, plus the workspace's findings and rings."""
     from ..graph.neo4j_listing import patient_events, site_events
@@ -461,12 +469,7 @@ def _who_in_graph(kind: str, key: str, workspace, neo4j_uri, limit, as_json: boo
         except RxringError:
             findings = rings = None
         if findings is not None:
-            if kind == "site":
-                found = analysis.findings_for(findings, site=key)
-                found_rings = analysis.rings_for(rings, site=key)
-            else:
-                found = analysis.findings_for(findings, patient=key)
-                found_rings = analysis.rings_for(rings, patient=key, finding_ids=list(found["finding_id"]))
+            found, found_rings = _findings_of(kind, key, findings, rings)
             found, found_rings = mask_frame(found, reveal_pii), mask_frame(found_rings, reveal_pii)
     if as_json:
         payload = {kind: shown_key, "backend": "neo4j", "events": _records(events)}
@@ -494,14 +497,7 @@ def _who_in_graph(kind: str, key: str, workspace, neo4j_uri, limit, as_json: boo
 
 
 def _who(kind: str, key: str, workspace, as_json: bool, reveal_pii: bool) -> None:
-    findings = analysis.load_findings(workspace)
-    rings = analysis.load_rings(workspace)
-    if kind == "site":
-        found = analysis.findings_for(findings, site=key)
-        found_rings = analysis.rings_for(rings, site=key)
-    else:
-        found = analysis.findings_for(findings, patient=key)
-        found_rings = analysis.rings_for(rings, patient=key, finding_ids=list(found["finding_id"]))
+    found, found_rings = _findings_of(kind, key, analysis.load_findings(workspace), analysis.load_rings(workspace))
     shown_key = key if kind == "site" or reveal_pii else mask_id(key)
     if found.empty and found_rings.empty:
         raise RxringError(f"{kind} {shown_key} appears in no finding of {workspace}")
@@ -513,6 +509,16 @@ def _who(kind: str, key: str, workspace, as_json: bool, reveal_pii: bool) -> Non
     click.echo(ring_table(found_rings))
     click.echo("")
     click.echo(_findings_table(found))
+
+
+def _show_who(kind: str, key: str, workspace, backend, neo4j_uri, limit, as_json: bool, reveal_pii: bool) -> None:
+    """site / patient: from the graph with --backend neo4j, else from the workspace's results."""
+    backend = _graph_backend_of(backend, neo4j_uri)
+    _need_workspace(workspace, backend)
+    if backend == "neo4j":
+        _who_in_graph(kind, key, workspace, neo4j_uri, limit, as_json, reveal_pii)
+    else:
+        _who(kind, key, workspace, as_json, reveal_pii)
 
 
 @click.command("site")
@@ -529,12 +535,7 @@ def site_command(site_id, workspace, backend, neo4j_uri, limit, as_json, reveal_
     With --backend neo4j: the site's events in the graph (counts, and the latest
     --limit events), then the workspace's findings and rings when it is given.
     """
-    backend = _graph_backend_of(backend, neo4j_uri)
-    _need_workspace(workspace, backend)
-    if backend == "neo4j":
-        _who_in_graph("site", site_id, workspace, neo4j_uri, limit, as_json, reveal_pii)
-    else:
-        _who("site", site_id, workspace, as_json, reveal_pii)
+    _show_who("site", site_id, workspace, backend, neo4j_uri, limit, as_json, reveal_pii)
 
 
 @click.command("patient")
@@ -551,12 +552,7 @@ def patient_command(patient_id, workspace, backend, neo4j_uri, limit, as_json, r
     With --backend neo4j: the events the graph links to the patient ((:Event)-[:TO]->(:Patient)),
     then the workspace's findings and rings when it is given.
     """
-    backend = _graph_backend_of(backend, neo4j_uri)
-    _need_workspace(workspace, backend)
-    if backend == "neo4j":
-        _who_in_graph("patient", patient_id, workspace, neo4j_uri, limit, as_json, reveal_pii)
-    else:
-        _who("patient", patient_id, workspace, as_json, reveal_pii)
+    _show_who("patient", patient_id, workspace, backend, neo4j_uri, limit, as_json, reveal_pii)
 
 
 COMMANDS: list = [analyze_command, rings_command, ring_command, findings_command, box_command, site_command,
