@@ -174,8 +174,27 @@ def test_quoted_cell_with_one_code_per_line(run_ingest, tmp_path):
     assert (report.files[0].read, report.files[0].accepted) == (4, 4)
     assert rows(events, ["trace_code", "quantity", "source_line"]) == [
         ("81151257914085623274", 1.0, 2), ("81151257914085623275", 1.0, 2),
-        ("81151257914085623276", 1.0, 3), ("81151257914085623277", 1.0, 3),
+        ("81151257914085623276", 1.0, 4), ("81151257914085623277", 1.0, 4),   # physical line: row 1 spans 2-3
     ]
+
+
+def test_source_line_is_the_physical_line_after_multi_line_quoted_values(run_ingest, tmp_path):
+    """Line breaks inside quoted values (LF or CRLF) push later rows down, as an editor shows them."""
+    path = tmp_path / "notes.csv"
+    path.write_bytes(
+        "追溯码,机构编码,业务类型,业务时间,备注\n"
+        "81151257914085623274,P1,采购入库,2026-01-01 08:00:00,\"line one\nline two\"\n"
+        "81151257914085623275,P1,采购入库,2026-01-01 09:00:00,plain\n"
+        "81151257914085623276,P1,采购入库,2026-01-01 10:00:00,\"a\r\nb\nc\"\n"
+        "81151257914085623277,P1,采购入库,2026-01-01 11:00:00,end\n".encode("utf-8"))
+    report, events, _ = run_ingest(path)
+    assert report.files[0].balanced
+    physical = path.read_bytes().split(b"\n")
+    got = dict(rows(events, ["trace_code", "source_line"]))
+    assert got == {"81151257914085623274": 2, "81151257914085623275": 4,
+                   "81151257914085623276": 5, "81151257914085623277": 8}
+    for code, line in got.items():
+        assert physical[line - 1].startswith(code.encode())
 
 
 def test_xlsx_workbook_with_events_and_master_sheets(run_ingest, tmp_path):

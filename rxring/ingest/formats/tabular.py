@@ -7,9 +7,9 @@ else is a :class:`FileProblem` naming the headers found.
 
 CSV is streamed with ``pyarrow.csv.open_csv`` in blocks (bounded memory); rows with
 the wrong number of fields are quarantined with their line number.  ``source_line``
-of a CSV row is its record number counting the header as 1 — the physical line,
-unless a quoted value earlier in the file spans several lines; of an XLSX row its
-sheet row number; of a Parquet row its 1-based row number.
+of a CSV row is its physical line (the header is line 1), counting the line breaks
+inside quoted values of the rows before it; of an XLSX row its sheet row number; of
+a Parquet row its 1-based row number.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from ...schema import MASTER_COLUMNS
 from ..aliases import COLUMN_ALIASES, SALE_HINT_COLUMNS, map_headers, normalise_header
 from ..sniff import Utf8Recoder, is_gzip, open_binary, raw_position, text_stream
+from ..strings import string_parts
 from . import Chunk, FileProblem
 
 __all__ = ["TablePlan", "plan_table", "read_csv", "read_xlsx", "read_parquet", "MASTER_ALIASES",
@@ -276,6 +277,7 @@ def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None
         raw.close()
         raise FileProblem(f"cannot read as CSV: {exc}") from None
     ordinal = 0
+    spanned = 0  # line breaks inside quoted values of the rows read so far
     try:
         while True:
             try:
@@ -289,9 +291,14 @@ def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None
             skipped = np.asarray(sorted(skipped_lines), dtype=np.int64)
             t = skipped - np.arange(len(skipped)) - 2
             g = np.arange(ordinal, ordinal + m)
-            lines = 2 + g + np.searchsorted(t, g, side="right")
+            lines = 2 + g + np.searchsorted(t, g, side="right") + spanned
             ordinal += m
             table = pa.Table.from_batches([batch])
+            inner = _breaks_in_values(table)
+            if inner is not None:  # a quoted value spans lines: later rows start further down
+                before = np.concatenate(([0], np.cumsum(inner)[:-1]))
+                lines = lines + before
+                spanned += int(inner.sum())
             blank = _blank_mask(table)
             rejects = [r for r in bad_rows if r[1]]
             bad_blank = sum(1 for r in bad_rows if not r[1])
@@ -308,6 +315,25 @@ def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None
             yield Chunk(notes=[f"{raw.replaced} undecodable character(s) for {encoding} replaced by U+FFFD"])
     finally:
         raw.close()
+
+
+def _breaks_in_values(table: pa.Table) -> np.ndarray | None:
+    """Line breaks inside each row's values, or None when no value holds one (the usual case).
+
+    A quoted CSV value may span lines (``"a\nb"``); the rows after it then start that
+    many physical lines further down.  The check reads the value buffers with numpy
+    (memchr speed); only a column that holds a line feed is counted exactly.
+    """
+    counts = None
+    for column in table.columns:
+        for chunk in column.chunks:
+            parts = string_parts(chunk)
+            if parts is not None and not (parts[1] == 10).any():
+                continue
+            found = pc.fill_null(pc.count_substring(chunk.cast(pa.string()), "\n"), 0).to_numpy(zero_copy_only=False)
+            if found.any():
+                counts = found if counts is None else counts + found
+    return counts
 
 
 def _row_lookup(table: pa.Table, lines: np.ndarray, join) -> Callable[[list[int]], list[str]]:
