@@ -650,21 +650,16 @@ def _measure_neo4j(args, measurements: list[Measurement], workspaces: dict[int, 
     result: dict = {"errors": []}
     try:
         smallest, largest = min(workspaces), max(workspaces)
-        try:
-            if not args.neo4j_skip_full:
-                _log(f"neo4j: full load of {size_label(smallest)}")
-                r = run_child("neo4j", env_extra=secret, workspace=str(workspaces[smallest]), suspicious_only=False,
-                              clear=clear, **conn)
-                result["full"] = dict(r, size=size_label(smallest))
-        except BenchError as exc:
-            result["errors"].append(str(exc).splitlines()[-1])
-        try:
-            _log(f"neo4j: --suspicious-only load of {size_label(largest)}")
-            r = run_child("neo4j", env_extra=secret, workspace=str(workspaces[largest]), suspicious_only=True,
-                          clear=clear, **conn)
-            result["suspicious"] = dict(r, size=size_label(largest))
-        except BenchError as exc:
-            result["errors"].append(str(exc).splitlines()[-1])
+        loads = [] if args.neo4j_skip_full else [("full", "full load", smallest, False)]
+        loads.append(("suspicious", "--suspicious-only load", largest, True))
+        for key, what, size, suspicious_only in loads:
+            try:
+                _log(f"neo4j: {what} of {size_label(size)}")
+                r = run_child("neo4j", env_extra=secret, workspace=str(workspaces[size]),
+                              suspicious_only=suspicious_only, clear=clear, **conn)
+                result[key] = dict(r, size=size_label(size))
+            except BenchError as exc:
+                result["errors"].append(str(exc).splitlines()[-1])
     finally:
         if instance:
             from rxring.graph.neo4j_server import stop_server

@@ -142,23 +142,18 @@ _EVENT_CREATE = ",\n    ".join(
                    f"date(${prop}[i])" if prop in ("expiry", "code_expiry") else f"${prop}[i]")
     for prop in EVENT_PROPERTIES.values())
 
+# The batch's actors, looked up once: `collect` in the order of their id list.
+_BATCH_NODES = "\n".join(
+    f"""CALL () {{
+  UNWIND range(0, size(${param}) - 1) AS k MATCH (n:{label} {{{key}: ${param}[k]}})
+  WITH k, n ORDER BY k RETURN collect(n) AS {name}
+}}""" for name, param, label, key in (("sites", "site_ids", "Site", "id"),
+                                       ("products", "product_ids", "Product", "code"),
+                                       ("patients", "patient_ids", "Patient", "id"),
+                                       ("prescribers", "prescriber_ids", "Prescriber", "id")))
+
 _CHAINS_NEW = f"""
-CALL () {{
-  UNWIND range(0, size($site_ids) - 1) AS k MATCH (s:Site {{id: $site_ids[k]}})
-  WITH k, s ORDER BY k RETURN collect(s) AS sites
-}}
-CALL () {{
-  UNWIND range(0, size($product_ids) - 1) AS k MATCH (p:Product {{code: $product_ids[k]}})
-  WITH k, p ORDER BY k RETURN collect(p) AS products
-}}
-CALL () {{
-  UNWIND range(0, size($patient_ids) - 1) AS k MATCH (p:Patient {{id: $patient_ids[k]}})
-  WITH k, p ORDER BY k RETURN collect(p) AS patients
-}}
-CALL () {{
-  UNWIND range(0, size($prescriber_ids) - 1) AS k MATCH (d:Prescriber {{id: $prescriber_ids[k]}})
-  WITH k, d ORDER BY k RETURN collect(d) AS prescribers
-}}
+{_BATCH_NODES}
 WITH sites, products, patients, prescribers
 WHERE size(sites) = size($site_ids) AND size(products) = size($product_ids)
   AND size(patients) = size($patient_ids) AND size(prescribers) = size($prescriber_ids)

@@ -278,9 +278,11 @@ class StageTables:
         return layout_events(frame, self.partitions)
 
     def save(self, frame, view: str):
-        """Write *frame* (through :meth:`prepare`) as the table of *view*, register the
-        view; return the table's frame."""
-        frame = self.prepare(frame)   # a no-op on a prepared frame
+        """Write *frame* as the table of *view*, register the view; return the table's frame.
+
+        *frame* is written as it is: pass it through :meth:`prepare` first (or lay it
+        out with :func:`layout_events`), so its plan is inspected once.
+        """
         name = f"rxring_{view}_{self.token}"
         self.tables.append(name)
         writer = frame.write
