@@ -87,13 +87,13 @@ def main(argv=None) -> int:
     parser.add_argument("--bulk-only", action="store_true", help="time only the bulk first load")
     args = parser.parse_args(argv)
 
-    from rxring.graph.neo4j_connect import Neo4jConfig, connect, resolve_config
-    from rxring.graph.neo4j_loader import clear_graph, load_events
-    from rxring.graph.neo4j_server import start_server, stop_server
+    from rxring.backends.neo4j.connect import Neo4jConfig, connect, resolve_config
+    from rxring.backends.neo4j.load import clear_graph, load_events
+    from rxring.backends.neo4j.server import start_server, stop_server
 
     if args.bulk_only:
         if args.workspace:
-            from rxring.graph.neo4j_loader import workspace_events
+            from rxring.backends.neo4j.load import workspace_events
             from rxring.workspace import Workspace
 
             events = workspace_events(Workspace(args.workspace))
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         sites = products = None
         if args.workspace:
-            from rxring.graph.neo4j_loader import workspace_events
+            from rxring.backends.neo4j.load import workspace_events
             from rxring.workspace import Workspace
 
             workspace = Workspace(args.workspace)
@@ -146,7 +146,7 @@ def main(argv=None) -> int:
             print("nodes: " + ", ".join(f"{k} {v:,}" for k, v in report.nodes.items()))
             print("relationships: " + ", ".join(f"{k} {v:,}" for k, v in report.relationships.items()))
             if args.rules:
-                from rxring.graph.neo4j_rules import run_rules
+                from rxring.backends.neo4j.rules import run_rules
 
                 t1 = time.perf_counter()
                 findings = run_rules(driver, database=config.database)
@@ -196,8 +196,8 @@ def bench_bulk(events: pd.DataFrame) -> None:
     """CSV files + neo4j-admin import into a fresh private instance (server start not counted)."""
     import tempfile
 
-    from rxring.graph.neo4j_bulk import import_into_instance, write_import_files
-    from rxring.graph.neo4j_server import stop_server
+    from rxring.backends.neo4j.bulk import import_into_instance, write_import_files
+    from rxring.backends.neo4j.server import stop_server
 
     name = f"bench-bulk-{os.getpid()}"
     try:

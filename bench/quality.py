@@ -197,11 +197,11 @@ def main(argv=None) -> int:
             shutil.rmtree(ws)
         if args.independent:
             inputs, truth = _independent_city(base / f"independent-{seed}", seed)
-            result = analyze([inputs], ws, options, progress=False)
+            result = analyze(ws, "embedded", options, inputs=[inputs])
             scored = score_independent(truth, result.findings, result.rings)
         else:
             city = generate(base / f"city-{seed}", seed=seed, events=args.events, days=args.days, fmt=args.fmt)
-            result = analyze([city.inputs_dir], ws, options, progress=False)
+            result = analyze(ws, "embedded", options, inputs=[city.inputs_dir])
             truth = json.loads(city.ground_truth.read_text(encoding="utf-8"))
             scored = score_city(truth, result.findings, result.rings, observed_actor_ids(ws))
         cities.append(scored)

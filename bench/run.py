@@ -164,7 +164,7 @@ def task_ingest(inputs: str, workspace: str) -> dict:
 
 
 def task_analyze(workspace: str, profile: str | None = None) -> dict:
-    from rxring.analysis import analyze_workspace
+    from rxring.analysis import analyze
 
     profiler = None
     if profile:
@@ -173,7 +173,7 @@ def task_analyze(workspace: str, profile: str | None = None) -> dict:
         profiler = Profiler(interval=0.01)
         profiler.start()
     cpu0, t0 = _cpu_seconds(), time.perf_counter()
-    result = analyze_workspace(workspace, progress=False)
+    result = analyze(workspace, "embedded", progress=False)
     seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
     if profiler is not None:
         profiler.stop()
@@ -213,8 +213,8 @@ def task_anchor(workspace: str, repeat: int = 3) -> dict:
 
 
 def task_neo4j(workspace: str, uri: str, user: str, database: str | None, suspicious_only: bool, clear: bool) -> dict:
-    from rxring.graph.neo4j_connect import Neo4jConfig, connect
-    from rxring.graph.neo4j_loader import clear_graph, load_workspace
+    from rxring.backends.neo4j.connect import Neo4jConfig, connect
+    from rxring.backends.neo4j.load import clear_graph, load_workspace
 
     # the password comes through the environment, never the command line (visible in ps)
     config = Neo4jConfig(uri=uri, user=user, password=os.environ.get(_PASSWORD_ENV, ""), database=database)
@@ -547,7 +547,7 @@ def render_markdown(measurements: list[Measurement], formats: list[str], machine
 def render_steps(measurements: list[Measurement]) -> list[str]:
     """Markdown lines: CPU seconds of each analyze step per size, with the anchor for scale.
 
-    Steps are the SQL stages of :mod:`rxring.queries.embedded` (``scan`` … ``pd``), the
+    Steps are the SQL stages of :mod:`rxring.backends.duckdb` (``scan`` … ``pd``), the
     rules, the evidence join, the assembly of findings and the rings, as measured by
     :func:`rxring.analysis.analyze_workspace` (``stats.cpu_seconds_by_step``).
     """
@@ -622,7 +622,7 @@ def _neo4j_target(args) -> tuple[dict | None, str | None, str]:
                  "password": os.environ.get("NEO4J_PASSWORD", ""), "database": os.environ.get("NEO4J_DATABASE")},
                 None, "")
     try:
-        from rxring.graph.neo4j_server import read_state, start_server
+        from rxring.backends.neo4j.server import read_state, start_server
     except ImportError:
         return None, None, "no server"
     if args.neo4j_instance:
@@ -662,7 +662,7 @@ def _measure_neo4j(args, measurements: list[Measurement], workspaces: dict[int, 
                 result["errors"].append(str(exc).splitlines()[-1])
     finally:
         if instance:
-            from rxring.graph.neo4j_server import stop_server
+            from rxring.backends.neo4j.server import stop_server
 
             stop_server(instance, delete_data=True)
     return result

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from . import __version__
+from .version import __version__
 from .commands import analyze, demo, ingest, neo4j, report, synth
 from .errors import RxringError
 

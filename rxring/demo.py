@@ -59,12 +59,12 @@ def run_demo(out_dir: str | Path = "rxring-demo", seed: int = 2026, events: int 
     city = out / "city"
     workspace = out / "workspace"
     summary = generate(city, seed=seed, events=events, fmt="nhsa")
-    inputs = Path(getattr(summary, "inputs_dir", city / "inputs"))
+    inputs = Path(summary.inputs_dir)
     if workspace.exists():
         import shutil
 
         shutil.rmtree(workspace)
-    result = analyze([inputs], workspace, AnalysisOptions(seed=seed), progress=progress)
+    result = analyze(workspace, "embedded", AnalysisOptions(seed=seed), inputs=[inputs], progress=progress)
     report_files = build_report(workspace, "html", lang)
     visualisation = write_viz(workspace, None, out / "rings.html", lang=lang)
     truth = json.loads((city / "ground_truth.json").read_text(encoding="utf-8"))

@@ -11,6 +11,8 @@ offset are converted to it first).
 
 import pyarrow as pa
 
+from .rules.registry import RULE_IDS
+
 LOCAL_TZ = "Asia/Shanghai"
 
 EVENT_TYPES = (
@@ -68,7 +70,7 @@ MASTER_COLUMNS = {
     "prescribers": ("prescriber_id", "name"),
 }
 
-RULES = ("DUP_DISPENSE", "RESURFACE", "NO_PROVENANCE", "CODE_CONFLICT", "EXPIRED")
+RULES = RULE_IDS   # the rule registry (rxring.rules.registry) is where rules are defined
 
 # One finding: a rule fired on one box (or one code conflict); lists are sorted.
 FINDING_COLUMNS = (

@@ -25,6 +25,14 @@ from .errors import RxringError
 from .schema import EVENT_SCHEMA
 
 
+__all__ = ["Workspace", "as_workspace"]
+
+
+def as_workspace(workspace, create: bool = False) -> "Workspace":
+    """*workspace* as a :class:`Workspace` (a path is opened; a Workspace is returned as it is)."""
+    return workspace if isinstance(workspace, Workspace) else Workspace(workspace, create=create)
+
+
 class Workspace:
     """Paths and readers for one workspace folder."""
 

@@ -1,7 +1,7 @@
 """CLI: `rxring analyze` and the listings over its results (rings, ring, findings, box, site, patient).
 
-A thin shell over :mod:`rxring.analysis` (and, for ``--backend neo4j`` on box, site
-and patient, :mod:`rxring.graph.neo4j_listing`): parse options, call the library,
+A thin shell over :mod:`rxring.analysis` and :mod:`rxring.results` (and, for ``--backend neo4j`` on box, site
+and patient, :mod:`rxring.backends.neo4j.listing`): parse options, call the library,
 print.  Personal data (patient and prescriber ids) is masked in every table and in
 ``--json`` output unless ``--reveal-pii`` is given.
 """
@@ -16,7 +16,8 @@ import unicodedata
 import click
 import pandas as pd
 
-from .. import analysis
+from .. import analysis, results
+from ..backends import BACKENDS, default_backend
 from ..errors import RxringError
 from ..options import AnalysisOptions
 from ..report.pii import mask_value
@@ -223,7 +224,7 @@ _OPTION_NAMES = tuple(f.name for f in dataclasses.fields(AnalysisOptions))  # on
 @click.argument("inputs", nargs=-1, type=click.Path(exists=True))
 @_workspace
 @_analysis_options
-@click.option("--backend", "--engine", "backend", type=click.Choice(analysis.BACKENDS), default=None,
+@click.option("--backend", "--engine", "backend", type=click.Choice(BACKENDS), default=None,
               help="Where the rules run: embedded (DuckDB over the workspace, no server), neo4j (loads the "
                    "workspace into the server of --neo4j / NEO4J_URI / `rxring neo4j start` and runs the "
                    "Cypher rules), spark (Spark SQL, see --spark-master). Same findings on all three. "
@@ -249,14 +250,10 @@ def analyze_command(inputs, workspace, backend, neo4j_uri, spark_master, progres
     into the graph (`rxring neo4j run rings`).
     """
     options = AnalysisOptions(**{name: option_values[name] for name in _OPTION_NAMES})
-    backend = backend or ("neo4j" if neo4j_uri else analysis.default_backend())
-    neo4j_config = None
-    if backend == "neo4j":
-        from ..graph.neo4j_connect import resolve_config
-
-        neo4j_config = resolve_config(neo4j_uri)
-    result = analysis.analyze(list(inputs), workspace, options, progress=progress and not as_json,
-                              backend=backend, neo4j_config=neo4j_config, spark_master=spark_master)
+    backend = backend or ("neo4j" if neo4j_uri else default_backend())
+    backend_options = {"neo4j": neo4j_uri} if backend == "neo4j" else {"spark_master": spark_master} if backend == "spark" else {}
+    result = analysis.analyze(workspace, backend, options, inputs=list(inputs), progress=progress and not as_json,
+                              **backend_options)
     rings = mask_frame(result.rings, reveal_pii)
     if as_json:
         _echo_json({"stats": result.stats, "options": options.to_dict(), "rings": _records(rings)})
@@ -269,16 +266,6 @@ def analyze_command(inputs, workspace, backend, neo4j_uri, spark_master, progres
     click.echo(f"\nNext: rxring ring R001 -w {workspace}   rxring findings -w {workspace}   rxring report -w {workspace}")
 
 
-def _require_engine(workspace, backend: str | None) -> None:
-    """With --backend, the workspace's results must come from that backend."""
-    if backend is None:
-        return
-    engine = analysis.load_analysis(workspace).get("engine")
-    if engine is None:
-        raise RxringError(f"{workspace} has no analysis yet; run `rxring analyze --backend {backend} -w {workspace}`")
-    if engine != backend:
-        raise RxringError(f"the results in {workspace} come from the {engine} backend, not {backend}; "
-                          f"run `rxring analyze --backend {backend} -w {workspace}` first")
 
 
 @click.command("rings")
@@ -289,8 +276,8 @@ def _require_engine(workspace, backend: str | None) -> None:
 @_reveal
 def rings_command(workspace, backend, limit, as_json, reveal_pii):
     """List the rings of an analysed workspace, ranked by score."""
-    _require_engine(workspace, backend)
-    rings = mask_frame(analysis.load_rings(workspace), reveal_pii)
+    results.require_engine(workspace, backend)
+    rings = mask_frame(results.load_rings(workspace), reveal_pii)
     if as_json:
         _echo_json(rings)
     else:
@@ -306,13 +293,13 @@ def rings_command(workspace, backend, limit, as_json, reveal_pii):
 @_reveal
 def ring_command(ring_id, workspace, backend, limit, as_json, reveal_pii):
     """Show one ring: members by role, numbers, and the findings that prove it."""
-    _require_engine(workspace, backend)
-    rings = analysis.load_rings(workspace)
+    results.require_engine(workspace, backend)
+    rings = results.load_rings(workspace)
     match = rings[rings["ring_id"].str.upper() == ring_id.upper()]
     if match.empty:
         raise RxringError(f"no ring {ring_id} in {workspace}; `rxring rings -w {workspace}` lists them")
     ring = mask_frame(match, reveal_pii).iloc[0].to_dict()
-    findings = analysis.load_findings(workspace)
+    findings = results.load_findings(workspace)
     findings = mask_frame(findings[findings["finding_id"].isin(ring["finding_ids"])], reveal_pii)
     if as_json:
         _echo_json({"ring": {k: _jsonable(v) for k, v in ring.items()}, "findings": _records(findings)})
@@ -340,9 +327,9 @@ def ring_command(ring_id, workspace, backend, limit, as_json, reveal_pii):
 @_reveal
 def findings_command(workspace, rule, site, code, backend, limit, as_json, reveal_pii):
     """List findings (rule, trace code, sites, money, explanation), optionally filtered."""
-    _require_engine(workspace, backend)
-    findings = analysis.findings_for(analysis.load_findings(workspace), rule=rule, site=site,
-                                     code=analysis.canonical_code(code) if code else None)
+    results.require_engine(workspace, backend)
+    findings = results.findings_for(results.load_findings(workspace), rule=rule, site=site,
+                                     code=results.canonical_code(code) if code else None)
     findings = mask_frame(findings, reveal_pii)
     if as_json:
         _echo_json(findings)
@@ -361,7 +348,7 @@ _BOX_TABLE = [("event_time", "time"), ("event_type", "type"), ("site_id", "site"
 def _graph_backend_of(backend: str | None, neo4j_uri: str | None) -> str:
     if backend:
         return backend
-    return "neo4j" if neo4j_uri else analysis.default_backend()
+    return "neo4j" if neo4j_uri else default_backend()
 
 
 def _need_workspace(workspace, backend: str) -> None:
@@ -371,7 +358,7 @@ def _need_workspace(workspace, backend: str) -> None:
 
 def _graph(neo4j_uri: str | None):
     """(config, open driver) of the Neo4j server to query."""
-    from ..graph.neo4j_connect import connect, resolve_config
+    from ..backends.neo4j.connect import connect, resolve_config
 
     config = resolve_config(neo4j_uri)
     return config, connect(config)
@@ -390,7 +377,7 @@ def _workspace_findings(workspace, **where) -> pd.DataFrame | None:
     if workspace is None:
         return None
     try:
-        return analysis.findings_for(analysis.load_findings(workspace), **where)
+        return results.findings_for(results.load_findings(workspace), **where)
     except RxringError:
         return None
 
@@ -411,17 +398,17 @@ def box_command(code, workspace, backend, neo4j_uri, as_json, reveal_pii):
     """
     backend = _graph_backend_of(backend, neo4j_uri)
     _need_workspace(workspace, backend)
-    canonical = analysis.canonical_code(code)
+    canonical = results.canonical_code(code)
     source = ""
     if backend == "neo4j":
-        from ..graph.neo4j_listing import box_chain
+        from ..backends.neo4j.listing import box_chain
 
         config, driver = _graph(neo4j_uri)
         with driver:
             timeline = box_chain(driver, canonical, config.database, where=config.describe())
         source = f" (chain of custody in Neo4j at {config.describe()})"
     else:
-        timeline = analysis.box_timeline(workspace, code)
+        timeline = results.box_timeline(workspace, code)
     timeline = mask_frame(timeline, reveal_pii)
     findings = _workspace_findings(workspace, code=canonical)
     if as_json:
@@ -443,14 +430,14 @@ _EVENT_TABLE = [("event_time", "time"), ("event_type", "type"), ("trace_code", "
 def _findings_of(kind: str, key: str, findings: pd.DataFrame, rings: pd.DataFrame):
     """The findings and rings that name one site or patient."""
     if kind == "site":
-        return analysis.findings_for(findings, site=key), analysis.rings_for(rings, site=key)
-    found = analysis.findings_for(findings, patient=key)
-    return found, analysis.rings_for(rings, patient=key, finding_ids=list(found["finding_id"]))
+        return results.findings_for(findings, site=key), results.rings_for(rings, site=key)
+    found = results.findings_for(findings, patient=key)
+    return found, results.rings_for(rings, patient=key, finding_ids=list(found["finding_id"]))
 
 
 def _who_in_graph(kind: str, key: str, workspace, neo4j_uri, limit, as_json: bool, reveal_pii: bool) -> None:
     """site / patient --backend neo4j: the graph's events, plus the workspace's findings and rings."""
-    from ..graph.neo4j_listing import patient_events, site_events
+    from ..backends.neo4j.listing import patient_events, site_events
 
     shown_key = key if kind == "site" or reveal_pii else mask_id(key)
     config, driver = _graph(neo4j_uri)
@@ -465,7 +452,7 @@ def _who_in_graph(kind: str, key: str, workspace, neo4j_uri, limit, as_json: boo
     found = found_rings = None
     if workspace is not None:
         try:
-            findings, rings = analysis.load_findings(workspace), analysis.load_rings(workspace)
+            findings, rings = results.load_findings(workspace), results.load_rings(workspace)
         except RxringError:
             findings = rings = None
         if findings is not None:
@@ -497,7 +484,7 @@ def _who_in_graph(kind: str, key: str, workspace, neo4j_uri, limit, as_json: boo
 
 
 def _who(kind: str, key: str, workspace, as_json: bool, reveal_pii: bool) -> None:
-    found, found_rings = _findings_of(kind, key, analysis.load_findings(workspace), analysis.load_rings(workspace))
+    found, found_rings = _findings_of(kind, key, results.load_findings(workspace), results.load_rings(workspace))
     shown_key = key if kind == "site" or reveal_pii else mask_id(key)
     if found.empty and found_rings.empty:
         raise RxringError(f"{kind} {shown_key} appears in no finding of {workspace}")

@@ -1,7 +1,7 @@
 """CLI commands for the Neo4j backend: `rxring load` and `rxring neo4j start|stop|status|queries|run|import`.
 
-Thin shells over :mod:`rxring.graph.neo4j_server`, :mod:`rxring.graph.neo4j_connect`
-and :mod:`rxring.graph.neo4j_loader`.
+Thin shells over :mod:`rxring.backends.neo4j.server`, :mod:`rxring.backends.neo4j.connect`
+and :mod:`rxring.backends.neo4j.load`.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def load_command(workspace, uri, user, password, database, suspicious_only, batc
     whole boxes with their events, relationships and custody chain; into one that
     has some, batches of UNWIND + MERGE keyed on ids.
     """
-    from ..graph.neo4j_connect import resolve_config
-    from ..graph.neo4j_loader import load_workspace
+    from ..backends.neo4j.connect import resolve_config
+    from ..backends.neo4j.load import load_workspace
 
     config = resolve_config(uri, user, password, database)
     if progress is None:
@@ -89,7 +89,7 @@ def _external_server() -> str | None:
 
 
 def _describe_external(uri: str) -> None:
-    from ..graph.neo4j_connect import connect, resolve_config
+    from ..backends.neo4j.connect import connect, resolve_config
 
     config = resolve_config()
     with connect(config) as driver:
@@ -110,7 +110,7 @@ def start_command(instance, local, heap_mb, pagecache_mb):
     and `--backend neo4j` find it without any environment variables.  When NEO4J_URI
     is set, checks that server instead and starts nothing.
     """
-    from ..graph.neo4j_server import start_server
+    from ..backends.neo4j.server import start_server
 
     if _external_server() and not local:
         _describe_external(_external_server())
@@ -128,7 +128,7 @@ def start_command(instance, local, heap_mb, pagecache_mb):
 @click.option("--delete-data", is_flag=True, help="Also delete the server's database files.")
 def stop_command(instance, local, delete_data):
     """Stop the local server (never a server named by NEO4J_URI)."""
-    from ..graph.neo4j_server import stop_server
+    from ..backends.neo4j.server import stop_server
 
     if _external_server() and not local:
         raise RxringError(f"NEO4J_URI={_external_server()} names a server rxring does not manage; "
@@ -147,7 +147,7 @@ def status_command(instance, local):
 
     With NEO4J_URI set, checks that server (exit 2 with the reason if it does not answer).
     """
-    from ..graph.neo4j_server import server_status
+    from ..backends.neo4j.server import server_status
 
     if _external_server() and not local:
         _describe_external(_external_server())
@@ -176,7 +176,7 @@ def import_command(workspace, instance, out_dir, files_only, suspicious_only):
     server is stopped for the import and started again).  With --files-only, writes
     the CSV files for your own server and prints the command to run there.
     """
-    from ..graph.neo4j_bulk import bulk_load_instance, write_workspace_import_files
+    from ..backends.neo4j.bulk import bulk_load_instance, write_workspace_import_files
 
     if files_only:
         if not out_dir:
@@ -200,13 +200,13 @@ def import_command(workspace, instance, out_dir, files_only, suspicious_only):
 @click.argument("name", required=False)
 def queries_command(name):
     """List the shipped Cypher files, or print one (paste it into Neo4j Browser)."""
-    from ..graph.neo4j_queries import query_header, query_names, query_text
+    from ..rules.render import cypher_header, cypher_names, cypher_text
 
     if name:
-        click.echo(query_text(name), nl=False)
+        click.echo(cypher_text(name), nl=False)
         return
-    for query in query_names():
-        first = query_header(query).splitlines()
+    for query in cypher_names():
+        first = cypher_header(query).splitlines()
         click.echo(f"{query:15} {first[0] if first else ''}")
 
 
@@ -242,15 +242,15 @@ def run_command(name, workspace, params, uri, database, limit, as_json, reveal_p
     ring's boxes, `rxring neo4j run RESURFACE` a rule's evidence rows.  Patient and
     prescriber ids are masked unless --reveal-pii.
     """
-    from ..analysis import load_analysis
-    from ..graph.neo4j_connect import connect, resolve_config
-    from ..graph.neo4j_queries import run_query
-    from ..graph.neo4j_rules import query_parameters
+    from ..backends.neo4j.connect import connect, resolve_config
+    from ..backends.neo4j.queries import run_query
     from ..options import AnalysisOptions
+    from ..results import load_analysis
+    from ..rules.render import cypher_parameters
     from .analyze import _echo_json, _records, _table
 
     options = AnalysisOptions.from_dict(load_analysis(workspace).get("options", {})) if workspace else AnalysisOptions()
-    values = {**query_parameters(options), "limit": limit or 2 ** 62}
+    values = {**cypher_parameters(options), "limit": limit or 2 ** 62}
     for item in params:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():

@@ -10,7 +10,7 @@ import sys
 import click
 
 from ..report.evidence import build_evidence
-from ..report.report import FORMATS, build_report
+from ..report.build import FORMATS, build_report
 from ..report.verify import verify_evidence
 from ..report.viz import MAX_NODES, write_viz
 

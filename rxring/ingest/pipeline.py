@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
-from .. import __version__
+from ..version import __version__
 from ..errors import RxringError
 from ..workspace import Workspace
 from . import parallel

@@ -18,9 +18,10 @@ import pyarrow.parquet as pq
 
 from ..schema import EVENT_SCHEMA, MASTER_COLUMNS, QUARANTINE_COLUMNS
 from ..workspace import Workspace
+from ..rules.events import deletion_rows
 from .partwriter import PartJob, PartWriterThread
 
-__all__ = ["InputWriter", "PartWriterThread", "part_schema", "conform_events", "DELETION_SCHEMA", "INV_DATA_TYPES", "read_deletions", "deletion_rows"]
+__all__ = ["InputWriter", "PartWriterThread", "part_schema", "conform_events", "DELETION_SCHEMA", "read_deletions"]
 
 # One row per (deletion, event type it removes); event_type is null when the
 # deletion's inv_data_type is missing or unknown (then any type matches).
@@ -36,27 +37,6 @@ DELETION_SCHEMA = pa.schema(
     ]
 )
 _MASTER_KEYS = {name: columns[0] for name, columns in MASTER_COLUMNS.items()}
-
-# NHSA 3507 inv_data_type (进销存数据类型) -> the event types it deletes.
-INV_DATA_TYPES = {
-    "1": ("inventory",),
-    "2": ("adjust", "transfer_in", "transfer_out"),
-    "3": ("inbound", "purchase_return"),
-    "4": ("dispense", "refund"),
-    "3501": ("inventory",),
-    "3502": ("adjust", "transfer_in", "transfer_out"),
-    "3503": ("inbound",),
-    "3504": ("purchase_return",),
-    "3505": ("dispense",),
-    "3506": ("refund",),
-}
-
-
-def deletion_rows(deletion: dict) -> list[dict]:
-    """Expand one 3507 deletion into one row per event type it removes."""
-    types = INV_DATA_TYPES.get(str(deletion.get("inv_data_type") or "").strip(), (None,))
-    return [dict(deletion, event_type=t) for t in types]
-
 
 def read_deletions(ws: Workspace) -> pd.DataFrame:
     """The workspace's 3507 deletions (empty frame when none)."""

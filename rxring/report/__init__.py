@@ -10,7 +10,7 @@ Library first (the CLI commands in :mod:`rxring.commands.report` are shells over
 """
 
 from .evidence import EvidencePackage, build_evidence
-from .report import FORMATS, build_report, report_data
+from .build import FORMATS, build_report, report_data
 from .verify import VerifyResult, verify_evidence
 from .viz import build_ring_graph, render_viz, write_viz
 

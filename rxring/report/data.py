@@ -18,7 +18,7 @@ import pyarrow.dataset as ds
 
 from ..errors import RxringError
 from ..schema import FINDING_COLUMNS, RING_COLUMNS
-from ..workspace import Workspace
+from ..workspace import Workspace, as_workspace
 from .i18n import ROLE_KEYS
 from .pii import Masker
 
@@ -221,7 +221,7 @@ def load_case(workspace: str | Path | Workspace) -> CaseData:
     RxringError
         If the workspace, its rings or its findings are missing or unreadable.
     """
-    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    ws = as_workspace(workspace)
     rings_frame = _read_parquet(ws.rings_path, "rings", RING_COLUMNS)
     findings_frame = _read_parquet(
         ws.findings_path, "findings", tuple(c for c in FINDING_COLUMNS if c not in _OPTIONAL_FINDING)

@@ -26,7 +26,6 @@ package's digest: write it in the referral letter, and ``rxring evidence verify
 from __future__ import annotations
 
 import csv
-import dataclasses
 import hashlib
 import io
 import json
@@ -38,15 +37,17 @@ from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
-from .. import __version__
+from ..version import __version__
 from ..errors import RxringError
+from ..options import AnalysisOptions
+from ..rules.render import rendered_queries, sql_parameters
 from ..schema import RULES
 from .data import CaseData, fmt_money, fmt_time, load_case, load_events, period, ring_findings, select_rings
 from .i18n import LANGS, ROLE_KEYS, label, rule_text
 from .markdown import md_code
 from .pii import Masker
 from .sources import manifest_inputs, read_source_lines
-from .html import safe_name
+from .htmlkit import safe_name
 from .tables import TABLES, finding_rows, formula_safe, headers, member_rows
 from .viz import build_ring_graph, render_viz
 
@@ -91,44 +92,27 @@ def _md(text) -> str:
 def _query_files(rules: list[str]) -> dict[str, bytes]:
     """Query files of ``rules`` plus shared ones (stages, schema); files of other rules left out."""
     out = {}
-    try:
-        folder = resources.files("rxring.queries")
-        entries = sorted(folder.iterdir(), key=lambda p: p.name)
-    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
-        return out
-    other_rules = {r.lower() for r in RULES} - {r.lower() for r in rules}
+    folder = resources.files("rxring.rules")
+    entries = sorted((e for sub in ("sql", "cypher") for e in folder.joinpath(sub).iterdir()), key=lambda p: p.name)
+    other_rules = set(RULES) - set(rules)
     for entry in entries:
         name = entry.name
-        if not name.endswith((".sql", ".cypher")):
-            continue
-        stem = name.rsplit(".", 1)[0].lower()
-        if any(stem == r or stem.startswith(r + "_") or stem.startswith(r + ".") for r in other_rules):
-            continue
-        out[f"queries/{name}"] = entry.read_bytes()
+        if name.endswith((".sql", ".cypher")) and name.rsplit(".", 1)[0] not in other_rules:
+            out[f"queries/{name}"] = entry.read_bytes()
     return out
 
 
 def _rendered_queries(rules: list[str], analysis: dict) -> tuple[dict[str, bytes], dict, str]:
-    """Rule and stage SQL with the analysis options filled in, the parameters, and a note."""
-    try:
-        from ..options import AnalysisOptions
-        from ..queries import embedded
-    except ImportError as exc:  # the engine is another area; tolerate its absence
-        return {}, {}, f"rendered SQL not available: {exc}"
+    """The SQL the embedded backend ran, with the analysis options filled in; the parameters; a note."""
     raw = analysis.get("options") if isinstance(analysis.get("options"), dict) else {}
-    known = {f.name for f in dataclasses.fields(AnalysisOptions)}
     try:
-        options = AnalysisOptions(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in raw.items() if k in known})
-        params = embedded.sql_parameters(options)
-        out = {}
-        for stage in getattr(embedded, "STAGES", ()):
-            out[f"queries/rendered/stage_{stage}.sql"] = embedded.render(embedded.stage_sql(stage), options).encode("utf-8")
-        for rule in rules:
-            if rule in RULES:
-                out[f"queries/rendered/{rule}.sql"] = embedded.render(embedded.rule_sql(rule), options).encode("utf-8")
-        return out, params, "rendered with the options in analysis.json (DuckDB dialect)"
-    except Exception as exc:  # noqa: BLE001 - a package without rendered SQL is still evidence
-        return {}, {}, f"rendered SQL not available: {type(exc).__name__}: {exc}"
+        options = AnalysisOptions.from_dict(raw)
+    except RxringError as exc:
+        return {}, {}, f"rendered SQL not available: {exc}"
+    other_rules = set(RULES) - set(rules)
+    out = {f"queries/rendered/{name}": text.encode("utf-8")
+           for name, text in rendered_queries(options).items() if name.rsplit(".", 1)[0] not in other_rules}
+    return out, sql_parameters(options), "rendered with the options in analysis.json (DuckDB dialect)"
 
 
 def _custody(case: CaseData, ring: dict):

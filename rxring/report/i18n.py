@@ -7,9 +7,11 @@ comes from :data:`LABELS` through :func:`label`, so a missing translation is a
 
 from __future__ import annotations
 
-__all__ = ["LANGS", "LABELS", "RULE_TEXT", "ROLE_KEYS", "EVENT_TYPE_KEYS", "label", "rule_text", "check_lang"]
+__all__ = ["LANGS", "LABELS", "ROLE_KEYS", "EVENT_TYPE_KEYS", "label", "rule_text", "check_lang"]
 
 from ..errors import RxringError
+from ..rules.registry import RULE_IDS
+from ..rules.registry import rule as registry_rule
 
 LANGS = ("zh", "en")
 
@@ -129,31 +131,6 @@ LABELS: dict[str, tuple[str, str]] = {
     ),
 }
 
-# DESIGN §3: one sentence per rule for a non-programmer.
-RULE_TEXT: dict[str, tuple[str, str]] = {
-    "DUP_DISPENSE": (
-        "同一追溯码重复销售：一个追溯码的净销售（销售减退货）超过一次；同一机构拆零销售且合计数量不超过整盒的不算。",
-        "A code has more than one net dispense (dispenses minus refunds); split sales of one code at one site "
-        "whose summed quantity stays within the pack's units are not a finding.",
-    ),
-    "RESURFACE": (
-        "回流：一个追溯码已净销售给参保人后，又在其他机构出现（入库、销售、盘存），或在同一机构再次卖给他人。",
-        "After a net dispense to a patient, the same code appears in a later event at another site "
-        "(inbound, dispense, inventory), or is dispensed again at the same site to someone else.",
-    ),
-    "NO_PROVENANCE": (
-        "无入库来源：机构销售了从未入库（此前无采购入库或调拨入库）的追溯码；只评判上报入库数据的机构。",
-        "A site dispenses a code it never received (no inbound or transfer in before); judged only for "
-        "sites that report inbound scans at all.",
-    ),
-    "CODE_CONFLICT": (
-        "串换/假码：同一追溯码对应不同药品，或追溯码的药品部分与医保药品编码矛盾。",
-        "One code is carried by different products, or a code's product part contradicts the product code.",
-    ),
-    "EXPIRED": ("过期销售：药品在有效期之后被销售。", "The pack was dispensed after its expiry date."),
-}
-
-
 def check_lang(lang: str) -> str:
     """Return ``lang`` if it is a supported language, else raise :class:`RxringError`."""
     if lang not in LANGS:
@@ -179,6 +156,16 @@ def label(key: str, lang: str, **values) -> str:
 
 
 def rule_text(rule: str, lang: str) -> str:
-    """The one-sentence explanation of ``rule`` (DESIGN §3) in ``lang``; the id itself if unknown."""
-    pair = RULE_TEXT.get(rule)
-    return pair[LANGS.index(lang)] if pair else rule
+    """The one-sentence explanation of ``rule`` in ``lang`` (the rule registry's); the id itself if unknown.
+
+    Examples
+    --------
+    >>> rule_text("EXPIRED", "zh")
+    '过期销售：药品在有效期之后被销售。'
+    """
+    if rule not in RULE_IDS:
+        return rule
+    entry = registry_rule(rule)
+    if lang == "zh":
+        return f"{entry.name_zh}：{entry.sentence_zh}"
+    return entry.sentence_en[0].upper() + entry.sentence_en[1:]

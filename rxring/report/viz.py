@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import RxringError
 from .data import CaseData, load_case, select_rings
-from .html import esc, page, safe_name, script_json
+from .htmlkit import esc, page, safe_name, script_json
 from .i18n import check_lang, label
 from .viz_graph import EVENT_FIELDS, MAX_NODES, ROLE_LABEL, ROLE_STYLE, RingGraph, build_ring_graph
 

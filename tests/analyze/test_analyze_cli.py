@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from rxring.analysis import analyze, analyze_workspace, load_analysis, load_findings, load_rings
+from rxring.analysis import analyze
+from rxring.results import load_analysis, load_findings, load_rings
 from rxring.cli import cli
 from rxring.options import AnalysisOptions
 from rxring.schema import FINDING_COLUMNS, RING_COLUMNS
@@ -122,7 +123,7 @@ def test_deterministic(city, tmp_path):
     first = analyze([city["inputs"]], tmp_path / "again", options, progress=False)
     pd.testing.assert_frame_equal(first.findings, load_findings(city["ws"]))
     pd.testing.assert_frame_equal(first.rings, load_rings(city["ws"]))
-    second = analyze_workspace(tmp_path / "again", options)
+    second = analyze(tmp_path / "again", "embedded", options)
     pd.testing.assert_frame_equal(first.findings, second.findings)
     pd.testing.assert_frame_equal(first.rings, second.rings)
 

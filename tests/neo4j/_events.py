@@ -33,7 +33,7 @@ def event_frame(rows: list[dict]) -> pd.DataFrame:
 def make_workspace(root, events: pd.DataFrame, products: pd.DataFrame | None = None,
                    sites: pd.DataFrame | None = None):
     """A workspace folder holding ``events`` as one part (and the given masters)."""
-    from rxring.queries.embedded import events_table
+    from rxring.backends.duckdb import events_table
     from rxring.workspace import Workspace
 
     ws = Workspace(root, create=True)
@@ -48,7 +48,7 @@ def make_workspace(root, events: pd.DataFrame, products: pd.DataFrame | None = N
 
 def reset_graph(driver, database=None) -> None:
     """Empty the test database and mark it as scratch (see conftest.py)."""
-    from rxring.graph.neo4j_loader import clear_graph
+    from rxring.backends.neo4j.load import clear_graph
 
     clear_graph(driver, database)
     driver.execute_query("MERGE (:RxringTestScratch {id: 1})", database_=database)

@@ -1,7 +1,7 @@
 """A real Neo4j server for the tests in this folder.
 
 ``NEO4J_URI`` set: use that server (with NEO4J_USER / NEO4J_PASSWORD / NEO4J_DATABASE).
-Otherwise start a private rxring-managed instance (``rxring.graph.neo4j_server``)
+Otherwise start a private rxring-managed instance (``rxring.backends.neo4j.server``)
 once per test session and delete it at the end.  In CI (``CI=true``) a test that
 cannot get a server fails; locally it is skipped with the reason.
 """
@@ -13,9 +13,9 @@ import os
 import pytest
 
 from rxring.errors import RxringError
-from rxring.graph.neo4j_connect import Neo4jConfig, connect, resolve_config
-from rxring.graph.neo4j_loader import clear_graph
-from rxring.graph.neo4j_server import start_server, stop_server
+from rxring.backends.neo4j.connect import Neo4jConfig, connect, resolve_config
+from rxring.backends.neo4j.load import clear_graph
+from rxring.backends.neo4j.server import start_server, stop_server
 
 
 def _in_ci() -> bool:

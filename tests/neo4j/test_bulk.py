@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from pandas.testing import assert_frame_equal
 
 from rxring.cli import cli
-from rxring.graph.neo4j_bulk import write_import_files
+from rxring.backends.neo4j.bulk import write_import_files
 
 from ._events import make_workspace
 from .test_load import _city, _products, _sites
@@ -49,11 +49,11 @@ def test_files_only_command(tmp_path):
 @pytest.mark.slow
 def test_bulk_import_gives_the_bolt_graph_and_findings(tmp_path, empty_neo4j, neo4j_config):
     """Import a synthetic city into a private instance; compare with a Bolt load of it."""
-    from rxring.graph.neo4j_bulk import bulk_load_instance
-    from rxring.graph.neo4j_connect import Neo4jConfig, connect
-    from rxring.graph.neo4j_loader import graph_counts, load_workspace
-    from rxring.graph.neo4j_rules import run_rules
-    from rxring.graph.neo4j_server import read_state, stop_server
+    from rxring.backends.neo4j.bulk import bulk_load_instance
+    from rxring.backends.neo4j.connect import Neo4jConfig, connect
+    from rxring.backends.neo4j.load import graph_counts, load_workspace
+    from rxring.backends.neo4j.rules import run_rules
+    from rxring.backends.neo4j.server import read_state, stop_server
     from rxring.ingest import ingest
     from rxring.synth import generate
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pandas.testing import assert_frame_equal
 
-from rxring.analysis import analyze_workspace
-from rxring.graph.neo4j_loader import load_workspace
-from rxring.graph.neo4j_rules import find_rings
+from rxring.analysis import analyze
+from rxring.backends.neo4j.load import load_workspace
+from rxring.backends.neo4j.rules import find_rings
 from rxring.options import AnalysisOptions
 
 from ._events import reset_graph
@@ -26,7 +26,7 @@ def city_workspace(tmp_path_factory):
 
 def test_city_same_findings_and_rings(city_workspace, neo4j_driver, neo4j_config):
     options = AnalysisOptions()
-    embedded = analyze_workspace(city_workspace, options)
+    embedded = analyze(city_workspace, "embedded", options)
     assert len(embedded.findings) > 0 and len(embedded.rings) > 0
 
     reset_graph(neo4j_driver, neo4j_config.database)
@@ -41,7 +41,7 @@ def test_city_same_findings_and_rings(city_workspace, neo4j_driver, neo4j_config
 
 def _check_rings_written_back(driver, config, findings, rings):
     """The shipped rings.cypher and ring_boxes.cypher read the rings back from the graph."""
-    from rxring.graph.neo4j_queries import run_query
+    from rxring.backends.neo4j.queries import run_query
 
     listed = run_query(driver, "rings", {"limit": 1000}, config.database)
     assert list(listed["ring"]) == list(rings["ring_id"])
@@ -61,8 +61,8 @@ def _check_rings_written_back(driver, config, findings, rings):
 def test_city_options_variant(city_workspace, neo4j_driver, neo4j_config):
     """Thresholds travel to the Cypher as parameters (graph from the previous test or reloaded)."""
     from rxring.analysis import run_rules as embedded_rules
-    from rxring.graph.neo4j_loader import workspace_events
-    from rxring.graph.neo4j_rules import run_rules
+    from rxring.backends.neo4j.load import workspace_events
+    from rxring.backends.neo4j.rules import run_rules
     from rxring.workspace import Workspace
 
     options = AnalysisOptions(double_scan_minutes=1, provenance_grace_days=3, provenance_min_coverage=0.2,

@@ -9,9 +9,9 @@ import stat
 import pytest
 from click.testing import CliRunner
 
-from rxring.analysis import analyze_workspace
+from rxring.analysis import analyze
 from rxring.cli import cli
-from rxring.graph.neo4j_loader import graph_counts
+from rxring.backends.neo4j.load import graph_counts
 from rxring.schema import RULES
 from tests.rules.fixtures import FIXTURES
 
@@ -52,7 +52,7 @@ def test_suspicious_only_loads_the_flagged_packs_with_whole_chains(tmp_path, emp
     clean["code_product"] = "8199999"
     events = pd.concat([fixture.events, clean], ignore_index=True)
     ws = make_workspace(tmp_path / "ws", events, products=fixture.products)
-    findings = analyze_workspace(ws).findings
+    findings = analyze(ws, "embedded").findings
     flagged = {c for codes in findings["trace_codes"] for c in codes}
     assert flagged, "the fixture must flag something"
 
@@ -88,7 +88,7 @@ def test_queries_lists_and_prints_the_shipped_cypher():
 def test_start_reuses_a_running_server_and_status_hides_the_password(neo4j_instance):
     if neo4j_instance is None:
         pytest.skip("NEO4J_URI is set: no rxring-managed server in this session (the slow lifecycle test covers it)")
-    from rxring.graph.neo4j_server import read_state
+    from rxring.backends.neo4j.server import read_state
 
     state = read_state(neo4j_instance)
     runner = CliRunner()
@@ -145,7 +145,7 @@ def test_server_lifecycle_start_status_stop():
         started = runner.invoke(cli, ["neo4j", "start", "--local", "--instance", name, "--heap-mb", "512", "--pagecache-mb", "64"])
         assert started.exit_code == 0, started.output
         assert "NEO4J_URI=bolt://127.0.0.1:" in started.output
-        from rxring.graph.neo4j_server import read_state
+        from rxring.backends.neo4j.server import read_state
 
         state = read_state(name)
         assert state is not None and state.password not in started.output

@@ -12,8 +12,8 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from rxring.analysis import run_rules as embedded_rules
-from rxring.graph.neo4j_loader import load_events
-from rxring.graph.neo4j_rules import run_rules as neo4j_rules
+from rxring.backends.neo4j.load import load_events
+from rxring.backends.neo4j.rules import run_rules as neo4j_rules
 from rxring.options import AnalysisOptions
 from tests.rules.fixtures import FIXTURES
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from rxring.cli import cli
 from rxring.errors import RxringError
-from rxring.graph.neo4j_connect import Neo4jConfig, connect, resolve_config
+from rxring.backends.neo4j.connect import Neo4jConfig, connect, resolve_config
 
 from ._events import event_frame, make_workspace
 

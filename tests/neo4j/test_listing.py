@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from rxring.cli import cli
 from rxring.errors import RxringError
-from rxring.graph.neo4j_listing import box_chain, patient_events, site_events
-from rxring.graph.neo4j_loader import load_events
+from rxring.backends.neo4j.listing import box_chain, patient_events, site_events
+from rxring.backends.neo4j.load import load_events
 
 from ._events import event_frame
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from rxring.graph.neo4j_loader import graph_counts, load_events
+from rxring.backends.neo4j.load import graph_counts, load_events
 
 from ._events import event_frame
 
@@ -88,7 +88,7 @@ def test_reload_with_more_events_redraws_the_custody_chain(empty_neo4j, neo4j_co
 
 def test_interrupted_first_load_resumes_where_it_stopped(empty_neo4j, neo4j_config, monkeypatch):
     db = neo4j_config.database
-    import rxring.graph.neo4j_loader as loader
+    import rxring.backends.neo4j.load as loader
 
     real = loader._chain_batches
 
@@ -113,7 +113,7 @@ def test_interrupted_first_load_resumes_where_it_stopped(empty_neo4j, neo4j_conf
 
 def test_interrupted_reload_resumes_where_it_stopped(empty_neo4j, neo4j_config, monkeypatch):
     db = neo4j_config.database
-    import rxring.graph.neo4j_loader as loader
+    import rxring.backends.neo4j.load as loader
 
     load_events(empty_neo4j, _city().iloc[[4]], database=db)  # box B only: the next load is not a first load
     real = loader._event_columns
@@ -142,7 +142,7 @@ def test_interrupted_reload_resumes_where_it_stopped(empty_neo4j, neo4j_config, 
 def test_first_load_refuses_to_write_half_a_batch(empty_neo4j, neo4j_config, monkeypatch):
     """If an actor vanished between the stages, the batch rolls back with a clear error."""
     db = neo4j_config.database
-    import rxring.graph.neo4j_loader as loader
+    import rxring.backends.neo4j.load as loader
     from rxring.errors import RxringError
 
     real = loader._chain_batches

@@ -66,7 +66,7 @@ def analysed(tmp_path_factory):
                                          encoding="utf-8")
     if (EXAMPLES / "sites.csv").exists():
         shutil.copy(EXAMPLES / "sites.csv", inputs / "sites.csv")
-    result = analysis.analyze([inputs], root / "ws", progress=False)
+    result = analysis.analyze(root / "ws", "embedded", inputs=[inputs])
     if len(result.rings) == 0:
         pytest.fail(f"the analysis found no ring in the resale fixture: {result.stats}")
     return root / "ws"

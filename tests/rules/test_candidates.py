@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from rxring.analysis import run_rules
 from rxring.options import AnalysisOptions
-from rxring.queries import embedded
+from rxring.backends import duckdb as embedded
 from rxring.schema import RULES
 from tests.rules.fixtures import FIXTURES, PRODUCTS
 

@@ -97,7 +97,7 @@ def test_timezone_aware_times_are_local_shanghai_time():
 
 
 def test_rule_files_render_for_both_dialects_with_their_sentence():
-    from rxring.queries.embedded import _strip_comments, rendered_queries, rule_sql
+    from rxring.backends.duckdb import _strip_comments, rendered_queries, rule_sql
 
     for dialect, epoch in (("duckdb", "epoch(e.event_time)"), ("spark", "timestampdiff(MICROSECOND")):
         queries = rendered_queries(AnalysisOptions(provenance_grace_days=7), dialect)

@@ -40,7 +40,7 @@ def _unavailable(reason: str):
 def spark():
     """A local[2] SparkSession with test-sized settings, stopped at the end."""
     from rxring.errors import RxringError
-    from rxring.spark import pyspark_available, spark_session, stop_spark_session
+    from rxring.backends.spark import pyspark_available, spark_session, stop_spark_session
 
     if not pyspark_available():
         _unavailable("pyspark is not installed (pip install -e '.[spark]')")

@@ -12,11 +12,12 @@ import pytest
 from click.testing import CliRunner
 from pandas.testing import assert_frame_equal
 
-from rxring.analysis import analyze_workspace, load_analysis, load_findings, load_rings
+from rxring.analysis import analyze
+from rxring.results import load_analysis, load_findings, load_rings
 from rxring.cli import cli
 from rxring.ingest import ingest
 from rxring.options import AnalysisOptions
-from rxring.spark import run_spark_analysis
+from rxring.backends.spark import run_spark_analysis
 from rxring.synth import generate
 
 
@@ -34,7 +35,7 @@ def city(tmp_path_factory):
 def both(spark, city):
     root, ws = city
     options = AnalysisOptions(seed=3)
-    embedded = analyze_workspace(ws, options)
+    embedded = analyze(ws, "embedded", options)
     out = root / "spark-out"
     result = run_spark_analysis(ws, out, options, spark=spark)
     return ws, out, embedded, result
@@ -78,7 +79,7 @@ def test_report_commands_read_the_spark_workspace(both):
 
 def test_results_to_a_uri_are_spark_datasets(spark, both, tmp_path):
     """A URI output (file:// here, s3a:// or hdfs:// on a cluster) gets Spark-written datasets."""
-    from rxring.spark.engine import _write_remote
+    from rxring.backends.spark.engine import _write_remote
 
     _, _, embedded, result = both
     out = f"file://{tmp_path}/results"

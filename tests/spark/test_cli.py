@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from rxring.analysis import load_analysis, load_findings
+from rxring.results import load_analysis, load_findings
 from rxring.cli import cli
 from tests.rules.fixtures import FIXTURES
 

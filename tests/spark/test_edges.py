@@ -11,7 +11,7 @@ from pandas.testing import assert_frame_equal
 from rxring.analysis import run_rules as embedded_rules
 from rxring.errors import RxringError
 from rxring.options import AnalysisOptions
-from rxring.spark import read_events, run_rules_spark, run_spark_analysis, spark_session
+from rxring.backends.spark import read_events, run_rules_spark, run_spark_analysis, spark_session
 from tests.rules.fixtures import FIXTURES, ev
 
 

@@ -14,7 +14,7 @@ from rxring.analysis import run_rules as embedded_rules
 from rxring.options import AnalysisOptions
 from rxring.rings import build_rings
 from rxring.schema import FINDING_COLUMNS
-from rxring.spark import run_rules_spark
+from rxring.backends.spark import run_rules_spark
 from tests.rules.fixtures import FIXTURES
 from tests.spark._namespaced import combined, expected_ids, namespaced, prefix
 

@@ -1,16 +1,16 @@
 """Shuffles per step on Spark: the events are shuffled once (by trace code), and each
-rule adds at most the one aggregate it genuinely needs (rxring.spark.plans)."""
+rule adds at most the one aggregate it genuinely needs (rxring.backends.spark.plans)."""
 
 from __future__ import annotations
 
 import pytest
 
 from rxring.options import AnalysisOptions
-from rxring.queries import embedded
+from rxring.backends import duckdb as embedded
 from rxring.schema import RULES
-from rxring.spark import read_events, register_inputs
-from rxring.spark.engine import StageTables, _drop_views, layout_events
-from rxring.spark.plans import (SHUFFLE_BUDGET, is_laid_out, no_automatic_broadcast, over_budget, plan_report,
+from rxring.backends.spark import read_events, register_inputs
+from rxring.backends.spark.engine import StageTables, _drop_views, layout_events
+from rxring.backends.spark.plans import (SHUFFLE_BUDGET, is_laid_out, no_automatic_broadcast, over_budget, plan_report,
                                  query_plan)
 from tests.spark._namespaced import combined
 
@@ -74,7 +74,7 @@ def test_bucketed_stage_keeps_its_partitioning_with_adaptive_execution(toy):
 
 def test_union_and_full_outer_join_of_code_partitioned_sides_keep_codes_together(toy):
     """Spark reports both as unpartitioned; the engine writes them bucketed without a shuffle."""
-    from rxring.spark.plans import keeps_codes_together
+    from rxring.backends.spark.plans import keeps_codes_together
 
     partitions = StageTables(toy).partitions
     union = toy.sql("SELECT trace_code, site_id, 0 AS via FROM toy UNION ALL "
@@ -159,7 +159,7 @@ def test_step_keeps_its_shuffle_budget(report, step):
 
 
 def test_plans_command_bad_events_is_one_line(spark, tmp_path, capsys):
-    from rxring.spark.plans import main
+    from rxring.backends.spark.plans import main
 
     with pytest.raises(SystemExit) as stop:
         main([str(tmp_path / "nowhere"), "--master", "local[2]"])

@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from ..errors import RxringError
+from ...errors import RxringError
 
 __all__ = ["Neo4jConfig", "resolve_config", "connect", "MIN_SERVER_VERSION"]
 
@@ -54,7 +54,7 @@ def resolve_config(uri: str | None = None, user: str | None = None, password: st
     password = password if password is not None else env.get("NEO4J_PASSWORD")
     database = database or env.get("NEO4J_DATABASE") or None
     if not uri:
-        from .neo4j_server import read_state
+        from .server import read_state
 
         state = read_state(instance)
         if state is None:

@@ -38,7 +38,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..errors import RxringError
+from ...errors import RxringError
 
 __all__ = [
     "NEO4J_VERSION",
@@ -49,6 +49,8 @@ __all__ = [
     "stop_server",
     "server_status",
     "read_state",
+    "instance_home",
+    "jdk_tool",
 ]
 
 #: The Neo4j 5.26 LTS release rxring provisions (override with RXRING_NEO4J_VERSION).
@@ -162,7 +164,8 @@ def _version() -> str:
     return os.environ.get("RXRING_NEO4J_VERSION") or NEO4J_VERSION
 
 
-def _instance_home(name: str) -> Path:
+def instance_home(name: str) -> Path:
+    """The folder of the rxring-managed Neo4j instance *name* (under :func:`cache_dir`)."""
     if not name or any(c in name for c in "/\\") or name.startswith("."):
         raise RxringError(f"bad Neo4j instance name {name!r}: use letters, digits, '-' or '_'")
     return cache_dir() / "instances" / name
@@ -179,7 +182,8 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _tool(name: str) -> str:
+def jdk_tool(name: str) -> str:
+    """The path of ``java``, ``javac`` or ``mvn`` (``JAVA_HOME`` first); a clear error when missing."""
     java_home = os.environ.get("JAVA_HOME")
     if java_home and name in ("java", "javac") and (Path(java_home) / "bin" / name).exists():
         return str(Path(java_home) / "bin" / name)
@@ -225,7 +229,7 @@ def ensure_distribution(version: str | None = None, log=None) -> Path:
             (dist / "pom.xml").write_text(_POM_XML.format(version=version), encoding="utf-8")
             if log:
                 log(f"downloading Neo4j Community {version} (neo4j-harness) from Maven Central into {dist} ...")
-            cmd = [_tool("mvn"), "-q", "-B", "-f", str(dist / "pom.xml"), "dependency:copy-dependencies",
+            cmd = [jdk_tool("mvn"), "-q", "-B", "-f", str(dist / "pom.xml"), "dependency:copy-dependencies",
                    f"-DoutputDirectory={lib}", "-DincludeScope=runtime"]
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=dist)
             if proc.returncode != 0:
@@ -238,7 +242,7 @@ def ensure_distribution(version: str | None = None, log=None) -> Path:
         classes = dist / "classes"
         shutil.rmtree(classes, ignore_errors=True)
         classes.mkdir()
-        proc = subprocess.run([_tool("javac"), "-d", str(classes), "-cp", f"{lib}/*", str(src / "RxringNeo4j.java")],
+        proc = subprocess.run([jdk_tool("javac"), "-d", str(classes), "-cp", f"{lib}/*", str(src / "RxringNeo4j.java")],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             raise RxringError(f"could not compile the Neo4j launcher: {proc.stderr.strip()[:500]}")
@@ -280,7 +284,7 @@ def _bolt_answers(state: ServerState, timeout: float = 5.0) -> bool:
 
 def read_state(name: str = "default") -> ServerState | None:
     """The state of instance ``name`` if its server process is alive, else None."""
-    path = _instance_home(name) / "state.json"
+    path = instance_home(name) / "state.json"
     if not path.exists():
         return None
     try:
@@ -333,7 +337,7 @@ def start_server(name: str = "default", *, heap_mb: int | None = None, pagecache
     >>> state.uri                               # doctest: +SKIP
     'bolt://127.0.0.1:40123'
     """
-    home = _instance_home(name)
+    home = instance_home(name)
     with _locked(home.parent / f"{name}.lock"):
         running = read_state(name)
         if running is not None and _bolt_answers(running):
@@ -357,7 +361,7 @@ def start_server(name: str = "default", *, heap_mb: int | None = None, pagecache
         heap = heap_mb or int(os.environ.get("RXRING_NEO4J_HEAP_MB", "768"))
         pagecache = pagecache_mb or int(os.environ.get("RXRING_NEO4J_PAGECACHE_MB", "384"))
         log_path = home / "neo4j.log"
-        cmd = [_tool("java"), f"-Xms{min(heap, 256)}m", f"-Xmx{heap}m", "-XX:+UseParallelGC",
+        cmd = [jdk_tool("java"), f"-Xms{min(heap, 256)}m", f"-Xmx{heap}m", "-XX:+UseParallelGC",
                "-XX:ParallelGCThreads=2", "-XX:+ExitOnOutOfMemoryError", "-Dfile.encoding=UTF-8",
                "-cp", f"{dist / 'classes'}{os.pathsep}{dist / 'lib'}/*", "RxringNeo4j",
                str(home), str(bolt_port), str(http_port), str(pw_file), str(pagecache)]
@@ -413,7 +417,7 @@ def stop_server(name: str = "default", *, delete_data: bool = False) -> bool:
     ``delete_data=True`` also removes its database folder (used by the test fixture);
     the server is then killed at once, as a clean shutdown would be wasted.
     """
-    home = _instance_home(name)
+    home = instance_home(name)
     with _locked(home.parent / f"{name}.lock"):
         state = read_state(name)
         if state is not None:
@@ -428,7 +432,7 @@ def stop_server(name: str = "default", *, delete_data: bool = False) -> bool:
 
 def server_status(name: str = "default") -> dict:
     """A printable description of instance ``name`` (no password, only where it is stored)."""
-    home = _instance_home(name)
+    home = instance_home(name)
     state = read_state(name)
     if state is None:
         return {"instance": name, "running": False, "home": str(home)}

@@ -4,7 +4,7 @@ Usage (the numbers in docs/spark.md came from this)::
 
     rxring synth --events 1000000 --format parquet --out /tmp/city1m
     rxring ingest /tmp/city1m/inputs --workspace /tmp/city1m/ws
-    python -m rxring.spark.bench /tmp/city1m/ws --master 'local[2]'
+    python bench/spark_bench.py /tmp/city1m/ws --master 'local[2]'
 
 Prints one JSON object: events, findings, wall seconds of each engine, the CPU
 seconds Spark used (its JVM, which runs the driver and, in local mode, every
@@ -66,10 +66,9 @@ def measure(workspace, master: str = "local[2]", embedded: bool = True) -> dict:
     """
     from pandas.testing import assert_frame_equal
 
-    from ..analysis import analyze_workspace
-    from ..options import AnalysisOptions
-    from .engine import run_spark_analysis
-    from .session import spark_session
+    from rxring.analysis import analyze
+    from rxring.backends.spark import run_spark_analysis, spark_session
+    from rxring.options import AnalysisOptions
 
     options = AnalysisOptions()
     began = time.perf_counter()
@@ -103,7 +102,7 @@ def measure(workspace, master: str = "local[2]", embedded: bool = True) -> dict:
 
             shutil.copytree(workspace, tmp, dirs_exist_ok=True)
             began, py_began = time.perf_counter(), time.process_time()
-            reference = analyze_workspace(tmp, options)
+            reference = analyze(tmp, "embedded", options)
             out["embedded_seconds"] = round(time.perf_counter() - began, 1)
             out["embedded_cpu_seconds"] = round(time.process_time() - py_began, 1)
         assert_frame_equal(result.findings, reference.findings)

@@ -1,4 +1,5 @@
--- Stage scan: every real scan, narrow (the columns the whole-city passes read).
+-- The events that count (rxring/rules/events.py): every engine registers this query
+-- as the view `counted`; stage scan reads it, the Neo4j loader loads its rows.
 --
 -- * Drops events deleted by an NHSA 3507 message: `deletions` rows match on
 --   record_no, and on event_type / site_id when the deletion names them.
@@ -10,16 +11,8 @@
 --   different codes.)
 -- * Drops rows without trace_code, event_time or site_id (ingest quarantines them;
 --   this guards hand-made tables).
--- Columns: row_key (unique; with trace_code the key that fetches the wide columns
--- in stage ev), trace_code, event_type, event_time, site_id and
---   ev_sec        event time in epoch seconds (EPOCH_SECONDS is the one dialect macro)
---   product_code, code_product  as written (stage keys numbers their normalised values)
---   counterparty  trimmed, '' as NULL
---   any_expiry    the event's expiry, else the expiry in the code (code_expiry)
--- Input `events_raw` carries the schema.EVENT_SCHEMA columns plus row_key (unique).
--- Nearly every event belongs to a plain life (an inbound, one sale) that no rule
--- can report: this stage and the aggregations of code_site and codes are the only
--- work done for every event; the wide stage ev holds the candidate codes only.
+-- Input `events_raw` carries the schema.EVENT_SCHEMA columns plus row_key (unique);
+-- the output has the same columns.
 -- (events_raw is read twice rather than through a shared CTE: a CTE used twice
 -- would be materialised whole.)
 WITH repeated_ids AS (
@@ -40,17 +33,7 @@ repeats AS (
           AND e.trace_code IS NOT NULL AND e.event_time IS NOT NULL AND e.site_id IS NOT NULL) ranked
   WHERE id_rank > 1
 )
-SELECT
-  e.row_key,
-  e.trace_code,
-  e.event_type,
-  e.event_time,
-  EPOCH_SECONDS(e.event_time) AS ev_sec,
-  e.site_id,
-  e.product_code,
-  e.code_product,
-  NULLIF(TRIM(e.counterparty), '') AS counterparty,
-  COALESCE(e.expiry, e.code_expiry) AS any_expiry
+SELECT e.*
 FROM events_raw e
 LEFT JOIN deletions d
   ON d.record_no = e.record_no

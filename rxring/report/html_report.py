@@ -10,9 +10,9 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from .. import __version__
+from ..version import __version__
 from .data import CaseData, period
-from .html import esc, page, safe_name
+from .htmlkit import esc, page, safe_name
 from .i18n import label, rule_text
 from .pii import Masker
 from .tables import NUMERIC, TABLES, cell_text, finding_rows, headers, member_rows, ring_rows

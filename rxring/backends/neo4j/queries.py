@@ -1,50 +1,19 @@
-"""The shipped Cypher files (``rxring/queries/*.cypher``): read, split, describe.
+"""Run a shipped read query (``rxring/rules/cypher/*.cypher``) against a Neo4j server.
 
 Each file is plain Cypher an investigator can paste into Neo4j Browser; ``//`` lines
-at the top are its header (the rule's sentence and its parameters).
+at the top are its header (the rule's sentence and its parameters).  The files are
+read by :mod:`rxring.rules.render`; ``rxring neo4j queries`` lists them and
+``rxring neo4j run NAME`` runs one through :func:`run_query`.
 """
 
 from __future__ import annotations
 
 import re
-from importlib import resources
 
-from ..errors import RxringError
+from ...errors import RxringError
+from ...rules.render import CYPHER_WRITE_QUERIES, cypher_statements
 
-__all__ = ["query_text", "query_header", "statements", "query_names", "run_query", "WRITE_QUERIES"]
-
-#: Shipped files that write (schema, derived properties); :func:`run_query` refuses them.
-WRITE_QUERIES = ("schema", "prepare")
-
-
-def query_names() -> list[str]:
-    """Names of the shipped ``.cypher`` files, without the extension."""
-    root = resources.files("rxring.queries")
-    return sorted(p.name[: -len(".cypher")] for p in root.iterdir() if p.name.endswith(".cypher"))
-
-
-def query_text(name: str) -> str:
-    """The text of ``rxring/queries/<name>.cypher``."""
-    path = resources.files("rxring.queries") / f"{name}.cypher"
-    if not path.is_file():
-        raise RxringError(f"no shipped query {name!r}; known: {', '.join(query_names())}")
-    return path.read_text(encoding="utf-8")
-
-
-def query_header(name: str) -> str:
-    """The leading ``//`` comment block of a query file, without the slashes."""
-    lines = []
-    for line in query_text(name).splitlines():
-        if not line.startswith("//"):
-            break
-        lines.append(line[2:].strip())
-    return "\n".join(lines).strip()
-
-
-def statements(name: str) -> list[str]:
-    """The ``;``-separated statements of a query file, comments removed."""
-    body = "\n".join(line for line in query_text(name).splitlines() if not line.lstrip().startswith("//"))
-    return [s.strip() for s in re.split(r";\s*(?:\n|$)", body) if s.strip()]
+__all__ = ["run_query"]
 
 
 def run_query(driver, name: str, params: dict | None = None, database: str | None = None):
@@ -55,7 +24,8 @@ def run_query(driver, name: str, params: dict | None = None, database: str | Non
     driver : neo4j.Driver
         An open driver.
     name : str
-        A name of :func:`query_names` other than :data:`WRITE_QUERIES`.
+        A name of :func:`rxring.rules.render.cypher_names` other than
+        :data:`rxring.rules.render.CYPHER_WRITE_QUERIES`.
     params : dict, optional
         Values of the query's ``$names``; only those the query uses are sent.
     database : str, optional
@@ -73,11 +43,14 @@ def run_query(driver, name: str, params: dict | None = None, database: str | Non
     """
     import pandas as pd
 
-    if name in WRITE_QUERIES:
+    if name in CYPHER_WRITE_QUERIES:
         raise RxringError(f"{name}.cypher writes to the graph; `rxring load` and `rxring analyze --backend neo4j` "
                           f"run it, `rxring neo4j run` only runs read queries")
     params = params or {}
-    (query,) = statements(name)
+    statements = cypher_statements(name)
+    if len(statements) != 1:
+        raise RxringError(f"{name}.cypher holds {len(statements)} statements; `rxring neo4j run` runs one")
+    (query,) = statements
     wanted = sorted(set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", query)))
     missing = [k for k in wanted if k not in params]
     if missing:

@@ -43,13 +43,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..errors import RxringError
-from ..schema import EVENT_SCHEMA
-from ..workspace import Workspace
-from .neo4j_queries import statements
+from ...errors import RxringError
+from ...schema import EVENT_SCHEMA
+from ...workspace import Workspace
+from ...rules.render import cypher_statements
+from ..duckdb import counted_events
 
 __all__ = ["LoadReport", "load_workspace", "load_events", "suspicious_codes", "ensure_schema", "graph_counts",
-           "clear_graph", "workspace_events", "canonical_events", "LABELS", "RELATIONSHIP_TYPES", "EVENT_PROPERTIES"]
+           "clear_graph", "workspace_events", "canonical_events", "box_columns", "site_rows", "product_rows",
+           "LABELS", "RELATIONSHIP_TYPES", "EVENT_PROPERTIES"]
 
 LABELS = ("Box", "Site", "Patient", "Prescriber", "Product", "Event")
 RELATIONSHIP_TYPES = ("OF", "AT", "TO", "BY", "NEXT", "IS")
@@ -217,49 +219,21 @@ def _blank_to_none(series: pd.Series) -> pd.Series:
     return pd.Series(values, index=series.index, dtype=object)
 
 
-def _deleted_mask(events: pd.DataFrame, deletions: pd.DataFrame | None) -> pd.Series:
-    """Events matched by an NHSA 3507 deletion (record_no, and event_type / site_id when given)."""
-    mask = pd.Series(False, index=events.index)
-    if deletions is None or len(deletions) == 0 or "record_no" not in deletions.columns:
-        return mask
-    dels = pd.DataFrame({c: (_blank_to_none(deletions[c]) if c in deletions.columns else None)
-                         for c in ("record_no", "event_type", "site_id")}).dropna(subset=["record_no"])
-    record = events["record_no"]
-    for d in dels.itertuples(index=False):
-        hit = record == d.record_no
-        if d.event_type is not None:
-            hit &= events["event_type"] == d.event_type
-        if d.site_id is not None:
-            hit &= events["site_id"] == d.site_id
-        mask |= hit.fillna(False)
-    return mask
-
-
 def canonical_events(events: pd.DataFrame, deletions: pd.DataFrame | None = None,
                      normalise: bool = True) -> pd.DataFrame:
-    """The events every rule judges, exactly as the embedded engine's stage ``ev``.
+    """The events every rule judges (:mod:`rxring.rules.events`), ready for the graph.
 
-    Drops rows without trace_code, event_time or site_id, events deleted by an NHSA
-    3507 message, and repeated event ids (the first by source_file, source_line,
-    then input order is kept); trims patient, prescriber, settlement, code_product
-    and counterparty (empty becomes missing).  ``normalise`` first coerces a hand-made frame to
-    :data:`~rxring.schema.EVENT_SCHEMA` as :func:`rxring.analysis.run_rules` does
-    (missing columns, empty strings, types); workspace events are already typed.
+    The events that count — NHSA 3507 deletions, repeated event ids and incomplete
+    rows dropped, by the one definition every backend uses
+    (:func:`rxring.backends.duckdb.counted_events`) — in input order; then patient,
+    prescriber, settlement, code_product and counterparty are trimmed (empty becomes
+    missing).  ``normalise`` is accepted for compatibility: a hand-made frame is
+    always coerced to :data:`~rxring.schema.EVENT_SCHEMA` first.
     """
-    if normalise:
-        from ..queries.embedded import events_table
+    return _graph_ready(counted_events(events, deletions).to_pandas())
 
-        frame = events_table(events).to_pandas()
-    else:
-        frame = events.copy()
-        for column in EVENT_SCHEMA.names:
-            if column not in frame.columns:
-                frame[column] = None
-    frame = frame[frame["trace_code"].notna() & frame["event_time"].notna() & frame["site_id"].notna()]
-    frame = frame[~_deleted_mask(frame, deletions)]
-    # Repeated ids: the first by source file and line, then by position in the input.
-    frame = frame.sort_values(["source_file", "source_line"], kind="stable", na_position="last")
-    frame = frame.drop_duplicates("event_id", keep="first").sort_index()
+
+def _graph_ready(frame: pd.DataFrame) -> pd.DataFrame:
     for column in ("patient_id", "prescriber_id", "settlement_id", "code_product", "counterparty"):
         frame[column] = _blank_to_none(frame[column])
     frame["event_time"] = pd.to_datetime(frame["event_time"])
@@ -268,13 +242,12 @@ def canonical_events(events: pd.DataFrame, deletions: pd.DataFrame | None = None
 
 def workspace_events(workspace: Workspace) -> pd.DataFrame:
     """The workspace's events as the rules see them (:func:`canonical_events`)."""
-    deletions = pd.read_parquet(workspace.deletions_path) if workspace.deletions_path.exists() else None
-    return canonical_events(workspace.read_events(), deletions, normalise=False)
+    return _graph_ready(counted_events(workspace).to_pandas())
 
 
 def ensure_schema(driver, database: str | None = None) -> None:
     """Create rxring's constraints and indexes (idempotent) and wait until they are online."""
-    for statement in statements("schema"):
+    for statement in cypher_statements("schema"):
         driver.execute_query(statement, database_=database)
     driver.execute_query("CALL db.awaitIndexes(300)", database_=database)
 
@@ -351,7 +324,7 @@ def _column(series: pd.Series) -> list:
     return out
 
 
-def _box_columns(events: pd.DataFrame, presorted: bool = False) -> dict[str, list]:
+def box_columns(events: pd.DataFrame, presorted: bool = False) -> dict[str, list]:
     """Per code: its first known product (time order) and its product part (smallest).
 
     ``presorted``: the events are sorted by trace_code, event_time, event_id (as
@@ -371,7 +344,7 @@ def _box_columns(events: pd.DataFrame, presorted: bool = False) -> dict[str, lis
             "code_product": _column(codes["code"].map(part).astype(object))}
 
 
-def _site_rows(events: pd.DataFrame, sites: pd.DataFrame | None) -> list[dict]:
+def site_rows(events: pd.DataFrame, sites: pd.DataFrame | None) -> list[dict]:
     ids = set(events["site_id"].dropna())
     rows = []
     if sites is not None and len(sites):
@@ -383,7 +356,7 @@ def _site_rows(events: pd.DataFrame, sites: pd.DataFrame | None) -> list[dict]:
     return rows
 
 
-def _product_rows(events: pd.DataFrame, products: pd.DataFrame | None) -> list[dict]:
+def product_rows(events: pd.DataFrame, products: pd.DataFrame | None) -> list[dict]:
     """Product nodes keyed by the normalised code (trimmed, upper case), master columns as properties."""
     named = pd.DataFrame({"code": _product_norm(events["product_code"]), "name": _blank_to_none(events["product_name"])})
     rows = {}
@@ -535,7 +508,7 @@ def load_events(driver, events: pd.DataFrame, *, sites: pd.DataFrame | None = No
     Parameters
     ----------
     driver : neo4j.Driver
-        An open driver (see :func:`rxring.graph.neo4j_connect.connect`).
+        An open driver (see :func:`rxring.backends.neo4j.connect.connect`).
     events : pandas.DataFrame
         Rows of :data:`rxring.schema.EVENT_SCHEMA`; cleaned by :func:`canonical_events`
         (with ``deletions``) first, so the graph holds what the rules judge.
@@ -590,10 +563,10 @@ def load_events(driver, events: pd.DataFrame, *, sites: pd.DataFrame | None = No
 
     # Small lists per stage; large ones are built lazily (one batch at a time).
     stage_rows = {
-        "sites": _site_rows(events, sites),
-        "products": _product_rows(events, products),
+        "sites": site_rows(events, sites),
+        "products": product_rows(events, products),
     }
-    boxes = _box_columns(events, presorted=True)
+    boxes = box_columns(events, presorted=True)
     patients = sorted(set(events["patient_id"].dropna()))
     prescribers = sorted(set(events["prescriber_id"].dropna()))
     bar = _progress_bar(len(events), progress)
@@ -750,8 +723,8 @@ def load_workspace(config, workspace: Workspace | str | Path, *, suspicious_only
 
     Parameters
     ----------
-    config : rxring.graph.neo4j_connect.Neo4jConfig
-        Where to load (see :func:`~rxring.graph.neo4j_connect.resolve_config`).
+    config : rxring.backends.neo4j.connect.Neo4jConfig
+        Where to load (see :func:`~rxring.backends.neo4j.connect.resolve_config`).
     workspace : Workspace or path
         An ingested workspace.
     suspicious_only : bool
@@ -773,12 +746,12 @@ def load_workspace(config, workspace: Workspace | str | Path, *, suspicious_only
 
     Examples
     --------
-    >>> from rxring.graph.neo4j_connect import resolve_config
+    >>> from rxring.backends.neo4j.connect import resolve_config
     >>> report = load_workspace(resolve_config(), "ws")      # doctest: +SKIP
     >>> report.nodes["Event"]                                # doctest: +SKIP
     1200
     """
-    from .neo4j_connect import connect
+    from .connect import connect
 
     if not isinstance(workspace, Workspace):
         workspace = Workspace(workspace)

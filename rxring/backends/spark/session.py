@@ -10,8 +10,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from ..errors import RxringError
-from ..schema import LOCAL_TZ
+from ...errors import RxringError
+from ...schema import LOCAL_TZ
 
 __all__ = ["DEFAULT_MASTER", "LOCAL_CONF", "spark_session", "stop_spark_session", "pyspark_available"]
 

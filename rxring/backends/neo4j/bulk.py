@@ -1,6 +1,6 @@
 """Bulk first loads: CSV files for ``neo4j-admin database import full``.
 
-Loading through Bolt (:mod:`rxring.graph.neo4j_loader`) is transactional,
+Loading through Bolt (:mod:`rxring.backends.neo4j.load`) is transactional,
 idempotent and resumable, but every event costs a few MERGEs.  For a first load of
 a large city into an empty database, ``neo4j-admin database import`` writes the
 store files directly and is one to two orders of magnitude faster.  This module
@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import RxringError
-from ..workspace import Workspace
-from .neo4j_loader import (EVENT_PROPERTIES, _box_columns, _product_rows, _site_rows, canonical_events,
+from ...errors import RxringError
+from ...workspace import Workspace, as_workspace
+from .load import (EVENT_PROPERTIES, box_columns, product_rows, site_rows, canonical_events,
                            suspicious_codes, workspace_events)
 
 __all__ = ["ImportFiles", "BulkReport", "write_import_files", "write_workspace_import_files", "import_into_instance",
@@ -93,7 +93,7 @@ def write_import_files(events: pd.DataFrame, out_dir, *, sites: pd.DataFrame | N
     Parameters
     ----------
     events : pandas.DataFrame
-        Canonical events (cleaned by :func:`~rxring.graph.neo4j_loader.canonical_events`).
+        Canonical events (cleaned by :func:`~rxring.backends.neo4j.load.canonical_events`).
     out_dir : path
         Folder for the files (created).
     sites, products, deletions : pandas.DataFrame, optional
@@ -108,18 +108,18 @@ def write_import_files(events: pd.DataFrame, out_dir, *, sites: pd.DataFrame | N
     events = canonical_events(events, deletions, normalise=normalise)
     nodes, rels = {}, {}
 
-    boxes = _box_columns(events)
+    boxes = box_columns(events)
     _write(pd.DataFrame({"code:ID(Box)": boxes["code"], "product_code": boxes["product_code"],
                          "code_product": boxes["code_product"]}), out / "Box.csv")
     nodes["Box"] = out / "Box.csv"
 
-    site_rows = _site_rows(events, sites)
+    site_rows = site_rows(events, sites)
     site_frame = pd.DataFrame([{"id:ID(Site)": r["id"], **r["props"]} for r in site_rows],
                               columns=["id:ID(Site)", "name", "kind", "chain", "region"])
     _write(site_frame, out / "Site.csv")
     nodes["Site"] = out / "Site.csv"
 
-    product_rows = _product_rows(events, products)
+    product_rows = product_rows(events, products)
     product_frame = pd.DataFrame([{"code:ID(Product)": r["code"], **r["props"]} for r in product_rows],
                                  columns=["code:ID(Product)", "name", "pack_units", "price"])
     units = pd.to_numeric(product_frame["pack_units"], errors="coerce")
@@ -176,7 +176,7 @@ def write_import_files(events: pd.DataFrame, out_dir, *, sites: pd.DataFrame | N
 
 def write_workspace_import_files(workspace, out_dir, *, suspicious_only: bool = False) -> ImportFiles:
     """:func:`write_import_files` for a workspace (deletions honoured, masters as properties)."""
-    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    ws = as_workspace(workspace)
     ws.events_dataset()
     events = workspace_events(ws)
     if suspicious_only:
@@ -189,25 +189,25 @@ def import_into_instance(files: ImportFiles, name: str = "default", *, log=None)
     """Run ``neo4j-admin database import full`` into the (stopped) rxring-managed instance ``name``.
 
     Replaces its ``neo4j`` database.  Start the instance afterwards
-    (:func:`~rxring.graph.neo4j_server.start_server`) and create the schema
-    (:func:`~rxring.graph.neo4j_loader.ensure_schema`).
+    (:func:`~rxring.backends.neo4j.server.start_server`) and create the schema
+    (:func:`~rxring.backends.neo4j.load.ensure_schema`).
 
     Returns
     -------
     float
         Seconds the import took.
     """
-    from .neo4j_server import _instance_home, _tool, ensure_distribution, read_state
+    from .server import instance_home, jdk_tool, ensure_distribution, read_state
 
     if read_state(name) is not None:
         raise RxringError(f"Neo4j instance {name!r} is running; stop it first (`rxring neo4j stop --instance {name}`)")
     dist = ensure_distribution(log=log)
-    home = _instance_home(name)
+    home = instance_home(name)
     conf = home / "conf"
     conf.mkdir(parents=True, exist_ok=True)
     (conf / "neo4j.conf").write_text(f"server.directories.data={home / 'data'}\n", encoding="utf-8")
     env = dict(os.environ, NEO4J_HOME=str(home), NEO4J_CONF=str(conf))
-    cmd = [_tool("java"), "-Xmx1g", "-cp", f"{dist / 'lib'}/*", "org.neo4j.cli.AdminTool", *files.admin_args()]
+    cmd = [jdk_tool("java"), "-Xmx1g", "-cp", f"{dist / 'lib'}/*", "org.neo4j.cli.AdminTool", *files.admin_args()]
     began = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=home)
     (home / "import.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
@@ -243,9 +243,9 @@ def bulk_load_instance(workspace, name: str = "default", *, out_dir=None, suspic
     """
     import tempfile
 
-    from .neo4j_connect import Neo4jConfig, connect
-    from .neo4j_loader import ensure_schema, graph_counts
-    from .neo4j_server import start_server, stop_server
+    from .connect import Neo4jConfig, connect
+    from .load import ensure_schema, graph_counts
+    from .server import start_server, stop_server
 
     with tempfile.TemporaryDirectory(prefix="rxring-import-") as scratch:
         began = time.perf_counter()

@@ -1,7 +1,7 @@
 """Which shuffles each stage and rule costs on Spark: a reading of the physical plans.
 
 Every rule is a statement about one pack, so once the events are hash-partitioned
-by ``trace_code`` (the one-time layout, :func:`rxring.spark.engine.layout_events`)
+by ``trace_code`` (the one-time layout, :func:`rxring.backends.spark.engine.layout_events`)
 a per-code rule needs no further shuffle: every window ``PARTITION BY trace_code``
 and every join ``ON a.trace_code = b.trace_code AND ...`` runs inside the
 partitions.  This module reads Spark's physical plan of each stage and rule and
@@ -17,7 +17,7 @@ What counts
   (``REPARTITION_BY_NUM``), written as a table bucketed by trace code; it is paid
   once, in the ``layout`` step.
 * Stages are written as tables bucketed by trace code too
-  (:class:`rxring.spark.engine.StageTables`), so each stage's and rule's plan
+  (:class:`rxring.backends.spark.engine.StageTables`), so each stage's and rule's plan
   starts from tables Spark knows are partitioned: what it shows is what that step
   itself adds.
 * An *aggregate* shuffle moves partial aggregates (the node below the exchange is
@@ -32,29 +32,28 @@ join into a broadcast join, but never adds one).
 
 Examples
 --------
-From a shell, on an ingested workspace (or any canonical Parquet events)::
+From a shell, on an ingested workspace (or any canonical Parquet events), the
+developer tool ``bench/spark_plans.py``::
 
-    python -m rxring.spark.plans WORKSPACE --master 'local[2]'          # a table
-    python -m rxring.spark.plans WORKSPACE --json                       # for scripts
-    python -m rxring.spark.plans WORKSPACE --plans                      # and each plan
+    python bench/spark_plans.py WORKSPACE --master 'local[2]'          # a table
+    python bench/spark_plans.py WORKSPACE --json                       # for scripts
+    python bench/spark_plans.py WORKSPACE --plans                      # and each plan
 
 From Python, on a session holding the input views::
 
-    >>> from rxring.spark.plans import plan_report, over_budget   # doctest: +SKIP
+    >>> from rxring.backends.spark.plans import plan_report, over_budget   # doctest: +SKIP
     >>> sorted(over_budget(plan_report(spark)))                    # doctest: +SKIP
     ['NO_PROVENANCE', 'stage usual']
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ..options import AnalysisOptions
-from ..schema import RULES
+from ...options import AnalysisOptions
+from ...schema import RULES
 
 __all__ = [
     "LAYOUT_KEY",
@@ -68,8 +67,6 @@ __all__ = [
     "plan_report",
     "no_automatic_broadcast",
     "over_budget",
-    "workspace_report",
-    "main",
 ]
 
 #: The column the event table is laid out by.
@@ -328,9 +325,9 @@ def keeps_codes_together(frame, partitions: int) -> bool:
 def plan_report(spark, options: AnalysisOptions | None = None, rules=RULES) -> list[QueryPlan]:
     """The exchanges of every stage and rule, as the Spark engine runs them.
 
-    The session must hold the input views (:func:`rxring.spark.engine.register_inputs`).
+    The session must hold the input views (:func:`rxring.backends.spark.engine.register_inputs`).
     The stages are built and materialised exactly as in
-    :func:`rxring.spark.engine.run_flat_rules` (then dropped); each rule's plan is
+    :func:`rxring.backends.spark.engine.run_flat_rules` (then dropped); each rule's plan is
     read without running it.
 
     Returns
@@ -384,54 +381,3 @@ def over_budget(plans, budget: dict | None = None) -> dict[str, list[Shuffle]]:
         if len(plan.extra) > allowed or wrong_layout:
             out[plan.name] = list(plan.extra)
     return out
-
-
-def workspace_report(location, master: str = "local[2]", options: AnalysisOptions | None = None) -> list[QueryPlan]:
-    """:func:`plan_report` for a workspace or Parquet events location (starts a session)."""
-    from .engine import read_events, register_inputs, _drop_views, _workspace_masters
-    from .session import spark_session
-
-    spark = spark_session(master)
-    products, deletions = _workspace_masters(location)
-    register_inputs(spark, read_events(spark, str(location)), products, deletions)
-    try:
-        return plan_report(spark, options)
-    finally:
-        _drop_views(spark)
-
-
-def _format(plans) -> str:
-    lines = [f"{'query':<16} {'layout':>6} {'shuffles':>8}  exchanges beyond the layout (keys; agg = partial aggregates)"]
-    for plan in plans:
-        shown = ", ".join(("+".join(s.keys) or s.partitioning) + (" agg" if s.aggregate else "") for s in plan.extra)
-        lines.append(f"{plan.name:<16} {plan.layout:>6} {len(plan.extra):>8}  {shown or '-'}")
-    return "\n".join(lines)
-
-
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description="Shuffles per stage and rule of the Spark engine.")
-    parser.add_argument("events", help="a workspace folder or canonical Parquet events")
-    parser.add_argument("--master", default="local[2]")
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--plans", action="store_true", help="also print each physical plan")
-    args = parser.parse_args(argv)
-    from ..errors import RxringError
-
-    try:
-        plans = workspace_report(args.events, args.master)
-    except RxringError as exc:
-        parser.exit(2, f"error: {exc}\n")
-    if args.json:
-        print(json.dumps([p.summary() for p in plans], indent=2))
-    else:
-        print(_format(plans))
-        if args.plans:
-            for plan in plans:
-                print(f"\n== {plan.name}\n{plan.text}")
-    bad = over_budget(plans)
-    if bad:
-        print(f"over budget: {', '.join(bad)}")
-
-
-if __name__ == "__main__":
-    main()

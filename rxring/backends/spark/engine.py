@@ -1,13 +1,13 @@
-"""The Spark engine of the rules: the very SQL files of ``rxring/queries`` on Spark SQL.
+"""The Spark backend: the very SQL files of ``rxring/rules/sql`` on Spark SQL.
 
 Nothing about a rule is written here.  The stage files (``stage_ev.sql`` …
 ``stage_pd.sql``) and the rule files (``<RULE>.sql``) are the ones DuckDB runs in
 the embedded engine, rendered for the Spark dialect by
-:func:`rxring.queries.embedded.render` (the one dialect macro, ``EPOCH_SECONDS``,
+:func:`rxring.rules.render.render` (the one dialect macro, ``EPOCH_SECONDS``,
 becomes a microsecond ``timestampdiff``); each stage becomes a temporary table bucketed by trace code, the
 rules' flat evidence rows are joined with their events on the executors, and
 only those rows (a few per finding) come back to the driver, where
-:func:`rxring.queries.embedded.assemble_findings` and
+:func:`rxring.rules.findings.assemble_findings` and
 :func:`rxring.rings.build_rings` — the same Python as the embedded engine — make
 findings and rings.  The event table itself is never collected.
 
@@ -19,14 +19,15 @@ table bucketed by trace code; so is every stage (:class:`StageTables`), which ke
 the partitioning visible to the planner across queries.
 ``spark.sql.requireAllClusterKeysForCoPartition=false`` lets a window or join on
 ``(trace_code, ...)`` reuse it, and small tables (products, deletions, per-site
-stages) are broadcast.  :mod:`rxring.spark.plans` lists the
+stages) are broadcast.  :mod:`rxring.backends.spark.plans` lists the
 shuffles each stage and rule still needs; ``docs/spark.md`` shows them.
 
 Examples
 --------
->>> from rxring.spark import run_spark_analysis            # doctest: +SKIP
->>> result = run_spark_analysis("ws", "ws", master="local[*]")   # doctest: +SKIP
->>> result.findings.head()                                   # doctest: +SKIP
+>>> import rxring
+>>> result = rxring.analyze("ws", backend="spark", spark_master="local[*]")   # doctest: +SKIP
+>>> from rxring.backends.spark import run_spark_analysis                   # doctest: +SKIP
+>>> result = run_spark_analysis("s3a://bucket/events/", "s3a://bucket/out/")   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -40,18 +41,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .. import __version__
-from ..analysis import AnalysisResult, _deletions_frame, _products_frame
-from ..errors import RxringError
-from ..options import AnalysisOptions
-from ..queries import embedded
-from ..schema import EVENT_SCHEMA, REQUIRED_EVENT_COLUMNS, RULES
-from ..workspace import Workspace
+from ...errors import RxringError
+from ...options import AnalysisOptions
+from ...rules.events import COUNTED_VIEW, counted_sql, deletions_frame, products_frame
+from ...rules.findings import EVIDENCE_COLUMNS, EVIDENCE_SQL
+from ...rules.render import EVENTS_STAGE, STAGES, render, rule_sql, stage_sql, strip_comments
+from ...schema import EVENT_SCHEMA, REQUIRED_EVENT_COLUMNS, RULES
+from ...workspace import Workspace
+from ..base import Backend, Evidence
 from .session import DEFAULT_MASTER, spark_session
 
 __all__ = [
+    "SparkBackend",
     "SPARK_EVENT_TYPES",
-    "EVIDENCE_SQL",
     "ROW_KEY_SQL",
     "read_events",
     "layout_events",
@@ -62,8 +64,10 @@ __all__ = [
     "materialise_stages",
     "rule_frame",
     "run_flat_rules",
-    "run_rules_spark",
     "run_spark_analysis",
+    "write_remote",
+    "drop_views",
+    "workspace_masters",
 ]
 
 #: Spark SQL type of every canonical event column (schema.EVENT_SCHEMA).
@@ -79,15 +83,6 @@ SPARK_EVENT_TYPES = {
     for field in EVENT_SCHEMA
 }
 
-#: The evidence rows joined with their events (the same join as the embedded engine's
-#: ``run_sql_rules``): the only rows that travel to the driver.
-EVIDENCE_SQL = """
-SELECT x.rule, x.trace_code, x.disc, x.event_id, x.role, x.money, x.note,
-       e.event_type, e.event_time, e.site_id, e.patient_id, e.prescriber_id,
-       e.product_norm, e.fund_money, e.total_money
-FROM evidence x JOIN ev e ON e.trace_code = x.trace_code AND e.event_id = x.event_id
-"""
-
 #: ``row_key`` of ``events_raw`` (unique; the last tie-break between rows repeating an
 #: event_id): the file's path, then the row's position in the file, so rows sort
 #: by (file, row) exactly like the embedded engine's part index * 2**32 + row number.
@@ -96,9 +91,7 @@ ROW_KEY_SQL = ("concat(regexp_replace(_metadata.file_path, '^file:/+', '/'), cha
 
 _PRODUCTS_SCHEMA = "product_norm STRING, pack_units DOUBLE"
 _DELETIONS_SCHEMA = "record_no STRING, event_type STRING, site_id STRING"
-_INPUT_VIEWS = ("events_raw", "products", "deletions")
-#: The stage with one row per event the rules read (stats ``events_used``, as analysis.py counts it).
-_EVENTS_STAGE = embedded.EVENTS_STAGE
+_INPUT_VIEWS = ("events_raw", "products", "deletions", COUNTED_VIEW)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -116,15 +109,6 @@ def _local_workspace(location) -> Workspace | None:
     if path.is_dir() and (path / "events").is_dir():
         return Workspace(path)
     return None
-
-
-def _workspace_masters(location) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """(products master, deletions) of *location* when it is a local workspace, else Nones."""
-    ws = _local_workspace(location)
-    if ws is None:
-        return None, None
-    deletions = pd.read_parquet(ws.deletions_path) if ws.deletions_path.exists() else None
-    return ws.master("products"), deletions
 
 
 def read_events(spark, location):
@@ -223,8 +207,8 @@ def register_inputs(spark, events, products: pd.DataFrame | None = None, deletio
     from pyspark.sql.functions import broadcast
 
     events.createOrReplaceTempView("events_raw")
-    broadcast(_small_frame(spark, _products_frame(products), _PRODUCTS_SCHEMA)).createOrReplaceTempView("products")
-    broadcast(_small_frame(spark, _deletions_frame(deletions), _DELETIONS_SCHEMA)).createOrReplaceTempView("deletions")
+    broadcast(_small_frame(spark, products_frame(products), _PRODUCTS_SCHEMA)).createOrReplaceTempView("products")
+    broadcast(_small_frame(spark, deletions_frame(deletions), _DELETIONS_SCHEMA)).createOrReplaceTempView("deletions")
 
 
 # --------------------------------------------------------------------------- stages
@@ -232,7 +216,7 @@ def register_inputs(spark, events, products: pd.DataFrame | None = None, deletio
 
 def stage_frame(spark, stage: str, options: AnalysisOptions):
     """One stage's query on the registered views (the laid-out events and earlier stages)."""
-    return spark.sql(embedded.render(embedded.stage_sql(stage), options, dialect="spark"))
+    return spark.sql(render(stage_sql(stage), options, dialect="spark"))
 
 
 class StageTables:
@@ -244,7 +228,7 @@ class StageTables:
     so later windows and joins keyed by (trace_code, ...) need no shuffle.  A stage
     already laid out is written as it is (one file per bucket); one that is not
     (its last step was keyed otherwise) is repartitioned by trace code first, and
-    :mod:`rxring.spark.plans` shows that shuffle.  Other stages (one row per site
+    :mod:`rxring.backends.spark.plans` shows that shuffle.  Other stages (one row per site
     or product part) are plain tables; being small files, Spark broadcasts them.
 
     Tables, not checkpoints: Spark 4.3 records a checkpoint's partitioning under
@@ -268,7 +252,7 @@ class StageTables:
     def prepare(self, frame):
         """*frame* as it will be written: repartitioned by trace code when it has that
         column and its plan does not already keep each code in its layout partition
-        (see :func:`rxring.spark.plans.keeps_codes_together`)."""
+        (see :func:`rxring.backends.spark.plans.keeps_codes_together`)."""
         from .plans import is_laid_out, keeps_codes_together
 
         if "trace_code" not in frame.columns:
@@ -304,10 +288,10 @@ def materialise_stages(spark, options: AnalysisOptions, progress=None, inspect=N
 
     First the one shuffle of the events: ``events_raw`` is written bucketed by
     trace code (the *layout*) and re-registered as that table.  Then each stage of
-    :data:`rxring.queries.embedded.STAGES` is written as a table and registered
+    :data:`rxring.rules.render.STAGES` is written as a table and registered
     under its name (:class:`StageTables`).  *progress* is called with a label
     before each step; *inspect*, if given, with ``(name, frame)`` before each is
-    written (for :func:`rxring.spark.plans.plan_report`).
+    written (for :func:`rxring.backends.spark.plans.plan_report`).
     """
     tables = StageTables(spark)
     try:
@@ -317,7 +301,8 @@ def materialise_stages(spark, options: AnalysisOptions, progress=None, inspect=N
         if inspect:
             inspect("layout", raw)
         tables.save(raw, "events_raw")
-        for stage in embedded.STAGES:
+        spark.sql(strip_comments(counted_sql())).createOrReplaceTempView(COUNTED_VIEW)
+        for stage in STAGES:
             if progress:
                 progress(f"stage {stage}")
             frame = tables.prepare(stage_frame(spark, stage, options))
@@ -332,7 +317,7 @@ def materialise_stages(spark, options: AnalysisOptions, progress=None, inspect=N
 
 def rule_frame(spark, rule: str, options: AnalysisOptions):
     """One rule's query (flat evidence rows) on the registered stages."""
-    return spark.sql(embedded.render(embedded.rule_sql(rule), options, dialect="spark"))
+    return spark.sql(render(rule_sql(rule), options, dialect="spark"))
 
 
 def run_flat_rules(spark, options: AnalysisOptions, rules=RULES, progress=None, stats: dict | None = None) -> pd.DataFrame:
@@ -341,13 +326,13 @@ def run_flat_rules(spark, options: AnalysisOptions, rules=RULES, progress=None, 
     The session must hold the input views (:func:`register_inputs`).  Each stage
     is written as a table (:class:`StageTables`) and registered as a temporary view, laid
     out by trace code.  When *stats* is given, ``events_used`` (rows of the
-    per-event stage, ``embedded.EVENTS_STAGE``) is stored in it.
+    per-event stage, ``rxring.rules.render.EVENTS_STAGE``) is stored in it.
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`rxring.queries.embedded.EVIDENCE_COLUMNS`: the input of
-        :func:`rxring.queries.embedded.assemble_findings`.
+        Columns :data:`rxring.rules.findings.EVIDENCE_COLUMNS`: the input of
+        :func:`rxring.rules.findings.assemble_findings`.
     """
     tables = materialise_stages(spark, options, progress=progress)
     try:
@@ -357,14 +342,14 @@ def run_flat_rules(spark, options: AnalysisOptions, rules=RULES, progress=None, 
                 progress(rule)
             frames.append(rule_frame(spark, rule, options))
         if not frames:
-            return pd.DataFrame({c: pd.Series(dtype="object") for c in embedded.EVIDENCE_COLUMNS})
+            return pd.DataFrame({c: pd.Series(dtype="object") for c in EVIDENCE_COLUMNS})
         evidence = frames[0]
         for frame in frames[1:]:
             evidence = evidence.unionAll(frame)
         evidence.createOrReplaceTempView("evidence")
         table = _collect_arrow(spark.sql(EVIDENCE_SQL))
         if stats is not None:   # rows of the per-event stage (the events the rules read), from its table
-            stats["events_used"] = spark.table(_EVENTS_STAGE).count()
+            stats["events_used"] = spark.table(EVENTS_STAGE).count()
     finally:
         tables.drop()
     return table.to_pandas()
@@ -377,54 +362,99 @@ def _collect_arrow(frame) -> pa.Table:
     return pa.Table.from_pandas(frame.toPandas(), preserve_index=False)  # pragma: no cover - Spark < 4
 
 
-def _findings_from_flat(flat: pd.DataFrame) -> pd.DataFrame:
-    flat = flat.copy()
-    flat["money"] = flat["money"].astype(bool)
-    if len(flat):
-        flat["event_time"] = pd.to_datetime(flat["event_time"]).astype("datetime64[us]")
-    return embedded.assemble_findings(flat)
-
-
-def run_rules_spark(events: pd.DataFrame, options: AnalysisOptions | None = None, products: pd.DataFrame | None = None,
-                    deletions: pd.DataFrame | None = None, *, spark=None, master: str = DEFAULT_MASTER) -> pd.DataFrame:
-    """The Spark twin of :func:`rxring.analysis.run_rules`: findings of a pandas event table.
-
-    For tests and small tables: the events are written to a temporary Parquet file
-    and read back by Spark, the same path as a workspace.
-
-    Returns
-    -------
-    pandas.DataFrame
-        schema.FINDING_COLUMNS, sorted like the embedded engine's findings.
-    """
-    options = options or AnalysisOptions()
-    missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in events.columns]
-    if missing:
-        raise RxringError(f"event table lacks required columns {missing}")
-    spark = spark or spark_session(master)
-    with tempfile.TemporaryDirectory(prefix="rxring-spark-") as tmp:
-        path = Path(tmp) / "events.parquet"
-        pq.write_table(embedded.events_table(events), path)
-        register_inputs(spark, read_events(spark, str(path)), products, deletions)
-        try:
-            flat = run_flat_rules(spark, options)
-        finally:
-            _drop_views(spark)
-    return _findings_from_flat(flat)
-
-
-def _drop_views(spark) -> None:
-    for view in _INPUT_VIEWS + tuple(embedded.STAGES) + ("evidence",):
+def drop_views(spark) -> None:
+    """Drop the input, stage and evidence views of an analysis from the session."""
+    for view in _INPUT_VIEWS + tuple(STAGES) + ("evidence",):
         spark.catalog.dropTempView(view)
 
 
-# --------------------------------------------------------------------------- analysis
+def workspace_masters(location) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """(products master, deletions) of *location* when it is a local workspace, else Nones."""
+    ws = _local_workspace(location)
+    if ws is None:
+        return None, None
+    deletions = pd.read_parquet(ws.deletions_path) if ws.deletions_path.exists() else None
+    return ws.master("products"), deletions
+
+
+# --------------------------------------------------------------------------- the backend
+
+
+class SparkBackend(Backend):
+    """The rules on Apache Spark (``--backend spark``): the very SQL files of the embedded backend.
+
+    Parameters
+    ----------
+    session : SparkSession, optional
+        The session to use; by default one is started (or the active one reused)
+        with *master*.
+    master : str, optional
+        Spark master URL (default ``local[*]``; None with a session given).
+    """
+
+    name = "spark"
+    steps = len(STAGES) + len(RULES) + 2
+
+    def __init__(self, session=None, master: str | None = None):
+        self._session = session
+        self.master = master or DEFAULT_MASTER
+
+    @property
+    def spark(self):
+        if self._session is None:
+            self._session = spark_session(self.master)
+        return self._session
+
+    def evidence_at(self, location, options: AnalysisOptions, step=None, products=None, deletions=None) -> Evidence:
+        """The evidence of the canonical Parquet events at *location* (a workspace, a folder, a URI).
+
+        *products* and *deletions* default to the workspace's when *location* is one.
+        """
+        ws_products, ws_deletions = workspace_masters(location)
+        products = ws_products if products is None else products
+        deletions = ws_deletions if deletions is None else deletions
+        spark = self.spark
+        try:
+            events = read_events(spark, str(location))
+            register_inputs(spark, events, products, deletions)
+            counts: dict = {}
+            flat = run_flat_rules(spark, options, progress=step, stats=counts)
+            if step:
+                step("count")
+            events_read = events.count()   # the files as read (Parquet metadata), not the layout
+        finally:
+            drop_views(spark)
+        meta = {"spark": {"version": spark.version, "master": spark.sparkContext.master, "events": str(location)}}
+        return Evidence(flat=flat, events_read=int(events_read), events_used=int(counts["events_used"]), meta=meta)
+
+    def workspace_evidence(self, ws: Workspace, options: AnalysisOptions, step) -> Evidence:
+        return self.evidence_at(ws.root, options, step)
+
+    def frame_evidence(self, events, options, products, deletions) -> Evidence:
+        """For tests and small tables: the events are written to a temporary Parquet file and read
+        back by Spark, the same path as a workspace."""
+        from ..duckdb import events_table
+
+        missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in events.columns]
+        if missing:
+            raise RxringError(f"event table lacks required columns {missing}")
+        with tempfile.TemporaryDirectory(prefix="rxring-spark-") as tmp:
+            path = Path(tmp) / "events.parquet"
+            pq.write_table(events_table(events), path)
+            return self.evidence_at(str(path), options, products=products, deletions=deletions)
+
+
+# --------------------------------------------------------------------------- results anywhere Spark writes
 
 
 def run_spark_analysis(events_uri, workspace_or_out, options: AnalysisOptions | None = None,
                        master: str | None = DEFAULT_MASTER, *, products: pd.DataFrame | None = None,
-                       deletions: pd.DataFrame | None = None, spark=None, progress: bool = False) -> AnalysisResult:
-    """Run the five rules on Spark, then rings on the driver; write the results.
+                       deletions: pd.DataFrame | None = None, spark=None, progress: bool = False):
+    """Run the rules on Spark over events anywhere Spark reads; write the results anywhere it writes.
+
+    :func:`rxring.analysis.analyze` with ``backend="spark"`` covers a local
+    workspace; this is for cluster jobs (spark-submit, Databricks, EMR) whose
+    events and results live in HDFS, S3 or ADLS.
 
     Parameters
     ----------
@@ -434,7 +464,7 @@ def run_spark_analysis(events_uri, workspace_or_out, options: AnalysisOptions | 
         folder, or a URI Spark reads (``s3a://``, ``hdfs://``, ``abfss://``).
     workspace_or_out : str or Path
         Where results go.  A local folder gets ``findings.parquet``,
-        ``rings.parquet`` and ``analysis.json`` in the embedded engine's shape (so
+        ``rings.parquet`` and ``analysis.json`` as every backend writes them (so
         ``rxring rings``, ``report``, ``viz``, ``evidence`` work on it; it may be
         the events workspace itself).  A URI gets Spark-written Parquet datasets
         ``findings.parquet/`` and ``rings.parquet/`` and ``analysis.json/``.
@@ -453,89 +483,30 @@ def run_spark_analysis(events_uri, workspace_or_out, options: AnalysisOptions | 
     Returns
     -------
     rxring.analysis.AnalysisResult
-        Findings (schema.FINDING_COLUMNS) and rings (schema.RING_COLUMNS) as pandas
-        tables, and stats.
     """
-    from tqdm import tqdm
-
-    from ..rings import build_rings
+    from ...analysis import conclude, write_results
+    from ..base import progress_steps
 
     options = options or AnalysisOptions()
     started = time.perf_counter()
-    ws_products, ws_deletions = _workspace_masters(events_uri)
-    products = ws_products if products is None else products
-    deletions = ws_deletions if deletions is None else deletions
-    spark = spark or spark_session(master)
-    bar = tqdm(total=len(embedded.STAGES) + len(RULES) + 4, desc="analyze (spark)", unit="step",
-               disable=not progress, leave=False)
-
-    def step(label: str) -> None:
-        bar.set_postfix_str(label)
-        bar.update(1)
-
+    backend = SparkBackend(spark or spark_session(master))
+    bar, step = progress_steps(progress, backend.steps + 2, "analyze (spark)")
     try:
-        events = read_events(spark, str(events_uri))
-        register_inputs(spark, events, products, deletions)
-        counts: dict = {}
-        flat = run_flat_rules(spark, options, progress=step, stats=counts)
-        step("count")
-        events_read = events.count()   # the files as read (Parquet metadata), not the layout
-        events_used = counts["events_used"]
-        findings = _findings_from_flat(flat)
-        step("rings")
-        rings = build_rings(findings, options)
-        step("write")
+        evidence = backend.evidence_at(events_uri, options, step, products=products, deletions=deletions)
+        result = conclude(backend, evidence, options, started, step)
     finally:
-        _drop_views(spark)
         bar.close()
-    stats = {
-        "events_read": int(events_read),
-        "events_used": int(events_used),
-        "findings": int(len(findings)),
-        "findings_by_rule": {r: int((findings["rule"] == r).sum()) for r in RULES},
-        "rings": int(len(rings)),
-        "seconds": round(time.perf_counter() - started, 2),
-    }
-    meta = _analysis_meta(spark, options, stats, str(events_uri))
     if _is_uri(str(workspace_or_out)):
-        _write_remote(spark, str(workspace_or_out).rstrip("/"), findings, rings, meta)
+        write_remote(backend.spark, str(workspace_or_out).rstrip("/"), result)
     else:
-        _write_local(Path(str(workspace_or_out).removeprefix("file://")), findings, rings, meta)
-    return AnalysisResult(findings=findings, rings=rings, stats=stats)
+        write_results(Path(str(workspace_or_out).removeprefix("file://")), result)
+    return result
 
 
-def _analysis_meta(spark, options: AnalysisOptions, stats: dict, events_uri: str) -> dict:
-    return {
-        "tool": "rxring",
-        "version": __version__,
-        "engine": "spark",
-        "spark": {"version": spark.version, "master": spark.sparkContext.master, "events": events_uri},
-        "seed": options.seed,
-        "options": options.to_dict(),
-        "stats": stats,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-
-
-def _write_local(out: Path, findings: pd.DataFrame, rings: pd.DataFrame, meta: dict) -> None:
-    """findings.parquet, rings.parquet, analysis.json as the embedded engine writes them."""
-    if out.exists() and not out.is_dir():
-        raise RxringError(f"output {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    ws = Workspace(out)
-    for frame, path in ((findings, ws.findings_path), (rings, ws.rings_path)):
-        tmp = path.with_suffix(".parquet.tmp")
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp, compression="zstd")
-        tmp.replace(path)
-    tmp = ws.analysis_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8")
-    tmp.replace(ws.analysis_path)
-
-
-def _write_remote(spark, out: str, findings: pd.DataFrame, rings: pd.DataFrame, meta: dict) -> None:
-    """Results as Spark-written datasets under a Hadoop-compatible URI."""
-    for frame, name in ((findings, "findings.parquet"), (rings, "rings.parquet")):
+def write_remote(spark, out: str, result) -> None:
+    """An :class:`~rxring.analysis.AnalysisResult` as Spark-written datasets under a Hadoop-compatible URI."""
+    for frame, name in ((result.findings, "findings.parquet"), (result.rings, "rings.parquet")):
         table = pa.Table.from_pandas(frame, preserve_index=False)
         spark.createDataFrame(table).coalesce(1).write.mode("overwrite").parquet(f"{out}/{name}")
-    text = json.dumps(meta, ensure_ascii=False, sort_keys=True)
+    text = json.dumps(result.meta, ensure_ascii=False, sort_keys=True)
     spark.createDataFrame([(text,)], "value STRING").coalesce(1).write.mode("overwrite").text(f"{out}/analysis.json")

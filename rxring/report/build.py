@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import __version__
+from ..version import __version__
 from ..errors import RxringError
 from .data import CaseData, load_case, period, select_rings
 from .i18n import check_lang, label, rule_text
 from .markdown import md_code
 from .pii import Masker
-from .report_html import write_html_report
+from .html_report import write_html_report
 from .tables import NUMERIC, TABLES, cell_text, finding_rows, formula_safe, headers, member_rows, ring_rows
 
 __all__ = ["FORMATS", "build_report", "report_data"]

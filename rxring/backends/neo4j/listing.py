@@ -3,7 +3,7 @@
 The listing commands (``rxring box|site|patient --backend neo4j``) are thin shells
 over these functions.  Every query is parameterised Cypher over the model of
 DESIGN §4; rows come back as a :class:`pandas.DataFrame` with the columns of
-:func:`rxring.analysis.box_timeline` (the embedded twin), so the same table code
+:func:`rxring.results.box_timeline` (the embedded twin), so the same table code
 prints both.
 
 Events that the rules do not count are kept out of the graph by the loader (NHSA
@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..errors import RxringError
+from ...errors import RxringError
 
 __all__ = ["TIMELINE_COLUMNS", "box_chain", "site_events", "patient_events", "graph_is_prepared"]
 
-#: Columns of every listing, as :func:`rxring.analysis.box_timeline` returns them.
+#: Columns of every listing, as :func:`rxring.results.box_timeline` returns them.
 TIMELINE_COLUMNS = ("event_id", "event_type", "event_time", "trace_code", "site_id", "patient_id", "prescriber_id",
                     "settlement_id", "product_code", "batch", "expiry", "quantity", "split_sale", "fund_amount",
                     "total_amount", "counterparty", "source_file", "source_line", "note")
@@ -125,9 +125,9 @@ def box_chain(driver, trace_code: str, database: str | None = None, where: str =
     Parameters
     ----------
     driver : neo4j.Driver
-        An open driver (:func:`rxring.graph.neo4j_connect.connect`).
+        An open driver (:func:`rxring.backends.neo4j.connect.connect`).
     trace_code : str
-        The canonical trace code (:func:`rxring.analysis.canonical_code`).
+        The canonical trace code (:func:`rxring.results.canonical_code`).
     database : str, optional
         Database name (default: the server's default).
     where : str

@@ -1,0 +1,108 @@
+"""What every test folder shares: the markers, the one CI rule, and one synthetic city.
+
+The CI rule: a test that needs something outside Python (a Neo4j server, Spark
+and Java, headless Chromium) and cannot get it **fails** when the environment
+variable ``CI`` is ``1``, ``true`` or ``yes`` (any case), and is skipped with the
+reason elsewhere.  Every folder calls :func:`unavailable` through the fixture of
+the same name; no folder decides this on its own.
+
+Markers are given by folder (``tests/neo4j`` -> ``neo4j``, ``tests/spark`` ->
+``spark``) and by fixture (a test using ``chromium`` is ``browser``), so ``-m "not
+neo4j"`` and friends select as expected.
+
+``city`` is one synthetic city (NHSA JSON Lines, with products and sites
+masters), generated, ingested and analysed once per session on the embedded
+backend; tests that only read it share it instead of each area building its own.
+Tests that change a workspace copy it first (``city_copy``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+#: Markers per top-level test folder.
+FOLDER_MARKERS = {"neo4j": "neo4j", "spark": "spark"}
+
+#: Markers per fixture a test uses.
+FIXTURE_MARKERS = {"chromium": "browser", "spark": "spark", "neo4j_config": "neo4j", "neo4j_driver": "neo4j"}
+
+#: The shared city: seed and size (about 20k events; all planted ring styles appear).
+CITY_SEED = 5
+CITY_SIZE = dict(patients=1500, days=60)
+
+
+def in_ci() -> bool:
+    """True when the CI rule applies (``CI`` is 1, true or yes)."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def unavailable_now(reason: str):
+    """Fail (in CI) or skip (elsewhere) the current test: a server, Spark or a browser is missing."""
+    if in_ci():
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def unavailable():
+    """The CI rule as a fixture: ``unavailable("no Neo4j server: ...")`` fails in CI, skips elsewhere."""
+    return unavailable_now
+
+
+def pytest_collection_modifyitems(config, items):
+    root = Path(__file__).parent
+    for item in items:
+        try:
+            folder = Path(str(item.fspath)).resolve().relative_to(root).parts[0]
+        except ValueError:
+            folder = ""
+        marker = FOLDER_MARKERS.get(folder)
+        if marker:
+            item.add_marker(getattr(pytest.mark, marker))
+        for fixture, mark in FIXTURE_MARKERS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(getattr(pytest.mark, mark))
+
+
+@dataclass
+class City:
+    """The session's synthetic city: its generator summary, inputs, analysed workspace and truth."""
+
+    root: Path
+    summary: object
+    inputs: Path
+    workspace: Path
+    result: object
+
+    @property
+    def truth(self) -> dict:
+        import json
+
+        return json.loads(self.summary.ground_truth.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def city(tmp_path_factory) -> City:
+    """One NHSA city, ingested and analysed (embedded backend, seed ``CITY_SEED``); do not modify it."""
+    from rxring.analysis import analyze
+    from rxring.options import AnalysisOptions
+    from rxring.synth import generate
+
+    root = tmp_path_factory.mktemp("city")
+    summary = generate(root / "gen", seed=CITY_SEED, fmt="nhsa", **CITY_SIZE)
+    workspace = root / "ws"
+    result = analyze(workspace, "embedded", AnalysisOptions(seed=CITY_SEED), inputs=[summary.inputs_dir])
+    return City(root=root, summary=summary, inputs=Path(summary.inputs_dir), workspace=workspace, result=result)
+
+
+@pytest.fixture
+def city_copy(city, tmp_path) -> Path:
+    """A copy of the shared city's workspace that a test may change."""
+    target = tmp_path / "ws"
+    shutil.copytree(city.workspace, target)
+    return target
