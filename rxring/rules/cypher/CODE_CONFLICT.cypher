@@ -1,5 +1,5 @@
-// CODE_CONFLICT (串换/假码): one code carried by different products, or a code whose
-// product part contradicts the product_code.
+// CODE_CONFLICT (串换/假码): one code is carried by different products, or a code's
+// product part contradicts the product code.
 //
 // Precisely: product codes are compared trimmed and upper-cased (e.product_norm,
 // written by prepare.cypher); missing ones are never a conflict.  The usual product

@@ -1,6 +1,6 @@
-// DUP_DISPENSE (同一追溯码重复销售): a code has more than one net dispense
-// (dispenses minus refunds). Legitimate 拆零 is not a finding: split sales of one
-// code at one site whose summed quantity stays within the pack's units.
+// DUP_DISPENSE (同一追溯码重复销售): a code has more than one net dispense (dispenses minus
+// refunds); split sales of one code at one site whose summed quantity stays within the
+// pack's units are not a finding.
 //
 // Precisely: one finding per trace code with two or more pack dispenses (e.pack,
 // written by prepare.cypher: net dispenses after dropping double scans and refunded

@@ -1,5 +1,8 @@
-// NO_PROVENANCE (无入库来源): a site dispenses a code it never received (no inbound
-// or transfer_in before), judged only for sites that report inbound scans at all.
+// NO_PROVENANCE (无入库来源): a site dispenses a code it never received (no receipt at or
+// before the sale), judged only at sites that record receipts for a share of the codes
+// they sell. What counts as a receipt and how a site's coverage is measured are
+// defined once, in rxring.rules.registry.NO_PROVENANCE_TERMS; this query computes
+// exactly those.
 //
 // Precisely: for each (code, site), the site's first net dispense of the code is
 // judged when

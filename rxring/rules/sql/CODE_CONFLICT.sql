@@ -1,5 +1,5 @@
--- CODE_CONFLICT (串换/假码): one code carried by different products, or a code whose
--- product part contradicts the product_code.
+-- CODE_CONFLICT (串换/假码): one code is carried by different products, or a code's
+-- product part contradicts the product code.
 --
 -- Precisely: product codes are compared trimmed and upper-cased; NULLs are never a
 -- conflict.  The usual product of a product part (code_product: cn20 prefix or

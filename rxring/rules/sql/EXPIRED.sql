@@ -1,4 +1,4 @@
--- EXPIRED (过期销售): dispensed after its expiry.
+-- EXPIRED (过期销售): the pack was dispensed after its expiry date.
 --
 -- Precisely: a net dispense whose calendar day (local time) is later than the
 -- pack's expiry date; a dispense ON the expiry day is not expired.  The expiry is

@@ -1,11 +1,14 @@
--- NO_PROVENANCE (无入库来源): a site dispenses a code it never received (no inbound
--- or transfer_in before), judged only for sites that report inbound scans at all.
+-- NO_PROVENANCE (无入库来源): a site dispenses a code it never received (no receipt at or
+-- before the sale), judged only at sites that record receipts for a share of the codes
+-- they sell. What counts as a receipt and how a site's coverage is measured are
+-- defined once, in rxring.rules.registry.NO_PROVENANCE_TERMS; this query computes
+-- exactly those.
 --
 -- Precisely: for each (code, site), the site's first net dispense of the code is
 -- judged when
 --   * the site reports inbound: of the distinct codes it net-dispenses, at least
 --     ${provenance_min_coverage} (and at least one) have an inbound or transfer_in
---     record at the site;
+--     record at the site, or a transfer_out elsewhere naming the site as counterparty;
 --   * the site uploaded an opening stock-take (an inventory scan within
 --     ${opening_stocktake_seconds} s of its first event: its old stock is known), or
 --     the dispense is at least ${provenance_grace_seconds} s after the site's first

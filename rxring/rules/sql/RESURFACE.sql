@@ -1,6 +1,6 @@
--- RESURFACE (回流): after a net dispense to a patient, the same code appears in any
--- later event at another site (inbound, dispense, inventory), or is dispensed again
--- at the same site to someone else.
+-- RESURFACE (回流): after a net dispense to a patient, the same code appears in a later
+-- event at another site (inbound, dispense, inventory), or is dispensed again at the
+-- same site to someone else.
 --
 -- Precisely: the source is the code's first pack dispense (stage pd, pd_order 1: a
 -- net, unrefunded dispense).  Resurfacing events are the code's events strictly
