@@ -13,7 +13,7 @@ For each size N and format the script
 2. ingests it into a fresh workspace (:func:`rxring.ingest.ingest`) and reports
    rows/s (``read`` rows, i.e. code-level records, per wall second and per CPU second);
 3. on the first format's workspace, runs the full embedded analysis
-   (:func:`rxring.analysis.analyze_workspace`: five rules and rings) and the
+   (:func:`rxring.analysis.analyze` on the embedded backend: five rules and rings) and the
    **anchor**: one bare DuckDB query over the same canonical Parquet
    (``events/*.parquet``) that counts dispenses per trace code and keeps codes
    with more than one — the least work any duplicate detector must do;
@@ -200,7 +200,7 @@ def task_anchor(workspace: str, repeat: int = 3) -> dict:
     cpu0 = _cpu_seconds()
     for _ in range(max(1, repeat)):
         con = duckdb.connect()
-        # the same thread budget as rxring.analysis uses
+        # the same thread budget as rxring.backends.duckdb.connect uses
         con.execute(f"SET threads = {max(1, min(os.cpu_count() or 1, 4))}")
         t0 = time.perf_counter()
         result = con.execute(ANCHOR_SQL, {"parts": parts})
@@ -485,7 +485,7 @@ def render_markdown(measurements: list[Measurement], formats: list[str], machine
         "Seconds are wall-clock seconds of the step itself (interpreter start and imports excluded); "
         "`rows/CPU-s` divides by the child's CPU seconds, steadier than wall time on a busy machine. "
         "`RSS` is the peak resident set of the child process (VmHWM). `analyze` is "
-        "`rxring.analysis.analyze_workspace` (five rules, rings, writing results) on the "
+        "`rxring.analysis.analyze` on the embedded backend (five rules, rings, writing results) on the "
         f"`{measurements[0].analysis_format if measurements else ''}` workspace; the anchor is the median of 3 runs of",
         "",
         f"```sql\n{ANCHOR_SQL.replace('$parts', '[events/*.parquet]')}\n```",
@@ -549,7 +549,7 @@ def render_steps(measurements: list[Measurement]) -> list[str]:
 
     Steps are the SQL stages of :mod:`rxring.backends.duckdb` (``scan`` … ``pd``), the
     rules, the evidence join, the assembly of findings and the rings, as measured by
-    :func:`rxring.analysis.analyze_workspace` (``stats.cpu_seconds_by_step``).
+    :func:`rxring.analysis.analyze` (``stats.cpu_seconds_by_step``).
     """
     done = [m for m in sorted(measurements, key=lambda m: m.events) if m.analyze.get("cpu_by_step")]
     if not done:
