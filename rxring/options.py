@@ -1,22 +1,65 @@
 """Analysis parameters shared by every engine (embedded, Neo4j, Spark).
 
-One options object instead of many keyword arguments; the CLI exposes each field
-as an option and records the values used in the workspace's analysis.json and in
-evidence packages.  Every engine must give the same findings for the same
-options: the exact meaning of each field is written beside it and in the rule
-files (``rxring/queries/<RULE>.sql``).
+One options object instead of many keyword arguments; the values used are recorded
+in the workspace's analysis.json and in evidence packages.  Every engine must give
+the same findings for the same options: the exact meaning of each field is written
+in the class docstring and in the rule files (``rxring/rules/sql/<RULE>.sql``,
+``rxring/rules/cypher/<RULE>.cypher``).
+
+Each field also describes itself in its ``metadata`` (see :func:`_field`): a one-line
+help, its range, its choices.  ``__post_init__`` checks the values against them, and
+the CLI builds one option per field from them
+(:func:`rxring.commands.options.analysis_options`), so a new field needs no CLI code.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from .errors import RxringError
+from .schema import EVENT_TYPES, RULES
 
 __all__ = ["AnalysisOptions", "PROVENANCE_TYPES_DEFAULT"]
 
 #: Event types that show a site held a pack before dispensing it (NO_PROVENANCE).
 PROVENANCE_TYPES_DEFAULT = ("inbound", "transfer_in", "refund")
+
+
+def _field(default, help: str, *, min=None, max=None, min_open: bool = False, choices=None, flag: str | None = None,
+           noun: str | None = None):
+    """A field that describes itself in ``metadata``, for checks here and for the CLI and the workbench.
+
+    ``help``: one line for ``--help``; ``range``: ``{"min", "max", "min_open"}`` (a bound
+    may be None; checked in ``__post_init__``, a ``click.FloatRange``/``IntRange`` on the
+    command line); ``choices``: the allowed items of a tuple field (``noun`` names them
+    in errors); ``flag``: the option's name when it is not the field's (tuple fields take
+    one item per flag, so their flag is singular).
+    """
+    metadata = {"help": help}
+    if min is not None or max is not None:
+        metadata["range"] = {"min": min, "max": max, "min_open": min_open}
+    if choices is not None:
+        metadata.update(choices=tuple(choices), noun=noun or "values")
+    if flag:
+        metadata["flag"] = flag
+    return field(default=default, metadata=metadata)
+
+
+def _within(value, bounds: dict) -> bool:
+    low, high = bounds["min"], bounds["max"]
+    if low is not None and (value <= low if bounds["min_open"] else value < low):
+        return False
+    return high is None or value <= high
+
+
+def _range_text(bounds: dict) -> str:
+    """How a range reads in an error: ">= 0", "> 0", "between 0 and 1", "in (0, 1]"."""
+    low, high = bounds["min"], bounds["max"]
+    if high is None:
+        return f"{'>' if bounds['min_open'] else '>='} {low}"
+    if low is None:
+        return f"<= {high}"
+    return f"in ({low}, {high}]" if bounds["min_open"] else f"between {low} and {high}"
 
 
 @dataclass(frozen=True)
@@ -84,47 +127,50 @@ class AnalysisOptions:
         (EXPIRED) join a ring only when their trace code is already one of its boxes.
     """
 
-    double_scan_minutes: float = 10.0
-    provenance_min_coverage: float = 0.3
-    provenance_grace_days: float = 30.0
-    opening_stocktake_days: float = 2.0
-    provenance_types: tuple[str, ...] = PROVENANCE_TYPES_DEFAULT
-    conflict_min_support: int = 5
-    conflict_min_share: float = 0.8
-    seed: int = 0
-    split_above: int = 8
-    min_modularity: float = 0.0
-    merge_share: float = 0.3
-    louvain_resolution: float = 1.0
-    ring_rules: tuple[str, ...] = ("DUP_DISPENSE", "RESURFACE", "NO_PROVENANCE", "CODE_CONFLICT")
+    double_scan_minutes: float = _field(
+        10.0, "Without a settlement id, two scans of one code at one site within this many minutes are one sale.",
+        min=0)
+    provenance_min_coverage: float = _field(
+        0.3, "NO_PROVENANCE: judge only sites with inbound records for at least this share of sold codes.",
+        min=0, max=1)
+    provenance_grace_days: float = _field(
+        30.0, "NO_PROVENANCE: without an opening stock-take, ignore sales within this many days of a site's "
+              "first event (old stock).", min=0)
+    opening_stocktake_days: float = _field(
+        2.0, "NO_PROVENANCE: stock-takes this soon after a site's first event list old stock (0: off).", min=0)
+    provenance_types: tuple[str, ...] = _field(
+        PROVENANCE_TYPES_DEFAULT, "Event types at the site that show it received a pack (repeatable).",
+        choices=EVENT_TYPES, flag="--provenance-type", noun="event types")
+    conflict_min_support: int = _field(
+        5, "CODE_CONFLICT: codes needed to learn a product part's usual product.", min=1)
+    conflict_min_share: float = _field(
+        0.8, "CODE_CONFLICT: share of codes the usual product must have.", min=0, max=1, min_open=True)
+    seed: int = _field(0, "Seed of the ring community detection.")
+    split_above: int = _field(8, "Split resale-graph components with more members than this (Louvain).", min=2)
+    min_modularity: float = _field(
+        0.0, "Split a large component only when the Louvain partition reaches this modularity.", min=-0.5, max=1)
+    merge_share: float = _field(
+        0.3, "Merge a split community that sends at least this share of its box weight to the others.",
+        min=0, max=1, min_open=True)
+    louvain_resolution: float = _field(1.0, "Louvain resolution (higher: smaller rings).", min=0, min_open=True)
+    ring_rules: tuple[str, ...] = _field(
+        ("DUP_DISPENSE", "RESURFACE", "NO_PROVENANCE", "CODE_CONFLICT"),
+        "Rules whose findings build rings (repeatable).", choices=RULES, flag="--ring-rule", noun="rules")
 
     def __post_init__(self):
-        from .schema import EVENT_TYPES, RULES
-
-        checks = [
-            (self.double_scan_minutes >= 0, "double_scan_minutes must be >= 0"),
-            (0 <= self.provenance_min_coverage <= 1, "provenance_min_coverage must be between 0 and 1"),
-            (self.provenance_grace_days >= 0, "provenance_grace_days must be >= 0"),
-            (self.opening_stocktake_days >= 0, "opening_stocktake_days must be >= 0"),
-            (self.conflict_min_support >= 1, "conflict_min_support must be >= 1"),
-            (0 < self.conflict_min_share <= 1, "conflict_min_share must be in (0, 1]"),
-            (self.split_above >= 2, "split_above must be >= 2"),
-            (self.louvain_resolution > 0, "louvain_resolution must be > 0"),
-            (-0.5 <= self.min_modularity <= 1, "min_modularity must be between -0.5 and 1"),
-            (0 < self.merge_share <= 1, "merge_share must be in (0, 1]"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise RxringError(f"bad analysis option: {message}")
-        bad = [t for t in self.provenance_types if t not in EVENT_TYPES]
-        if bad:
-            raise RxringError(f"bad analysis option: provenance_types has unknown event types {bad}; known: {list(EVENT_TYPES)}")
-        bad = [r for r in self.ring_rules if r not in RULES]
-        if bad:
-            raise RxringError(f"bad analysis option: ring_rules has unknown rules {bad}; known: {list(RULES)}")
         # tuples even when given lists (JSON round trip), so the object stays hashable
-        object.__setattr__(self, "provenance_types", tuple(self.provenance_types))
-        object.__setattr__(self, "ring_rules", tuple(self.ring_rules))
+        for f in fields(self):
+            if isinstance(f.default, tuple):
+                object.__setattr__(self, f.name, tuple(getattr(self, f.name)))
+        for f in fields(self):
+            value, bounds, choices = getattr(self, f.name), f.metadata.get("range"), f.metadata.get("choices")
+            if bounds and not _within(value, bounds):
+                raise RxringError(f"bad analysis option: {f.name} must be {_range_text(bounds)}")
+            if choices:
+                bad = [v for v in value if v not in choices]
+                if bad:
+                    raise RxringError(f"bad analysis option: {f.name} has unknown {f.metadata['noun']} {bad}; "
+                                      f"known: {list(choices)}")
 
     def to_dict(self) -> dict:
         """Plain dict (lists for tuples), as stored in analysis.json."""
