@@ -158,3 +158,200 @@ def box_timeline(workspace, trace_code: str, options: AnalysisOptions | None = N
     if timeline.empty:
         raise RxringError(f"trace code {code} does not occur in workspace {ws.root}")
     return timeline
+
+
+# ==================================================================== looking up one box, site or patient
+#
+# `rxring box|site|patient` and the workbench ask the same questions: what happened to
+# this pack, this site, this patient, and which findings and rings name them.  The
+# answer comes from the workspace (embedded) or from the Neo4j graph (``neo4j``: the
+# events as loaded by `rxring load`, plus the workspace's findings when one is given).
+# These functions choose the backend and return plain data; callers mask and print.
+
+from dataclasses import dataclass  # noqa: E402
+
+__all__ += ["BoxReport", "EntityReport", "lookup_backend", "box_report", "entity_report"]
+
+
+@dataclass
+class BoxReport:
+    """One pack's chain of custody and the findings on it (:func:`box_report`).
+
+    Attributes
+    ----------
+    trace_code
+        The canonical code (:func:`canonical_code`).
+    backend
+        ``embedded`` (the workspace's events) or ``neo4j`` (the graph's).
+    events
+        One row per event in custody order (the columns of :func:`box_timeline`).
+    findings
+        The workspace's findings on the code; None without a workspace or an analysis.
+    where
+        The Neo4j server the events come from (``Neo4jConfig.describe()``); '' for embedded.
+    """
+
+    trace_code: str
+    backend: str
+    events: pd.DataFrame
+    findings: pd.DataFrame | None
+    where: str = ""
+
+
+@dataclass
+class EntityReport:
+    """A site's or a patient's events, findings and rings (:func:`entity_report`).
+
+    Attributes
+    ----------
+    kind, key
+        ``site`` or ``patient``, and its id.
+    backend
+        ``embedded`` (findings and rings of the workspace) or ``neo4j`` (the graph's events too).
+    events
+        neo4j: the events in time order (:data:`rxring.backends.neo4j.listing.TIMELINE_COLUMNS`;
+        a site's latest *limit*); None for embedded.
+    summary
+        neo4j, site: ``{name, kind, chain, region, events, event_types, first_time, last_time}``; else None.
+    findings, rings
+        The workspace's findings and rings that name the site or patient (a patient's rings
+        also those holding one of its findings); None on neo4j without a workspace or an analysis.
+    where
+        The Neo4j server (``Neo4jConfig.describe()``); '' for embedded.
+    """
+
+    kind: str
+    key: str
+    backend: str
+    events: pd.DataFrame | None = None
+    summary: dict | None = None
+    findings: pd.DataFrame | None = None
+    rings: pd.DataFrame | None = None
+    where: str = ""
+
+
+def lookup_backend(backend: str | None = None, neo4j=None) -> str:
+    """Where :func:`box_report` and :func:`entity_report` look: *backend* if given, else ``neo4j``
+    when a server is named (*neo4j* or NEO4J_URI), else ``embedded``."""
+    from .backends import default_backend
+
+    if backend:
+        if backend not in ("embedded", "neo4j"):
+            raise RxringError(f"look-ups run on the embedded or the neo4j backend, not {backend!r}")
+        return backend
+    return "neo4j" if neo4j else default_backend()
+
+
+def _need_workspace(workspace, backend: str) -> None:
+    if workspace is None and backend != "neo4j":
+        raise RxringError("--workspace (or RXRING_WORKSPACE) is required unless --backend neo4j is given")
+
+
+def _graph(neo4j):
+    """(config, open driver) of the Neo4j server named by *neo4j* (a Neo4jConfig, a URI or None)."""
+    from .backends.neo4j.connect import Neo4jConfig, connect, resolve_config
+
+    config = neo4j if isinstance(neo4j, Neo4jConfig) else resolve_config(neo4j)
+    return config, connect(config)
+
+
+def _findings_about(kind: str, key: str, findings: pd.DataFrame, rings: pd.DataFrame):
+    """The findings and rings that name one site or patient."""
+    if kind == "site":
+        return findings_for(findings, site=key), rings_for(rings, site=key)
+    found = findings_for(findings, patient=key)
+    return found, rings_for(rings, patient=key, finding_ids=list(found["finding_id"]))
+
+
+def box_report(workspace, code: str, backend: str | None = None, neo4j=None) -> BoxReport:
+    """Chain of custody of one pack and the workspace's findings on it.
+
+    Parameters
+    ----------
+    workspace : str, Path, Workspace or None
+        Needed for embedded; with neo4j it only adds its findings.
+    code : str
+        The trace code in any spelling ingest accepts.
+    backend : {"embedded", "neo4j"}, optional
+        Default: :func:`lookup_backend`.
+    neo4j : Neo4jConfig or str, optional
+        The server for ``neo4j`` (default from the environment or `rxring neo4j start`).
+
+    Raises
+    ------
+    RxringError
+        No workspace for embedded; the code is not in the workspace or the graph.
+    """
+    backend = lookup_backend(backend, neo4j)
+    _need_workspace(workspace, backend)
+    canonical = canonical_code(code)
+    where = ""
+    if backend == "neo4j":
+        from .backends.neo4j.listing import box_chain
+
+        config, driver = _graph(neo4j)
+        where = config.describe()
+        with driver:
+            events = box_chain(driver, canonical, config.database, where=where)
+    else:
+        events = box_timeline(workspace, code)
+    findings = None
+    if workspace is not None:
+        try:
+            findings = findings_for(load_findings(workspace), code=canonical)
+        except RxringError:
+            findings = None
+    return BoxReport(trace_code=canonical, backend=backend, events=events, findings=findings, where=where)
+
+
+def entity_report(kind: str, key: str, workspace=None, backend: str | None = None, neo4j=None,
+                  limit: int | None = 50, shown_key: str | None = None) -> EntityReport:
+    """A site's or a patient's findings and rings, and with neo4j its events in the graph.
+
+    Parameters
+    ----------
+    kind : {"site", "patient"}
+    key : str
+        The site id or the patient id (psn_no).
+    workspace, backend, neo4j
+        As for :func:`box_report`.
+    limit : int, optional
+        neo4j: a site's latest *limit* events, a patient's first; 0 or None for all.
+    shown_key : str, optional
+        How *key* is named in error messages (the CLI passes the masked patient id).
+
+    Raises
+    ------
+    RxringError
+        No workspace for embedded, no analysis in it, or nothing names *key*
+        (embedded: no finding or ring; neo4j: not in the graph).
+    """
+    if kind not in ("site", "patient"):
+        raise RxringError(f"kind must be 'site' or 'patient', not {kind!r}")
+    shown_key = shown_key or key
+    backend = lookup_backend(backend, neo4j)
+    _need_workspace(workspace, backend)
+    if backend != "neo4j":
+        found, found_rings = _findings_about(kind, key, load_findings(workspace), load_rings(workspace))
+        if found.empty and found_rings.empty:
+            raise RxringError(f"{kind} {shown_key} appears in no finding of {workspace}")
+        return EntityReport(kind=kind, key=key, backend=backend, findings=found, rings=found_rings)
+
+    from .backends.neo4j.listing import patient_events, site_events
+
+    config, driver = _graph(neo4j)
+    where = config.describe()
+    summary = None
+    with driver:
+        if kind == "site":
+            summary, events = site_events(driver, key, config.database, limit=limit, where=where)
+        else:
+            events = patient_events(driver, key, config.database, limit=limit, where=where, shown_id=shown_key)
+    report = EntityReport(kind=kind, key=key, backend=backend, events=events, summary=summary, where=where)
+    if workspace is not None:
+        try:
+            findings, rings = load_findings(workspace), load_rings(workspace)
+        except RxringError:
+            return report
+        report.findings, report.rings = _findings_about(kind, key, findings, rings)
+    return report
