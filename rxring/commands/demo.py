@@ -8,7 +8,8 @@ import time
 import click
 
 from ..demo import run_demo
-from .analyze import mask_frame, ring_table
+from . import options as opt
+from .output import mask_frame, ring_table
 
 
 @click.command()
@@ -18,7 +19,7 @@ from .analyze import mask_frame, ring_table
 @click.option("--events", type=click.IntRange(min=5_000), default=200_000, show_default=True,
               help="Size of the city in scan events.")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Report language.")
-@click.option("--progress/--no-progress", default=None, help="Progress bars [default: on when stderr is a terminal].")
+@opt.progress_option(None)
 def demo(out_dir, seed, events, lang, progress):
     """Run the whole product on a synthetic city: generate about 200k scan events with
     planted resale rings, analyse them on the embedded backend (no server, no

@@ -7,17 +7,16 @@ import json
 import click
 
 from ..errors import RxringError
+from . import options as opt
 
 __all__ = ["COMMANDS", "ingest_command", "code_command"]
 
 
 @click.command("ingest")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str))
-@click.option("--workspace", "-w", required=True, envvar="RXRING_WORKSPACE", type=click.Path(file_okay=False, path_type=str),
-              help="Workspace folder (created when missing). Env: RXRING_WORKSPACE.")
-@click.option("--progress/--no-progress", default=True, show_default=True,
-              help="Progress bar for large files (only on a terminal).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
+@opt.workspace_option(note="Created when missing.")
+@opt.progress_option(True, "Progress bar for large files (only on a terminal).")
+@opt.as_json
 def ingest_command(inputs, workspace, progress, as_json):
     """Read INPUT files or folders into the workspace's canonical events.
 

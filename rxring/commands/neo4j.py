@@ -12,6 +12,8 @@ import sys
 import click
 
 from ..errors import RxringError
+from . import options as opt
+from .output import echo_json, mask_frame, records, table
 
 __all__ = ["COMMANDS"]
 
@@ -21,13 +23,11 @@ def _echo_err(line: str) -> None:
 
 
 @click.command("load")
-@click.option("--workspace", "-w", "workspace", required=True, type=click.Path(file_okay=False),
-              help="Workspace folder written by `rxring ingest`/`rxring analyze`.")
-@click.option("--neo4j", "uri", envvar="NEO4J_URI", metavar="URI",
-              help="Bolt URI, e.g. bolt://localhost:7687 [env NEO4J_URI; default: the server of `rxring neo4j start`].")
+@opt.workspace
+@opt.neo4j_uri
 @click.option("--user", envvar="NEO4J_USER", help="[env NEO4J_USER; default neo4j]")
 @click.option("--password", envvar="NEO4J_PASSWORD", help="[env NEO4J_PASSWORD; prefer the environment]")
-@click.option("--database", envvar="NEO4J_DATABASE", help="[env NEO4J_DATABASE; default: the server's default]")
+@opt.neo4j_database
 @click.option("--suspicious-only", is_flag=True,
               help="Load only the packs named in the workspace's findings, with their whole chains and actors.")
 @click.option("--batch-size", default=10000, show_default=True, type=click.IntRange(min=1),
@@ -36,8 +36,8 @@ def _echo_err(line: str) -> None:
               help="Concurrent write transactions of a first load (into a database without events).")
 @click.option("--restart", is_flag=True,
               help="Write every batch again, ignoring the progress an earlier load of this workspace recorded.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
-def load_command(workspace, uri, user, password, database, suspicious_only, batch_size, writers, restart,
+@opt.progress_option(None, "Progress bar on stderr.")
+def load_command(workspace, neo4j_uri, user, password, database, suspicious_only, batch_size, writers, restart,
                  progress):
     """Load a workspace into Neo4j (idempotent; run again to resume an interrupted load).
 
@@ -50,7 +50,7 @@ def load_command(workspace, uri, user, password, database, suspicious_only, batc
     from ..backends.neo4j.connect import resolve_config
     from ..backends.neo4j.load import load_workspace
 
-    config = resolve_config(uri, user, password, database)
+    config = resolve_config(neo4j_uri, user, password, database)
     if progress is None:
         progress = sys.stderr.isatty()
     report = load_workspace(config, workspace, suspicious_only=suspicious_only, batch_size=batch_size,
@@ -161,8 +161,7 @@ def status_command(instance, local):
 
 
 @neo4j_group.command("import")
-@click.option("--workspace", "-w", "workspace", required=True, type=click.Path(file_okay=False),
-              help="Workspace folder written by `rxring ingest`/`rxring analyze`.")
+@opt.workspace
 @_INSTANCE
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Keep the CSV files in this folder (default: a temporary folder).")
@@ -222,18 +221,15 @@ def _param_value(text: str):
 
 @neo4j_group.command("run")
 @click.argument("name")
-@click.option("--workspace", "-w", "workspace", type=click.Path(file_okay=False), envvar="RXRING_WORKSPACE",
-              help="Take the rule parameters from this workspace's last analysis [default: the defaults].")
+@opt.workspace_option(required=False, note="Take the rule parameters from its last analysis [default: the defaults].")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
               help="A query parameter, e.g. --param ring=R001 or --param limit=20 (repeatable; JSON values).")
-@click.option("--neo4j", "uri", envvar="NEO4J_URI", metavar="URI",
-              help="Bolt URI [env NEO4J_URI; default: the server of `rxring neo4j start`].")
-@click.option("--database", envvar="NEO4J_DATABASE", help="[env NEO4J_DATABASE; default: the server's default]")
-@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
-              help="Rows to print (0 = all; --json prints all); also $limit when the query uses it.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON rows instead of a table.")
-@click.option("--reveal-pii", is_flag=True, help="Show patient and prescriber ids unmasked.")
-def run_command(name, workspace, params, uri, database, limit, as_json, reveal_pii):
+@opt.neo4j_uri
+@opt.neo4j_database
+@opt.limit_option("Also $limit when the query uses it.")
+@opt.as_json
+@opt.reveal_pii
+def run_command(name, workspace, params, neo4j_uri, database, limit, as_json, reveal_pii):
     """Run a shipped read query (`rxring neo4j queries` lists them) on the server and print its rows.
 
     For a server without Neo4j Browser (the one `rxring neo4j start` runs): e.g.
@@ -247,7 +243,6 @@ def run_command(name, workspace, params, uri, database, limit, as_json, reveal_p
     from ..options import AnalysisOptions
     from ..results import load_analysis
     from ..rules.render import cypher_parameters
-    from .analyze import _echo_json, _records, _table
 
     options = AnalysisOptions.from_dict(load_analysis(workspace).get("options", {})) if workspace else AnalysisOptions()
     values = {**cypher_parameters(options), "limit": limit or 2 ** 62}
@@ -256,19 +251,17 @@ def run_command(name, workspace, params, uri, database, limit, as_json, reveal_p
         if not sep or not key.strip():
             raise RxringError(f"--param {item!r}: write NAME=VALUE")
         values[key.strip()] = _param_value(value)
-    config = resolve_config(uri, database=database)
+    config = resolve_config(neo4j_uri, database=database)
     with connect(config) as driver:
         rows = run_query(driver, name, values, config.database)
     person = [c for c in rows.columns if "patient" in c or "prescriber" in c]
     if person:
-        from .analyze import mask_frame
-
         rows = mask_frame(rows, reveal_pii, columns=person)
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
         return
     shown = rows if not limit else rows.head(limit)
-    click.echo(_table(_records(shown), [(c, c) for c in rows.columns], limit=60))
+    click.echo(table(records(shown), [(c, c) for c in rows.columns], limit=60))
     if limit and len(rows) > limit:
         click.echo(f"… {len(rows) - limit} more rows (use --limit 0 for all)")
 

@@ -13,18 +13,14 @@ from ..report.evidence import build_evidence
 from ..report.build import FORMATS, build_report
 from ..report.verify import verify_evidence
 from ..report.viz import MAX_NODES, write_viz
+from . import options as opt
 
-_workspace = click.option(
-    "--workspace", "-w", required=True, type=click.Path(file_okay=False), help="Analysed workspace folder."
-)
 _lang = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language of labels.")
-_reveal = click.option(
-    "--reveal-pii", is_flag=True, help="Show patient/prescriber ids and names unmasked (recorded in the output)."
-)
+_reveal = opt.reveal_pii_option("Show patient/prescriber ids and names unmasked (recorded in the output).")
 
 
 @click.command("report")
-@_workspace
+@opt.workspace
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="html", show_default=True)
 @_lang
 @click.option("-o", "--output", type=click.Path(dir_okay=True), help="Output file (html: folder or index file).")
@@ -44,7 +40,7 @@ def report_command(workspace, fmt, lang, output, ring_ids, reveal_pii):
 
 @click.command("viz")
 @click.argument("rings", nargs=-1)
-@_workspace
+@opt.workspace
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="HTML file (default WS/viz/<ring>.html).")
 @_lang
 @click.option("--max-nodes", type=int, default=MAX_NODES, show_default=True,
@@ -81,7 +77,7 @@ def evidence_group():
 
 @evidence_group.command("create")
 @click.argument("ring")
-@_workspace
+@opt.workspace
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Zip file (default WS/evidence/<ring>.zip).")
 @_reveal
 def evidence_create(ring, workspace, output, reveal_pii):

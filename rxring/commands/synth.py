@@ -6,6 +6,7 @@ import click
 
 from ..synth import generate
 from ..synth.writers import FORMATS
+from . import options as opt
 
 __all__ = ["COMMANDS", "synth"]
 
@@ -26,7 +27,7 @@ __all__ = ["COMMANDS", "synth"]
 @click.option("--days", default=120, show_default=True, type=click.IntRange(min=1), help="Simulated days.")
 @click.option("--start", default="2025-01-01", show_default=True, help="First simulated day (YYYY-MM-DD).")
 @click.option("--rings", type=click.IntRange(min=0), default=None, help="Planted rings [default: grows with the city, at least 9].")
-@click.option("--progress/--no-progress", default=None, help="Progress bar [default: on when stderr is a terminal].")
+@opt.progress_option(None, "Progress bar on stderr.")
 def synth(out_dir, seed, fmt, events, sites, patients, prescribers, products, days, start, rings, progress):
     """Generate a synthetic city with planted resale rings and its ground truth.
 

@@ -1,0 +1,155 @@
+"""Click options shared by the commands, each defined once.
+
+* ``workspace`` / :func:`workspace_option`: ``--workspace/-w``, always with the
+  environment variable RXRING_WORKSPACE, required or (:func:`workspace_option`
+  with ``required=False``) optional;
+* ``as_json``, ``reveal_pii``, ``limit``, ``progress``: output and display;
+* ``analysis_backend``, ``results_backend``, ``graph_backend``, ``neo4j_uri``,
+  ``neo4j_database``: where the rules run, whose results to read, where to look
+  things up;
+* :func:`analysis_options`: one option per :class:`~rxring.options.AnalysisOptions`
+  field, generated from the field's ``metadata`` (help, range, choices, flag), and
+  :func:`options_from_values` to build the options object from the parsed values.
+
+Examples
+--------
+>>> @click.command()
+... @workspace
+... @analysis_options
+... def show(workspace, **values):
+...     click.echo(options_from_values(values).seed)
+>>> from click.testing import CliRunner
+>>> CliRunner().invoke(show, ["--seed", "7"], env={"RXRING_WORKSPACE": "ws"}).output
+'7\\n'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import click
+
+from ..backends import BACKENDS
+from ..options import AnalysisOptions
+
+__all__ = [
+    "WORKSPACE_HELP", "workspace_option", "workspace", "as_json", "reveal_pii_option", "reveal_pii",
+    "limit_option", "limit", "progress_option", "analysis_backend", "results_backend", "graph_backend",
+    "neo4j_uri", "neo4j_database", "analysis_options", "options_from_values", "ANALYSIS_OPTION_NAMES",
+]
+
+# ---------------------------------------------------------------- workspace
+
+WORKSPACE_HELP = "Workspace folder [env RXRING_WORKSPACE]."
+
+
+def workspace_option(required: bool = True, note: str = ""):
+    """``--workspace/-w`` (parameter ``workspace``), from RXRING_WORKSPACE when not given.
+
+    *note* is added to the help (what the workspace is for when it is optional).
+    """
+    return click.option("--workspace", "-w", "workspace", required=required, envvar="RXRING_WORKSPACE",
+                        type=click.Path(file_okay=False), help=f"{WORKSPACE_HELP} {note}".strip())
+
+
+#: The required workspace of most commands.
+workspace = workspace_option()
+
+# ---------------------------------------------------------------- output
+
+as_json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table (for scripts).")
+
+def reveal_pii_option(help: str = "Show patient and prescriber ids unmasked."):
+    """``--reveal-pii`` (parameter ``reveal_pii``)."""
+    return click.option("--reveal-pii", "reveal_pii", is_flag=True, help=help)
+
+
+reveal_pii = reveal_pii_option()
+
+
+def limit_option(note: str = ""):
+    """``--limit N`` rows of a table (parameter ``limit``; 0 = all; default 50)."""
+    return click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
+                        help=f"Rows to print in tables (0 = all; --json prints all). {note}".strip())
+
+
+limit = limit_option()
+
+
+def progress_option(default: bool | None = True, help: str = "Progress bars on stderr."):
+    """``--progress/--no-progress`` (parameter ``progress``); a None default means "when stderr is a terminal"."""
+    if default is None:
+        return click.option("--progress/--no-progress", default=None,
+                            help=f"{help} [default: when stderr is a terminal]")
+    return click.option("--progress/--no-progress", default=default, show_default=True, help=help)
+
+
+# ---------------------------------------------------------------- backends
+
+analysis_backend = click.option(
+    "--backend", "--engine", "backend", type=click.Choice(BACKENDS), default=None,
+    help="Where the rules run: embedded (DuckDB over the workspace, no server), neo4j (loads the workspace "
+         "into the server of --neo4j / NEO4J_URI / `rxring neo4j start` and runs the Cypher rules), spark "
+         "(Spark SQL, see --spark-master). Same findings on all three. "
+         "[default: neo4j when NEO4J_URI is set, else embedded]")
+
+results_backend = click.option(
+    "--backend", type=click.Choice(BACKENDS), default=None,
+    help="Insist that the results come from this backend: they are the workspace's findings.parquet and "
+         "rings.parquet, written by the last `rxring analyze`; with neo4j, those of `rxring analyze --backend "
+         "neo4j` (the Cypher rules run on the server), else an error. [default: whichever backend analysed "
+         "the workspace]")
+
+graph_backend = click.option(
+    "--backend", type=click.Choice(["embedded", "neo4j"]), default=None,
+    help="Where to look: embedded reads the workspace's Parquet files; neo4j queries the graph on the server "
+         "of --neo4j / NEO4J_URI / `rxring neo4j start` (load it with `rxring load`). "
+         "[default: neo4j when NEO4J_URI or --neo4j is set, else embedded]")
+
+neo4j_uri = click.option(
+    "--neo4j", "neo4j_uri", metavar="URI", default=None,
+    help="Bolt URI of the Neo4j server, e.g. bolt://localhost:7687 [env NEO4J_URI; default: the server of "
+         "`rxring neo4j start`; user, password and database from NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE].")
+
+neo4j_database = click.option("--database", envvar="NEO4J_DATABASE",
+                              help="[env NEO4J_DATABASE; default: the server's default]")
+
+# ---------------------------------------------------------------- analysis options
+
+#: The AnalysisOptions fields, one CLI option each (the parameter is the field's name).
+ANALYSIS_OPTION_NAMES = tuple(f.name for f in dataclasses.fields(AnalysisOptions))
+
+
+def _click_type(field: dataclasses.Field):
+    """The click type of a field: a range from ``metadata["range"]``, a Choice from ``metadata["choices"]``."""
+    meta = field.metadata
+    if "choices" in meta:
+        return click.Choice(meta["choices"])
+    number = click.IntRange if isinstance(field.default, int) else click.FloatRange
+    bounds = meta.get("range")
+    if bounds is None:
+        return int if number is click.IntRange else float
+    return number(bounds["min"], bounds["max"], min_open=bounds["min_open"])
+
+
+def _field_option(field: dataclasses.Field):
+    flag = field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+    return click.option(flag, field.name, type=_click_type(field), default=field.default, show_default=True,
+                        multiple=isinstance(field.default, tuple), help=field.metadata["help"])
+
+
+def analysis_options(func):
+    """Add every :class:`AnalysisOptions` field as an option (defaults shown in --help).
+
+    The command receives each as a keyword named after the field; pass them to
+    :func:`options_from_values`.  Tuple fields are repeatable options with a
+    singular flag (``--provenance-type``, ``--ring-rule``).
+    """
+    for field in reversed(dataclasses.fields(AnalysisOptions)):
+        func = _field_option(field)(func)
+    return func
+
+
+def options_from_values(values: dict) -> AnalysisOptions:
+    """The :class:`AnalysisOptions` of parsed values; the fields' keys are removed from *values*."""
+    return AnalysisOptions(**{name: values.pop(name) for name in ANALYSIS_OPTION_NAMES if name in values})

@@ -1,0 +1,164 @@
+"""What the commands print: masked personal ids, JSON, plain-text tables.
+
+Personal data (patient, prescriber and pharmacist ids) is masked with
+:func:`mask_frame` before anything is printed, unless the user asked for
+``--reveal-pii``.  Tables are plain text whose columns line up with Chinese text
+(wide characters count two columns).
+
+Examples
+--------
+>>> print(table([{"site": "H01", "name": "仁和药房"}], [("site", "site"), ("name", "name")]))
+site  name
+----  --------
+H01   仁和药房
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import unicodedata
+
+import click
+import pandas as pd
+
+from ..report.pii import mask_value
+
+__all__ = [
+    "PEOPLE_COLUMNS", "mask_id", "mask_frame", "jsonable", "records", "echo_json", "width", "cell", "table",
+    "ring_table", "findings_table",
+]
+
+#: Columns that hold personal ids (scalars or lists), masked by :func:`mask_frame`.
+PEOPLE_COLUMNS = ("patients", "source_patients", "prescribers", "source_prescribers",
+                  "patient_id", "prescriber_id", "pharmacist_id")
+
+
+# ---------------------------------------------------------------- personal data
+
+
+def mask_id(value) -> str:
+    """Mask a personal id for display (:func:`rxring.report.pii.mask_value`); '' for a missing value.
+
+    Examples
+    --------
+    >>> mask_id("PSN1234567890")
+    'PSN********90'
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return mask_value(value)
+
+
+def mask_frame(frame: pd.DataFrame, reveal: bool, columns=PEOPLE_COLUMNS) -> pd.DataFrame:
+    """Return ``frame`` with the personal ids in ``columns`` (scalars or lists) masked, unless ``reveal``."""
+    if reveal:
+        return frame
+    out = frame.copy()
+    for column in columns:
+        if column in out.columns:
+            out[column] = out[column].map(
+                lambda v: [mask_id(x) for x in v] if isinstance(v, (list, tuple)) else (mask_id(v) if v is not None and not pd.isna(v) else v))
+    return out
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def jsonable(value):
+    """A value as JSON can hold it: lists for arrays, ISO text for times, None for missing values."""
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return jsonable(value.tolist())
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """The rows of *frame* as JSON-ready dicts."""
+    return [{k: jsonable(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def echo_json(payload) -> None:
+    """Print *payload* (a DataFrame: its :func:`records`) as indented JSON, non-ASCII kept."""
+    if isinstance(payload, pd.DataFrame):
+        payload = records(payload)
+    click.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+
+
+# ---------------------------------------------------------------- plain tables
+
+
+def width(text: str) -> int:
+    """Columns *text* takes in a terminal (East Asian wide and full-width characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def cell(value, limit: int = 48) -> str:
+    """One table cell: lists show three items and a count, money two decimals, times to the minute."""
+    if isinstance(value, (list, tuple)):
+        text = ", ".join(str(v) for v in value[:3]) + (f" +{len(value) - 3}" if len(value) > 3 else "")
+    elif isinstance(value, float):
+        text = "" if math.isnan(value) else f"{value:,.2f}"
+    elif isinstance(value, pd.Timestamp):
+        text = "" if pd.isna(value) else value.strftime("%Y-%m-%d %H:%M")
+    elif value is None or value is pd.NA or value is pd.NaT:
+        text = ""
+    else:
+        text = str(value)
+    return text if width(text) <= limit else text[: limit - 1] + "…"
+
+
+def table(rows: list[dict], columns: list[tuple[str, str]], limit: int = 48) -> str:
+    """A plain-text table of *rows*: *columns* are (key, title) pairs; cells cut at *limit* columns."""
+    if not rows:
+        return "(none)"
+    cells = [[cell(row.get(key), limit) for key, _ in columns] for row in rows]
+    widths = [max(width(title), *(width(c[i]) for c in cells)) for i, (_, title) in enumerate(columns)]
+
+    def line(values):
+        return "  ".join(v + " " * (w - width(v)) for v, w in zip(values, widths)).rstrip()
+
+    out = [line([title for _, title in columns]), line(["-" * w for w in widths])]
+    out += [line(c) for c in cells]
+    return "\n".join(out)
+
+
+_RING_TABLE = [("rank", "#"), ("ring_id", "ring"), ("score", "score"), ("boxes", "boxes"), ("fund_at_risk", "fund at risk"),
+               ("n_patients", "src patients"), ("n_prescribers", "prescribers"), ("source_sites", "source sites"),
+               ("laundering_sites", "laundering sites"), ("period", "period"), ("rules", "rules")]
+
+
+def _ring_rows(rings: pd.DataFrame) -> list[dict]:
+    rows = []
+    for ring in rings.to_dict("records"):
+        period = f"{cell(ring['first_time'])[:10]}…{cell(ring['last_time'])[:10]}"
+        rows.append({**ring, "n_patients": len(ring["source_patients"]), "n_prescribers": len(ring["prescribers"]),
+                     "period": period, "score": f"{ring['score']:.1f}"})
+    return rows
+
+
+def ring_table(rings: pd.DataFrame, limit: int | None = None) -> str:
+    """The ranked ring table as printed by `rxring analyze` and `rxring rings` (ids masked by the caller)."""
+    shown = rings if limit is None else rings.head(limit)
+    text = table(_ring_rows(shown), _RING_TABLE, limit=40)
+    if limit is not None and len(rings) > limit:
+        text += f"\n… {len(rings) - limit} more rings (use --limit 0 for all)"
+    return text
+
+
+_FINDING_TABLE = [("finding_id", "finding"), ("sites", "sites"), ("fund_amount", "fund"),
+                  ("first_time", "first"), ("explanation", "explanation")]
+
+
+def findings_table(findings: pd.DataFrame) -> str:
+    """The findings table (finding, sites, fund, first time, explanation); ids masked by the caller."""
+    return table(findings.to_dict("records"), _FINDING_TABLE, limit=140)
