@@ -120,7 +120,7 @@ def test_user_errors_are_one_line(city, tmp_path):
 
 def test_deterministic(city, tmp_path):
     options = AnalysisOptions()
-    first = analyze([city["inputs"]], tmp_path / "again", options, progress=False)
+    first = analyze(tmp_path / "again", "embedded", options, inputs=[city["inputs"]])
     pd.testing.assert_frame_equal(first.findings, load_findings(city["ws"]))
     pd.testing.assert_frame_equal(first.rings, load_rings(city["ws"]))
     second = analyze(tmp_path / "again", "embedded", options)

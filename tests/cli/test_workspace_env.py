@@ -1,0 +1,101 @@
+"""Every command that takes --workspace also takes it from RXRING_WORKSPACE (and says so in --help)."""
+
+import json
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from rxring.analysis import analyze
+from rxring.cli import cli
+from rxring.commands.options import WORKSPACE_HELP
+
+# Unreachable at once (nothing listens on port 1): load and neo4j run fail after reading the workspace.
+NOWHERE = "bolt://127.0.0.1:1"
+
+
+def _workspace_commands(group: click.Group, prefix=()):
+    for name, command in sorted(group.commands.items()):
+        path = (*prefix, name)
+        if isinstance(command, click.Group):
+            yield from _workspace_commands(command, path)
+        elif any(p.name == "workspace" for p in command.params):
+            yield " ".join(path), command
+
+
+def test_every_workspace_option_is_the_shared_one():
+    commands = dict(_workspace_commands(cli))
+    assert set(commands) == set(CASES), "a command with --workspace needs a case below"
+    for path, command in commands.items():
+        option = next(p for p in command.params if p.name == "workspace")
+        assert sorted(option.opts) == ["--workspace", "-w"], path
+        assert option.envvar == "RXRING_WORKSPACE", path
+        assert option.help.startswith(WORKSPACE_HELP), path
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory):
+    from rxring.synth import generate
+
+    root = tmp_path_factory.mktemp("envcity")
+    summary = generate(root / "city", seed=5, patients=300, days=30)
+    ws = root / "ws"
+    analyze(ws, "embedded", inputs=[summary.inputs_dir])
+    rings = json.loads(CliRunner().invoke(cli, ["rings", "-w", str(ws), "--json", "--reveal-pii"]).output)
+    ring = rings[0]
+    finding = json.loads(CliRunner().invoke(cli, ["findings", "-w", str(ws), "--json"]).output)[0]
+    return {"inputs": str(summary.inputs_dir), "ws": ws, "ring": ring["ring_id"],
+            "site": ring["laundering_sites"][0], "patient": ring["source_patients"][0],
+            "code": finding["trace_codes"][0]}
+
+
+def _bad_options_workspace(tmp):
+    ws = tmp / "bad-options"
+    ws.mkdir()
+    (ws / "analysis.json").write_text(json.dumps({"options": {"split_above": 1}}), encoding="utf-8")
+    return ws
+
+
+# command -> (workspace to put in RXRING_WORKSPACE, arguments, what the output must show)
+CASES = {
+    "ingest": (lambda c, tmp: tmp / "fresh", lambda c, tmp: ["ingest", c["inputs"], "--no-progress"], "events written"),
+    "analyze": (lambda c, tmp: c["ws"], lambda c, tmp: ["analyze", "--no-progress"], "rings."),
+    "rings": (lambda c, tmp: c["ws"], lambda c, tmp: ["rings"], "R001"),
+    "ring": (lambda c, tmp: c["ws"], lambda c, tmp: ["ring", c["ring"]], "Laundering sites"),
+    "findings": (lambda c, tmp: c["ws"], lambda c, tmp: ["findings", "--limit", "3"], "more findings"),
+    "box": (lambda c, tmp: c["ws"], lambda c, tmp: ["box", c["code"], "--backend", "embedded"], "Trace code"),
+    "site": (lambda c, tmp: c["ws"], lambda c, tmp: ["site", c["site"], "--backend", "embedded"], "findings"),
+    "patient": (lambda c, tmp: c["ws"], lambda c, tmp: ["patient", c["patient"], "--backend", "embedded"],
+                "findings"),
+    "report": (lambda c, tmp: c["ws"], lambda c, tmp: ["report", "--format", "csv", "-o", str(tmp / "r.csv")],
+               "r.csv"),
+    "viz": (lambda c, tmp: c["ws"], lambda c, tmp: ["viz", c["ring"], "-o", str(tmp / "v.html")], "v.html"),
+    "evidence create": (lambda c, tmp: c["ws"],
+                        lambda c, tmp: ["evidence", c["ring"], "-o", str(tmp / "e.zip")], "package digest"),
+    "load": (lambda c, tmp: c["ws"], lambda c, tmp: ["load", "--neo4j", NOWHERE, "--no-progress"],
+             f"cannot reach Neo4j at {NOWHERE}"),
+    # stops at its own check, after the options (--workspace among them) were accepted
+    "neo4j import": (lambda c, tmp: c["ws"], lambda c, tmp: ["neo4j", "import", "--files-only"],
+                     "--files-only needs --out DIR"),
+    # optional workspace: its (bad) analysis options stop the command before it connects
+    "neo4j run": (lambda c, tmp: _bad_options_workspace(tmp), lambda c, tmp: ["neo4j", "run", "rings", "--neo4j",
+                                                                              NOWHERE],
+                  "bad analysis option: split_above"),
+}
+
+
+@pytest.mark.parametrize("command", sorted(CASES))
+def test_workspace_from_the_environment(command, city, tmp_path, monkeypatch):
+    for name in ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE"):
+        monkeypatch.delenv(name, raising=False)
+    workspace, arguments, expected = CASES[command]
+    env = {"RXRING_WORKSPACE": str(workspace(city, tmp_path))}
+    result = CliRunner().invoke(cli, arguments(city, tmp_path), env=env)
+    assert "Missing option" not in result.output, result.output
+    assert expected in result.output, result.output
+    if command in ("load", "neo4j run"):
+        assert result.exit_code == 2 and result.output.startswith("rxring: error:"), result.output
+    elif command == "neo4j import":
+        assert result.exit_code == 2, result.output
+    else:
+        assert result.exit_code == 0, result.output
