@@ -21,19 +21,14 @@ one code's chain of custody (:func:`code_timeline`).
 
 Examples
 --------
+The same event ingested twice counts once (:mod:`rxring.rules.events`):
+
 >>> import pandas as pd
->>> from rxring.options import AnalysisOptions
->>> events = pd.DataFrame({
-...     "event_id": ["e1", "e2", "e3"],
-...     "trace_code": ["81000000000000000001"] * 3,
-...     "event_type": ["inbound", "dispense", "dispense"],
-...     "event_time": pd.to_datetime(["2025-01-01", "2025-01-02", "2025-02-01"]),
-...     "site_id": ["S1", "S1", "S2"],
-...     "patient_id": [None, "P1", "P2"],
-... })
->>> evidence = DuckDBBackend().frame_evidence(events, AnalysisOptions(), None, None)
->>> sorted(set(evidence.flat["rule"]))
-['DUP_DISPENSE', 'RESURFACE']
+>>> events = pd.DataFrame({"event_id": ["e1", "e1"], "trace_code": ["81000000000000000001"] * 2,
+...                        "event_type": ["dispense"] * 2, "site_id": ["S1"] * 2,
+...                        "event_time": pd.to_datetime(["2025-01-02 10:00"] * 2)})
+>>> counted_events(events).num_rows
+1
 """
 
 from __future__ import annotations
