@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rxring.report import build_report, write_viz
-from rxring.report.html import FONT_STACK
+from rxring.report.htmlkit import FONT_STACK
 
 pytestmark = pytest.mark.browser
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from rxring.cli import cli
 from rxring.report import build_evidence, build_report, verify_evidence, write_viz
-from rxring.report.html import find_external_urls
+from rxring.report.htmlkit import find_external_urls
 from rxring.report.viz import VIS_INERT_URLS
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rxring.report.html import esc, safe_name, script_json
+from rxring.report.htmlkit import esc, safe_name, script_json
 from rxring.report.markdown import md_code
 from rxring.report.pii import Masker, mask_value
 

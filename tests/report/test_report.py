@@ -12,8 +12,9 @@ from click.testing import CliRunner
 from rxring.cli import cli
 from rxring.errors import RxringError
 from rxring.report import build_report
-from rxring.report.html import find_external_urls
-from rxring.report.i18n import LABELS, LANGS, RULE_TEXT, label
+from rxring.report.htmlkit import find_external_urls
+from rxring.report.i18n import LABELS, LANGS, label, rule_text
+from rxring.rules.registry import rule as registry_rule
 from rxring.report.tables import TABLES, headers
 from rxring.report.viz import VIS_INERT_URLS
 from rxring.schema import RULES
@@ -29,8 +30,15 @@ def _all_text(paths):
 def test_every_label_is_translated():
     for key, pair in LABELS.items():
         assert len(pair) == len(LANGS) and all(pair), key
-    for rule in RULES:
-        assert all(RULE_TEXT[rule]), rule
+    for rule in RULES:   # every rule's text, in both languages, is the registry's sentence
+        entry = registry_rule(rule)
+        for lang in LANGS:
+            text = rule_text(rule, lang)
+            assert text and text != rule, (rule, lang)
+            assert entry.sentence(lang)[1:] in text, (rule, lang)
+        assert rule_text(rule, "zh").startswith(entry.name_zh), rule
+        assert rule_text(rule, "zh") != rule_text(rule, "en"), rule
+    assert rule_text("NOT_A_RULE", "en") == "NOT_A_RULE"
     assert label("ring_title", "zh", ring_id="R9") == "团伙 R9"
 
 

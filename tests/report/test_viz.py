@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from rxring.cli import cli
 from rxring.errors import RxringError
 from rxring.report.data import load_case, select_rings
-from rxring.report.html import find_external_urls
+from rxring.report.htmlkit import find_external_urls
 from rxring.report.viz import ROLE_STYLE, VIS_INERT_URLS, build_ring_graph, write_viz
 
 

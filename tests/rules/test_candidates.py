@@ -2,7 +2,7 @@
 
 Stage ``cand`` keeps the codes some rule could report; the wide stages and the rules
 run on those codes only.  Each condition of the filter is argued in
-``rxring/queries/stage_cand.sql``; here the argument is checked: the findings with
+``rxring/rules/sql/stage_cand.sql``; here the argument is checked: the findings with
 the filter equal the findings with every code kept (``prune=False``), on every
 hand-written fixture and on random messy event tables that mix every event type,
 repeated event ids, double scans, refunds, split sales, transfers, expiries and
@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from rxring.analysis import run_rules
 from rxring.options import AnalysisOptions
 from rxring.backends import duckdb as embedded
+from rxring.rules.render import STAGES, rendered_queries
 from rxring.schema import RULES
 from tests.rules.fixtures import FIXTURES, PRODUCTS
 
@@ -103,11 +104,7 @@ def test_the_filter_drops_plain_lives():
                      "product_code": PRODUCTS.iloc[0]["product_code"], "code_product": "8100001",
                      "patient_id": f"P{i}"})
     con = duckdb.connect()
-    con.register("events_raw", embedded.events_table(pd.DataFrame(rows)))
-    con.register("deletions", pd.DataFrame({"record_no": pd.Series(dtype=object), "event_type": pd.Series(dtype=object),
-                                            "site_id": pd.Series(dtype=object)}))
-    con.register("products", pd.DataFrame({"product_norm": pd.Series(dtype=object),
-                                           "pack_units": pd.Series(dtype=float)}))
+    embedded.register_inputs(con, embedded.events_table(pd.DataFrame(rows)))   # no products, no deletions
     flat = embedded.run_sql_rules(con, AnalysisOptions(), RULES)
     assert flat.empty
     assert con.execute("SELECT COUNT(*) FROM scan").fetchone()[0] == 100
@@ -121,7 +118,7 @@ def test_the_filter_drops_plain_lives():
 # moves rows between partitions (issue 9).  Joins with per-site or per-product-part
 # tables (coverage, site_first, usual, ...) and the one grouping by event_id in
 # stage scan (repeated ids can span codes) are the exceptions, named here.
-_EVENT_TABLES = {"scan", "code_site", "codes", "cand", "ev", "dr", "netd", "pd", "events_raw"}
+_EVENT_TABLES = {"counted", "scan", "code_site", "codes", "cand", "ev", "dr", "netd", "pd", "events_raw"}
 _PER_SITE_OR_SMALL = {"deletions", "products", "keys", "product_names", "sites", "multi_coverage", "dispensing", "transferred_to", "site_start", "site_first", "site_bounds", "coverage", "usual",
                       "product_parts", "repeated_ids", "totals", "code_product"}
 
@@ -134,9 +131,9 @@ def _joins(sql: str):
     return [(m.group(1), " ".join(m.group(2).split())) for m in pattern.finditer(text)]
 
 
-@pytest.mark.parametrize("name", [f"stage_{s}.sql" for s in embedded.STAGES] + [f"{r}.sql" for r in RULES])
+@pytest.mark.parametrize("name", ["counted.sql"] + [f"stage_{s}.sql" for s in STAGES] + [f"{r}.sql" for r in RULES])
 def test_event_joins_are_keyed_by_trace_code(name):
-    sql = embedded.rendered_queries(AnalysisOptions())[name]
+    sql = rendered_queries(AnalysisOptions())[name]
     joins = _joins(sql)
     code = "\n".join(line.split("--")[0] for line in sql.splitlines())
     assert len(joins) == len(re.findall(r"\bJOIN\b", code, re.I)), f"{name}: a JOIN was not parsed"

@@ -97,13 +97,13 @@ def test_timezone_aware_times_are_local_shanghai_time():
 
 
 def test_rule_files_render_for_both_dialects_with_their_sentence():
-    from rxring.backends.duckdb import _strip_comments, rendered_queries, rule_sql
+    from rxring.rules.render import rendered_queries, rule_sql, strip_comments
 
     for dialect, epoch in (("duckdb", "epoch(e.event_time)"), ("spark", "timestampdiff(MICROSECOND")):
         queries = rendered_queries(AnalysisOptions(provenance_grace_days=7), dialect)
-        code = "".join(_strip_comments(q) for q in queries.values())
+        code = "".join(strip_comments(q) for q in queries.values())
         assert "${" not in code and "EPOCH_SECONDS" not in code
-        assert epoch in _strip_comments(queries["stage_scan.sql"])
+        assert epoch in strip_comments(queries["stage_scan.sql"])
         assert "604800.0" in queries["NO_PROVENANCE.sql"]
     for rule in RULES:   # each file opens with the rule id and its DESIGN §3 sentence
         assert rule_sql(rule).startswith(f"-- {rule} (")
