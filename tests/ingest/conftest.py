@@ -1,4 +1,4 @@
-"""Shared helpers for the ingest tests."""
+"""Fixtures for the ingest tests (plain helpers: tests/ingest/helpers.py)."""
 
 from __future__ import annotations
 
@@ -50,10 +50,3 @@ def copy_fixture(tmp_path):
 
     return copy
 
-
-def rows(events: pd.DataFrame, columns: list[str]) -> list[tuple]:
-    """Selected columns as plain tuples (NaN/NA/NaT -> None), in event order."""
-    out = []
-    for record in events[columns].astype(object).itertuples(index=False, name=None):
-        out.append(tuple(None if (v is None or (not isinstance(v, (list, str)) and pd.isna(v))) else v for v in record))
-    return out

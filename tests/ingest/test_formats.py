@@ -14,7 +14,7 @@ import pytest
 
 from rxring.schema import EVENT_SCHEMA
 
-from .conftest import rows
+from tests.ingest.helpers import rows
 
 T = pd.Timestamp
 D = dt.date

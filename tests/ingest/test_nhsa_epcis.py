@@ -9,7 +9,7 @@ import pandas as pd
 from rxring.ingest.formats.nhsa import message_records
 from rxring.workspace import Workspace
 
-from .conftest import rows
+from tests.ingest.helpers import rows
 
 T = pd.Timestamp
 
