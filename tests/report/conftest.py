@@ -5,8 +5,8 @@ rings, masters, manifest, analysis.json), with hostile strings in names and ids,
 Chinese names, and a ring of 200+ patients to exercise aggregation.
 
 Chromium: ``/usr/bin/chromium`` (installed by ``scripts/install-browser.sh``) or
-``$RXRING_CHROMIUM``.  Under ``CI=true`` the browser tests fail if it cannot start;
-locally they skip with the reason.
+``$RXRING_CHROMIUM``.  When it cannot start, the CI rule applies (the ``unavailable``
+fixture of ``tests/conftest.py``: fail under ``CI=true``, skip with the reason elsewhere).
 """
 
 from __future__ import annotations
@@ -344,9 +344,8 @@ def _find_chromium() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def chromium(tmp_path_factory) -> Chromium:
-    """A working headless Chromium; fails under CI=true when unavailable, skips otherwise."""
-    in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+def chromium(tmp_path_factory, unavailable) -> Chromium:
+    """A working headless Chromium; when it is missing, the CI rule (tests/conftest.py) fails or skips."""
     binary = _find_chromium()
     reason = None
     if binary is None:
@@ -360,9 +359,7 @@ def chromium(tmp_path_factory) -> Chromium:
         except (OSError, subprocess.TimeoutExpired) as exc:
             reason = f"Chromium did not start: {exc}"
     if reason:
-        if in_ci:
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(reason)
     return browser
 
 

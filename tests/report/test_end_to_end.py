@@ -17,9 +17,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-analysis = pytest.importorskip("rxring.analysis")
-
-from rxring.report import build_evidence, build_report, verify_evidence, write_viz  # noqa: E402
+from rxring.analysis import analyze
+from rxring.report import build_evidence, build_report, verify_evidence, write_viz
 
 EXAMPLES = Path("/work/shared/examples")
 HOSPITAL = "H111607491723"
@@ -66,7 +65,7 @@ def analysed(tmp_path_factory):
                                          encoding="utf-8")
     if (EXAMPLES / "sites.csv").exists():
         shutil.copy(EXAMPLES / "sites.csv", inputs / "sites.csv")
-    result = analysis.analyze(root / "ws", "embedded", inputs=[inputs])
+    result = analyze(root / "ws", "embedded", inputs=[inputs])
     if len(result.rings) == 0:
         pytest.fail(f"the analysis found no ring in the resale fixture: {result.stats}")
     return root / "ws"

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+import rxring.ingest as ingest_mod
 from rxring.synth import reference_findings
 from rxring.workspace import Workspace
-
-ingest_mod = pytest.importorskip("rxring.ingest")
 
 
 @pytest.mark.parametrize("fmt", ["nhsa", "csv", "parquet", "epcis"])
