@@ -18,7 +18,7 @@ RING_ROLES = ("source_patients", "prescribers", "source_sites", "laundering_site
 
 def observed_actor_ids(workspace) -> set[str]:
     """Every site, patient and prescriber id that appears in a workspace's events."""
-    from ..workspace import Workspace, as_workspace
+    from ..workspace import as_workspace
 
     ws = as_workspace(workspace)
     table = ws.events_dataset().to_table(columns=["site_id", "patient_id", "prescriber_id"])

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import RxringError
-from ...workspace import Workspace, as_workspace
+from ...workspace import as_workspace
 from .load import (EVENT_PROPERTIES, box_columns, product_rows, site_rows, canonical_events,
                            suspicious_codes, workspace_events)
 
@@ -113,14 +113,12 @@ def write_import_files(events: pd.DataFrame, out_dir, *, sites: pd.DataFrame | N
                          "code_product": boxes["code_product"]}), out / "Box.csv")
     nodes["Box"] = out / "Box.csv"
 
-    site_rows = site_rows(events, sites)
-    site_frame = pd.DataFrame([{"id:ID(Site)": r["id"], **r["props"]} for r in site_rows],
+    site_frame = pd.DataFrame([{"id:ID(Site)": r["id"], **r["props"]} for r in site_rows(events, sites)],
                               columns=["id:ID(Site)", "name", "kind", "chain", "region"])
     _write(site_frame, out / "Site.csv")
     nodes["Site"] = out / "Site.csv"
 
-    product_rows = product_rows(events, products)
-    product_frame = pd.DataFrame([{"code:ID(Product)": r["code"], **r["props"]} for r in product_rows],
+    product_frame = pd.DataFrame([{"code:ID(Product)": r["code"], **r["props"]} for r in product_rows(events, products)],
                                  columns=["code:ID(Product)", "name", "pack_units", "price"])
     units = pd.to_numeric(product_frame["pack_units"], errors="coerce")
     integral = bool(((units.dropna() % 1) == 0).all())

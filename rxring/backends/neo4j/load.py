@@ -44,7 +44,6 @@ import pandas as pd
 import pyarrow as pa
 
 from ...errors import RxringError
-from ...schema import EVENT_SCHEMA
 from ...workspace import Workspace
 from ...rules.render import cypher_statements
 from ..duckdb import counted_events
