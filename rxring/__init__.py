@@ -33,6 +33,8 @@ _EXPORTS = {
     "load_rings": "rxring.results",
     "load_analysis": "rxring.results",
     "box_timeline": "rxring.results",
+    "box_report": "rxring.results",
+    "entity_report": "rxring.results",
     "build_rings": "rxring.rings",
     "build_report": "rxring.report",
     "build_evidence": "rxring.report",

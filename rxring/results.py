@@ -15,6 +15,7 @@ Examples
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -33,6 +34,11 @@ __all__ = [
     "rings_for",
     "canonical_code",
     "box_timeline",
+    "BoxReport",
+    "EntityReport",
+    "lookup_backend",
+    "box_report",
+    "entity_report",
 ]
 
 
@@ -160,17 +166,13 @@ def box_timeline(workspace, trace_code: str, options: AnalysisOptions | None = N
     return timeline
 
 
-# ==================================================================== looking up one box, site or patient
+# --------------------------------------------------------------------------- one box, site or patient
 #
 # `rxring box|site|patient` and the workbench ask the same questions: what happened to
 # this pack, this site, this patient, and which findings and rings name them.  The
 # answer comes from the workspace (embedded) or from the Neo4j graph (``neo4j``: the
 # events as loaded by `rxring load`, plus the workspace's findings when one is given).
 # These functions choose the backend and return plain data; callers mask and print.
-
-from dataclasses import dataclass  # noqa: E402
-
-__all__ += ["BoxReport", "EntityReport", "lookup_backend", "box_report", "entity_report"]
 
 
 @dataclass
