@@ -76,9 +76,11 @@ class AnalysisOptions:
         within this many minutes and their patients are equal or either unknown.
         Two different settlement ids are always two sales.
     provenance_min_coverage
-        NO_PROVENANCE is judged only at sites whose share of dispensed codes that
-        have an ``inbound`` or ``transfer_in`` record at the site (at any time)
-        reaches this fraction: "sites that report inbound scans at all".  Kept
+        NO_PROVENANCE is judged only at sites whose coverage reaches this fraction:
+        the share of dispensed codes that have an ``inbound`` or ``transfer_in``
+        record at the site, or a ``transfer_out`` naming it, at any time
+        (:data:`rxring.rules.registry.NO_PROVENANCE_TERMS`): "sites that report
+        inbound scans at all".  Kept
         low: a small pharmacy that launders much of what it sells has a lower
         share, while a site that does not scan its inbound is near zero.
     provenance_grace_days
@@ -131,7 +133,8 @@ class AnalysisOptions:
         10.0, "Without a settlement id, two scans of one code at one site within this many minutes are one sale.",
         min=0)
     provenance_min_coverage: float = _field(
-        0.3, "NO_PROVENANCE: judge only sites with inbound records for at least this share of sold codes.",
+        0.3, "NO_PROVENANCE: judge only sites with receipt records (inbound, transfer-in, or a transfer-out naming "
+        "them) for at least this share of sold codes.",
         min=0, max=1)
     provenance_grace_days: float = _field(
         30.0, "NO_PROVENANCE: without an opening stock-take, ignore sales within this many days of a site's "
