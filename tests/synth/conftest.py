@@ -1,4 +1,5 @@
-"""Small generated cities shared by the synth tests (generated once per session)."""
+"""Small generated cities shared by the synth tests (generated once per session; the NHSA one is the
+session's shared ``city`` of tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -44,10 +45,24 @@ class City:
 
 
 @pytest.fixture(scope="session")
-def make_city(tmp_path_factory):
+def nhsa_city(city):
+    """The session's shared NHSA city (``city`` of tests/conftest.py), seen as a synth :class:`City`."""
+    return City(city.summary)
+
+
+@pytest.fixture(scope="session")
+def make_city(tmp_path_factory, request):
+    """``make_city(fmt, seed, **size)``: a generated city, once per session per arguments.
+
+    ``make_city("nhsa")`` with no seed and no size is the session's shared city
+    (:func:`nhsa_city`); other cities default to seed 11 and :data:`SMALL`.
+    """
     cache = {}
 
-    def make(fmt: str = "parquet", seed: int = 11, **size):
+    def make(fmt: str = "parquet", seed: int | None = None, **size):
+        if fmt == "nhsa" and seed is None and not size:
+            return request.getfixturevalue("nhsa_city")
+        seed = 11 if seed is None else seed
         size = {**SMALL, **size}
         key = (fmt, seed, tuple(sorted(size.items())))
         if key not in cache:
