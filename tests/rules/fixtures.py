@@ -3,8 +3,11 @@
 Importable data for every engine's tests (embedded here, Neo4j differential tests):
 
 >>> from tests.rules.fixtures import FIXTURES
->>> fx = FIXTURES["refund_then_resale"]
->>> fx.events, fx.products, fx.deletions, fx.expected   # doctest: +SKIP
+>>> fx = FIXTURES["resold_at_another_site"]
+>>> sorted(fx.expected)
+['DUP_DISPENSE:81000010000000000011', 'RESURFACE:81000010000000000011']
+>>> len(fx.events), fx.products is None, fx.deletions is None
+(3, True, True)
 
 ``expected`` maps finding_id -> the columns that must match exactly (lists are
 sorted); a fixture expects exactly these finding ids and no others.
