@@ -44,7 +44,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ...errors import RxringError
-from ...workspace import Workspace
+from ...workspace import Workspace, as_workspace
 from ...rules.render import cypher_statements
 from ..duckdb import counted_events
 
@@ -752,8 +752,7 @@ def load_workspace(config, workspace: Workspace | str | Path, *, suspicious_only
     """
     from .connect import connect
 
-    if not isinstance(workspace, Workspace):
-        workspace = Workspace(workspace)
+    workspace = as_workspace(workspace)
     workspace.events_dataset()  # a clear error for an empty workspace, before connecting
     with connect(config) as driver:  # a clear error for a bad server, before reading every event
         events = workspace_events(workspace)

@@ -144,7 +144,7 @@ class Neo4jBackend(Backend):
         if step:
             step("load")
         if self.config is not None:
-            loaded = load_workspace(self.config, ws, progress=bool(getattr(step, "enabled", False)))
+            loaded = load_workspace(self.config, ws, progress=bool(step and step.enabled))
         else:
             from .load import load_events
 
