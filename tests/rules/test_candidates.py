@@ -39,10 +39,9 @@ def _both(events, options, products=PRODUCTS, deletions=None):
 
 
 @pytest.mark.parametrize("name", sorted(FIXTURES))
-def test_fixture_findings_do_not_depend_on_the_candidate_filter(name):
-    fixture = FIXTURES[name]
+def test_fixture_findings_do_not_depend_on_the_candidate_filter(name, fixture_findings):
     for options in (AnalysisOptions(), AnalysisOptions(provenance_grace_days=0, conflict_min_support=1)):
-        pruned, whole = _both(fixture.events, options, fixture.products, fixture.deletions)
+        pruned, whole = fixture_findings(name, options), fixture_findings(name, options, prune=False)
         pd.testing.assert_frame_equal(pruned, whole)
 
 

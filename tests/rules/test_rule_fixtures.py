@@ -15,9 +15,9 @@ def _run(fixture, options=None):
 
 
 @pytest.mark.parametrize("name", sorted(FIXTURES))
-def test_fixture_findings_exact(name):
+def test_fixture_findings_exact(name, fixture_findings):
     fixture = FIXTURES[name]
-    findings = _run(fixture)
+    findings = fixture_findings(name)
     assert tuple(findings.columns) == FINDING_COLUMNS
     assert sorted(findings["finding_id"]) == sorted(fixture.expected), fixture.note
     by_id = findings.set_index("finding_id")
