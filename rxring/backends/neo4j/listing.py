@@ -1,10 +1,13 @@
 """Look things up in the Neo4j graph: a box's chain of custody, a site's or a patient's events.
 
 The listing commands (``rxring box|site|patient --backend neo4j``) are thin shells
-over these functions.  Every query is parameterised Cypher over the model of
-DESIGN §4; rows come back as a :class:`pandas.DataFrame` with the columns of
-:func:`rxring.results.box_timeline` (the embedded twin), so the same table code
-prints both.
+over these functions.  Every query is a shipped Cypher file over the model of
+DESIGN §4 (``rxring/rules/cypher``: ``box_chain``, ``box_exists``, ``site_summary``,
+``site_events``, ``patient_events``, ``patient_exists``, ``graph_prepared``), one
+parameterised statement an investigator can paste into Neo4j Browser or run with
+``rxring neo4j run NAME --param ...``.  Rows come back as a :class:`pandas.DataFrame`
+with the columns of :func:`rxring.results.box_timeline` (the embedded twin), so the
+same table code prints both.
 
 Events that the rules do not count are kept out of the graph by the loader (NHSA
 3507 deletions, repeated event ids); after ``rxring analyze --backend neo4j`` the
@@ -17,6 +20,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ...errors import RxringError
+from ...rules.render import cypher_statements
 
 __all__ = ["TIMELINE_COLUMNS", "box_chain", "site_events", "patient_events", "graph_is_prepared"]
 
@@ -25,67 +29,16 @@ TIMELINE_COLUMNS = ("event_id", "event_type", "event_time", "trace_code", "site_
                     "settlement_id", "product_code", "batch", "expiry", "quantity", "split_sale", "fund_amount",
                     "total_amount", "counterparty", "source_file", "source_line", "note")
 
-# One event with its actors, as a map; `e` and `code` are bound by the caller's query.
-_EVENT_ROW = """
-OPTIONAL MATCH (e)-[:AT]->(s:Site)
-OPTIONAL MATCH (e)-[:TO]->(p:Patient)
-OPTIONAL MATCH (e)-[:BY]->(d:Prescriber)
-RETURN e.id AS event_id, e.type AS event_type, e.time AS event_time, code AS trace_code, s.id AS site_id,
-       p.id AS patient_id, d.id AS prescriber_id, e.settlement_id AS settlement_id,
-       e.product_code AS product_code, e.batch AS batch, e.expiry AS expiry, e.quantity AS quantity,
-       e.split_sale AS split_sale, e.fund_amount AS fund_amount, e.total_amount AS total_amount,
-       e.counterparty AS counterparty, e.source_file AS source_file, e.source_line AS source_line,
-       e.rescan AS rescan, e.net AS net
-"""
 
-# The chain of custody: from the box's first event (none before it) along NEXT.
-_BOX_CHAIN = """
-MATCH (b:Box {code: $code})<-[:OF]-(first:Event)
-WHERE NOT EXISTS { (:Event)-[:NEXT]->(first) }
-MATCH chain = (first)-[:NEXT*0..]->(last:Event)
-WHERE NOT EXISTS { (last)-[:NEXT]->(:Event) }
-WITH b.code AS code, nodes(chain) AS events
-UNWIND range(0, size(events) - 1) AS position
-WITH code, events[position] AS e, position
-ORDER BY position
-""" + _EVENT_ROW
-
-_BOX_EXISTS = "MATCH (b:Box {code: $code}) RETURN count { (b)<-[:OF]-(:Event) } AS events"
-
-_SITE_EVENTS = """
-MATCH (site:Site {id: $site})
-CALL (site) {
-  MATCH (site)<-[:AT]-(e:Event)
-  RETURN e ORDER BY e.time DESC, e.id DESC LIMIT $limit
-}
-MATCH (e)-[:OF]->(b:Box)
-WITH e, b.code AS code
-ORDER BY e.time, e.id
-""" + _EVENT_ROW
-
-_SITE_SUMMARY = """
-MATCH (site:Site {id: $site})
-OPTIONAL MATCH (site)<-[:AT]-(e:Event)
-RETURN site.name AS name, site.kind AS kind, site.chain AS chain, site.region AS region,
-       count(e) AS events, count(DISTINCT e.type) AS types,
-       collect(DISTINCT e.type) AS event_types, min(e.time) AS first_time, max(e.time) AS last_time
-"""
-
-_PATIENT_EVENTS = """
-MATCH (:Patient {id: $patient})<-[:TO]-(e:Event)-[:OF]->(b:Box)
-WITH e, b.code AS code
-ORDER BY e.time, e.id
-LIMIT $limit
-""" + _EVENT_ROW
-
-_PATIENT_EXISTS = "MATCH (p:Patient {id: $patient}) RETURN count { (p)<-[:TO]-(:Event) } AS events"
-
-_PREPARED = "RETURN EXISTS { MATCH (e:Event) WHERE e.net IS NOT NULL OR e.rescan IS NOT NULL } AS prepared"
+def _query(name: str) -> str:
+    """The one statement of ``rxring/rules/cypher/<name>.cypher``."""
+    (statement,) = cypher_statements(name)
+    return statement
 
 
 def graph_is_prepared(driver, database: str | None = None) -> bool:
     """Whether the rules ran on this graph (``prepare.cypher`` marked its events)."""
-    records, _, _ = driver.execute_query(_PREPARED, database_=database)
+    records, _, _ = driver.execute_query(_query("graph_prepared"), database_=database)
     return bool(records[0]["prepared"])
 
 
@@ -148,11 +101,11 @@ def box_chain(driver, trace_code: str, database: str | None = None, where: str =
     >>> with connect(resolve_config()) as driver:                  # doctest: +SKIP
     ...     box_chain(driver, "81234560000000000011")[["event_type", "site_id"]]
     """
-    records, _, _ = driver.execute_query(_BOX_EXISTS, code=trace_code, database_=database)
+    records, _, _ = driver.execute_query(_query("box_exists"), code=trace_code, database_=database)
     if not records or records[0]["events"] == 0:
         raise RxringError(f"trace code {trace_code} is not in the Neo4j graph at {where or 'the server'}; "
                           f"load the workspace with `rxring load --workspace WS`")
-    records, _, _ = driver.execute_query(_BOX_CHAIN, code=trace_code, database_=database)
+    records, _, _ = driver.execute_query(_query("box_chain"), code=trace_code, database_=database)
     return _frame(records, graph_is_prepared(driver, database))
 
 
@@ -172,7 +125,7 @@ def site_events(driver, site_id: str, database: str | None = None, limit: int | 
         When the graph holds no site with this id.
     """
     limit = _check_limit(limit)
-    records, _, _ = driver.execute_query(_SITE_SUMMARY, site=site_id, database_=database)
+    records, _, _ = driver.execute_query(_query("site_summary"), site=site_id, database_=database)
     if not records:
         raise RxringError(f"site {site_id} is not in the Neo4j graph at {where or 'the server'}; "
                           f"load the workspace with `rxring load --workspace WS`")
@@ -182,7 +135,7 @@ def site_events(driver, site_id: str, database: str | None = None, limit: int | 
             summary[key] = summary[key].to_native()
     summary["event_types"] = sorted(summary["event_types"])
     summary.pop("types", None)
-    records, _, _ = driver.execute_query(_SITE_EVENTS, site=site_id, limit=limit, database_=database)
+    records, _, _ = driver.execute_query(_query("site_events"), site=site_id, limit=limit, database_=database)
     return summary, _frame(records, graph_is_prepared(driver, database))
 
 
@@ -198,8 +151,8 @@ def patient_events(driver, patient_id: str, database: str | None = None, limit: 
         When the graph holds no event of this patient.
     """
     limit = _check_limit(limit)
-    records, _, _ = driver.execute_query(_PATIENT_EXISTS, patient=patient_id, database_=database)
+    records, _, _ = driver.execute_query(_query("patient_exists"), patient=patient_id, database_=database)
     if not records or records[0]["events"] == 0:
         raise RxringError(f"patient {shown_id or patient_id} is not in the Neo4j graph at {where or 'the server'}")
-    records, _, _ = driver.execute_query(_PATIENT_EVENTS, patient=patient_id, limit=limit, database_=database)
+    records, _, _ = driver.execute_query(_query("patient_events"), patient=patient_id, limit=limit, database_=database)
     return _frame(records, graph_is_prepared(driver, database))
