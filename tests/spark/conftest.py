@@ -1,12 +1,11 @@
 """One local SparkSession for the whole Spark test session.
 
-In CI (``CI=true``) the Spark tests fail when pyspark is missing or Spark (Java)
-cannot start; on a developer machine they are skipped with the reason.
+When pyspark is missing or Spark (Java) cannot start, the Spark tests fail in CI and
+are skipped elsewhere (the ``unavailable`` fixture of tests/conftest.py, which also
+marks every test here ``spark``).
 """
 
 from __future__ import annotations
-
-import os
 
 import pytest
 
@@ -22,31 +21,17 @@ TEST_CONF = {
 }
 
 
-def pytest_collection_modifyitems(config, items):
-    """Every test in tests/spark carries the ``spark`` marker (``-m "not spark"`` skips them)."""
-    here = os.path.dirname(__file__)
-    for item in items:
-        if str(item.fspath).startswith(here):
-            item.add_marker(pytest.mark.spark)
-
-
-def _unavailable(reason: str):
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"Spark tests must run in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
-def spark():
+def spark(unavailable):
     """A local[2] SparkSession with test-sized settings, stopped at the end."""
     from rxring.errors import RxringError
     from rxring.backends.spark import pyspark_available, spark_session, stop_spark_session
 
     if not pyspark_available():
-        _unavailable("pyspark is not installed (pip install -e '.[spark]')")
+        unavailable("pyspark is not installed (pip install -e '.[spark]')")
     try:
         session = spark_session("local[2]", app_name="rxring-tests", conf=TEST_CONF)
     except RxringError as exc:
-        _unavailable(str(exc))
+        unavailable(str(exc))
     yield session
     stop_spark_session()

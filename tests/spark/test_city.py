@@ -1,4 +1,4 @@
-"""A synthetic city, ingested into a workspace: Spark gives the embedded findings and rings,
+"""The session's synthetic city (tests/conftest.py): Spark gives the embedded findings and rings,
 and writes a workspace every listing and report command reads."""
 
 from __future__ import annotations
@@ -12,33 +12,28 @@ import pytest
 from click.testing import CliRunner
 from pandas.testing import assert_frame_equal
 
-from rxring.analysis import analyze
+from rxring.analysis import AnalysisResult, analyze
 from rxring.results import load_analysis, load_findings, load_rings
 from rxring.cli import cli
-from rxring.ingest import ingest
 from rxring.options import AnalysisOptions
 from rxring.backends.spark import run_spark_analysis
-from rxring.synth import generate
+from rxring.workspace import Workspace
 
 
 @pytest.fixture(scope="module")
-def city(tmp_path_factory):
-    """(embedded workspace, spark output folder, spark result) for a ~20k-event city."""
-    root = tmp_path_factory.mktemp("city")
-    summary = generate(root / "gen", seed=11, events=20_000)
-    ws = root / "ws"
-    ingest([summary.inputs_dir], ws, progress=False)
-    return root, ws
+def both(spark, city, tmp_path_factory):
+    """(embedded workspace, spark workspace, embedded result, spark result): the session's
+    city (~20k events, analysed on the embedded backend) and a copy of it analysed on Spark."""
+    ws = city.workspace
+    out = tmp_path_factory.mktemp("city-spark") / "ws"
+    shutil.copytree(ws, out)
+    result = analyze(out, "spark", _options(city), spark=spark)
+    return ws, out, city.result, result
 
 
-@pytest.fixture(scope="module")
-def both(spark, city):
-    root, ws = city
-    options = AnalysisOptions(seed=3)
-    embedded = analyze(ws, "embedded", options)
-    out = root / "spark-out"
-    result = run_spark_analysis(ws, out, options, spark=spark)
-    return ws, out, embedded, result
+def _options(city) -> AnalysisOptions:
+    """The options the session's city was analysed with."""
+    return AnalysisOptions.from_dict(city.result.meta["options"])
 
 
 def test_city_same_findings_and_rings(both):
@@ -53,12 +48,12 @@ def test_city_same_findings_and_rings(both):
     assert_frame_equal(load_rings(out), load_rings(ws))
 
 
-def test_city_stats_and_analysis_json(both):
+def test_city_stats_and_analysis_json(both, city):
     ws, out, embedded, result = both
     meta = load_analysis(out)
     assert meta["engine"] == "spark"
     assert meta["spark"]["master"].startswith("local")
-    assert meta["options"] == AnalysisOptions(seed=3).to_dict()
+    assert meta["options"] == _options(city).to_dict()
     for key in ("events_read", "events_used", "findings", "findings_by_rule", "rings"):
         assert result.stats[key] == embedded.stats[key], key
         assert meta["stats"][key] == embedded.stats[key], key
@@ -79,11 +74,11 @@ def test_report_commands_read_the_spark_workspace(both):
 
 def test_results_to_a_uri_are_spark_datasets(spark, both, tmp_path):
     """A URI output (file:// here, s3a:// or hdfs:// on a cluster) gets Spark-written datasets."""
-    from rxring.backends.spark.engine import _write_remote
+    from rxring.backends.spark.engine import write_remote
 
     _, _, embedded, result = both
     out = f"file://{tmp_path}/results"
-    _write_remote(spark, out, result.findings, result.rings, {"engine": "spark"})
+    write_remote(spark, out, AnalysisResult(findings=result.findings, rings=result.rings, meta={"engine": "spark"}))
     findings = pq.read_table(tmp_path / "results" / "findings.parquet").to_pandas()
     assert sorted(findings["finding_id"]) == sorted(embedded.findings["finding_id"])
     assert list(findings.columns) == list(embedded.findings.columns)
@@ -93,12 +88,13 @@ def test_results_to_a_uri_are_spark_datasets(spark, both, tmp_path):
     assert json.loads(meta[0].read_text().strip()) == {"engine": "spark"}
 
 
-def test_events_from_a_plain_parquet_folder(spark, both, tmp_path):
+def test_events_from_a_plain_parquet_folder(spark, both, city, tmp_path):
     """Not a workspace: a folder of Parquet parts (as on HDFS / S3), masters passed explicitly."""
     ws, _, embedded, _ = both
-    shutil.copytree(ws / "events", tmp_path / "events-only")
-    deletions = pd.read_parquet(ws / "deletions.parquet") if (ws / "deletions.parquet").exists() else None
-    products = pd.read_parquet(ws / "masters" / "products.parquet")
-    result = run_spark_analysis(str(tmp_path / "events-only"), tmp_path / "out", AnalysisOptions(seed=3),
+    workspace = Workspace(ws)
+    shutil.copytree(workspace.events_dir, tmp_path / "events-only")
+    deletions = pd.read_parquet(workspace.deletions_path) if workspace.deletions_path.exists() else None
+    products = pd.read_parquet(workspace.masters_dir / "products.parquet")
+    result = run_spark_analysis(str(tmp_path / "events-only"), tmp_path / "out", _options(city),
                                 products=products, deletions=deletions, spark=spark)
     assert_frame_equal(result.findings, embedded.findings)

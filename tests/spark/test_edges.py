@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from rxring.analysis import run_rules as embedded_rules
+from rxring.analysis import run_rules
 from rxring.errors import RxringError
 from rxring.options import AnalysisOptions
-from rxring.backends.spark import read_events, run_rules_spark, run_spark_analysis, spark_session
+from rxring.backends.spark import read_events, run_spark_analysis, spark_session
 from tests.rules.fixtures import FIXTURES, ev
 
 
@@ -28,22 +28,23 @@ def _two_sales(first: str, second: str) -> pd.DataFrame:
 def test_double_scan_window_whole_seconds(spark):
     for second, rules in (("2025-01-10 10:10:00", []), ("2025-01-10 10:10:01", ["DUP_DISPENSE"])):
         events = _two_sales("2025-01-10 10:00:00", second)
-        expected = embedded_rules(events, AnalysisOptions())
+        expected = run_rules(events, AnalysisOptions(), backend="embedded")
         assert list(expected["rule"]) == rules
-        assert_frame_equal(run_rules_spark(events, AnalysisOptions(), spark=spark), expected, check_dtype=False)
+        assert_frame_equal(run_rules(events, AnalysisOptions(), backend="spark", spark=spark), expected,
+                           check_dtype=False)
 
 
 def test_double_scan_window_sub_second(spark):
     events = _two_sales("2025-01-10 10:00:00.600", "2025-01-10 10:10:00.900")
-    expected = embedded_rules(events, AnalysisOptions())
+    expected = run_rules(events, AnalysisOptions(), backend="embedded")
     assert list(expected["rule"]) == ["DUP_DISPENSE"]
-    assert_frame_equal(run_rules_spark(events, AnalysisOptions(), spark=spark), expected)
+    assert_frame_equal(run_rules(events, AnalysisOptions(), backend="spark", spark=spark), expected)
 
 
 def test_missing_required_column_is_a_user_error(spark):
     events = FIXTURES["resold_at_another_site"].events.drop(columns=["site_id"])
     with pytest.raises(RxringError, match="site_id"):
-        run_rules_spark(events, AnalysisOptions(), spark=spark)
+        run_rules(events, AnalysisOptions(), backend="spark", spark=spark)
 
 
 def test_parquet_without_required_columns(spark, tmp_path):
@@ -75,8 +76,8 @@ def test_extra_and_differently_typed_columns(spark):
     """Canonical Parquet written by other tools: extra columns ignored, ints cast."""
     fixture = FIXTURES["resold_at_another_site"]
     events = fixture.events.assign(extra_column="x", source_line=range(len(fixture.events)))
-    assert_frame_equal(run_rules_spark(events, AnalysisOptions(), spark=spark),
-                       embedded_rules(events, AnalysisOptions()))
+    assert_frame_equal(run_rules(events, AnalysisOptions(), backend="spark", spark=spark),
+                       run_rules(events, AnalysisOptions(), backend="embedded"))
 
 
 def test_without_pyspark_a_clear_error(monkeypatch):

@@ -1,6 +1,6 @@
 """Differential tests: every rule fixture gives the embedded engine's findings and rings on Spark.
 
-All fixtures run in one Spark job chain (see ``_namespaced``); the comparison is
+All fixtures run in one Spark job chain (see ``namespaced``); the comparison is
 on whole frames: every column, every row, same order, same dtypes.
 """
 
@@ -10,13 +10,12 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from rxring.analysis import run_rules as embedded_rules
+from rxring.analysis import run_rules
 from rxring.options import AnalysisOptions
 from rxring.rings import build_rings
 from rxring.schema import FINDING_COLUMNS
-from rxring.backends.spark import run_rules_spark
 from tests.rules.fixtures import FIXTURES
-from tests.spark._namespaced import combined, expected_ids, namespaced, prefix
+from tests.spark.namespaced import combined, expected_ids, namespaced, prefix
 
 #: Every threshold away from its default at once: the placeholders must reach Spark's SQL.
 OTHER_OPTIONS = AnalysisOptions(double_scan_minutes=1, provenance_min_coverage=0.9, provenance_grace_days=0,
@@ -32,8 +31,8 @@ def all_fixtures():
 def default_run(spark, all_fixtures):
     events, products, deletions, _ = all_fixtures
     options = AnalysisOptions()
-    expected = embedded_rules(events, options, products=products, deletions=deletions)
-    got = run_rules_spark(events, options, products, deletions, spark=spark)
+    expected = run_rules(events, options, products, deletions, backend="embedded")
+    got = run_rules(events, options, products, deletions, backend="spark", spark=spark)
     return expected, got
 
 
@@ -47,10 +46,10 @@ def test_fixtures_are_isolated_in_the_combined_table(all_fixtures):
     """Each fixture alone gives exactly its slice of the combined run (embedded engine),
     so comparing the engines on the combined table compares them on every fixture."""
     events, products, deletions, names = all_fixtures
-    together = embedded_rules(events, AnalysisOptions(), products=products, deletions=deletions)
+    together = run_rules(events, AnalysisOptions(), products, deletions, backend="embedded")
     for number, name in enumerate(names):
         events, products, deletions = namespaced(number, name)
-        alone = embedded_rules(events, AnalysisOptions(), products=products, deletions=deletions)
+        alone = run_rules(events, AnalysisOptions(), products, deletions, backend="embedded")
         # dtypes aside: an empty result has object columns, a slice keeps the whole run's
         assert_frame_equal(_subset(together, number), alone.reset_index(drop=True), check_dtype=False, obj=name)
 
@@ -79,14 +78,14 @@ def test_same_rings(default_run):
 
 def test_options_reach_the_spark_sql(spark, all_fixtures, default_run):
     events, products, deletions, _ = all_fixtures
-    expected = embedded_rules(events, OTHER_OPTIONS, products=products, deletions=deletions)
-    got = run_rules_spark(events, OTHER_OPTIONS, products, deletions, spark=spark)
+    expected = run_rules(events, OTHER_OPTIONS, products, deletions, backend="embedded")
+    got = run_rules(events, OTHER_OPTIONS, products, deletions, backend="spark", spark=spark)
     assert not expected.equals(default_run[0])   # the options change the findings ...
     assert_frame_equal(got, expected)            # ... the same way on both engines
 
 
 def test_empty_table_gives_empty_findings(spark):
     empty = FIXTURES["trap_purchase_return"].events.iloc[0:0]
-    got = run_rules_spark(empty, AnalysisOptions(), spark=spark)
+    got = run_rules(empty, AnalysisOptions(), backend="spark", spark=spark)
     assert tuple(got.columns) == FINDING_COLUMNS
     assert got.empty

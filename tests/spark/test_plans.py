@@ -9,10 +9,10 @@ from rxring.options import AnalysisOptions
 from rxring.backends import duckdb as embedded
 from rxring.schema import RULES
 from rxring.backends.spark import read_events, register_inputs
-from rxring.backends.spark.engine import StageTables, _drop_views, layout_events
+from rxring.backends.spark.engine import StageTables, drop_views, layout_events
 from rxring.backends.spark.plans import (SHUFFLE_BUDGET, is_laid_out, no_automatic_broadcast, over_budget, plan_report,
                                  query_plan)
-from tests.spark._namespaced import combined
+from tests.spark.namespaced import combined
 
 
 # --------------------------------------------------------------------------- the tool itself
@@ -131,7 +131,7 @@ def report(spark):
         try:
             plans = plan_report(spark, AnalysisOptions())
         finally:
-            _drop_views(spark)
+            drop_views(spark)
     return {plan.name: plan for plan in plans}
 
 
@@ -159,7 +159,12 @@ def test_step_keeps_its_shuffle_budget(report, step):
 
 
 def test_plans_command_bad_events_is_one_line(spark, tmp_path, capsys):
-    from rxring.backends.spark.plans import main
+    """bench/spark_plans.py (the developer tool over this module) fails in one line."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from spark_plans import main
 
     with pytest.raises(SystemExit) as stop:
         main([str(tmp_path / "nowhere"), "--master", "local[2]"])
