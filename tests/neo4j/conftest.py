@@ -2,8 +2,9 @@
 
 ``NEO4J_URI`` set: use that server (with NEO4J_USER / NEO4J_PASSWORD / NEO4J_DATABASE).
 Otherwise start a private rxring-managed instance (``rxring.backends.neo4j.server``)
-once per test session and delete it at the end.  In CI (``CI=true``) a test that
-cannot get a server fails; locally it is skipped with the reason.
+once per test session and delete it at the end.  A test that cannot get a server
+fails in CI and is skipped elsewhere (the ``unavailable`` fixture of tests/conftest.py,
+which also marks every test here ``neo4j``).
 """
 
 from __future__ import annotations
@@ -14,20 +15,9 @@ import pytest
 
 from rxring.errors import RxringError
 from rxring.backends.neo4j.connect import Neo4jConfig, connect, resolve_config
-from rxring.backends.neo4j.load import clear_graph
 from rxring.backends.neo4j.server import start_server, stop_server
 
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
-def pytest_collection_modifyitems(config, items):
-    here = os.path.dirname(__file__)
-    for item in items:
-        if str(item.fspath).startswith(here):
-            item.add_marker(pytest.mark.neo4j)
-
+from .graph_data import SCRATCH, reset_graph
 
 _STARTED: dict = {}
 
@@ -39,7 +29,7 @@ def neo4j_instance(neo4j_config):
 
 
 @pytest.fixture(scope="session")
-def neo4j_config():
+def neo4j_config(unavailable):
     """A :class:`Neo4jConfig` for a live server (started here unless NEO4J_URI is set)."""
     instance = None
     try:
@@ -54,9 +44,7 @@ def neo4j_config():
     except RxringError as exc:
         if instance:
             stop_server(instance, delete_data=True)
-        if _in_ci():
-            pytest.fail(f"CI=true and no Neo4j server: {exc}", pytrace=False)
-        pytest.skip(f"no Neo4j server: {exc}")
+        unavailable(f"no Neo4j server: {exc}")
     yield config
     if instance:
         stop_server(instance, delete_data=True)
@@ -64,9 +52,6 @@ def neo4j_config():
 
 # The tests empty the database again and again: they only do so in a database that
 # was empty when the session found it (or that an earlier session marked as scratch).
-_SCRATCH = "MERGE (:RxringTestScratch {id: 1})"
-
-
 @pytest.fixture(scope="session")
 def neo4j_driver(neo4j_config):
     driver = connect(neo4j_config)
@@ -78,7 +63,7 @@ def neo4j_driver(neo4j_config):
         driver.close()
         pytest.fail(f"NEO4J_URI={neo4j_config.uri} holds {records[0]['nodes']:,} nodes; the Neo4j tests delete "
                     "everything in the database: point NEO4J_URI at an empty one (or unset it)", pytrace=False)
-    driver.execute_query(_SCRATCH, database_=db)
+    driver.execute_query(SCRATCH, database_=db)
     yield driver
     driver.close()
 
@@ -86,6 +71,5 @@ def neo4j_driver(neo4j_config):
 @pytest.fixture
 def empty_neo4j(neo4j_driver, neo4j_config):
     """The session's driver on an emptied database (nodes, relationships; schema kept)."""
-    clear_graph(neo4j_driver, neo4j_config.database)
-    neo4j_driver.execute_query(_SCRATCH, database_=neo4j_config.database)
+    reset_graph(neo4j_driver, neo4j_config.database)
     return neo4j_driver

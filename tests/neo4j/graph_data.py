@@ -1,4 +1,5 @@
-"""Build small canonical event tables (rxring.schema.EVENT_SCHEMA) for the Neo4j tests."""
+"""Small graph inputs for the Neo4j tests: canonical event tables (rxring.schema.EVENT_SCHEMA),
+workspaces holding them, and one tiny city with its masters that several test files load."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import pandas as pd
 import pyarrow as pa
 
 from rxring.schema import EVENT_SCHEMA
+
+#: The mark of a database the tests may empty (see conftest.py).
+SCRATCH = "MERGE (:RxringTestScratch {id: 1})"
 
 
 def event_frame(rows: list[dict]) -> pd.DataFrame:
@@ -51,4 +55,38 @@ def reset_graph(driver, database=None) -> None:
     from rxring.backends.neo4j.load import clear_graph
 
     clear_graph(driver, database)
-    driver.execute_query("MERGE (:RxringTestScratch {id: 1})", database_=database)
+    driver.execute_query(SCRATCH, database_=database)
+
+CODE_A = "81234560000000000011"
+CODE_B = "81234560000000000028"
+
+
+def tiny_city() -> pd.DataFrame:
+    """Five events: box A received at S1, sold to PAT1 (by DR1), received at S2 and sold
+    to PAT2 there; box B received at S1.  Events e0001..e0005 in time order per box."""
+    return event_frame([
+        dict(trace_code=CODE_A, event_type="inbound", event_time="2025-03-01 09:00", site_id="S1",
+             product_code="P1", product_name="阿托伐他汀钙片", counterparty="SUPPLIER"),
+        dict(trace_code=CODE_A, event_type="dispense", event_time="2025-03-02 10:00", site_id="S1",
+             product_code="P1", patient_id="PAT1", prescriber_id="DR1", settlement_id="SET1",
+             fund_amount=30.0, total_amount=40.0),
+        dict(trace_code=CODE_A, event_type="inbound", event_time="2025-03-09 11:00", site_id="S2",
+             product_code="P1"),
+        dict(trace_code=CODE_A, event_type="dispense", event_time="2025-03-10 12:00", site_id="S2",
+             product_code="P1", patient_id="PAT2", settlement_id="SET2", fund_amount=31.0, total_amount=41.0,
+             expiry="2026-01-31"),
+        dict(trace_code=CODE_B, event_type="inbound", event_time="2025-03-01 09:00", site_id="S1",
+             product_code="P2"),
+    ])
+
+
+def tiny_sites() -> pd.DataFrame:
+    """Sites master of :func:`tiny_city` (and S9, which has no events)."""
+    return pd.DataFrame({"site_id": ["S1", "S2", "S9"], "name": ["一号药房", "二号药房", "九号"],
+                         "kind": ["pharmacy", "pharmacy", "clinic"], "chain": ["C", None, None],
+                         "region": ["R1", "R1", "R2"]})
+
+
+def tiny_products() -> pd.DataFrame:
+    """Products master of :func:`tiny_city` (P1 only)."""
+    return pd.DataFrame({"product_code": ["P1"], "name": ["阿托伐他汀钙片 20mg"], "pack_units": [28], "price": [40.0]})

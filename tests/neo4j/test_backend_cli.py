@@ -1,5 +1,5 @@
-"""`rxring analyze --backend neo4j` gives the embedded engine's findings and rings, and the
-listing commands read them the same way."""
+"""`rxring analyze --backend neo4j` gives the embedded engine's findings and rings on the
+session's synthetic city, and the listing commands read them the same way."""
 
 from __future__ import annotations
 
@@ -13,13 +13,11 @@ from pandas.testing import assert_frame_equal
 from rxring.cli import cli
 
 
-def test_analyze_backend_neo4j_matches_embedded(tmp_path, empty_neo4j, neo4j_config, monkeypatch):
-    from rxring.synth import generate
-
-    generate(tmp_path / "city", seed=5, patients=300, days=40)
-    inputs = tmp_path / "city" / "inputs"
+def test_analyze_backend_neo4j_matches_embedded(city, tmp_path, empty_neo4j, neo4j_config, monkeypatch):
+    for name in ("ws_e", "ws_n"):   # the city is ingested already: analyse two copies of it
+        shutil.copytree(city.workspace, tmp_path / name)
     runner = CliRunner()
-    embedded = runner.invoke(cli, ["analyze", str(inputs), "-w", str(tmp_path / "ws_e"), "--no-progress"])
+    embedded = runner.invoke(cli, ["analyze", "-w", str(tmp_path / "ws_e"), "--no-progress"])
     assert embedded.exit_code == 0, embedded.output
 
     monkeypatch.setenv("NEO4J_URI", neo4j_config.uri)
@@ -28,7 +26,7 @@ def test_analyze_backend_neo4j_matches_embedded(tmp_path, empty_neo4j, neo4j_con
     if neo4j_config.database:
         monkeypatch.setenv("NEO4J_DATABASE", neo4j_config.database)
     # NEO4J_URI set: neo4j is the default backend (DESIGN §5)
-    graph = runner.invoke(cli, ["analyze", str(inputs), "-w", str(tmp_path / "ws_n"), "--no-progress"])
+    graph = runner.invoke(cli, ["analyze", "-w", str(tmp_path / "ws_n"), "--no-progress"])
     assert graph.exit_code == 0, graph.output
     assert neo4j_config.password not in graph.output or not neo4j_config.password
 

@@ -12,12 +12,11 @@ from pandas.testing import assert_frame_equal
 from rxring.cli import cli
 from rxring.backends.neo4j.bulk import write_import_files
 
-from ._events import make_workspace
-from .test_load import _city, _products, _sites
+from .graph_data import make_workspace, tiny_city, tiny_products, tiny_sites
 
 
 def test_import_files_have_typed_headers_and_the_whole_model(tmp_path):
-    files = write_import_files(_city(), tmp_path, sites=_sites(), products=_products())
+    files = write_import_files(tiny_city(), tmp_path, sites=tiny_sites(), products=tiny_products())
     assert set(files.nodes) == {"Box", "Site", "Patient", "Prescriber", "Product", "Event"}
     assert set(files.relationships) == {"OF", "AT", "TO", "BY", "NEXT", "IS"}
     events = pd.read_csv(files.nodes["Event"])
@@ -36,7 +35,7 @@ def test_import_files_have_typed_headers_and_the_whole_model(tmp_path):
 
 
 def test_files_only_command(tmp_path):
-    make_workspace(tmp_path / "ws", _city(), products=_products(), sites=_sites())
+    make_workspace(tmp_path / "ws", tiny_city(), products=tiny_products(), sites=tiny_sites())
     result = CliRunner().invoke(cli, ["neo4j", "import", "-w", str(tmp_path / "ws"), "--files-only",
                                       "--out", str(tmp_path / "csv")])
     assert result.exit_code == 0, result.output
@@ -47,27 +46,23 @@ def test_files_only_command(tmp_path):
 
 
 @pytest.mark.slow
-def test_bulk_import_gives_the_bolt_graph_and_findings(tmp_path, empty_neo4j, neo4j_config):
-    """Import a synthetic city into a private instance; compare with a Bolt load of it."""
+def test_bulk_import_gives_the_bolt_graph_and_findings(city, empty_neo4j, neo4j_config):
+    """Import the session's synthetic city into a private instance; compare with a Bolt load of it."""
     from rxring.backends.neo4j.bulk import bulk_load_instance
     from rxring.backends.neo4j.connect import Neo4jConfig, connect
     from rxring.backends.neo4j.load import graph_counts, load_workspace
-    from rxring.backends.neo4j.rules import run_rules
+    from rxring.backends.neo4j.rules import graph_findings
     from rxring.backends.neo4j.server import read_state, stop_server
-    from rxring.ingest import ingest
-    from rxring.synth import generate
 
-    generate(tmp_path / "city", seed=3, patients=300, days=30)
-    ingest([tmp_path / "city" / "inputs"], tmp_path / "ws", progress=False)
     name = f"pytest-bulk-{os.getpid()}"
     try:
-        report = bulk_load_instance(tmp_path / "ws", name)
+        report = bulk_load_instance(city.workspace, name)
         state = read_state(name)
         with connect(Neo4jConfig(uri=state.uri, user=state.user, password=state.password)) as driver:
-            bulk_findings = run_rules(driver)
+            bulk_findings = graph_findings(driver)
     finally:
         stop_server(name, delete_data=True)
-    bolt = load_workspace(neo4j_config, tmp_path / "ws")
+    bolt = load_workspace(neo4j_config, city.workspace)
     assert (report.nodes, report.relationships) == (bolt.nodes, bolt.relationships)
-    assert_frame_equal(bulk_findings, run_rules(empty_neo4j, database=neo4j_config.database))
+    assert_frame_equal(bulk_findings, graph_findings(empty_neo4j, database=neo4j_config.database))
     assert graph_counts(empty_neo4j, neo4j_config.database) == (bolt.nodes, bolt.relationships)

@@ -1,42 +1,45 @@
-"""A small synthetic city, ingested like real input: both engines give the same findings and rings."""
+"""The session's synthetic city (tests/conftest.py), analysed on Neo4j: the embedded backend's
+findings and rings, written back into the graph where the shipped read queries find them."""
 
 from __future__ import annotations
 
 import pytest
 from pandas.testing import assert_frame_equal
 
-from rxring.analysis import analyze
-from rxring.backends.neo4j.load import load_workspace
-from rxring.backends.neo4j.rules import find_rings
+from rxring.analysis import analyze, run_rules
+from rxring.backends.neo4j.load import graph_counts, workspace_events
+from rxring.backends.neo4j.rules import graph_findings
 from rxring.options import AnalysisOptions
+from rxring.workspace import Workspace
 
-from ._events import reset_graph
+from .graph_data import reset_graph
 
 
 @pytest.fixture(scope="module")
-def city_workspace(tmp_path_factory):
-    from rxring.ingest import ingest
-    from rxring.synth import generate
+def neo4j_city(city, tmp_path_factory, neo4j_driver, neo4j_config):
+    """``analyze(copy of the city, "neo4j", ...)`` into an emptied database (the graph stays
+    loaded for the tests of this module)."""
+    import shutil
 
-    root = tmp_path_factory.mktemp("city")
-    generate(root / "city", seed=7, patients=400, days=45)
-    ingest([root / "city" / "inputs"], root / "ws", progress=False)
-    return root / "ws"
-
-
-def test_city_same_findings_and_rings(city_workspace, neo4j_driver, neo4j_config):
-    options = AnalysisOptions()
-    embedded = analyze(city_workspace, "embedded", options)
-    assert len(embedded.findings) > 0 and len(embedded.rings) > 0
-
+    workspace = tmp_path_factory.mktemp("city-neo4j") / "ws"
+    shutil.copytree(city.workspace, workspace)
+    options = AnalysisOptions.from_dict(city.result.meta["options"])
     reset_graph(neo4j_driver, neo4j_config.database)
-    report = load_workspace(neo4j_config, city_workspace, batch_size=2000)
-    assert report.nodes["Event"] == embedded.stats["events_used"]
-    findings, rings = find_rings(neo4j_driver, options, neo4j_config.database)
+    result = analyze(workspace, "neo4j", options, neo4j=neo4j_config)
+    return workspace, options, result
 
-    assert_frame_equal(findings.reset_index(drop=True), embedded.findings.reset_index(drop=True))
-    assert_frame_equal(rings.reset_index(drop=True), embedded.rings.reset_index(drop=True))
-    _check_rings_written_back(neo4j_driver, neo4j_config, findings, rings)
+
+def test_city_same_findings_and_rings(city, neo4j_city, neo4j_driver, neo4j_config):
+    _, _, graph = neo4j_city
+    embedded = city.result
+    assert len(embedded.findings) > 0 and len(embedded.rings) > 0
+    nodes, _ = graph_counts(neo4j_driver, neo4j_config.database)
+    assert nodes["Event"] == embedded.stats["events_used"]
+
+    assert graph.meta["engine"] == "neo4j"
+    assert_frame_equal(graph.findings.reset_index(drop=True), embedded.findings.reset_index(drop=True))
+    assert_frame_equal(graph.rings.reset_index(drop=True), embedded.rings.reset_index(drop=True))
+    _check_rings_written_back(neo4j_driver, neo4j_config, graph.findings, graph.rings)
 
 
 def _check_rings_written_back(driver, config, findings, rings):
@@ -58,18 +61,35 @@ def _check_rings_written_back(driver, config, findings, rings):
     assert chains.groupby("trace_code")["step"].apply(lambda s: list(s) == list(range(1, len(s) + 1))).all()
 
 
-def test_city_options_variant(city_workspace, neo4j_driver, neo4j_config):
-    """Thresholds travel to the Cypher as parameters (graph from the previous test or reloaded)."""
-    from rxring.analysis import run_rules as embedded_rules
-    from rxring.backends.neo4j.load import workspace_events
-    from rxring.backends.neo4j.rules import run_rules
-    from rxring.workspace import Workspace
+def test_every_read_query_runs_on_the_analysed_city(neo4j_city, neo4j_driver, neo4j_config):
+    """Each shipped read file, run as `rxring neo4j run NAME` runs it, answers with the
+    columns its header promises (the rule files: their evidence rows)."""
+    from rxring.backends.neo4j.queries import run_query
+    from rxring.rules.render import cypher_parameters
 
+    from .cypher_files import parameters, read_queries, returned_columns
+
+    _, options, result = neo4j_city
+    ring = result.rings.iloc[0]
+    flagged = result.findings[result.findings["finding_id"].isin(ring["finding_ids"])].iloc[0]
+    values = {**cypher_parameters(options), "limit": 1000, "ring": ring["ring_id"], "code": flagged["trace_codes"][0],
+              "site": ring["source_sites"][0], "patient": ring["source_patients"][0]}
+    values["ids"] = list(run_query(neo4j_driver, "box_chain", values, neo4j_config.database)["event_id"])
+    for name in read_queries():
+        assert set(parameters(name)) <= set(values), name
+        rows = run_query(neo4j_driver, name, values, neo4j_config.database)
+        assert len(rows) > 0, f"{name}.cypher returned nothing on the analysed city"
+        promised = returned_columns(name)
+        if promised is not None:
+            assert list(rows.columns) == promised, name
+
+
+def test_city_options_variant(neo4j_city, neo4j_driver, neo4j_config):
+    """Thresholds travel to the Cypher as parameters: the loaded city judged again with others."""
+    workspace, _, _ = neo4j_city
     options = AnalysisOptions(double_scan_minutes=1, provenance_grace_days=3, provenance_min_coverage=0.2,
                               conflict_min_support=2, conflict_min_share=0.6)
-    reset_graph(neo4j_driver, neo4j_config.database)
-    load_workspace(neo4j_config, city_workspace, batch_size=5000)
-    ws = Workspace(city_workspace)
-    expected = embedded_rules(workspace_events(ws), options, products=ws.master("products"))
-    got = run_rules(neo4j_driver, options, neo4j_config.database)
+    ws = Workspace(workspace)
+    expected = run_rules(workspace_events(ws), options, products=ws.master("products"), backend="embedded")
+    got = graph_findings(neo4j_driver, options, neo4j_config.database)
     assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True))

@@ -15,8 +15,7 @@ from rxring.backends.neo4j.load import graph_counts
 from rxring.schema import RULES
 from tests.rules.fixtures import FIXTURES
 
-from ._events import make_workspace
-from .test_load import _city, _products, _sites
+from .graph_data import make_workspace, tiny_city, tiny_products, tiny_sites
 
 
 def _env(config) -> dict:
@@ -27,7 +26,7 @@ def _env(config) -> dict:
 
 
 def test_load_twice_same_counts_and_resumes_nothing(tmp_path, empty_neo4j, neo4j_config):
-    make_workspace(tmp_path / "ws", _city(), products=_products(), sites=_sites())
+    make_workspace(tmp_path / "ws", tiny_city(), products=tiny_products(), sites=tiny_sites())
     runner = CliRunner()
     first = runner.invoke(cli, ["load", "--workspace", str(tmp_path / "ws"), "--batch-size", "2"], env=_env(neo4j_config))
     assert first.exit_code == 0, first.output
@@ -66,7 +65,7 @@ def test_suspicious_only_loads_the_flagged_packs_with_whole_chains(tmp_path, emp
 
 
 def test_suspicious_only_without_findings_is_a_clear_error(tmp_path, neo4j_config):
-    make_workspace(tmp_path / "ws", _city())
+    make_workspace(tmp_path / "ws", tiny_city())
     result = CliRunner().invoke(cli, ["load", "-w", str(tmp_path / "ws"), "--suspicious-only"], env=_env(neo4j_config))
     assert result.exit_code == 2
     assert "--suspicious-only needs findings" in result.output
@@ -117,7 +116,7 @@ def test_with_neo4j_uri_start_and_status_check_that_server_and_stop_refuses(neo4
 
 
 def test_load_restart_writes_every_batch_again(tmp_path, empty_neo4j, neo4j_config):
-    make_workspace(tmp_path / "ws", _city())
+    make_workspace(tmp_path / "ws", tiny_city())
     runner = CliRunner()
     first = runner.invoke(cli, ["load", "-w", str(tmp_path / "ws")], env=_env(neo4j_config))
     again = runner.invoke(cli, ["load", "-w", str(tmp_path / "ws"), "--restart"], env=_env(neo4j_config))

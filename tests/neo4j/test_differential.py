@@ -11,20 +11,18 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from rxring.analysis import run_rules as embedded_rules
-from rxring.backends.neo4j.load import load_events
-from rxring.backends.neo4j.rules import run_rules as neo4j_rules
+from rxring.analysis import run_rules
 from rxring.options import AnalysisOptions
 from tests.rules.fixtures import FIXTURES
 
-from ._events import reset_graph
+from .graph_data import reset_graph
 
 
 def _both(driver, database, events, options, products=None, deletions=None):
-    expected = embedded_rules(events, options, products=products, deletions=deletions)
-    reset_graph(driver, database)
-    load_events(driver, events, products=products, deletions=deletions, database=database)
-    got = neo4j_rules(driver, options, database=database)
+    """(embedded findings, Neo4j findings): the one library call, two backends."""
+    expected = run_rules(events, options, products, deletions, backend="embedded")
+    reset_graph(driver, database)   # run_rules(backend="neo4j") loads the events into an empty database
+    got = run_rules(events, options, products, deletions, backend="neo4j", neo4j=driver, database=database)
     return expected, got
 
 

@@ -11,7 +11,7 @@ from rxring.cli import cli
 from rxring.errors import RxringError
 from rxring.backends.neo4j.connect import Neo4jConfig, connect, resolve_config
 
-from ._events import event_frame, make_workspace
+from .graph_data import event_frame, make_workspace
 
 
 def _closed_port() -> int:

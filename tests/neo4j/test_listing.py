@@ -12,10 +12,7 @@ from rxring.errors import RxringError
 from rxring.backends.neo4j.listing import box_chain, patient_events, site_events
 from rxring.backends.neo4j.load import load_events
 
-from ._events import event_frame
-
-CODE_A = "81234560000000000011"
-CODE_B = "81234560000000000028"
+from .graph_data import CODE_A, CODE_B, event_frame
 
 
 def _city():

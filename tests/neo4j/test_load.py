@@ -7,42 +7,12 @@ import pytest
 
 from rxring.backends.neo4j.load import graph_counts, load_events
 
-from ._events import event_frame
-
-CODE_A = "81234560000000000011"
-CODE_B = "81234560000000000028"
-
-
-def _city() -> pd.DataFrame:
-    return event_frame([
-        dict(trace_code=CODE_A, event_type="inbound", event_time="2025-03-01 09:00", site_id="S1",
-             product_code="P1", product_name="阿托伐他汀钙片", counterparty="SUPPLIER"),
-        dict(trace_code=CODE_A, event_type="dispense", event_time="2025-03-02 10:00", site_id="S1",
-             product_code="P1", patient_id="PAT1", prescriber_id="DR1", settlement_id="SET1",
-             fund_amount=30.0, total_amount=40.0),
-        dict(trace_code=CODE_A, event_type="inbound", event_time="2025-03-09 11:00", site_id="S2",
-             product_code="P1"),
-        dict(trace_code=CODE_A, event_type="dispense", event_time="2025-03-10 12:00", site_id="S2",
-             product_code="P1", patient_id="PAT2", settlement_id="SET2", fund_amount=31.0, total_amount=41.0,
-             expiry="2026-01-31"),
-        dict(trace_code=CODE_B, event_type="inbound", event_time="2025-03-01 09:00", site_id="S1",
-             product_code="P2"),
-    ])
-
-
-def _sites() -> pd.DataFrame:
-    return pd.DataFrame({"site_id": ["S1", "S2", "S9"], "name": ["一号药房", "二号药房", "九号"],
-                         "kind": ["pharmacy", "pharmacy", "clinic"], "chain": ["C", None, None],
-                         "region": ["R1", "R1", "R2"]})
-
-
-def _products() -> pd.DataFrame:
-    return pd.DataFrame({"product_code": ["P1"], "name": ["阿托伐他汀钙片 20mg"], "pack_units": [28], "price": [40.0]})
+from .graph_data import CODE_A, tiny_city, tiny_products, tiny_sites
 
 
 def test_model_of_design_section_4(empty_neo4j, neo4j_config):
     db = neo4j_config.database
-    report = load_events(empty_neo4j, _city(), sites=_sites(), products=_products(), database=db, batch_size=2)
+    report = load_events(empty_neo4j, tiny_city(), sites=tiny_sites(), products=tiny_products(), database=db, batch_size=2)
     assert report.nodes == {"Box": 2, "Site": 3, "Patient": 2, "Prescriber": 1, "Product": 2, "Event": 5}
     assert report.relationships == {"OF": 5, "AT": 5, "TO": 2, "BY": 1, "NEXT": 3, "IS": 2}
 
@@ -68,15 +38,15 @@ def test_model_of_design_section_4(empty_neo4j, neo4j_config):
 
 def test_loading_twice_gives_identical_counts(empty_neo4j, neo4j_config):
     db = neo4j_config.database
-    first = load_events(empty_neo4j, _city(), sites=_sites(), database=db, batch_size=3)
-    second = load_events(empty_neo4j, _city(), sites=_sites(), database=db, batch_size=3, load_key="another-run")
+    first = load_events(empty_neo4j, tiny_city(), sites=tiny_sites(), database=db, batch_size=3)
+    second = load_events(empty_neo4j, tiny_city(), sites=tiny_sites(), database=db, batch_size=3, load_key="another-run")
     assert first.nodes == second.nodes
     assert first.relationships == second.relationships
 
 
 def test_reload_with_more_events_redraws_the_custody_chain(empty_neo4j, neo4j_config):
     db = neo4j_config.database
-    city = _city()
+    city = tiny_city()
     load_events(empty_neo4j, city.drop(index=[1]), database=db)  # without the first dispense
     load_events(empty_neo4j, city, database=db)
     nodes, rels = graph_counts(empty_neo4j, db)
@@ -99,12 +69,12 @@ def test_interrupted_first_load_resumes_where_it_stopped(empty_neo4j, neo4j_conf
 
     monkeypatch.setattr(loader, "_chain_batches", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        load_events(empty_neo4j, _city(), database=db, batch_size=1, load_key="resume-test")
+        load_events(empty_neo4j, tiny_city(), database=db, batch_size=1, load_key="resume-test")
     partial, partial_rels = graph_counts(empty_neo4j, db)
     assert (partial["Box"], partial["Event"], partial_rels["NEXT"]) == (1, 4, 3)
 
     monkeypatch.setattr(loader, "_chain_batches", real)
-    report = load_events(empty_neo4j, _city(), database=db, batch_size=1, load_key="resume-test")
+    report = load_events(empty_neo4j, tiny_city(), database=db, batch_size=1, load_key="resume-test")
     # sites S1 S2, products P1 P2, patients PAT1 PAT2, prescriber DR1, and box A's batch were done
     assert report.skipped_batches == 2 + 2 + 2 + 1 + 1
     assert report.nodes == {"Box": 2, "Site": 2, "Patient": 2, "Prescriber": 1, "Product": 2, "Event": 5}
@@ -115,7 +85,7 @@ def test_interrupted_reload_resumes_where_it_stopped(empty_neo4j, neo4j_config, 
     db = neo4j_config.database
     import rxring.backends.neo4j.load as loader
 
-    load_events(empty_neo4j, _city().iloc[[4]], database=db)  # box B only: the next load is not a first load
+    load_events(empty_neo4j, tiny_city().iloc[[4]], database=db)  # box B only: the next load is not a first load
     real = loader._event_columns
     calls = {"n": 0}
 
@@ -127,12 +97,12 @@ def test_interrupted_reload_resumes_where_it_stopped(empty_neo4j, neo4j_config, 
 
     monkeypatch.setattr(loader, "_event_columns", failing)
     with pytest.raises(KeyboardInterrupt):
-        load_events(empty_neo4j, _city(), database=db, batch_size=1, load_key="resume-test")
+        load_events(empty_neo4j, tiny_city(), database=db, batch_size=1, load_key="resume-test")
     partial, _ = graph_counts(empty_neo4j, db)
     assert partial["Event"] == 3  # box B's, and the first two events of box A
 
     monkeypatch.setattr(loader, "_event_columns", real)
-    report = load_events(empty_neo4j, _city(), database=db, batch_size=1, load_key="resume-test")
+    report = load_events(empty_neo4j, tiny_city(), database=db, batch_size=1, load_key="resume-test")
     # sites S1 S2, products P1 P2, boxes A B, patients, prescriber, and the 2 event batches were done
     assert report.skipped_batches == 2 + 2 + 2 + 2 + 1 + 2
     assert report.nodes["Event"] == 5
@@ -153,7 +123,7 @@ def test_first_load_refuses_to_write_half_a_batch(empty_neo4j, neo4j_config, mon
 
     monkeypatch.setattr(loader, "_chain_batches", patient_deleted)
     with pytest.raises(RxringError, match="database changed during the load"):
-        load_events(empty_neo4j, _city(), database=db, batch_size=10)
+        load_events(empty_neo4j, tiny_city(), database=db, batch_size=10)
     nodes, _ = graph_counts(empty_neo4j, db)
     assert nodes["Event"] == 0
 
