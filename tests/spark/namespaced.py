@@ -1,9 +1,11 @@
 """All rule fixtures in one event table, each in its own namespace.
 
-Running Spark once per fixture would cost a JVM job chain per fixture; instead
-every fixture's ids (codes, product parts, sites, people, products, records) get
-the prefix ``F<nn>-`` so fixtures cannot interact, and one table holds them all.
-:func:`isolated` checks that claim with the embedded engine.
+Running Spark once per fixture would cost a job chain per fixture (some 20 s each
+on a small machine); instead every fixture's ids (codes, product parts, sites,
+people, products, records) get the prefix ``F<nn>-`` so fixtures cannot interact,
+and one table holds them all.  test_fixtures.py checks that claim with the
+embedded engine.  :func:`prefixed` and :func:`subset` do the same for any event
+table (test_edges.py).
 """
 
 from __future__ import annotations
@@ -26,13 +28,25 @@ def _tag(value, pre: str):
     return pre + str(value)
 
 
-def namespaced(number: int, name: str):
-    """(events, products, deletions) of one fixture with every id prefixed."""
-    fixture, pre = FIXTURES[name], prefix(number)
-    events = fixture.events.copy()
+def prefixed(events: pd.DataFrame, pre: str) -> pd.DataFrame:
+    """A copy of *events* with every id column prefixed with *pre*."""
+    events = events.copy()
     for column in _ID_COLUMNS:
         if column in events:
             events[column] = events[column].map(lambda v: _tag(v, pre)).astype("object")
+    return events
+
+
+def subset(findings: pd.DataFrame, pre: str) -> pd.DataFrame:
+    """The findings of the namespace *pre* (their first trace code carries it)."""
+    mask = findings["trace_codes"].map(lambda codes: codes[0].startswith(pre))
+    return findings[mask].reset_index(drop=True)
+
+
+def namespaced(number: int, name: str):
+    """(events, products, deletions) of one fixture with every id prefixed."""
+    fixture, pre = FIXTURES[name], prefix(number)
+    events = prefixed(fixture.events, pre)
     products = None
     if fixture.products is not None:
         products = fixture.products.assign(product_code=fixture.products["product_code"].map(lambda v: _tag(v, pre)))

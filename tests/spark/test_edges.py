@@ -1,4 +1,8 @@
-"""Edge cases of the Spark engine: errors a user can cause, sub-second times, masters."""
+"""Edge cases of the Spark engine: errors a user can cause, sub-second times, masters.
+
+The cases compared with the embedded engine run on Spark together, in one table
+(each in its own namespace, see namespaced.py): one Spark job chain instead of four.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from rxring.errors import RxringError
 from rxring.options import AnalysisOptions
 from rxring.backends.spark import read_events, run_spark_analysis, spark_session
 from tests.rules.fixtures import FIXTURES, ev
+from tests.spark.namespaced import prefixed, subset
 
 
 def _two_sales(first: str, second: str) -> pd.DataFrame:
@@ -25,20 +30,40 @@ def _two_sales(first: str, second: str) -> pd.DataFrame:
     ])
 
 
-def test_double_scan_window_whole_seconds(spark):
-    for second, rules in (("2025-01-10 10:10:00", []), ("2025-01-10 10:10:01", ["DUP_DISPENSE"])):
-        events = _two_sales("2025-01-10 10:00:00", second)
-        expected = run_rules(events, AnalysisOptions(), backend="embedded")
+def _cases() -> dict[str, pd.DataFrame]:
+    """The events of each case compared with the embedded engine."""
+    return {
+        "at_the_window": _two_sales("2025-01-10 10:00:00", "2025-01-10 10:10:00"),
+        "past_the_window": _two_sales("2025-01-10 10:00:00", "2025-01-10 10:10:01"),
+        "sub_second": _two_sales("2025-01-10 10:00:00.600", "2025-01-10 10:10:00.900"),
+        "resold": FIXTURES["resold_at_another_site"].events,
+    }
+
+
+@pytest.fixture(scope="module")
+def judged(spark):
+    """(the one table Spark judged, {case: (embedded findings of the case alone, Spark's
+    findings of it)}).  Every case is canonical Parquet as other tools write it: an
+    extra column, and source_line as int64."""
+    cases = {name: prefixed(events, f"{name}-").assign(extra_column="x", source_line=range(len(events)))
+             for name, events in _cases().items()}
+    table = pd.concat(cases.values(), ignore_index=True)
+    together = run_rules(table, AnalysisOptions(), backend="spark", spark=spark)
+    return table, {name: (run_rules(events, AnalysisOptions(), backend="embedded"), subset(together, f"{name}-"))
+                   for name, events in cases.items()}
+
+
+def test_double_scan_window_whole_seconds(judged):
+    for case, rules in (("at_the_window", []), ("past_the_window", ["DUP_DISPENSE"])):
+        expected, got = judged[1][case]
         assert list(expected["rule"]) == rules
-        assert_frame_equal(run_rules(events, AnalysisOptions(), backend="spark", spark=spark), expected,
-                           check_dtype=False)
+        assert_frame_equal(got, expected, check_dtype=False)
 
 
-def test_double_scan_window_sub_second(spark):
-    events = _two_sales("2025-01-10 10:00:00.600", "2025-01-10 10:10:00.900")
-    expected = run_rules(events, AnalysisOptions(), backend="embedded")
+def test_double_scan_window_sub_second(judged):
+    expected, got = judged[1]["sub_second"]
     assert list(expected["rule"]) == ["DUP_DISPENSE"]
-    assert_frame_equal(run_rules(events, AnalysisOptions(), backend="spark", spark=spark), expected)
+    assert_frame_equal(got, expected)
 
 
 def test_missing_required_column_is_a_user_error(spark):
@@ -72,12 +97,12 @@ def test_not_parquet_is_a_user_error(spark, tmp_path):
         read_events(spark, str(path))
 
 
-def test_extra_and_differently_typed_columns(spark):
+def test_extra_and_differently_typed_columns(judged):
     """Canonical Parquet written by other tools: extra columns ignored, ints cast."""
-    fixture = FIXTURES["resold_at_another_site"]
-    events = fixture.events.assign(extra_column="x", source_line=range(len(fixture.events)))
-    assert_frame_equal(run_rules(events, AnalysisOptions(), backend="spark", spark=spark),
-                       run_rules(events, AnalysisOptions(), backend="embedded"))
+    table, cases = judged
+    assert "extra_column" in table and table["source_line"].dtype == "int64"
+    expected, got = cases["resold"]
+    assert_frame_equal(got, expected)
 
 
 def test_without_pyspark_a_clear_error(monkeypatch):

@@ -15,7 +15,7 @@ from rxring.options import AnalysisOptions
 from rxring.rings import build_rings
 from rxring.schema import FINDING_COLUMNS
 from tests.rules.fixtures import FIXTURES
-from tests.spark.namespaced import combined, expected_ids, namespaced, prefix
+from tests.spark.namespaced import combined, expected_ids, namespaced, prefix, subset
 
 #: Every threshold away from its default at once: the placeholders must reach Spark's SQL.
 OTHER_OPTIONS = AnalysisOptions(double_scan_minutes=1, provenance_min_coverage=0.9, provenance_grace_days=0,
@@ -37,9 +37,7 @@ def default_run(spark, all_fixtures):
 
 
 def _subset(findings: pd.DataFrame, number: int) -> pd.DataFrame:
-    pre = prefix(number)
-    mask = findings["trace_codes"].map(lambda codes: codes[0].startswith(pre))
-    return findings[mask].reset_index(drop=True)
+    return subset(findings, prefix(number))
 
 
 def test_fixtures_are_isolated_in_the_combined_table(all_fixtures):
