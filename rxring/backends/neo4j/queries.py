@@ -17,7 +17,7 @@ __all__ = ["run_query"]
 
 
 def run_query(driver, name: str, params: dict | None = None, database: str | None = None):
-    """Run one shipped read query (a rule file, ``rings``, ``ring_boxes``) and return its rows.
+    """Run one shipped read query (a rule file, ``rings``, ``ring_boxes``, ``box_chain``...); return its rows.
 
     Parameters
     ----------
