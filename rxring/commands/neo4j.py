@@ -210,13 +210,20 @@ def queries_command(name):
 
 
 def _param_value(text: str):
-    """--param values: JSON when it parses (numbers, lists, quoted strings), else the text itself."""
+    """--param values: JSON when it parses (numbers, lists, quoted strings), else the text itself.
+
+    A whole number beyond Neo4j's 64-bit integers stays text: a 20-digit trace code
+    (``--param code=81234560000000000011``) is an id, not a number.
+    """
     import json
 
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except ValueError:
         return text
+    if isinstance(value, int) and not isinstance(value, bool) and not -2 ** 63 <= value < 2 ** 63:
+        return text
+    return value
 
 
 @neo4j_group.command("run")

@@ -91,6 +91,14 @@ def test_box_cli_backend_neo4j_without_workspace(city_graph, graph_env):
     assert "test.csv:2" in shown.output
 
 
+def test_run_box_chain_takes_a_trace_code_as_text(city_graph, graph_env):
+    """`rxring neo4j run box_chain` runs the listing's own file; 20 digits are a code, not a number."""
+    result = CliRunner().invoke(cli, ["neo4j", "run", "box_chain", "--param", f"code={CODE_A}", "--json"])
+    assert result.exit_code == 0, result.output
+    assert [row["event_id"] for row in json.loads(result.output)] == ["e0002", "e0003", "e0004", "e0001"]
+    assert "PAT1000001" not in result.output  # masked by default
+
+
 def test_site_and_patient_cli_backend_neo4j(city_graph, graph_env):
     runner = CliRunner()
     site = runner.invoke(cli, ["site", "S2", "--backend", "neo4j"])
