@@ -18,6 +18,13 @@ Canonical forms (the project's contract):
   and GS1 Digital Link URIs.  The GTIN check digit is verified; AIs 17 (expiry)
   and 10 (lot) are extracted, other AIs are tolerated and ignored.
 
+Every Unicode decimal digit (category ``Nd``: Arabic-Indic ``٨``, Devanagari ``८``,
+full-width ``８``, mathematical ``𝟖`` …) is folded to its ASCII digit, and full-width
+letters and brackets to ASCII (NFKC), before anything else (:func:`fold_text`), so a
+pack has one identity however its digits were written.  After folding only ASCII
+digits count as digits: any other digit-like character (``①``, ``²`` after NFKC are
+ASCII; Kharosthi ``𐩀`` is not) makes the text "not a trace code".
+
 GS1 serials are case-sensitive and are kept as given.  A string of 20 digits
 (spaces and hyphens between them allowed) is always read as a Chinese code, even
 when it could also be a GS1 string with a 2-digit serial (Chinese codes start
@@ -43,15 +50,16 @@ __all__ = [
     "gtin_check_digit",
     "sgtin_uri_to_gtin",
     "parse_code_series",
+    "fold_text",
 ]
 
 _GS = "\x1d"
 # Ways a GS separator is spelt when a scanner's output was pasted as text.
 _GS_SPELLINGS = ("<GS>", "{GS}", "[GS]", "\\x1d", "\\x1D", "\\u001d", "\u241d", "<FNC1>", "{FNC1}")
 _SYMBOLOGY = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
-_CN20 = re.compile(r"^\d{20}$")
-_HRI = re.compile(r"\((\d{2,4})\)")
-_SGTIN = re.compile(r"^urn:epc:id:sgtin:(\d+)\.(\d+)\.(.+)$", re.IGNORECASE)
+_CN20 = re.compile(r"^\d{20}$", re.ASCII)
+_HRI = re.compile(r"\((\d{2,4})\)", re.ASCII)
+_SGTIN = re.compile(r"^urn:epc:id:sgtin:(\d+)\.(\d+)\.(.+)$", re.IGNORECASE | re.ASCII)
 _SERIAL_OK = re.compile(r"^[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}$")  # GS1 AI 82 set
 
 
@@ -100,7 +108,7 @@ def gtin_check_digit(body: str) -> int:
     >>> gtin_check_digit("0950600013435")
     2
     """
-    if not body.isdigit():
+    if not _is_digits(body):
         raise CodeError(f"GTIN must be digits, got {body!r}")
     total = 0
     for i, ch in enumerate(reversed(body)):
@@ -109,7 +117,7 @@ def gtin_check_digit(body: str) -> int:
 
 
 def _verify_gtin(gtin: str) -> str:
-    if not gtin.isdigit() or len(gtin) not in (8, 12, 13, 14):
+    if not _is_digits(gtin) or len(gtin) not in (8, 12, 13, 14):
         raise CodeError(f"GTIN must be 8, 12, 13 or 14 digits, got {gtin!r}")
     gtin14 = gtin.zfill(14)
     expected = gtin_check_digit(gtin14[:-1])
@@ -137,11 +145,43 @@ def sgtin_uri_to_gtin(uri: str) -> tuple[str, str]:
 
 
 _EXCEL_TEXT = re.compile(r'^(?:=?"(.*)"|\'(.*))$')  # ="8115…" or '8115… : spreadsheet text markers
-_SCIENTIFIC = re.compile(r"^\d(?:\.\d+)?[eE]\+?\d+$")
+_SCIENTIFIC = re.compile(r"^\d(?:\.\d+)?[eE]\+?\d+$", re.ASCII)
+
+
+def _is_digits(s: str) -> bool:
+    """Whether ``s`` is a non-empty run of ASCII digits (``str.isdigit`` also takes ``٨``, ``²``, ``𐩀``)."""
+    return s.isascii() and s.isdigit()
+
+
+@lru_cache(maxsize=256)
+def _fold_char(ch: str) -> str:
+    return str(unicodedata.decimal(ch)) if unicodedata.category(ch) == "Nd" else ch
+
+
+def fold_text(text: str) -> str:
+    """NFKC, then every Unicode decimal digit (category ``Nd``) as its ASCII digit.
+
+    NFKC folds full-width letters, digits and brackets and mathematical digits;
+    the digits of other scripts (Arabic-Indic, Devanagari, Thai, …) are decimal
+    digits NFKC keeps, folded here by their decimal value.
+
+    Examples
+    --------
+    >>> fold_text("٨١١٥١٢٥٧٩١٤٠٨٥٦٢٣٢٧٤")
+    '81151257914085623274'
+    >>> fold_text("（０１）０９５０６０００１３４３５２（２１）ＡＢＣ१२३")
+    '(01)09506000134352(21)ABC123'
+    """
+    if text.isascii():
+        return text
+    s = unicodedata.normalize("NFKC", text)
+    if s.isascii():
+        return s
+    return "".join(_fold_char(ch) if not ch.isascii() else ch for ch in s)
 
 
 def _clean(text: str) -> str:
-    s = unicodedata.normalize("NFKC", text).strip()  # full-width digits and brackets -> ASCII
+    s = fold_text(text).strip()  # full-width and other scripts' digits, full-width letters -> ASCII
     m = _EXCEL_TEXT.match(s)
     if m:
         s = (m.group(1) if m.group(1) is not None else m.group(2)).strip()
@@ -208,7 +248,7 @@ def _fast_elements(s: str) -> dict[str, str] | None:
         for ai, value in zip(parts[1::2], parts[2::2]):
             value = value.strip()
             if ai in _FIXED_AIS:
-                if len(value) != _FIXED_AIS[ai] or not value.isdigit():
+                if len(value) != _FIXED_AIS[ai] or not _is_digits(value):
                     return None
             elif ai in _VARIABLE_AIS:
                 if not value or len(value) > _VARIABLE_AIS[ai]:
@@ -226,7 +266,7 @@ def _fast_elements(s: str) -> dict[str, str] | None:
         if ai in _FIXED_AIS:
             end = i + 2 + _FIXED_AIS[ai]
             value = s[i + 2 : end]
-            if len(value) != _FIXED_AIS[ai] or not value.isdigit():
+            if len(value) != _FIXED_AIS[ai] or not _is_digits(value):
                 return None
         elif ai in _VARIABLE_AIS:
             end = s.find(_GS, i + 2)
@@ -317,7 +357,7 @@ def parse_code(text: str) -> ParsedCode:
     if s.startswith("#PRECISION_LOST"):
         raise CodeError("the code was stored as a number in the spreadsheet and lost digits; store the column as text")
     digits = re.sub(r"[\s\-]", "", s)
-    if _CN20.match(digits) and s[0].isdigit() and s[-1].isdigit():
+    if _CN20.match(digits) and _is_digits(s[0]) and _is_digits(s[-1]):
         return ParsedCode(digits, "cn20", digits[:7], digits[7:])
     low = s.lower()
     if low.startswith("urn:epc:id:sgtin:"):
@@ -333,8 +373,12 @@ def parse_code(text: str) -> ParsedCode:
         return _parse_element_string(re.sub(r"\s+", "", s))
     if s.startswith("01") and len(s) >= 16:
         return _parse_element_string(s)
-    if digits.isdigit():
+    if _is_digits(digits):
         raise CodeError(f"a Chinese trace code has 20 digits, this has {len(digits)}")
+    odd = next((ch for ch in s if not ch.isascii() and ch.isdigit()), None)
+    if odd is not None:
+        raise CodeError(f"{odd!r} (U+{ord(odd):04X}) looks like a digit but is not a decimal digit: "
+                        f"not a trace code: {text.strip()[:60]!r}")
     raise CodeError(f"not a trace code (neither 20 digits nor a GS1 code with GTIN and serial): {text.strip()[:60]!r}")
 
 

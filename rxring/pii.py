@@ -1,0 +1,370 @@
+"""Masking personal data (patient ids, names, ID numbers, phone numbers) in outputs.
+
+Sites (pharmacies, hospitals) are institutions and stay readable; people do not.
+Masking keeps a short prefix and suffix so an investigator can tell members apart
+and match them with the unmasked file under ``--reveal-pii``, without the output
+being enough to identify anybody.  Free text (explanations, raw source lines) is
+masked too: every known personal value is replaced, and anything shaped like a
+mainland ID number (18 characters) or a mobile number is masked by pattern.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+
+import csv
+import io
+
+from .ingest.aliases import COLUMN_ALIASES, normalise_header
+
+__all__ = [
+    "Masker", "mask_value", "PII_EVENT_COLUMNS", "PII_HEADERS", "PII_JSON_KEYS", "NAME_HEADERS", "is_pii_header",
+    "mask_quarantine_raw", "mask_quarantine_rows",
+]
+
+# Event columns that hold people (DESIGN §2).
+PII_EVENT_COLUMNS = ("patient_id", "prescriber_id", "pharmacist_id")
+
+# Headers and NHSA fields that hold a person's name (ingest's aliases of the ids are
+# in rxring.ingest.aliases.COLUMN_ALIASES; the prescriber's name is its "_prescriber_name").
+NAME_HEADERS = (
+    "name", "psn_name", "prsc_dr_name", "phar_name", "dr_name", "opter_name", "sel_retn_opter_name",
+    "purc_retn_opter_name", "inv_chg_opter_name", "patient_name", "prescriber_name", "pharmacist_name",
+    "姓名", "患者姓名", "患者名称", "病人姓名", "就诊人", "就诊人姓名", "参保人", "参保人姓名", "人员姓名",
+    "顾客", "顾客姓名", "客户姓名", "会员姓名", "购药人", "购药人姓名", "取药人", "取药人姓名", "患者", "病人",
+    "医师姓名", "医生姓名", "开方医师姓名", "处方医师姓名", "开方医生", "处方医生", "药师姓名", "审方药师姓名",
+    "调配药师", "核对药师", "经办人", "操作员", "操作员姓名", "收银员",
+)
+
+# Other personal fields: ID and certificate numbers, phones.
+_OTHER_PERSONAL = (
+    "psn_cert_type", "certno", "psn_certno", "mdtrt_cert_no", "tel", "phone", "mob", "mobile", "phar_prac_cert_no",
+    "身份证", "身份证号", "身份证号码", "证件号", "证件号码", "医保卡号", "社保卡号", "手机", "手机号", "手机号码",
+    "电话", "联系电话", "联系方式",
+)
+
+#: Every header (normalised by :func:`rxring.ingest.aliases.normalise_header`) whose values
+#: are personal: ingest's aliases of the people columns, the name headers, ID numbers and phones.
+PII_HEADERS = frozenset(
+    normalise_header(h) for h in (
+        *COLUMN_ALIASES["patient_id"], *COLUMN_ALIASES["prescriber_id"], *COLUMN_ALIASES["pharmacist_id"],
+        *COLUMN_ALIASES["_prescriber_name"], *NAME_HEADERS, *_OTHER_PERSONAL,
+    )
+)
+
+#: Kept for callers of the older name: the same table.
+PII_JSON_KEYS = PII_HEADERS
+
+
+def is_pii_header(header) -> bool:
+    """True when a column header or JSON key holds personal data (any spelling ingest accepts).
+
+    Examples
+    --------
+    >>> is_pii_header("患者姓名"), is_pii_header(" PSN_NO "), is_pii_header("药品名称")
+    (True, True, False)
+    """
+    return normalise_header(header) in PII_HEADERS
+
+
+_DELIMITERS = ("\t", ",", ";", "|")
+
+
+def _split_header(header) -> tuple[list[str], str] | None:
+    """A CSV header as (names, delimiter); ``header`` is a line of text or a list of names."""
+    if header is None:
+        return None
+    if isinstance(header, (list, tuple)):
+        return [str(h) for h in header], ","
+    text = str(header).lstrip("\ufeff")
+    delimiter = max(_DELIMITERS, key=text.count)
+    if not text.count(delimiter):
+        return None
+    return next(csv.reader([text], delimiter=delimiter)), delimiter
+
+
+def _has_text(value: str) -> bool:
+    return any(ch.isalnum() for ch in value)
+
+
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[0-9Xx])(?![0-9A-Za-z])")
+_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+
+
+def mask_value(value) -> str:
+    """Mask one personal value, keeping a little of both ends.
+
+    Short values (names) keep their first character; longer ones keep up to three
+    leading and two trailing characters.  The length of the mask is capped so a
+    hostile 10 MB value cannot blow up a report.
+
+    Examples
+    --------
+    >>> mask_value("张三丰")
+    '张**'
+    >>> mask_value("110105199001011234")
+    '110*************34'
+    """
+    if value is None:
+        return ""
+    text = str(value)
+    if not text:
+        return ""
+    n = len(text)
+    if n <= 4:
+        return text[0] + "*" * max(n - 1, 1)
+    keep_head = 3 if n >= 8 else 1
+    keep_tail = 2 if n >= 8 else 1
+    stars = min(n - keep_head - keep_tail, 16)
+    return text[:keep_head] + "*" * stars + text[-keep_tail:]
+
+
+class Masker:
+    """Masks personal data unless ``reveal`` is true.
+
+    Parameters
+    ----------
+    reveal : bool
+        ``True`` shows personal data as is (``--reveal-pii``); every method then
+        returns its input unchanged.
+    known : iterable of str, optional
+        Personal values (patient ids, prescriber ids, names) to replace wherever
+        they occur in free text.
+    aliases : mapping of str to int, optional
+        A number per personal id, appended to its mask (``110***34#3``) so that
+        members whose masks look alike stay distinguishable.  The same workspace
+        gives the same numbers in every output.
+    """
+
+    def __init__(self, reveal: bool = False, known: Iterable[str] = (), aliases: dict | None = None):
+        self.reveal = bool(reveal)
+        self._known: set[str] = set()
+        self._by_prefix: dict[str, list[tuple[int, set[str]]]] | None = None
+        self._aliases = dict(aliases or {})
+        self.add_known(known)
+
+    def add_known(self, values: Iterable) -> None:
+        """Add personal values to replace in free text."""
+        for value in values:
+            if value is None:
+                continue
+            text = str(value).strip()
+            # Very short values ("1", "A") would mask half a sentence.
+            if len(text) >= 2:
+                self._known.add(text)
+        self._by_prefix = None
+
+    def _replace_known(self, text: str) -> str:
+        """Replace every known value in ``text`` by its mask, longest match first.
+
+        Values are bucketed by their first two characters and their length, so the
+        scan costs a few set lookups per character whatever the number of known
+        values (a city has tens of thousands of patients; one regex alternation of
+        them is far too slow).
+        """
+        if self._by_prefix is None:
+            grouped: dict[str, dict[int, set[str]]] = {}
+            for value in self._known:
+                grouped.setdefault(value[:2], {}).setdefault(len(value), set()).add(value)
+            self._by_prefix = {
+                prefix: sorted(by_length.items(), reverse=True) for prefix, by_length in grouped.items()
+            }
+        buckets = self._by_prefix
+        out, i, n = [], 0, len(text)
+        while i < n:
+            for length, values in buckets.get(text[i:i + 2], ()):
+                if text[i:i + length] in values:
+                    out.append(mask_value(text[i:i + length]))
+                    i += length
+                    break
+            else:
+                out.append(text[i])
+                i += 1
+        return "".join(out)
+
+    def alias(self, value) -> int | None:
+        """The number of a personal id (see ``aliases``), or None if it has none."""
+        return self._aliases.get(str(value))
+
+    def person(self, value) -> str:
+        """A personal identifier or name, masked unless revealing."""
+        if value is None or (isinstance(value, float) and value != value):
+            return ""
+        if self.reveal:
+            return str(value)
+        number = self._aliases.get(str(value))
+        return mask_value(value) + (f"#{number}" if number is not None else "")
+
+    def text(self, value) -> str:
+        """Free text with every known personal value and ID/phone-shaped number masked."""
+        if value is None:
+            return ""
+        text = str(value)
+        if self.reveal or not text:
+            return text
+        if self._known:
+            text = self._replace_known(text)
+        text = _ID_NUMBER.sub(lambda m: m.group(1)[:3] + "*" * 13 + m.group(3)[-2:], text)
+        text = _MOBILE.sub(lambda m: m.group(1) + "****" + m.group(3), text)
+        return text
+
+    def raw_line(self, line: str, header=None) -> str:
+        """One raw source line, masked.
+
+        JSON objects have the values of their personal keys masked (any key
+        :func:`is_pii_header` knows, at any depth); a delimited line with its
+        ``header`` (the file's header line, or the list of column names) has its
+        personal columns masked; then everything goes through :meth:`text`
+        (known values, ID and mobile numbers).
+        """
+        if self.reveal or not line:
+            return line
+        stripped = line.strip()
+        if stripped.startswith("{"):
+            try:
+                obj = json.loads(stripped)
+            except ValueError:
+                obj = None
+            if obj is not None:
+                return self.text(json.dumps(self._mask_json(obj), ensure_ascii=False))
+        split = _split_header(header)
+        if split is not None:
+            names, delimiter = split
+            fields = next(csv.reader([line], delimiter=delimiter), None)
+            if fields and len(fields) == len(names):
+                masked = [self.person(v) if v.strip() and is_pii_header(h) else v for h, v in zip(names, fields)]
+                buffer = io.StringIO()
+                csv.writer(buffer, delimiter=delimiter, lineterminator="").writerow(masked)
+                return self.text(buffer.getvalue())
+        return self.text(line)
+
+    def learn_raw(self, line: str, header=None) -> None:
+        """Add the personal values of a raw line (as :meth:`raw_line` finds them) to the known values.
+
+        Names and ids under personal headers in one row are then masked wherever
+        they occur in free text (a remark naming the patient, another row).
+        """
+        if not line:
+            return
+        found: list[str] = []
+        stripped = line.strip()
+        if stripped.startswith("{"):
+            try:
+                self._collect_json(json.loads(stripped), found)
+            except ValueError:
+                pass
+        else:
+            split = _split_header(header)
+            if split is not None:
+                names, delimiter = split
+                fields = next(csv.reader([line], delimiter=delimiter), None) or []
+                if len(fields) == len(names):
+                    found += [v for h, v in zip(names, fields) if is_pii_header(h)]
+        self.add_known(v for v in found if _has_text(v))
+
+    def _collect_json(self, obj, found: list) -> None:
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if isinstance(v, (dict, list)):
+                    self._collect_json(v, found)
+                elif v is not None and is_pii_header(k):
+                    found.append(str(v))
+        elif isinstance(obj, list):
+            for v in obj:
+                self._collect_json(v, found)
+
+    def _mask_json(self, obj):
+        if isinstance(obj, dict):
+            return {
+                k: (
+                    self.person(v)
+                    if v is not None and not isinstance(v, (dict, list)) and is_pii_header(k)
+                    else self._mask_json(v)
+                )
+                for k, v in obj.items()
+            }
+        if isinstance(obj, list):
+            return [self._mask_json(v) for v in obj]
+        return obj
+
+
+# ---------------------------------------------------------------- quarantine
+
+#: The 100 most common Chinese surnames (and compound ones): a 2-4 character Han
+#: field starting with one, in a row whose header is unknown, is taken for a name.
+_SURNAMES = frozenset(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范"
+    "金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+_COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "长孙", "宇文")
+_HAN = re.compile(r"^[\u4e00-\u9fff·]{2,4}$")
+# Han fields that end like things, not people (drug forms, institutions).
+_NOT_NAME_ENDINGS = tuple("片丸剂液膏粒囊素酸钠钾胺醇酮林星平尔定汀宁房店院司局部科室厂")
+
+
+def _looks_like_name(value: str) -> bool:
+    text = value.strip()
+    if not _HAN.match(text) or text.endswith(_NOT_NAME_ENDINGS):
+        return False
+    return text[0] in _SURNAMES or text.startswith(_COMPOUND_SURNAMES)
+
+
+def mask_quarantine_raw(raw, reason=None, header=None, reveal: bool = False) -> str:
+    """The raw text of a quarantined row, masked like every other output.
+
+    JSON (NHSA messages, EPCIS events) is masked key by key, a delimited row by
+    its ``header`` when the caller knows it (the file's header line or column
+    names); a delimited row without header has every field masked that looks
+    like a Chinese personal name; then ID and mobile numbers are masked anywhere.
+    ``reveal`` (``--reveal-pii`` at ingest, recorded) keeps the text as is.
+    ``reason`` is accepted for symmetry with the quarantine columns; mask it
+    with :func:`mask_quarantine_rows`.
+
+    Examples
+    --------
+    >>> mask_quarantine_raw('{"psn_no": "110105199001011234", "psn_name": "张三丰"}')
+    '{"psn_no": "110*************34", "psn_name": "张**"}'
+    >>> mask_quarantine_raw("8123,张三丰,阿莫西林胶囊,13812345678")
+    '8123,张**,阿莫西林胶囊,138****5678'
+    """
+    if raw is None or (isinstance(raw, float) and raw != raw):
+        return ""
+    text = str(raw)
+    if reveal or not text:
+        return text
+    masker = Masker()
+    if header is not None or text.lstrip().startswith("{"):
+        return masker.raw_line(text, header=header)
+    delimiter = max(_DELIMITERS, key=text.count)
+    if text.count(delimiter):
+        fields = next(csv.reader([text], delimiter=delimiter), None)
+        if fields and any(_looks_like_name(f) for f in fields):
+            buffer = io.StringIO()
+            csv.writer(buffer, delimiter=delimiter, lineterminator="").writerow(
+                [mask_value(f) if _looks_like_name(f) else f for f in fields])
+            text = buffer.getvalue()
+    elif _looks_like_name(text):
+        text = mask_value(text)
+    return masker.text(text)
+
+
+def mask_quarantine_rows(rows, header=None, reveal: bool = False):
+    """Quarantine rows (source_file, source_line, reason, raw) with ``raw`` and ``reason`` masked.
+
+    ``rows`` is an iterable of 4-tuples (returned as a list) or a DataFrame with
+    those columns (returned as a masked copy).  With ``reveal`` the rows come back
+    unchanged.
+    """
+    if reveal:
+        return rows
+    masker = Masker()
+    if hasattr(rows, "columns"):
+        if rows.empty:
+            return rows
+        out = rows.copy()
+        out["raw"] = [mask_quarantine_raw(r, header=header) for r in out["raw"]]
+        out["reason"] = [masker.text(r) for r in out["reason"]]
+        return out
+    return [(f, line, masker.text(why), mask_quarantine_raw(raw, why, header=header)) for f, line, why, raw in rows]
