@@ -21,7 +21,7 @@ from .ingest.aliases import COLUMN_ALIASES, normalise_header
 
 __all__ = [
     "Masker", "mask_value", "PII_EVENT_COLUMNS", "PII_HEADERS", "PII_JSON_KEYS", "NAME_HEADERS", "is_pii_header",
-    "mask_quarantine_raw", "mask_quarantine_rows",
+    "mask_quarantine_raw", "mask_quarantine_rows", "split_header",
 ]
 
 # Event columns that hold people (DESIGN §2).
@@ -40,7 +40,7 @@ NAME_HEADERS = (
 
 # Other personal fields: ID and certificate numbers, phones.
 _OTHER_PERSONAL = (
-    "psn_cert_type", "certno", "psn_certno", "mdtrt_cert_no", "tel", "phone", "mob", "mobile", "phar_prac_cert_no",
+    "certno", "psn_certno", "mdtrt_cert_no", "tel", "phone", "mob", "mobile", "phar_prac_cert_no",
     "身份证", "身份证号", "身份证号码", "证件号", "证件号码", "医保卡号", "社保卡号", "手机", "手机号", "手机号码",
     "电话", "联系电话", "联系方式",
 )
@@ -72,8 +72,12 @@ def is_pii_header(header) -> bool:
 _DELIMITERS = ("\t", ",", ";", "|")
 
 
-def _split_header(header) -> tuple[list[str], str] | None:
-    """A CSV header as (names, delimiter); ``header`` is a line of text or a list of names."""
+def split_header(header) -> tuple[list[str], str] | None:
+    """A CSV header as (names, delimiter); ``header`` is a line of text or a list of names.
+
+    The delimiter is the most frequent of tab, comma, semicolon and bar; None when
+    the line has none of them (or ``header`` is None).
+    """
     if header is None:
         return None
     if isinstance(header, (list, tuple)):
@@ -85,8 +89,15 @@ def _split_header(header) -> tuple[list[str], str] | None:
     return next(csv.reader([text], delimiter=delimiter)), delimiter
 
 
-def _has_text(value: str) -> bool:
-    return any(ch.isalnum() for ch in value)
+def _worth_learning(value: str) -> bool:
+    """A value found under a personal header that is safe to replace in free text.
+
+    Short numbers ("01", "3") would mask pieces of dates and amounts everywhere.
+    """
+    text = value.strip()
+    if not any(ch.isalnum() for ch in text):
+        return False
+    return len(text) >= 6 if text.isdigit() else len(text) >= 2
 
 
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[0-9Xx])(?![0-9A-Za-z])")
@@ -229,7 +240,7 @@ class Masker:
                 obj = None
             if obj is not None:
                 return self.text(json.dumps(self._mask_json(obj), ensure_ascii=False))
-        split = _split_header(header)
+        split = split_header(header)
         if split is not None:
             names, delimiter = split
             fields = next(csv.reader([line], delimiter=delimiter), None)
@@ -256,13 +267,13 @@ class Masker:
             except ValueError:
                 pass
         else:
-            split = _split_header(header)
+            split = split_header(header)
             if split is not None:
                 names, delimiter = split
                 fields = next(csv.reader([line], delimiter=delimiter), None) or []
                 if len(fields) == len(names):
                     found += [v for h, v in zip(names, fields) if is_pii_header(h)]
-        self.add_known(v for v in found if _has_text(v))
+        self.add_known(v for v in found if _worth_learning(v))
 
     def _collect_json(self, obj, found: list) -> None:
         if isinstance(obj, dict):

@@ -3,7 +3,8 @@
 * ``workspace`` / :func:`workspace_option`: ``--workspace/-w``, always with the
   environment variable RXRING_WORKSPACE, required or (:func:`workspace_option`
   with ``required=False``) optional;
-* ``as_json``, ``reveal_pii``, ``limit``, ``progress``: output and display;
+* ``as_json``, ``reveal_pii`` (with ``--operator``; every reveal is recorded, see
+  :func:`reveal_pii_option`), ``limit``, ``progress``: output and display;
 * ``analysis_backend``, ``results_backend``, ``graph_backend``, ``neo4j_uri``,
   ``neo4j_database``: where the rules run, whose results to read, where to look
   things up;
@@ -26,6 +27,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import click
 
@@ -59,9 +61,51 @@ workspace = workspace_option()
 
 as_json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table (for scripts).")
 
+_OPERATOR_KEY = "rxring.operator"
+
+
+def _keep_operator(ctx, param, value):
+    ctx.meta[_OPERATOR_KEY] = value
+    return value
+
+
+def _record_reveal(values: dict) -> None:
+    """Append the reveal of the running command to its workspace (:mod:`rxring.reveal`); before any output."""
+    from ..errors import RxringError
+    from ..reveal import record_reveal
+
+    ctx = click.get_current_context()
+    workspace = values.get("workspace")
+    if not workspace:
+        raise RxringError("--reveal-pii is recorded in the workspace: give --workspace/-w (or RXRING_WORKSPACE)")
+    skip = {"workspace", "reveal_pii", "progress", "as_json", "limit", "neo4j_uri", *ANALYSIS_OPTION_NAMES}
+    what = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()
+            if k not in skip and v not in (None, False, ())}
+    record_reveal(workspace, ctx.command_path, what, operator=ctx.meta.get(_OPERATOR_KEY))
+
+
 def reveal_pii_option(help: str = "Show patient and prescriber ids unmasked."):
-    """``--reveal-pii`` (parameter ``reveal_pii``)."""
-    return click.option("--reveal-pii", "reveal_pii", is_flag=True, help=help)
+    """``--reveal-pii`` (parameter ``reveal_pii``) and ``--operator NAME``; a reveal is recorded.
+
+    The command's function is wrapped: with ``--reveal-pii`` it first appends a
+    record (who: ``--operator`` or the OS user; when; the command line; what: the
+    command's arguments) to ``<workspace>/reveals.jsonl`` (:func:`rxring.reveal.record_reveal`),
+    and refuses to run when there is no workspace to record it in.  Use it as the
+    decorator nearest the function.
+    """
+    def decorate(func):
+        @functools.wraps(func)
+        def command(*args, **kwargs):
+            if kwargs.get("reveal_pii"):
+                _record_reveal(kwargs)
+            return func(*args, **kwargs)
+
+        command = click.option(
+            "--operator", metavar="NAME", envvar="RXRING_OPERATOR", expose_value=False, callback=_keep_operator,
+            help="Who reveals, recorded with --reveal-pii [env RXRING_OPERATOR; default: the OS user].")(command)
+        return click.option("--reveal-pii", "reveal_pii", is_flag=True,
+                            help=f"{help} Recorded in the workspace's reveals.jsonl.")(command)
+    return decorate
 
 
 reveal_pii = reveal_pii_option()

@@ -18,7 +18,10 @@ Contents (every text file UTF-8)::
     MANIFEST.sha256                 SHA-256 of every file above (``sha256sum -c`` format)
 
 Personal data is masked unless ``reveal_pii``; a reveal is written into the
-summaries, case.json and tool.json.  The SHA-256 of MANIFEST.sha256 is the
+summaries, case.json and tool.json (and, from the CLI, into the workspace's
+``reveals.jsonl``).  Raw source lines are masked by key (JSON) or by column (CSV,
+with the file's header; every header alias ingest knows, names included), and
+the ids and names found there are masked wherever else they occur in free text.  The SHA-256 of MANIFEST.sha256 is the
 package's digest: write it in the referral letter, and ``rxring evidence verify
 --expect DIGEST`` proves nothing was re-signed.
 """
@@ -266,15 +269,26 @@ def _line_number(row: dict) -> int | None:
     return None if line is None or line != line else int(line)
 
 
-def _custody_files(case: CaseData, ring: dict, masker: Masker) -> dict[str, bytes]:
-    """custody/timeline.csv and .md (every event of every pack) and source_rows.csv."""
-    proving = {e for f in ring_findings(case, ring) for e in f["event_ids"]}
-    codes, rows, sources = _custody(case, ring)
-    # people in the packs' other events (not named by any finding) are masked in raw lines too
+def _learn_people(masker: Masker, rows: list[dict], sources: dict) -> None:
+    """Teach the masker every person of the packs, so free text naming them is masked everywhere.
+
+    The people of the packs' other events (not named by any finding), and the ids
+    and names the raw source lines hold under personal headers (``prsc_dr_name``,
+    ``患者姓名``, …): a remark such as "患者张三丰退药" is then masked too.
+    """
     masker.add_known(
         str(row[c]) for row in rows for c in ("patient_id", "prescriber_id", "pharmacist_id")
         if row.get(c) is not None and row.get(c) == row.get(c)
     )
+    for found in sources.values():
+        if found.raw:
+            masker.learn_raw(found.raw, found.header or None)
+
+
+def _custody_files(case: CaseData, ring: dict, masker: Masker, custody) -> dict[str, bytes]:
+    """custody/timeline.csv and .md (every event of every pack) and source_rows.csv."""
+    proving = {e for f in ring_findings(case, ring) for e in f["event_ids"]}
+    codes, rows, sources = custody
     timeline, seq = [], {}
     for row in rows:
         code = str(row["trace_code"])
@@ -298,7 +312,8 @@ def _custody_files(case: CaseData, ring: dict, masker: Masker) -> dict[str, byte
         status = found.status if found else "no_line"
         source_rows.append([
             row.get("event_id"), masker.text(key[0]), "" if key[1] is None else key[1], status,
-            _STATUS_TEXT[status][0], _STATUS_TEXT[status][1], masker.raw_line(found.raw) if found and found.raw else "",
+            _STATUS_TEXT[status][0], _STATUS_TEXT[status][1],
+            masker.raw_line(found.raw, found.header or None) if found and found.raw else "",
         ])
     return {
         "custody/timeline.csv": _csv_bytes(_TIMELINE_HEADER, timeline),
@@ -383,6 +398,8 @@ def build_evidence(
     case = load_case(workspace)
     (ring,) = select_rings(case, [ring_id])
     masker = case.masker(reveal=reveal_pii)
+    custody = _custody(case, ring)
+    _learn_people(masker, custody[1], custody[2])  # before anything is written with the masker
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     if command_line is None:
         command_line = " ".join(["rxring", *sys.argv[1:]])
@@ -394,7 +411,7 @@ def build_evidence(
     }
     files: dict[str, bytes] = {}
     files.update(_case_files(case, ring, masker, tool))
-    files.update(_custody_files(case, ring, masker))
+    files.update(_custody_files(case, ring, masker, custody))
     files.update(_rule_files(case, ring))
     files["tool.json"] = json.dumps(tool, ensure_ascii=False, indent=2).encode("utf-8")
     graph = build_ring_graph(case, [ring], lang="zh", masker=masker)

@@ -24,6 +24,7 @@ class SourceLine:
     source_line: int | None
     status: str  # ok | file_missing | file_changed | beyond_end | binary_format | no_line
     raw: str = ""
+    header: str = ""  # the file's header line when it is a delimited text file (to mask raw by column)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -78,6 +79,28 @@ def _resolve(source_file: str, inputs: list[dict], workspace_root: Path) -> tupl
     return None, (recorded or {}).get("sha256")
 
 
+_HEADER_SCAN = 20
+
+
+def _header_line(first_lines: list[str]) -> str:
+    """The header of a delimited text file among its first lines ('' for JSON or when none is found).
+
+    The first line naming at least two columns ingest knows (:func:`rxring.ingest.aliases.map_headers`),
+    else the first non-blank line.
+    """
+    from ..ingest.aliases import map_headers
+    from ..pii import split_header
+
+    lines = [line for line in first_lines if line.strip()]
+    if not lines or lines[0].lstrip("\ufeff ").startswith(("{", "[")):
+        return ""
+    for line in lines:
+        split = split_header(line)
+        if split is not None and len(map_headers(split[0])) >= 2:
+            return line
+    return lines[0]
+
+
 def _decode(data: bytes) -> str:
     for encoding in ("utf-8-sig", "gb18030"):
         try:
@@ -124,16 +147,23 @@ def read_source_lines(wanted: dict[str, set[int]], manifest: dict, workspace_roo
                 mark("file_changed")
                 continue
             remaining = set(lines)
+            first: list[str] = []
+            found: dict[int, str] = {}
             with path.open("rb") as handle:
                 for number, data in enumerate(handle, start=1):
+                    if number <= _HEADER_SCAN:
+                        first.append(_decode(data[:MAX_RAW_CHARS]).rstrip("\r\n"))
                     if number in remaining:
                         text = _decode(data).rstrip("\r\n")
                         if len(text) > MAX_RAW_CHARS:
                             text = text[:MAX_RAW_CHARS] + " …[truncated]"
-                        out[(source_file, number)] = SourceLine(source_file, number, "ok", text)
+                        found[number] = text
                         remaining.discard(number)
-                        if not remaining:
+                        if not remaining and number >= _HEADER_SCAN:
                             break
+            header = _header_line(first)
+            for number, text in found.items():
+                out[(source_file, number)] = SourceLine(source_file, number, "ok", text, header)
             for line in remaining:
                 out[(source_file, line)] = SourceLine(source_file, line, "beyond_end")
         except OSError:
