@@ -77,3 +77,24 @@ def test_all_fixtures_at_once_same_findings_and_rings(neo4j_driver, neo4j_config
     assert len(got) > 5
     assert_same_findings(expected, got)
     assert_frame_equal(build_rings(got, options), build_rings(expected, options))
+
+
+@pytest.mark.xfail(strict=True, reason="engine difference: on a workspace, Neo4j's events_read counts only the events "
+                                       "that count (NHSA 3507 deletions and repeated ids are never loaded); the "
+                                       "embedded and Spark backends count every row read")
+def test_workspace_stats_count_the_rows_read(tmp_path, empty_neo4j, neo4j_config):
+    from rxring.analysis import analyze
+
+    from .graph_data import make_workspace
+
+    name = next(n for n in sorted(FIXTURES) if FIXTURES[n].deletions is not None)
+    fixture = FIXTURES[name]
+    stats = {}
+    for backend, options in (("embedded", {}), ("neo4j", {"neo4j": empty_neo4j, "database": neo4j_config.database})):
+        ws = make_workspace(tmp_path / backend, fixture.events, products=fixture.products)
+        fixture.deletions.to_parquet(ws.deletions_path, index=False)
+        stats[backend] = analyze(ws.root, backend, **options).stats
+    assert stats["embedded"]["events_read"] > stats["embedded"]["events_used"]   # a deleted row was read
+    for key in ("events_used", "findings", "findings_by_rule", "rings"):
+        assert stats["neo4j"][key] == stats["embedded"][key], key
+    assert stats["neo4j"]["events_read"] == stats["embedded"]["events_read"]
