@@ -35,7 +35,7 @@ from typing import Callable, Iterator
 from ..errors import RxringError
 from .formats.jsonfmt import jsonl_chunks
 from .prepared import Prepared, prepare_chunk
-from .sniff import Sniffed, is_gzip
+from .sniff import Sniffed, _errors_for, is_gzip
 
 __all__ = ["PiecePool", "worth_it", "byte_ranges", "prepared_pieces", "parse_piece",
            "PARALLEL_MIN_BYTES", "PIECE_BYTES", "WINDOW"]
@@ -192,36 +192,58 @@ def byte_ranges(path: Path, piece_bytes: int | None = None) -> Iterator[tuple[in
             end = min(start + piece_bytes, size)
             fh.seek(start)
             data = fh.read(end - start)
-            while end < size and not data.endswith(b"\n"):
+            breaks, last = _line_breaks(data), data[-1:]
+            del data
+            while end < size and last != b"\n":  # to the end of the line (counted, never held: it may be huge)
                 more = fh.read(_SCAN)
                 if not more:
                     break
                 cut = more.find(b"\n")
                 if cut >= 0:
                     more = more[: cut + 1]
-                data += more
+                breaks += _line_breaks(more) - (1 if last == b"\r" and more[:1] == b"\n" else 0)
+                last = more[-1:]
                 end += len(more)
             yield start, end, line
-            line += _line_breaks(data)
+            line += breaks
             start = end
 
 
 def parse_piece(path: str, encoding: str, start: int, end: int, first_line: int, sha16: str,
                 display: str) -> list[Prepared]:
     """Parse and normalise one byte range of a JSON Lines file (runs in a worker)."""
-    with open(path, "rb") as fh:
-        fh.seek(start)
-        data = fh.read(end - start)
     if start > 0 and codecs.lookup(encoding).name == "utf-8-sig":
         encoding = "utf-8"  # only the file's first piece can start with the BOM
-    text = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors="replace", newline="")
     kinds: Counter = Counter()
     out = []
-    for chunk in jsonl_chunks(text, first_line, sha16, display, kinds):
-        chunk.source_file = display
-        out.append(prepare_chunk(chunk, display, sha16))
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        raw = io.BufferedReader(_Range(fh, end - start), 1 << 20)
+        text = io.TextIOWrapper(raw, encoding=encoding, errors=_errors_for(encoding), newline="")
+        for chunk in jsonl_chunks(text, first_line, sha16, display, kinds):
+            chunk.source_file = display
+            out.append(prepare_chunk(chunk, display, sha16))
     out[-1].kinds = kinds
     return out
+
+
+class _Range(io.RawIOBase):
+    """``size`` bytes of an open file from its current position (a piece, read as a stream)."""
+
+    def __init__(self, fh, size: int):
+        super().__init__()
+        self._fh, self._left = fh, size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:
+        if self._left <= 0:
+            return 0
+        view = memoryview(target)[: min(len(target), self._left)]
+        n = self._fh.readinto(view)
+        self._left -= n or 0
+        return n or 0
 
 
 def prepared_pieces(pool: PiecePool, path: Path, encoding: str, sha16: str, display: str,

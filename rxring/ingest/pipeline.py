@@ -9,14 +9,13 @@ import sys
 import threading
 import zlib
 from collections import Counter
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
 from ..version import __version__
 from ..errors import RxringError
-from ..workspace import Workspace
+from ..workspace import Workspace, workspace_lock
 from . import parallel
 from .accounting import ALREADY, EMPTY, ERROR, INGESTED, UNKNOWN, FileReport, IngestReport
 from .formats import Chunk, FileProblem
@@ -26,7 +25,7 @@ from .normalise import FileContext, normalise
 from .sniff import Sniffed, sniff
 from .partwriter import PartWriterThread
 from .prepared import Prepared, prepare_chunk
-from .store import InputWriter, cleanup_temporaries
+from .store import InputWriter, cleanup_temporaries, committed_sizes, fault, restore_committed
 
 __all__ = ["ingest", "collect_inputs", "file_sha256"]
 
@@ -262,8 +261,18 @@ def _account(item: Prepared, writer: InputWriter, report: FileReport, kinds: Cou
 def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, progress: bool,
                  part_writer: PartWriterThread | None = None,
                  part_pool: "parallel.PiecePool | None" = None) -> _Finishing | None:
-    """Read, normalise and queue one input; returns what is left to finish it (None: nothing to commit)."""
-    sniffed = sniff(path)
+    """Read, normalise and queue one input; returns what is left to finish it (None: nothing to commit).
+
+    Whatever goes wrong while reading the file (a broken or hostile file, an input
+    limit, even a bug in a reader) makes this file an ``error`` and never stops the
+    other inputs; only a failed write to the workspace and interrupts are raised.
+    """
+    try:
+        sniffed = sniff(path)
+    except (OSError, RecursionError, MemoryError, ValueError) as exc:
+        report.status = ERROR
+        report.message = f"cannot read the file ({type(exc).__name__}: {exc})"
+        return None
     report.format = sniffed.format
     report.encoding = sniffed.encoding
     if sniffed.format in ("empty", "unknown"):
@@ -304,6 +313,16 @@ def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, pr
         writer.abort()
         report.status = ERROR
         report.message = f"stopped before the end of the file ({type(exc).__name__}: {exc}); nothing from it was kept"
+        _discard_counts(report)
+    except RxringError:
+        writer.abort()  # a failed write of the workspace, a worker process that died: not this file's fault
+        raise
+    except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the others
+        writer.abort()
+        report.status = ERROR
+        what = "ran out of memory reading it" if isinstance(exc, MemoryError) else (
+            "nested too deeply to read" if isinstance(exc, RecursionError) else "could not be read")
+        report.message = f"the file {what} ({type(exc).__name__}: {str(exc)[:200]}); nothing from it was kept"
         _discard_counts(report)
     except BaseException:
         writer.abort()
@@ -370,23 +389,14 @@ def ingest(paths, workspace, progress: bool = True) -> IngestReport:
         return _ingest_locked(paths, ws, progress)
 
 
-@contextmanager
 def _workspace_lock(ws: Workspace):
-    """One ingest per workspace at a time (an advisory lock, released when the process ends)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on Windows
-        yield
-        return
-    with open(ws.root / ".ingest.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RxringError(f"another rxring ingest is writing to workspace {ws.root}; wait for it to finish") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """One writer per workspace at a time (:func:`rxring.workspace.workspace_lock`, shared with
+    `rxring analyze`); an ingest does not wait: it fails with one line naming the holder."""
+    return workspace_lock(ws, "ingest", wait=0)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _ingest_locked(paths: list, ws: Workspace, progress: bool) -> IngestReport:
@@ -394,9 +404,20 @@ def _ingest_locked(paths: list, ws: Workspace, progress: bool) -> IngestReport:
     inputs = collect_inputs(paths, skip=ws.root)
     manifest = ws.manifest()
     manifest.setdefault("inputs", [])
+    restore_committed(ws, manifest)
     known = {entry.get("sha256"): entry for entry in manifest["inputs"]}
     report = IngestReport(workspace=str(ws.root))
     pending: list[tuple[_Finishing, Path]] = []  # inputs read, their parts still being written (oldest first)
+    rejected_changed = False
+
+    def save() -> None:
+        nonlocal rejected_changed
+        manifest["version"] = __version__
+        manifest["totals"] = _manifest_totals(manifest["inputs"])
+        manifest.update(committed_sizes(ws))
+        fault("before-manifest")
+        ws.write_manifest(manifest)
+        rejected_changed = False
 
     def complete() -> None:
         finishing, path = pending.pop(0)
@@ -404,12 +425,22 @@ def _ingest_locked(paths: list, ws: Workspace, progress: bool) -> IngestReport:
         entry = finishing.report
         record = entry.to_dict()
         record["abs_path"] = str(path.resolve())
-        record["ingested_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        record["ingested_at"] = _now()
         manifest["inputs"].append(record)
         known[entry.sha256] = record
-        manifest["version"] = __version__
-        manifest["totals"] = _manifest_totals(manifest["inputs"])
-        ws.write_manifest(manifest)
+        if manifest.get("rejected"):
+            manifest["rejected"] = [r for r in manifest["rejected"] if r.get("sha256") != entry.sha256]
+        save()
+
+    def reject(entry: FileReport, path: Path) -> None:
+        """A file rejected whole goes into the manifest's ``rejected`` list with the reason (not ``inputs``:
+        it is read again by the next ingest, e.g. after a limit was raised)."""
+        nonlocal rejected_changed
+        record = {"path": entry.path, "abs_path": str(path.resolve()), "size": entry.size, "sha256": entry.sha256,
+                  "format": entry.format, "status": entry.status, "reason": entry.message, "checked_at": _now()}
+        kept = [r for r in manifest.get("rejected", []) if r.get("sha256") != entry.sha256 or not entry.sha256]
+        manifest["rejected"] = kept + [record]
+        rejected_changed = True
 
     part_writer = PartWriterThread(depth=2)
     part_pool = parallel.PiecePool()  # worker processes, started for the first large JSON Lines file
@@ -423,6 +454,7 @@ def _ingest_locked(paths: list, ws: Workspace, progress: bool) -> IngestReport:
             except OSError as exc:
                 entry.status = ERROR
                 entry.message = f"cannot read the file: {exc.strerror or exc}"
+                reject(entry, path)
                 continue
             while any(f.report.sha256 == entry.sha256 for f, _ in pending):
                 complete()  # the same content twice in a row: the first copy must be known
@@ -445,10 +477,14 @@ def _ingest_locked(paths: list, ws: Workspace, progress: bool) -> IngestReport:
                 raise
             if finishing is not None:
                 pending.append((finishing, path))
+            elif entry.status in (ERROR, UNKNOWN, EMPTY):
+                reject(entry, path)
             while len(pending) > 1 or (pending and finishing is None):
                 complete()  # the previous input's part was written while this one was read
         while pending:
             complete()
+        if rejected_changed:
+            save()
     finally:
         for finishing, _ in pending:  # an exception left it unfinished
             finishing.abort()

@@ -11,6 +11,14 @@ answers one of:
 ``empty``          no bytes, or only whitespace
 ``unknown``        anything else (binary junk, an unknown encoding, other archives);
                    ``Sniffed.reason`` says why
+
+Input limits (:class:`Limits`, read from ``RXRING_MAX_*`` environment variables)
+bound what one file may cost: a gzip stream read through :func:`open_binary`
+stops with :class:`InputLimit` when it inflates beyond ``max_decompressed``
+bytes or, after ``RATIO_GRACE`` bytes, beyond ``max_ratio`` times the bytes
+consumed.  Text that is not valid UTF-8 in a UTF-8 file is decoded line by line
+as GB18030 where it can be (the ``rxring-gb18030`` codec error handler), so a
+BOM followed by GBK text, or a file of mixed encodings, is read row by row.
 """
 
 from __future__ import annotations
@@ -19,13 +27,196 @@ import codecs
 import gzip
 import io
 import json
+import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Sniffed", "sniff", "open_binary", "is_gzip", "text_stream", "raw_position", "Utf8Recoder"]
+from .formats import FileProblem
+
+__all__ = ["Sniffed", "sniff", "open_binary", "is_gzip", "text_stream", "raw_position", "Utf8Recoder",
+           "Limits", "InputLimit", "limits", "FALLBACK_ERRORS"]
 
 SAMPLE_BYTES = 256 * 1024
+GiB, MiB = 1 << 30, 1 << 20
+# A gzip stream is measured against max_ratio only after this many bytes came out
+# of it: a small file of repeated values may legitimately inflate a lot.
+RATIO_GRACE = 32 * MiB
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one input file may cost (defaults; each raised by its environment variable).
+
+    ==================  ==============================  =========  ===============================================
+    attribute           environment variable            default    what
+    ==================  ==============================  =========  ===============================================
+    max_decompressed    ``RXRING_MAX_DECOMPRESSED``     64 GiB     bytes a gzip file, or an XLSX's members, inflate to
+    max_ratio           ``RXRING_MAX_RATIO``            200        decompressed / compressed bytes (after 32 MiB)
+    max_line            ``RXRING_MAX_LINE_BYTES``       16 MiB     one JSON line, JSON array item or CSV header
+    max_json_depth      ``RXRING_MAX_JSON_DEPTH``       100        nesting of objects and arrays in one JSON record
+    max_document        ``RXRING_MAX_DOCUMENT_BYTES``   512 MiB    what is loaded whole: a JSON document that is
+                                                                   not a list, a gzipped Parquet file, an XLSX's
+                                                                   shared strings
+    ==================  ==============================  =========  ===============================================
+
+    Values are bytes (``K``, ``M``, ``G`` suffixes accepted) or plain numbers.
+    """
+
+    max_decompressed: int = 64 * GiB
+    max_ratio: float = 200.0
+    max_line: int = 16 * MiB
+    max_json_depth: int = 100
+    max_document: int = 512 * MiB
+
+
+_ENV = {"max_decompressed": "RXRING_MAX_DECOMPRESSED", "max_ratio": "RXRING_MAX_RATIO",
+        "max_line": "RXRING_MAX_LINE_BYTES", "max_json_depth": "RXRING_MAX_JSON_DEPTH",
+        "max_document": "RXRING_MAX_DOCUMENT_BYTES"}
+_UNITS = {"k": 1 << 10, "m": MiB, "g": GiB, "t": 1 << 40}
+
+
+def _parse_amount(text: str) -> float:
+    text = text.strip().lower().removesuffix("b").removesuffix("i")
+    unit = 1
+    if text and text[-1] in _UNITS:
+        unit, text = _UNITS[text[-1]], text[:-1]
+    return float(text) * unit
+
+
+def limits() -> Limits:
+    """The limits in force: :class:`Limits` defaults, overridden by the ``RXRING_MAX_*`` environment variables.
+
+    Raises
+    ------
+    RxringError
+        When a variable is set to something that is not a positive number.
+    """
+    from ..errors import RxringError
+
+    given = {}
+    for name, variable in _ENV.items():
+        value = os.environ.get(variable, "").strip()
+        if not value:
+            continue
+        try:
+            amount = _parse_amount(value)
+        except ValueError:
+            amount = -1
+        if not amount > 0:
+            raise RxringError(f"{variable}={value!r} is not a positive number")
+        given[name] = amount if name == "max_ratio" else int(amount)
+    return Limits(**given)
+
+
+def limit_hint(name: str) -> str:
+    """``(limit RXRING_..., raise it to read such files)`` for messages."""
+    return f"set {_ENV[name]} to raise the limit"
+
+
+class InputLimit(FileProblem):
+    """A file exceeds one of the :class:`Limits` (a bomb, or an export too large to read whole)."""
+
+
+class _LimitedGzip(io.BufferedIOBase):
+    """A gzip stream that stops with :class:`InputLimit` past the size or ratio limit.
+
+    ``fileobj`` is the file as stored (for :func:`raw_position`); zlib errors (a
+    flipped byte) become ``OSError`` so that every reader treats them as a broken file.
+    """
+
+    def __init__(self, path: Path, lim: Limits | None = None):
+        super().__init__()
+        self.fileobj = open(path, "rb")
+        self._gz = gzip.GzipFile(fileobj=self.fileobj, mode="rb")
+        self._limits = lim or limits()
+        self._out = 0
+        self._size = os.fstat(self.fileobj.fileno()).st_size
+
+    def readable(self) -> bool:
+        return True
+
+    def _count(self, n: int) -> None:
+        self._out += n
+        lim = self._limits
+        if self._out > lim.max_decompressed:
+            raise InputLimit(f"the gzip file inflates beyond {lim.max_decompressed:,} bytes "
+                             f"({limit_hint('max_decompressed')}); nothing from it was kept")
+        if self._out > RATIO_GRACE:
+            consumed = max(self.fileobj.tell(), 1)
+            if self._out > lim.max_ratio * consumed:
+                raise InputLimit(f"the gzip file inflates more than {lim.max_ratio:g} times "
+                                 f"({self._out:,} bytes from {consumed:,}; a compression bomb? "
+                                 f"{limit_hint('max_ratio')}); nothing from it was kept")
+
+    def _call(self, method, *args):
+        try:
+            result = method(*args)
+        except zlib.error as exc:
+            raise OSError(f"corrupt gzip data ({exc})") from None
+        return result
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            parts = []
+            while True:
+                part = self.read(1 << 20)
+                if not part:
+                    return b"".join(parts)
+                parts.append(part)
+        data = self._call(self._gz.read, size)
+        self._count(len(data))
+        return data
+
+    def read1(self, size: int = -1) -> bytes:
+        data = self._call(self._gz.read1, size if size and size > 0 else 1 << 16)
+        self._count(len(data))
+        return data
+
+    def readinto(self, target) -> int:
+        n = self._call(self._gz.readinto, target)
+        self._count(n)
+        return n
+
+    def readinto1(self, target) -> int:
+        return self.readinto(target)
+
+    def close(self) -> None:
+        try:
+            self._gz.close()
+        finally:
+            self.fileobj.close()
+            super().close()
+
+
+def _gb18030_fallback(exc: UnicodeError):
+    """Codec error handler: bytes that are not UTF-8 are read as GB18030 up to the line's end.
+
+    Lines that are not GB18030 either get U+FFFD for the bad byte (their rows are
+    then quarantined by the normaliser, not the whole file rejected).
+    """
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    data, start = exc.object, exc.start
+    end = data.find(b"\n", start)
+    end = len(data) if end < 0 else end
+    try:
+        return bytes(data[start:end]).decode("gb18030"), end
+    except UnicodeDecodeError:
+        return "\ufffd", exc.end
+
+
+FALLBACK_ERRORS = "rxring-gb18030"
+codecs.register_error(FALLBACK_ERRORS, _gb18030_fallback)
+
+
+def _errors_for(encoding: str) -> str:
+    try:
+        utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+    except LookupError:
+        utf8 = False
+    return FALLBACK_ERRORS if utf8 else "replace"
 
 
 @dataclass(frozen=True)
@@ -44,10 +235,10 @@ def is_gzip(path: Path) -> bool:
         return fh.read(2) == b"\x1f\x8b"
 
 
-def open_binary(path: Path):
-    """Open a file for binary reading, transparently un-gzipping it."""
+def open_binary(path: Path, lim: Limits | None = None):
+    """Open a file for binary reading, transparently un-gzipping it (within :class:`Limits`)."""
     if is_gzip(path):
-        return gzip.open(path, "rb")
+        return _LimitedGzip(path, lim)
     return open(path, "rb")
 
 
@@ -55,7 +246,7 @@ def _read_sample(path: Path) -> bytes:
     with open_binary(path) as fh:
         try:
             return fh.read(SAMPLE_BYTES)
-        except (OSError, EOFError, zipfile.BadZipFile):
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error, InputLimit):
             return b"\x00corrupt-gzip"
 
 
@@ -85,6 +276,10 @@ def _decode_encoding(sample: bytes) -> tuple[str | None, str | None]:
     best_name = min(counts, key=lambda k: (counts[k], k != "utf-8"))
     if counts[best_name] <= max(4, len(sample) // 2000):
         return best_name, None
+    # UTF-8 with lines in GBK/GB18030 (mixed exports): read line by line with the fallback
+    mixed = sample.decode("utf-8", errors=FALLBACK_ERRORS).count("\ufffd") - sample.count("\ufffd".encode())
+    if mixed <= max(4, len(sample) // 2000):
+        return "utf-8", None
     try:
         from charset_normalizer import from_bytes
 
@@ -153,7 +348,7 @@ def sniff(path: str | Path) -> Sniffed:
             try:
                 json.loads(first_line)
                 return Sniffed("jsonl", encoding=encoding)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 pass
         return Sniffed("json", encoding=encoding)
     first_line = stripped.split("\n", 1)[0]
@@ -161,8 +356,12 @@ def sniff(path: str | Path) -> Sniffed:
 
 
 def text_stream(path: Path, encoding: str) -> io.TextIOBase:
-    """The file as text in the detected encoding (un-gzipped); bad bytes become U+FFFD."""
-    return io.TextIOWrapper(open_binary(path), encoding=encoding, errors="replace", newline="")
+    """The file as text in the detected encoding (un-gzipped, within :class:`Limits`).
+
+    Bad bytes become U+FFFD; in a UTF-8 file, a line that is not UTF-8 is read as
+    GB18030 when it can be (:data:`FALLBACK_ERRORS`).
+    """
+    return io.TextIOWrapper(open_binary(path), encoding=encoding, errors=_errors_for(encoding), newline="")
 
 
 def raw_position(stream) -> int | None:
@@ -192,6 +391,7 @@ class Utf8Recoder(io.RawIOBase):
         self._block = block
         self._eof = False
         self.replaced = 0
+        self.fallback_blocks = 0  # blocks with bytes that are not UTF-8 (read as GB18030 where they decode)
 
     def readable(self) -> bool:
         return True
@@ -216,8 +416,9 @@ class Utf8Recoder(io.RawIOBase):
             head.decode("utf-8")
             return head
         except UnicodeDecodeError:
-            text = head.decode("utf-8", errors="replace")
+            text = head.decode("utf-8", errors=FALLBACK_ERRORS)
             self.replaced += text.count("\ufffd") - head.count("\ufffd".encode())
+            self.fallback_blocks += 1
             return text.encode("utf-8")
 
     def _fill(self, size: int) -> None:

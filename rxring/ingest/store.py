@@ -4,6 +4,15 @@ Events stream into a temporary Parquet part (bounded memory); quarantine rows an
 deletions are buffered beside it.  :meth:`InputWriter.commit` renames the part,
 appends the quarantine rows, merges deletions and master rows; the manifest is
 written last by the caller, so an interrupted ingest leaves no half-counted input.
+
+The quarantine file and the deletions are appended to, so the manifest records
+how much of them is committed (``quarantine_bytes``, ``deletions_rows``,
+:func:`committed_sizes`); the next ingest first cuts them back to that
+(:func:`restore_committed`).  A kill between the quarantine append and the
+manifest write therefore leaves no duplicate rows: the input is read again and
+its rows appended once.  ``RXRING_FAULT=<step>`` ends the process at a named step
+(``after-part``, ``after-quarantine``, ``after-deletions``, ``before-manifest``),
+for the tests that prove it.
 """
 
 from __future__ import annotations
@@ -21,7 +30,48 @@ from ..workspace import Workspace
 from ..rules.events import deletion_rows
 from .partwriter import PartJob, PartWriterThread
 
-__all__ = ["InputWriter", "PartWriterThread", "part_schema", "conform_events", "DELETION_SCHEMA", "read_deletions"]
+__all__ = ["InputWriter", "PartWriterThread", "part_schema", "conform_events", "DELETION_SCHEMA", "read_deletions",
+           "committed_sizes", "restore_committed", "fault"]
+
+FAULT_EXIT = 86
+
+
+def fault(step: str) -> None:
+    """End the process at once (no clean-up, like a kill) when ``RXRING_FAULT`` names ``step``."""
+    if os.environ.get("RXRING_FAULT") == step:
+        os._exit(FAULT_EXIT)
+
+
+def committed_sizes(ws: Workspace) -> dict:
+    """``quarantine_bytes`` and ``deletions_rows`` as they are now (recorded in the manifest at each commit)."""
+    quarantine = ws.quarantine_path
+    rows = pq.ParquetFile(ws.deletions_path).metadata.num_rows if ws.deletions_path.exists() else 0
+    return {"quarantine_bytes": quarantine.stat().st_size if quarantine.exists() else 0, "deletions_rows": rows}
+
+
+def restore_committed(ws: Workspace, manifest: dict) -> None:
+    """Cut quarantine.csv and deletions.parquet back to what the manifest counts.
+
+    Rows past the recorded size were appended by an input whose manifest entry was
+    never written (the process was killed in between); that input is read again.
+    A manifest from before these sizes were recorded is trusted as it is.
+    """
+    fresh = not manifest.get("inputs")
+    size = manifest.get("quarantine_bytes", 0 if fresh else None)
+    path = ws.quarantine_path
+    if size is not None and path.exists() and path.stat().st_size > size:
+        os.truncate(path, size)
+    rows = manifest.get("deletions_rows", 0 if fresh else None)
+    if rows is not None and ws.deletions_path.exists():
+        have = pq.ParquetFile(ws.deletions_path).metadata.num_rows
+        if have > rows:
+            if rows == 0:
+                ws.deletions_path.unlink()
+            else:
+                table = pq.read_table(ws.deletions_path, schema=DELETION_SCHEMA).slice(0, rows)
+                tmp = ws.deletions_path.with_suffix(".parquet.tmp")
+                pq.write_table(table, tmp)
+                os.replace(tmp, ws.deletions_path)
 
 # One row per (deletion, event type it removes); event_type is null when the
 # deletion's inv_data_type is missing or unknown (then any type matches).
@@ -196,6 +246,7 @@ class InputWriter:
         if self._tmp_part.exists():
             os.replace(self._tmp_part, self.part_path)
             part = self.part_path.name
+        fault("after-part")
         if self._tmp_quarantine.exists():
             target = self.ws.quarantine_path
             new = not target.exists() or target.stat().st_size == 0
@@ -205,6 +256,7 @@ class InputWriter:
                 for block in iter(lambda: src.read(1 << 20), ""):
                     out.write(block)
             self._tmp_quarantine.unlink()
+        fault("after-quarantine")
         if self.deletions:
             rows = [row for d in self.deletions for row in deletion_rows(d)]
             new_rows = pa.Table.from_pylist(rows, schema=DELETION_SCHEMA)
@@ -213,6 +265,7 @@ class InputWriter:
             tmp = self.ws.deletions_path.with_suffix(".parquet.tmp")
             pq.write_table(new_rows, tmp)
             os.replace(tmp, self.ws.deletions_path)
+        fault("after-deletions")
         for name, frames in self.masters.items():
             self._merge_master(name, pd.concat(frames, ignore_index=True))
         return part

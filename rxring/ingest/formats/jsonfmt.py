@@ -6,6 +6,11 @@ any other object is a flat record whose keys are mapped like CSV headers.
 JSON Lines are streamed line by line (``source_line`` = physical line); a JSON
 document is loaded whole (``source_line`` = 1-based position of the message or
 event in its list), so very large inputs should be JSON Lines.
+
+Every read is bounded (:class:`~rxring.ingest.sniff.Limits`): a line (or array
+item) longer than ``max_line`` characters, or nested deeper than
+``max_json_depth``, is one quarantined record (its first 4000 characters kept);
+a document that is not a list and is larger than ``max_document`` is rejected whole.
 """
 
 from __future__ import annotations
@@ -20,12 +25,61 @@ import numpy as np
 import pyarrow as pa
 
 from ..aliases import map_headers
-from ..sniff import raw_position, text_stream
+from ..sniff import InputLimit, limit_hint, limits, raw_position, text_stream
 from . import Chunk, FileProblem
 from .epcis import document_events, event_records
 from .nhsa import message_items
 
-__all__ = ["read_jsonl", "jsonl_chunks", "read_json", "RECORD_SCHEMA"]
+__all__ = ["read_jsonl", "jsonl_chunks", "read_json", "RECORD_SCHEMA", "bounded_lines", "too_deep"]
+
+RAW_KEEP = 4000  # characters of an oversized record kept in quarantine
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def too_deep(text: str, limit: int) -> bool:
+    """True when the JSON text nests objects/arrays deeper than ``limit`` (brackets in strings ignored).
+
+    Costs two ``str.count`` calls unless the text holds more than ``limit`` opening brackets.
+    """
+    if text.count("{") + text.count("[") <= limit:
+        return False
+    depth = 0
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in "]}":
+            depth -= 1
+    return False
+
+
+def _depth_reason(limit: int) -> str:
+    return f"JSON nested deeper than {limit} levels ({limit_hint('max_json_depth')})"
+
+
+def bounded_lines(fh, limit: int) -> Iterator[tuple[str, int]]:
+    """Lines of a text stream, each at most ``limit`` characters: ``(line, 0)``.
+
+    A longer line is skipped to its end (never held whole) and given as
+    ``(its first RAW_KEEP characters, its length)``.
+    """
+    readline = fh.readline
+    while True:
+        line = readline(limit)
+        if not line:
+            return
+        if len(line) < limit or line[-1] in "\n\r":
+            yield line, 0
+            continue
+        head, total = line[:RAW_KEEP], len(line)
+        while line[-1] not in "\n\r":
+            line = readline(limit)
+            if not line:
+                break
+            total += len(line)
+        yield head, total
 
 BATCH_RECORDS = 20_000
 _NUMERIC = ("quantity", "fund_amount", "total_amount")
@@ -162,19 +216,31 @@ def jsonl_chunks(lines, first_line: int, sha16: str, source_file: str, kinds: Co
                  tick: Callable[[], None] = lambda: None) -> Iterator[Chunk]:
     """Chunks of JSON Lines text; ``first_line`` is the physical line number of the first line.
 
-    ``lines`` is any iterable of text lines (a file opened with ``newline=""``), so
-    that a byte range of a large file can be read on its own (see
-    :mod:`rxring.ingest.parallel`).
+    ``lines`` is a text stream opened with ``newline=""`` (read with
+    :func:`bounded_lines`), or any iterable of text lines, so that a byte range of a
+    large file can be read on its own (see :mod:`rxring.ingest.parallel`).
     """
+    lim = limits()
+    depth = lim.max_json_depth
     batch = _Batcher()
-    for number, line in enumerate(lines, start=first_line):
+    source = bounded_lines(lines, lim.max_line) if hasattr(lines, "readline") else ((line, 0) for line in lines)
+    for number, (line, oversize) in enumerate(source, start=first_line):
+        if oversize:
+            batch.rejects.append((number, f"line of {oversize:,} characters is longer than the limit of "
+                                          f"{lim.max_line:,} ({limit_hint('max_line')})", line))
+            continue
         text = line.strip().lstrip("\ufeff")
         if not text:
             continue
         try:
+            if too_deep(text, depth):
+                raise RecursionError
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
             batch.rejects.append((number, f"invalid JSON ({exc.msg} at column {exc.colno})", text))
+            continue
+        except RecursionError:
+            batch.rejects.append((number, _depth_reason(depth), text[:RAW_KEEP]))
             continue
         _take(obj, number, text, 0, sha16, source_file, batch)
         if batch.full():
@@ -198,6 +264,7 @@ def _array_items(fh, buf: str, idx: int) -> Iterator[tuple[int, object, str, str
     or broken document) nothing more is yielded.
     """
     decoder = json.JSONDecoder()
+    lim = limits()
     eof = False
     position = 0
     while True:
@@ -214,7 +281,18 @@ def _array_items(fh, buf: str, idx: int) -> Iterator[tuple[int, object, str, str
             return
         try:
             item, end = decoder.raw_decode(buf, idx)
+            if too_deep(buf[idx:end], lim.max_json_depth):
+                raise RecursionError
+        except RecursionError:
+            yield position + 1, None, buf[idx: idx + RAW_KEEP], (
+                f"{_depth_reason(lim.max_json_depth)} in item {position + 1}; the rest of the document is not read")
+            return
         except json.JSONDecodeError as exc:
+            if not eof and len(buf) - idx > lim.max_line:
+                yield position + 1, None, buf[idx: idx + RAW_KEEP], (
+                    f"item {position + 1} is longer than the limit of {lim.max_line:,} characters "
+                    f"({limit_hint('max_line')}); the rest of the document is not read")
+                return
             if not eof:
                 more = fh.read(_READ)
                 eof = not more
@@ -255,7 +333,11 @@ def read_json(path: Path, encoding: str, sha16: str, source_file: str, tick: Cal
             items, epcis = _array_items(fh, head, event_list.end()), True
         else:
             items = None
-            text = head + fh.read()
+            cap = limits().max_document
+            text = head + fh.read(max(cap + 1 - len(head), 0))
+            if len(text) > cap:
+                raise InputLimit(f"a JSON document that is not a list is read whole, and this one is larger than "
+                                 f"{cap:,} characters ({limit_hint('max_document')}, or write it as JSON Lines)")
         if items is not None:
             for position, item, raw, error in items:
                 if error:
@@ -273,6 +355,15 @@ def read_json(path: Path, encoding: str, sha16: str, source_file: str, tick: Cal
             return
     try:
         document = json.loads(text)
+    except RecursionError:  # deeper than Python can parse (about 1000 levels)
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if len(lines) > 1 and all(line.startswith("{") for line in lines):
+            yield from read_jsonl(path, encoding, sha16, source_file, tick, kinds)
+            return
+        depth = limits().max_json_depth
+        batch.rejects.append((1, _depth_reason(depth), text[:RAW_KEEP]))
+        yield batch.chunk()
+        return
     except json.JSONDecodeError as exc:
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         if lines and all(line.startswith("{") for line in lines):

@@ -10,6 +10,13 @@ the wrong number of fields are quarantined with their line number.  ``source_lin
 of a CSV row is its physical line (the header is line 1), counting the line breaks
 inside quoted values of the rows before it; of an XLSX row its sheet row number; of
 a Parquet row its 1-based row number.
+
+A CSV row that pyarrow cannot take apart is quarantined; when it spans several
+lines because a quote is never closed, only the broken record is quarantined and
+reading resumes at the next line that parses as a row (:func:`_resync`).  An
+XLSX's ZIP members are checked against the :class:`~rxring.ingest.sniff.Limits`
+(declared sizes and compression ratio) before openpyxl reads the workbook in
+read-only (streaming) mode.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +40,8 @@ import pyarrow.parquet as pq
 
 from ...schema import MASTER_COLUMNS
 from ..aliases import COLUMN_ALIASES, SALE_HINT_COLUMNS, map_headers, normalise_header
-from ..sniff import Utf8Recoder, is_gzip, open_binary, raw_position, text_stream
+from ..sniff import (RATIO_GRACE, InputLimit, Utf8Recoder, is_gzip, limit_hint, limits, open_binary, raw_position,
+                     text_stream)
 from ..strings import string_parts
 from . import Chunk, FileProblem
 
@@ -198,9 +207,15 @@ def _dedupe(names: list[str]) -> list[str]:
 
 
 def _csv_header(path: Path, encoding: str, delimiter: str) -> list[str]:
+    cap = limits().max_line
     with text_stream(path, encoding) as fh:
-        line = fh.readline()
-    row = next(csv.reader([line], delimiter=delimiter), [])
+        line = fh.readline(cap)
+    if len(line) >= cap and line[-1:] not in ("\n", "\r"):
+        raise InputLimit(f"the first line (header) is longer than {cap:,} characters ({limit_hint('max_line')})")
+    try:
+        row = next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error as exc:
+        raise FileProblem(f"cannot read the first line (header) as CSV: {exc}") from None
     if not any(c.strip() for c in row):
         raise FileProblem("the first line (header) is empty")
     if len(row) < 2:
@@ -218,7 +233,7 @@ def _read_master_csv(path: Path, encoding: str, delimiter: str, names: list[str]
         reader = csv.reader(fh, delimiter=delimiter)
         next(reader, None)
         start = reader.line_num + 1
-        for row in reader:
+        for row in _csv_rows(reader):
             line, start = start, reader.line_num + 1
             if not any(c.strip() for c in row):
                 blank += 1
@@ -232,6 +247,53 @@ def _read_master_csv(path: Path, encoding: str, delimiter: str, names: list[str]
     master, bad = master_frame(frame, plan, first_line=0)
     rejects += [(lines[i], why, raw) for i, why, raw in bad]
     return Chunk(master=(plan.kind, master), rejects=sorted(rejects), blank=blank)
+
+
+def _csv_rows(reader) -> Iterator[list[str]]:
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise FileProblem(f"CSV reading stopped at line {reader.line_num}: {exc}") from None
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _resync(text: str, number: int, delimiter: str, expected: int) -> tuple[list, list, int] | None:
+    """An invalid row that runs over several lines because its first line opens a quote it never closes.
+
+    Returns (rejects, recovered rows as (line, fields), blank lines), or None when
+    the row is not such a case.  The broken record is its first line and the lines
+    after it up to the first that parses as a row of ``expected`` fields (balanced
+    quotes); from there every line is read on its own.
+    """
+    parts = _LINE_BREAK.split(text)
+    if len(parts) < 2 or parts[0].count('"') % 2 == 0:
+        return None
+    rejects, recovered, blank = [], [], 0
+    broken: list[str] | None = [parts[0]]
+    for i, part in enumerate(parts[1:], start=1):
+        fields = None
+        if part.count('"') % 2 == 0:
+            try:
+                fields = next(csv.reader([part], delimiter=delimiter), [])
+            except csv.Error:
+                fields = None
+        if fields is not None and len(fields) == expected:
+            if broken is not None:
+                rejects.append((number, "unterminated quote: the record ends at the end of its line", "\n".join(broken)))
+                broken = None
+            recovered.append((number + i, fields))
+        elif broken is not None:
+            broken.append(part)
+        elif not part.strip():
+            blank += 1
+        else:
+            count = len(fields) if fields is not None else "unbalanced quotes and"
+            rejects.append((number + i, f"row has {count} fields, the header has {expected}", part))
+    if broken is not None:
+        rejects.append((number, "unterminated quote: the record runs to the end of the file", "\n".join(broken)))
+    return rejects, recovered, blank
 
 
 def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None], ctx_setup: Callable[[TablePlan], None]) -> Iterator[Chunk]:
@@ -248,14 +310,25 @@ def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None
         return
 
     skipped_lines: list[int] = []
+    skipped_breaks: dict[int, int] = {}  # line breaks inside a skipped row (later rows start further down)
     bad_rows: list[tuple[int, str, str]] = []
+    recovered: list[tuple[int, list[str]]] = []
     expected = len(names)
 
     def on_invalid(row) -> str:
         text = row.text or ""
         if row.number is not None:
             skipped_lines.append(row.number)
-        if text.strip():
+            breaks = text.count("\n") + text.count("\r") - text.count("\r\n")
+            if breaks:
+                skipped_breaks[row.number] = breaks
+        synced = _resync(text, row.number or 0, delimiter, expected) if row.number is not None else None
+        if synced is not None:
+            rejects, rows, blank_lines = synced
+            bad_rows.extend(rejects)
+            bad_rows.extend((0, "", "") for _ in range(blank_lines))
+            recovered.extend(rows)
+        elif text.strip():
             bad_rows.append((row.number or 0, f"row has {row.actual_columns} fields, the header has {expected}", text))
         else:
             bad_rows.append((row.number or 0, "", ""))  # blank line: skipped, not counted
@@ -291,7 +364,11 @@ def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None
             skipped = np.asarray(sorted(skipped_lines), dtype=np.int64)
             t = skipped - np.arange(len(skipped)) - 2
             g = np.arange(ordinal, ordinal + m)
-            lines = 2 + g + np.searchsorted(t, g, side="right") + spanned
+            before = np.searchsorted(t, g, side="right")
+            lines = 2 + g + before + spanned
+            if skipped_breaks:  # skipped rows spanning several lines
+                extra = np.concatenate(([0], np.cumsum([skipped_breaks.get(int(n), 0) for n in skipped])))
+                lines = lines + extra[before]
             ordinal += m
             table = pa.Table.from_batches([batch])
             inner = _breaks_in_values(table)
@@ -309,12 +386,32 @@ def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None
             records = _rename(table, plan).append_column("_line", pa.array(lines, type=pa.int64()))
             yield Chunk(records=records, rejects=rejects, blank=int(blank.sum()) + bad_blank,
                         raw_lookup=_row_lookup(table, lines, lambda values: join_row(values, delimiter)))
+            if recovered:
+                yield _recovered_chunk(recovered, names, plan, delimiter)
+                recovered.clear()
+        if recovered:
+            yield _recovered_chunk(recovered, names, plan, delimiter)
         if bad_rows:
             yield Chunk(rejects=[r for r in bad_rows if r[1]], blank=sum(1 for r in bad_rows if not r[1]))
+        notes = []
+        if raw.fallback_blocks:
+            notes.append("bytes that are not UTF-8 were read as GB18030 line by line (mixed encodings)")
         if raw.replaced:
-            yield Chunk(notes=[f"{raw.replaced} undecodable character(s) for {encoding} replaced by U+FFFD"])
+            notes.append(f"{raw.replaced} undecodable character(s) for {encoding} replaced by U+FFFD")
+        if notes:
+            yield Chunk(notes=notes)
     finally:
         raw.close()
+
+
+def _recovered_chunk(recovered: list[tuple[int, list[str]]], names: list[str], plan: TablePlan, delimiter: str) -> Chunk:
+    """The rows read again after an unterminated quote (see :func:`_resync`)."""
+    lines = np.asarray([line for line, _ in recovered], dtype=np.int64)
+    columns = list(zip(*[fields for _, fields in recovered]))
+    table = pa.table({n: pa.array([v if v != "" else None for v in col], type=pa.string())
+                      for n, col in zip(names, columns)})
+    records = _rename(table, plan).append_column("_line", pa.array(lines, type=pa.int64()))
+    return Chunk(records=records, raw_lookup=_row_lookup(table, lines, lambda values: join_row(values, delimiter)))
 
 
 def _breaks_in_values(table: pa.Table) -> np.ndarray | None:
@@ -392,8 +489,9 @@ def read_xlsx(path: Path, display: str, tick: Callable[[], None],
     """
     import openpyxl
 
+    source = _checked_workbook(path)
     try:
-        workbook = openpyxl.load_workbook(open_binary(path), read_only=True, data_only=True)
+        workbook = openpyxl.load_workbook(source, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many types on corrupt files
         raise FileProblem(f"cannot open the XLSX workbook: {exc}") from None
     try:
@@ -424,6 +522,51 @@ def read_xlsx(path: Path, display: str, tick: Callable[[], None],
         raise FileProblem(f"the XLSX workbook is damaged: {exc}") from None
     finally:
         workbook.close()
+
+
+def _checked_workbook(path: Path):
+    """The workbook to open (path, or its bytes when gzipped), after checking its members against the limits.
+
+    A ZIP member's declared size bounds what :mod:`zipfile` returns of it (and its
+    CRC is checked), so the check holds against a lying archive as well.
+
+    Raises
+    ------
+    InputLimit
+        When the members inflate beyond ``max_decompressed`` in total, a member
+        larger than ``RATIO_GRACE`` inflates more than ``max_ratio`` times, or the
+        shared strings (loaded whole by openpyxl) exceed ``max_document``.
+    """
+    lim = limits()
+    source = path
+    if is_gzip(path):
+        with open_binary(path) as fh:
+            data = fh.read(lim.max_document + 1)
+        if len(data) > lim.max_document:
+            raise InputLimit(f"a gzipped XLSX is unpacked in memory, and this one is larger than "
+                             f"{lim.max_document:,} bytes ({limit_hint('max_document')}, or gunzip it)")
+        source = io.BytesIO(data)
+    try:
+        with zipfile.ZipFile(source) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise FileProblem(f"cannot open the XLSX workbook: {exc}") from None
+    total = 0
+    for info in infos:
+        total += info.file_size
+        if info.file_size > RATIO_GRACE and info.file_size > lim.max_ratio * max(info.compress_size, 1):
+            raise InputLimit(f"XLSX member {info.filename} inflates {info.file_size / max(info.compress_size, 1):,.0f} "
+                             f"times ({info.compress_size:,} to {info.file_size:,} bytes; a compression bomb? "
+                             f"limit {lim.max_ratio:g}, {limit_hint('max_ratio')}); nothing from it was kept")
+        if info.filename.lower().endswith("sharedstrings.xml") and info.file_size > lim.max_document:
+            raise InputLimit(f"the XLSX's shared strings ({info.file_size:,} bytes) are read whole, more than "
+                             f"{lim.max_document:,} ({limit_hint('max_document')}); nothing from it was kept")
+    if total > lim.max_decompressed:
+        raise InputLimit(f"the XLSX inflates to {total:,} bytes, more than {lim.max_decompressed:,} "
+                         f"({limit_hint('max_decompressed')}); nothing from it was kept")
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    return source
 
 
 def _xlsx_sheets(found, workbook, display, tick, ctx_setup) -> Iterator[Chunk]:
@@ -542,8 +685,12 @@ def read_parquet(path: Path, tick: Callable[[], None], ctx_setup: Callable[[Tabl
     """
     try:
         if is_gzip(path):
+            cap = limits().max_document
             with open_binary(path) as fh:
-                data = fh.read()
+                data = fh.read(cap + 1)
+            if len(data) > cap:
+                raise InputLimit(f"a gzipped Parquet file is unpacked in memory, and this one is larger than "
+                                 f"{cap:,} bytes ({limit_hint('max_document')}, or gunzip it)")
             source = lambda: pa.BufferReader(data)  # noqa: E731 - one reader per ParquetFile
         else:
             source = lambda: str(path)  # noqa: E731
