@@ -8,7 +8,7 @@ the backend, it only produces the rules' flat evidence rows
 (:func:`conclude`): findings (:func:`rxring.rules.findings.assemble_findings`),
 rings (:func:`rxring.rings.build_rings`), stats, and one write of
 ``findings.parquet``, ``rings.parquet`` and ``analysis.json``
-(:func:`write_results`).
+(:func:`write_results`), published as one generation under the workspace lock.
 
 Examples
 --------
@@ -28,6 +28,8 @@ Examples
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +46,7 @@ from .options import AnalysisOptions
 from .rings import build_rings
 from .rules.findings import assemble_findings
 from .schema import RULES
-from .workspace import Workspace, as_workspace
+from .workspace import Workspace, as_workspace, workspace_lock
 
 __all__ = ["AnalysisResult", "analyze", "run_rules", "conclude", "write_results", "BACKENDS", "default_backend"]
 
@@ -119,25 +121,83 @@ def conclude(backend: Backend, evidence: Evidence, options: AnalysisOptions, sta
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     tmp = path.with_suffix(".parquet.tmp")
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp, compression="zstd")
+    _fsync(tmp)
     tmp.replace(path)
 
 
-def write_results(out, result: AnalysisResult) -> None:
-    """Write ``findings.parquet``, ``rings.parquet`` and ``analysis.json`` to the folder *out*.
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
 
-    Each file is written beside its place and renamed into it; ``analysis.json``
-    last, so a reader that finds it finds the findings and rings it describes.
+
+#: Testing hook: with ``RXRING_FAULT_AT=<step>`` in the environment, the process kills
+#: itself (SIGKILL; ``os._exit(137)`` where there is none) just before that step of
+#: :func:`write_results`.  tests/analyze/test_generations.py kills the CLI at each step and
+#: checks that the workspace then holds the old or the new results, never a mix.
+FAULT_ENV = "RXRING_FAULT_AT"
+
+#: The steps of publishing results, in order (:func:`write_results`), published as one generation under the workspace lock.
+PUBLISH_STEPS = ("findings", "rings", "analysis", "publish", "mirror", "prune")
+
+
+def _fault_point(step: str) -> None:
+    if os.environ.get(FAULT_ENV) != step:
+        return
+    import signal
+
+    sys.stderr.flush()
+    if hasattr(signal, "SIGKILL"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    os._exit(137)  # pragma: no cover - no SIGKILL (Windows)
+
+
+def write_results(out, result: AnalysisResult) -> Path:
+    """Publish ``findings.parquet``, ``rings.parquet`` and ``analysis.json`` as one generation of *out*.
+
+    Holding the workspace lock (:func:`rxring.workspace.workspace_lock`), the three
+    files are written into a new folder ``results/gen-<n>/``, which then becomes
+    the current one in one atomic rename of ``results/CURRENT``; a process killed
+    at any point leaves the previous results current, whole.  Afterwards the
+    files are linked into *out* itself for other tools, and generations older
+    than the two before this one are deleted.  Returns the generation's folder.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RxringError(f"output {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     ws = Workspace(out)
-    _write_parquet(result.findings, ws.findings_path)
-    _write_parquet(result.rings, ws.rings_path)
-    tmp = ws.analysis_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result.meta, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8")
-    tmp.replace(ws.analysis_path)
+    with workspace_lock(ws, "analyze"):
+        folder = ws.new_generation()
+        _fault_point("findings")
+        _write_parquet(result.findings, folder / "findings.parquet")
+        _fault_point("rings")
+        _write_parquet(result.rings, folder / "rings.parquet")
+        _fault_point("analysis")
+        path = folder / "analysis.json"
+        path.write_text(json.dumps(result.meta, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8")
+        _fsync(path)
+        _fault_point("publish")
+        ws.publish_generation(folder)
+        _fault_point("mirror")
+        ws.mirror_current()
+        _fault_point("prune")
+        ws.prune_generations()
+    return folder
+
+
+def _locked_root(workspace, inputs: list[Path], progress: bool) -> Path:
+    """The workspace folder to lock; with *inputs* it is created (or ingest says why it cannot be)."""
+    root = workspace.root if isinstance(workspace, Workspace) else Path(workspace)
+    if inputs and not root.exists():
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass
+    if inputs and not root.is_dir():
+        from .ingest import ingest
+
+        ingest(inputs, workspace, progress=progress)  # raises: a file, or a folder it cannot create
+    return as_workspace(workspace).root
 
 
 def analyze(workspace, backend: str | Backend | None = None, options: AnalysisOptions | None = None, *,
@@ -169,6 +229,14 @@ def analyze(workspace, backend: str | Backend | None = None, options: AnalysisOp
     Returns
     -------
     AnalysisResult
+        Its ``meta`` (analysis.json) records ``ingest_state``, the workspace's
+        :meth:`~rxring.workspace.Workspace.ingest_state` the results were computed from.
+
+    Notes
+    -----
+    The whole run (ingest included) holds the workspace lock: a second analysis or
+    ingest of the same workspace waits for it (``RXRING_LOCK_WAIT`` seconds, default
+    300), then fails with one line naming the process that holds it.
 
     See Also
     --------
@@ -178,22 +246,25 @@ def analyze(workspace, backend: str | Backend | None = None, options: AnalysisOp
     options = options or AnalysisOptions()
     report = None
     inputs = [Path(p) for p in (inputs or [])]
-    if inputs:
-        from .ingest import ingest
+    with workspace_lock(_locked_root(workspace, inputs, progress), "analyze"):
+        if inputs:
+            from .ingest import ingest
 
-        report = ingest(inputs, workspace, progress=progress)
-    ws = as_workspace(workspace)
-    if not ws.event_parts():
-        raise RxringError(f"workspace {ws.root} holds no events; run `rxring ingest INPUT... --workspace {ws.root}` first")
-    started = time.perf_counter()
-    with open_backend(backend, **backend_options) as engine:
-        bar, step = progress_steps(progress, engine.steps + 2, f"analyze ({engine.name})")
-        try:
-            evidence = engine.workspace_evidence(ws, options, step)
-            result = conclude(engine, evidence, options, started, step)
-        finally:
-            bar.close()
-    write_results(ws.root, result)
+            report = ingest(inputs, workspace, progress=progress)
+        ws = as_workspace(workspace)
+        if not ws.event_parts():
+            raise RxringError(f"workspace {ws.root} holds no events; run `rxring ingest INPUT... --workspace {ws.root}` first")
+        state = ws.ingest_state()
+        started = time.perf_counter()
+        with open_backend(backend, **backend_options) as engine:
+            bar, step = progress_steps(progress, engine.steps + 2, f"analyze ({engine.name})")
+            try:
+                evidence = engine.workspace_evidence(ws, options, step)
+                result = conclude(engine, evidence, options, started, step)
+            finally:
+                bar.close()
+        result.meta["ingest_state"] = state
+        write_results(ws.root, result)
     result.ingest_report = report
     return result
 

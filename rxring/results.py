@@ -2,8 +2,11 @@
 
 Every backend writes the same three files (:func:`rxring.analysis.write_results`):
 ``findings.parquet`` (schema.FINDING_COLUMNS), ``rings.parquet``
-(schema.RING_COLUMNS) and ``analysis.json``.  The listing commands, the reports
-and the workbench read them through this module, whichever backend wrote them.
+(schema.RING_COLUMNS) and ``analysis.json``, published together as one generation
+of the workspace.  The listing commands, the reports and the workbench read them
+through this module, whichever backend wrote them; a command that reads several of
+them pins one generation first (:func:`open_results`), and warns when the data was
+ingested after the analysis (:func:`stale_warning`).
 
 Examples
 --------
@@ -15,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,12 +27,14 @@ import pandas as pd
 from .errors import RxringError
 from .options import AnalysisOptions
 from .schema import RULES
-from .workspace import as_workspace
+from .workspace import Workspace, as_workspace
 
 __all__ = [
     "load_findings",
     "load_rings",
     "load_analysis",
+    "open_results",
+    "stale_warning",
     "require_engine",
     "findings_for",
     "rings_for",
@@ -81,6 +87,47 @@ def load_analysis(workspace) -> dict:
     if not ws.analysis_path.exists():
         return {}
     return json.loads(ws.analysis_path.read_text(encoding="utf-8"))
+
+
+def stale_warning(workspace, echo: bool = True) -> str | None:
+    """The warning that the workspace's data changed after its results were computed, or None.
+
+    The results' ``analysis.json`` records the workspace's ingest state
+    (:meth:`rxring.workspace.Workspace.ingest_state`) the analysis read; when the
+    workspace's state differs now (an ingest since, or one killed before its
+    analysis), the results are older than the data.  Results that record no state
+    (older rxring, hand-made) give no warning.  With *echo* the warning is printed
+    as one line on stderr.
+    """
+    if workspace is None:
+        return None
+    try:
+        ws = as_workspace(workspace)
+        meta = load_analysis(ws)
+    except (RxringError, OSError, ValueError):
+        return None
+    recorded = meta.get("ingest_state") if isinstance(meta, dict) else None
+    if not recorded or recorded == ws.ingest_state():
+        return None
+    finished = meta.get("finished")
+    when = f" (analysed {finished})" if finished else ""
+    message = (f"rxring: warning: the data in workspace {ws.root} changed after these results were computed{when}; "
+               f"run `rxring analyze -w {ws.root}` to bring them up to date")
+    if echo:
+        print(message, file=sys.stderr, flush=True)
+    return message
+
+
+def open_results(workspace, warn: bool = True) -> Workspace | None:
+    """The workspace with its results pinned to the generation published now, for a listing that
+    reads findings, rings and analysis.json (one analysis, even if another is published meanwhile);
+    with *warn*, :func:`stale_warning` is printed first.  None stays None (no workspace given)."""
+    if workspace is None:
+        return None
+    ws = as_workspace(workspace).pinned()
+    if warn:
+        stale_warning(ws)
+    return ws
 
 
 def require_engine(workspace, backend: str | None) -> None:

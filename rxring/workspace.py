@@ -7,14 +7,33 @@ Layout::
     DIR/masters/<name>.parquet      sites, products, patients, prescribers
     DIR/quarantine.csv              rejected rows: source_file, source_line, reason, raw
     DIR/manifest.json               ingest manifest: every input, its SHA-256 and row counts
-    DIR/findings.parquet            rule findings (schema.FINDING_COLUMNS)
-    DIR/rings.parquet               scored rings (schema.RING_COLUMNS)
-    DIR/analysis.json               parameters, seed and version of the last analysis
+    DIR/results/CURRENT             the name of the published results generation (e.g. ``gen-000007``)
+    DIR/results/gen-<n>/            one analysis: findings.parquet (schema.FINDING_COLUMNS),
+                                    rings.parquet (schema.RING_COLUMNS) and analysis.json
+                                    (parameters, seed, version, ingest state)
+    DIR/findings.parquet            copies (hard links) of the published generation's files,
+    DIR/rings.parquet               for other tools; rxring itself reads results/CURRENT, and
+    DIR/analysis.json               these only in workspaces analysed before generations existed
+    DIR/.ingest.lock                the workspace lock: one ingest or analysis writes at a time
+
+Results are published as a whole (:func:`rxring.analysis.write_results`): a new
+generation is written into its own folder, then ``results/CURRENT`` is replaced in
+one atomic rename, so a reader that resolves it once (:meth:`Workspace.pinned`)
+sees the findings, rings and analysis record of one run, whatever is killed when.
+The two generations before the current one are kept for readers still on them;
+older ones are deleted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
+import shutil
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,7 +44,22 @@ from .errors import RxringError
 from .schema import EVENT_SCHEMA
 
 
-__all__ = ["Workspace", "as_workspace"]
+__all__ = ["Workspace", "as_workspace", "workspace_lock", "RESULT_FILES", "LOCK_WAIT_ENV"]
+
+#: The files of one results generation, in the order they are written (analysis.json last).
+RESULT_FILES = ("findings.parquet", "rings.parquet", "analysis.json")
+
+#: Generations kept besides the current one (for readers that resolved an older one).
+KEEP_PREVIOUS = 2
+
+#: The one lock file of a workspace (the name predates analyses taking it too).
+LOCK_NAME = ".ingest.lock"
+
+#: Seconds a waiting writer waits for the workspace lock (:func:`workspace_lock`, ``wait=None``).
+LOCK_WAIT_ENV = "RXRING_LOCK_WAIT"
+DEFAULT_LOCK_WAIT = 300.0
+
+_GENERATION = re.compile(r"gen-(\d{6,})")
 
 
 def as_workspace(workspace, create: bool = False) -> "Workspace":
@@ -38,6 +72,7 @@ class Workspace:
 
     def __init__(self, root: str | Path, create: bool = False):
         self.root = Path(root)
+        self._pinned: Path | None = None
         if create:
             self.root.mkdir(parents=True, exist_ok=True)
             self.events_dir.mkdir(exist_ok=True)
@@ -65,17 +100,157 @@ class Workspace:
     def deletions_path(self) -> Path:
         return self.root / "deletions.parquet"
 
+    def __str__(self) -> str:
+        return str(self.root)
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.root)
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"
+
+    # ------------------------------------------------------------------ results generations
+
+    @property
+    def generations_dir(self) -> Path:
+        return self.root / "results"
+
+    @property
+    def current_pointer(self) -> Path:
+        return self.generations_dir / "CURRENT"
+
+    def current_generation(self) -> Path | None:
+        """The folder of the published results generation, or None (never analysed, or analysed
+        by an rxring that wrote the results into the workspace folder itself)."""
+        try:
+            name = self.current_pointer.read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        if not _GENERATION.fullmatch(name):
+            return None
+        folder = self.generations_dir / name
+        return folder if folder.is_dir() else None
+
+    @property
+    def results_dir(self) -> Path:
+        """Where the results are read: the pinned generation (:meth:`pinned`), else the published
+        one, else the workspace folder (workspaces analysed before generations existed)."""
+        if self._pinned is not None:
+            return self._pinned
+        return self.current_generation() or self.root
+
+    def pinned(self) -> "Workspace":
+        """This workspace with its results fixed to the generation published now.
+
+        Reading findings, rings and analysis.json through the returned object gives
+        one analysis even when another one is published meanwhile.
+        """
+        other = Workspace.__new__(Workspace)
+        other.__dict__.update(self.__dict__)
+        other._pinned = self.results_dir
+        return other
+
     @property
     def findings_path(self) -> Path:
-        return self.root / "findings.parquet"
+        """findings.parquet of the current results (read-only: results are written by write_results)."""
+        return self.results_dir / "findings.parquet"
 
     @property
     def rings_path(self) -> Path:
-        return self.root / "rings.parquet"
+        """rings.parquet of the current results (read-only: results are written by write_results)."""
+        return self.results_dir / "rings.parquet"
 
     @property
     def analysis_path(self) -> Path:
-        return self.root / "analysis.json"
+        """analysis.json of the current results (read-only: results are written by write_results)."""
+        return self.results_dir / "analysis.json"
+
+    def generations(self) -> list[Path]:
+        """Every generation folder, oldest first (published or not)."""
+        if not self.generations_dir.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in self.generations_dir.iterdir()
+                 if (m := _GENERATION.fullmatch(p.name)) and p.is_dir()]
+        return [p for _, p in sorted(found)]
+
+    def new_generation(self) -> Path:
+        """Create the folder of the next generation (call it holding :func:`workspace_lock`)."""
+        self.generations_dir.mkdir(exist_ok=True)
+        numbers = [int(_GENERATION.fullmatch(p.name).group(1)) for p in self.generations()]
+        current = self.current_generation()
+        if current is not None:
+            numbers.append(int(_GENERATION.fullmatch(current.name).group(1)))
+        folder = self.generations_dir / f"gen-{max(numbers, default=0) + 1:06d}"
+        folder.mkdir()
+        return folder
+
+    def publish_generation(self, folder: Path) -> None:
+        """Make *folder* the current generation: one atomic rename of ``results/CURRENT``."""
+        tmp = self.current_pointer.with_name("CURRENT.tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(folder.name + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(self.current_pointer)
+        _fsync_dir(self.generations_dir)
+
+    def mirror_current(self) -> None:
+        """Hard-link (or copy) the current generation's files into the workspace folder, one by one,
+        for tools that read ``DIR/findings.parquet``; rxring reads the generation itself."""
+        current = self.current_generation()
+        if current is None:
+            return
+        for name in RESULT_FILES:
+            source, tmp = current / name, self.root / f".{name}.link-tmp"
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(source, tmp)
+            except OSError:
+                shutil.copy2(source, tmp)
+            tmp.replace(self.root / name)
+
+    def prune_generations(self, keep: int = KEEP_PREVIOUS) -> list[Path]:
+        """Delete generations but the current one and the *keep* complete ones before it.
+
+        Unpublished folders left by a killed analysis go too.  Call it holding
+        :func:`workspace_lock`.  Returns the deleted folders.
+        """
+        current = self.current_generation()
+        if current is None:
+            return []
+        number = int(_GENERATION.fullmatch(current.name).group(1))
+        older = [p for p in self.generations()
+                 if int(_GENERATION.fullmatch(p.name).group(1)) < number and (p / RESULT_FILES[-1]).is_file()]
+        kept = {current, *older[len(older) - keep:]} if keep > 0 else {current}
+        deleted = [p for p in self.generations() if p not in kept]
+        for folder in deleted:
+            shutil.rmtree(folder, ignore_errors=True)
+        for stray in self.root.glob(".*.link-tmp"):
+            stray.unlink(missing_ok=True)
+        return deleted
+
+    def ingest_state(self) -> str:
+        """A fingerprint of what ingest put in the workspace (manifest, event parts, deletions, masters).
+
+        Recorded in analysis.json as ``ingest_state``; when the workspace's state
+        differs later, the results are older than the data
+        (:func:`rxring.results.stale_warning`).  Independent of where the
+        workspace lies and of file times (a copied workspace has the same state).
+        """
+        digest = hashlib.sha256()
+        try:
+            digest.update(self.manifest_path.read_bytes())
+        except OSError:
+            digest.update(b"no manifest")
+        files = [*self.event_parts(), self.deletions_path,
+                 *(sorted(self.masters_dir.glob("*.parquet")) if self.masters_dir.is_dir() else [])]
+        for path in files:
+            try:
+                size = path.stat().st_size
+            except OSError:
+                continue
+            digest.update(f"\n{path.relative_to(self.root).as_posix()} {size}".encode())
+        return digest.hexdigest()[:16]
 
     def event_parts(self) -> list[Path]:
         return sorted(self.events_dir.glob("*.parquet")) if self.events_dir.is_dir() else []
@@ -116,3 +291,113 @@ class Workspace:
         tmp = self.manifest_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8")
         tmp.replace(self.manifest_path)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in *folder* durable (best effort; not every platform opens folders)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- the workspace lock
+
+_held: dict = {}  # (resolved root, thread) -> [open lock file, depth]
+
+
+def _lock_wait(wait: float | None) -> float:
+    if wait is not None:
+        return max(0.0, float(wait))
+    text = os.environ.get(LOCK_WAIT_ENV, "").strip()
+    try:
+        return max(0.0, float(text)) if text else DEFAULT_LOCK_WAIT
+    except ValueError:
+        raise RxringError(f"{LOCK_WAIT_ENV}={text!r} is not a number of seconds") from None
+
+
+def _holder(path: Path) -> str:
+    """Who holds the lock, as written by :func:`workspace_lock` ('' when unknown)."""
+    try:
+        fields = path.read_text(encoding="utf-8").split()
+    except (OSError, UnicodeError):
+        return ""
+    if len(fields) < 3 or not fields[0].isdigit():
+        return ""
+    return f"rxring {fields[1]} (pid {fields[0]}, since {fields[2]})"
+
+
+@contextmanager
+def workspace_lock(workspace, what: str, wait: float | None = None):
+    """Hold the workspace's one lock: one ingest or analysis writes to a workspace at a time.
+
+    Parameters
+    ----------
+    workspace : str, Path or Workspace
+        An existing workspace folder.
+    what : str
+        What the holder does (``ingest``, ``analyze``), shown to a process that waits for it.
+    wait : float, optional
+        Seconds to wait for another holder; None: ``RXRING_LOCK_WAIT`` or 300.
+
+    Raises
+    ------
+    RxringError
+        One line naming the workspace and the process holding it, when it is still
+        held after *wait* seconds.
+
+    Notes
+    -----
+    An advisory ``fcntl.flock`` on ``DIR/.ingest.lock``, released by the kernel when the
+    holder ends however it ends.  Re-entrant within a thread (``analyze`` with inputs
+    holds it while its ingest takes it again).  No lock where ``fcntl`` is missing.
+    """
+    root = workspace.root if isinstance(workspace, Workspace) else Path(workspace)
+    key = (root.resolve(), threading.get_ident())
+    if key in _held:
+        _held[key][1] += 1
+        try:
+            yield
+        finally:
+            _held[key][1] -= 1
+        return
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Windows
+        yield
+        return
+    wait = _lock_wait(wait)
+    path = root / LOCK_NAME
+    handle = open(path, "a+", encoding="utf-8")
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    holder = _holder(path)
+                    who = f"another {holder}" if holder else "another rxring ingest or analyze"
+                    waited = f" (waited {wait:g} s; {LOCK_WAIT_ENV} sets how long)" if wait > 0 else ""
+                    raise RxringError(f"{who} is writing to workspace {root}{waited}; wait for it to finish") from None
+                time.sleep(min(0.1, left))
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()} {what} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
+        handle.flush()
+        _held[key] = [handle, 1]
+        try:
+            yield
+        finally:
+            del _held[key]
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        handle.close()

@@ -76,6 +76,7 @@ def analyze_command(inputs, workspace, backend, neo4j_uri, spark_master, progres
 @opt.reveal_pii
 def rings_command(workspace, backend, limit, as_json, reveal_pii):
     """List the rings of an analysed workspace, ranked by score."""
+    workspace = results.open_results(workspace)  # one results generation; warns when stale
     results.require_engine(workspace, backend)
     rings = mask_frame(results.load_rings(workspace), reveal_pii)
     if as_json:
@@ -99,6 +100,7 @@ def _echo_findings(findings: pd.DataFrame, limit: int) -> None:
 @opt.reveal_pii
 def ring_command(ring_id, workspace, backend, limit, as_json, reveal_pii):
     """Show one ring: members by role, numbers, and the findings that prove it."""
+    workspace = results.open_results(workspace)  # one results generation; warns when stale
     results.require_engine(workspace, backend)
     rings = results.load_rings(workspace)
     match = rings[rings["ring_id"].str.upper() == ring_id.upper()]
@@ -131,6 +133,7 @@ def ring_command(ring_id, workspace, backend, limit, as_json, reveal_pii):
 @opt.reveal_pii
 def findings_command(workspace, rule, site, code, backend, limit, as_json, reveal_pii):
     """List findings (rule, trace code, sites, money, explanation), optionally filtered."""
+    workspace = results.open_results(workspace)  # one results generation; warns when stale
     results.require_engine(workspace, backend)
     findings = results.findings_for(results.load_findings(workspace), rule=rule, site=site,
                                      code=results.canonical_code(code) if code else None)
@@ -172,6 +175,7 @@ def box_command(code, workspace, backend, neo4j_uri, as_json, reveal_pii):
     (:Event)-[:NEXT]->(:Event) from the box's first event; the workspace, when given,
     adds its findings on CODE.
     """
+    workspace = results.open_results(workspace)
     box = results.box_report(workspace, code, backend, neo4j_uri)
     events = mask_frame(box.events, reveal_pii)
     findings = None if box.findings is None else mask_frame(box.findings, reveal_pii)
@@ -190,6 +194,7 @@ def box_command(code, workspace, backend, neo4j_uri, as_json, reveal_pii):
 def _show_entity(kind: str, key: str, workspace, backend, neo4j_uri, limit, as_json: bool, reveal_pii: bool) -> None:
     """site / patient: the graph's events with --backend neo4j, and the workspace's findings and rings."""
     shown_key = key if kind == "site" or reveal_pii else mask_id(key)
+    workspace = results.open_results(workspace)
     found = results.entity_report(kind, key, workspace, backend, neo4j_uri, limit=limit, shown_key=shown_key)
     findings = None if found.findings is None else mask_frame(found.findings, reveal_pii)
     rings = None if found.rings is None else mask_frame(found.rings, reveal_pii)

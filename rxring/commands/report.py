@@ -13,6 +13,7 @@ from ..report.evidence import build_evidence
 from ..report.build import FORMATS, build_report
 from ..report.verify import verify_evidence
 from ..report.viz import MAX_NODES, write_viz
+from .. import results
 from . import options as opt
 
 _lang = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language of labels.")
@@ -33,6 +34,7 @@ def report_command(workspace, fmt, lang, output, ring_ids, reveal_pii):
     rings); csv writes PATH plus PATH-findings.csv and PATH-members.csv; xlsx has the
     sheets rings, findings, members.  Personal data is masked unless --reveal-pii.
     """
+    results.stale_warning(workspace)
     paths = build_report(workspace, fmt=fmt, lang=lang, output=output, reveal_pii=reveal_pii, ring_ids=list(ring_ids))
     for path in paths:
         click.echo(str(path))
@@ -52,6 +54,7 @@ def viz_command(rings, workspace, output, lang, max_nodes, reveal_pii):
     RINGS are ring ids (e.g. R001); none means every ring.  Colour = role, size =
     fund at risk, edge label = boxes; click a node to list its events.
     """
+    results.stale_warning(workspace)
     path = write_viz(workspace, list(rings), output, lang=lang, reveal_pii=reveal_pii, max_nodes=max_nodes)
     click.echo(str(path))
 
@@ -82,6 +85,7 @@ def evidence_group():
 @_reveal
 def evidence_create(ring, workspace, output, reveal_pii):
     """Write the evidence package of RING (same as `rxring evidence RING`)."""
+    results.stale_warning(workspace)
     command_line = " ".join(["rxring", *sys.argv[1:]])
     package = build_evidence(workspace, ring, output, reveal_pii=reveal_pii, command_line=command_line)
     click.echo(f"{package.path}")

@@ -221,7 +221,7 @@ def load_case(workspace: str | Path | Workspace) -> CaseData:
     RxringError
         If the workspace, its rings or its findings are missing or unreadable.
     """
-    ws = as_workspace(workspace)
+    ws = as_workspace(workspace).pinned()  # rings, findings and analysis.json of one generation
     rings_frame = _read_parquet(ws.rings_path, "rings", RING_COLUMNS)
     findings_frame = _read_parquet(
         ws.findings_path, "findings", tuple(c for c in FINDING_COLUMNS if c not in _OPTIONAL_FINDING)
