@@ -21,7 +21,8 @@ from .ingest.aliases import COLUMN_ALIASES, normalise_header
 
 __all__ = [
     "Masker", "mask_value", "PII_EVENT_COLUMNS", "PII_HEADERS", "PII_JSON_KEYS", "NAME_HEADERS", "is_pii_header",
-    "mask_quarantine_raw", "mask_quarantine_rows", "split_header",
+    "mask_quarantine_raw", "mask_quarantine_rows", "split_header", "find_header_line", "read_header_line",
+    "decode_line", "HEADER_SCAN_LINES",
 ]
 
 # Event columns that hold people (DESIGN §2).
@@ -89,6 +90,52 @@ def split_header(header) -> tuple[list[str], str] | None:
     return next(csv.reader([text], delimiter=delimiter)), delimiter
 
 
+HEADER_SCAN_LINES = 20
+
+
+def find_header_line(first_lines: list[str]) -> str:
+    """The header of a delimited text file among its first lines ('' for JSON or when there is none).
+
+    The first line naming at least two columns ingest knows
+    (:func:`rxring.ingest.aliases.map_headers`), else the first non-blank line
+    that has a delimiter.
+    """
+    from .ingest.aliases import map_headers
+
+    lines = [line for line in first_lines if line.strip()]
+    if not lines or lines[0].lstrip("\ufeff ").startswith(("{", "[")):
+        return ""
+    for line in lines:
+        split = split_header(line)
+        if split is not None and len(map_headers(split[0])) >= 2:
+            return line
+    return lines[0] if split_header(lines[0]) is not None else ""
+
+
+def decode_line(data: bytes) -> str:
+    """One line of an input file as text (UTF-8, else GB18030, else UTF-8 with replacements)."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("utf-8", errors="replace")
+
+
+def read_header_line(path) -> str:
+    """:func:`find_header_line` of a file's first lines; '' when it cannot be read."""
+    first = []
+    try:
+        with open(path, "rb") as handle:
+            for number, data in enumerate(handle, start=1):
+                first.append(decode_line(data)[:8000].rstrip("\r\n"))
+                if number >= HEADER_SCAN_LINES:
+                    break
+    except (OSError, TypeError, ValueError):
+        return ""
+    return find_header_line(first)
+
+
 def _worth_learning(value: str) -> bool:
     """A value found under a personal header that is safe to replace in free text.
 
@@ -100,6 +147,8 @@ def _worth_learning(value: str) -> bool:
     return len(text) >= 6 if text.isdigit() else len(text) >= 2
 
 
+# "key": "value" or "key": 123 in JSON text (also broken or cut short: the closing quote is optional).
+_JSON_PAIR = re.compile(r'"([^"\\]{1,60})"\s*:\s*("(?:[^"\\]|\\.)*"?|-?\d[\d.eE+-]*)')
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[0-9Xx])(?![0-9A-Za-z])")
 _MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 
@@ -240,12 +289,13 @@ class Masker:
                 obj = None
             if obj is not None:
                 return self.text(json.dumps(self._mask_json(obj), ensure_ascii=False))
+            return self.text(self._mask_json_text(line))
         split = split_header(header)
         if split is not None:
             names, delimiter = split
             fields = next(csv.reader([line], delimiter=delimiter), None)
-            if fields and len(fields) == len(names):
-                masked = [self.person(v) if v.strip() and is_pii_header(h) else v for h, v in zip(names, fields)]
+            if fields:
+                masked = [self.person(v) if personal else v for v, personal in zip(fields, _personal_fields(names, fields))]
                 buffer = io.StringIO()
                 csv.writer(buffer, delimiter=delimiter, lineterminator="").writerow(masked)
                 return self.text(buffer.getvalue())
@@ -273,6 +323,10 @@ class Masker:
                 fields = next(csv.reader([line], delimiter=delimiter), None) or []
                 if len(fields) == len(names):
                     found += [v for h, v in zip(names, fields) if is_pii_header(h)]
+                else:  # columns shifted: only what looks like a name is learnt
+                    found += [v for v in fields if _looks_like_name(v)]
+            else:
+                found += [v for v in _split_any(line) if _looks_like_name(v)]
         self.add_known(v for v in found if _worth_learning(v))
 
     def _collect_json(self, obj, found: list) -> None:
@@ -285,6 +339,21 @@ class Masker:
         elif isinstance(obj, list):
             for v in obj:
                 self._collect_json(v, found)
+
+    def _mask_json_text(self, line: str) -> str:
+        """Broken or truncated JSON: mask the values of personal keys found by pattern."""
+        def one(m: re.Match) -> str:
+            key, value = m.group(1), m.group(2)
+            if not is_pii_header(key):
+                return m.group(0)
+            quoted = value.startswith('"')
+            inner = value[1:-1] if quoted and len(value) > 1 and value.endswith('"') else value.strip('"')
+            if not inner or inner == "null":
+                return m.group(0)
+            masked = self.person(inner)
+            return m.group(0)[: m.start(2) - m.start(0)] + (f'"{masked}"' if quoted else masked)
+
+        return _JSON_PAIR.sub(one, line)
 
     def _mask_json(self, obj):
         if isinstance(obj, dict):
@@ -301,6 +370,28 @@ class Masker:
         return obj
 
 
+def _personal_fields(names: list[str], fields: list[str]) -> list[bool]:
+    """Which fields of a delimited row are personal, given the header ``names``.
+
+    With as many fields as names, exactly those under a personal header.  When the
+    counts differ (a broken row) the columns may have shifted by up to the
+    difference either way: every field that close to a personal column is taken,
+    and any field that looks personal (:func:`_looks_personal`).
+    """
+    diff = abs(len(fields) - len(names))
+    personal = [i for i, h in enumerate(names) if is_pii_header(h)]
+    near = {j for i in personal for j in range(i - diff, i + diff + 1)}
+    return [bool(v.strip()) and (i in near or (diff > 0 and _looks_personal(v))) for i, v in enumerate(fields)]
+
+
+def _split_any(text: str) -> list[str]:
+    """A line split on its most frequent delimiter (one field when it has none)."""
+    delimiter = max(_DELIMITERS, key=text.count)
+    if not text.count(delimiter):
+        return [text]
+    return next(csv.reader([text], delimiter=delimiter), None) or [text]
+
+
 # ---------------------------------------------------------------- quarantine
 
 #: The 100 most common Chinese surnames (and compound ones): a 2-4 character Han
@@ -313,6 +404,16 @@ _COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫"
 _HAN = re.compile(r"^[\u4e00-\u9fff·]{2,4}$")
 # Han fields that end like things, not people (drug forms, institutions).
 _NOT_NAME_ENDINGS = tuple("片丸剂液膏粒囊素酸钠钾胺醇酮林星平尔定汀宁房店院司局部科室厂")
+
+
+# A certificate-like id: one or two letters and 14+ digits (prescriber D + 17 digits); site
+# codes (P/H + 11-12 digits) and 20-digit trace codes are not taken.
+_CERT_ID = re.compile(r"^[A-Za-z]{1,2}\d{14,}$")
+
+
+def _looks_personal(value: str) -> bool:
+    """In a row without header: a Chinese personal name or a certificate-like id."""
+    return _looks_like_name(value) or bool(_CERT_ID.match(value.strip()))
 
 
 def _looks_like_name(value: str) -> bool:
@@ -328,7 +429,8 @@ def mask_quarantine_raw(raw, reason=None, header=None, reveal: bool = False) -> 
     JSON (NHSA messages, EPCIS events) is masked key by key, a delimited row by
     its ``header`` when the caller knows it (the file's header line or column
     names); a delimited row without header has every field masked that looks
-    like a Chinese personal name; then ID and mobile numbers are masked anywhere.
+    like a Chinese personal name or a certificate number (letters + 14 digits);
+    then ID and mobile numbers are masked anywhere.
     ``reveal`` (``--reveal-pii`` at ingest, recorded) keeps the text as is.
     ``reason`` is accepted for symmetry with the quarantine columns; mask it
     with :func:`mask_quarantine_rows`.
@@ -346,17 +448,18 @@ def mask_quarantine_raw(raw, reason=None, header=None, reveal: bool = False) -> 
     if reveal or not text:
         return text
     masker = Masker()
+    masker.learn_raw(text, header)  # a name in a column is masked in the row's free text too
     if header is not None or text.lstrip().startswith("{"):
         return masker.raw_line(text, header=header)
     delimiter = max(_DELIMITERS, key=text.count)
     if text.count(delimiter):
         fields = next(csv.reader([text], delimiter=delimiter), None)
-        if fields and any(_looks_like_name(f) for f in fields):
+        if fields and any(_looks_personal(f) for f in fields):
             buffer = io.StringIO()
             csv.writer(buffer, delimiter=delimiter, lineterminator="").writerow(
-                [mask_value(f) if _looks_like_name(f) else f for f in fields])
+                [mask_value(f) if _looks_personal(f) else f for f in fields])
             text = buffer.getvalue()
-    elif _looks_like_name(text):
+    elif _looks_personal(text):
         text = mask_value(text)
     return masker.text(text)
 
@@ -365,17 +468,48 @@ def mask_quarantine_rows(rows, header=None, reveal: bool = False):
     """Quarantine rows (source_file, source_line, reason, raw) with ``raw`` and ``reason`` masked.
 
     ``rows`` is an iterable of 4-tuples (returned as a list) or a DataFrame with
-    those columns (returned as a masked copy).  With ``reveal`` the rows come back
-    unchanged.
+    those columns (returned as a masked copy).  Delimited rows are masked by
+    column with ``header`` when given, else with the header line read from the
+    row's ``source_file`` when it is a readable text file (:func:`read_header_line`,
+    once per file), else by :func:`mask_quarantine_raw`'s patterns.  With
+    ``reveal`` (``--reveal-pii`` at ingest) the rows come back unchanged.
+
+    Examples
+    --------
+    >>> mask_quarantine_rows([("in.jsonl", 3, "invalid JSON", '{"psn_no": "110105199001011234", ')])
+    [('in.jsonl', 3, 'invalid JSON', '{"psn_no": "110*************34", ')]
     """
     if reveal:
         return rows
     masker = Masker()
+    headers: dict[str, str] = {}
+
+    def header_of(source_file, raw) -> str | None:
+        if header is not None:
+            return header
+        text = "" if raw is None else str(raw)
+        if not text or text.lstrip().startswith("{") or source_file is None:
+            return None
+        key = str(source_file)
+        if key not in headers:
+            headers[key] = read_header_line(key)
+        return headers[key] or None
+
+    def one(source_file, line, why, raw):
+        return (masker.text(why) if isinstance(why, str) else why,
+                mask_quarantine_raw(raw, why, header=header_of(source_file, raw)))
+
     if hasattr(rows, "columns"):
         if rows.empty:
             return rows
         out = rows.copy()
-        out["raw"] = [mask_quarantine_raw(r, header=header) for r in out["raw"]]
-        out["reason"] = [masker.text(r) for r in out["reason"]]
+        masked = [one(f, n, why, raw) for f, n, why, raw in
+                  zip(out["source_file"], out["source_line"], out["reason"], out["raw"])]
+        out["reason"] = [m[0] for m in masked]
+        out["raw"] = [m[1] for m in masked]
         return out
-    return [(f, line, masker.text(why), mask_quarantine_raw(raw, why, header=header)) for f, line, why, raw in rows]
+    result = []
+    for f, n, why, raw in rows:
+        why, raw = one(f, n, why, raw)
+        result.append((f, n, why, raw))
+    return result

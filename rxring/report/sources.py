@@ -12,6 +12,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..pii import HEADER_SCAN_LINES, decode_line, find_header_line
+
 __all__ = ["SourceLine", "manifest_inputs", "read_source_lines", "sha256_file", "MAX_RAW_CHARS"]
 
 MAX_RAW_CHARS = 8000
@@ -79,35 +81,8 @@ def _resolve(source_file: str, inputs: list[dict], workspace_root: Path) -> tupl
     return None, (recorded or {}).get("sha256")
 
 
-_HEADER_SCAN = 20
-
-
-def _header_line(first_lines: list[str]) -> str:
-    """The header of a delimited text file among its first lines ('' for JSON or when none is found).
-
-    The first line naming at least two columns ingest knows (:func:`rxring.ingest.aliases.map_headers`),
-    else the first non-blank line.
-    """
-    from ..ingest.aliases import map_headers
-    from ..pii import split_header
-
-    lines = [line for line in first_lines if line.strip()]
-    if not lines or lines[0].lstrip("\ufeff ").startswith(("{", "[")):
-        return ""
-    for line in lines:
-        split = split_header(line)
-        if split is not None and len(map_headers(split[0])) >= 2:
-            return line
-    return lines[0]
-
-
 def _decode(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("utf-8", errors="replace")
+    return decode_line(data)
 
 
 def read_source_lines(wanted: dict[str, set[int]], manifest: dict, workspace_root: Path) -> dict[tuple[str, int], SourceLine]:
@@ -151,17 +126,17 @@ def read_source_lines(wanted: dict[str, set[int]], manifest: dict, workspace_roo
             found: dict[int, str] = {}
             with path.open("rb") as handle:
                 for number, data in enumerate(handle, start=1):
-                    if number <= _HEADER_SCAN:
-                        first.append(_decode(data[:MAX_RAW_CHARS]).rstrip("\r\n"))
+                    if number <= HEADER_SCAN_LINES:
+                        first.append(_decode(data)[:MAX_RAW_CHARS].rstrip("\r\n"))
                     if number in remaining:
                         text = _decode(data).rstrip("\r\n")
                         if len(text) > MAX_RAW_CHARS:
                             text = text[:MAX_RAW_CHARS] + " …[truncated]"
                         found[number] = text
                         remaining.discard(number)
-                        if not remaining and number >= _HEADER_SCAN:
+                        if not remaining and number >= HEADER_SCAN_LINES:
                             break
-            header = _header_line(first)
+            header = find_header_line(first)
             for number, text in found.items():
                 out[(source_file, number)] = SourceLine(source_file, number, "ok", text, header)
             for line in remaining:
