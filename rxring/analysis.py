@@ -130,14 +130,17 @@ def _fsync(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-#: Testing hook: with ``RXRING_FAULT_AT=<step>`` in the environment, the process kills
-#: itself (SIGKILL; ``os._exit(137)`` where there is none) just before that step of
-#: :func:`write_results`.  tests/analyze/test_generations.py kills the CLI at each step and
+#: Testing hook: with ``RXRING_FAULT_AT=<step>`` in the environment (a name of
+#: :data:`PUBLISH_STEPS`), the process kills itself (SIGKILL; ``os._exit(137)`` where
+#: there is none) just before that step of :func:`write_results`; ingest has its own
+#: steps (``ingest-...``, :func:`rxring.ingest.store.fault`).  tests/analyze/test_generations.py kills the CLI at each step and
 #: checks that the workspace then holds the old or the new results, never a mix.
 FAULT_ENV = "RXRING_FAULT_AT"
 
 #: The steps of publishing results, in order (:func:`write_results`), published as one generation under the workspace lock.
-PUBLISH_STEPS = ("findings", "rings", "analysis", "publish", "mirror", "prune")
+PUBLISH_STEPS = (
+    "publish-findings", "publish-rings", "publish-analysis", "publish-pointer", "publish-mirror", "publish-prune",
+)
 
 
 def _fault_point(step: str) -> None:
@@ -168,19 +171,19 @@ def write_results(out, result: AnalysisResult) -> Path:
     ws = Workspace(out)
     with workspace_lock(ws, "analyze"):
         folder = ws.new_generation()
-        _fault_point("findings")
+        _fault_point("publish-findings")
         _write_parquet(result.findings, folder / "findings.parquet")
-        _fault_point("rings")
+        _fault_point("publish-rings")
         _write_parquet(result.rings, folder / "rings.parquet")
-        _fault_point("analysis")
+        _fault_point("publish-analysis")
         path = folder / "analysis.json"
         path.write_text(json.dumps(result.meta, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8")
         _fsync(path)
-        _fault_point("publish")
+        _fault_point("publish-pointer")
         ws.publish_generation(folder)
-        _fault_point("mirror")
+        _fault_point("publish-mirror")
         ws.mirror_current()
-        _fault_point("prune")
+        _fault_point("publish-prune")
         ws.prune_generations()
     return folder
 
