@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from ..errors import RxringError
 from . import options as opt
+from .output import dumps, echo_json
 
 __all__ = ["COMMANDS", "ingest_command", "code_command"]
 
@@ -16,8 +15,12 @@ __all__ = ["COMMANDS", "ingest_command", "code_command"]
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str))
 @opt.workspace_option(note="Created when missing.")
 @opt.progress_option(True, "Progress bar for large files (only on a terminal).")
+@click.option("--time-window", "time_window", metavar="START..END", default=None,
+              help="Plausible event times, local (Asia/Shanghai) ISO dates or times; rows outside are "
+                   "quarantined.  Either side may be empty.  Default: 2000-01-01 .. one year after the "
+                   "ingest time, or the environment variable RXRING_TIME_WINDOW.")
 @opt.as_json
-def ingest_command(inputs, workspace, progress, as_json):
+def ingest_command(inputs, workspace, progress, time_window, as_json):
     """Read INPUT files or folders into the workspace's canonical events.
 
     Formats are recognised by content: NHSA 进销存 messages (JSON / JSON Lines,
@@ -28,14 +31,34 @@ def ingest_command(inputs, workspace, progress, as_json):
     (read = accepted + quarantined, where a row or message listing k codes
     counts k).  Files already ingested (same SHA-256) add nothing.
 
+    Trace codes written with other scripts' digits (Arabic-Indic, full-width, ...)
+    are read as the same code in ASCII digits.  Quantities and money that are not
+    finite or absurd (more than 1,000,000 packs or smallest units, more than
+    100,000,000 yuan) and event times outside the plausible window (see the
+    option below) are quarantined.
+
     Exit code 0 when something usable was read (or was already in the workspace),
     2 when nothing was.
     """
-    from ..ingest import ingest
+    import os
 
-    report = ingest(inputs, workspace, progress=progress)
+    from ..ingest import ingest
+    from ..ingest.normalise import TIME_WINDOW_ENV, parse_time_window
+
+    before = os.environ.get(TIME_WINDOW_ENV)
+    if time_window is not None:
+        parse_time_window(time_window)  # a bad window stops here, before anything is read
+        os.environ[TIME_WINDOW_ENV] = time_window  # seen by the normaliser (and its worker processes)
+    try:
+        report = ingest(inputs, workspace, progress=progress)
+    finally:
+        if time_window is not None:
+            if before is None:
+                os.environ.pop(TIME_WINDOW_ENV, None)
+            else:
+                os.environ[TIME_WINDOW_ENV] = before
     if as_json:
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        echo_json(report.to_dict())
     else:
         click.echo(report.format_table())
         for f in report.files:
@@ -63,7 +86,9 @@ def code_command(code, as_json):
     """Show what a trace CODE contains (Chinese 20-digit code or GS1).
 
     GS1 codes may be written with brackets, with GS separators (type <GS> or \\x1d),
-    with a symbology prefix (]d2, ]C1, ]Q3), or as an SGTIN URI.  Exit code 2 and
+    with a symbology prefix (]d2, ]C1, ]Q3), or as an SGTIN URI.  Digits of any
+    script (Arabic-Indic ٨, Devanagari ८, full-width ８, ...) and full-width letters
+    are read as ASCII, exactly as `rxring ingest` reads them.  Exit code 2 and
     the reason when the text cannot be a pack's code.
     """
     from ..ingest.codes import CodeError, parse_code
@@ -74,7 +99,7 @@ def code_command(code, as_json):
         raise RxringError(f"not a valid trace code: {exc}") from None
     parts = parsed.to_dict()
     if as_json:
-        click.echo(json.dumps(parts, ensure_ascii=False))
+        click.echo(dumps(parts, indent=None))
         return
     labels = {
         "canonical": "canonical",

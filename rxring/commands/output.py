@@ -25,7 +25,7 @@ import pandas as pd
 from ..report.pii import mask_value
 
 __all__ = [
-    "PEOPLE_COLUMNS", "mask_id", "mask_frame", "jsonable", "records", "echo_json", "width", "cell", "table",
+    "PEOPLE_COLUMNS", "mask_id", "mask_frame", "jsonable", "records", "dumps", "echo_json", "width", "cell", "table",
     "ring_table", "findings_table",
 ]
 
@@ -66,19 +66,32 @@ def mask_frame(frame: pd.DataFrame, reveal: bool, columns=PEOPLE_COLUMNS) -> pd.
 
 
 def jsonable(value):
-    """A value as JSON can hold it: lists for arrays, ISO text for times, None for missing values."""
-    if isinstance(value, (list, tuple)):
+    """A value as JSON can hold it: lists for arrays, ISO text for times, None for missing values.
+
+    Dicts are converted value by value; a float that is not finite (NaN, ±inf: JSON
+    has no spelling for them) becomes None.
+
+    Examples
+    --------
+    >>> jsonable({"score": float("inf"), "fund": [1.5, float("nan")]})
+    {'score': None, 'fund': [1.5, None]}
+    """
+    if isinstance(value, dict):
+        return {(k if isinstance(k, str) else str(jsonable(k))): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
         return [jsonable(v) for v in value]
+    if isinstance(value, float):  # numpy float64 too
+        return float(value) if math.isfinite(value) else None
+    if value is pd.NA or value is pd.NaT:
+        return None
     if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
         return jsonable(value.tolist())
     if isinstance(value, pd.Timestamp):
         return None if pd.isna(value) else value.isoformat()
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if value is pd.NA or value is pd.NaT:
-        return None
+    if isinstance(value, pd.DataFrame):
+        return records(value)
     return value
 
 
@@ -87,11 +100,26 @@ def records(frame: pd.DataFrame) -> list[dict]:
     return [{k: jsonable(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
-def echo_json(payload) -> None:
-    """Print *payload* (a DataFrame: its :func:`records`) as indented JSON, non-ASCII kept."""
+def dumps(payload, indent: int | None = 2) -> str:
+    """*payload* (a DataFrame: its :func:`records`) as valid JSON text, non-ASCII kept.
+
+    Goes through :func:`jsonable` (non-finite floats become null) and refuses NaN
+    and Infinity (``allow_nan=False``), so the text is always valid JSON;
+    other objects are written as their ``str``.
+
+    Examples
+    --------
+    >>> dumps({"score": float("inf")}, indent=None)
+    '{"score": null}'
+    """
     if isinstance(payload, pd.DataFrame):
         payload = records(payload)
-    click.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+    return json.dumps(jsonable(payload), ensure_ascii=False, indent=indent, default=str, allow_nan=False)
+
+
+def echo_json(payload) -> None:
+    """Print *payload* (a DataFrame: its :func:`records`) as indented, always valid JSON (:func:`dumps`)."""
+    click.echo(dumps(payload))
 
 
 # ---------------------------------------------------------------- plain tables

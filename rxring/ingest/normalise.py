@@ -18,8 +18,10 @@ rejected ones as quarantine rows.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Callable
 
 import numpy as np
@@ -27,13 +29,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..schema import EVENT_SCHEMA, QUARANTINE_COLUMNS
+from ..errors import RxringError
+from ..schema import EVENT_SCHEMA, LOCAL_TZ, QUARANTINE_COLUMNS
 from .aliases import EVENT_TYPE_ALIASES, SPLIT_FALSE, SPLIT_TRUE
 from .codes import gs1_columns, parse_code_series
 from .strings import all_fixed_digits, fixed_slice, has_empty, may_need_trim
 from .times import parse_times
 
-__all__ = ["FileContext", "normalise", "explode_codes", "split_code_cell", "empty_quarantine"]
+__all__ = ["FileContext", "normalise", "explode_codes", "split_code_cell", "empty_quarantine", "time_window",
+           "parse_time_window", "MAX_QUANTITY", "MAX_AMOUNT", "TIME_WINDOW_ENV"]
 
 # Several codes in one cell: split on , ; 、 | (half or full width) and line breaks
 # always; on other whitespace only when every piece is long enough to be a whole code.
@@ -41,6 +45,74 @@ _SEPARATORS = r"[,;，；、|\r\n]+"
 _MULTI = r"[,;，；、|\r\n]|\S{16,}\s+\S{16,}"
 _MIN_CODE_LEN = 16
 RAW_LIMIT = 4000
+
+#: A quantity (packs, or smallest units for 拆零) beyond this, or not finite, is absurd: quarantined.
+MAX_QUANTITY = 1e6
+#: A money amount (yuan: total, fund, unit price) beyond this, or not finite, is absurd: quarantined.
+MAX_AMOUNT = 1e8
+#: Environment variable holding the plausible event-time window, ``START..END`` (either side may be empty).
+TIME_WINDOW_ENV = "RXRING_TIME_WINDOW"
+#: Default start of the plausible event-time window (the end: one year after the ingest time).
+EARLIEST_TIME = datetime(2000, 1, 1)
+LATEST_AFTER = timedelta(days=366)
+#: Expiry dates outside this range (placeholders such as 9999-12-31, nonsense years) are read as no expiry.
+EXPIRY_RANGE = (datetime(1990, 1, 1), datetime(2100, 12, 31))
+
+
+def parse_time_window(text: str | None, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """``(earliest, latest)`` naive Asia/Shanghai times of the plausible event-time window.
+
+    ``text`` is ``START..END`` (ISO dates or times, either side may be empty, e.g.
+    ``2015-01-01..`` or ``..2030-12-31``); None or empty gives the default
+    2000-01-01 .. one year after ``now`` (the ingest time, Asia/Shanghai).
+
+    Raises
+    ------
+    RxringError
+        When the text is not a window.
+
+    Examples
+    --------
+    >>> parse_time_window("2015-01-01..2030-12-31")
+    (datetime.datetime(2015, 1, 1, 0, 0), datetime.datetime(2030, 12, 31, 0, 0))
+    >>> parse_time_window("", now=datetime(2026, 3, 1))[1]
+    datetime.datetime(2027, 3, 2, 0, 0)
+    """
+    if now is None:
+        now = pd.Timestamp.now(tz=LOCAL_TZ).tz_localize(None).to_pydatetime()
+    earliest, latest = EARLIEST_TIME, now + LATEST_AFTER
+    text = (text or "").strip()
+    if not text:
+        return earliest, latest
+    if ".." not in text:
+        raise RxringError(f"time window {text!r} is not START..END (e.g. 2000-01-01..2030-12-31; either side may be empty)")
+    start, end = (part.strip() for part in text.split("..", 1))
+
+    def when(value: str) -> datetime:
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            raise RxringError(f"time window {text!r}: {value!r} is not an ISO date or time (YYYY-MM-DD[ HH:MM:SS])") from None
+
+    if start:
+        earliest = when(start)
+    if end:
+        latest = when(end)
+    if earliest.tzinfo is not None or latest.tzinfo is not None:
+        raise RxringError(f"time window {text!r}: give local (Asia/Shanghai) times without an offset")
+    if latest < earliest:
+        raise RxringError(f"time window {text!r} ends before it starts")
+    return earliest, latest
+
+
+def time_window(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The plausible event-time window in force: :data:`TIME_WINDOW_ENV` or the default.
+
+    The default ends one year after the ingest time: the records rxring reads carry
+    no upload time of their own, and the time they are ingested is the latest an
+    upload can have happened.
+    """
+    return parse_time_window(os.environ.get(TIME_WINDOW_ENV), now)
 
 
 @dataclass
@@ -279,10 +351,31 @@ def _times(table: pa.Table, name: str, text_of=None) -> pa.Array:
 
 
 def _dates(table: pa.Table, name: str, text_of=None) -> pa.Array:
+    """Dates; null where missing, unparseable or outside :data:`EXPIRY_RANGE` (9999-12-31 = no expiry)."""
     if name in table.column_names and pa.types.is_date(table.column(name).type):
-        return pc.cast(_single(table.column(name)), pa.date32())  # canonical input: a date already
-    times = _times(table, name, text_of)
-    return pc.cast(times, pa.date32())
+        dates = pc.cast(_single(table.column(name)), pa.date32())  # canonical input: a date already
+    else:
+        dates = pc.cast(_times(table, name, text_of), pa.date32())
+    if dates.null_count == len(dates):
+        return dates
+    low, high = (pa.scalar(d.date(), pa.date32()) for d in EXPIRY_RANGE)
+    outside = pc.fill_null(pc.or_(pc.less(dates, low), pc.greater(dates, high)), False)
+    if not pc.any(outside).as_py():
+        return dates
+    return pc.if_else(outside, pa.scalar(None, pa.date32()), dates)
+
+
+def _reject_absurd(reject, concat, values: pa.Array, label: str, limit: float, unit: str) -> None:
+    """Reject rows whose number is not finite (inf, NaN) or beyond ``limit`` in size."""
+    if values.null_count == len(values):
+        return
+    not_finite = pc.invert(pc.is_finite(values))
+    if pc.any(pc.fill_null(not_finite, False)).as_py():
+        reject(not_finite, lambda: concat(f"{label} ", pc.cast(values, pa.string()), " is not a finite number"))
+    too_big = pc.greater(pc.abs(values), limit)
+    if pc.any(pc.fill_null(too_big, False)).as_py():
+        reject(too_big, lambda: concat(f"{label} ", pc.cast(values, pa.string()),
+                                       f" is absurd (more than {limit:,.0f} {unit})"))
 
 
 def _map_values(text: pa.Array, mapping: dict[str, str]) -> pa.Array:
@@ -331,7 +424,10 @@ def normalise(table: pa.Table, ctx: FileContext, keep_dictionaries: bool = False
     Notes
     -----
     The first failing check gives a row's reason, in this order: the reader's own
-    reason, trace code, site, event type, event time, quantity, split flag.
+    reason, trace code, site, event type, event time (unparseable, then outside
+    :func:`time_window`), quantity (not a number, not finite or beyond
+    :data:`MAX_QUANTITY`, negative), split flag, money (unit price, total and fund
+    amount: not a number, not finite or beyond :data:`MAX_AMOUNT`).
     Whole-pack records that listed k > 1 codes give each code quantity 1 and a
     k-th of the record's money; split (拆零) records keep their quantity.
     """
@@ -437,10 +533,24 @@ def normalise(table: pa.Table, ctx: FileContext, keep_dictionaries: bool = False
         time_text = text("event_time") if "event_time" in table.column_names else _null_strings(n)
         reject(pc.and_(pc.is_null(times), pc.is_valid(time_text)), lambda: concat("unparseable event time '", time_text, "'"))
         reject(pc.is_null(times), "missing event time")
+    earliest, latest = time_window()
+    outside = pc.or_(pc.less(times, pa.scalar(earliest, pa.timestamp("us"))),
+                     pc.greater(times, pa.scalar(latest, pa.timestamp("us"))))
+    if pc.any(pc.fill_null(outside, False)).as_py():
+        def outside_reason():
+            given = text("event_time") if "event_time" in table.column_names else _null_strings(n)
+            if not pa.types.is_string(_plain(given).type) or given.null_count == len(given):
+                given = _null_strings(n)
+            shown = pc.coalesce(_plain(given), pc.cast(times, pa.string()))
+            return concat("event time '", shown, f"' is outside the plausible window {earliest:%Y-%m-%d %H:%M} .. "
+                          f"{latest:%Y-%m-%d %H:%M} (set {TIME_WINDOW_ENV}=START..END to change it)")
+
+        reject(outside, outside_reason)
 
     # quantity, split flag, money
     qty, qty_bad = _number(table, "quantity", text)
     reject(qty_bad, lambda: concat("quantity '", text("quantity"), "' is not a number"))
+    _reject_absurd(reject, concat, qty, "quantity", MAX_QUANTITY, "packs or smallest units")
     # A sales-detail export without a type column (its type inferred for the whole
     # file) books a return as a negative line (销售数量 -1 = 退货): that is a refund,
     # and a purchase list's negative line a purchase return, with positive quantity and
@@ -467,10 +577,16 @@ def normalise(table: pa.Table, ctx: FileContext, keep_dictionaries: bool = False
         known = pc.is_in(split_text, value_set=pa.array(sorted(SPLIT_TRUE | SPLIT_FALSE)))
         reject(pc.and_(pc.is_valid(split_text), pc.invert(known)), lambda: concat("split flag '", split_text, "' is not 1/0"))
 
-    price, _ = _number(table, "_price", text)
-    total, _ = _number(table, "total_amount", text)
-    fund, _ = _number(table, "fund_amount", text)
+    price, price_bad = _number(table, "_price", text)
+    total, total_bad = _number(table, "total_amount", text)
+    fund, fund_bad = _number(table, "fund_amount", text)
+    for label, name, values, bad in (("unit price", "_price", price, price_bad),
+                                     ("total amount", "total_amount", total, total_bad),
+                                     ("fund amount", "fund_amount", fund, fund_bad)):
+        reject(bad, lambda label=label, name=name: concat(f"{label} '", text(name), "' is not a number"))
+        _reject_absurd(reject, concat, values, label, MAX_AMOUNT, "yuan")
     total = pc.abs(pc.coalesce(total, pc.multiply(price, pc.coalesce(qty, 1.0))))
+    _reject_absurd(reject, concat, total, "total amount (price x quantity)", MAX_AMOUNT, "yuan")
     fund = pc.abs(fund)
     k = _single(table.column("_k")) if "_k" in table.column_names else pa.array(np.ones(n, dtype=np.int64))
     code_index = (
