@@ -415,7 +415,7 @@ def _ingest_locked(paths: list, ws: Workspace, progress: bool) -> IngestReport:
         manifest["version"] = __version__
         manifest["totals"] = _manifest_totals(manifest["inputs"])
         manifest.update(committed_sizes(ws))
-        fault("before-manifest")
+        fault("ingest-before-manifest")
         ws.write_manifest(manifest)
         rejected_changed = False
 

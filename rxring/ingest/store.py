@@ -10,9 +10,8 @@ how much of them is committed (``quarantine_bytes``, ``deletions_rows``,
 :func:`committed_sizes`); the next ingest first cuts them back to that
 (:func:`restore_committed`).  A kill between the quarantine append and the
 manifest write therefore leaves no duplicate rows: the input is read again and
-its rows appended once.  ``RXRING_FAULT=<step>`` ends the process at a named step
-(``after-part``, ``after-quarantine``, ``after-deletions``, ``before-manifest``),
-for the tests that prove it.
+its rows appended once.  ``RXRING_FAULT_AT=<step>`` kills the process at a named
+step (:data:`FAULT_STEPS`), for the tests that prove it.
 """
 
 from __future__ import annotations
@@ -33,13 +32,23 @@ from .partwriter import PartJob, PartWriterThread
 __all__ = ["InputWriter", "PartWriterThread", "part_schema", "conform_events", "DELETION_SCHEMA", "read_deletions",
            "committed_sizes", "restore_committed", "fault"]
 
-FAULT_EXIT = 86
+#: Testing hook: with ``RXRING_FAULT_AT=ingest-<step>`` the process kills itself (SIGKILL) at that step
+#: of a commit (see :func:`fault`); tests/ingest/test_hostile_files.py kills the CLI there.
+FAULT_ENV = "RXRING_FAULT_AT"
+FAULT_STEPS = ("ingest-after-part", "ingest-after-quarantine", "ingest-after-deletions", "ingest-before-manifest")
 
 
 def fault(step: str) -> None:
-    """End the process at once (no clean-up, like a kill) when ``RXRING_FAULT`` names ``step``."""
-    if os.environ.get("RXRING_FAULT") == step:
-        os._exit(FAULT_EXIT)
+    """Kill the process at once (no clean-up) when ``RXRING_FAULT_AT`` names ``step``."""
+    if os.environ.get(FAULT_ENV) != step:
+        return
+    import signal
+    import sys
+
+    sys.stderr.flush()
+    if hasattr(signal, "SIGKILL"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    os._exit(137)  # pragma: no cover - no SIGKILL (Windows)
 
 
 def committed_sizes(ws: Workspace) -> dict:
@@ -246,7 +255,7 @@ class InputWriter:
         if self._tmp_part.exists():
             os.replace(self._tmp_part, self.part_path)
             part = self.part_path.name
-        fault("after-part")
+        fault("ingest-after-part")
         if self._tmp_quarantine.exists():
             target = self.ws.quarantine_path
             new = not target.exists() or target.stat().st_size == 0
@@ -256,7 +265,7 @@ class InputWriter:
                 for block in iter(lambda: src.read(1 << 20), ""):
                     out.write(block)
             self._tmp_quarantine.unlink()
-        fault("after-quarantine")
+        fault("ingest-after-quarantine")
         if self.deletions:
             rows = [row for d in self.deletions for row in deletion_rows(d)]
             new_rows = pa.Table.from_pylist(rows, schema=DELETION_SCHEMA)
@@ -265,7 +274,7 @@ class InputWriter:
             tmp = self.ws.deletions_path.with_suffix(".parquet.tmp")
             pq.write_table(new_rows, tmp)
             os.replace(tmp, self.ws.deletions_path)
-        fault("after-deletions")
+        fault("ingest-after-deletions")
         for name, frames in self.masters.items():
             self._merge_master(name, pd.concat(frames, ignore_index=True))
         return part

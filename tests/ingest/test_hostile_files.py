@@ -1,0 +1,328 @@
+"""Hostile files: bounded memory, no traceback, every row accounted for, neighbours still read.
+
+The corpus is generated here, small on disk: a 100,000-deep JSON array, a gzip with
+one flipped byte, a line longer than the line limit, gzip and XLSX bombs (hundreds
+of MiB inflated from a few hundred KB), mixed encodings, an unterminated quote.
+The ingest runs in a subprocess (the real CLI) that reports its peak RSS (VmHWM).
+A kill between the quarantine append and the manifest write (``RXRING_FAULT_AT``)
+leaves quarantine.csv consistent with the manifest after a rerun.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from rxring.ingest.formats.jsonfmt import bounded_lines, too_deep
+from rxring.ingest.formats.tabular import _resync
+from rxring.ingest.sniff import InputLimit, Limits, limits, open_binary, sniff
+
+HEADER = "机构编码,追溯码,业务类型,业务时间\n"
+PEAK_RSS_LIMIT_MB = 600  # the interpreter with pyarrow, pandas and openpyxl is about 160 MB
+
+
+def _row(i: int) -> str:
+    return f"P1,8115125791408562{i:04d},销售,2026-01-01 10:00:00"
+
+
+def _message(i: int) -> str:
+    return json.dumps({"infno": "3505", "msgid": f"M{i}", "fixmedins_code": "P1",
+                       "sel_retn_time": "2026-01-01 10:00:00", "drug_trac_codg": f"8115125791408562{i:04d}"})
+
+
+def _gzip_repeated(prefix: bytes, block: bytes, times: int, suffix: bytes = b"") -> bytes:
+    """A multi-member gzip inflating to prefix + block * times + suffix, compressing block once."""
+    member = gzip.compress(block, compresslevel=9)
+    return gzip.compress(prefix) + member * times + (gzip.compress(suffix) if suffix else b"")
+
+
+def _xlsx_bomb() -> bytes:
+    """A workbook whose sheet XML is a 128 MiB inline string (about 130 KB on disk)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        zf.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>')
+        zf.writestr("xl/workbook.xml", '<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                    '<sheets><sheet name="s" sheetId="1" r:id="rId1" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"/></sheets></workbook>')
+        with zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as fh:
+            fh.write(b'<worksheet><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>')
+            chunk = b"A" * (1 << 20)
+            for _ in range(128):
+                fh.write(chunk)
+            fh.write(b"</t></is></c></row></sheetData></worksheet>")
+    return buf.getvalue()
+
+
+def _corpus(folder: Path) -> dict[str, tuple]:
+    """Write the hostile corpus; returns name -> (status, read, accepted, quarantined) expected."""
+    folder.mkdir(parents=True)
+    expect = {}
+    # good neighbours, sorted before, between and after the hostile files
+    (folder / "a_good.csv").write_text(HEADER + "\n".join(_row(i) for i in range(5)) + "\n", encoding="utf-8")
+    expect["a_good.csv"] = ("ingested", 5, 5, 0)
+    (folder / "m_good.jsonl").write_text("\n".join(_message(i) for i in range(10, 13)) + "\n", encoding="utf-8")
+    expect["m_good.jsonl"] = ("ingested", 3, 3, 0)
+    (folder / "z_good.csv").write_text(HEADER + _row(20) + "\n", encoding="utf-8")
+    expect["z_good.csv"] = ("ingested", 1, 1, 0)
+
+    # 100,000 nested brackets: a document and a line of JSON Lines
+    (folder / "deep.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    expect["deep.json"] = ("ingested", 1, 0, 1)
+    deep = '{"a":' * 100_000 + "1" + "}" * 100_000
+    (folder / "deep.jsonl").write_text(f"{_message(30)}\n{deep}\n{_message(31)}\n", encoding="utf-8")
+    expect["deep.jsonl"] = ("ingested", 3, 2, 1)
+
+    # a gzip with one flipped byte in the middle: the file is an error, nothing kept
+    rows = "".join(_row(i % 10000) + "\n" for i in range(40_000))
+    data = bytearray(gzip.compress((HEADER + rows).encode(), compresslevel=1))
+    data[len(data) // 2] ^= 0x55
+    (folder / "flipped.csv.gz").write_bytes(bytes(data))
+    expect["flipped.csv.gz"] = ("error", 0, 0, 0)
+
+    # a line longer than the 16 MiB line limit between two good lines: one quarantined record
+    with open(folder / "longline.jsonl", "w", encoding="utf-8") as fh:
+        fh.write(_message(40) + "\n" + '{"x": "' + "a" * (20 << 20) + '"}\n' + _message(41) + "\n")
+    expect["longline.jsonl"] = ("ingested", 3, 2, 1)
+
+    # 256 MiB without a newline (gzip, 4 KB): its header is longer than the line limit
+    (folder / "nonewline.csv.gz").write_bytes(_gzip_repeated(b"", b"a" * (16 << 20), 16))
+    expect["nonewline.csv.gz"] = ("error", 0, 0, 0)
+
+    # gzip bomb: one 1 GiB JSON line from 70 KB, stopped by the ratio limit
+    prefix = (_message(50) + "\n" + '{"x": "').encode()
+    (folder / "bomb.jsonl.gz").write_bytes(_gzip_repeated(prefix, b"a" * (16 << 20), 64, b'"}\n'))
+    expect["bomb.jsonl.gz"] = ("error", 0, 0, 0)
+
+    # XLSX bomb
+    (folder / "bomb.xlsx").write_bytes(_xlsx_bomb())
+    expect["bomb.xlsx"] = ("error", 0, 0, 0)
+
+    # mixed encodings: UTF-8 with a GBK row; a BOM followed by GBK text with one undecodable row
+    mixed = (HEADER + _row(60) + "\n").encode() + (_row(61) + "\n").encode("gbk") + (_row(62) + "\n").encode()
+    (folder / "mixed.csv").write_bytes(mixed)
+    expect["mixed.csv"] = ("ingested", 3, 3, 0)
+    bom = b"\xef\xbb\xbf" + (HEADER + _row(70) + "\n" + _row(71) + "\n").encode("gbk")
+    (folder / "bom_gbk.csv").write_bytes(bom + b"P1,81151257914085629999,\xff\xfe,2026-01-01 10:00:00\n")
+    expect["bom_gbk.csv"] = ("ingested", 3, 2, 1)
+
+    # an unterminated quote: only the broken record is quarantined
+    quoted = [_row(80 + i) for i in range(5)]
+    quoted[1] = 'P1,"81151257914085620081,销售,2026-01-01 10:00:00'
+    (folder / "quote.csv").write_text(HEADER + "\n".join(quoted) + "\n", encoding="utf-8")
+    expect["quote.csv"] = ("ingested", 5, 4, 1)
+    return expect
+
+
+_RUNNER = r"""
+import runpy, sys
+code = 0
+try:
+    runpy.run_module("rxring", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    code = exc.code if isinstance(exc.code, int) else 1
+peak = None
+try:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            peak = int(line.split()[1])
+except OSError:
+    pass
+if peak is None:
+    import resource
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+sys.stderr.write(f"\nPEAK_RSS_KB {peak}\n")
+sys.exit(code)
+"""
+
+
+def _cli(*args, env: dict | None = None) -> subprocess.CompletedProcess:
+    environment = dict(os.environ, RXRING_INGEST_WORKERS="1", **(env or {}))
+    environment.pop("RXRING_FAULT_AT", None) if not env or "RXRING_FAULT_AT" not in env else None
+    return subprocess.run([sys.executable, "-c", _RUNNER, *args], capture_output=True, text=True, env=environment,
+                          timeout=120)
+
+
+def _quarantine_rows(ws: Path) -> list[dict]:
+    path = ws / "quarantine.csv"
+    if not path.exists():
+        return []
+    with open(path, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_hostile_corpus_bounded_total_and_neighbours_read(tmp_path):
+    folder, ws = tmp_path / "in", tmp_path / "ws"
+    expect = _corpus(folder)
+    done = _cli("ingest", str(folder), "-w", str(ws), "--json", "--no-progress")
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 0, done.stderr
+    peak_mb = int(done.stderr.rsplit("PEAK_RSS_KB", 1)[1].split()[0]) / 1024
+    assert peak_mb < PEAK_RSS_LIMIT_MB, f"peak RSS {peak_mb:.0f} MB"
+
+    report = json.loads(done.stdout)
+    got = {Path(f["path"]).name: f for f in report["files"]}
+    assert set(got) == set(expect)
+    for name, (status, read, accepted, quarantined) in expect.items():
+        f = got[name]
+        assert (f["status"], f["read"], f["accepted"], f["quarantined"]) == (status, read, accepted, quarantined), (name, f)
+        assert f["read"] == f["accepted"] + f["quarantined"]
+        if status == "error":
+            assert f["message"]
+    assert "inflates more than 200 times" in got["bomb.jsonl.gz"]["message"]
+    assert "XLSX member xl/worksheets/sheet1.xml inflates" in got["bomb.xlsx"]["message"]
+    assert "header" in got["nonewline.csv.gz"]["message"] and "RXRING_MAX_LINE_BYTES" in got["nonewline.csv.gz"]["message"]
+    assert "corrupt gzip" in got["flipped.csv.gz"]["message"] or "CRC" in got["flipped.csv.gz"]["message"]
+
+    quarantine = _quarantine_rows(ws)
+    by_file = {}
+    for row in quarantine:
+        by_file.setdefault(Path(row["source_file"]).name, []).append(row)
+    assert "nested deeper than" in by_file["deep.json"][0]["reason"]
+    assert [r["source_line"] for r in by_file["deep.jsonl"]] == ["2"]
+    assert "longer than the limit" in by_file["longline.jsonl"][0]["reason"]
+    assert len(by_file["longline.jsonl"][0]["raw"]) <= 4000
+    assert [(r["source_line"], r["reason"][:19]) for r in by_file["quote.csv"]] == [("3", "unterminated quote:")]
+
+    manifest = json.loads((ws / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["totals"]["quarantined"] == len(quarantine) == report["totals"]["quarantined"]
+    rejected = {Path(r["path"]).name: r for r in manifest["rejected"]}
+    assert set(rejected) == {name for name, e in expect.items() if e[0] == "error"}
+    assert all(r["reason"] and r["sha256"] for r in rejected.values())
+
+
+
+def _kill_corpus(folder: Path) -> None:
+    folder.mkdir()
+    for k in range(3):
+        rows = [_row(100 * k + i) for i in range(6)]
+        rows[2] = rows[2].replace("销售", "teleport")
+        rows[4] = rows[4].replace("2026-01-01", "yesterday")
+        (folder / f"f{k}.csv").write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
+    deletion = {"infno": "3507", "msgid": "D1", "fixmedins_code": "P1",
+                "input": {"data": {"fixmedins_bchno": "B1", "inv_data_type": "3"}}}
+    (folder / "g_deletions.jsonl").write_text(json.dumps(deletion) + "\n", encoding="utf-8")
+
+
+def _check_consistent(ws: Path) -> None:
+    import pyarrow.parquet as pq
+
+    manifest = json.loads((ws / "manifest.json").read_text(encoding="utf-8"))
+    quarantine = _quarantine_rows(ws)
+    assert manifest["totals"]["quarantined"] == len(quarantine) == 6
+    assert len({(r["source_file"], r["source_line"]) for r in quarantine}) == 6
+    deletions = pq.read_table(ws / "deletions.parquet").to_pylist()
+    assert len(deletions) == manifest["deletions_rows"] and len({d["record_no"] for d in deletions}) == 1
+
+
+def test_kill_after_the_quarantine_append_leaves_no_duplicates(tmp_path):
+    """The real thing: the CLI is killed (SIGKILL) after its first quarantine append; a rerun repairs."""
+    folder, ws = tmp_path / "in", tmp_path / "ws"
+    _kill_corpus(folder)
+    killed = _cli("ingest", str(folder), "-w", str(ws), "--no-progress", env={"RXRING_FAULT_AT": "ingest-after-quarantine"})
+    assert killed.returncode != 0  # killed at the first commit
+    assert len(_quarantine_rows(ws)) == 2 and not (ws / "manifest.json").exists()
+    done = _cli("ingest", str(folder), "-w", str(ws), "--no-progress")
+    assert done.returncode == 0 and "[OK]" in done.stdout, done.stdout + done.stderr
+    _check_consistent(ws)
+
+
+class _Killed(BaseException):
+    pass
+
+
+@pytest.mark.parametrize("step", ["ingest-after-part", "ingest-after-quarantine", "ingest-after-deletions",
+                                  "ingest-before-manifest"])
+@pytest.mark.parametrize("at_file", [0, 2])
+def test_a_stop_at_any_commit_step_leaves_quarantine_consistent(tmp_path, monkeypatch, step, at_file):
+    """In process: the fault hook raises at ``step`` of the ``at_file``-th commit (what a kill leaves behind)."""
+    from rxring.ingest import ingest, pipeline, store
+
+    folder, ws = tmp_path / "in", tmp_path / "ws"
+    _kill_corpus(folder)
+    seen = []
+
+    def fault(name):
+        if name == step:
+            seen.append(name)
+            if len(seen) > at_file:
+                raise _Killed(name)
+
+    monkeypatch.setattr(store, "fault", fault)
+    monkeypatch.setattr(pipeline, "fault", fault)
+    with pytest.raises(_Killed):
+        ingest([folder], ws, progress=False)
+    monkeypatch.undo()
+    report = ingest([folder], ws, progress=False)
+    assert report.balanced
+    _check_consistent(ws)
+
+
+def test_files_rejected_whole_are_in_the_manifest_and_read_again(tmp_path):
+    from rxring.ingest import ingest
+
+    bad = tmp_path / "in" / "notes.csv"
+    bad.parent.mkdir()
+    bad.write_text("just some text without any delimiter\n", encoding="utf-8")
+    (tmp_path / "in" / "good.csv").write_text(HEADER + _row(1) + "\n", encoding="utf-8")
+    for _ in range(2):
+        report = ingest([tmp_path / "in"], tmp_path / "ws", progress=False)
+        assert report.files[0].status == "unknown format"
+    manifest = json.loads((tmp_path / "ws" / "manifest.json").read_text(encoding="utf-8"))
+    assert [(Path(r["path"]).name, r["status"]) for r in manifest["rejected"]] == [("notes.csv", "unknown format")]
+    assert "not a table" in manifest["rejected"][0]["reason"]
+    assert [Path(e["path"]).name for e in manifest["inputs"]] == ["good.csv"]
+
+
+# ------------------------------------------------------------------ units (in process)
+
+def test_corrupt_gzip_sample_is_unknown_not_a_traceback(tmp_path):
+    data = bytearray(gzip.compress((HEADER + _row(1) + "\n").encode() * 50))
+    data[20] ^= 0xFF
+    path = tmp_path / "x.csv.gz"
+    path.write_bytes(bytes(data))
+    assert sniff(path).format == "unknown"
+
+
+def test_gzip_ratio_and_size_limits(tmp_path, monkeypatch):
+    path = tmp_path / "z.gz"
+    path.write_bytes(_gzip_repeated(b"", b"\n" * (8 << 20), 8))  # 64 MiB
+    with open_binary(path) as fh, pytest.raises(InputLimit, match="inflates more than"):
+        while fh.read(1 << 20):
+            pass
+    with open_binary(path, Limits(max_ratio=1e9, max_decompressed=40 << 20)) as fh, pytest.raises(InputLimit, match="beyond"):
+        while fh.read(1 << 20):
+            pass
+    monkeypatch.setenv("RXRING_MAX_RATIO", "1e9")
+    monkeypatch.setenv("RXRING_MAX_LINE_BYTES", "32M")
+    assert limits().max_ratio == 1e9 and limits().max_line == 32 << 20
+    with open_binary(path) as fh:
+        assert sum(iter(lambda: len(fh.read(1 << 20)), 0)) == 64 << 20
+
+
+def test_bounded_lines_skip_a_long_line_without_holding_it():
+    text = io.StringIO("ab\n" + "x" * 100 + "\r\ncd\r" + "y" * 10, newline="")
+    assert list(bounded_lines(text, 8)) == [("ab\n", 0), ("x" * 8, 102), ("cd\r", 0), ("y" * 8, 10)]
+
+
+def test_too_deep_ignores_brackets_in_strings():
+    assert not too_deep('{"a": "[[[[[[[[[["}', 3)
+    assert too_deep('{"a": [[[1]]]}', 3)
+    assert not too_deep('[{"a": 1}, {"b": 2}, {"c": 3}, {"d": 4}]', 3)
+
+
+def test_resync_keeps_the_rows_after_an_unterminated_quote():
+    text = 'P1,"811,销售,t1\nP1,812,销售,t2\n\nP1,813\nP1,814,销售,t4'
+    rejects, rows, blank = _resync(text, 7, ",", 4)
+    assert [r[:2] for r in rejects] == [(7, "unterminated quote: the record ends at the end of its line"),
+                                        (10, "row has 2 fields, the header has 4")]
+    assert rows == [(8, ["P1", "812", "销售", "t2"]), (11, ["P1", "814", "销售", "t4"])] and blank == 1
+    assert _resync('P1,"a\nb",c', 3, ",", 4)[1] == []  # nothing parses after it: one broken record
+    assert _resync("a,b\nc,d", 3, ",", 4) is None  # no open quote: not a resync case
