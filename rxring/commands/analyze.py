@@ -54,18 +54,48 @@ def analyze_command(inputs, workspace, backend, neo4j_uri, spark_master, progres
     options = opt.options_from_values(option_values)
     backend = backend or ("neo4j" if neo4j_uri else default_backend())
     backend_options = {"neo4j": neo4j_uri} if backend == "neo4j" else {"spark_master": spark_master} if backend == "spark" else {}
-    result = analysis.analyze(workspace, backend, options, inputs=list(inputs), progress=progress and not as_json,
-                              **backend_options)
+    try:
+        result = analysis.analyze(workspace, backend, options, inputs=list(inputs), progress=progress and not as_json,
+                                  **backend_options)
+    except RxringError:
+        if inputs:
+            _echo_rejected(workspace, inputs)
+        raise
     rings = mask_frame(result.rings, reveal_pii)
+    report = result.ingest_report
     if as_json:
-        echo_json({"stats": result.stats, "options": options.to_dict(), "rings": records(rings)})
+        payload = {"stats": result.stats, "options": options.to_dict(), "rings": records(rings)}
+        if report is not None:
+            payload["ingest"] = report.to_dict()
+        echo_json(payload)
         return
+    if report is not None:
+        from .ingest import echo_ingest_summary
+
+        echo_ingest_summary(report, brief=True)
     stats = result.stats
     by_rule = ", ".join(f"{rule} {n}" for rule, n in stats["findings_by_rule"].items())
     click.echo(f"{stats['events_used']:,} events analysed ({stats['events_read']:,} read) in {stats['seconds']} s; "
                f"{stats['findings']:,} findings ({by_rule}); {stats['rings']:,} rings.")
     click.echo(ring_table(rings, limit or None))
     click.echo(f"\nNext: rxring ring R001 -w {workspace}   rxring findings -w {workspace}   rxring report -w {workspace}")
+
+
+def _echo_rejected(workspace, inputs) -> None:
+    """After a failed analyze: the inputs the ingest rejected whole (from the manifest), one error line each."""
+    from pathlib import Path
+
+    from ..workspace import Workspace
+
+    try:
+        rejected = Workspace(workspace).manifest().get("rejected", [])
+    except Exception:  # noqa: BLE001 - only a hint on top of the real error
+        return
+    roots = [Path(p).resolve() for p in inputs]
+    for entry in rejected:
+        path = Path(entry.get("abs_path") or entry.get("path", ""))
+        if any(path == root or root in path.parents for root in roots):
+            click.echo(f"rxring: error: {entry.get('path')}: {entry.get('status')}: {entry.get('reason')}", err=True)
 
 
 @click.command("rings")

@@ -8,7 +8,7 @@ from ..errors import RxringError
 from . import options as opt
 from .output import dumps, echo_json
 
-__all__ = ["COMMANDS", "ingest_command", "code_command"]
+__all__ = ["COMMANDS", "ingest_command", "code_command", "echo_ingest_summary"]
 
 
 @click.command("ingest")
@@ -60,23 +60,40 @@ def ingest_command(inputs, workspace, progress, time_window, as_json):
     if as_json:
         echo_json(report.to_dict())
     else:
-        click.echo(report.format_table())
-        for f in report.files:
-            for note in f.notes:
-                click.echo(f"note: {f.path}: {note}")
-            if f.status == "already ingested":
-                click.echo(f"note: {f.path}: already ingested (same SHA-256), nothing added")
-        totals = report.totals()
-        summary = (
-            f"{totals['events']} events written, {totals['deletions']} deletion(s), "
-            f"{totals['already_ingested']} file(s) already ingested, {totals['unreadable']} unreadable"
-        )
-        if report.quarantined:
-            summary += f"; quarantined rows in {report.workspace}/quarantine.csv"
-        click.echo(summary)
-        click.echo(report.invariant_line())
+        echo_ingest_summary(report)
     if not report.usable:
         raise RxringError(f"nothing usable was read from {len(report.files)} input file(s)")
+
+
+def echo_ingest_summary(report, brief: bool = False) -> None:
+    """Print an ingest's accounting: per-file table, notes, totals, quarantine count, the invariant.
+
+    Shared by ``rxring ingest`` and ``rxring analyze INPUT...``.  ``brief`` (analyze):
+    one line when every file was read cleanly (nothing quarantined, nothing
+    unreadable).  A file rejected whole with an error also gets one
+    ``rxring: error: FILE: reason`` line on stderr.
+    """
+    totals = report.totals()
+    if brief and not report.quarantined and not totals["unreadable"] and report.balanced:
+        click.echo(f"ingest: {totals['files']} file(s), {report.invariant_line()}")
+        return
+    click.echo(report.format_table())
+    for f in report.files:
+        for note in f.notes:
+            click.echo(f"note: {f.path}: {note}")
+        if f.status == "already ingested":
+            click.echo(f"note: {f.path}: already ingested (same SHA-256), nothing added")
+    summary = (
+        f"{totals['events']} events written, {totals['deletions']} deletion(s), "
+        f"{totals['already_ingested']} file(s) already ingested, {totals['unreadable']} unreadable"
+    )
+    if report.quarantined:
+        summary += f"; {report.quarantined} row(s) quarantined in {report.workspace}/quarantine.csv"
+    click.echo(summary)
+    click.echo(report.invariant_line())
+    for f in report.files:
+        if f.status == "error":
+            click.echo(f"rxring: error: {f.path}: {f.message}", err=True)
 
 
 @click.command("code")

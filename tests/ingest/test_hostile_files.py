@@ -326,3 +326,26 @@ def test_resync_keeps_the_rows_after_an_unterminated_quote():
     assert rows == [(8, ["P1", "812", "销售", "t2"]), (11, ["P1", "814", "销售", "t4"])] and blank == 1
     assert _resync('P1,"a\nb",c', 3, ",", 4)[1] == []  # nothing parses after it: one broken record
     assert _resync("a,b\nc,d", 3, ",", 4) is None  # no open quote: not a resync case
+
+
+def test_analyze_prints_the_ingest_accounting(tmp_path):
+    from click.testing import CliRunner
+
+    from rxring.cli import cli
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.csv").write_text(HEADER + _row(1) + "\n" + _row(2).replace("销售", "teleport") + "\n", encoding="utf-8")
+    (folder / "b.csv").write_text("追溯码,业务类型,业务时间\n81151257914085623274,销售,2026-01-01\n", encoding="utf-8")
+    ws = tmp_path / "ws"
+    result = CliRunner().invoke(cli, ["analyze", str(folder), "-w", str(ws), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "1 unreadable; 1 row(s) quarantined" in result.output
+    assert "read 2 = accepted 1 + quarantined 1  [OK]" in result.output
+    assert f"rxring: error: {folder / 'b.csv'}: missing required column site_id" in result.output
+    clean = tmp_path / "clean.csv"
+    clean.write_text(HEADER + _row(3) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["analyze", str(clean), "-w", str(ws), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "ingest: 1 file(s), read 1 = accepted 1 + quarantined 0  [OK]" in result.output
+    assert "TOTAL" not in result.output
