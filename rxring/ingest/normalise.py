@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from ..errors import RxringError
 from ..schema import EVENT_SCHEMA, LOCAL_TZ, QUARANTINE_COLUMNS
 from .aliases import EVENT_TYPE_ALIASES, SPLIT_FALSE, SPLIT_TRUE
-from .codes import gs1_columns, parse_code_series
+from .codes import fold_text, gs1_columns, parse_code_series
 from .strings import all_fixed_digits, fixed_slice, has_empty, may_need_trim
 from .times import parse_times
 
@@ -275,6 +275,26 @@ def _clean_text(col: pa.Array) -> pa.Array:
     return pc.if_else(empty, pa.scalar(None, pa.string()), col)
 
 
+_NUMBER_DECORATION = re.compile(r"[,\s¥￥元]|RMB|CNY", re.IGNORECASE)
+
+
+def _loose_float(value: str | None) -> float | None:
+    """A number written with thousands separators, a currency sign or other scripts' digits; None if none.
+
+    >>> _loose_float("¥1,234.50"), _loose_float("١٢"), _loose_float("１２元"), _loose_float("lots")
+    (1234.5, 12.0, 12.0, None)
+    """
+    if value is None:
+        return None
+    text = _NUMBER_DECORATION.sub("", fold_text(value))
+    if not text or "_" in text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def _number(table: pa.Table, name: str, text_of=None) -> tuple[pa.Array, pa.Array]:
     """(float64 values, mask of present-but-not-a-number)."""
     text_of = text_of or (lambda c: _text(table, c))
@@ -288,7 +308,10 @@ def _number(table: pa.Table, name: str, text_of=None) -> tuple[pa.Array, pa.Arra
     try:
         values = pc.cast(text, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        values = pa.array(pd.to_numeric(pd.Series(text.to_pylist(), dtype="object").str.replace(",", ""), errors="coerce"), type=pa.float64())
+        parsed: dict = {}
+        for value in set(text.to_pylist()):
+            parsed[value] = _loose_float(value)
+        values = pa.array([parsed[v] for v in text.to_pylist()], type=pa.float64())
     bad = pc.and_(pc.is_valid(text), pc.is_null(values, nan_is_null=True))
     return pc.if_else(pc.is_nan(values), pa.scalar(None, pa.float64()), values), bad
 

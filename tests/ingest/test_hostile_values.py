@@ -241,3 +241,17 @@ def test_json_output_is_always_valid_json():
     assert [r["score"] for r in parsed["rings"]] == [None, None, 1.5]
     assert parsed["list"] == [None, {"deep": [None]}]
     assert jsonable(float("nan")) is None
+
+
+def test_decorated_and_unicode_numbers_are_read_and_nonsense_is_quarantined():
+    quantities = ["٢", "１２", "3", "lots", "1"]
+    totals = ["¥1,234.50", "12元", "RMB 7", "20", "1_000"]
+    n = len(quantities)
+    table = pa.table({"trace_code": [f"{CODE}{i:04d}" for i in range(n)], "event_type": ["dispense"] * n,
+                      "event_time": ["2025-03-01 10:00:00"] * n, "site_id": ["S1"] * n, "split_sale": ["1"] * n,
+                      "quantity": quantities, "total_amount": totals, "_line": pa.array(range(2, n + 2), pa.int64())})
+    events, quarantine = normalise(table, FileContext(source_file="in.csv", sha16="0" * 16))
+    assert events.column("quantity").to_pylist() == [2.0, 12.0, 3.0]
+    assert events.column("total_amount").to_pylist() == [1234.5, 12.0, 7.0]
+    assert dict(zip(quarantine["source_line"], quarantine["reason"])) == {
+        5: "quantity 'lots' is not a number", 6: "total amount '1_000' is not a number"}
