@@ -79,9 +79,6 @@ def test_all_fixtures_at_once_same_findings_and_rings(neo4j_driver, neo4j_config
     assert_frame_equal(build_rings(got, options), build_rings(expected, options))
 
 
-@pytest.mark.xfail(strict=True, reason="engine difference: on a workspace, Neo4j's events_read counts only the events "
-                                       "that count (NHSA 3507 deletions and repeated ids are never loaded); the "
-                                       "embedded and Spark backends count every row read")
 def test_workspace_stats_count_the_rows_read(tmp_path, empty_neo4j, neo4j_config):
     from rxring.analysis import analyze
 

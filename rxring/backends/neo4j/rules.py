@@ -181,7 +181,9 @@ class Neo4jBackend(Backend):
         if step:
             step("rules")
         flat = graph_evidence(self.driver, options, self.database)
-        return Evidence(flat=flat, events_read=int(loaded.events), events_used=int(loaded.events),
+        # rows read: every row of the parts, as the other backends count them (the graph
+        # holds only the events that count: deletions and repeated ids are never loaded)
+        return Evidence(flat=flat, events_read=int(ws.events_dataset().count_rows()), events_used=int(loaded.events),
                         stats={"neo4j_uri": self._uri()})
 
     def frame_evidence(self, events, options, products, deletions) -> Evidence:
