@@ -274,7 +274,7 @@ def test_files_rejected_whole_are_in_the_manifest_and_read_again(tmp_path):
     (tmp_path / "in" / "good.csv").write_text(HEADER + _row(1) + "\n", encoding="utf-8")
     for _ in range(2):
         report = ingest([tmp_path / "in"], tmp_path / "ws", progress=False)
-        assert report.files[0].status == "unknown format"
+        assert {Path(f.path).name: f.status for f in report.files}["notes.csv"] == "unknown format"
     manifest = json.loads((tmp_path / "ws" / "manifest.json").read_text(encoding="utf-8"))
     assert [(Path(r["path"]).name, r["status"]) for r in manifest["rejected"]] == [("notes.csv", "unknown format")]
     assert "not a table" in manifest["rejected"][0]["reason"]
