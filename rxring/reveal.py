@@ -44,7 +44,10 @@ REVEALS_NAME = "reveals.jsonl"
 
 
 def _root(workspace) -> Path:
-    return Path(getattr(workspace, "root", workspace))
+    """The folder of a workspace given as a path or a Workspace (whose ``root`` is it; a Path's is "/")."""
+    if isinstance(workspace, (str, os.PathLike)):
+        return Path(workspace)
+    return Path(workspace.root)
 
 
 def reveals_path(workspace) -> Path:
