@@ -118,13 +118,17 @@ def stale_warning(workspace, echo: bool = True) -> str | None:
     return message
 
 
-def open_results(workspace, warn: bool = True) -> Workspace | None:
+def open_results(workspace, warn: bool = True):
     """The workspace with its results pinned to the generation published now, for a listing that
     reads findings, rings and analysis.json (one analysis, even if another is published meanwhile);
-    with *warn*, :func:`stale_warning` is printed first.  None stays None (no workspace given)."""
+    with *warn*, :func:`stale_warning` is printed first.  None stays None (no workspace given), and
+    a folder that is no workspace is returned as it is (the caller's reader says what is wrong)."""
     if workspace is None:
         return None
-    ws = as_workspace(workspace).pinned()
+    try:
+        ws = as_workspace(workspace).pinned()
+    except RxringError:
+        return workspace
     if warn:
         stale_warning(ws)
     return ws

@@ -230,18 +230,23 @@ class Workspace:
         return deleted
 
     def ingest_state(self) -> str:
-        """A fingerprint of what ingest put in the workspace (manifest, event parts, deletions, masters).
+        """A fingerprint of the data ingest put in the workspace, as an analysis reads it.
 
+        The SHA-256 of every committed input (manifest.json's ``inputs``), and the
+        name and size of every event part, of deletions.parquet and of each master.
         Recorded in analysis.json as ``ingest_state``; when the workspace's state
         differs later, the results are older than the data
-        (:func:`rxring.results.stale_warning`).  Independent of where the
-        workspace lies and of file times (a copied workspace has the same state).
+        (:func:`rxring.results.stale_warning`).  Independent of where the workspace
+        lies and of file times (a copy has the same state), and of what does not
+        reach an analysis (rejected files, the quarantine, ingest times).
         """
         digest = hashlib.sha256()
         try:
-            digest.update(self.manifest_path.read_bytes())
-        except OSError:
-            digest.update(b"no manifest")
+            inputs = self.manifest().get("inputs") or []
+        except (OSError, ValueError):
+            inputs = []
+        for sha in sorted(str(entry.get("sha256")) for entry in inputs if isinstance(entry, dict)):
+            digest.update(f"input {sha}\n".encode())
         files = [*self.event_parts(), self.deletions_path,
                  *(sorted(self.masters_dir.glob("*.parquet")) if self.masters_dir.is_dir() else [])]
         for path in files:
@@ -249,7 +254,7 @@ class Workspace:
                 size = path.stat().st_size
             except OSError:
                 continue
-            digest.update(f"\n{path.relative_to(self.root).as_posix()} {size}".encode())
+            digest.update(f"file {path.relative_to(self.root).as_posix()} {size}\n".encode())
         return digest.hexdigest()[:16]
 
     def event_parts(self) -> list[Path]:

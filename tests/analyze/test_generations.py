@@ -212,6 +212,10 @@ def test_ingest_into_a_workspace_being_analysed_is_refused_at_once(city_copy):
 def test_results_older_than_the_data_are_flagged(city_copy, tmp_path):
     """As after `rxring analyze NEW -w W` killed between its ingest and the analysis."""
     assert stale_warning(city_copy, echo=False) is None
+    junk = tmp_path / "notes.txt"
+    junk.write_text("not a scan export\n", encoding="utf-8")
+    ingest([junk], city_copy, progress=False)  # a rejected file changes no data
+    assert stale_warning(city_copy, echo=False) is None
     ingest([FIXTURES / "sales_gbk.csv"], city_copy, progress=False)
     ring_id = load_rings(city_copy)["ring_id"].iloc[0]
     runner = CliRunner()
