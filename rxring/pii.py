@@ -207,6 +207,7 @@ class Masker:
 
     def add_known(self, values: Iterable) -> None:
         """Add personal values to replace in free text."""
+        before = len(self._known)
         for value in values:
             if value is None:
                 continue
@@ -214,7 +215,8 @@ class Masker:
             # Very short values ("1", "A") would mask half a sentence.
             if len(text) >= 2:
                 self._known.add(text)
-        self._by_prefix = None
+        if len(self._known) != before:
+            self._by_prefix = None
 
     def _replace_known(self, text: str) -> str:
         """Replace every known value in ``text`` by its mask, longest match first.
@@ -277,10 +279,13 @@ class Masker:
         :func:`is_pii_header` knows, at any depth); a delimited line with its
         ``header`` (the file's header line, or the list of column names) has its
         personal columns masked; then everything goes through :meth:`text`
-        (known values, ID and mobile numbers).
+        (known values, ID and mobile numbers).  The values under personal keys
+        and columns become known values (:meth:`learn_raw`), so the row's free
+        text naming them is masked too.
         """
         if self.reveal or not line:
             return line
+        self.learn_raw(line, header)  # the row's own people, wherever else the row names them
         stripped = line.strip()
         if stripped.startswith("{"):
             try:
@@ -464,6 +469,9 @@ def mask_quarantine_raw(raw, reason=None, header=None, reveal: bool = False) -> 
     return masker.text(text)
 
 
+_BINARY_INPUTS = (".xlsx", ".xlsm", ".xls", ".parquet", ".gz", ".zip")
+
+
 def mask_quarantine_rows(rows, header=None, reveal: bool = False):
     """Quarantine rows (source_file, source_line, reason, raw) with ``raw`` and ``reason`` masked.
 
@@ -492,7 +500,8 @@ def mask_quarantine_rows(rows, header=None, reveal: bool = False):
             return None
         key = str(source_file)
         if key not in headers:
-            headers[key] = read_header_line(key)
+            # binary inputs (XLSX sheets, Parquet, gzip) have no header line to read
+            headers[key] = "" if key.lower().endswith(_BINARY_INPUTS) else read_header_line(key)
         return headers[key] or None
 
     def one(source_file, line, why, raw):

@@ -2,6 +2,8 @@
 
 import json
 
+import pandas as pd
+
 from rxring.report.pii import Masker, mask_value
 
 
@@ -49,3 +51,78 @@ def test_raw_json_line_masks_personal_fields_and_keeps_nulls():
     # CSV-like raw lines: known values and patterns are masked as text
     assert "王医生" not in masker.raw_line("2026-01-01,王医生,13812345678")
     assert Masker(reveal=True).raw_line(line) == line
+
+
+# ---------------------------------------------------------------- headers, CSV source rows, quarantine
+
+from rxring.ingest.aliases import COLUMN_ALIASES  # noqa: E402
+from rxring.pii import is_pii_header, mask_quarantine_raw, mask_quarantine_rows  # noqa: E402
+from rxring.report.sources import read_source_lines  # noqa: E402
+
+CSV_HEADER = "追溯码,业务类型,销售时间,机构编码,人员编号,患者姓名（全名）,开方医师,医师姓名,药师,基金支付,备注"
+CSV_ROW = ("81151257914085623274,销售,2026-01-03 10:00,P110000000001,P0000042,李秀英,D1234567,王建国,"
+           "PH0042,10.50,患者李秀英自述退药 电话13812345678")
+
+
+def test_every_alias_ingest_knows_for_people_is_a_personal_header():
+    for column in ("patient_id", "prescriber_id", "pharmacist_id", "_prescriber_name"):
+        assert all(is_pii_header(alias) for alias in COLUMN_ALIASES[column]), column
+    for header in ("患者姓名", "患者姓名(全名)", " PSN_NAME ", "姓名", "身份证号", "联系电话", "药师姓名"):
+        assert is_pii_header(header), header
+    for header in ("追溯码", "药品名称", "机构编码", "基金支付", "备注", "fixmedins_code", "spler_name"):
+        assert not is_pii_header(header), header
+
+
+def test_csv_raw_line_masked_by_its_header_and_names_learnt_for_free_text():
+    masker = Masker()
+    masker.learn_raw(CSV_ROW, CSV_HEADER)
+    out = masker.raw_line(CSV_ROW, CSV_HEADER).split(",")
+    assert out[:4] == CSV_ROW.split(",")[:4] and out[9] == "10.50"  # code, type, time, site, money readable
+    assert out[4:9] == [mask_value(v) for v in ("P0000042", "李秀英", "D1234567", "王建国", "PH0042")]
+    assert "李秀英" not in out[10] and "13812345678" not in out[10]  # the remark names the patient
+    # the learnt name is masked in other free text of the case (an explanation, another file's line)
+    assert masker.text("退药人：李秀英") == "退药人：李**"
+    assert Masker(reveal=True).raw_line(CSV_ROW, CSV_HEADER) == CSV_ROW
+
+
+def test_broken_json_is_masked_by_key():
+    line = '{"psn_no": "P0000042", "prsc_dr_name": "王建国", "fixmedins_code": "P110000000001", "psn_name": "李秀'
+    out = Masker().raw_line(line)
+    assert "P0000042" not in out and "王建国" not in out and "李秀" not in out
+    assert '"fixmedins_code": "P110000000001"' in out
+
+
+def test_read_source_lines_keeps_the_header_of_a_csv_file(tmp_path):
+    path = tmp_path / "sales.csv"
+    path.write_text("导出时间: 2026-01-05\n" + CSV_HEADER + "\n" + CSV_ROW + "\n", encoding="gb18030")
+    (tmp_path / "msgs.jsonl").write_text('{"psn_no": "P1"}\n', encoding="utf-8")
+    found = read_source_lines({str(path): {3}, str(tmp_path / "msgs.jsonl"): {1}}, {}, tmp_path)
+    line = found[(str(path), 3)]
+    assert line.status == "ok" and line.raw == CSV_ROW and line.header == CSV_HEADER  # the preamble is skipped
+    assert found[(str(tmp_path / "msgs.jsonl"), 1)].header == ""
+    assert "李秀英" not in Masker().raw_line(line.raw, line.header)
+
+
+def test_quarantine_raw_masks_json_csv_with_and_without_header():
+    assert "王建国" not in mask_quarantine_raw('{"input": {"selinfo": [{"prsc_dr_name": "王建国"}]}}')
+    # with the header: by column, and a shifted (broken) row around the personal columns
+    assert "李秀英" not in mask_quarantine_raw(CSV_ROW, header=CSV_HEADER)
+    shifted = mask_quarantine_raw(CSV_ROW + ",多一列", header=CSV_HEADER)
+    assert not any(v in shifted for v in ("P0000042", "李秀英", "D1234567", "王建国", "PH0042"))
+    # without: names, certificate numbers, ID and mobile numbers by shape; sites and codes stay
+    bare = mask_quarantine_raw("81151257914085623274,P110000000001,张伟,D12345678901234567,110105199001011234,布洛芬片")
+    assert bare.split(",")[0:2] == ["81151257914085623274", "P110000000001"] and bare.endswith(",布洛芬片")
+    assert not any(v in bare for v in ("张伟", "D12345678901234567", "110105199001011234"))
+    assert mask_quarantine_raw(CSV_ROW, reveal=True) == CSV_ROW
+
+
+def test_quarantine_rows_read_the_header_of_their_source_file(tmp_path):
+    path = tmp_path / "sales.csv"
+    path.write_text(CSV_HEADER + "\n" + CSV_ROW + "\n", encoding="utf-8")
+    rows = [(str(path), 2, "bad time '13812345678'", CSV_ROW)]
+    (row,) = mask_quarantine_rows(rows)
+    assert row[:2] == rows[0][:2] and "13812345678" not in row[2]
+    assert not any(v in row[3] for v in ("P0000042", "李秀英", "D1234567", "王建国", "PH0042"))
+    frame = mask_quarantine_rows(pd.DataFrame(rows, columns=["source_file", "source_line", "reason", "raw"]))
+    assert list(frame["raw"]) == [row[3]]
+    assert mask_quarantine_rows(rows, reveal=True) == rows
