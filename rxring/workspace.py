@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -382,17 +383,22 @@ def workspace_lock(workspace, what: str, wait: float | None = None):
     handle = open(path, "a+", encoding="utf-8")
     try:
         deadline = time.monotonic() + wait
+        told = False
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 left = deadline - time.monotonic()
+                holder = _holder(path)
+                who = f"another {holder}" if holder else "another rxring ingest or analyze"
                 if left <= 0:
-                    holder = _holder(path)
-                    who = f"another {holder}" if holder else "another rxring ingest or analyze"
                     waited = f" (waited {wait:g} s; {LOCK_WAIT_ENV} sets how long)" if wait > 0 else ""
                     raise RxringError(f"{who} is writing to workspace {root}{waited}; wait for it to finish") from None
+                if not told:
+                    print(f"rxring: {who} is writing to workspace {root}; waiting up to {wait:g} s for it",
+                          file=sys.stderr, flush=True)
+                    told = True
                 time.sleep(min(0.1, left))
         handle.seek(0)
         handle.truncate()
