@@ -233,7 +233,7 @@ def jsonl_chunks(lines, first_line: int, sha16: str, source_file: str, kinds: Co
         if not text:
             continue
         try:
-            if too_deep(text, depth):
+            if text.count("{") + text.count("[") > depth and too_deep(text, depth):  # counts inline: hot loop
                 raise RecursionError
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
