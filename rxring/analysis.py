@@ -133,11 +133,12 @@ def _fsync(path: Path) -> None:
 #: Testing hook: with ``RXRING_FAULT_AT=<step>`` in the environment (a name of
 #: :data:`PUBLISH_STEPS`), the process kills itself (SIGKILL; ``os._exit(137)`` where
 #: there is none) just before that step of :func:`write_results`; ingest has its own
-#: steps (``ingest-...``, :func:`rxring.ingest.store.fault`).  tests/analyze/test_generations.py kills the CLI at each step and
-#: checks that the workspace then holds the old or the new results, never a mix.
+#: steps (``ingest-...``, :func:`rxring.ingest.store.fault`).  tests/analyze/test_generations.py
+#: kills the CLI at each step and checks that the workspace then holds the old or the
+#: new results, never a mix.
 FAULT_ENV = "RXRING_FAULT_AT"
 
-#: The steps of publishing results, in order (:func:`write_results`), published as one generation under the workspace lock.
+#: The steps of publishing results, in order (:func:`write_results`).
 PUBLISH_STEPS = (
     "publish-findings", "publish-rings", "publish-analysis", "publish-pointer", "publish-mirror", "publish-prune",
 )
