@@ -8,6 +8,8 @@ workspace (the one place; the audit log will grow out of it)::
      "what": {"ring_id": "R001"}, "rxring": "0.9.0"}
 
 ``user`` is ``--operator`` (or RXRING_OPERATOR) when given, else the OS user.
+A command run on the Neo4j graph alone, without a workspace, records in the
+user's own ``reveals.jsonl`` instead (:func:`reveals_path`).
 Appends are serialised with an exclusive lock (``flock``) so concurrent commands
 never interleave their lines.  The record is written *before* anything is shown:
 a workspace where it cannot be written refuses the reveal.
@@ -50,9 +52,21 @@ def _root(workspace) -> Path:
     return Path(workspace.root)
 
 
-def reveals_path(workspace) -> Path:
-    """``<workspace>/reveals.jsonl``."""
-    return _root(workspace) / REVEALS_NAME
+def reveals_path(workspace=None) -> Path:
+    """``<workspace>/reveals.jsonl``; without a workspace the user's own record.
+
+    Commands that can run on the graph alone (``box``, ``site``, ``patient`` with
+    ``--backend neo4j``, ``neo4j run``) may have no workspace: their reveals go to
+    RXRING_REVEAL_LOG, else ``$XDG_STATE_HOME/rxring/reveals.jsonl`` (default
+    ``~/.local/state/rxring/reveals.jsonl``).
+    """
+    if workspace is not None and str(workspace):
+        return _root(workspace) / REVEALS_NAME
+    override = os.environ.get("RXRING_REVEAL_LOG", "").strip()
+    if override:
+        return Path(override).expanduser()
+    state = os.environ.get("XDG_STATE_HOME", "").strip() or str(Path("~/.local/state").expanduser())
+    return Path(state) / "rxring" / REVEALS_NAME
 
 
 def os_user() -> str:
@@ -77,8 +91,9 @@ def record_reveal(workspace, command: str, what, operator: str | None = None, ar
 
     Parameters
     ----------
-    workspace : path or Workspace
-        Where the record goes (created when missing, e.g. by ``rxring analyze``).
+    workspace : path or Workspace or None
+        Where the record goes (created when missing, e.g. by ``rxring analyze``);
+        None: the user's record (:func:`reveals_path`).
     command : str
         The command, e.g. ``"rxring ring"``.
     what : dict or str
@@ -102,6 +117,7 @@ def record_reveal(workspace, command: str, what, operator: str | None = None, ar
         "command": command,
         "command_line": _command_line(argv),
         "what": what,
+        "workspace": None if workspace is None else str(_root(workspace)),
         "rxring": __version__,
     }
     line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
@@ -123,7 +139,7 @@ def record_reveal(workspace, command: str, what, operator: str | None = None, ar
     return record
 
 
-def read_reveals(workspace) -> list[dict]:
+def read_reveals(workspace=None) -> list[dict]:
     """Every reveal recorded in the workspace, oldest first (unreadable lines skipped)."""
     path = reveals_path(workspace)
     if not path.exists():

@@ -71,13 +71,10 @@ def _keep_operator(ctx, param, value):
 
 def _record_reveal(values: dict) -> None:
     """Append the reveal of the running command to its workspace (:mod:`rxring.reveal`); before any output."""
-    from ..errors import RxringError
     from ..reveal import record_reveal
 
     ctx = click.get_current_context()
-    workspace = values.get("workspace")
-    if not workspace:
-        raise RxringError("--reveal-pii is recorded in the workspace: give --workspace/-w (or RXRING_WORKSPACE)")
+    workspace = values.get("workspace") or None  # None: a graph-only command; the user's own record
     skip = {"workspace", "reveal_pii", "progress", "as_json", "limit", "neo4j_uri", *ANALYSIS_OPTION_NAMES}
     what = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()
             if k not in skip and v not in (None, False, ())}
@@ -90,9 +87,9 @@ def reveal_pii_option(help: str = "Show patient and prescriber ids unmasked."):
 
     The command's function is wrapped: with ``--reveal-pii`` it first appends a
     record (who: ``--operator`` or the OS user; when; the command line; what: the
-    command's arguments) to ``<workspace>/reveals.jsonl`` (:func:`rxring.reveal.record_reveal`),
-    and refuses to run when there is no workspace to record it in.  Use it as the
-    decorator nearest the function.
+    command's arguments) to ``<workspace>/reveals.jsonl`` (:func:`rxring.reveal.record_reveal`;
+    without a workspace, the user's own record), and reveals nothing when the
+    record cannot be written.  Use it as the decorator nearest the function.
     """
     def decorate(func):
         @functools.wraps(func)

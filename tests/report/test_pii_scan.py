@@ -6,7 +6,7 @@ format, the visualisation, the evidence package (every member), the listings
 for every patient, prescriber and pharmacist id of the city's events and every
 name of its inputs.  Without ``--reveal-pii`` none may appear, and nothing is
 recorded; with it, each command appends one record (who, when, command, what) to
-the workspace's ``reveals.jsonl``.
+the workspace's ``reveals.jsonl`` (the user's own record when there is no workspace).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from rxring.cli import cli
 from rxring.pii import is_pii_header, mask_quarantine_rows
 from rxring.report.build import FORMATS
-from rxring.reveal import REVEALS_NAME, os_user, read_reveals
+from rxring.reveal import REVEALS_NAME, os_user, read_reveals, record_reveal, reveals_path
 
 _ALNUM = re.compile(r"[0-9A-Za-z]+")
 
@@ -139,6 +139,7 @@ def _outputs(ws: str, s: dict, out: Path, *extra: str, formats=FORMATS) -> dict[
 
 def test_no_output_shows_a_person_without_reveal(city, people, tmp_path):
     ws = str(city.workspace)
+    recorded = len(read_reveals(city.workspace))
     subjects = _subjects(city.workspace)
     out = tmp_path / "out"
     printed = _outputs(ws, subjects, out)
@@ -150,7 +151,7 @@ def test_no_output_shows_a_person_without_reveal(city, people, tmp_path):
     assert not leaks, f"personal data in outputs: {leaks}"
     cli_leaks = {name: found for name, text in printed.items() if (found := people.leaks(text))}
     assert not cli_leaks, f"personal data printed: {cli_leaks}"
-    assert not (city.workspace / REVEALS_NAME).exists(), "nothing was revealed, nothing may be recorded"
+    assert len(read_reveals(city.workspace)) == recorded, "nothing was revealed, nothing may be recorded"
 
 
 def _bad_inputs(city, folder: Path) -> None:
@@ -219,10 +220,25 @@ def test_every_reveal_is_recorded(city_copy, people, tmp_path):
     _, leaks = _scan_files(tmp_path / "out", people)
     assert any(name.startswith("evidence.zip!") for name in leaks)
 
-    # without --operator the OS user; without a workspace no reveal at all
+    # without --operator the OS user
     _run("rings", "-w", ws, "--reveal-pii", "--json")
     assert read_reveals(city_copy)[-1]["user"] == os_user()
-    refused = CliRunner().invoke(cli, ["patient", subjects["patient"], "--backend", "neo4j", "--reveal-pii"],
-                                 env={"RXRING_WORKSPACE": None})
-    assert refused.exit_code == 2 and "recorded in the workspace" in refused.output
-    assert subjects["patient"] not in refused.output
+    # a reveal that cannot be recorded shows nothing
+    (city_copy / REVEALS_NAME).unlink()
+    (city_copy / REVEALS_NAME).mkdir()
+    refused = CliRunner().invoke(cli, ["ring", subjects["ring"], "-w", ws, "--reveal-pii", "--json"])
+    assert refused.exit_code == 2 and "cannot record the --reveal-pii" in refused.output
+    assert not people.leaks(refused.output)
+
+
+def test_a_reveal_without_workspace_goes_to_the_users_record(tmp_path, monkeypatch):
+    monkeypatch.setenv("RXRING_REVEAL_LOG", str(tmp_path / "state" / "reveals.jsonl"))
+    assert reveals_path(None) == tmp_path / "state" / "reveals.jsonl"
+    record = record_reveal(None, "rxring neo4j run", {"name": "rings"}, operator="审计员乙", argv=["neo4j", "run", "rings",
+                           "--neo4j", "bolt://neo4j:secret@db:7687", "--reveal-pii"])
+    assert read_reveals(None) == [record] and record["workspace"] is None and record["user"] == "审计员乙"
+    assert "secret" not in record["command_line"] and "bolt://***@db:7687" in record["command_line"]
+    monkeypatch.delenv("RXRING_REVEAL_LOG")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert reveals_path(None) == tmp_path / "xdg" / "rxring" / REVEALS_NAME
+    assert reveals_path(tmp_path / "ws") == tmp_path / "ws" / REVEALS_NAME
