@@ -56,7 +56,7 @@ class Limits:
     max_ratio           ``RXRING_MAX_RATIO``            200        decompressed / compressed bytes (after 32 MiB)
     max_line            ``RXRING_MAX_LINE_BYTES``       16 MiB     one JSON line, JSON array item or CSV header
     max_json_depth      ``RXRING_MAX_JSON_DEPTH``       100        nesting of objects and arrays in one JSON record
-    max_document        ``RXRING_MAX_DOCUMENT_BYTES``   512 MiB    what is loaded whole: a JSON document that is
+    max_document        ``RXRING_MAX_DOCUMENT_BYTES``   256 MiB    what is loaded whole: a JSON document that is
                                                                    not a list, a gzipped Parquet file, an XLSX's
                                                                    shared strings
     ==================  ==============================  =========  ===============================================
@@ -68,7 +68,7 @@ class Limits:
     max_ratio: float = 200.0
     max_line: int = 16 * MiB
     max_json_depth: int = 100
-    max_document: int = 512 * MiB
+    max_document: int = 256 * MiB
 
 
 _ENV = {"max_decompressed": "RXRING_MAX_DECOMPRESSED", "max_ratio": "RXRING_MAX_RATIO",
