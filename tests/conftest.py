@@ -69,6 +69,19 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(getattr(pytest.mark, mark))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def reveal_log(tmp_path_factory):
+    """Reveals made without a workspace (graph-only commands) go to a temporary record, not the user's home."""
+    path = tmp_path_factory.mktemp("reveals") / "reveals.jsonl"
+    before = os.environ.get("RXRING_REVEAL_LOG")
+    os.environ["RXRING_REVEAL_LOG"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("RXRING_REVEAL_LOG", None)
+    else:
+        os.environ["RXRING_REVEAL_LOG"] = before
+
+
 @dataclass
 class City:
     """The session's synthetic city: its generator summary, inputs, analysed workspace and truth."""
