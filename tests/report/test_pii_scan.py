@@ -242,3 +242,35 @@ def test_a_reveal_without_workspace_goes_to_the_users_record(tmp_path, monkeypat
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     assert reveals_path(None) == tmp_path / "xdg" / "rxring" / REVEALS_NAME
     assert reveals_path(tmp_path / "ws") == tmp_path / "ws" / REVEALS_NAME
+
+
+def test_evidence_of_a_chinese_csv_export_masks_names_under_any_header_and_in_remarks(tmp_path):
+    """Names under 患者姓名/医师姓名 and inside a remark (备注) never reach the package's raw lines."""
+    from rxring.analysis import analyze
+    from rxring.options import AnalysisOptions
+
+    rows = ["追溯码,业务类型,销售时间,机构编码,药品编码,药品名称,数量,人员编号,患者姓名,医师,医师姓名,基金支付,备注"]
+    names, ids = set(), set()
+    for i in range(12):
+        code, patient, buyer, name = f"8{i:019d}", f"P00000{i:02d}", f"P00001{i:02d}", f"李秀{'英梅兰'[i % 3]}"
+        names |= {name, f"赵{'一二三'[i % 3]}娃"}
+        ids |= {patient, buyer}
+        rows += [f"{code},采购入库,2026-01-0{1 + i % 5} 09:00:00,P110000000001,XA01BA123456789012,阿莫西林胶囊,1,,,,,,",
+                 f"{code},销售,2026-01-1{i % 5} 10:00:00,P110000000001,XA01BA123456789012,阿莫西林胶囊,1,{patient},"
+                 f"{name},D99000{i % 2},王建国,80.5,患者{name}自述",
+                 f"{code},销售,2026-01-2{i % 5} 10:00:00,P110000000002,XA01BA123456789012,阿莫西林胶囊,1,{buyer},"
+                 f"赵{'一二三'[i % 3]}娃,D990009,钱多多,80.5,"]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "sales.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    people = People(ids | {"D990000", "D990001", "D990009"}, names | {"王建国", "钱多多"})
+    ws = tmp_path / "ws"
+    result = analyze(ws, "embedded", AnalysisOptions(), inputs=[tmp_path / "in"])
+    assert len(result.rings)
+    out = tmp_path / "out"
+    _run("evidence", "R001", "-w", str(ws), "-o", str(out / "evidence.zip"))
+    _run("report", "-w", str(ws), "--format", "md", "-o", str(out / "report.md"))
+    with zipfile.ZipFile(out / "evidence.zip") as archive:
+        source_rows = archive.read("source_rows.csv").decode("utf-8")
+    assert "患者李**自述" in source_rows and "阿莫西林胶囊" in source_rows  # masked in the remark, the rest readable
+    _, leaks = _scan_files(out, people)
+    assert not leaks, leaks
