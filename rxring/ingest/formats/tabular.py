@@ -358,7 +358,11 @@ def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None
             except StopIteration:
                 break
             except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-                raise FileProblem(f"CSV reading stopped after {ordinal} rows: {exc}") from None
+                hint = ""
+                if "straddl" in str(exc):
+                    hint = (f" (a row longer than the {CSV_BLOCK >> 20} MB parse block: a quote that is never "
+                            f"closed, or a line that is not a row)")
+                raise FileProblem(f"CSV reading stopped after {ordinal} rows: {exc}{hint}") from None
             tick(raw_position(binary))
             m = batch.num_rows
             skipped = np.asarray(sorted(skipped_lines), dtype=np.int64)
