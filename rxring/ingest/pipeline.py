@@ -22,7 +22,7 @@ from .formats import Chunk, FileProblem
 from .formats.jsonfmt import read_json, read_jsonl
 from .formats.tabular import TablePlan, read_csv, read_parquet, read_xlsx
 from .normalise import FileContext, normalise
-from .sniff import Sniffed, sniff
+from .sniff import Sniffed, limits, sniff
 from .partwriter import PartWriterThread
 from .prepared import Prepared, prepare_chunk
 from .store import InputWriter, cleanup_temporaries, committed_sizes, fault, restore_committed
@@ -366,6 +366,10 @@ def ingest(paths, workspace, progress: bool = True) -> IngestReport:
     as "already ingested".  Unknown or empty files are reported and skipped; a
     file missing a required column is reported as an error; neither stops the
     other files.  ``read = accepted + quarantined`` holds per file and in total.
+    Every file is read within the input limits (:class:`rxring.ingest.sniff.Limits`,
+    raised by ``RXRING_MAX_*`` environment variables): a file beyond one is an
+    error or one quarantined record, and whatever goes wrong reading one file never
+    stops the others.  Files rejected whole are listed in the manifest's ``rejected``.
 
     Examples
     --------
@@ -375,6 +379,7 @@ def ingest(paths, workspace, progress: bool = True) -> IngestReport:
     paths = list(paths)
     if not paths:
         raise RxringError("no input given: name files or folders to ingest")
+    limits()  # a bad RXRING_MAX_* variable stops here, before anything is read
     root = workspace.root if isinstance(workspace, Workspace) else Path(workspace)
     if root.exists() and not root.is_dir():
         raise RxringError(f"workspace {root} is a file; give a folder (it is created when missing)")

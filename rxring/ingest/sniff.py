@@ -111,7 +111,7 @@ def limits() -> Limits:
 
 
 def limit_hint(name: str) -> str:
-    """``(limit RXRING_..., raise it to read such files)`` for messages."""
+    """``set RXRING_... to raise the limit``: the remedy named in every limit message."""
     return f"set {_ENV[name]} to raise the limit"
 
 
@@ -132,7 +132,6 @@ class _LimitedGzip(io.BufferedIOBase):
         self._gz = gzip.GzipFile(fileobj=self.fileobj, mode="rb")
         self._limits = lim or limits()
         self._out = 0
-        self._size = os.fstat(self.fileobj.fileno()).st_size
 
     def readable(self) -> bool:
         return True

@@ -305,6 +305,11 @@ def test_gzip_ratio_and_size_limits(tmp_path, monkeypatch):
     assert limits().max_ratio == 1e9 and limits().max_line == 32 << 20
     with open_binary(path) as fh:
         assert sum(iter(lambda: len(fh.read(1 << 20)), 0)) == 64 << 20
+    monkeypatch.setenv("RXRING_MAX_JSON_DEPTH", "deep")
+    from rxring.errors import RxringError
+
+    with pytest.raises(RxringError, match="RXRING_MAX_JSON_DEPTH='deep' is not a positive number"):
+        limits()
 
 
 def test_bounded_lines_skip_a_long_line_without_holding_it():
