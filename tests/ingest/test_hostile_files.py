@@ -328,6 +328,7 @@ def test_resync_keeps_the_rows_after_an_unterminated_quote():
     rejects, rows, blank = _resync(text, 7, ",", 4)
     assert [r[:2] for r in rejects] == [(7, "unterminated quote: the record ends at the end of its line"),
                                         (10, "row has 2 fields, the header has 4")]
+    assert _resync('P1,"811,a,b\nP1,812,a,b\nP1,"813', 7, ",", 4)[0][1][:2] == (9, "unbalanced quotes")
     assert rows == [(8, ["P1", "812", "销售", "t2"]), (11, ["P1", "814", "销售", "t4"])] and blank == 1
     assert _resync('P1,"a\nb",c', 3, ",", 4)[1] == []  # nothing parses after it: one broken record
     assert _resync("a,b\nc,d", 3, ",", 4) is None  # no open quote: not a resync case
@@ -354,3 +355,25 @@ def test_analyze_prints_the_ingest_accounting(tmp_path):
     assert result.exit_code == 0, result.output
     assert "ingest: 1 file(s), read 1 = accepted 1 + quarantined 0  [OK]" in result.output
     assert "TOTAL" not in result.output
+
+
+def test_a_quote_never_closed_past_the_parse_block_reads_the_rest_line_by_line(tmp_path, monkeypatch, run_ingest):
+    from rxring.ingest.formats import tabular
+
+    monkeypatch.setattr(tabular, "CSV_BLOCK", 1 << 16)  # the quote swallows more than a block
+    rows = [_row(i) for i in range(3000)]
+    rows[100] = rows[100].replace("P1,", 'P1,"', 1)
+    rows[2600] = 'P1,"81151257914085622600",销售,"2026-01-01\n10:00:00"'  # a value over two lines, read whole
+    rows[2700] = "P1,8115125791408562"
+    path = tmp_path / "in" / "q.csv"
+    path.parent.mkdir()
+    path.write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
+    report, events, quarantine = run_ingest(path)
+    f = report.files[0]
+    assert (f.status, f.read, f.accepted, f.quarantined) == ("ingested", 3000, 2998, 2)
+    assert any("read line by line" in n for n in f.notes)
+    assert quarantine[["source_line", "reason"]].values.tolist() == [
+        [102, "unterminated quote: the record ends at the end of its line"],
+        [2703, "row has 2 fields, the header has 4"]]
+    line = dict(zip(events["trace_code"], events["source_line"]))
+    assert (line["81151257914085620101"], line["81151257914085622600"], line["81151257914085622601"]) == (103, 2602, 2604)

@@ -289,8 +289,9 @@ def _resync(text: str, number: int, delimiter: str, expected: int) -> tuple[list
         elif not part.strip():
             blank += 1
         else:
-            count = len(fields) if fields is not None else "unbalanced quotes and"
-            rejects.append((number + i, f"row has {count} fields, the header has {expected}", part))
+            reason = (f"row has {len(fields)} fields, the header has {expected}" if fields is not None
+                      else "unbalanced quotes")
+            rejects.append((number + i, reason, part))
     if broken is not None:
         rejects.append((number, "unterminated quote: the record runs to the end of the file", "\n".join(broken)))
     return rejects, recovered, blank
@@ -314,24 +315,33 @@ def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None
     bad_rows: list[tuple[int, str, str]] = []
     recovered: list[tuple[int, list[str]]] = []
     expected = len(names)
+    ordinal = 0
+    spanned = 0  # line breaks inside quoted values of the rows read so far (read by on_invalid)
+    done_line = 1  # the last physical line of the rows handed on
 
     def on_invalid(row) -> str:
         text = row.text or ""
-        if row.number is not None:
-            skipped_lines.append(row.number)
+        number = row.number
+        if number is not None:
+            skipped_lines.append(number)
+            # row.number counts records; the physical line adds the breaks inside earlier records
+            physical = number + spanned + sum(b for n, b in skipped_breaks.items() if n < number)
             breaks = text.count("\n") + text.count("\r") - text.count("\r\n")
             if breaks:
-                skipped_breaks[row.number] = breaks
-        synced = _resync(text, row.number or 0, delimiter, expected) if row.number is not None else None
+                skipped_breaks[number] = breaks
+            row_number = physical
+        else:
+            row_number = None
+        synced = _resync(text, row_number, delimiter, expected) if row_number is not None else None
         if synced is not None:
             rejects, rows, blank_lines = synced
             bad_rows.extend(rejects)
             bad_rows.extend((0, "", "") for _ in range(blank_lines))
             recovered.extend(rows)
         elif text.strip():
-            bad_rows.append((row.number or 0, f"row has {row.actual_columns} fields, the header has {expected}", text))
+            bad_rows.append((row_number or 0, f"row has {row.actual_columns} fields, the header has {expected}", text))
         else:
-            bad_rows.append((row.number or 0, "", ""))  # blank line: skipped, not counted
+            bad_rows.append((row_number or 0, "", ""))  # blank line: skipped, not counted
         return "skip"
 
     binary = open_binary(path)
@@ -349,8 +359,6 @@ def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None
     except pa.ArrowInvalid as exc:
         raw.close()
         raise FileProblem(f"cannot read as CSV: {exc}") from None
-    ordinal = 0
-    spanned = 0  # line breaks inside quoted values of the rows read so far
     try:
         while True:
             try:
@@ -358,11 +366,16 @@ def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None
             except StopIteration:
                 break
             except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-                hint = ""
-                if "straddl" in str(exc):
-                    hint = (f" (a row longer than the {CSV_BLOCK >> 20} MB parse block: a quote that is never "
-                            f"closed, or a line that is not a row)")
-                raise FileProblem(f"CSV reading stopped after {ordinal} rows: {exc}{hint}") from None
+                if "straddl" not in str(exc):
+                    raise FileProblem(f"CSV reading stopped after {ordinal} rows: {exc}") from None
+                # a row longer than the parse block, nearly always a quote never closed:
+                # the rest of the file is read line by line (rows of the failed block included)
+                bad_rows.clear()
+                recovered.clear()
+                yield Chunk(notes=[f"a row after line {done_line} is longer than the {CSV_BLOCK >> 20} MB parse "
+                                   f"block (a quote never closed?); the rest of the file was read line by line"])
+                yield from _csv_tail(path, encoding, delimiter, names, plan, done_line)
+                break
             tick(raw_position(binary))
             m = batch.num_rows
             skipped = np.asarray(sorted(skipped_lines), dtype=np.int64)
@@ -384,6 +397,12 @@ def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None
             rejects = [r for r in bad_rows if r[1]]
             bad_blank = sum(1 for r in bad_rows if not r[1])
             bad_rows.clear()
+            if m:
+                done_line = max(done_line, int((lines + inner).max() if inner is not None else lines.max()))
+            for line, _, text in rejects:
+                done_line = max(done_line, line + text.count("\n"))
+            if recovered:
+                done_line = max(done_line, recovered[-1][0])
             if blank.any():
                 table = table.filter(pa.array(~blank))
                 lines = lines[~blank]
@@ -406,6 +425,98 @@ def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None
             yield Chunk(notes=notes)
     finally:
         raw.close()
+
+
+TAIL_JOIN_LINES = 1000  # lines a quoted value may span in the line-by-line reader
+
+
+def _csv_tail(path: Path, encoding: str, delimiter: str, names: list[str], plan: TablePlan,
+              after_line: int) -> Iterator[Chunk]:
+    """The lines after ``after_line`` read one by one with the csv module (after pyarrow gave up).
+
+    A line that opens a quote is joined with the next lines until the quotes balance
+    (at most :data:`TAIL_JOIN_LINES` lines); when they never do, that line alone is
+    the broken record ("unterminated quote") and reading resumes on the next line.
+    Per-row Python: only for the rest of a file whose quote is never closed.
+    """
+    from .jsonfmt import bounded_lines
+
+    expected = len(names)
+    cap = limits().max_line
+    good: list[list[str]] = []
+    lines: list[int] = []
+    rejects: list[tuple[int, str, str]] = []
+    blank = 0
+
+    def flush() -> Chunk:
+        nonlocal good, lines, rejects, blank
+        if good:
+            columns = list(zip(*good))
+            table = pa.table({n: pa.array([v if v != "" else None for v in col], type=pa.string())
+                              for n, col in zip(names, columns)})
+            at = np.asarray(lines, dtype=np.int64)
+            records = _rename(table, plan).append_column("_line", pa.array(at, type=pa.int64()))
+            chunk = Chunk(records=records, rejects=rejects, blank=blank,
+                          raw_lookup=_row_lookup(table, at, lambda values: join_row(values, delimiter)))
+        else:
+            chunk = Chunk(rejects=rejects, blank=blank)
+        good, lines, rejects, blank = [], [], [], 0
+        return chunk
+
+    with text_stream(path, encoding) as fh:
+        queue: list[tuple[int, str, int]] = []  # lines read ahead while looking for a closing quote
+        source = enumerate(bounded_lines(fh, cap), start=1)
+
+        def next_line():
+            if queue:
+                return queue.pop(0)
+            for number, (text, oversize) in source:
+                if number > after_line:
+                    return number, text, oversize
+            return None
+
+        while True:
+            item = next_line()
+            if item is None:
+                break
+            number, text, oversize = item
+            if oversize:
+                rejects.append((number, f"line of {oversize:,} characters is longer than the limit of {cap:,} "
+                                        f"({limit_hint('max_line')})", text))
+                continue
+            record, taken = text, []
+            if record.count('"') % 2:
+                while len(taken) < TAIL_JOIN_LINES and len(record) < CSV_BLOCK:
+                    more = next_line()
+                    if more is None:
+                        break
+                    taken.append(more)
+                    if more[2]:
+                        break
+                    record += more[1]
+                    if record.count('"') % 2 == 0:
+                        break
+                if record.count('"') % 2:  # never closed: this line alone is the broken record
+                    queue[:0] = taken
+                    rejects.append((number, "unterminated quote: the record ends at the end of its line",
+                                    text.rstrip("\r\n")))
+                    continue
+            try:
+                fields = next(csv.reader([record.rstrip("\r\n")], delimiter=delimiter), [])
+            except csv.Error as exc:
+                rejects.append((number, f"cannot read the row as CSV ({exc})", record.rstrip("\r\n")[:4000]))
+                continue
+            if not any(f.strip() for f in fields):
+                blank += 1
+            elif len(fields) != expected:
+                rejects.append((number, f"row has {len(fields)} fields, the header has {expected}",
+                                record.rstrip("\r\n")))
+            else:
+                good.append(fields)
+                lines.append(number)
+            if len(good) >= XLSX_CHUNK:
+                yield flush()
+    yield flush()
 
 
 def _recovered_chunk(recovered: list[tuple[int, list[str]]], names: list[str], plan: TablePlan, delimiter: str) -> Chunk:
