@@ -241,6 +241,25 @@ def open_binary(path: Path, lim: Limits | None = None):
     return open(path, "rb")
 
 
+def zip_source(path: Path, lim: Limits | None = None):
+    """What :mod:`zipfile` can open: the path, or a gzipped archive unpacked in memory (seekable).
+
+    Raises
+    ------
+    InputLimit
+        When the gzipped archive is larger than ``max_document``.
+    """
+    if not is_gzip(path):
+        return path
+    lim = lim or limits()
+    with open_binary(path, lim) as fh:
+        data = fh.read(lim.max_document + 1)
+    if len(data) > lim.max_document:
+        raise InputLimit(f"a gzipped ZIP/XLSX is unpacked in memory, and this one is larger than "
+                         f"{lim.max_document:,} bytes ({limit_hint('max_document')}, or gunzip it)")
+    return io.BytesIO(data)
+
+
 def _read_sample(path: Path) -> bytes:
     with open_binary(path) as fh:
         try:
@@ -325,8 +344,10 @@ def sniff(path: str | Path) -> Sniffed:
         return Sniffed("parquet")
     if sample.startswith(b"PK\x03\x04"):
         try:
-            with zipfile.ZipFile(open_binary(path)) as zf:
+            with zipfile.ZipFile(zip_source(path)) as zf:
                 names = set(zf.namelist())
+        except InputLimit as exc:
+            return Sniffed("unknown", reason=str(exc))
         except (zipfile.BadZipFile, OSError, EOFError):
             return Sniffed("unknown", reason="corrupt ZIP archive")
         if "xl/workbook.xml" in names:

@@ -377,3 +377,19 @@ def test_a_quote_never_closed_past_the_parse_block_reads_the_rest_line_by_line(t
         [2703, "row has 2 fields, the header has 4"]]
     line = dict(zip(events["trace_code"], events["source_line"]))
     assert (line["81151257914085620101"], line["81151257914085622600"], line["81151257914085622601"]) == (103, 2602, 2604)
+
+
+def test_a_gzipped_workbook_is_still_read(tmp_path, run_ingest):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["机构编码", "追溯码", "业务类型", "业务时间"])
+    wb.active.append(["P1", "81151257914085620001", "销售", "2026-01-01 10:00:00"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    path = tmp_path / "in" / "w.xlsx.gz"
+    path.parent.mkdir()
+    path.write_bytes(gzip.compress(buf.getvalue()))
+    report, _, _ = run_ingest(path)
+    f = report.files[0]
+    assert (f.format, f.status, f.read, f.accepted) == ("xlsx", "ingested", 1, 1)

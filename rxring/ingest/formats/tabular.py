@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 from ...schema import MASTER_COLUMNS
 from ..aliases import COLUMN_ALIASES, SALE_HINT_COLUMNS, map_headers, normalise_header
 from ..sniff import (RATIO_GRACE, InputLimit, Utf8Recoder, is_gzip, limit_hint, limits, open_binary, raw_position,
-                     text_stream)
+                     text_stream, zip_source)
 from ..strings import string_parts
 from . import Chunk, FileProblem
 
@@ -653,14 +653,7 @@ def _checked_workbook(path: Path):
         shared strings (loaded whole by openpyxl) exceed ``max_document``.
     """
     lim = limits()
-    source = path
-    if is_gzip(path):
-        with open_binary(path) as fh:
-            data = fh.read(lim.max_document + 1)
-        if len(data) > lim.max_document:
-            raise InputLimit(f"a gzipped XLSX is unpacked in memory, and this one is larger than "
-                             f"{lim.max_document:,} bytes ({limit_hint('max_document')}, or gunzip it)")
-        source = io.BytesIO(data)
+    source = zip_source(path, lim)
     try:
         with zipfile.ZipFile(source) as zf:
             infos = zf.infolist()
