@@ -10,6 +10,9 @@ which also marks every test here ``neo4j``).
 from __future__ import annotations
 
 import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +76,50 @@ def empty_neo4j(neo4j_driver, neo4j_config):
     """The session's driver on an emptied database (nodes, relationships; schema kept)."""
     reset_graph(neo4j_driver, neo4j_config.database)
     return neo4j_driver
+
+
+@dataclass
+class Neo4jCity:
+    """The session's synthetic city analysed on Neo4j: the workspace copy analysed, the
+    options, what :func:`rxring.analysis.analyze` returned, and the graph's counts after it."""
+
+    workspace: Path
+    options: object
+    result: object
+    counts: tuple
+
+    #: Set on the scratch node while the database holds this analysis (a reset removes it).
+    MARK = "MATCH (m:RxringTestScratch) SET m.city = $token"
+    HELD = "MATCH (m:RxringTestScratch) RETURN m.city AS token"
+
+
+def _analyse_city(workspace, options, driver, config):
+    from rxring.analysis import analyze
+    from rxring.backends.neo4j.load import graph_counts
+
+    reset_graph(driver, config.database)
+    result = analyze(workspace, "neo4j", options, neo4j=config)
+    driver.execute_query(Neo4jCity.MARK, token=str(workspace), database_=config.database)
+    return result, graph_counts(driver, config.database)
+
+
+@pytest.fixture(scope="session")
+def _neo4j_city(city, tmp_path_factory, neo4j_driver, neo4j_config) -> Neo4jCity:
+    from rxring.options import AnalysisOptions
+
+    workspace = tmp_path_factory.mktemp("city-neo4j") / "ws"
+    shutil.copytree(city.workspace, workspace)
+    options = AnalysisOptions.from_dict(city.result.meta["options"])
+    result, counts = _analyse_city(workspace, options, neo4j_driver, neo4j_config)
+    return Neo4jCity(workspace=workspace, options=options, result=result, counts=counts)
+
+
+@pytest.fixture
+def neo4j_city(_neo4j_city, neo4j_driver, neo4j_config) -> Neo4jCity:
+    """The session's city (tests/conftest.py) analysed once on Neo4j (``analyze(copy, "neo4j",
+    options, neo4j=config)`` into the emptied database), with the database holding that
+    analysis: when a test emptied it since, the city is loaded and analysed again."""
+    records, _, _ = neo4j_driver.execute_query(Neo4jCity.HELD, database_=neo4j_config.database)
+    if not records or records[0]["token"] != str(_neo4j_city.workspace):
+        _analyse_city(_neo4j_city.workspace, _neo4j_city.options, neo4j_driver, neo4j_config)
+    return _neo4j_city

@@ -46,23 +46,24 @@ def test_files_only_command(tmp_path):
 
 
 @pytest.mark.slow
-def test_bulk_import_gives_the_bolt_graph_and_findings(city, empty_neo4j, neo4j_config):
-    """Import the session's synthetic city into a private instance; compare with a Bolt load of it."""
+def test_bulk_import_gives_the_bolt_graph_and_findings(neo4j_city, neo4j_driver, neo4j_config):
+    """Import the session's synthetic city into a private instance; compare with the Bolt load of
+    it (the ``neo4j_city`` fixture: its counts, and the findings of its analysis)."""
     from rxring.backends.neo4j.bulk import bulk_load_instance
     from rxring.backends.neo4j.connect import Neo4jConfig, connect
-    from rxring.backends.neo4j.load import graph_counts, load_workspace
+    from rxring.backends.neo4j.load import graph_counts
     from rxring.backends.neo4j.rules import graph_findings
     from rxring.backends.neo4j.server import read_state, stop_server
 
     name = f"pytest-bulk-{os.getpid()}"
     try:
-        report = bulk_load_instance(city.workspace, name)
+        report = bulk_load_instance(neo4j_city.workspace, name)
         state = read_state(name)
         with connect(Neo4jConfig(uri=state.uri, user=state.user, password=state.password)) as driver:
-            bulk_findings = graph_findings(driver)
+            bulk_findings = graph_findings(driver, neo4j_city.options)
     finally:
         stop_server(name, delete_data=True)
-    bolt = load_workspace(neo4j_config, city.workspace)
-    assert (report.nodes, report.relationships) == (bolt.nodes, bolt.relationships)
-    assert_frame_equal(bulk_findings, graph_findings(empty_neo4j, database=neo4j_config.database))
-    assert graph_counts(empty_neo4j, neo4j_config.database) == (bolt.nodes, bolt.relationships)
+    bolt_nodes, bolt_relationships = neo4j_city.counts
+    assert (report.nodes, report.relationships) == (bolt_nodes, bolt_relationships)
+    assert_frame_equal(bulk_findings, neo4j_city.result.findings)
+    assert graph_counts(neo4j_driver, neo4j_config.database) == (bolt_nodes, bolt_relationships)

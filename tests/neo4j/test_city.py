@@ -1,42 +1,27 @@
-"""The session's synthetic city (tests/conftest.py), analysed on Neo4j: the embedded backend's
-findings and rings, written back into the graph where the shipped read queries find them."""
+"""The session's synthetic city (tests/conftest.py), analysed on Neo4j (the ``neo4j_city``
+fixture): the embedded backend's findings and rings, written back into the graph where
+the shipped read queries find them."""
 
 from __future__ import annotations
 
-import pytest
 from pandas.testing import assert_frame_equal
 
-from rxring.analysis import analyze, run_rules
+from rxring.analysis import run_rules
 from rxring.backends.neo4j.load import graph_counts, workspace_events
 from rxring.backends.neo4j.rules import graph_findings
 from rxring.options import AnalysisOptions
 from rxring.workspace import Workspace
 
-from .graph_data import reset_graph
-
-
-@pytest.fixture(scope="module")
-def neo4j_city(city, tmp_path_factory, neo4j_driver, neo4j_config):
-    """``analyze(copy of the city, "neo4j", ...)`` into an emptied database (the graph stays
-    loaded for the tests of this module)."""
-    import shutil
-
-    workspace = tmp_path_factory.mktemp("city-neo4j") / "ws"
-    shutil.copytree(city.workspace, workspace)
-    options = AnalysisOptions.from_dict(city.result.meta["options"])
-    reset_graph(neo4j_driver, neo4j_config.database)
-    result = analyze(workspace, "neo4j", options, neo4j=neo4j_config)
-    return workspace, options, result
-
 
 def test_city_same_findings_and_rings(city, neo4j_city, neo4j_driver, neo4j_config):
-    _, _, graph = neo4j_city
-    embedded = city.result
+    graph, embedded = neo4j_city.result, city.result
     assert len(embedded.findings) > 0 and len(embedded.rings) > 0
     nodes, _ = graph_counts(neo4j_driver, neo4j_config.database)
     assert nodes["Event"] == embedded.stats["events_used"]
 
     assert graph.meta["engine"] == "neo4j"
+    for key in ("events_read", "events_used", "findings", "findings_by_rule", "rings"):
+        assert graph.stats[key] == embedded.stats[key], key   # (events_read: the city has no 3507 deletions)
     assert_frame_equal(graph.findings.reset_index(drop=True), embedded.findings.reset_index(drop=True))
     assert_frame_equal(graph.rings.reset_index(drop=True), embedded.rings.reset_index(drop=True))
     _check_rings_written_back(neo4j_driver, neo4j_config, graph.findings, graph.rings)
@@ -69,7 +54,7 @@ def test_every_read_query_runs_on_the_analysed_city(neo4j_city, neo4j_driver, ne
 
     from .cypher_files import parameters, read_queries, returned_columns
 
-    _, options, result = neo4j_city
+    options, result = neo4j_city.options, neo4j_city.result
     ring = result.rings.iloc[0]
     flagged = result.findings[result.findings["finding_id"].isin(ring["finding_ids"])].iloc[0]
     values = {**cypher_parameters(options), "limit": 1000, "ring": ring["ring_id"], "code": flagged["trace_codes"][0],
@@ -86,10 +71,13 @@ def test_every_read_query_runs_on_the_analysed_city(neo4j_city, neo4j_driver, ne
 
 def test_city_options_variant(neo4j_city, neo4j_driver, neo4j_config):
     """Thresholds travel to the Cypher as parameters: the loaded city judged again with others."""
-    workspace, _, _ = neo4j_city
+    workspace = neo4j_city.workspace
     options = AnalysisOptions(double_scan_minutes=1, provenance_grace_days=3, provenance_min_coverage=0.2,
                               conflict_min_support=2, conflict_min_share=0.6)
     ws = Workspace(workspace)
     expected = run_rules(workspace_events(ws), options, products=ws.master("products"), backend="embedded")
-    got = graph_findings(neo4j_driver, options, neo4j_config.database)
+    try:
+        got = graph_findings(neo4j_driver, options, neo4j_config.database)
+    finally:   # the events now carry this variant's marks: no longer the analysis neo4j_city describes
+        neo4j_driver.execute_query("MATCH (m:RxringTestScratch) REMOVE m.city", database_=neo4j_config.database)
     assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True))
