@@ -315,6 +315,8 @@ def test_gzip_ratio_and_size_limits(tmp_path, monkeypatch):
 def test_bounded_lines_skip_a_long_line_without_holding_it():
     text = io.StringIO("ab\n" + "x" * 100 + "\r\ncd\r" + "y" * 10, newline="")
     assert list(bounded_lines(text, 8)) == [("ab\n", 0), ("x" * 8, 102), ("cd\r", 0), ("y" * 8, 10)]
+    text = io.StringIO("x" * 15 + "\r\nab\n" + "y" * 7 + "\r\ncd\n", newline="")  # "\r" exactly at the limit
+    assert list(bounded_lines(text, 8)) == [("x" * 8, 16), ("ab\n", 0), ("y" * 7 + "\r", 0), ("cd\n", 0)]
 
 
 def test_too_deep_ignores_brackets_in_strings():

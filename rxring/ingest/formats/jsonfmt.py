@@ -66,8 +66,12 @@ def bounded_lines(fh, limit: int) -> Iterator[tuple[str, int]]:
     ``(its first RAW_KEEP characters, its length)``.
     """
     readline = fh.readline
+    cut_cr = False  # the last piece read ended in "\r" at the limit: a "\n" next belongs to it
     while True:
         line = readline(limit)
+        if cut_cr and line == "\n":
+            line = readline(limit)
+        cut_cr = len(line) == limit and line[-1] == "\r"
         if not line:
             return
         if len(line) < limit or line[-1] in "\n\r":
@@ -79,6 +83,7 @@ def bounded_lines(fh, limit: int) -> Iterator[tuple[str, int]]:
             if not line:
                 break
             total += len(line)
+        cut_cr = len(line) == limit and line[-1:] == "\r"
         yield head, total
 
 BATCH_RECORDS = 20_000
