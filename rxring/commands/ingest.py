@@ -37,6 +37,14 @@ def ingest_command(inputs, workspace, progress, time_window, as_json):
     100,000,000 yuan) and event times outside the plausible window (see the
     option below) are quarantined.
 
+    Every file is read within limits (environment variables raise them): gzip or
+    XLSX inflating more than 200 times (RXRING_MAX_RATIO) or beyond 64 GiB
+    (RXRING_MAX_DECOMPRESSED), a line longer than 16 MiB (RXRING_MAX_LINE_BYTES),
+    JSON nested deeper than 100 levels (RXRING_MAX_JSON_DEPTH), a document read
+    whole over 256 MiB (RXRING_MAX_DOCUMENT_BYTES).  Beyond one, a record is
+    quarantined or the file is an error (listed in manifest.json's "rejected",
+    read again next time); the other files are read either way.
+
     Exit code 0 when something usable was read (or was already in the workspace),
     2 when nothing was.
     """
