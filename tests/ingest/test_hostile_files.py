@@ -395,3 +395,20 @@ def test_a_gzipped_workbook_is_still_read(tmp_path, run_ingest):
     report, _, _ = run_ingest(path)
     f = report.files[0]
     assert (f.format, f.status, f.read, f.accepted) == ("xlsx", "ingested", 1, 1)
+
+
+def test_a_parquet_bomb_is_stopped_by_its_declared_sizes(tmp_path, run_ingest):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 40_000  # a constant 1 KB string, plain-encoded: 40 MB that zstd packs into a few KB
+    table = pa.table({"trace_code": pa.array(["81151257914085620001"] * n), "site_id": pa.array(["P1"] * n),
+                      "event_type": pa.array(["dispense"] * n), "event_time": pa.array(["2026-01-01 10:00:00"] * n),
+                      "product_name": pa.array(["x" * 1024] * n)})
+    path = tmp_path / "in" / "bomb.parquet"
+    path.parent.mkdir()
+    pq.write_table(table, path, use_dictionary=False, compression="zstd")
+    assert path.stat().st_size < 1 << 20
+    report, _, _ = run_ingest(path)
+    f = report.files[0]
+    assert f.status == "error" and "Parquet column product_name (row group 0) inflates" in f.message

@@ -785,6 +785,32 @@ def _parquet_tables(parquet: pq.ParquetFile, columns, dictionaries: list[str]) -
         yield pa.Table.from_batches(buffer).unify_dictionaries().combine_chunks()
 
 
+def _check_parquet(metadata) -> None:
+    """Column chunks against the limits, by the sizes the file declares (a Parquet bomb stops here).
+
+    Raises
+    ------
+    InputLimit
+        When a column chunk over ``RATIO_GRACE`` inflates more than ``max_ratio``
+        times, or the file more than ``max_decompressed`` bytes in all.
+    """
+    lim = limits()
+    total = 0
+    for g in range(metadata.num_row_groups):
+        group = metadata.row_group(g)
+        for i in range(group.num_columns):
+            column = group.column(i)
+            size, packed = column.total_uncompressed_size, max(column.total_compressed_size, 1)
+            total += size
+            if size > RATIO_GRACE and size > lim.max_ratio * packed:
+                raise InputLimit(f"Parquet column {column.path_in_schema} (row group {g}) inflates "
+                                 f"{size / packed:,.0f} times ({packed:,} to {size:,} bytes; a compression bomb? "
+                                 f"limit {lim.max_ratio:g}, {limit_hint('max_ratio')}); nothing from it was kept")
+    if total > lim.max_decompressed:
+        raise InputLimit(f"the Parquet file inflates to {total:,} bytes, more than {lim.max_decompressed:,} "
+                         f"({limit_hint('max_decompressed')}); nothing from it was kept")
+
+
 def read_parquet(path: Path, tick: Callable[[], None], ctx_setup: Callable[[TablePlan], None]) -> Iterator[Chunk]:
     """Stream a Parquet file in record batches (canonical or aliased column names).
 
@@ -803,6 +829,7 @@ def read_parquet(path: Path, tick: Callable[[], None], ctx_setup: Callable[[Tabl
         else:
             source = lambda: str(path)  # noqa: E731
         parquet = pq.ParquetFile(source())
+        _check_parquet(parquet.metadata)
         plan = plan_table(parquet.schema_arrow.names)
         dictionaries = _dictionary_headers(parquet, plan)
         if dictionaries:
