@@ -52,8 +52,11 @@ class Limits:
     ==================  ==============================  =========  ===============================================
     attribute           environment variable            default    what
     ==================  ==============================  =========  ===============================================
-    max_decompressed    ``RXRING_MAX_DECOMPRESSED``     64 GiB     bytes a gzip file, or an XLSX's members, inflate to
-    max_ratio           ``RXRING_MAX_RATIO``            200        decompressed / compressed bytes (after 32 MiB)
+    max_decompressed    ``RXRING_MAX_DECOMPRESSED``     64 GiB     bytes a gzip file, an XLSX's members or a Parquet
+                                                                   file's column chunks inflate to
+    max_ratio           ``RXRING_MAX_RATIO``            200        decompressed / compressed bytes (gzip after 32 MiB
+                                                                   out; an XLSX member or Parquet column chunk over
+                                                                   32 MiB by its declared sizes)
     max_line            ``RXRING_MAX_LINE_BYTES``       16 MiB     one JSON line, JSON array item or CSV header
     max_json_depth      ``RXRING_MAX_JSON_DEPTH``       100        nesting of objects and arrays in one JSON record
     max_document        ``RXRING_MAX_DOCUMENT_BYTES``   256 MiB    what is loaded whole: a JSON document that is
