@@ -20,7 +20,9 @@ __all__ = ["COMMANDS", "ingest_command", "code_command", "echo_ingest_summary"]
                    "quarantined.  Either side may be empty.  Default: 2000-01-01 .. one year after the "
                    "ingest time, or the environment variable RXRING_TIME_WINDOW.")
 @opt.as_json
-def ingest_command(inputs, workspace, progress, time_window, as_json):
+@opt.reveal_pii_option("Keep the personal fields of quarantined rows unmasked in quarantine.csv (the reveal is "
+                       "recorded in the workspace's reveals.jsonl).")
+def ingest_command(inputs, workspace, progress, time_window, as_json, reveal_pii):
     """Read INPUT files or folders into the workspace's canonical events.
 
     Formats are recognised by content: NHSA 进销存 messages (JSON / JSON Lines,
@@ -58,7 +60,7 @@ def ingest_command(inputs, workspace, progress, time_window, as_json):
         parse_time_window(time_window)  # a bad window stops here, before anything is read
         os.environ[TIME_WINDOW_ENV] = time_window  # seen by the normaliser (and its worker processes)
     try:
-        report = ingest(inputs, workspace, progress=progress)
+        report = ingest(inputs, workspace, progress=progress, reveal_pii=reveal_pii)
     finally:
         if time_window is not None:
             if before is None:

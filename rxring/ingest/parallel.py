@@ -35,7 +35,7 @@ from typing import Callable, Iterator
 from ..errors import RxringError
 from .formats.jsonfmt import jsonl_chunks
 from .prepared import Prepared, prepare_chunk
-from .sniff import Sniffed, _errors_for, is_gzip
+from .sniff import Sniffed, errors_for, is_gzip
 
 __all__ = ["PiecePool", "worth_it", "byte_ranges", "prepared_pieces", "parse_piece",
            "PARALLEL_MIN_BYTES", "PIECE_BYTES", "WINDOW"]
@@ -219,7 +219,7 @@ def parse_piece(path: str, encoding: str, start: int, end: int, first_line: int,
     with open(path, "rb") as fh:
         fh.seek(start)
         raw = io.BufferedReader(_Range(fh, end - start), 1 << 20)
-        text = io.TextIOWrapper(raw, encoding=encoding, errors=_errors_for(encoding), newline="")
+        text = io.TextIOWrapper(raw, encoding=encoding, errors=errors_for(encoding), newline="")
         for chunk in jsonl_chunks(text, first_line, sha16, display, kinds):
             chunk.source_file = display
             out.append(prepare_chunk(chunk, display, sha16))

@@ -260,7 +260,7 @@ def _account(item: Prepared, writer: InputWriter, report: FileReport, kinds: Cou
 
 def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, progress: bool,
                  part_writer: PartWriterThread | None = None,
-                 part_pool: "parallel.PiecePool | None" = None) -> _Finishing | None:
+                 part_pool: "parallel.PiecePool | None" = None, reveal_pii: bool = False) -> _Finishing | None:
     """Read, normalise and queue one input; returns what is left to finish it (None: nothing to commit).
 
     Whatever goes wrong while reading the file (a broken or hostile file, an input
@@ -281,7 +281,7 @@ def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, pr
         return None
     sha16 = report.sha256[:16]
     ctx = FileContext(source_file=display, sha16=sha16)  # set up by the reader (in its thread)
-    writer = InputWriter(ws, sha16, part_writer)
+    writer = InputWriter(ws, sha16, part_writer, reveal_pii=reveal_pii)
     kinds: Counter = Counter()
     bar = _Progress(path, report.size, progress)
     tick = bar.tick
@@ -333,7 +333,7 @@ def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, pr
     return None
 
 
-def ingest(paths, workspace, progress: bool = True) -> IngestReport:
+def ingest(paths, workspace, progress: bool = True, reveal_pii: bool = False) -> IngestReport:
     """Read input files into a workspace's canonical events, with full row accounting.
 
     Parameters
@@ -391,7 +391,7 @@ def ingest(paths, workspace, progress: bool = True) -> IngestReport:
     except OSError as exc:
         raise RxringError(f"cannot create workspace {root}: {exc.strerror or exc}") from None
     with _workspace_lock(ws):
-        return _ingest_locked(paths, ws, progress)
+        return _ingest_locked(paths, ws, progress, reveal_pii)
 
 
 def _workspace_lock(ws: Workspace):
@@ -404,7 +404,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _ingest_locked(paths: list, ws: Workspace, progress: bool) -> IngestReport:
+def _ingest_locked(paths: list, ws: Workspace, progress: bool, reveal_pii: bool = False) -> IngestReport:
     cleanup_temporaries(ws.root)
     inputs = collect_inputs(paths, skip=ws.root)
     manifest = ws.manifest()
@@ -471,7 +471,7 @@ def _ingest_locked(paths: list, ws: Workspace, progress: bool) -> IngestReport:
                 entry.message = "" if previous.get("path") == display else f"same content as {previous.get('path')}"
                 continue
             try:
-                finishing = _ingest_file(ws, path, display, entry, progress, part_writer, part_pool)
+                finishing = _ingest_file(ws, path, display, entry, progress, part_writer, part_pool, reveal_pii)
             except BaseException:
                 # as if read one by one: the inputs before this one are committed first
                 while pending:

@@ -213,7 +213,7 @@ FALLBACK_ERRORS = "rxring-gb18030"
 codecs.register_error(FALLBACK_ERRORS, _gb18030_fallback)
 
 
-def _errors_for(encoding: str) -> str:
+def errors_for(encoding: str) -> str:
     try:
         utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
     except LookupError:
@@ -384,7 +384,7 @@ def text_stream(path: Path, encoding: str) -> io.TextIOBase:
     Bad bytes become U+FFFD; in a UTF-8 file, a line that is not UTF-8 is read as
     GB18030 when it can be (:data:`FALLBACK_ERRORS`).
     """
-    return io.TextIOWrapper(open_binary(path), encoding=encoding, errors=_errors_for(encoding), newline="")
+    return io.TextIOWrapper(open_binary(path), encoding=encoding, errors=errors_for(encoding), newline="")
 
 
 def raw_position(stream) -> int | None:

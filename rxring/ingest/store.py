@@ -152,8 +152,10 @@ class InputWriter:
         private one is started when not given.
     """
 
-    def __init__(self, ws: Workspace, part_name: str, part_writer: PartWriterThread | None = None):
+    def __init__(self, ws: Workspace, part_name: str, part_writer: PartWriterThread | None = None,
+                 reveal_pii: bool = False):
         self.ws = ws
+        self.reveal_pii = reveal_pii
         self.part_name = part_name
         self.part_path = ws.events_dir / f"part-{part_name}.parquet"
         self._tmp_part = self.part_path.with_suffix(".parquet.tmp")
@@ -197,6 +199,12 @@ class InputWriter:
             if rows.empty:
                 return
             rows = rows[list(QUARANTINE_COLUMNS)].itertuples(index=False, name=None)
+        # personal fields masked like every other output; raw only with --reveal-pii.  (Imported
+        # here: rxring.pii reads ingest's header aliases, so a module-level import would cycle
+        # through rxring/ingest/__init__.)
+        from ..pii import mask_quarantine_rows
+
+        rows = mask_quarantine_rows(list(rows), reveal=self.reveal_pii)
         if self._quarantine_csv is None:
             self._quarantine_fh = open(self._tmp_quarantine, "w", encoding="utf-8", newline="")
             self._quarantine_csv = csv.writer(self._quarantine_fh)

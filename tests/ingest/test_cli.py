@@ -99,3 +99,30 @@ def test_progress_bar_on_a_terminal(fixtures, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "stderr", quiet)
     ingest([fixtures / "stock_utf8bom.csv"], tmp_path / "ws", progress=False)
     assert quiet.getvalue() == ""
+
+
+def test_quarantine_masks_personal_fields_unless_revealed(tmp_path):
+    """quarantine.csv masks ids like every output; `ingest --reveal-pii` keeps them and records the reveal."""
+    import json
+
+    from click.testing import CliRunner
+
+    from rxring.cli import cli
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "bad.csv").write_text("trace_code,event_type,event_time,site_id,patient_id\n"
+                                    "8100000000000000000X,dispense,2025-01-01,S1,110105199001011234\n",
+                                    encoding="utf-8")
+    runner = CliRunner()
+    masked, revealed = tmp_path / "masked", tmp_path / "revealed"
+    assert runner.invoke(cli, ["ingest", str(folder), "-w", str(masked), "--no-progress"]).exit_code == 2
+    text = (masked / "quarantine.csv").read_text(encoding="utf-8")
+    assert "110105199001011234" not in text and "110*************34" in text
+    assert not (masked / "reveals.jsonl").exists()
+    result = runner.invoke(cli, ["ingest", str(folder), "-w", str(revealed), "--no-progress", "--reveal-pii",
+                                 "--operator", "inspector-1"])
+    assert result.exit_code == 2
+    assert "110105199001011234" in (revealed / "quarantine.csv").read_text(encoding="utf-8")
+    (record,) = [json.loads(line) for line in (revealed / "reveals.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert record["user"] == "inspector-1" and record["command"] == "rxring ingest"

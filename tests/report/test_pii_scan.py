@@ -192,7 +192,6 @@ def test_quarantine_rows_are_masked_by_the_ingest_masker(city, city_copy, people
     assert masked["raw"].str.contains("12AB").sum() == 2 and masked["raw"].str.contains("布洛芬|胶囊|片").any()
 
 
-@pytest.mark.xfail(strict=False, reason="ingest's write side does not call rxring.pii.mask_quarantine_rows yet")
 def test_quarantine_csv_on_disk_has_no_person(city, city_copy, people, tmp_path):
     quarantine, _ = _ingest_bad(city, city_copy, tmp_path)
     leaks = {f"{r.source_file}:{r.source_line}": found for r in quarantine.itertuples()
