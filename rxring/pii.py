@@ -289,12 +289,10 @@ class Masker:
         stripped = line.strip()
         if stripped.startswith("{"):
             try:
-                obj = json.loads(stripped)
-            except ValueError:
-                obj = None
-            if obj is not None:
-                return self.text(json.dumps(self._mask_json(obj), ensure_ascii=False))
-            return self.text(self._mask_json_text(line))
+                # a record nested too deep to parse (a hostile file) is masked as broken JSON
+                return self.text(json.dumps(self._mask_json(json.loads(stripped)), ensure_ascii=False))
+            except (ValueError, RecursionError):
+                return self.text(self._mask_json_text(line))
         split = split_header(header)
         if split is not None:
             names, delimiter = split
@@ -319,7 +317,7 @@ class Masker:
         if stripped.startswith("{"):
             try:
                 self._collect_json(json.loads(stripped), found)
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass
         else:
             split = split_header(header)

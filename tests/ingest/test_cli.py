@@ -126,3 +126,20 @@ def test_quarantine_masks_personal_fields_unless_revealed(tmp_path):
     assert "110105199001011234" in (revealed / "quarantine.csv").read_text(encoding="utf-8")
     (record,) = [json.loads(line) for line in (revealed / "reveals.jsonl").read_text(encoding="utf-8").splitlines()]
     assert record["user"] == "inspector-1" and record["command"] == "rxring ingest"
+
+
+def test_a_jsonl_line_nested_deeper_than_python_parses_is_one_quarantined_row(tmp_path):
+    """A 5,000-deep line (past json's own recursion limit) costs that line only, also when its raw text is masked."""
+    import json
+
+    from rxring.ingest import ingest
+
+    good = {"infno": "3505", "fixmedins_code": "P1", "input": {"selinfo": {
+        "drug_trac_codg": "81000000000000000001", "sel_retn_time": "2025-01-02 10:00:00", "psn_no": "X1"}}}
+    second = json.loads(json.dumps(good))
+    second["input"]["selinfo"]["drug_trac_codg"] = "81000000000000000002"
+    path = tmp_path / "n.jsonl"
+    path.write_text("\n".join([json.dumps(good), '{"psn_no": ' + "[" * 5000 + "]" * 5000 + "}", json.dumps(second)])
+                    + "\n", encoding="utf-8")
+    report = ingest([path], tmp_path / "ws", progress=False)
+    assert (report.read, report.events, report.quarantined) == (3, 2, 1)
