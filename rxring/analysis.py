@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +45,7 @@ from .options import AnalysisOptions
 from .rings import build_rings
 from .rules.findings import assemble_findings
 from .schema import RULES
-from .workspace import Workspace, as_workspace, workspace_lock
+from .workspace import Workspace, as_workspace, fault_point, workspace_lock
 
 __all__ = ["AnalysisResult", "analyze", "run_rules", "conclude", "write_results", "BACKENDS", "default_backend"]
 
@@ -130,29 +129,12 @@ def _fsync(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-#: Testing hook: with ``RXRING_FAULT_AT=<step>`` in the environment (a name of
-#: :data:`PUBLISH_STEPS`), the process kills itself (SIGKILL; ``os._exit(137)`` where
-#: there is none) just before that step of :func:`write_results`; ingest has its own
-#: steps (``ingest-...``, :func:`rxring.ingest.store.fault`).  tests/analyze/test_generations.py
-#: kills the CLI at each step and checks that the workspace then holds the old or the
-#: new results, never a mix.
-FAULT_ENV = "RXRING_FAULT_AT"
-
-#: The steps of publishing results, in order (:func:`write_results`).
+#: The steps of publishing results, in order (:func:`write_results`); ``RXRING_FAULT_AT=<step>``
+#: kills the process just before one (:func:`rxring.workspace.fault_point`, a testing hook:
+#: tests/analyze/test_generations.py checks the workspace then holds the old or the new results).
 PUBLISH_STEPS = (
     "publish-findings", "publish-rings", "publish-analysis", "publish-pointer", "publish-mirror", "publish-prune",
 )
-
-
-def _fault_point(step: str) -> None:
-    if os.environ.get(FAULT_ENV) != step:
-        return
-    import signal
-
-    sys.stderr.flush()
-    if hasattr(signal, "SIGKILL"):
-        os.kill(os.getpid(), signal.SIGKILL)
-    os._exit(137)  # pragma: no cover - no SIGKILL (Windows)
 
 
 def write_results(out, result: AnalysisResult) -> Path:
@@ -172,19 +154,19 @@ def write_results(out, result: AnalysisResult) -> Path:
     ws = Workspace(out)
     with workspace_lock(ws, "analyze"):
         folder = ws.new_generation()
-        _fault_point("publish-findings")
+        fault_point("publish-findings")
         _write_parquet(result.findings, folder / "findings.parquet")
-        _fault_point("publish-rings")
+        fault_point("publish-rings")
         _write_parquet(result.rings, folder / "rings.parquet")
-        _fault_point("publish-analysis")
+        fault_point("publish-analysis")
         path = folder / "analysis.json"
         path.write_text(json.dumps(result.meta, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8")
         _fsync(path)
-        _fault_point("publish-pointer")
+        fault_point("publish-pointer")
         ws.publish_generation(folder)
-        _fault_point("publish-mirror")
+        fault_point("publish-mirror")
         ws.mirror_current()
-        _fault_point("publish-prune")
+        fault_point("publish-prune")
         ws.prune_generations()
     return folder
 

@@ -45,7 +45,7 @@ from .errors import RxringError
 from .schema import EVENT_SCHEMA
 
 
-__all__ = ["Workspace", "as_workspace", "workspace_lock", "RESULT_FILES", "LOCK_WAIT_ENV"]
+__all__ = ["Workspace", "as_workspace", "workspace_lock", "RESULT_FILES", "LOCK_WAIT_ENV", "FAULT_ENV", "fault_point"]
 
 #: The files of one results generation, in the order they are written (analysis.json last).
 RESULT_FILES = ("findings.parquet", "rings.parquet", "analysis.json")
@@ -412,3 +412,23 @@ def workspace_lock(workspace, what: str, wait: float | None = None):
             fcntl.flock(handle, fcntl.LOCK_UN)
     finally:
         handle.close()
+
+
+#: Testing hook: ``RXRING_FAULT_AT=<step>`` kills the process (SIGKILL, no clean-up) at that
+#: step of a commit: ``ingest-*`` (:data:`rxring.ingest.store.FAULT_STEPS`) or ``publish-*``
+#: (:data:`rxring.analysis.PUBLISH_STEPS`).  The fault-injection tests use it.
+FAULT_ENV = "RXRING_FAULT_AT"
+
+
+def fault_point(step: str) -> None:
+    """Kill the process at once when ``RXRING_FAULT_AT`` names ``step`` (a testing hook)."""
+    import os
+    import signal
+    import sys
+
+    if os.environ.get(FAULT_ENV) != step:
+        return
+    sys.stderr.flush()
+    if hasattr(signal, "SIGKILL"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    os._exit(137)  # pragma: no cover - no SIGKILL (Windows)

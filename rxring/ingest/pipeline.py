@@ -15,7 +15,7 @@ from typing import Iterable
 
 from ..version import __version__
 from ..errors import RxringError
-from ..workspace import Workspace, workspace_lock
+from ..workspace import Workspace, fault_point, workspace_lock
 from . import parallel
 from .accounting import ALREADY, EMPTY, ERROR, INGESTED, UNKNOWN, FileReport, IngestReport
 from .formats import Chunk, FileProblem
@@ -25,7 +25,7 @@ from .normalise import FileContext, normalise
 from .sniff import Sniffed, limits, sniff
 from .partwriter import PartWriterThread
 from .prepared import Prepared, prepare_chunk
-from .store import InputWriter, cleanup_temporaries, committed_sizes, fault, restore_committed
+from .store import InputWriter, cleanup_temporaries, committed_sizes, restore_committed
 
 __all__ = ["ingest", "collect_inputs", "file_sha256"]
 
@@ -420,7 +420,7 @@ def _ingest_locked(paths: list, ws: Workspace, progress: bool, reveal_pii: bool 
         manifest["version"] = __version__
         manifest["totals"] = _manifest_totals(manifest["inputs"])
         manifest.update(committed_sizes(ws))
-        fault("ingest-before-manifest")
+        fault_point("ingest-before-manifest")
         ws.write_manifest(manifest)
         rejected_changed = False
 

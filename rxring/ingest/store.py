@@ -25,30 +25,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..schema import EVENT_SCHEMA, MASTER_COLUMNS, QUARANTINE_COLUMNS
-from ..workspace import Workspace
+from ..workspace import Workspace, fault_point
 from ..rules.events import deletion_rows
 from .partwriter import PartJob, PartWriterThread
 
 __all__ = ["InputWriter", "PartWriterThread", "part_schema", "conform_events", "DELETION_SCHEMA", "read_deletions",
-           "committed_sizes", "restore_committed", "fault"]
+           "committed_sizes", "restore_committed"]
 
-#: Testing hook: with ``RXRING_FAULT_AT=ingest-<step>`` the process kills itself (SIGKILL) at that step
-#: of a commit (see :func:`fault`); tests/ingest/test_hostile_files.py kills the CLI there.
-FAULT_ENV = "RXRING_FAULT_AT"
+#: Steps of a commit at which ``RXRING_FAULT_AT=<step>`` kills the process (:func:`rxring.workspace.fault_point`,
+#: a testing hook); tests/ingest/test_hostile_files.py kills the CLI there.
 FAULT_STEPS = ("ingest-after-part", "ingest-after-quarantine", "ingest-after-deletions", "ingest-before-manifest")
-
-
-def fault(step: str) -> None:
-    """Kill the process at once (no clean-up) when ``RXRING_FAULT_AT`` names ``step``."""
-    if os.environ.get(FAULT_ENV) != step:
-        return
-    import signal
-    import sys
-
-    sys.stderr.flush()
-    if hasattr(signal, "SIGKILL"):
-        os.kill(os.getpid(), signal.SIGKILL)
-    os._exit(137)  # pragma: no cover - no SIGKILL (Windows)
 
 
 def committed_sizes(ws: Workspace) -> dict:
@@ -263,7 +249,7 @@ class InputWriter:
         if self._tmp_part.exists():
             os.replace(self._tmp_part, self.part_path)
             part = self.part_path.name
-        fault("ingest-after-part")
+        fault_point("ingest-after-part")
         if self._tmp_quarantine.exists():
             target = self.ws.quarantine_path
             new = not target.exists() or target.stat().st_size == 0
@@ -273,7 +259,7 @@ class InputWriter:
                 for block in iter(lambda: src.read(1 << 20), ""):
                     out.write(block)
             self._tmp_quarantine.unlink()
-        fault("ingest-after-quarantine")
+        fault_point("ingest-after-quarantine")
         if self.deletions:
             rows = [row for d in self.deletions for row in deletion_rows(d)]
             new_rows = pa.Table.from_pylist(rows, schema=DELETION_SCHEMA)
@@ -282,7 +268,7 @@ class InputWriter:
             tmp = self.ws.deletions_path.with_suffix(".parquet.tmp")
             pq.write_table(new_rows, tmp)
             os.replace(tmp, self.ws.deletions_path)
-        fault("ingest-after-deletions")
+        fault_point("ingest-after-deletions")
         for name, frames in self.masters.items():
             self._merge_master(name, pd.concat(frames, ignore_index=True))
         return part

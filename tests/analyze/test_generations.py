@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rxring.analysis import FAULT_ENV, PUBLISH_STEPS, AnalysisResult, analyze, write_results
+from rxring.analysis import PUBLISH_STEPS, AnalysisResult, analyze, write_results
+from rxring.workspace import FAULT_ENV
 from rxring.cli import cli
 from rxring.ingest import ingest
 from rxring.options import AnalysisOptions

@@ -255,8 +255,8 @@ def test_a_stop_at_any_commit_step_leaves_quarantine_consistent(tmp_path, monkey
             if len(seen) > at_file:
                 raise _Killed(name)
 
-    monkeypatch.setattr(store, "fault", fault)
-    monkeypatch.setattr(pipeline, "fault", fault)
+    monkeypatch.setattr(store, "fault_point", fault)
+    monkeypatch.setattr(pipeline, "fault_point", fault)
     with pytest.raises(_Killed):
         ingest([folder], ws, progress=False)
     monkeypatch.undo()
