@@ -45,7 +45,7 @@ from .options import AnalysisOptions
 from .rings import build_rings
 from .rules.findings import assemble_findings
 from .schema import RULES
-from .workspace import Workspace, as_workspace, fault_point, workspace_lock
+from .workspace import Workspace, as_workspace, create_workspace, fault_point, workspace_lock
 
 __all__ = ["AnalysisResult", "analyze", "run_rules", "conclude", "write_results", "BACKENDS", "default_backend"]
 
@@ -171,21 +171,6 @@ def write_results(out, result: AnalysisResult) -> Path:
     return folder
 
 
-def _locked_root(workspace, inputs: list[Path], progress: bool) -> Path:
-    """The workspace folder to lock; with *inputs* it is created (or ingest says why it cannot be)."""
-    root = workspace.root if isinstance(workspace, Workspace) else Path(workspace)
-    if inputs and not root.exists():
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            pass
-    if inputs and not root.is_dir():
-        from .ingest import ingest
-
-        ingest(inputs, workspace, progress=progress)  # raises: a file, or a folder it cannot create
-    return as_workspace(workspace).root
-
-
 def analyze(workspace, backend: str | Backend | None = None, options: AnalysisOptions | None = None, *,
             inputs=(), progress: bool = False, **backend_options) -> AnalysisResult:
     """Run the rules and find rings on *workspace*; write and return the results.
@@ -232,7 +217,8 @@ def analyze(workspace, backend: str | Backend | None = None, options: AnalysisOp
     options = options or AnalysisOptions()
     report = None
     inputs = [Path(p) for p in (inputs or [])]
-    with workspace_lock(_locked_root(workspace, inputs, progress), "analyze"):
+    # with inputs the workspace is created first (or one clear error says why it cannot be)
+    with workspace_lock(create_workspace(workspace) if inputs else as_workspace(workspace), "analyze"):
         if inputs:
             from .ingest import ingest
 

@@ -45,7 +45,7 @@ from .errors import RxringError
 from .schema import EVENT_SCHEMA
 
 
-__all__ = ["Workspace", "as_workspace", "workspace_lock", "RESULT_FILES", "LOCK_WAIT_ENV", "FAULT_ENV", "fault_point"]
+__all__ = ["Workspace", "as_workspace", "create_workspace", "workspace_lock", "RESULT_FILES", "LOCK_WAIT_ENV", "FAULT_ENV", "fault_point"]
 
 #: The files of one results generation, in the order they are written (analysis.json last).
 RESULT_FILES = ("findings.parquet", "rings.parquet", "analysis.json")
@@ -66,6 +66,21 @@ _GENERATION = re.compile(r"gen-(\d{6,})")
 def as_workspace(workspace, create: bool = False) -> "Workspace":
     """*workspace* as a :class:`Workspace` (a path is opened; a Workspace is returned as it is)."""
     return workspace if isinstance(workspace, Workspace) else Workspace(workspace, create=create)
+
+
+def create_workspace(workspace) -> "Workspace":
+    """*workspace* (a path or a Workspace) with its folders made; one clear error when that cannot be."""
+    root = workspace.root if isinstance(workspace, Workspace) else Path(workspace)
+    if root.exists() and not root.is_dir():
+        raise RxringError(f"workspace {root} is a file; give a folder (it is created when missing)")
+    try:
+        ws = workspace if isinstance(workspace, Workspace) else Workspace(root, create=True)
+        ws.root.mkdir(parents=True, exist_ok=True)
+        ws.events_dir.mkdir(exist_ok=True)
+        ws.masters_dir.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise RxringError(f"cannot create workspace {root}: {exc.strerror or exc}") from None
+    return ws
 
 
 class Workspace:
@@ -287,6 +302,14 @@ class Workspace:
         import pandas as pd
 
         return pd.read_parquet(path)
+
+    def deletions(self):
+        """The NHSA 3507 deletions ingest stored (``deletions.parquet``) as pandas, or None."""
+        if not self.deletions_path.exists():
+            return None
+        import pandas as pd
+
+        return pd.read_parquet(self.deletions_path)
 
     def manifest(self) -> dict:
         if not self.manifest_path.exists():

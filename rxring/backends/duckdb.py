@@ -197,7 +197,7 @@ def _workspace_inputs(ws: Workspace):
     parts = ws.event_parts()
     if not parts:
         raise RxringError(f"workspace {ws.root} holds no events; run `rxring ingest INPUT... --workspace {ws.root}` first")
-    deletions = pd.read_parquet(ws.deletions_path) if ws.deletions_path.exists() else None
+    deletions = ws.deletions()
     return parquet_events_sql(parts), ws.master("products"), deletions
 
 
@@ -311,7 +311,7 @@ def code_timeline(ws: Workspace, trace_code: str, options: AnalysisOptions) -> p
     if table is None or table.num_rows == 0:
         return pd.DataFrame()
     events = table.append_column("row_key", pa.array(range(table.num_rows), type=pa.int64()))
-    deletions = pd.read_parquet(ws.deletions_path) if ws.deletions_path.exists() else None
+    deletions = ws.deletions()
     con = connect()
     try:
         register_inputs(con, events, ws.master("products"), deletions)

@@ -15,7 +15,7 @@ from typing import Iterable
 
 from ..version import __version__
 from ..errors import RxringError
-from ..workspace import Workspace, fault_point, workspace_lock
+from ..workspace import Workspace, create_workspace, fault_point, workspace_lock
 from . import parallel
 from .accounting import ALREADY, EMPTY, ERROR, INGESTED, UNKNOWN, FileReport, IngestReport
 from .formats import Chunk, FileProblem
@@ -380,16 +380,7 @@ def ingest(paths, workspace, progress: bool = True, reveal_pii: bool = False) ->
     if not paths:
         raise RxringError("no input given: name files or folders to ingest")
     limits()  # a bad RXRING_MAX_* variable stops here, before anything is read
-    root = workspace.root if isinstance(workspace, Workspace) else Path(workspace)
-    if root.exists() and not root.is_dir():
-        raise RxringError(f"workspace {root} is a file; give a folder (it is created when missing)")
-    try:
-        ws = workspace if isinstance(workspace, Workspace) else Workspace(root, create=True)
-        ws.root.mkdir(parents=True, exist_ok=True)
-        ws.events_dir.mkdir(exist_ok=True)
-        ws.masters_dir.mkdir(exist_ok=True)
-    except OSError as exc:
-        raise RxringError(f"cannot create workspace {root}: {exc.strerror or exc}") from None
+    ws = create_workspace(workspace)
     with _workspace_lock(ws):
         return _ingest_locked(paths, ws, progress, reveal_pii)
 

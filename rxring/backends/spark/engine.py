@@ -373,7 +373,7 @@ def workspace_masters(location) -> tuple[pd.DataFrame | None, pd.DataFrame | Non
     ws = _local_workspace(location)
     if ws is None:
         return None, None
-    deletions = pd.read_parquet(ws.deletions_path) if ws.deletions_path.exists() else None
+    deletions = ws.deletions()
     return ws.master("products"), deletions
 
 
