@@ -45,7 +45,7 @@ import pyarrow.dataset as pads
 from ..errors import RxringError
 from ..options import AnalysisOptions
 from ..rules.events import COUNTED_VIEW, counted_sql, deletions_frame, products_frame
-from ..rules.findings import EVIDENCE_COLUMNS, EVIDENCE_SQL
+from ..rules.findings import EVIDENCE_COLUMNS, EVIDENCE_SQL, arrow_table
 from ..rules.render import ALL_CODES_SQL, EVENTS_STAGE, STAGES, render, rule_sql, stage_sql, strip_comments
 from ..schema import EVENT_SCHEMA, LOCAL_TZ, REQUIRED_EVENT_COLUMNS, RULES
 from ..workspace import Workspace
@@ -187,11 +187,6 @@ def parquet_events_sql(paths) -> str:
     return "\nUNION ALL\n".join(selects)
 
 
-def _arrow(relation) -> pa.Table:
-    """A DuckDB result as an Arrow table (DuckDB 1.x ``arrow()``, 2.x ``to_arrow_table()``)."""
-    return relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
-
-
 def _workspace_inputs(ws: Workspace):
     """(events SELECT, products master, deletions) of an ingested workspace."""
     parts = ws.event_parts()
@@ -222,7 +217,7 @@ def counted_events(source, deletions: pd.DataFrame | None = None, columns=None) 
     con = connect()
     try:
         register_inputs(con, events, None, deletions)
-        return _arrow(con.sql(f"SELECT {', '.join(wanted)} FROM {COUNTED_VIEW} ORDER BY row_key"))
+        return arrow_table(con.sql(f"SELECT {', '.join(wanted)} FROM {COUNTED_VIEW} ORDER BY row_key"))
     finally:
         con.close()
 

@@ -23,7 +23,7 @@ import pyarrow as pa
 from ..schema import FINDING_COLUMNS
 from .registry import rule as registry_rule
 
-__all__ = ["RULE_OUTPUT_COLUMNS", "EVIDENCE_COLUMNS", "EVIDENCE_SQL", "assemble_findings", "empty_findings", "explain"]
+__all__ = ["RULE_OUTPUT_COLUMNS", "EVIDENCE_COLUMNS", "EVIDENCE_SQL", "assemble_findings", "empty_findings", "explain", "arrow_table"]
 
 #: Columns of the flat evidence rows every rule query returns.
 RULE_OUTPUT_COLUMNS = ("rule", "trace_code", "disc", "event_id", "role", "money", "note")
@@ -115,7 +115,7 @@ def assemble_findings(flat: pd.DataFrame, con=None) -> pd.DataFrame:
     con = duckdb.connect() if own else con
     try:
         con.register("flat", flat)
-        table = _arrow(con.sql(_ASSEMBLE))
+        table = arrow_table(con.sql(_ASSEMBLE))
         # scalar columns through DuckDB's own pandas conversion (the dtypes findings
         # always had); list columns straight from Arrow as Python lists
         grouped = con.from_arrow(table.drop_columns(list(_LIST_COLUMNS))).df()
@@ -140,7 +140,7 @@ def assemble_findings(flat: pd.DataFrame, con=None) -> pd.DataFrame:
     return out[list(FINDING_COLUMNS)].reset_index(drop=True)
 
 
-def _arrow(relation) -> pa.Table:
+def arrow_table(relation) -> pa.Table:
     """A DuckDB relation as an Arrow table (DuckDB 1.x ``arrow()``, 2.x ``to_arrow_table()``)."""
     return relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
 
