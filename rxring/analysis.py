@@ -27,7 +27,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from .version import __version__
 from .backends import BACKENDS, default_backend, open_backend
 from .backends.base import Backend, Evidence, progress_steps
 from .errors import RxringError
+from .jsonout import write_json
 from .options import AnalysisOptions
 from .rings import build_rings
 from .rules.findings import assemble_findings
@@ -160,7 +160,7 @@ def write_results(out, result: AnalysisResult) -> Path:
         _write_parquet(result.rings, folder / "rings.parquet")
         fault_point("publish-analysis")
         path = folder / "analysis.json"
-        path.write_text(json.dumps(result.meta, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8")
+        write_json(path, result.meta, sort_keys=True)
         _fsync(path)
         fault_point("publish-pointer")
         ws.publish_generation(folder)

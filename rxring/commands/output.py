@@ -15,17 +15,18 @@ H01   仁和药房
 
 from __future__ import annotations
 
-import json
 import math
 import unicodedata
 
 import click
 import pandas as pd
 
+from ..jsonout import dumps, jsonable, records
 from ..report.pii import mask_value
+from .options import JSON_KEY, JSON_PRINTED_KEY
 
 __all__ = [
-    "PEOPLE_COLUMNS", "mask_id", "mask_frame", "jsonable", "records", "dumps", "echo_json", "width", "cell", "table",
+    "PEOPLE_COLUMNS", "mask_id", "mask_frame", "jsonable", "records", "dumps", "echo_json", "echo_json_error", "width", "cell", "table",
     "ring_table", "findings_table",
 ]
 
@@ -63,63 +64,22 @@ def mask_frame(frame: pd.DataFrame, reveal: bool, columns=PEOPLE_COLUMNS) -> pd.
 
 
 # ---------------------------------------------------------------- JSON
+# jsonable, records and dumps are rxring.jsonout's (the one JSON writer), re-exported here.
 
 
-def jsonable(value):
-    """A value as JSON can hold it: lists for arrays, ISO text for times, None for missing values.
-
-    Dicts are converted value by value; a float that is not finite (NaN, ±inf: JSON
-    has no spelling for them) becomes None.
-
-    Examples
-    --------
-    >>> jsonable({"score": float("inf"), "fund": [1.5, float("nan")]})
-    {'score': None, 'fund': [1.5, None]}
-    """
-    if isinstance(value, dict):
-        return {(k if isinstance(k, str) else str(jsonable(k))): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, float):  # numpy float64 too
-        return float(value) if math.isfinite(value) else None
-    if value is pd.NA or value is pd.NaT:
-        return None
-    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
-        return jsonable(value.tolist())
-    if isinstance(value, pd.Timestamp):
-        return None if pd.isna(value) else value.isoformat()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, pd.DataFrame):
-        return records(value)
-    return value
+def echo_json(payload, indent: int | None = 2) -> None:
+    """Print *payload* (a DataFrame: its :func:`records`) as always valid JSON (:func:`dumps`)."""
+    click.echo(dumps(payload, indent=indent))
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[JSON_PRINTED_KEY] = True
 
 
-def records(frame: pd.DataFrame) -> list[dict]:
-    """The rows of *frame* as JSON-ready dicts."""
-    return [{k: jsonable(v) for k, v in row.items()} for row in frame.to_dict("records")]
-
-
-def dumps(payload, indent: int | None = 2) -> str:
-    """*payload* (a DataFrame: its :func:`records`) as valid JSON text, non-ASCII kept.
-
-    Goes through :func:`jsonable` (non-finite floats become null) and refuses NaN
-    and Infinity (``allow_nan=False``), so the text is always valid JSON;
-    other objects are written as their ``str``.
-
-    Examples
-    --------
-    >>> dumps({"score": float("inf")}, indent=None)
-    '{"score": null}'
-    """
-    if isinstance(payload, pd.DataFrame):
-        payload = records(payload)
-    return json.dumps(jsonable(payload), ensure_ascii=False, indent=indent, default=str, allow_nan=False)
-
-
-def echo_json(payload) -> None:
-    """Print *payload* (a DataFrame: its :func:`records`) as indented, always valid JSON (:func:`dumps`)."""
-    click.echo(dumps(payload))
+def echo_json_error(ctx: click.Context, message: str) -> None:
+    """Under ``--json``, an error as ``{"error": message}`` on stdout, so stdout stays one valid JSON
+    document (nothing when the command already printed its JSON)."""
+    if ctx.meta.get(JSON_KEY) and not ctx.meta.get(JSON_PRINTED_KEY):
+        click.echo(dumps({"error": message}, indent=None))
 
 
 # ---------------------------------------------------------------- plain tables

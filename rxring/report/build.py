@@ -13,15 +13,15 @@ Personal data is masked unless ``reveal_pii``; spreadsheet cells cannot start a 
 from __future__ import annotations
 
 import csv
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
+from ..jsonout import write_json
 from ..version import __version__
 from ..errors import RxringError
-from .data import CaseData, load_case, period, select_rings
+from .data import CaseData, is_missing, load_case, period, select_rings
 from .i18n import check_lang, label, rule_text
 from .markdown import md_code
 from .pii import Masker
@@ -93,7 +93,7 @@ def report_data(case: CaseData, rings: list[dict], lang: str, masker: Masker) ->
 
 def _csv_cell(key: str, value):
     """Numbers stay machine-readable in CSV (no thousands separators); text cannot start a formula."""
-    if key in NUMERIC and value is not None:
+    if key in NUMERIC and not is_missing(value):
         try:
             number = float(value)
         except (TypeError, ValueError):
@@ -242,7 +242,7 @@ def _write_md(case, rings, output: Path, lang, masker) -> list[Path]:
 def _write_json(case, rings, output: Path, lang, masker) -> list[Path]:
     output.parent.mkdir(parents=True, exist_ok=True)
     document = report_data(case, rings, lang, masker)
-    output.write_text(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    write_json(output, document)
     return [output]
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import platform
 import sys
 import zipfile
@@ -40,12 +39,14 @@ from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
+from ..jsonout import dumps
 from ..version import __version__
 from ..errors import RxringError
 from ..options import AnalysisOptions
 from ..rules.render import rendered_queries, sql_parameters
 from ..schema import RULES
-from .data import CaseData, fmt_money, fmt_time, load_case, load_events, period, ring_findings, select_rings
+from .data import (CaseData, fmt_money, fmt_time, is_missing, load_case, load_events, period, ring_findings,
+                   select_rings)
 from .i18n import LANGS, ROLE_KEYS, label, rule_text
 from .markdown import md_code
 from .pii import Masker
@@ -83,7 +84,7 @@ def _csv_bytes(header: list[str], rows: list[list]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows([[formula_safe("" if v is None else str(v)) for v in row] for row in rows])
+    writer.writerows([[formula_safe("" if is_missing(v) else str(v)) for v in row] for row in rows])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
@@ -241,7 +242,7 @@ def _case_files(case: CaseData, ring: dict, masker: Masker, tool: dict) -> dict[
         "tool": tool,
         "inputs": [{"path": i["path"], "sha256": i.get("sha256")} for i in inputs],
     }
-    files["case.json"] = json.dumps(case_json, ensure_ascii=False, indent=2, default=str).encode("utf-8")
+    files["case.json"] = dumps(case_json).encode("utf-8")
     return files
 
 
@@ -336,10 +337,9 @@ def _rule_files(case: CaseData, ring: dict) -> dict[str, bytes]:
     rendered, sql_params, note = _rendered_queries(rules, case.analysis)
     files.update(rendered)
     codes = sorted({c for f in ring_findings(case, ring) for c in f["trace_codes"]})
-    files["queries/parameters.json"] = json.dumps(
+    files["queries/parameters.json"] = dumps(
         {"analysis": case.analysis, "sql_parameters": sql_params, "note": note,
          "ring_id": ring["ring_id"], "rules": rules, "trace_codes": codes},
-        ensure_ascii=False, indent=2, default=str,
     ).encode("utf-8")
     return files
 
@@ -413,7 +413,7 @@ def build_evidence(
     files.update(_case_files(case, ring, masker, tool))
     files.update(_custody_files(case, ring, masker, custody))
     files.update(_rule_files(case, ring))
-    files["tool.json"] = json.dumps(tool, ensure_ascii=False, indent=2).encode("utf-8")
+    files["tool.json"] = dumps(tool).encode("utf-8")
     graph = build_ring_graph(case, [ring], lang="zh", masker=masker)
     files["ring.html"] = render_viz(graph, lang="zh", reveal_pii=reveal_pii).encode("utf-8")
     files[INPUTS_NAME] = "".join(

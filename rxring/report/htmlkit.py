@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import json
 import re
+
+from ..jsonout import dumps
 
 __all__ = ["safe_name", "esc", "script_json", "csp_meta", "page", "FONT_STACK", "BASE_CSS", "find_external_urls"]
 
@@ -67,7 +68,7 @@ def script_json(data) -> str:
     ``<``, ``>`` and ``&`` are written as ``\\u003c`` etc., so no value can end the
     element or open a comment; U+2028/U+2029 are escaped for old parsers.
     """
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    text = dumps(data, indent=None, separators=(",", ":"))
     return (
         text.replace("<", "\\u003c")
         .replace(">", "\\u003e")
