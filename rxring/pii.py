@@ -260,8 +260,8 @@ class Masker:
         return mask_value(value) + (f"#{number}" if number is not None else "")
 
     def text(self, value) -> str:
-        """Free text with every known personal value and ID/phone-shaped number masked."""
-        if value is None:
+        """Free text with every known personal value and ID/phone-shaped number masked ('' for a missing value)."""
+        if value is None or (isinstance(value, float) and value != value):
             return ""
         text = str(value)
         if self.reveal or not text:

@@ -34,6 +34,7 @@ __all__ = [
     "period",
     "FINDING_ROLE",
     "fund_of",
+    "is_missing",
 ]
 
 # Which finding column names the members of a ring role.
@@ -52,6 +53,23 @@ _LIST_FINDING = (
 # Finding columns added to the contract after the first version: optional when reading,
 # defaulting to the older column that holds a superset of their values.
 _OPTIONAL_FINDING = {"source_patients": "patients", "source_prescribers": "prescribers"}
+
+
+def is_missing(value) -> bool:
+    """True for a missing value: None, NaN, NaT or pandas' NA (written as an empty cell, never ``nan``).
+
+    Examples
+    --------
+    >>> is_missing(float("nan")), is_missing(pd.NaT), is_missing(0.0), is_missing("")
+    (True, True, False, False)
+    """
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float):  # numpy float64 too
+        return math.isnan(value)
+    if isinstance(value, pd.Timestamp):
+        return pd.isna(value)
+    return False
 
 
 def _as_list(value) -> list:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from .data import is_missing
+
 __all__ = ["md_code"]
 
 
@@ -23,7 +25,7 @@ def md_code(value, table: bool = False) -> str:
     >>> md_code("a`b")
     '``a`b``'
     """
-    if value is None:
+    if is_missing(value):
         return ""
     text = " ".join(str(value).split())
     if not text:

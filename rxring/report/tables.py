@@ -7,7 +7,7 @@ format only lays the rows out.
 
 from __future__ import annotations
 
-from .data import CaseData, fmt_time, ring_findings, ring_members
+from .data import CaseData, fmt_time, is_missing, ring_findings, ring_members
 from .i18n import ROLE_KEYS, label, rule_text
 from .pii import Masker
 
@@ -115,7 +115,7 @@ def member_rows(case: CaseData, rings: list[dict], masker: Masker, lang: str) ->
 
 def cell_text(key: str, value) -> str:
     """A value as display text (times formatted, lists joined, missing empty)."""
-    if value is None:
+    if is_missing(value):
         return ""
     if key in ("first_time", "last_time", "event_time"):
         return fmt_time(value)
