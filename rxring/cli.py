@@ -2,7 +2,8 @@
 
 Each area keeps its commands in ``rxring/commands/<area>.py`` as a list ``COMMANDS``;
 this module only assembles them and turns :class:`RxringError` into one line on
-stderr (exit code 2) instead of a traceback.
+stderr (exit code 2) instead of a traceback; under ``--json`` stdout then holds
+``{"error": "..."}``, so it is always valid JSON.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import click
 
 from .version import __version__
 from .commands import analyze, demo, ingest, neo4j, report, synth
+from .commands.output import echo_json_error
 from .errors import RxringError
 
 
@@ -21,6 +23,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except RxringError as exc:
+            echo_json_error(ctx, str(exc))  # --json: stdout stays valid JSON
             click.echo(f"rxring: error: {exc}", err=True)
             sys.exit(2)
 

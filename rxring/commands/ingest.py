@@ -6,7 +6,7 @@ import click
 
 from ..errors import RxringError
 from . import options as opt
-from .output import dumps, echo_json
+from .output import echo_json
 
 __all__ = ["COMMANDS", "ingest_command", "code_command", "echo_ingest_summary"]
 
@@ -108,7 +108,7 @@ def echo_ingest_summary(report, brief: bool = False) -> None:
 
 @click.command("code")
 @click.argument("code")
-@click.option("--json", "as_json", is_flag=True, help="Print the parts as JSON.")
+@opt.json_option("Print the parts as JSON.")
 def code_command(code, as_json):
     """Show what a trace CODE contains (Chinese 20-digit code or GS1).
 
@@ -126,7 +126,7 @@ def code_command(code, as_json):
         raise RxringError(f"not a valid trace code: {exc}") from None
     parts = parsed.to_dict()
     if as_json:
-        click.echo(dumps(parts, indent=None))
+        echo_json(parts, indent=None)
         return
     labels = {
         "canonical": "canonical",

@@ -35,7 +35,8 @@ from ..backends import BACKENDS
 from ..options import AnalysisOptions
 
 __all__ = [
-    "WORKSPACE_HELP", "workspace_option", "workspace", "as_json", "reveal_pii_option", "reveal_pii",
+    "WORKSPACE_HELP", "workspace_option", "workspace", "JSON_KEY", "JSON_PRINTED_KEY", "json_option", "as_json",
+    "reveal_pii_option", "reveal_pii",
     "limit_option", "limit", "progress_option", "analysis_backend", "results_backend", "graph_backend",
     "neo4j_uri", "neo4j_database", "analysis_options", "options_from_values", "ANALYSIS_OPTION_NAMES",
 ]
@@ -59,7 +60,22 @@ workspace = workspace_option()
 
 # ---------------------------------------------------------------- output
 
-as_json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table (for scripts).")
+#: ``ctx.meta`` keys: the command prints JSON (``--json``); JSON was printed (:func:`rxring.commands.output.echo_json`).
+JSON_KEY, JSON_PRINTED_KEY = "rxring.json", "rxring.json_printed"
+
+
+def _keep_json(ctx, param, value):
+    ctx.meta[JSON_KEY] = bool(value)
+    return value
+
+
+def json_option(help: str = "Print JSON instead of a table (for scripts)."):
+    """``--json`` (parameter ``as_json``).  Its output is always one valid JSON document on stdout:
+    an error then prints ``{"error": "..."}`` there (and its ``rxring: error:`` line on stderr, exit 2)."""
+    return click.option("--json", "as_json", is_flag=True, callback=_keep_json, help=help)
+
+
+as_json = json_option()
 
 _OPERATOR_KEY = "rxring.operator"
 
