@@ -150,7 +150,14 @@ def _worth_learning(value: str) -> bool:
 # "key": "value" or "key": 123 in JSON text (also broken or cut short: the closing quote is optional).
 _JSON_PAIR = re.compile(r'"([^"\\]{1,60})"\s*:\s*("(?:[^"\\]|\\.)*"?|-?\d[\d.eE+-]*)')
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[0-9Xx])(?![0-9A-Za-z])")
-_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+# A mainland mobile number (1[3-9]x xxxx xxxx), also written in groups (138 1234 5678, 138-1234-5678,
+# 138.1234.5678) and after a country code (+86, 0086, 86, with or without a space) or a trunk
+# prefix "(0)".  Not inside a longer run of digits: trace codes, dates, amounts stay as they are.
+_MOBILE_SEP = r"[ \t.\-\u00a0\u2010-\u2015\u3000]?"
+_MOBILE = re.compile(
+    r"(?:(?<=\+86)|(?<=\b0086)|(?<=\b86)|(?<!\d))"
+    rf"(1[3-9]\d)({_MOBILE_SEP})\d{{4}}({_MOBILE_SEP})(\d{{4}})(?!\d)"
+)
 
 
 def mask_value(value) -> str:
@@ -269,7 +276,7 @@ class Masker:
         if self._known:
             text = self._replace_known(text)
         text = _ID_NUMBER.sub(lambda m: m.group(1)[:3] + "*" * 13 + m.group(3)[-2:], text)
-        text = _MOBILE.sub(lambda m: m.group(1) + "****" + m.group(3), text)
+        text = _MOBILE.sub(lambda m: m.group(1) + m.group(2) + "****" + m.group(3) + m.group(4), text)
         return text
 
     def raw_line(self, line: str, header=None) -> str:

@@ -177,10 +177,14 @@ class CaseData:
         return {p for p in people if p}
 
     def personal_values(self) -> set[str]:
-        """The ids of :meth:`people` and their names (for free-text masking)."""
-        people = self.people()
-        names = {self.patient_names.get(p) or self.prescriber_names.get(p) for p in people}
-        return people | {n for n in names if n}
+        """The ids of :meth:`people` and every name of the workspace's patients and prescribers.
+
+        For free-text masking: a remark or a raw source line may name any person the
+        data knows (the patient who lent a card, a family member who collected), not
+        only the members of a ring.
+        """
+        names = {*self.patient_names.values(), *self.prescriber_names.values()}
+        return self.people() | {n for n in names if n}
 
     def masker(self, reveal: bool = False) -> Masker:
         """A :class:`Masker` for this case: knows every personal value, numbers every person."""

@@ -3,6 +3,7 @@
 import json
 
 import pandas as pd
+import pytest
 
 from rxring.report.pii import Masker, mask_value
 
@@ -126,3 +127,67 @@ def test_quarantine_rows_read_the_header_of_their_source_file(tmp_path):
     frame = mask_quarantine_rows(pd.DataFrame(rows, columns=["source_file", "source_line", "reason", "raw"]))
     assert list(frame["raw"]) == [row[3]]
     assert mask_quarantine_rows(rows, reveal=True) == rows
+
+
+# ---------------------------------------------------------------- formatted phones, names in free text
+
+FORMATTED_PHONES = ("+86 138-1234-5678", "138 1234 5678", "(0)13812345678", "+8613812345678", "0086 138 1234 5678",
+                    "86-13812345678", "138.1234.5678", "138-1234-5678", "+86 (0) 138 1234 5678", "电话：13812345678。")
+
+NOT_PHONES = ("81151257914085623274", "8115 1257 9140 8562 3274", "(01)06901234567892(21)13812345678901",
+              "数量 12 盒, 单价 138.50, 合计 1,385.00", "2026-01-13 10:00:00", "20260113103000", "金额 13812345.67",
+              "1381234567", "138123456789", "批号 2513812", "13.81 23 4567", "qty 1 3812 3456")
+
+
+@pytest.mark.parametrize("text", FORMATTED_PHONES)
+def test_mobile_numbers_are_masked_however_they_are_written(text):
+    out = Masker().text(f"联系人 {text} 代取")
+    assert "1234" not in out and "****" in out and out.count("5678") == 1, out
+    assert Masker().raw_line(json.dumps({"remark": text}, ensure_ascii=False)).count("****") == 1
+
+
+@pytest.mark.parametrize("text", NOT_PHONES)
+def test_ordinary_numbers_are_not_taken_for_phones(text):
+    assert Masker().text(text) == text
+
+
+def test_evidence_source_rows_mask_formatted_phones_and_names_the_data_knows(tmp_path):
+    """A remark naming a person of the patients' master (not a ring member) and phones in any spelling."""
+    import csv
+    import hashlib
+    import io
+    import zipfile
+
+    from rxring.report import build_evidence
+    from rxring.workspace import Workspace
+
+    from .conftest import build_workspace
+
+    case = build_workspace(tmp_path / "case", big=False)
+    ws = Workspace(case.root)
+    lines = case.input_path.read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines):
+        record = json.loads(line)
+        if record["infno"] == "3505":
+            record["tel"] = "+86 138-1234-5678"
+            record["memo"] = "家属赵六娃代取，电话 +86 139-8765-4321 或 (0)13912345678，数量 12，单价 138.50"
+        lines[i] = json.dumps(record, ensure_ascii=False)
+    case.input_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    manifest = ws.manifest()
+    manifest["inputs"][0]["sha256"] = hashlib.sha256(case.input_path.read_bytes()).hexdigest()
+    ws.write_manifest(manifest)
+    patients = pd.read_parquet(ws.masters_dir / "patients.parquet")
+    pd.concat([patients, pd.DataFrame([{"patient_id": "P-FAMILY", "name": "赵六娃"}])]).to_parquet(
+        ws.masters_dir / "patients.parquet")
+
+    package = build_evidence(case.root, "R001", tmp_path / "e.zip")
+    with zipfile.ZipFile(package.path) as archive:
+        texts = {name: archive.read(name).decode("utf-8-sig") for name in archive.namelist()}
+    rows = list(csv.DictReader(io.StringIO(texts["source_rows.csv"])))
+    remarks = [json.loads(row["raw"])["memo"] for row in rows if row["raw"] and '"memo"' in row["raw"]]
+    assert remarks and all(r == "家属赵**代取，电话 +86 139-****-4321 或 (0)139****5678，数量 12，单价 138.50" for r in remarks)
+    assert all(json.loads(row["raw"])["drug_trac_codg"] in case.small_ring_codes for row in rows if row["raw"])
+    assert any("2026-03-0" in row["raw"] for row in rows)  # times readable
+    for name, text in texts.items():
+        for value in ("赵六娃", "1234-5678", "8765-4321", "13912345678"):
+            assert value not in text, (name, value)
