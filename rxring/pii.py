@@ -22,7 +22,7 @@ from .ingest.aliases import COLUMN_ALIASES, normalise_header
 __all__ = [
     "Masker", "mask_value", "PII_EVENT_COLUMNS", "PII_HEADERS", "PII_JSON_KEYS", "NAME_HEADERS", "is_pii_header",
     "mask_quarantine_raw", "mask_quarantine_rows", "split_header", "find_header_line", "read_header_line",
-    "decode_line", "HEADER_SCAN_LINES",
+    "decode_line", "HEADER_SCAN_LINES", "PEOPLE_COLUMNS", "TEXT_COLUMNS", "mask_id", "mask_frame", "is_personal_key",
 ]
 
 # Event columns that hold people (DESIGN §2).
@@ -57,6 +57,20 @@ PII_HEADERS = frozenset(
 
 #: Kept for callers of the older name: the same table.
 PII_JSON_KEYS = PII_HEADERS
+
+
+#: Columns of the results and listings that hold personal ids (scalars or lists), masked by :func:`mask_frame`.
+PEOPLE_COLUMNS = ("patients", "source_patients", "prescribers", "source_prescribers",
+                  "patient_id", "prescriber_id", "pharmacist_id")
+
+
+def is_personal_key(key) -> bool:
+    """True when a column or key of rxring's own tables names people: a personal header
+    (:func:`is_pii_header`), a :data:`PEOPLE_COLUMNS` name, or any name with patient,
+    prescriber or pharmacist in it (the columns of the shipped Cypher queries)."""
+    text = str(key).lower()
+    return (text in PEOPLE_COLUMNS or is_pii_header(key)
+            or any(word in text for word in ("patient", "prescriber", "pharmacist")))
 
 
 def is_pii_header(header) -> bool:
@@ -186,6 +200,46 @@ def mask_value(value) -> str:
     keep_tail = 2 if n >= 8 else 1
     stars = min(n - keep_head - keep_tail, 16)
     return text[:keep_head] + "*" * stars + text[-keep_tail:]
+
+
+def mask_id(value) -> str:
+    """Mask a personal id for display (:func:`mask_value`); '' for a missing value.
+
+    Examples
+    --------
+    >>> mask_id("PSN1234567890")
+    'PSN********90'
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return mask_value(value)
+
+
+#: Free-text columns of the results and listings (a finding's explanation, an event's note).
+TEXT_COLUMNS = ("explanation", "note")
+
+
+def mask_frame(frame, reveal: bool = False, columns=PEOPLE_COLUMNS):
+    """A copy of the DataFrame *frame* with the personal ids in *columns* (scalars or lists) masked,
+    and in its free text (:data:`TEXT_COLUMNS`) those ids and ID or mobile numbers; *frame* itself
+    when *reveal* (which only :func:`rxring.reveal.permit_reveal` may grant)."""
+    import pandas as pd
+
+    if reveal:
+        return frame
+    out = frame.copy()
+    masker = Masker()
+    for column in columns:
+        if column in out.columns:
+            for value in out[column]:
+                masker.add_known(value if isinstance(value, (list, tuple)) else [value] if isinstance(value, str) else ())
+            out[column] = out[column].map(
+                lambda v: [mask_id(x) for x in v] if isinstance(v, (list, tuple))
+                else (mask_id(v) if v is not None and not pd.isna(v) else v))
+    for column in TEXT_COLUMNS:
+        if column in out.columns:
+            out[column] = out[column].map(lambda v: masker.text(v) if isinstance(v, str) else v)
+    return out
 
 
 class Masker:

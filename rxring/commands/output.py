@@ -1,8 +1,8 @@
 """What the commands print: masked personal ids, JSON, plain-text tables.
 
-Personal data (patient, prescriber and pharmacist ids) is masked with
-:func:`mask_frame` before anything is printed, unless the user asked for
-``--reveal-pii``.  Tables are plain text whose columns line up with Chinese text
+Personal data (patient, prescriber and pharmacist ids) comes masked from the
+library calls (:mod:`rxring.results`, :func:`rxring.reveal.reveal_frame`) unless the
+user asked for ``--reveal-pii``, which those calls record.  Tables are plain text whose columns line up with Chinese text
 (wide characters count two columns).
 
 Examples
@@ -22,45 +22,16 @@ import click
 import pandas as pd
 
 from ..jsonout import dumps, jsonable, records
-from ..report.pii import mask_value
+from ..pii import PEOPLE_COLUMNS, mask_frame, mask_id
 from .options import JSON_KEY, JSON_PRINTED_KEY
 
 __all__ = [
-    "PEOPLE_COLUMNS", "mask_id", "mask_frame", "jsonable", "records", "dumps", "echo_json", "echo_json_error", "width", "cell", "table",
-    "ring_table", "findings_table",
+    "PEOPLE_COLUMNS", "mask_id", "mask_frame", "jsonable", "records", "dumps", "echo_json", "echo_json_error", "width",
+    "cell", "table", "ring_table", "findings_table",
 ]
 
-#: Columns that hold personal ids (scalars or lists), masked by :func:`mask_frame`.
-PEOPLE_COLUMNS = ("patients", "source_patients", "prescribers", "source_prescribers",
-                  "patient_id", "prescriber_id", "pharmacist_id")
-
-
 # ---------------------------------------------------------------- personal data
-
-
-def mask_id(value) -> str:
-    """Mask a personal id for display (:func:`rxring.report.pii.mask_value`); '' for a missing value.
-
-    Examples
-    --------
-    >>> mask_id("PSN1234567890")
-    'PSN********90'
-    """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return mask_value(value)
-
-
-def mask_frame(frame: pd.DataFrame, reveal: bool, columns=PEOPLE_COLUMNS) -> pd.DataFrame:
-    """Return ``frame`` with the personal ids in ``columns`` (scalars or lists) masked, unless ``reveal``."""
-    if reveal:
-        return frame
-    out = frame.copy()
-    for column in columns:
-        if column in out.columns:
-            out[column] = out[column].map(
-                lambda v: [mask_id(x) for x in v] if isinstance(v, (list, tuple)) else (mask_id(v) if v is not None and not pd.isna(v) else v))
-    return out
+# PEOPLE_COLUMNS, mask_id and mask_frame are rxring.pii's, re-exported here.
 
 
 # ---------------------------------------------------------------- JSON
