@@ -8,6 +8,14 @@ through this module, whichever backend wrote them; a command that reads several 
 them pins one generation first (:func:`open_results`), and warns when the data was
 ingested after the analysis (:func:`stale_warning`).
 
+What is shown to people comes from :func:`list_rings`, :func:`ring_report`,
+:func:`list_findings`, :func:`box_timeline`, :func:`box_report` and
+:func:`entity_report`: personal ids masked unless ``reveal_pii``, and a reveal is
+recorded in the workspace's ``reveals.jsonl`` by the call itself
+(:func:`rxring.reveal.permit_reveal`), from the CLI and from Python alike.
+:func:`load_findings` and :func:`load_rings` return the stored tables as they are
+(for analysis code, which needs the real ids to join on); do not show them.
+
 Examples
 --------
 >>> import rxring
@@ -26,6 +34,8 @@ import pandas as pd
 
 from .errors import RxringError
 from .options import AnalysisOptions
+from .pii import mask_frame, mask_id
+from .reveal import permit_reveal, reveal_frame
 from .schema import RULES
 from .workspace import Workspace, as_workspace
 
@@ -33,6 +43,10 @@ __all__ = [
     "load_findings",
     "load_rings",
     "load_analysis",
+    "list_rings",
+    "RingReport",
+    "ring_report",
+    "list_findings",
     "open_results",
     "stale_warning",
     "require_engine",
@@ -68,14 +82,14 @@ def _lists(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_findings(workspace) -> pd.DataFrame:
-    """findings.parquet of a workspace (list columns as Python lists)."""
+    """findings.parquet of a workspace (list columns as Python lists), personal ids as stored."""
     ws = as_workspace(workspace)
     _require(ws.findings_path, "findings")
     return _lists(pd.read_parquet(ws.findings_path))
 
 
 def load_rings(workspace) -> pd.DataFrame:
-    """rings.parquet of a workspace (list columns as Python lists), by rank."""
+    """rings.parquet of a workspace (list columns as Python lists), by rank, personal ids as stored."""
     ws = as_workspace(workspace)
     _require(ws.rings_path, "rings")
     return _lists(pd.read_parquet(ws.rings_path)).sort_values("rank").reset_index(drop=True)
@@ -87,6 +101,51 @@ def load_analysis(workspace) -> dict:
     if not ws.analysis_path.exists():
         return {}
     return json.loads(ws.analysis_path.read_text(encoding="utf-8"))
+
+
+def list_rings(workspace, *, reveal_pii: bool = False, operator: str | None = None) -> pd.DataFrame:
+    """The rings of a workspace by rank, for showing: personal ids masked unless *reveal_pii*
+    (then recorded as revealed by *operator*, :func:`rxring.reveal.permit_reveal`)."""
+    return reveal_frame(load_rings(workspace), reveal_pii, workspace, {"rings": "all"}, operator,
+                        api="rxring.results.list_rings")
+
+
+@dataclass
+class RingReport:
+    """One ring (a dict of the rings.parquet columns) and the findings that prove it (:func:`ring_report`)."""
+
+    ring: dict
+    findings: pd.DataFrame
+
+
+def ring_report(workspace, ring_id: str, *, reveal_pii: bool = False, operator: str | None = None) -> RingReport:
+    """One ring and its findings (*ring_id* in any case), personal ids masked unless *reveal_pii* (recorded).
+
+    Raises
+    ------
+    RxringError
+        The workspace has no such ring.
+    """
+    rings = load_rings(workspace)
+    match = rings[rings["ring_id"].str.upper() == str(ring_id).upper()]
+    if match.empty:
+        raise RxringError(f"no ring {ring_id} in {workspace}; `rxring rings -w {workspace}` lists them")
+    findings = load_findings(workspace)
+    findings = findings[findings["finding_id"].isin(match.iloc[0]["finding_ids"])]
+    reveal = permit_reveal(reveal_pii, workspace, {"ring_id": str(match.iloc[0]["ring_id"])}, operator,
+                           api="rxring.results.ring_report")
+    return RingReport(ring=mask_frame(match, reveal).iloc[0].to_dict(), findings=mask_frame(findings, reveal))
+
+
+def list_findings(workspace, *, rule: str | None = None, site: str | None = None, patient: str | None = None,
+                  code: str | None = None, reveal_pii: bool = False, operator: str | None = None) -> pd.DataFrame:
+    """The findings of a workspace (filtered as :func:`findings_for`; *code* in any spelling), for showing:
+    personal ids masked unless *reveal_pii* (recorded)."""
+    found = findings_for(load_findings(workspace), rule=rule, site=site, patient=patient,
+                         code=canonical_code(code) if code else None)
+    what = {k: v for k, v in {"rule": rule, "site": site, "patient": patient, "code": code}.items() if v}
+    return reveal_frame(found, reveal_pii, workspace, what or {"findings": "all"}, operator,
+                        api="rxring.results.list_findings")
 
 
 def stale_warning(workspace, echo: bool = True) -> str | None:
@@ -199,13 +258,22 @@ def canonical_code(text: str) -> str:
         return "".join(str(text).split())
 
 
-def box_timeline(workspace, trace_code: str, options: AnalysisOptions | None = None) -> pd.DataFrame:
+def box_timeline(workspace, trace_code: str, options: AnalysisOptions | None = None, *, reveal_pii: bool = False,
+                 operator: str | None = None) -> pd.DataFrame:
     """Chain of custody of one pack: every event of *trace_code* in time order.
 
     Each row keeps its source file and line, and a note when it does not count
     (deleted by NHSA 3507, duplicate event id, double scan, sale cancelled by a
     refund).  *options* default to those of the workspace's last analysis.
+    Personal ids are masked unless *reveal_pii* (recorded).
     """
+    timeline = _timeline(workspace, trace_code, options)
+    return reveal_frame(timeline, reveal_pii, workspace, {"trace_code": canonical_code(trace_code)}, operator,
+                        api="rxring.results.box_timeline")
+
+
+def _timeline(workspace, trace_code: str, options: AnalysisOptions | None = None) -> pd.DataFrame:
+    """:func:`box_timeline` with the ids as stored."""
     from .backends.duckdb import code_timeline
 
     ws = as_workspace(workspace)
@@ -223,7 +291,8 @@ def box_timeline(workspace, trace_code: str, options: AnalysisOptions | None = N
 # this pack, this site, this patient, and which findings and rings name them.  The
 # answer comes from the workspace (embedded) or from the Neo4j graph (``neo4j``: the
 # events as loaded by `rxring load`, plus the workspace's findings when one is given).
-# These functions choose the backend and return plain data; callers mask and print.
+# These functions choose the backend and return plain data, personal ids masked unless
+# ``reveal_pii`` (recorded); callers print.
 
 
 @dataclass
@@ -316,8 +385,10 @@ def _findings_about(kind: str, key: str, findings: pd.DataFrame, rings: pd.DataF
     return found, rings_for(rings, patient=key, finding_ids=list(found["finding_id"]))
 
 
-def box_report(workspace, code: str, backend: str | None = None, neo4j=None) -> BoxReport:
-    """Chain of custody of one pack and the workspace's findings on it.
+def box_report(workspace, code: str, backend: str | None = None, neo4j=None, *, reveal_pii: bool = False,
+               operator: str | None = None) -> BoxReport:
+    """Chain of custody of one pack and the workspace's findings on it, personal ids masked unless
+    *reveal_pii* (then recorded in the workspace's reveals.jsonl, :func:`rxring.reveal.permit_reveal`).
 
     Parameters
     ----------
@@ -329,6 +400,10 @@ def box_report(workspace, code: str, backend: str | None = None, neo4j=None) -> 
         Default: :func:`lookup_backend`.
     neo4j : Neo4jConfig or str, optional
         The server for ``neo4j`` (default from the environment or `rxring neo4j start`).
+    reveal_pii : bool
+        Show patient, prescriber and pharmacist ids unmasked (recorded).
+    operator : str, optional
+        Who reveals (default RXRING_OPERATOR, else the OS user).
 
     Raises
     ------
@@ -347,19 +422,23 @@ def box_report(workspace, code: str, backend: str | None = None, neo4j=None) -> 
         with driver:
             events = box_chain(driver, canonical, config.database, where=where)
     else:
-        events = box_timeline(workspace, code)
+        events = _timeline(workspace, code)
     findings = None
     if workspace is not None:
         try:
             findings = findings_for(load_findings(workspace), code=canonical)
         except RxringError:
             findings = None
-    return BoxReport(trace_code=canonical, backend=backend, events=events, findings=findings, where=where)
+    reveal = permit_reveal(reveal_pii, workspace, {"trace_code": canonical}, operator, api="rxring.results.box_report")
+    return BoxReport(trace_code=canonical, backend=backend, events=mask_frame(events, reveal),
+                     findings=None if findings is None else mask_frame(findings, reveal), where=where)
 
 
 def entity_report(kind: str, key: str, workspace=None, backend: str | None = None, neo4j=None,
-                  limit: int | None = 50, shown_key: str | None = None) -> EntityReport:
-    """A site's or a patient's findings and rings, and with neo4j its events in the graph.
+                  limit: int | None = 50, shown_key: str | None = None, *, reveal_pii: bool = False,
+                  operator: str | None = None) -> EntityReport:
+    """A site's or a patient's findings and rings, and with neo4j its events in the graph; personal
+    ids masked (the patient's own id too: ``key``) unless *reveal_pii* (recorded).
 
     Parameters
     ----------
@@ -371,7 +450,9 @@ def entity_report(kind: str, key: str, workspace=None, backend: str | None = Non
     limit : int, optional
         neo4j: a site's latest *limit* events, a patient's first; 0 or None for all.
     shown_key : str, optional
-        How *key* is named in error messages (the CLI passes the masked patient id).
+        How *key* is named in error messages (default: a patient's id masked unless *reveal_pii*).
+    reveal_pii, operator
+        As for :func:`box_report`.
 
     Raises
     ------
@@ -381,14 +462,26 @@ def entity_report(kind: str, key: str, workspace=None, backend: str | None = Non
     """
     if kind not in ("site", "patient"):
         raise RxringError(f"kind must be 'site' or 'patient', not {kind!r}")
-    shown_key = shown_key or key
+    shown_key = shown_key or (key if kind == "site" or reveal_pii else mask_id(key))
     backend = lookup_backend(backend, neo4j)
     _need_workspace(workspace, backend)
+
+    def shown(report: EntityReport) -> EntityReport:
+        """The report with people masked, or revealed once recorded."""
+        reveal = permit_reveal(reveal_pii, workspace, {f"{kind}_id": key}, operator, api="rxring.results.entity_report")
+        for name in ("events", "findings", "rings"):
+            value = getattr(report, name)
+            if value is not None:
+                setattr(report, name, mask_frame(value, reveal))
+        if kind == "patient" and not reveal:
+            report.key = mask_id(key)
+        return report
+
     if backend != "neo4j":
         found, found_rings = _findings_about(kind, key, load_findings(workspace), load_rings(workspace))
         if found.empty and found_rings.empty:
             raise RxringError(f"{kind} {shown_key} appears in no finding of {workspace}")
-        return EntityReport(kind=kind, key=key, backend=backend, findings=found, rings=found_rings)
+        return shown(EntityReport(kind=kind, key=key, backend=backend, findings=found, rings=found_rings))
 
     from .backends.neo4j.listing import patient_events, site_events
 
@@ -405,6 +498,6 @@ def entity_report(kind: str, key: str, workspace=None, backend: str | None = Non
         try:
             findings, rings = load_findings(workspace), load_rings(workspace)
         except RxringError:
-            return report
+            return shown(report)
         report.findings, report.rings = _findings_about(kind, key, findings, rings)
-    return report
+    return shown(report)

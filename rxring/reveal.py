@@ -1,38 +1,69 @@
-"""The record of every ``--reveal-pii``: who showed personal data unmasked, when, how.
+"""The one gate of unmasking, and the record of every reveal of personal data.
 
-Each reveal appends one JSON object per line to ``reveals.jsonl`` in the
-workspace (the one place; the audit log will grow out of it)::
+Personal data is masked in every output.  A library call that can show it
+unmasked (the listings of :mod:`rxring.results`, :func:`rxring.report.build_report`,
+:func:`~rxring.report.write_viz`, :func:`~rxring.report.build_evidence`) takes
+``reveal_pii`` and passes it to :func:`permit_reveal` (or :func:`reveal_frame`),
+the only place that grants a reveal: it first appends one record to the
+workspace's ``reveals.jsonl`` and only then answers True.  So the CLI and Python
+callers record alike, exactly once per call (a CLI command runs inside
+:func:`reveal_session`, which names the command and ``--operator`` and records one
+line per command even when it makes several calls).
+
+A record (one JSON object per line)::
 
     {"time": "2026-03-01T09:00:00Z", "user": "wang", "os_user": "wang", "operator": null,
-     "command": "rxring ring", "command_line": "rxring ring R001 -w ws --reveal-pii",
-     "what": {"ring_id": "R001"}, "rxring": "0.9.0"}
+     "command": "rxring patient", "command_line": "rxring patient PSN********90 -w ws --reveal-pii",
+     "what": {"patient_id": {"masked": "PSN********90", "hmac_sha256": "5f1c…"}},
+     "workspace": "/data/ws", "rxring": "0.9.0"}
 
-``user`` is ``--operator`` (or RXRING_OPERATOR) when given, else the OS user.
-A command run on the Neo4j graph alone, without a workspace, records in the
-user's own ``reveals.jsonl`` instead (:func:`reveals_path`).
-Appends are serialised with an exclusive lock (``flock``) so concurrent commands
-never interleave their lines.  The record is written *before* anything is shown:
-a workspace where it cannot be written refuses the reveal.
+``user`` is ``--operator`` (or RXRING_OPERATOR) when given, else the OS user.  The
+record never holds a personal value itself: under a personal key (``patient_id``,
+``params.patient``…) it keeps the masked form and an HMAC-SHA256 keyed with the
+workspace's own secret ``reveals.key`` (created with the first record, readable by
+the owner only), so an auditor holding the workspace can tell whether a known id
+was revealed (:func:`person_digest`, ``read_reveals(ws, person=ID)``) while the log
+alone, copied elsewhere, cannot be searched by guessing ids.  Other text
+(the command line too) is masked like every output (known values, ID and mobile
+numbers).
+
+Where: the workspace's ``reveals.jsonl`` — given as an argument, or else the one in
+RXRING_WORKSPACE.  Only a command that knows no workspace at all (``box``,
+``site``, ``patient`` with ``--backend neo4j`` or ``neo4j run``, without ``-w``)
+records in the user's own ``reveals.jsonl`` (RXRING_REVEAL_LOG, else
+``$XDG_STATE_HOME/rxring/reveals.jsonl``, default ``~/.local/state/rxring/``) and
+says so on stderr.  Appends are serialised with an exclusive lock (``flock``), so
+concurrent commands never interleave their lines; a record that cannot be written
+refuses the reveal.
 
 Examples
 --------
->>> rec = record_reveal("ws", "rxring ring", {"ring_id": "R001"})  # doctest: +SKIP
+>>> permit_reveal(True, "ws", {"ring_id": "R001"})  # doctest: +SKIP
+True
 >>> read_reveals("ws")[-1]["what"]  # doctest: +SKIP
 {'ring_id': 'R001'}
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import getpass
+import hashlib
+import hmac
 import json
 import os
 import re
+import secrets
 import shlex
 import sys
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import RxringError
+from .jsonout import dumps
+from .pii import PEOPLE_COLUMNS, Masker, is_personal_key, mask_frame, mask_value
 from .version import __version__
 
 try:  # POSIX; elsewhere appends are not locked (one short write each)
@@ -40,9 +71,13 @@ try:  # POSIX; elsewhere appends are not locked (one short write each)
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-__all__ = ["REVEALS_NAME", "reveals_path", "os_user", "record_reveal", "read_reveals"]
+__all__ = [
+    "REVEALS_NAME", "KEY_NAME", "reveals_path", "os_user", "reveal_session", "permit_reveal", "reveal_frame",
+    "record_reveal", "read_reveals", "person_digest",
+]
 
 REVEALS_NAME = "reveals.jsonl"
+KEY_NAME = "reveals.key"
 
 
 def _root(workspace) -> Path:
@@ -52,15 +87,19 @@ def _root(workspace) -> Path:
     return Path(workspace.root)
 
 
-def reveals_path(workspace=None) -> Path:
-    """``<workspace>/reveals.jsonl``; without a workspace the user's own record.
+def _workspace_or_env(workspace):
+    """*workspace*, else the one named by RXRING_WORKSPACE, else None."""
+    if workspace is not None and str(getattr(workspace, "root", workspace)):
+        return workspace
+    return os.environ.get("RXRING_WORKSPACE", "").strip() or None
 
-    Commands that can run on the graph alone (``box``, ``site``, ``patient`` with
-    ``--backend neo4j``, ``neo4j run``) may have no workspace: their reveals go to
-    RXRING_REVEAL_LOG, else ``$XDG_STATE_HOME/rxring/reveals.jsonl`` (default
-    ``~/.local/state/rxring/reveals.jsonl``).
-    """
-    if workspace is not None and str(workspace):
+
+def reveals_path(workspace=None) -> Path:
+    """``<workspace>/reveals.jsonl`` (RXRING_WORKSPACE's when *workspace* is None); the user's own
+    record only when no workspace is known at all (RXRING_REVEAL_LOG, else
+    ``$XDG_STATE_HOME/rxring/reveals.jsonl``, default ``~/.local/state/rxring/reveals.jsonl``)."""
+    workspace = _workspace_or_env(workspace)
+    if workspace is not None:
         return _root(workspace) / REVEALS_NAME
     override = os.environ.get("RXRING_REVEAL_LOG", "").strip()
     if override:
@@ -77,52 +116,193 @@ def os_user() -> str:
         return ""
 
 
-_USERINFO = re.compile(r"(//)[^/@\s]+@")
+# ---------------------------------------------------------------- the key and digests
 
 
-def _command_line(argv) -> str:
-    """The command as typed, with any password in a URI (bolt://user:pw@host) replaced by ``***``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    return _USERINFO.sub(r"\1***@", shlex.join(["rxring", *(str(a) for a in argv)]))
+def _key(path: Path) -> bytes:
+    """The secret beside a record (``reveals.key``), created (owner-only) on first use.
+
+    Created under a temporary name and linked into place, so concurrent first
+    reveals agree on one key.
+    """
+    key_path = path.with_name(KEY_NAME)
+    try:
+        return bytes.fromhex(key_path.read_text(encoding="ascii").strip())
+    except FileNotFoundError:
+        pass
+    except ValueError as exc:
+        raise RxringError(f"{key_path}: not a reveal key; restore it from a backup") from exc
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = key_path.with_name(f".{KEY_NAME}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, secrets.token_hex(32).encode("ascii") + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, key_path)
+    except FileExistsError:
+        pass  # another process made it first: use that one
+    finally:
+        tmp.unlink(missing_ok=True)
+    return bytes.fromhex(key_path.read_text(encoding="ascii").strip())
 
 
-def record_reveal(workspace, command: str, what, operator: str | None = None, argv=None) -> dict:
-    """Append one reveal to the workspace's ``reveals.jsonl`` and return it.
+def _digest(key: bytes, value) -> str:
+    return hmac.new(key, str(value).strip().encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def person_digest(workspace, value) -> str:
+    """The HMAC-SHA256 under which the reveal records of *workspace* name the personal *value*
+    (e.g. a patient id), to search them for it; see :func:`read_reveals` ``person``."""
+    return _digest(_key(reveals_path(workspace)), value)
+
+
+def _protect(what, key: bytes, personal: bool, found: set):
+    """*what* with every value under a personal key as ``{"masked", "hmac_sha256"}``, other text masked."""
+    if isinstance(what, dict):
+        return {str(k): _protect(v, key, personal or is_personal_key(k), found) for k, v in what.items()}
+    if isinstance(what, (list, tuple, set, frozenset)):
+        return [_protect(v, key, personal, found) for v in what]
+    if personal and what is not None and str(what).strip():
+        found.add(str(what).strip())
+        return {"masked": mask_value(str(what).strip()), "hmac_sha256": _digest(key, what)}
+    return Masker().text(what) if isinstance(what, str) else what
+
+
+# ---------------------------------------------------------------- sessions and the gate
+
+
+@dataclass
+class _Session:
+    command: str
+    operator: str | None
+    argv: list | None
+    recorded: set = field(default_factory=set)
+
+
+_SESSION: contextvars.ContextVar[_Session | None] = contextvars.ContextVar("rxring_reveal_session", default=None)
+
+
+@contextlib.contextmanager
+def reveal_session(command: str, operator: str | None = None, argv=None):
+    """Reveals inside are recorded as *command* (e.g. ``"rxring ring"``) by *operator*, once per record file.
+
+    The CLI runs every command with ``--reveal-pii`` inside one; *argv* is the
+    command line (default ``rxring`` + this process' arguments).
+    """
+    token = _SESSION.set(_Session(command, (operator or "").strip() or None, argv))
+    try:
+        yield
+    finally:
+        _SESSION.reset(token)
+
+
+def permit_reveal(reveal_pii: bool, workspace, what, operator: str | None = None, api: str | None = None) -> bool:
+    """The one gate of unmasking: True (show personal data) only once the reveal is recorded.
 
     Parameters
     ----------
+    reveal_pii : bool
+        What the caller asked for; False returns False and records nothing.
     workspace : path or Workspace or None
-        Where the record goes (created when missing, e.g. by ``rxring analyze``);
-        None: the user's record (:func:`reveals_path`).
-    command : str
-        The command, e.g. ``"rxring ring"``.
-    what : dict or str
-        What was revealed (ring ids, a trace code, a patient, an output file).
+        Whose ``reveals.jsonl`` gets the record (:func:`reveals_path`).
+    what : dict
+        What is shown (the ring, trace code, patient, output file…); personal values
+        in it are stored masked and keyed-hashed, never in clear.
     operator : str, optional
-        Who asked (``--operator``); default the OS user.
-    argv : list of str, optional
-        The arguments (default: this process' ``sys.argv[1:]``).
+        Who asks (default RXRING_OPERATOR, else the OS user; inside a
+        :func:`reveal_session`, its operator).
+    api : str, optional
+        The library call, recorded as the command outside a session
+        (e.g. ``"rxring.results.box_report"``).
 
     Raises
     ------
     RxringError
         The record cannot be written (then nothing may be revealed).
     """
-    user = os_user()
-    record = {
-        "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "user": (operator or "").strip() or user,
-        "os_user": user,
-        "operator": (operator or "").strip() or None,
-        "command": command,
-        "command_line": _command_line(argv),
-        "what": what,
-        "workspace": None if workspace is None else str(_root(workspace)),
-        "rxring": __version__,
-    }
-    line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    if not reveal_pii:
+        return False
+    session = _SESSION.get()
+    if session is None:  # a Python caller: the call is the command
+        record_reveal(workspace, f"{api or 'rxring'} (Python)", what, operator=operator,
+                      argv=list(sys.argv), program="python")
+        return True
     path = reveals_path(workspace)
+    if path not in session.recorded:
+        record_reveal(workspace, session.command, what, operator=operator or session.operator, argv=session.argv)
+        session.recorded.add(path)
+    return True
+
+
+def reveal_frame(frame, reveal_pii: bool, workspace, what, operator: str | None = None, api: str | None = None,
+                 columns=PEOPLE_COLUMNS):
+    """*frame* with the personal ids in *columns* masked, or as it is once :func:`permit_reveal` allowed it."""
+    return mask_frame(frame, permit_reveal(reveal_pii, workspace, what, operator=operator, api=api), columns)
+
+
+# ---------------------------------------------------------------- the record
+
+
+_USERINFO = re.compile(r"(//)[^/@\s]+@")
+
+
+def _command_line(argv, program: str) -> str:
+    """The command as typed, with any password in a URI (bolt://user:pw@host) replaced by ``***``."""
+    if argv is None:
+        argv = ["rxring", *sys.argv[1:]]
+    elif program == "rxring":
+        argv = ["rxring", *argv]
+    return _USERINFO.sub(r"\1***@", shlex.join(str(a) for a in argv))
+
+
+def record_reveal(workspace, command: str, what, operator: str | None = None, argv=None,
+                  program: str = "rxring") -> dict:
+    """Append one reveal to the workspace's ``reveals.jsonl`` and return the record written.
+
+    Use :func:`permit_reveal` to reveal; this is its writer.
+
+    Parameters
+    ----------
+    workspace : path or Workspace or None
+        Where the record goes (:func:`reveals_path`; created when missing).
+    command : str
+        The command, e.g. ``"rxring ring"``.
+    what : dict or str
+        What was revealed; personal values are stored masked with their keyed hash.
+    operator : str, optional
+        Who asked (``--operator``, default RXRING_OPERATOR, else the OS user).
+    argv : list of str, optional
+        The arguments after ``rxring`` (default: this process' ``sys.argv[1:]``);
+        with ``program="python"`` the whole command line of the Python process.
+
+    Raises
+    ------
+    RxringError
+        The record cannot be written (then nothing may be revealed).
+    """
+    workspace = _workspace_or_env(workspace)
+    path = reveals_path(workspace)
+    user = os_user()
+    operator = (operator or os.environ.get("RXRING_OPERATOR") or "").strip() or None
     try:
+        key = _key(path)
+        personal: set = set()
+        protected = _protect(what, key, False, personal)
+        record = {
+            "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "user": operator or user,
+            "os_user": user,
+            "operator": operator,
+            "command": command,
+            "command_line": Masker(known=personal).text(_command_line(argv, program)),
+            "what": protected,
+            "workspace": None if workspace is None else str(_root(workspace)),
+            "rxring": __version__,
+        }
+        line = (dumps(record, indent=None) + "\n").encode("utf-8")
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
@@ -136,20 +316,28 @@ def record_reveal(workspace, command: str, what, operator: str | None = None, ar
         raise RxringError(
             f"{path}: cannot record the --reveal-pii ({exc.strerror or exc}); personal data not shown"
         ) from exc
+    if workspace is None:
+        print(f"rxring: warning: no workspace given (-w or RXRING_WORKSPACE): this reveal is recorded in {path}",
+              file=sys.stderr, flush=True)
     return record
 
 
-def read_reveals(workspace=None) -> list[dict]:
-    """Every reveal recorded in the workspace, oldest first (unreadable lines skipped)."""
+def read_reveals(workspace=None, person=None) -> list[dict]:
+    """Every reveal recorded in the workspace, oldest first (unreadable lines skipped).
+
+    With *person* (a patient or prescriber id, a name), only the records whose
+    ``what`` names that value (matched by its keyed hash, :func:`person_digest`).
+    """
     path = reveals_path(workspace)
     if not path.exists():
         return []
+    wanted = None if person is None else person_digest(workspace, person)
     out = []
     for text in path.read_text(encoding="utf-8").splitlines():
         try:
             item = json.loads(text)
         except ValueError:
             continue
-        if isinstance(item, dict):
+        if isinstance(item, dict) and (wanted is None or wanted in text):
             out.append(item)
     return out

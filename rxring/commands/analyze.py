@@ -2,9 +2,10 @@
 
 A thin shell over :mod:`rxring.analysis` and :mod:`rxring.results` (which also
 chooses where box, site and patient look: the workspace or, with ``--backend
-neo4j``, the graph): parse options, call the library, mask, print.  Personal data
-(patient and prescriber ids) is masked in every table and in ``--json`` output
-unless ``--reveal-pii`` is given.
+neo4j``, the graph): parse options, call the library, print.  Personal data
+(patient and prescriber ids) comes masked from the library calls, in every table
+and in ``--json`` output, unless ``--reveal-pii`` is given, which those calls
+record (:func:`rxring.reveal.permit_reveal`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from ..backends import default_backend
 from ..errors import RxringError
 from ..schema import RULES
 from . import options as opt
-from .output import cell, echo_json, findings_table, jsonable, mask_frame, mask_id, records, ring_table, table
+from ..reveal import reveal_frame
+from .output import cell, echo_json, findings_table, jsonable, records, ring_table, table
 
 __all__ = ["COMMANDS"]
 
@@ -61,7 +63,7 @@ def analyze_command(inputs, workspace, backend, neo4j_uri, spark_master, progres
         if inputs:
             _echo_rejected(workspace, inputs)
         raise
-    rings = mask_frame(result.rings, reveal_pii)
+    rings = reveal_frame(result.rings, reveal_pii, workspace, {"rings": "all"})
     report = result.ingest_report
     if as_json:
         payload = {"stats": result.stats, "options": options.to_dict(), "rings": records(rings)}
@@ -108,7 +110,7 @@ def rings_command(workspace, backend, limit, as_json, reveal_pii):
     """List the rings of an analysed workspace, ranked by score."""
     workspace = results.open_results(workspace)  # one results generation; warns when stale
     results.require_engine(workspace, backend)
-    rings = mask_frame(results.load_rings(workspace), reveal_pii)
+    rings = results.list_rings(workspace, reveal_pii=reveal_pii)
     if as_json:
         echo_json(rings)
     else:
@@ -132,13 +134,8 @@ def ring_command(ring_id, workspace, backend, limit, as_json, reveal_pii):
     """Show one ring: members by role, numbers, and the findings that prove it."""
     workspace = results.open_results(workspace)  # one results generation; warns when stale
     results.require_engine(workspace, backend)
-    rings = results.load_rings(workspace)
-    match = rings[rings["ring_id"].str.upper() == ring_id.upper()]
-    if match.empty:
-        raise RxringError(f"no ring {ring_id} in {workspace}; `rxring rings -w {workspace}` lists them")
-    ring = mask_frame(match, reveal_pii).iloc[0].to_dict()
-    findings = results.load_findings(workspace)
-    findings = mask_frame(findings[findings["finding_id"].isin(ring["finding_ids"])], reveal_pii)
+    shown = results.ring_report(workspace, ring_id, reveal_pii=reveal_pii)
+    ring, findings = shown.ring, shown.findings
     if as_json:
         echo_json({"ring": {k: jsonable(v) for k, v in ring.items()}, "findings": records(findings)})
         return
@@ -165,9 +162,7 @@ def findings_command(workspace, rule, site, code, backend, limit, as_json, revea
     """List findings (rule, trace code, sites, money, explanation), optionally filtered."""
     workspace = results.open_results(workspace)  # one results generation; warns when stale
     results.require_engine(workspace, backend)
-    findings = results.findings_for(results.load_findings(workspace), rule=rule, site=site,
-                                     code=results.canonical_code(code) if code else None)
-    findings = mask_frame(findings, reveal_pii)
+    findings = results.list_findings(workspace, rule=rule, site=site, code=code, reveal_pii=reveal_pii)
     if as_json:
         echo_json(findings)
         return
@@ -206,9 +201,8 @@ def box_command(code, workspace, backend, neo4j_uri, as_json, reveal_pii):
     adds its findings on CODE.
     """
     workspace = results.open_results(workspace)
-    box = results.box_report(workspace, code, backend, neo4j_uri)
-    events = mask_frame(box.events, reveal_pii)
-    findings = None if box.findings is None else mask_frame(box.findings, reveal_pii)
+    box = results.box_report(workspace, code, backend, neo4j_uri, reveal_pii=reveal_pii)
+    events, findings = box.events, box.findings
     if as_json:
         echo_json({"trace_code": box.trace_code, "backend": box.backend, "events": records(events),
                    "findings": [] if findings is None else records(findings)})
@@ -223,11 +217,9 @@ def box_command(code, workspace, backend, neo4j_uri, as_json, reveal_pii):
 
 def _show_entity(kind: str, key: str, workspace, backend, neo4j_uri, limit, as_json: bool, reveal_pii: bool) -> None:
     """site / patient: the graph's events with --backend neo4j, and the workspace's findings and rings."""
-    shown_key = key if kind == "site" or reveal_pii else mask_id(key)
     workspace = results.open_results(workspace)
-    found = results.entity_report(kind, key, workspace, backend, neo4j_uri, limit=limit, shown_key=shown_key)
-    findings = None if found.findings is None else mask_frame(found.findings, reveal_pii)
-    rings = None if found.rings is None else mask_frame(found.rings, reveal_pii)
+    found = results.entity_report(kind, key, workspace, backend, neo4j_uri, limit=limit, reveal_pii=reveal_pii)
+    shown_key, findings, rings = found.key, found.findings, found.rings
     if found.backend != "neo4j":
         if as_json:
             echo_json({kind: shown_key, "rings": records(rings), "findings": records(findings)})
@@ -237,7 +229,7 @@ def _show_entity(kind: str, key: str, workspace, backend, neo4j_uri, limit, as_j
         click.echo("")
         click.echo(findings_table(findings))
         return
-    events, summary = mask_frame(found.events, reveal_pii), found.summary
+    events, summary = found.events, found.summary
     if as_json:
         payload = {kind: shown_key, "backend": "neo4j", "events": records(events)}
         if summary is not None:

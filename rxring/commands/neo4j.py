@@ -13,7 +13,9 @@ import click
 
 from ..errors import RxringError
 from . import options as opt
-from .output import echo_json, mask_frame, records, table
+from ..pii import is_personal_key
+from ..reveal import reveal_frame
+from .output import echo_json, records, table
 
 __all__ = ["COMMANDS"]
 
@@ -261,9 +263,10 @@ def run_command(name, workspace, params, neo4j_uri, database, limit, as_json, re
     config = resolve_config(neo4j_uri, database=database)
     with connect(config) as driver:
         rows = run_query(driver, name, values, config.database)
-    person = [c for c in rows.columns if "patient" in c or "prescriber" in c]
-    if person:
-        rows = mask_frame(rows, reveal_pii, columns=person)
+    person = [c for c in rows.columns if is_personal_key(c)]
+    if person:  # masked unless --reveal-pii, which is recorded in the workspace (or the user's own record)
+        rows = reveal_frame(rows, reveal_pii, workspace, {"query": name, "params": dict(p.split("=", 1) for p in params)},
+                            columns=person)
     if as_json:
         echo_json(rows)
         return

@@ -85,34 +85,25 @@ def _keep_operator(ctx, param, value):
     return value
 
 
-def _record_reveal(values: dict) -> None:
-    """Append the reveal of the running command to its workspace (:mod:`rxring.reveal`); before any output."""
-    from ..reveal import record_reveal
-
-    ctx = click.get_current_context()
-    workspace = values.get("workspace") or None  # None: a graph-only command; the user's own record
-    skip = {"workspace", "reveal_pii", "progress", "as_json", "limit", "neo4j_uri", *ANALYSIS_OPTION_NAMES}
-    what = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()
-            if k not in skip and v not in (None, False, ())}
-    command = " ".join(["rxring", *ctx.command_path.split()[1:]])  # the root's name differs under test runners
-    record_reveal(workspace, command, what, operator=ctx.meta.get(_OPERATOR_KEY))
-
-
 def reveal_pii_option(help: str = "Show patient and prescriber ids unmasked."):
     """``--reveal-pii`` (parameter ``reveal_pii``) and ``--operator NAME``; a reveal is recorded.
 
-    The command's function is wrapped: with ``--reveal-pii`` it first appends a
-    record (who: ``--operator`` or the OS user; when; the command line; what: the
-    command's arguments) to ``<workspace>/reveals.jsonl`` (:func:`rxring.reveal.record_reveal`;
-    without a workspace, the user's own record), and reveals nothing when the
-    record cannot be written.  Use it as the decorator nearest the function.
+    The command runs inside a :func:`rxring.reveal.reveal_session` naming it and
+    its operator (``--operator`` or the OS user); the library calls it makes with
+    ``reveal_pii`` record the reveal (:func:`rxring.reveal.permit_reveal`: one line
+    in ``<workspace>/reveals.jsonl`` per command, written before anything is
+    shown; nothing is revealed when it cannot be written).  Use it as the
+    decorator nearest the function.
     """
     def decorate(func):
         @functools.wraps(func)
         def command(*args, **kwargs):
-            if kwargs.get("reveal_pii"):
-                _record_reveal(kwargs)
-            return func(*args, **kwargs)
+            from ..reveal import reveal_session
+
+            ctx = click.get_current_context()
+            name = " ".join(["rxring", *ctx.command_path.split()[1:]])  # the root's name differs under test runners
+            with reveal_session(name, operator=ctx.meta.get(_OPERATOR_KEY)):
+                return func(*args, **kwargs)
 
         command = click.option(
             "--operator", metavar="NAME", envvar="RXRING_OPERATOR", expose_value=False, callback=_keep_operator,

@@ -91,7 +91,8 @@ def evidence_create(ring, workspace, output, reveal_pii):
     click.echo(f"{package.path}")
     click.echo(f"package digest (SHA-256 of MANIFEST.sha256): {package.digest}")
     if package.reveal_pii:
-        click.echo("personal data revealed (--reveal-pii); this is recorded in the package")
+        click.echo("personal data revealed (--reveal-pii); this is recorded in the package and in the workspace's "
+                   "reveals.jsonl")
 
 
 @evidence_group.command("verify")

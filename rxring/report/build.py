@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..jsonout import write_json
+from ..reveal import permit_reveal
 from ..version import __version__
 from ..errors import RxringError
 from .data import CaseData, is_missing, load_case, period, select_rings
@@ -253,6 +254,7 @@ def build_report(
     output: str | Path | None = None,
     reveal_pii: bool = False,
     ring_ids=None,
+    operator: str | None = None,
 ) -> list[Path]:
     """Write the ring report of an analysed workspace; return the files written (main file first).
 
@@ -265,9 +267,12 @@ def build_report(
     output : path, optional
         Default ``<workspace>/report/`` for html, ``<workspace>/report.<fmt>`` otherwise.
     reveal_pii : bool
-        Show patient and prescriber ids and names unmasked.
+        Show patient and prescriber ids and names unmasked; recorded in the
+        workspace's reveals.jsonl (:func:`rxring.reveal.permit_reveal`).
     ring_ids : list of str, optional
         Only these rings (default: all, by rank).
+    operator : str, optional
+        Who reveals (default RXRING_OPERATOR, else the OS user).
 
     Examples
     --------
@@ -279,10 +284,11 @@ def build_report(
     check_lang(lang)
     case = load_case(workspace)
     rings = select_rings(case, ring_ids)
-    masker = case.masker(reveal=reveal_pii)
     if output is None:
         output = case.workspace.root / ("report" if fmt == "html" else f"report.{fmt}")
     output = Path(output)
+    what = {"format": fmt, "ring_ids": [r["ring_id"] for r in rings] if ring_ids else "all", "output": str(output)}
+    masker = case.masker(reveal=permit_reveal(reveal_pii, case.workspace, what, operator, api="rxring.build_report"))
     try:
         if fmt == "html":
             return [write_html_report(case, rings, output, lang, masker, _now())]

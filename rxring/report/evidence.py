@@ -18,8 +18,8 @@ Contents (every text file UTF-8)::
     MANIFEST.sha256                 SHA-256 of every file above (``sha256sum -c`` format)
 
 Personal data is masked unless ``reveal_pii``; a reveal is written into the
-summaries, case.json and tool.json (and, from the CLI, into the workspace's
-``reveals.jsonl``).  Raw source lines are masked by key (JSON) or by column (CSV,
+summaries, case.json and tool.json, and recorded in the workspace's
+``reveals.jsonl`` (:func:`rxring.reveal.permit_reveal`, from the CLI and from Python).  Raw source lines are masked by key (JSON) or by column (CSV,
 with the file's header; every header alias ingest knows, names included), and
 the ids and names found there are masked wherever else they occur in free text.  The SHA-256 of MANIFEST.sha256 is the
 package's digest: write it in the referral letter, and ``rxring evidence verify
@@ -40,6 +40,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..jsonout import dumps
+from ..reveal import permit_reveal
 from ..version import __version__
 from ..errors import RxringError
 from ..options import AnalysisOptions
@@ -368,6 +369,7 @@ def build_evidence(
     output: str | Path | None = None,
     reveal_pii: bool = False,
     command_line: str | None = None,
+    operator: str | None = None,
 ) -> EvidencePackage:
     """Write the evidence package of one ring as a zip and return what was written.
 
@@ -380,9 +382,12 @@ def build_evidence(
     output : path, optional
         Default ``<workspace>/evidence/<ring>.zip``.
     reveal_pii : bool
-        Include personal data unmasked; recorded in the package.
+        Include personal data unmasked; recorded in the package and in the
+        workspace's reveals.jsonl (:func:`rxring.reveal.permit_reveal`).
     command_line : str, optional
         The command that made the package (default: this process' argv).
+    operator : str, optional
+        Who reveals (default RXRING_OPERATOR, else the OS user).
 
     Returns
     -------
@@ -397,6 +402,11 @@ def build_evidence(
     """
     case = load_case(workspace)
     (ring,) = select_rings(case, [ring_id])
+    if output is None:
+        output = case.workspace.root / "evidence" / f"{safe_name(ring['ring_id'])}.zip"
+    output = Path(output)
+    reveal_pii = permit_reveal(reveal_pii, case.workspace, {"ring_id": str(ring["ring_id"]), "output": str(output)},
+                               operator, api="rxring.build_evidence")
     masker = case.masker(reveal=reveal_pii)
     custody = _custody(case, ring)
     _learn_people(masker, custody[1], custody[2])  # before anything is written with the masker
@@ -422,8 +432,6 @@ def build_evidence(
     manifest_bytes = "".join(
         f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
     ).encode("utf-8")
-    if output is None:
-        output = case.workspace.root / "evidence" / f"{safe_name(ring['ring_id'])}.zip"
-    output = _write_zip(Path(output), files, manifest_bytes)
+    output = _write_zip(output, files, manifest_bytes)
     digest = hashlib.sha256(manifest_bytes).hexdigest()
     return EvidencePackage(output, digest, tuple(sorted(files)) + (MANIFEST_NAME,), bool(reveal_pii))

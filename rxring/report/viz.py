@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import RxringError
+from ..reveal import permit_reveal
 from .data import CaseData, load_case, select_rings
 from .htmlkit import esc, page, safe_name, script_json
 from .i18n import check_lang, label
@@ -127,11 +128,16 @@ def render_viz(graph: RingGraph, lang: str = "zh", title: str | None = None, rev
     return page(title, body, lang, scripts=scripts, css=_asset("vis-network.css") + _VIZ_CSS)
 
 
-def viz_html(case: CaseData, ring_ids=None, lang: str = "zh", reveal_pii: bool = False, max_nodes: int = MAX_NODES) -> str:
-    """HTML of the visualisation of ``ring_ids`` (all rings when empty) from a loaded case."""
+def _rings_to_draw(case: CaseData, ring_ids) -> list[dict]:
     rings = select_rings(case, ring_ids)
     if not rings:
         raise RxringError(f"workspace {case.workspace.root} has no rings to draw")
+    return rings
+
+
+def viz_html(case: CaseData, ring_ids=None, lang: str = "zh", reveal_pii: bool = False, max_nodes: int = MAX_NODES) -> str:
+    """HTML of the visualisation of ``ring_ids`` (all rings when empty) from a loaded case."""
+    rings = _rings_to_draw(case, ring_ids)
     masker = case.masker(reveal=reveal_pii)
     graph = build_ring_graph(case, rings, lang=lang, masker=masker, max_nodes=max_nodes)
     return render_viz(graph, lang=lang, reveal_pii=reveal_pii)
@@ -144,6 +150,7 @@ def write_viz(
     lang: str = "zh",
     reveal_pii: bool = False,
     max_nodes: int = MAX_NODES,
+    operator: str | None = None,
 ) -> Path:
     """Write the ring visualisation of a workspace to ``output`` and return its path.
 
@@ -157,9 +164,12 @@ def write_viz(
         Defaults to ``<workspace>/viz/<ring>.html`` (or ``rings.html`` for several).
     lang : {"zh", "en"}
     reveal_pii : bool
-        Show personal data unmasked.
+        Show personal data unmasked; recorded in the workspace's reveals.jsonl
+        (:func:`rxring.reveal.permit_reveal`).
     max_nodes : int
         Aggregation limit (see :func:`build_ring_graph`).
+    operator : str, optional
+        Who reveals (default RXRING_OPERATOR, else the OS user).
 
     Examples
     --------
@@ -169,11 +179,14 @@ def write_viz(
     if max_nodes < 2:
         raise RxringError(f"--max-nodes must be at least 2, got {max_nodes}")
     case = load_case(workspace)
-    document = viz_html(case, ring_ids, lang=lang, reveal_pii=reveal_pii, max_nodes=max_nodes)
+    _rings_to_draw(case, ring_ids)  # no ring to draw is an error before anything is revealed
     if output is None:
         name = safe_name(ring_ids[0]) if ring_ids and len(ring_ids) == 1 else "rings"
         output = case.workspace.root / "viz" / f"{name}.html"
     output = Path(output)
+    what = {"viz": list(ring_ids) if ring_ids else "all", "output": str(output)}
+    reveal = permit_reveal(reveal_pii, case.workspace, what, operator, api="rxring.write_viz")
+    document = viz_html(case, ring_ids, lang=lang, reveal_pii=reveal, max_nodes=max_nodes)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(document, encoding="utf-8")

@@ -6,7 +6,8 @@ format, the visualisation, the evidence package (every member), the listings
 for every patient, prescriber and pharmacist id of the city's events and every
 name of its inputs.  Without ``--reveal-pii`` none may appear, and nothing is
 recorded; with it, each command appends one record (who, when, command, what) to
-the workspace's ``reveals.jsonl`` (the user's own record when there is no workspace).
+the workspace's ``reveals.jsonl`` (the user's own record when there is no workspace),
+which itself names nobody in clear.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from click.testing import CliRunner
 from rxring.cli import cli
 from rxring.pii import is_pii_header, mask_quarantine_rows
 from rxring.report.build import FORMATS
-from rxring.reveal import REVEALS_NAME, os_user, read_reveals, record_reveal, reveals_path
+from rxring.pii import mask_value
+from rxring.reveal import REVEALS_NAME, os_user, person_digest, read_reveals, record_reveal, reveals_path
 
 _ALNUM = re.compile(r"[0-9A-Za-z]+")
 
@@ -213,7 +215,13 @@ def test_every_reveal_is_recorded(city_copy, people, tmp_path):
     ring = next(r for r in records if r["command"] == "rxring ring")
     assert ring["what"] == {"ring_id": subjects["ring"]} and re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", ring["time"])
     patient = next(r for r in records if r["command"] == "rxring patient")
-    assert patient["what"]["patient_id"] == subjects["patient"]
+    # the record names the patient masked and by keyed hash, never in clear
+    assert patient["what"]["patient_id"]["masked"] == mask_value(subjects["patient"])
+    assert patient["what"]["patient_id"]["hmac_sha256"] == person_digest(city_copy, subjects["patient"])
+    looked_up = [r for r in records if r["command"] == "rxring patient"]  # `patient` and `patient --json`
+    assert len(looked_up) == 2 and read_reveals(city_copy, person=subjects["patient"]) == looked_up
+    log = (city_copy / REVEALS_NAME).read_text(encoding="utf-8")
+    assert not people.leaks(log), "the reveal record itself shows people"
     # the scan sees people when they are revealed
     assert people.leaks(printed["ring --json"]) and people.leaks(printed["patient --json"])
     _, leaks = _scan_files(tmp_path / "out", people)
@@ -231,6 +239,8 @@ def test_every_reveal_is_recorded(city_copy, people, tmp_path):
 
 
 def test_a_reveal_without_workspace_goes_to_the_users_record(tmp_path, monkeypatch):
+    """Only when no workspace is known at all (neither given nor in RXRING_WORKSPACE)."""
+    monkeypatch.delenv("RXRING_WORKSPACE", raising=False)
     monkeypatch.setenv("RXRING_REVEAL_LOG", str(tmp_path / "state" / "reveals.jsonl"))
     assert reveals_path(None) == tmp_path / "state" / "reveals.jsonl"
     record = record_reveal(None, "rxring neo4j run", {"name": "rings"}, operator="审计员乙", argv=["neo4j", "run", "rings",
@@ -241,6 +251,8 @@ def test_a_reveal_without_workspace_goes_to_the_users_record(tmp_path, monkeypat
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     assert reveals_path(None) == tmp_path / "xdg" / "rxring" / REVEALS_NAME
     assert reveals_path(tmp_path / "ws") == tmp_path / "ws" / REVEALS_NAME
+    monkeypatch.setenv("RXRING_WORKSPACE", str(tmp_path / "env-ws"))  # a known workspace wins
+    assert reveals_path(None) == tmp_path / "env-ws" / REVEALS_NAME
 
 
 def test_evidence_of_a_chinese_csv_export_masks_names_under_any_header_and_in_remarks(tmp_path):
