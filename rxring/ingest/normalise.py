@@ -37,7 +37,7 @@ from .strings import all_fixed_digits, fixed_slice, has_empty, may_need_trim
 from .times import parse_times
 
 __all__ = ["FileContext", "normalise", "explode_codes", "split_code_cell", "empty_quarantine", "time_window",
-           "parse_time_window", "MAX_QUANTITY", "MAX_AMOUNT", "TIME_WINDOW_ENV"]
+           "parse_time_window", "MAX_QUANTITY", "MIN_QUANTITY", "MAX_AMOUNT", "NUMBER_COLUMNS", "TIME_WINDOW_ENV"]
 
 # Several codes in one cell: split on , ; 、 | (half or full width) and line breaks
 # always; on other whitespace only when every piece is long enough to be a whole code.
@@ -48,8 +48,14 @@ RAW_LIMIT = 4000
 
 #: A quantity (packs, or smallest units for 拆零) beyond this, or not finite, is absurd: quarantined.
 MAX_QUANTITY = 1e6
+#: A quantity that is not zero but smaller than this (``1e-320``, ``0.0000001``) is nonsense, not a
+#: rounding of zero: quarantined.  Half a tablet or 2.5 ml stay well above it; ``-0`` is read as 0.
+MIN_QUANTITY = 1e-3
 #: A money amount (yuan: total, fund, unit price) beyond this, or not finite, is absurd: quarantined.
 MAX_AMOUNT = 1e8
+#: The canonical columns that hold numbers (quantity, unit price, money): a cell in them that is not a
+#: number -- ``NaN``, ``NA``, ``null``, ``None`` included -- is quarantined; only an empty cell is missing.
+NUMBER_COLUMNS = ("quantity", "_price", "total_amount", "fund_amount")
 #: Environment variable holding the plausible event-time window, ``START..END`` (either side may be empty).
 TIME_WINDOW_ENV = "RXRING_TIME_WINDOW"
 #: Default start of the plausible event-time window (the end: one year after the ingest time).
@@ -449,7 +455,7 @@ def normalise(table: pa.Table, ctx: FileContext, keep_dictionaries: bool = False
     The first failing check gives a row's reason, in this order: the reader's own
     reason, trace code, site, event type, event time (unparseable, then outside
     :func:`time_window`), quantity (not a number, not finite or beyond
-    :data:`MAX_QUANTITY`, negative), split flag, money (unit price, total and fund
+    :data:`MAX_QUANTITY`, not zero but below :data:`MIN_QUANTITY`, negative), split flag, money (unit price, total and fund
     amount: not a number, not finite or beyond :data:`MAX_AMOUNT`).
     Whole-pack records that listed k > 1 codes give each code quantity 1 and a
     k-th of the record's money; split (拆零) records keep their quantity.
@@ -574,6 +580,11 @@ def normalise(table: pa.Table, ctx: FileContext, keep_dictionaries: bool = False
     qty, qty_bad = _number(table, "quantity", text)
     reject(qty_bad, lambda: concat("quantity '", text("quantity"), "' is not a number"))
     _reject_absurd(reject, concat, qty, "quantity", MAX_QUANTITY, "packs or smallest units")
+    tiny = pc.and_(pc.not_equal(qty, 0), pc.less(pc.abs(qty), MIN_QUANTITY))
+    if pc.any(pc.fill_null(tiny, False)).as_py():
+        reject(tiny, lambda: concat("quantity ", pc.cast(qty, pa.string()), f" is implausibly small (not zero, "
+                                    f"less than {MIN_QUANTITY:g} packs or smallest units)"))
+    qty = pc.if_else(pc.equal(qty, 0), 0.0, qty)  # -0 is 0
     # A sales-detail export without a type column (its type inferred for the whole
     # file) books a return as a negative line (销售数量 -1 = 退货): that is a refund,
     # and a purchase list's negative line a purchase return, with positive quantity and

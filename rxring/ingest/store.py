@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import os
+from itertools import islice
 from pathlib import Path
 
 import pandas as pd
@@ -89,6 +90,9 @@ def read_deletions(ws: Workspace) -> pd.DataFrame:
         return DELETION_SCHEMA.empty_table().to_pandas()
     return pq.read_table(ws.deletions_path, schema=DELETION_SCHEMA).to_pandas()
 
+
+#: Quarantine rows masked and written at a time (:meth:`InputWriter.add_quarantine`).
+QUARANTINE_SLICE = 20_000
 
 # Events are handed to the part writer in tables of at least this many rows (small
 # chunks -- 20k NHSA records, a CSV block -- are gathered first): one row group
@@ -180,7 +184,11 @@ class InputWriter:
         self._part_writer.submit(self._job, tables[0] if len(tables) == 1 else pa.concat_tables(tables))
 
     def add_quarantine(self, rows) -> None:
-        """Rows as (source_file, source_line, reason, raw) tuples or a DataFrame."""
+        """Rows as (source_file, source_line, reason, raw) tuples or a DataFrame.
+
+        Written to the input's temporary quarantine file at once, :data:`QUARANTINE_SLICE`
+        rows at a time (masked copies included), so memory does not grow with them.
+        """
         if isinstance(rows, pd.DataFrame):
             if rows.empty:
                 return
@@ -190,13 +198,16 @@ class InputWriter:
         # through rxring/ingest/__init__.)
         from ..pii import mask_quarantine_rows
 
-        rows = mask_quarantine_rows(list(rows), reveal=self.reveal_pii)
         if self._quarantine_csv is None:
             self._quarantine_fh = open(self._tmp_quarantine, "w", encoding="utf-8", newline="")
             self._quarantine_csv = csv.writer(self._quarantine_fh)
-        for row in rows:
-            self._quarantine_csv.writerow(row)
-            self.quarantined += 1
+        rows = iter(rows)
+        while True:
+            piece = list(islice(rows, QUARANTINE_SLICE))
+            if not piece:
+                return
+            self._quarantine_csv.writerows(mask_quarantine_rows(piece, reveal=self.reveal_pii))
+            self.quarantined += len(piece)
 
     def add_deletions(self, deletions: list[dict]) -> None:
         self.deletions.extend(deletions)

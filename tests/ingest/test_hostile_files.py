@@ -27,16 +27,17 @@ from rxring.ingest.formats.tabular import _resync
 from rxring.ingest.sniff import InputLimit, Limits, limits, open_binary, sniff
 
 HEADER = "机构编码,追溯码,业务类型,业务时间\n"
+CODE_STEM = "8115125791408562"  # + 4 digits
 PEAK_RSS_LIMIT_MB = 600  # the interpreter with pyarrow, pandas and openpyxl is about 160 MB
 
 
 def _row(i: int) -> str:
-    return f"P1,8115125791408562{i:04d},销售,2026-01-01 10:00:00"
+    return f"P1,{CODE_STEM}{i:04d},销售,2026-01-01 10:00:00"
 
 
 def _message(i: int) -> str:
     return json.dumps({"infno": "3505", "msgid": f"M{i}", "fixmedins_code": "P1",
-                       "sel_retn_time": "2026-01-01 10:00:00", "drug_trac_codg": f"8115125791408562{i:04d}"})
+                       "sel_retn_time": "2026-01-01 10:00:00", "drug_trac_codg": f"{CODE_STEM}{i:04d}"})
 
 
 def _gzip_repeated(prefix: bytes, block: bytes, times: int, suffix: bytes = b"") -> bytes:
@@ -412,3 +413,73 @@ def test_a_parquet_bomb_is_stopped_by_its_declared_sizes(tmp_path, run_ingest):
     report, _, _ = run_ingest(path)
     f = report.files[0]
     assert f.status == "error" and "Parquet column product_name (row group 0) inflates" in f.message
+
+
+# ------------------------------------------------------------------ quarantine memory
+
+_BOUNDED_RUNNER = r"""
+import json, sys
+from rxring.ingest import ingest
+from rxring.ingest.formats import tabular
+tabular.CSV_BLOCK = 1 << 20  # so that a small file has an unterminated quote over several parse blocks
+report = ingest(sys.argv[2:], sys.argv[1], progress=False, reveal_pii=True)
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"peak_kb": peak, "files": [f.to_dict() for f in report.files]}))
+"""
+
+
+def _peak_and_report(ws: Path, *paths: Path) -> tuple[float, dict]:
+    done = subprocess.run([sys.executable, "-c", _BOUNDED_RUNNER, str(ws), *map(str, paths)], capture_output=True,
+                          text=True, env=dict(os.environ, RXRING_INGEST_WORKERS="1"), timeout=300)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    result = json.loads(done.stdout)
+    return result["peak_kb"] / 1024, {Path(f["path"]).name: f for f in result["files"]}
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="peak RSS read from /proc")
+def test_quarantine_memory_does_not_grow_with_the_bad_lines_of_a_file(tmp_path):
+    """250,000 broken lines in each of three files: peak RSS stays near an ingest of one good row.
+
+    Before, every rejected line of a file stayed in memory until the file's end (about 0.5 KB
+    each; 1.6 million broken lines took 945 MB; here about 120 MB more than one good row):
+    broken JSON Lines, CSV rows with the wrong number of fields (past MAX_BAD_ROWS_PER_BLOCK in
+    one parse block) and the lines after a quote never closed (past the parse block: the
+    line-by-line reader).  Now they go to disk in chunks: about 35 MB more, whatever the count.
+    Personal-data masking is left out (``reveal_pii``): it costs time per row, not memory.
+    """
+    n = 250_000
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.csv").write_text(HEADER + _row(1) + "\n", encoding="utf-8")
+    baseline, _ = _peak_and_report(tmp_path / "ws0", folder / "good.csv")
+
+    hostile = tmp_path / "hostile"
+    hostile.mkdir()
+    broken = "{" + "x" * 60 + "\n"
+    (hostile / "broken.jsonl").write_text(_message(2) + "\n" + broken * n + _message(3) + "\n", encoding="utf-8")
+    (hostile / "fields.csv").write_text(HEADER + _row(4) + "\n" + "x\n" * n + _row(5) + "\n", encoding="utf-8")
+    quote = 'P1,"81151257914085620006,销售,2026-01-01 10:00:00\n'
+    (hostile / "quote.csv").write_text(HEADER + _row(7) + "\n" + quote + ("x" * 60 + "\n") * n + _row(8) + "\n",
+                                       encoding="utf-8")
+    ws = tmp_path / "ws"
+    peak, files = _peak_and_report(ws, hostile)
+    assert peak - baseline < 64, f"peak RSS {peak:.0f} MB, {peak - baseline:.0f} MB above one good row"
+
+    expect = {"broken.jsonl": (n + 2, 2, n), "fields.csv": (n + 2, 2, n), "quote.csv": (n + 3, 2, n + 1)}
+    assert {name: (f["read"], f["accepted"], f["quarantined"]) for name, f in files.items()} == expect
+    assert any("read line by line" in note for note in files["fields.csv"]["notes"])
+    assert any("read line by line" in note for note in files["quote.csv"]["notes"])
+    with open(ws / "quarantine.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == sum(q for _, _, q in expect.values())
+    lines = {}
+    for row in rows:
+        lines.setdefault(row["source_file"].rsplit("/", 1)[-1], []).append(int(row["source_line"]))
+    assert lines["broken.jsonl"] == list(range(2, n + 2))
+    assert lines["fields.csv"] == list(range(3, n + 3))
+    assert lines["quote.csv"] == list(range(3, n + 4))
+    from rxring.ingest import read_events
+
+    events = read_events(ws)
+    where = dict(zip(events["trace_code"], events["source_line"]))
+    assert (where[f"{CODE_STEM}0003"], where[f"{CODE_STEM}0005"], where[f"{CODE_STEM}0008"]) == (n + 2, n + 3, n + 4)

@@ -52,11 +52,11 @@ CSV_CASES = [
     ("1", "20", "15", "2025-03-01 10:00:00", None),
     ("inf", "20", "", "2025-03-01 10:00:00", "quantity inf is not a finite number"),
     ("-inf", "20", "", "2025-03-01 10:00:00", "quantity -inf is not a finite number"),
-    ("NaN", "20", "", "2025-03-01 10:00:00", "NaN"),  # the CSV reader may read NaN as a missing value
+    ("NaN", "20", "", "2025-03-01 10:00:00", "quantity 'NaN' is not a number"),
     ("1e308", "20", "", "2025-03-01 10:00:00", "quantity 1e+308 is absurd"),
     ("2000000", "20", "", "2025-03-01 10:00:00", "quantity 2000000 is absurd"),
     ("1", "inf", "", "2025-03-01 10:00:00", "total amount inf is not a finite number"),
-    ("1", "NaN", "", "2025-03-01 10:00:00", "NaN"),
+    ("1", "NaN", "", "2025-03-01 10:00:00", "total amount 'NaN' is not a number"),
     ("1", "20", "1e308", "2025-03-01 10:00:00", "fund amount 1e+308 is absurd"),
     ("1", "-1e9", "", "2025-03-01 10:00:00", "total amount -1000000000 is absurd"),
     ("1", "lots", "", "2025-03-01 10:00:00", "total amount 'lots' is not a number"),
@@ -78,14 +78,10 @@ def test_hostile_csv_values_are_quarantined_with_reasons(tmp_path, run_ingest):
     report, events, quarantine = run_ingest(path)
     balanced(report)
     got = reasons_by_line(quarantine, "hostile.csv")
-    expected = {i + 2: why for i, (*_, why) in enumerate(CSV_CASES) if why and why != "NaN"}
+    expected = {i + 2: why for i, (*_, why) in enumerate(CSV_CASES) if why}
+    assert sorted(got) == sorted(expected)
     for line, why in expected.items():
         assert got[line].startswith(why), (line, got.get(line))
-    # "NaN" text: quarantined as not a number, or (pyarrow's CSV null values) read as missing
-    for i, (*_, why) in enumerate(CSV_CASES):
-        if why == "NaN" and i + 2 in got:
-            assert "'NaN' is not a number" in got[i + 2]
-    assert set(got) - set(expected) <= {i + 2 for i, (*_, why) in enumerate(CSV_CASES) if why == "NaN"}
     assert len(events) + len(got) == len(CSV_CASES)
     for column in ("quantity", "total_amount", "fund_amount"):
         values = events[column].dropna()
@@ -255,3 +251,73 @@ def test_decorated_and_unicode_numbers_are_read_and_nonsense_is_quarantined():
     assert events.column("total_amount").to_pylist() == [1234.5, 12.0, 7.0]
     assert dict(zip(quarantine["source_line"], quarantine["reason"])) == {
         5: "quantity 'lots' is not a number", 6: "total amount '1_000' is not a number"}
+
+
+# Cell texts pyarrow's CSV reader took for missing values, in a number column: before, quantity
+# "NaN" silently became the default quantity 1.  (quantity, total, expected reason or the quantity kept)
+MISSING_TEXT_CASES = [
+    ("", "", 1.0),  # a genuinely empty cell keeps the default
+    ("NaN", "", "quantity 'NaN' is not a number"),
+    ("nan", "", "quantity 'nan' is not a number"),
+    ("NA", "", "quantity 'NA' is not a number"),
+    ("N/A", "", "quantity 'N/A' is not a number"),
+    ("null", "", "quantity 'null' is not a number"),
+    ("NULL", "", "quantity 'NULL' is not a number"),
+    ("None", "", "quantity 'None' is not a number"),
+    ("#N/A", "", "quantity '#N/A' is not a number"),
+    ("-NaN", "", "quantity '-NaN' is not a number"),
+    ("inf", "", "quantity inf is not a finite number"),
+    ("Infinity", "", "quantity inf is not a finite number"),
+    ("1", "null", "total amount 'null' is not a number"),
+    ("1", "NaN", "total amount 'NaN' is not a number"),
+    ("1", "NA", "total amount 'NA' is not a number"),
+    # effectively zero but not zero: nonsense for a count of packs or smallest units
+    ("1e-320", "", "quantity 1e-320 is implausibly small (not zero, less than 0.001"),
+    ("0.0000001", "", "quantity 1e-7 is implausibly small"),
+    ("-1e-320", "", "quantity -1e-320 is implausibly small"),
+    ("-0", "", 0.0),  # zero, as "0" is (and not a negative quantity, nor a refund)
+    ("0", "", 0.0),
+    ("0.5", "", 0.5),  # half a tablet (a split sale)
+]
+
+
+@pytest.mark.parametrize("reader", ["csv", "csv-line-by-line", "xlsx"])
+def test_missing_value_texts_in_numbers_are_quarantined_not_defaulted(tmp_path, run_ingest, monkeypatch, reader):
+    from rxring.ingest.formats import tabular
+
+    header = ["trace_code", "event_type", "event_time", "site_id", "quantity", "total_amount", "split_sale",
+              "patient_id"]
+    rows = [[f"{CODE}{i:04d}", "dispense", "2025-03-01 10:00:00", "S1", q, total, "1", "NULL" if i % 2 else "P9"]
+            for i, (q, total, _) in enumerate(MISSING_TEXT_CASES)]
+    path = tmp_path / "in" / f"missing.{'xlsx' if reader == 'xlsx' else 'csv'}"
+    path.parent.mkdir()
+    if reader == "xlsx":
+        import openpyxl
+
+        book = openpyxl.Workbook()
+        book.active.append(header)
+        for row in rows:
+            book.active.append([v if v != "" else None for v in row])
+        book.save(path)
+    else:
+        lines = [",".join(header)] + [",".join(row) for row in rows]
+        if reader == "csv-line-by-line":  # a quote never closed, longer than the parse block, comes first
+            monkeypatch.setattr(tabular, "CSV_BLOCK", 1 << 12)
+            lines.insert(1, '"' + "x" * 20_000)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report, events, quarantine = run_ingest(path)
+    balanced(report)
+    assert any("line by line" in note for note in report.files[0].notes) == (reader == "csv-line-by-line")
+    shift = 3 if reader == "csv-line-by-line" else 2
+    got = reasons_by_line(quarantine, path.name)
+    got.pop(2, None) if reader == "csv-line-by-line" else None  # the broken line itself
+    expected = {i + shift: want for i, (_, _, want) in enumerate(MISSING_TEXT_CASES) if isinstance(want, str)}
+    assert sorted(got) == sorted(expected)
+    for line, want in expected.items():
+        assert got[line].startswith(want), (line, got[line])
+    kept = {int(line): qty for line, qty in zip(events["source_line"], events["quantity"])}
+    assert kept == {i + shift: want for i, (_, _, want) in enumerate(MISSING_TEXT_CASES) if not isinstance(want, str)}
+    assert all(str(q) != "-0.0" for q in events["quantity"])
+    # in a text column the same words still mean missing (CSV), as before: no patient called "NULL"
+    if reader != "xlsx":
+        assert set(events["patient_id"].dropna()) == {"P9"}

@@ -123,7 +123,8 @@ class _Batcher:
         self.kinds: Counter = Counter()
 
     def full(self) -> bool:
-        return self.size >= BATCH_RECORDS
+        """Records and rejected lines together: a file of broken lines is handed on in chunks too."""
+        return self.size + len(self.rejects) >= BATCH_RECORDS
 
     def add_records(self, records: list[dict]) -> None:
         self.records.extend(records)
@@ -230,6 +231,11 @@ def jsonl_chunks(lines, first_line: int, sha16: str, source_file: str, kinds: Co
     batch = _Batcher()
     source = bounded_lines(lines, lim.max_line) if hasattr(lines, "readline") else ((line, 0) for line in lines)
     for number, (line, oversize) in enumerate(source, start=first_line):
+        if batch.full():  # records and broken lines alike: memory does not grow with either
+            kinds.update(batch.kinds)
+            batch.kinds.clear()
+            tick()
+            yield batch.chunk()
         if oversize:
             batch.rejects.append((number, f"line of {oversize:,} characters is longer than the limit of "
                                           f"{lim.max_line:,} ({limit_hint('max_line')})", line))
@@ -242,17 +248,12 @@ def jsonl_chunks(lines, first_line: int, sha16: str, source_file: str, kinds: Co
                 raise RecursionError
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            batch.rejects.append((number, f"invalid JSON ({exc.msg} at column {exc.colno})", text))
+            batch.rejects.append((number, f"invalid JSON ({exc.msg} at column {exc.colno})", text[:RAW_KEEP]))
             continue
         except RecursionError:
             batch.rejects.append((number, _depth_reason(depth), text[:RAW_KEEP]))
             continue
         _take(obj, number, text, 0, sha16, source_file, batch)
-        if batch.full():
-            kinds.update(batch.kinds)
-            batch.kinds.clear()
-            tick()
-            yield batch.chunk()
     kinds.update(batch.kinds)
     yield batch.chunk()
 

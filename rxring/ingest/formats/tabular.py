@@ -27,6 +27,8 @@ import io
 import json
 import re
 import zipfile
+from array import array
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -40,16 +42,21 @@ import pyarrow.parquet as pq
 
 from ...schema import MASTER_COLUMNS
 from ..aliases import COLUMN_ALIASES, SALE_HINT_COLUMNS, map_headers, normalise_header
+from ..normalise import NUMBER_COLUMNS
 from ..sniff import (RATIO_GRACE, InputLimit, Utf8Recoder, is_gzip, limit_hint, limits, open_binary, raw_position,
                      text_stream, zip_source)
 from ..strings import string_parts
 from . import Chunk, FileProblem
+from .jsonfmt import RAW_KEEP, bounded_lines
 
 __all__ = ["TablePlan", "plan_table", "read_csv", "read_xlsx", "read_parquet", "MASTER_ALIASES",
            "PARQUET_DICTIONARY_COLUMNS"]
 
 CSV_BLOCK = 16 << 20
 XLSX_CHUNK = 20_000
+#: Malformed rows (wrong number of fields, broken quotes) kept in memory for one CSV parse block at most;
+#: past it, the rest of the file is read line by line and handed on in chunks of :data:`XLSX_CHUNK` rows.
+MAX_BAD_ROWS_PER_BLOCK = 50_000
 PARQUET_BATCH = 256_000
 
 MASTER_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -223,12 +230,21 @@ def _csv_header(path: Path, encoding: str, delimiter: str) -> list[str]:
     return _dedupe(row)
 
 
-def _read_master_csv(path: Path, encoding: str, delimiter: str, names: list[str], plan: TablePlan) -> Chunk:
-    """A master table is small: read it whole with the csv module, keeping physical line numbers."""
+def _read_master_csv(path: Path, encoding: str, delimiter: str, names: list[str], plan: TablePlan) -> Iterator[Chunk]:
+    """A master table, read with the csv module (physical line numbers kept), in chunks of :data:`XLSX_CHUNK` rows."""
     good: list[list[str]] = []
     lines: list[int] = []
     rejects: list[tuple[int, str, str]] = []
     blank = 0
+
+    def chunk() -> Chunk:
+        nonlocal good, lines, rejects, blank
+        master, bad = master_frame(pd.DataFrame(good, columns=names, dtype=object), plan, first_line=0)
+        out = Chunk(master=(plan.kind, master), rejects=sorted(rejects + [(lines[i], why, raw) for i, why, raw in bad]),
+                    blank=blank)
+        good, lines, rejects, blank = [], [], [], 0
+        return out
+
     with text_stream(path, encoding) as fh:
         reader = csv.reader(fh, delimiter=delimiter)
         next(reader, None)
@@ -239,14 +255,14 @@ def _read_master_csv(path: Path, encoding: str, delimiter: str, names: list[str]
                 blank += 1
                 continue
             if len(row) != len(names):
-                rejects.append((line, f"row has {len(row)} fields, the header has {len(names)}", join_row(row, delimiter)))
-                continue
-            good.append(row)
-            lines.append(line)
-    frame = pd.DataFrame(good, columns=names, dtype=object)
-    master, bad = master_frame(frame, plan, first_line=0)
-    rejects += [(lines[i], why, raw) for i, why, raw in bad]
-    return Chunk(master=(plan.kind, master), rejects=sorted(rejects), blank=blank)
+                rejects.append((line, f"row has {len(row)} fields, the header has {len(names)}",
+                                join_row(row, delimiter)[:RAW_KEEP]))
+            else:
+                good.append(row)
+                lines.append(line)
+            if len(good) + len(rejects) >= XLSX_CHUNK:
+                yield chunk()
+    yield chunk()
 
 
 def _csv_rows(reader) -> Iterator[list[str]]:
@@ -259,42 +275,76 @@ def _csv_rows(reader) -> Iterator[list[str]]:
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
-def _resync(text: str, number: int, delimiter: str, expected: int) -> tuple[list, list, int] | None:
+def _resync(text: str, number: int, delimiter: str, expected: int,
+            budget: int | None = None) -> tuple[list, list, int] | None:
     """An invalid row that runs over several lines because its first line opens a quote it never closes.
 
     Returns (rejects, recovered rows as (line, fields), blank lines), or None when
     the row is not such a case.  The broken record is its first line and the lines
     after it up to the first that parses as a row of ``expected`` fields (balanced
-    quotes); from there every line is read on its own.
+    quotes); from there every line is read on its own.  The broken record's raw
+    text is kept up to :data:`RAW_KEEP` characters (it may run over megabytes).
+
+    Raises
+    ------
+    _TooManyBadRows
+        When the row gives more than ``budget`` rejected and recovered rows (the
+        caller reads the rest of the file line by line, in bounded chunks).
     """
-    parts = _LINE_BREAK.split(text)
-    if len(parts) < 2 or parts[0].count('"') % 2 == 0:
+    breaks = _LINE_BREAK.finditer(text)
+    first_break = next(breaks, None)
+    if first_break is None or text[: first_break.start()].count('"') % 2 == 0:
         return None
     rejects, recovered, blank = [], [], 0
-    broken: list[str] | None = [parts[0]]
-    for i, part in enumerate(parts[1:], start=1):
-        fields = None
-        if part.count('"') % 2 == 0:
-            try:
-                fields = next(csv.reader([part], delimiter=delimiter), [])
-            except csv.Error:
-                fields = None
+    broken_open = True  # the broken record is still growing: text[:broken_end]
+    broken_end = first_break.start()
+
+    def spans():  # (start, end) of each line after the first
+        position = first_break.end()
+        for found in breaks:
+            yield position, found.start()
+            position = found.end()
+        yield position, len(text)
+
+    for i, (start, end) in enumerate(spans(), start=1):
+        part = text[start:end]
+        fields = _line_fields(part, delimiter)
         if fields is not None and len(fields) == expected:
-            if broken is not None:
-                rejects.append((number, "unterminated quote: the record ends at the end of its line", "\n".join(broken)))
-                broken = None
+            if broken_open:
+                rejects.append((number, "unterminated quote: the record ends at the end of its line",
+                                text[: min(broken_end, RAW_KEEP)]))
+                broken_open = False
             recovered.append((number + i, fields))
-        elif broken is not None:
-            broken.append(part)
+        elif broken_open:
+            broken_end = end
         elif not part.strip():
             blank += 1
         else:
             reason = (f"row has {len(fields)} fields, the header has {expected}" if fields is not None
                       else "unbalanced quotes")
-            rejects.append((number + i, reason, part))
-    if broken is not None:
-        rejects.append((number, "unterminated quote: the record runs to the end of the file", "\n".join(broken)))
+            rejects.append((number + i, reason, part[:RAW_KEEP]))
+        if budget is not None and len(rejects) + len(recovered) > budget:
+            raise _TooManyBadRows
+    if broken_open:
+        rejects.append((number, "unterminated quote: the record runs to the end of the file",
+                        text[: min(broken_end, RAW_KEEP)]))
     return rejects, recovered, blank
+
+
+def _line_fields(line: str, delimiter: str) -> list[str] | None:
+    """The fields of one line of CSV (None when its quotes do not balance)."""
+    if '"' not in line:
+        return line.split(delimiter)  # what the csv module gives, without its per-call cost
+    if line.count('"') % 2:
+        return None
+    try:
+        return next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:
+        return None
+
+
+class _TooManyBadRows(Exception):
+    """More than :data:`MAX_BAD_ROWS_PER_BLOCK` malformed rows in one parse block."""
 
 
 def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None], ctx_setup: Callable[[TablePlan], None]) -> Iterator[Chunk]:
@@ -307,42 +357,78 @@ def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None
     plan = plan_table(names)
     ctx_setup(plan)
     if plan.kind != "events":
-        yield _read_master_csv(path, encoding, delimiter, names, plan)
+        yield from _read_master_csv(path, encoding, delimiter, names, plan)
         return
 
-    skipped_lines: list[int] = []
+    # Rows pyarrow skipped (record numbers) still needed to number the rows to come; those before
+    # every row still to come are folded into two counts, so memory does not grow with the file.
+    skipped_lines = array("q")
     skipped_breaks: dict[int, int] = {}  # line breaks inside a skipped row (later rows start further down)
+    folded = folded_breaks = 0
     bad_rows: list[tuple[int, str, str]] = []
+    bad_blank = 0  # blank lines among the skipped rows of the current block
     recovered: list[tuple[int, list[str]]] = []
     expected = len(names)
+    reasons: dict[int, str] = {}
+    overflow = False  # more than MAX_BAD_ROWS_PER_BLOCK malformed rows in the block being parsed
     ordinal = 0
     spanned = 0  # line breaks inside quoted values of the rows read so far (read by on_invalid)
     done_line = 1  # the last physical line of the rows handed on
 
     def on_invalid(row) -> str:
+        nonlocal bad_blank, overflow
         text = row.text or ""
         number = row.number
         if number is not None:
             skipped_lines.append(number)
             # row.number counts records; the physical line adds the breaks inside earlier records
-            physical = number + spanned + sum(b for n, b in skipped_breaks.items() if n < number)
+            physical = number + spanned + folded_breaks + sum(b for n, b in skipped_breaks.items() if n < number)
             breaks = text.count("\n") + text.count("\r") - text.count("\r\n")
             if breaks:
                 skipped_breaks[number] = breaks
             row_number = physical
         else:
             row_number = None
-        synced = _resync(text, row_number, delimiter, expected) if row_number is not None else None
+        budget = MAX_BAD_ROWS_PER_BLOCK - len(bad_rows) - len(recovered)
+        try:
+            synced = _resync(text, row_number, delimiter, expected, budget) if row_number is not None else None
+        except _TooManyBadRows:
+            synced = None
+            budget = -1
+        if budget < 0:
+            overflow = True
+            return "error"  # the block is dropped; the rest of the file is read line by line
         if synced is not None:
             rejects, rows, blank_lines = synced
             bad_rows.extend(rejects)
-            bad_rows.extend((0, "", "") for _ in range(blank_lines))
+            bad_blank += blank_lines
             recovered.extend(rows)
         elif text.strip():
-            bad_rows.append((row_number or 0, f"row has {row.actual_columns} fields, the header has {expected}", text))
+            columns = row.actual_columns
+            if columns not in reasons:
+                reasons[columns] = f"row has {columns} fields, the header has {expected}"
+            bad_rows.append((row_number or 0, reasons[columns], text))
         else:
-            bad_rows.append((row_number or 0, "", ""))  # blank line: skipped, not counted
+            bad_blank += 1  # blank line: skipped, not counted
         return "skip"
+
+    def line_by_line(why: str) -> Iterator[Chunk]:
+        """The rest of the file after ``done_line``, read with the csv module (the rows of the failed block too)."""
+        nonlocal bad_blank
+        bad_rows.clear()
+        recovered.clear()
+        bad_blank = 0
+        yield Chunk(notes=[f"{why}; the rest of the file after line {done_line} was read line by line"])
+        yield from _csv_tail(path, encoding, delimiter, names, plan, done_line)
+
+    def gave_up(exc: Exception) -> str | None:
+        """Why pyarrow stopped, when reading on line by line can recover (else None: the file is broken)."""
+        if overflow:
+            return f"more than {MAX_BAD_ROWS_PER_BLOCK:,} malformed rows in one {CSV_BLOCK >> 20} MB parse block"
+        if "straddl" in str(exc):
+            # a row longer than the parse block, nearly always a quote never closed
+            return f"a row is longer than the {CSV_BLOCK >> 20} MB parse block (a quote never closed?)"
+        return None
 
     binary = open_binary(path)
     raw = Utf8Recoder(binary, encoding)
@@ -353,12 +439,19 @@ def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None
                                            block_size=CSV_BLOCK, use_threads=False),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid,
                                              ignore_empty_lines=False, newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+            # only an empty cell is missing: "NaN", "NA", "null" in a quantity or amount are quarantined
+            # as not a number (pyarrow's default null values would make them silently missing)
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, null_values=[""],
                                                  strings_can_be_null=True, quoted_strings_can_be_null=True),
         )
     except pa.ArrowInvalid as exc:
         raw.close()
-        raise FileProblem(f"cannot read as CSV: {exc}") from None
+        why = gave_up(exc)
+        if why is None:
+            raise FileProblem(f"cannot read as CSV: {exc}") from None
+        yield from line_by_line(why)
+        return
+    missing_text = _missing_text_headers(plan, names)
     try:
         while True:
             try:
@@ -366,37 +459,38 @@ def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None
             except StopIteration:
                 break
             except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-                if "straddl" not in str(exc):
+                why = gave_up(exc)
+                if why is None:
                     raise FileProblem(f"CSV reading stopped after {ordinal} rows: {exc}") from None
-                # a row longer than the parse block, nearly always a quote never closed:
-                # the rest of the file is read line by line (rows of the failed block included)
-                bad_rows.clear()
-                recovered.clear()
-                yield Chunk(notes=[f"a row after line {done_line} is longer than the {CSV_BLOCK >> 20} MB parse "
-                                   f"block (a quote never closed?); the rest of the file was read line by line"])
-                yield from _csv_tail(path, encoding, delimiter, names, plan, done_line)
+                yield from line_by_line(why)
                 break
             tick(raw_position(binary))
             m = batch.num_rows
-            skipped = np.asarray(sorted(skipped_lines), dtype=np.int64)
-            t = skipped - np.arange(len(skipped)) - 2
+            skipped = np.sort(np.frombuffer(skipped_lines, dtype=np.int64)) if skipped_lines else np.zeros(0, np.int64)
+            t = skipped - np.arange(len(skipped)) - folded - 2
             g = np.arange(ordinal, ordinal + m)
             before = np.searchsorted(t, g, side="right")
-            lines = 2 + g + before + spanned
+            lines = 2 + g + folded + before + spanned + folded_breaks
             if skipped_breaks:  # skipped rows spanning several lines
                 extra = np.concatenate(([0], np.cumsum([skipped_breaks.get(int(n), 0) for n in skipped])))
                 lines = lines + extra[before]
             ordinal += m
-            table = pa.Table.from_batches([batch])
+            # skipped rows before every row to come: folded into the counts
+            fold = int(np.searchsorted(t, ordinal, side="right"))
+            if fold:
+                folded += fold
+                folded_breaks += sum(skipped_breaks.pop(int(n), 0) for n in skipped[:fold]) if skipped_breaks else 0
+                skipped_lines = array("q", skipped[fold:].tobytes())
+            table = _missing_as_null(pa.Table.from_batches([batch]), missing_text)
             inner = _breaks_in_values(table)
             if inner is not None:  # a quoted value spans lines: later rows start further down
                 before = np.concatenate(([0], np.cumsum(inner)[:-1]))
                 lines = lines + before
                 spanned += int(inner.sum())
             blank = _blank_mask(table)
-            rejects = [r for r in bad_rows if r[1]]
-            bad_blank = sum(1 for r in bad_rows if not r[1])
+            rejects, block_blank = list(bad_rows), bad_blank
             bad_rows.clear()
+            bad_blank = 0
             if m:
                 done_line = max(done_line, int((lines + inner).max() if inner is not None else lines.max()))
             for line, _, text in rejects:
@@ -407,15 +501,15 @@ def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None
                 table = table.filter(pa.array(~blank))
                 lines = lines[~blank]
             records = _rename(table, plan).append_column("_line", pa.array(lines, type=pa.int64()))
-            yield Chunk(records=records, rejects=rejects, blank=int(blank.sum()) + bad_blank,
+            yield Chunk(records=records, rejects=rejects, blank=int(blank.sum()) + block_blank,
                         raw_lookup=_row_lookup(table, lines, lambda values: join_row(values, delimiter)))
             if recovered:
                 yield _recovered_chunk(recovered, names, plan, delimiter)
                 recovered.clear()
         if recovered:
             yield _recovered_chunk(recovered, names, plan, delimiter)
-        if bad_rows:
-            yield Chunk(rejects=[r for r in bad_rows if r[1]], blank=sum(1 for r in bad_rows if not r[1]))
+        if bad_rows or bad_blank:
+            yield Chunk(rejects=list(bad_rows), blank=bad_blank)
         notes = []
         if raw.fallback_blocks:
             notes.append("bytes that are not UTF-8 were read as GB18030 line by line (mixed encodings)")
@@ -437,12 +531,15 @@ def _csv_tail(path: Path, encoding: str, delimiter: str, names: list[str], plan:
     A line that opens a quote is joined with the next lines until the quotes balance
     (at most :data:`TAIL_JOIN_LINES` lines); when they never do, that line alone is
     the broken record ("unterminated quote") and reading resumes on the next line.
-    Per-row Python: only for the rest of a file whose quote is never closed.
+    Per-row Python: only for the rest of a file whose quote is never closed, or
+    that is mostly malformed.  Rows are handed on every :data:`XLSX_CHUNK` rows,
+    rejected ones included (their raw text cut to :data:`RAW_KEEP` characters), so
+    memory does not grow with the number of bad lines.
     """
-    from .jsonfmt import bounded_lines
-
     expected = len(names)
     cap = limits().max_line
+    missing = _missing_text_headers(plan, names)
+    reasons: dict[int, str] = {}
     good: list[list[str]] = []
     lines: list[int] = []
     rejects: list[tuple[int, str, str]] = []
@@ -450,83 +547,116 @@ def _csv_tail(path: Path, encoding: str, delimiter: str, names: list[str], plan:
 
     def flush() -> Chunk:
         nonlocal good, lines, rejects, blank
-        if good:
-            columns = list(zip(*good))
-            table = pa.table({n: pa.array([v if v != "" else None for v in col], type=pa.string())
-                              for n, col in zip(names, columns)})
-            at = np.asarray(lines, dtype=np.int64)
-            records = _rename(table, plan).append_column("_line", pa.array(at, type=pa.int64()))
-            chunk = Chunk(records=records, rejects=rejects, blank=blank,
-                          raw_lookup=_row_lookup(table, at, lambda values: join_row(values, delimiter)))
-        else:
-            chunk = Chunk(rejects=rejects, blank=blank)
+        chunk = _rows_chunk(good, lines, names, plan, delimiter, missing, rejects=rejects, blank=blank)
         good, lines, rejects, blank = [], [], [], 0
         return chunk
 
     with text_stream(path, encoding) as fh:
-        queue: list[tuple[int, str, int]] = []  # lines read ahead while looking for a closing quote
+        ahead: deque = deque()  # lines read ahead while looking for a closing quote
         source = enumerate(bounded_lines(fh, cap), start=1)
 
         def next_line():
-            if queue:
-                return queue.pop(0)
+            if ahead:
+                return ahead.popleft()
             for number, (text, oversize) in source:
                 if number > after_line:
                     return number, text, oversize
             return None
 
         while True:
+            if len(good) + len(rejects) >= XLSX_CHUNK:
+                yield flush()
             item = next_line()
             if item is None:
                 break
             number, text, oversize = item
             if oversize:
                 rejects.append((number, f"line of {oversize:,} characters is longer than the limit of {cap:,} "
-                                        f"({limit_hint('max_line')})", text))
+                                        f"({limit_hint('max_line')})", text[:RAW_KEEP]))
                 continue
-            record, taken = text, []
-            if record.count('"') % 2:
-                while len(taken) < TAIL_JOIN_LINES and len(record) < CSV_BLOCK:
+            record, quotes = text, text.count('"')
+            if quotes % 2:
+                taken, pieces, size = [], [text], len(text)
+                while len(taken) < TAIL_JOIN_LINES and size < CSV_BLOCK:
                     more = next_line()
                     if more is None:
                         break
                     taken.append(more)
                     if more[2]:
                         break
-                    record += more[1]
-                    if record.count('"') % 2 == 0:
+                    pieces.append(more[1])
+                    size += len(more[1])
+                    quotes += more[1].count('"')
+                    if quotes % 2 == 0:
                         break
-                if record.count('"') % 2:  # never closed: this line alone is the broken record
-                    queue[:0] = taken
+                if quotes % 2:  # never closed: this line alone is the broken record
+                    ahead.extendleft(reversed(taken))
                     rejects.append((number, "unterminated quote: the record ends at the end of its line",
-                                    text.rstrip("\r\n")))
+                                    text.rstrip("\r\n")[:RAW_KEEP]))
                     continue
-            try:
-                fields = next(csv.reader([record.rstrip("\r\n")], delimiter=delimiter), [])
-            except csv.Error as exc:
-                rejects.append((number, f"cannot read the row as CSV ({exc})", record.rstrip("\r\n")[:4000]))
+                record = "".join(pieces)
+            fields = _line_fields(record.rstrip("\r\n"), delimiter)
+            if fields is None:
+                rejects.append((number, "cannot read the row as CSV", record.rstrip("\r\n")[:RAW_KEEP]))
                 continue
             if not any(f.strip() for f in fields):
                 blank += 1
             elif len(fields) != expected:
-                rejects.append((number, f"row has {len(fields)} fields, the header has {expected}",
-                                record.rstrip("\r\n")))
+                if len(fields) not in reasons:
+                    reasons[len(fields)] = f"row has {len(fields)} fields, the header has {expected}"
+                rejects.append((number, reasons[len(fields)], record.rstrip("\r\n")[:RAW_KEEP]))
             else:
                 good.append(fields)
                 lines.append(number)
-            if len(good) >= XLSX_CHUNK:
-                yield flush()
     yield flush()
 
 
 def _recovered_chunk(recovered: list[tuple[int, list[str]]], names: list[str], plan: TablePlan, delimiter: str) -> Chunk:
     """The rows read again after an unterminated quote (see :func:`_resync`)."""
-    lines = np.asarray([line for line, _ in recovered], dtype=np.int64)
-    columns = list(zip(*[fields for _, fields in recovered]))
+    return _rows_chunk([fields for _, fields in recovered], [line for line, _ in recovered], names, plan, delimiter,
+                       _missing_text_headers(plan, names))
+
+
+def _rows_chunk(rows: list[list[str]], lines: list[int], names: list[str], plan: TablePlan, delimiter: str,
+                missing: list[str], rejects: list | None = None, blank: int = 0) -> Chunk:
+    """A chunk of CSV rows the csv module took apart (``lines``: their physical lines), read like pyarrow's."""
+    if not rows:
+        return Chunk(rejects=rejects or [], blank=blank)
+    columns = list(zip(*rows))
     table = pa.table({n: pa.array([v if v != "" else None for v in col], type=pa.string())
                       for n, col in zip(names, columns)})
-    records = _rename(table, plan).append_column("_line", pa.array(lines, type=pa.int64()))
-    return Chunk(records=records, raw_lookup=_row_lookup(table, lines, lambda values: join_row(values, delimiter)))
+    table = _missing_as_null(table, missing)
+    at = np.asarray(lines, dtype=np.int64)
+    records = _rename(table, plan).append_column("_line", pa.array(at, type=pa.int64()))
+    return Chunk(records=records, rejects=rejects or [], blank=blank,
+                 raw_lookup=_row_lookup(table, at, lambda values: join_row(values, delimiter)))
+
+
+#: Cell texts that mean "missing" in a CSV export (pyarrow's default null values: NULL, NA, N/A, NaN,
+#: #N/A, ...).  They are missing in text columns (codes, ids, names, times); in a quantity, price or
+#: amount column they are quarantined as "not a number", never read as the default.
+MISSING_TEXT = pa.array(sorted(v for v in pacsv.ConvertOptions().null_values if v), type=pa.string())
+_MISSING_LONGEST = max(len(v.as_py().encode()) for v in MISSING_TEXT)
+
+
+def _missing_text_headers(plan: TablePlan, names: list[str]) -> list[str]:
+    """The columns of a CSV file in which :data:`MISSING_TEXT` means a missing value: all but the numbers."""
+    numbers = {plan.mapping[c] for c in NUMBER_COLUMNS if c in plan.mapping}
+    return [n for n in names if n not in numbers]
+
+
+def _missing_as_null(table: pa.Table, headers: list[str]) -> pa.Table:
+    """``table`` with :data:`MISSING_TEXT` cells of ``headers`` as nulls."""
+    for name in headers:
+        i = table.schema.get_field_index(name)
+        col = table.column(i)
+        shortest = pc.min(pc.binary_length(col)).as_py()  # 30 times cheaper than the look-up: codes, times
+        if shortest is None or shortest > _MISSING_LONGEST:
+            continue
+        hit = pc.is_in(col, value_set=MISSING_TEXT)
+        if pc.any(hit).as_py():
+            table = table.set_column(i, name, pc.if_else(hit, pa.scalar(None, pa.string()), col))
+    return table
 
 
 def _breaks_in_values(table: pa.Table) -> np.ndarray | None:
@@ -554,10 +684,14 @@ def _row_lookup(table: pa.Table, lines: np.ndarray, join) -> Callable[[list[int]
 
     def lookup(wanted: list[int]) -> list[str]:
         positions = np.searchsorted(lines, np.asarray(wanted, dtype=np.int64))
-        rows = table.take(pa.array(positions)).to_pylist()
-        if join is None:
-            return [json.dumps(r, ensure_ascii=False, default=str) for r in rows]
-        return [join([r[n] for n in names]) for r in rows]
+        out: list[str] = []
+        for start in range(0, len(positions), XLSX_CHUNK):  # a block of bad rows as Python objects: in slices
+            rows = table.take(pa.array(positions[start:start + XLSX_CHUNK])).to_pylist()
+            if join is None:
+                out += [json.dumps(r, ensure_ascii=False, default=str)[:RAW_KEEP] for r in rows]
+            else:
+                out += [join([r[n] for n in names])[:RAW_KEEP] for r in rows]
+        return out
 
     return lookup
 
