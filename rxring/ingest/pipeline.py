@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
+import stat
 import sys
 import threading
 import zlib
@@ -27,7 +28,7 @@ from .partwriter import PartWriterThread
 from .prepared import Prepared, prepare_chunk
 from .store import InputWriter, cleanup_temporaries, committed_sizes, restore_committed
 
-__all__ = ["ingest", "collect_inputs", "file_sha256"]
+__all__ = ["ingest", "collect_inputs", "unreadable_reason", "file_sha256"]
 
 
 def file_sha256(path: Path) -> str:
@@ -39,23 +40,26 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def collect_inputs(paths: Iterable, skip: Path | None = None) -> list[tuple[Path, str]]:
-    """Expand files and folders (recursively) into (path, display name), sorted per folder.
+def collect_inputs(paths: Iterable, skip: Path | None = None) -> list[tuple[Path, str, str | None]]:
+    """Expand files and folders (recursively) into (path, display name, problem), sorted per folder.
 
     Hidden files and folders (names starting with ".") inside folders are skipped,
     and so is the workspace folder ``skip`` when it lies inside an input folder.
+    Everything else found is listed: ``problem`` says why one is not read at all
+    (a FIFO, socket or device, a broken symlink, a symlink to a folder; see
+    :func:`unreadable_reason`), None for a regular file.  Nothing is opened here.
 
     Raises
     ------
     RxringError
         When an input does not exist.
     """
-    out: list[tuple[Path, str]] = []
-    seen: set[Path] = set()
+    out: list[tuple[Path, str, str | None]] = []
+    seen: set[str] = set()
     skip = skip.resolve() if skip is not None else None
     for given in paths:
         path = Path(given)
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             raise RxringError(f"input {path} does not exist")
         if skip is not None and (path.resolve() == skip or skip in path.resolve().parents):
             raise RxringError(f"input {path} is inside the workspace {skip}; name the input files or folders instead")
@@ -64,16 +68,38 @@ def collect_inputs(paths: Iterable, skip: Path | None = None) -> list[tuple[Path
             for root, dirs, names in os.walk(path):
                 rootp = Path(root)
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (skip is None or (rootp / d).resolve() != skip))
-                files.extend(rootp / n for n in sorted(names) if not n.startswith("."))
+                # a symlink to a folder is listed (and not followed), the folders themselves are walked
+                listed = [n for n in names if not n.startswith(".")] + [d for d in dirs if (rootp / d).is_symlink()]
+                files.extend(rootp / n for n in sorted(listed))
         else:
             files = [path]
         for f in files:
-            resolved = f.resolve()
-            if resolved in seen or not f.is_file():
+            display = f.as_posix()
+            if display in seen:  # the same name given twice (a folder and a file in it)
                 continue
-            seen.add(resolved)
-            out.append((f, f.as_posix()))
+            seen.add(display)
+            out.append((f, display, unreadable_reason(f)))
     return out
+
+
+def unreadable_reason(path: Path) -> str | None:
+    """Why ``path`` is not read at all, or None for a regular file (looked at with stat, never opened:
+    opening a FIFO would wait for a writer)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            return f"broken symlink (its target {os.readlink(path)} does not exist); not read"
+        return "the file disappeared before it was read"
+    except OSError as exc:
+        return f"cannot read the file: {exc.strerror or exc}"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a symlink to a folder (not followed: name the folder itself to read it); not read"
+    kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
+    return f"not a regular file ({kind}); not opened"
 
 
 class _Progress:
@@ -391,6 +417,11 @@ def _workspace_lock(ws: Workspace):
     return workspace_lock(ws, "ingest", wait=0)
 
 
+def _abs_path(path: Path) -> str:
+    """Where a file is, for the manifest: a regular file's real path, else the path as named (a broken symlink)."""
+    return str(path.resolve()) if path.is_file() else os.path.abspath(path)
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -404,46 +435,59 @@ def _ingest_locked(paths: list, ws: Workspace, progress: bool, reveal_pii: bool 
     known = {entry.get("sha256"): entry for entry in manifest["inputs"]}
     report = IngestReport(workspace=str(ws.root))
     pending: list[tuple[_Finishing, Path]] = []  # inputs read, their parts still being written (oldest first)
-    rejected_changed = False
+    unsaved = False  # the manifest's lists of files that are no inputs changed since it was written
 
     def save() -> None:
-        nonlocal rejected_changed
+        nonlocal unsaved
         manifest["version"] = __version__
         manifest["totals"] = _manifest_totals(manifest["inputs"])
         manifest.update(committed_sizes(ws))
         fault_point("ingest-before-manifest")
         ws.write_manifest(manifest)
-        rejected_changed = False
+        unsaved = False
 
     def complete() -> None:
         finishing, path = pending.pop(0)
         finishing.finish()
         entry = finishing.report
         record = entry.to_dict()
-        record["abs_path"] = str(path.resolve())
+        record["abs_path"] = _abs_path(path)
         record["ingested_at"] = _now()
         manifest["inputs"].append(record)
         known[entry.sha256] = record
-        if manifest.get("rejected"):
-            manifest["rejected"] = [r for r in manifest["rejected"] if r.get("sha256") != entry.sha256]
+        for key, same in (("rejected", "sha256"), ("duplicates", "abs_path")):
+            if manifest.get(key):
+                manifest[key] = [r for r in manifest[key] if r.get(same) != record[same]]
         save()
 
+    def remember(key: str, entry: FileReport, path: Path, **fields) -> None:
+        """Record a file that is no input in the manifest's list ``key``, one record per file.
+
+        ``rejected``: rejected whole, with the status and reason (not ``inputs``: the next
+        ingest reads it again, e.g. after a limit was raised); one record per content too.
+        ``duplicates``: skipped, its content is that of the input ``duplicate_of``.
+        """
+        nonlocal unsaved
+        record = {"path": entry.path, "abs_path": _abs_path(path), "size": entry.size, "sha256": entry.sha256,
+                  **fields, "checked_at": _now()}
+        by_content = key == "rejected" and entry.sha256
+        manifest[key] = [r for r in manifest.get(key, []) if r.get("abs_path") != record["abs_path"]
+                         and not (by_content and r.get("sha256") == entry.sha256)] + [record]
+        unsaved = True
+
     def reject(entry: FileReport, path: Path) -> None:
-        """A file rejected whole goes into the manifest's ``rejected`` list with the reason (not ``inputs``:
-        it is read again by the next ingest, e.g. after a limit was raised)."""
-        nonlocal rejected_changed
-        record = {"path": entry.path, "abs_path": str(path.resolve()), "size": entry.size, "sha256": entry.sha256,
-                  "format": entry.format, "status": entry.status, "reason": entry.message, "checked_at": _now()}
-        kept = [r for r in manifest.get("rejected", []) if r.get("sha256") != entry.sha256 or not entry.sha256]
-        manifest["rejected"] = kept + [record]
-        rejected_changed = True
+        remember("rejected", entry, path, format=entry.format, status=entry.status, reason=entry.message)
 
     part_writer = PartWriterThread(depth=2)
     part_pool = parallel.PiecePool()  # worker processes, started for the first large JSON Lines file
     try:
-        for path, display in inputs:
+        for path, display, problem in inputs:
             entry = FileReport(path=display)
             report.files.append(entry)
+            if problem is not None:  # a FIFO, a broken symlink, ...: never opened
+                entry.status, entry.message = ERROR, problem
+                reject(entry, path)
+                continue
             try:
                 entry.size = path.stat().st_size
                 entry.sha256 = file_sha256(path)
@@ -459,7 +503,9 @@ def _ingest_locked(paths: list, ws: Workspace, progress: bool, reveal_pii: bool 
                 entry.status = ALREADY
                 entry.format = previous.get("format", "")
                 entry.table = previous.get("table", "")
-                entry.message = "" if previous.get("path") == display else f"same content as {previous.get('path')}"
+                if previous.get("path") != display:  # another file (or name) with known content
+                    entry.message = f"skipped as a duplicate of {previous.get('path')} (same content, SHA-256)"
+                    remember("duplicates", entry, path, duplicate_of=previous.get("path"))
                 continue
             try:
                 finishing = _ingest_file(ws, path, display, entry, progress, part_writer, part_pool, reveal_pii)
@@ -479,7 +525,7 @@ def _ingest_locked(paths: list, ws: Workspace, progress: bool, reveal_pii: bool 
                 complete()  # the previous input's part was written while this one was read
         while pending:
             complete()
-        if rejected_changed:
+        if unsaved:
             save()
     finally:
         for finishing, _ in pending:  # an exception left it unfinished

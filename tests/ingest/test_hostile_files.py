@@ -483,3 +483,44 @@ def test_quarantine_memory_does_not_grow_with_the_bad_lines_of_a_file(tmp_path):
     events = read_events(ws)
     where = dict(zip(events["trace_code"], events["source_line"]))
     assert (where[f"{CODE_STEM}0003"], where[f"{CODE_STEM}0005"], where[f"{CODE_STEM}0008"]) == (n + 2, n + 3, n + 4)
+
+
+# ------------------------------------------------------------------ files that are not read
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and symlinks")
+def test_fifos_broken_symlinks_and_duplicates_are_listed_never_silently_skipped(tmp_path):
+    """A FIFO is never opened (an ingest would wait for a writer for ever); it, a broken symlink,
+    a symlink to a folder and a second copy of a file all appear in the table and the manifest."""
+    folder, ws = tmp_path / "in", tmp_path / "ws"
+    folder.mkdir()
+    (folder / "a.csv").write_text(HEADER + _row(1) + "\n", encoding="utf-8")
+    (folder / "b_copy.csv").write_bytes((folder / "a.csv").read_bytes())
+    os.mkfifo(folder / "c.fifo")
+    (folder / "d_dangling.csv").symlink_to(tmp_path / "gone.csv")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "e.csv").write_text(HEADER + _row(2) + "\n", encoding="utf-8")
+    (folder / "e_folder").symlink_to(tmp_path / "other", target_is_directory=True)
+    for run in range(2):
+        done = _cli("ingest", str(folder), "-w", str(ws), "--no-progress", "--json")
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        files = {Path(f["path"]).name: f for f in json.loads(done.stdout)["files"]}
+        assert set(files) == {"a.csv", "b_copy.csv", "c.fifo", "d_dangling.csv", "e_folder"}
+        assert files["a.csv"]["status"] == ("ingested" if run == 0 else "already ingested")
+        assert files["b_copy.csv"]["status"] == "already ingested"
+        assert files["b_copy.csv"]["message"] == f"skipped as a duplicate of {folder.as_posix()}/a.csv (same content, SHA-256)"
+        assert (files["c.fifo"]["status"], files["c.fifo"]["message"]) == (
+            "error", "not a regular file (a FIFO (named pipe)); not opened")
+        assert files["d_dangling.csv"]["status"] == "error" and files["d_dangling.csv"]["message"].startswith(
+            "broken symlink")
+        assert files["e_folder"]["status"] == "error" and "symlink to a folder" in files["e_folder"]["message"]
+
+        manifest = json.loads((ws / "manifest.json").read_text(encoding="utf-8"))
+        assert [Path(e["path"]).name for e in manifest["inputs"]] == ["a.csv"]
+        rejected = {Path(r["path"]).name: r for r in manifest["rejected"]}
+        assert len(manifest["rejected"]) == 3  # one record per file, however many runs
+        assert rejected["c.fifo"]["reason"].startswith("not a regular file")
+        assert rejected["d_dangling.csv"]["reason"].startswith("broken symlink")
+        assert "symlink to a folder" in rejected["e_folder"]["reason"]
+        assert [(Path(d["path"]).name, Path(d["duplicate_of"]).name) for d in manifest["duplicates"]] == [
+            ("b_copy.csv", "a.csv")]
+        assert manifest["duplicates"][0]["sha256"] == manifest["inputs"][0]["sha256"]

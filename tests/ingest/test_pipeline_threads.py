@@ -134,7 +134,7 @@ def test_same_content_twice_in_a_row_is_already_ingested(tmp_path):
     (folder / "b.parquet").write_bytes((folder / "a.parquet").read_bytes())
     report = ingest([folder], tmp_path / "ws", progress=False)
     assert [f.status for f in report.files] == ["ingested", "already ingested"]
-    assert report.files[1].message == f"same content as {folder.as_posix()}/a.parquet"
+    assert report.files[1].message == f"skipped as a duplicate of {folder.as_posix()}/a.parquet (same content, SHA-256)"
 
 
 def _run_with_deadline(fn, seconds: float = 60):
