@@ -2,7 +2,8 @@
 
 Layout::
 
-    DIR/events/part-<sha>.parquet   canonical events, one part per ingested input file
+    DIR/events/part-<sha>.parquet   canonical events, one part per ingested input file (read only when
+                                    manifest.json names it: see Workspace.event_parts)
     DIR/deletions.parquet           NHSA 3507 deletions (record_no, event_type) to honour
     DIR/masters/<name>.parquet      sites, products, patients, prescribers
     DIR/quarantine.csv              rejected rows: source_file, source_line, reason, raw
@@ -61,6 +62,9 @@ LOCK_WAIT_ENV = "RXRING_LOCK_WAIT"
 DEFAULT_LOCK_WAIT = 300.0
 
 _GENERATION = re.compile(r"gen-(\d{6,})")
+
+#: How ingest names an input's event part: the first 16 hex digits of the input's SHA-256.
+INGEST_PART = re.compile(r"part-[0-9a-f]{16}\.parquet")
 
 
 def as_workspace(workspace, create: bool = False) -> "Workspace":
@@ -273,8 +277,39 @@ class Workspace:
             digest.update(f"file {path.relative_to(self.root).as_posix()} {size}\n".encode())
         return digest.hexdigest()[:16]
 
+    def part_path(self, name: str) -> Path:
+        """Where the event part ``name`` lies: ``events/part-<name>.parquet``."""
+        return self.events_dir / f"part-{name}.parquet"
+
     def event_parts(self) -> list[Path]:
-        return sorted(self.events_dir.glob("*.parquet")) if self.events_dir.is_dir() else []
+        """The event parts every reader reads: those ingest committed, and those of :meth:`write_event_part`.
+
+        An ingest part (:data:`INGEST_PART`) counts only when manifest.json's ``inputs``
+        name it: a part renamed into place by an ingest killed before it recorded the
+        input is an orphan (:meth:`orphan_parts`), not read, and removed by the next
+        ingest, which reads that input again.
+        """
+        if not self.events_dir.is_dir():
+            return []
+        committed = self._committed_parts()
+        return sorted(p for p in self.events_dir.glob("*.parquet")
+                      if p.name in committed or not INGEST_PART.fullmatch(p.name))
+
+    def orphan_parts(self) -> list[Path]:
+        """Ingest parts the manifest does not name (left by an ingest killed between the two steps)."""
+        if not self.events_dir.is_dir():
+            return []
+        committed = self._committed_parts()
+        return sorted(p for p in self.events_dir.glob("*.parquet")
+                      if INGEST_PART.fullmatch(p.name) and p.name not in committed)
+
+    def _committed_parts(self) -> set[str]:
+        try:
+            inputs = self.manifest().get("inputs") or []
+        except ValueError as exc:
+            raise RxringError(f"{self.manifest_path} is damaged ({exc}); its events cannot be told apart "
+                              f"from those of an interrupted ingest") from None
+        return {entry["part"] for entry in inputs if isinstance(entry, dict) and entry.get("part")}
 
     def events_dataset(self) -> ds.Dataset:
         """All event parts as one pyarrow dataset (streamable, nothing loaded yet)."""
@@ -288,7 +323,17 @@ class Workspace:
         return self.events_dataset().to_table(columns=columns).to_pandas()
 
     def write_event_part(self, name: str, table: pa.Table) -> Path:
-        path = self.events_dir / f"part-{name}.parquet"
+        """Write ``table`` as the event part ``name`` (no input, no manifest entry: for tests and tools).
+
+        Raises
+        ------
+        ValueError
+            When ``name`` is shaped like an ingest part's (16 hex digits), which is read
+            only when the manifest names it.
+        """
+        path = self.part_path(name)
+        if INGEST_PART.fullmatch(path.name):
+            raise ValueError(f"part name {name!r} is reserved for ingest (16 hex digits of an input's SHA-256)")
         tmp = path.with_suffix(".parquet.tmp")
         pq.write_table(table.cast(EVENT_SCHEMA), tmp, compression="zstd")
         tmp.replace(path)

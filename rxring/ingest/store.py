@@ -46,12 +46,16 @@ def committed_sizes(ws: Workspace) -> dict:
 
 
 def restore_committed(ws: Workspace, manifest: dict) -> None:
-    """Cut quarantine.csv and deletions.parquet back to what the manifest counts.
+    """Cut quarantine.csv, deletions.parquet and the event parts back to what the manifest counts.
 
     Rows past the recorded size were appended by an input whose manifest entry was
     never written (the process was killed in between); that input is read again.
     A manifest from before these sizes were recorded is trusted as it is.
+    Event parts the manifest does not name (:meth:`Workspace.orphan_parts`: renamed
+    into place, then the process was killed) are removed.
     """
+    for orphan in ws.orphan_parts():
+        orphan.unlink(missing_ok=True)
     fresh = not manifest.get("inputs")
     size = manifest.get("quarantine_bytes", 0 if fresh else None)
     path = ws.quarantine_path
@@ -147,7 +151,7 @@ class InputWriter:
         self.ws = ws
         self.reveal_pii = reveal_pii
         self.part_name = part_name
-        self.part_path = ws.events_dir / f"part-{part_name}.parquet"
+        self.part_path = ws.part_path(part_name)
         self._tmp_part = self.part_path.with_suffix(".parquet.tmp")
         self._tmp_quarantine = ws.root / f".quarantine-{part_name}.tmp"
         self._own_thread = part_writer is None

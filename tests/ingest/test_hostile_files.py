@@ -524,3 +524,48 @@ def test_fifos_broken_symlinks_and_duplicates_are_listed_never_silently_skipped(
         assert [(Path(d["path"]).name, Path(d["duplicate_of"]).name) for d in manifest["duplicates"]] == [
             ("b_copy.csv", "a.csv")]
         assert manifest["duplicates"][0]["sha256"] == manifest["inputs"][0]["sha256"]
+
+
+def test_a_part_renamed_before_the_kill_is_not_read_and_the_next_ingest_removes_it(tmp_path):
+    """Killed (SIGKILL) after an input's event part was renamed into place, before the manifest
+    recorded the input: readers use only the parts the manifest names, the next ingest deletes
+    the orphan, and the input is read again when it is given again."""
+    from rxring.workspace import Workspace
+
+    folder, ws = tmp_path / "in", tmp_path / "ws"
+    folder.mkdir()
+    for k, rows in enumerate((3, 5, 7)):
+        (folder / f"f{k}.csv").write_text(HEADER + "".join(_row(10 * k + i) + "\n" for i in range(rows)),
+                                          encoding="utf-8")
+    assert _cli("ingest", str(folder / "f0.csv"), "-w", str(ws), "--no-progress").returncode == 0
+    killed = _cli("ingest", str(folder / "f1.csv"), "-w", str(ws), "--no-progress",
+                  env={"RXRING_FAULT_AT": "ingest-after-part"})
+    assert killed.returncode != 0
+    workspace = Workspace(ws)
+    manifest = json.loads((ws / "manifest.json").read_text(encoding="utf-8"))
+    committed = [entry["part"] for entry in manifest["inputs"]]
+    on_disk = sorted(p.name for p in (ws / "events").glob("*.parquet"))
+    assert len(committed) == 1 and len(on_disk) == 2  # f1's part is in place, the manifest does not know it
+    assert [p.name for p in workspace.event_parts()] == committed
+    assert [p.name for p in workspace.orphan_parts()] == sorted(set(on_disk) - set(committed))
+    assert len(workspace.read_events()) == 3
+
+    analysed = _cli("analyze", "-w", str(ws), "--no-progress", "--json")
+    assert analysed.returncode == 0, analysed.stderr
+    assert json.loads(analysed.stdout)["stats"]["events_read"] == 3  # not 3 + 5
+
+    assert _cli("ingest", str(folder / "f2.csv"), "-w", str(ws), "--no-progress").returncode == 0
+    assert workspace.orphan_parts() == []
+    assert len(list((ws / "events").glob("*.parquet"))) == 2 and len(workspace.read_events()) == 3 + 7
+    again = _cli("ingest", str(folder / "f1.csv"), "-w", str(ws), "--no-progress", "--json")
+    assert json.loads(again.stdout)["files"][0]["status"] == "ingested"
+    assert len(workspace.read_events()) == 3 + 5 + 7
+
+
+def test_write_event_part_refuses_an_ingest_part_name(tmp_path):
+    from rxring.schema import EVENT_SCHEMA
+    from rxring.workspace import Workspace
+
+    with pytest.raises(ValueError, match="reserved for ingest"):
+        Workspace(tmp_path, create=True).write_event_part("0123456789abcdef", EVENT_SCHEMA.empty_table())
+    assert not list((tmp_path / "events").glob("*"))  # nothing written
