@@ -28,6 +28,7 @@ import gzip
 import io
 import json
 import os
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from pathlib import Path
 from .formats import FileProblem
 
 __all__ = ["Sniffed", "sniff", "open_binary", "is_gzip", "text_stream", "raw_position", "Utf8Recoder",
-           "Limits", "InputLimit", "limits", "FALLBACK_ERRORS"]
+           "Limits", "InputLimit", "limits", "FALLBACK_ERRORS", "check_zip_inflation"]
 
 SAMPLE_BYTES = 256 * 1024
 GiB, MiB = 1 << 30, 1 << 20
@@ -261,6 +262,90 @@ def zip_source(path: Path, lim: Limits | None = None):
         raise InputLimit(f"a gzipped ZIP/XLSX is unpacked in memory, and this one is larger than "
                          f"{lim.max_document:,} bytes ({limit_hint('max_document')}, or gunzip it)")
     return io.BytesIO(data)
+
+
+_LOCAL_HEADER = struct.Struct("<4sHHHHHLLLHH")  # a ZIP member's local file header (30 bytes)
+
+
+def check_zip_inflation(source, lim: Limits | None = None, what: str = "ZIP") -> None:
+    """Inflate every member of a ZIP archive, counting the bytes that really come out.
+
+    The sizes a ZIP declares in its headers may lie (a member declaring 1 KB that
+    inflates to gigabytes); this reads each member's compressed bytes (as many as
+    the central directory says, what :mod:`zipfile` reads too) and stops as soon as
+    the bytes counted pass a limit.  Costs one extra inflation of the archive, in
+    blocks of 1 MiB (bounded memory).
+
+    Parameters
+    ----------
+    source : path or seekable binary file
+    what : str
+        How the archive is named in messages (``XLSX``).
+
+    Raises
+    ------
+    InputLimit
+        When the members inflate beyond ``max_decompressed`` bytes in all, or one
+        member, after ``RATIO_GRACE`` bytes out, more than ``max_ratio`` times its
+        compressed size.
+    zipfile.BadZipFile
+        When a member's local header is missing.
+    """
+    lim = lim or limits()
+    total = 0
+    with zipfile.ZipFile(source) as zf:
+        fp = zf.fp
+        for info in zf.infolist():
+            fp.seek(info.header_offset)
+            header = fp.read(_LOCAL_HEADER.size)
+            if len(header) < _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
+                raise zipfile.BadZipFile(f"member {info.filename}: no local header at offset {info.header_offset}")
+            fields = _LOCAL_HEADER.unpack(header)
+            fp.seek(fields[9] + fields[10], io.SEEK_CUR)  # the file name and extra field
+
+            def count(out: int) -> None:
+                if total + out > lim.max_decompressed:
+                    raise InputLimit(f"the {what} inflates to more than {lim.max_decompressed:,} bytes (counted while "
+                                     f"inflating; {limit_hint('max_decompressed')}); nothing from it was kept")
+                if out > RATIO_GRACE and out > lim.max_ratio * max(info.compress_size, 1):
+                    raise InputLimit(f"{what} member {info.filename} inflates more than {lim.max_ratio:g} times "
+                                     f"({info.compress_size:,} bytes to more than {out:,}, though its header declares "
+                                     f"{info.file_size:,}; a compression bomb? {limit_hint('max_ratio')}); "
+                                     f"nothing from it was kept")
+
+            total += _inflated_size(zf, info, fp, count)
+
+
+def _inflated_size(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fp, count) -> int:
+    """Bytes a member inflates to (``fp`` at its compressed data); ``count(bytes so far)`` after each block."""
+    if info.compress_type == zipfile.ZIP_STORED:
+        count(info.compress_size)
+        return info.compress_size
+    if info.compress_type != zipfile.ZIP_DEFLATED:  # bzip2, lzma: zipfile reads no more than declared
+        out = 0
+        with zf.open(info) as member:
+            for block in iter(lambda: member.read(1 << 20), b""):
+                out += len(block)
+                count(out)
+        return out
+    inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+    left, out, pending = info.compress_size, 0, b""
+    while not inflate.eof:
+        if not pending:
+            if left <= 0:
+                break
+            pending = fp.read(min(left, 1 << 16))
+            if not pending:
+                break
+            left -= len(pending)
+        try:
+            block = inflate.decompress(pending, 1 << 20)
+        except zlib.error as exc:
+            raise zipfile.BadZipFile(f"member {info.filename}: corrupt deflate data ({exc})") from None
+        pending = inflate.unconsumed_tail
+        out += len(block)
+        count(out)
+    return out
 
 
 def _read_sample(path: Path) -> bytes:

@@ -569,3 +569,66 @@ def test_write_event_part_refuses_an_ingest_part_name(tmp_path):
     with pytest.raises(ValueError, match="reserved for ingest"):
         Workspace(tmp_path, create=True).write_event_part("0123456789abcdef", EVENT_SCHEMA.empty_table())
     assert not list((tmp_path / "events").glob("*"))  # nothing written
+
+
+# ------------------------------------------------------------------ a ZIP whose headers lie
+
+def _zip_declaring(member: str, declared: int, inflated: int) -> bytes:
+    """A workbook-shaped ZIP whose ``member`` inflates to ``inflated`` bytes of "A" while its local
+    and central headers declare ``declared`` bytes (the header bytes patched after writing)."""
+    import struct
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("xl/workbook.xml", "<workbook/>")
+        with zf.open(member, "w") as fh:
+            block = b"A" * (1 << 20)
+            for _ in range(inflated >> 20):
+                fh.write(block)
+    data = bytearray(buf.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf:
+        info = zf.getinfo(member)
+    struct.pack_into("<L", data, info.header_offset + 22, declared)  # local header: uncompressed size
+    at = data.find(b"PK\x01\x02")
+    while at >= 0:  # central directory entries: uncompressed size at 24, name length at 28, name at 46
+        length = struct.unpack_from("<H", data, at + 28)[0]
+        if bytes(data[at + 46:at + 46 + length]) == member.encode():
+            struct.pack_into("<L", data, at + 24, declared)
+        at = data.find(b"PK\x01\x02", at + 4)
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf:
+        assert zf.getinfo(member).file_size == declared  # what the archive claims
+    return bytes(data)
+
+
+def test_a_zip_header_that_lies_about_the_size_is_stopped_by_the_bytes_counted(tmp_path, monkeypatch, run_ingest):
+    """The sheet declares 1 KB (so the declared-size checks pass) and inflates to 256 MiB."""
+    path = tmp_path / "in" / "liar.xlsx"
+    path.parent.mkdir()
+    path.write_bytes(_zip_declaring("xl/worksheets/sheet1.xml", 1024, 256 << 20))
+    assert path.stat().st_size < 1 << 20
+    report, events, _ = run_ingest(path)
+    f = report.files[0]
+    assert (f.status, f.read, f.accepted, f.quarantined) == ("error", 0, 0, 0)
+    assert "XLSX member xl/worksheets/sheet1.xml inflates more than 200 times" in f.message
+    assert "though its header declares 1,024" in f.message and "RXRING_MAX_RATIO" in f.message
+    assert events.empty
+
+    # the ratio raised: the total counted stops it at RXRING_MAX_DECOMPRESSED
+    monkeypatch.setenv("RXRING_MAX_RATIO", "1e9")
+    monkeypatch.setenv("RXRING_MAX_DECOMPRESSED", "64M")
+    report, _, _ = run_ingest(path, workspace=tmp_path / "ws2")
+    f = report.files[0]
+    assert f.status == "error" and "the XLSX inflates to more than 67,108,864 bytes (counted while inflating" in f.message
+
+
+def test_check_zip_inflation_counts_a_truthful_archive_too(tmp_path):
+    from rxring.ingest.sniff import check_zip_inflation
+
+    path = tmp_path / "a.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("small.xml", "<a/>" * 1000)
+        zf.writestr("stored.bin", b"x" * 5000, compress_type=zipfile.ZIP_STORED)
+    check_zip_inflation(path, Limits(max_decompressed=9000))  # 4000 + 5000 bytes: within
+    with pytest.raises(InputLimit, match="inflates to more than 8,999 bytes"):
+        check_zip_inflation(path, Limits(max_decompressed=8999))

@@ -15,8 +15,8 @@ A CSV row that pyarrow cannot take apart is quarantined; when it spans several
 lines because a quote is never closed, only the broken record is quarantined and
 reading resumes at the next line that parses as a row (:func:`_resync`).  An
 XLSX's ZIP members are checked against the :class:`~rxring.ingest.sniff.Limits`
-(declared sizes and compression ratio) before openpyxl reads the workbook in
-read-only (streaming) mode.
+(declared sizes, then the bytes they really inflate to, and the compression ratio)
+before openpyxl reads the workbook in read-only (streaming) mode.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ import pyarrow.parquet as pq
 from ...schema import MASTER_COLUMNS
 from ..aliases import COLUMN_ALIASES, SALE_HINT_COLUMNS, map_headers, normalise_header
 from ..normalise import NUMBER_COLUMNS
-from ..sniff import (RATIO_GRACE, InputLimit, Utf8Recoder, is_gzip, limit_hint, limits, open_binary, raw_position,
-                     text_stream, zip_source)
+from ..sniff import (RATIO_GRACE, InputLimit, Utf8Recoder, check_zip_inflation, is_gzip, limit_hint, limits,
+                     open_binary, raw_position, text_stream, zip_source)
 from ..strings import string_parts
 from . import Chunk, FileProblem
 from .jsonfmt import RAW_KEEP, bounded_lines
@@ -776,8 +776,10 @@ def read_xlsx(path: Path, display: str, tick: Callable[[], None],
 def _checked_workbook(path: Path):
     """The workbook to open (path, or its bytes when gzipped), after checking its members against the limits.
 
-    A ZIP member's declared size bounds what :mod:`zipfile` returns of it (and its
-    CRC is checked), so the check holds against a lying archive as well.
+    First by the sizes the archive declares (cheap), then by the bytes its members
+    really inflate to (:func:`~rxring.ingest.sniff.check_zip_inflation`, streaming):
+    a header that declares a small size for a member that inflates to gigabytes is
+    stopped at the limit too.
 
     Raises
     ------
@@ -806,6 +808,12 @@ def _checked_workbook(path: Path):
     if total > lim.max_decompressed:
         raise InputLimit(f"the XLSX inflates to {total:,} bytes, more than {lim.max_decompressed:,} "
                          f"({limit_hint('max_decompressed')}); nothing from it was kept")
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    try:
+        check_zip_inflation(source, lim, "XLSX")  # the headers may lie: the bytes that come out are counted
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise FileProblem(f"the XLSX workbook is damaged: {exc}") from None
     if isinstance(source, io.BytesIO):
         source.seek(0)
     return source
