@@ -58,6 +58,20 @@ EVENT_SCHEMA = pa.schema(
 )
 
 EVENT_COLUMNS = tuple(EVENT_SCHEMA.names)
+
+# Where an NHSA event came from: written after the EVENT_SCHEMA columns in the parts of
+# JSON / JSON Lines inputs (rxring.ingest), null where the message does not say.  The
+# columns needed to tell that two events are one sale reported twice (through both
+# channels, or retransmitted under a new msgid).  Not part of EVENT_SCHEMA: every
+# reader selects the EVENT_SCHEMA columns, so parts with or without these read alike.
+EVENT_ORIGIN_SCHEMA = pa.schema(
+    [
+        ("message_id", pa.string()),      # msgid of the message the event came from
+        ("visit_id", pa.string()),        # mdtrt_id (settlement channel) / mdtrt_sn (3505A ...)
+        ("channel", pa.string()),         # the message's infno: 3501..3506, 3501A..3506A, 2207, 2304
+    ]
+)
+EVENT_ORIGIN_COLUMNS = tuple(EVENT_ORIGIN_SCHEMA.names)
 REQUIRED_EVENT_COLUMNS = ("trace_code", "event_type", "event_time", "site_id")
 
 QUARANTINE_COLUMNS = ("source_file", "source_line", "reason", "raw")

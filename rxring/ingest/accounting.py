@@ -1,4 +1,4 @@
-"""Row accounting: what each input gave, and the invariant ``read = accepted + quarantined``."""
+"""Row accounting: what each input gave, and the invariant ``read = accepted + quarantined + skipped``."""
 
 from __future__ import annotations
 
@@ -19,10 +19,14 @@ class FileReport:
     """One input file's row accounting.
 
     ``read`` counts code-level records (see :mod:`rxring.ingest.formats`);
-    ``accepted`` those written to the events table, deletions or a master table;
-    ``quarantined`` those written to quarantine.csv.  ``events`` is how many rows
-    the file's events part holds, ``deletions`` how many 3507 deletions it gave,
-    ``blank`` how many blank rows were skipped (not counted as read).
+    ``accepted`` those written to the events table, deletions, fee details or a
+    master table; ``quarantined`` those written to quarantine.csv; ``skipped`` the
+    NHSA messages of interfaces that carry no trace code (9001 sign-in, 1101 ...),
+    counted by infno in ``skipped_infno``.  ``events`` is how many rows the file's
+    events part holds, ``deletions`` how many deletions it gave (3507, 2208/2305,
+    2601), ``fee_details`` how many 2204/2301 fee-detail lines, ``blank`` how many
+    blank rows were skipped (not counted as read).  ``notes`` are remarks for the
+    reader, data-quality notes among them (records accepted with a caveat, counted).
     """
 
     path: str
@@ -38,13 +42,16 @@ class FileReport:
     quarantined: int = 0
     events: int = 0
     deletions: int = 0
+    fee_details: int = 0
+    skipped: int = 0
+    skipped_infno: dict = field(default_factory=dict)
     blank: int = 0
     part: str | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
     def balanced(self) -> bool:
-        return self.read == self.accepted + self.quarantined
+        return self.read == self.accepted + self.quarantined + self.skipped
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,6 +81,10 @@ class IngestReport:
         return sum(f.events for f in self.files)
 
     @property
+    def skipped(self) -> int:
+        return sum(f.skipped for f in self.files)
+
+    @property
     def balanced(self) -> bool:
         return all(f.balanced for f in self.files)
 
@@ -89,7 +100,9 @@ class IngestReport:
             "accepted": self.accepted,
             "quarantined": self.quarantined,
             "events": self.events,
+            "skipped": self.skipped,
             "deletions": sum(f.deletions for f in self.files),
+            "fee_details": sum(f.fee_details for f in self.files),
             "already_ingested": sum(1 for f in self.files if f.status == ALREADY),
             "unreadable": sum(1 for f in self.files if f.status in (UNKNOWN, EMPTY, ERROR)),
         }
@@ -99,19 +112,28 @@ class IngestReport:
 
     def invariant_line(self) -> str:
         mark = "OK" if self.balanced else "VIOLATED"
-        return f"read {self.read} = accepted {self.accepted} + quarantined {self.quarantined}  [{mark}]"
+        skipped = f" + skipped {self.skipped}" if self.skipped else ""
+        return f"read {self.read} = accepted {self.accepted} + quarantined {self.quarantined}{skipped}  [{mark}]"
 
     def format_table(self) -> str:
-        """A plain-text table, one line per input, then totals and the invariant."""
-        headers = ("file", "format", "read", "accepted", "quarantined", "status")
+        """A plain-text table, one line per input, then totals and the invariant.
+
+        A ``skipped`` column (with the skipped infnos in the status) is shown when a file skipped messages.
+        """
+        skips = any(f.skipped for f in self.files)
+        headers = ("file", "format", "read", "accepted", "quarantined", *(("skipped",) if skips else ()), "status")
         rows = []
         for f in self.files:
             status = f.status if not f.message else f"{f.status}: {f.message}"
+            if f.skipped_infno:
+                status += " (skipped " + ", ".join(f"{n} x {infno}" for infno, n in sorted(f.skipped_infno.items())) + ")"
             fmt = f.format + (f"/{f.encoding}" if f.encoding and f.encoding not in ("utf-8",) else "")
             if f.table and f.table != "events":
                 fmt += f" ({f.table})"
-            rows.append((f.path, fmt, str(f.read), str(f.accepted), str(f.quarantined), status))
-        rows.append(("TOTAL", "", str(self.read), str(self.accepted), str(self.quarantined), ""))
+            rows.append((f.path, fmt, str(f.read), str(f.accepted), str(f.quarantined),
+                         *((str(f.skipped),) if skips else ()), status))
+        rows.append(("TOTAL", "", str(self.read), str(self.accepted), str(self.quarantined),
+                     *((str(self.skipped),) if skips else ()), ""))
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers[:-1])]
         lines = []
         for row in [headers, *rows]:

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import RxringError
-from ..schema import EVENT_SCHEMA, LOCAL_TZ, QUARANTINE_COLUMNS
+from ..schema import EVENT_ORIGIN_SCHEMA, EVENT_SCHEMA, LOCAL_TZ, QUARANTINE_COLUMNS
 from .aliases import EVENT_TYPE_ALIASES, SPLIT_FALSE, SPLIT_TRUE
 from .codes import fold_text, gs1_columns, parse_code_series
 from .strings import all_fixed_digits, fixed_slice, has_empty, may_need_trim
@@ -446,7 +446,9 @@ def normalise(table: pa.Table, ctx: FileContext, keep_dictionaries: bool = False
     -------
     events : pyarrow.Table
         Accepted rows in :data:`rxring.schema.EVENT_SCHEMA` (with
-        ``keep_dictionaries``, some string columns dictionary-encoded).
+        ``keep_dictionaries``, some string columns dictionary-encoded); records
+        that carry ``channel`` (NHSA messages) add the columns of
+        :data:`rxring.schema.EVENT_ORIGIN_SCHEMA` after them.
     quarantine : pandas.DataFrame
         Rejected rows, columns :data:`rxring.schema.QUARANTINE_COLUMNS`.
 
@@ -699,6 +701,10 @@ def normalise(table: pa.Table, ctx: FileContext, keep_dictionaries: bool = False
     if keep_dictionaries:
         schema = pa.schema([pa.field(f.name, a.type, f.nullable) for f, a in zip(EVENT_SCHEMA, arrays)],
                            metadata=EVENT_SCHEMA.metadata)
+    if "channel" in table.column_names:  # NHSA records: where each event came from, after the event columns
+        origin = [text(f.name).cast(f.type) for f in EVENT_ORIGIN_SCHEMA]
+        arrays += origin if all_ok else [pc.filter(values, ok) for values in origin]
+        schema = pa.schema([*schema, *EVENT_ORIGIN_SCHEMA], metadata=schema.metadata)
     events = pa.Table.from_arrays(arrays, schema=schema)
 
     if all_ok:

@@ -13,7 +13,10 @@ in file order, at most :data:`WINDOW` pieces in flight (bounded memory).
 
 Only plain (not gzipped) files of at least :data:`PARALLEL_MIN_BYTES` in UTF-8,
 GBK or GB18030 are split: in those a line-break byte never occurs inside a
-multi-byte character.  The workers are fresh interpreters
+multi-byte character.  A file holding NHSA settlements (``"drug_trac_info"``) is
+read in one piece: a settlement looks up the fee details read before it, in
+earlier lines of its file (:mod:`rxring.ingest.feedetails`), which a worker
+reading a later piece has not seen.  The workers are fresh interpreters
 (``python -m rxring.ingest._piece_worker``, talking pickle over their standard
 input and output), started once per ingest when the first such file comes: not
 ``fork`` (the caller has threads) and not ``multiprocessing`` spawn (which
@@ -167,9 +170,24 @@ def worth_it(path: Path, sniffed: Sniffed, pool: PiecePool | None = None) -> boo
     if encoding not in _SPLITTABLE:
         return False
     try:
-        return path.stat().st_size >= PARALLEL_MIN_BYTES and not is_gzip(path)
+        return path.stat().st_size >= PARALLEL_MIN_BYTES and not is_gzip(path) and not _mentions(path, SERIAL_MARK)
     except OSError:
         return False
+
+
+#: Text whose presence makes a JSON Lines file be read in one piece (see the module's notes).
+SERIAL_MARK = b'"drug_trac_info"'
+
+
+def _mentions(path: Path, needle: bytes) -> bool:
+    """Whether the file's bytes hold ``needle`` (read in blocks; a block boundary is no hiding place)."""
+    tail = b""
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(PIECE_BYTES), b""):
+            if needle in tail + block[: len(needle)] or needle in block:
+                return True
+            tail = block[-len(needle):]
+    return False
 
 
 def _line_breaks(data: bytes) -> int:

@@ -19,7 +19,9 @@ from ..errors import RxringError
 from ..workspace import Workspace, create_workspace, fault_point, workspace_lock
 from . import parallel
 from .accounting import ALREADY, EMPTY, ERROR, INGESTED, UNKNOWN, FileReport, IngestReport
+from .feedetails import FeeBook
 from .formats import Chunk, FileProblem
+from .formats.settlement import missing_fee_note
 from .formats.jsonfmt import read_json, read_jsonl
 from .formats.tabular import TablePlan, read_csv, read_parquet, read_xlsx
 from .normalise import FileContext, normalise
@@ -190,7 +192,7 @@ def _format_label(sniffed: Sniffed, kinds: Counter) -> str:
 
 
 def _chunks(path: Path, display: str, sniffed: Sniffed, sha16: str, ctx: FileContext, report: FileReport,
-            kinds: Counter, tick) -> Iterable[Chunk]:
+            kinds: Counter, tick, fees: FeeBook | None = None) -> Iterable[Chunk]:
     def setup(plan: TablePlan, source_file: str | None = None) -> None:
         ctx.default_event_type = plan.default_event_type
         if source_file:
@@ -209,9 +211,9 @@ def _chunks(path: Path, display: str, sniffed: Sniffed, sha16: str, ctx: FileCon
     else:
         report.table = "events"
         if sniffed.format == "jsonl":
-            chunks = read_jsonl(path, sniffed.encoding, sha16, display, tick, kinds)
+            chunks = read_jsonl(path, sniffed.encoding, sha16, display, tick, kinds, fees)
         else:
-            chunks = read_json(path, sniffed.encoding, sha16, display, tick, kinds)
+            chunks = read_json(path, sniffed.encoding, sha16, display, tick, kinds, fees)
     return _stamped(chunks, ctx)
 
 
@@ -226,6 +228,8 @@ def _stamped(chunks: Iterable[Chunk], ctx: FileContext) -> Iterable[Chunk]:
 def _discard_counts(report: FileReport) -> None:
     """A file that failed as a whole contributes nothing (its writer was aborted)."""
     report.read = report.accepted = report.quarantined = report.events = report.deletions = report.blank = 0
+    report.skipped = report.fee_details = 0
+    report.skipped_infno = {}
     report.part = None
 
 
@@ -271,6 +275,16 @@ def _account(item: Prepared, writer: InputWriter, report: FileReport, kinds: Cou
         report.read += len(item.deletions)
         report.accepted += len(item.deletions)
         report.deletions += len(item.deletions)
+    if item.fee_details:
+        writer.add_fee_details(item.fee_details)
+        report.read += len(item.fee_details)
+        report.accepted += len(item.fee_details)
+        report.fee_details += len(item.fee_details)
+    if item.skipped:
+        report.read += sum(item.skipped.values())
+        report.skipped += sum(item.skipped.values())
+        for infno, n in item.skipped.items():
+            report.skipped_infno[infno] = report.skipped_infno.get(infno, 0) + n
     if item.master is not None:
         name, frame = item.master
         writer.add_master(name, frame)
@@ -286,8 +300,12 @@ def _account(item: Prepared, writer: InputWriter, report: FileReport, kinds: Cou
 
 def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, progress: bool,
                  part_writer: PartWriterThread | None = None,
-                 part_pool: "parallel.PiecePool | None" = None, reveal_pii: bool = False) -> _Finishing | None:
+                 part_pool: "parallel.PiecePool | None" = None, reveal_pii: bool = False,
+                 fees: FeeBook | None = None) -> _Finishing | None:
     """Read, normalise and queue one input; returns what is left to finish it (None: nothing to commit).
+
+    ``fees`` holds the fee details of the workspace and of the inputs read before
+    this one (for its settlements); this input's are added to it once it is read.
 
     Whatever goes wrong while reading the file (a broken or hostile file, an input
     limit, even a bug in a reader) makes this file an ``error`` and never stops the
@@ -317,14 +335,25 @@ def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, pr
         chunks = _Prefetch(parallel.prepared_pieces(part_pool, path, sniffed.encoding, sha16, display, tick), depth=1)
         prepared = chunks
     else:
-        chunks = _Prefetch(_chunks(path, display, sniffed, sha16, ctx, report, kinds, tick))
+        chunks = _Prefetch(_chunks(path, display, sniffed, sha16, ctx, report, kinds, tick, fees))
         prepared = (prepare_chunk(chunk, display, sha16, normalise) for chunk in chunks)
     try:
+        missing_fee, first_missing = 0, None  # settlement codes without their fee detail: how many, the first
         for item in prepared:
             _account(item, writer, report, kinds)
+            if item.missing_fee:
+                missing_fee += len(item.missing_fee)
+                first_missing = first_missing or item.missing_fee[0]
+        if missing_fee:
+            report.notes.append(missing_fee_note(missing_fee, first_missing))
         report.format = _format_label(sniffed, kinds)
-        if report.table == "events" and kinds and set(kinds) == {"nhsa"} and report.deletions and not writer.events:
-            report.table = "deletions"
+        if report.table == "events" and kinds and set(kinds) == {"nhsa"} and not writer.events:
+            if report.deletions and not report.fee_details:
+                report.table = "deletions"
+            elif report.fee_details and not report.deletions:
+                report.table = "fee_details"
+        if fees is not None:
+            fees.add(writer.fee_details)
         writer.close_async()
         return _Finishing(report, writer)
     except FileProblem as exc:
@@ -480,6 +509,7 @@ def _ingest_locked(paths: list, ws: Workspace, progress: bool, reveal_pii: bool 
 
     part_writer = PartWriterThread(depth=2)
     part_pool = parallel.PiecePool()  # worker processes, started for the first large JSON Lines file
+    fees = FeeBook(ws)  # fee details for settlements: the workspace's, then each input's as it is read
     try:
         for path, display, problem in inputs:
             entry = FileReport(path=display)
@@ -508,7 +538,7 @@ def _ingest_locked(paths: list, ws: Workspace, progress: bool, reveal_pii: bool 
                     remember("duplicates", entry, path, duplicate_of=previous.get("path"))
                 continue
             try:
-                finishing = _ingest_file(ws, path, display, entry, progress, part_writer, part_pool, reveal_pii)
+                finishing = _ingest_file(ws, path, display, entry, progress, part_writer, part_pool, reveal_pii, fees)
             except BaseException:
                 # as if read one by one: the inputs before this one are committed first
                 while pending:
@@ -540,4 +570,5 @@ def _manifest_totals(inputs: list[dict]) -> dict:
         return int(sum(entry.get(key) or 0 for entry in inputs))
 
     return {"files": len(inputs), "read": total("read"), "accepted": total("accepted"),
-            "quarantined": total("quarantined"), "events": total("events")}
+            "quarantined": total("quarantined"), "skipped": total("skipped"), "events": total("events"),
+            "fee_details": total("fee_details")}

@@ -36,7 +36,7 @@ class Prepared:
         Records rejected by the normaliser.
     records : int
         Code-level records normalised (``events`` + ``quarantine`` rows).
-    deletions, master, blank, notes
+    deletions, master, blank, notes, fee_details, skipped, missing_fee
         As on :class:`~rxring.ingest.formats.Chunk`.
     kinds : Counter
         Kinds of JSON objects seen (nhsa, epcis, records), for the format label.
@@ -51,6 +51,9 @@ class Prepared:
     blank: int = 0
     notes: list = field(default_factory=list)
     kinds: Counter = field(default_factory=Counter)
+    fee_details: list = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)
+    missing_fee: list = field(default_factory=list)
 
 
 def prepare_chunk(chunk: Chunk, display: str, sha16: str, normaliser=normalise) -> Prepared:
@@ -61,7 +64,8 @@ def prepare_chunk(chunk: Chunk, display: str, sha16: str, normaliser=normalise) 
     """
     source_file = chunk.source_file or display
     out = Prepared(blank=chunk.blank, notes=list(chunk.notes), deletions=chunk.deletions or [],
-                   master=chunk.master)
+                   master=chunk.master, fee_details=chunk.fee_details, skipped=chunk.skipped,
+                   missing_fee=chunk.missing_fee)
     if chunk.rejects:
         out.rejects = [(source_file, line, why, raw[:RAW_LIMIT]) for line, why, raw in chunk.rejects]
     if chunk.records is not None and chunk.records.num_rows:

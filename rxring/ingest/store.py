@@ -5,8 +5,9 @@ deletions are buffered beside it.  :meth:`InputWriter.commit` renames the part,
 appends the quarantine rows, merges deletions and master rows; the manifest is
 written last by the caller, so an interrupted ingest leaves no half-counted input.
 
-The quarantine file and the deletions are appended to, so the manifest records
-how much of them is committed (``quarantine_bytes``, ``deletions_rows``,
+The quarantine file, the deletions and the fee details (NHSA 2204/2301 lines,
+:mod:`rxring.ingest.feedetails`) are appended to, so the manifest records how much
+of them is committed (``quarantine_bytes``, ``deletions_rows``, ``fee_details_rows``,
 :func:`committed_sizes`); the next ingest first cuts them back to that
 (:func:`restore_committed`).  A kill between the quarantine append and the
 manifest write therefore leaves no duplicate rows: the input is read again and
@@ -25,9 +26,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..schema import EVENT_SCHEMA, MASTER_COLUMNS, QUARANTINE_COLUMNS
+from ..schema import EVENT_ORIGIN_SCHEMA, EVENT_SCHEMA, MASTER_COLUMNS, QUARANTINE_COLUMNS
 from ..workspace import Workspace, fault_point
 from ..rules.events import deletion_rows
+from .feedetails import FEE_DETAIL_SCHEMA, fee_details_path
 from .partwriter import PartJob, PartWriterThread
 
 __all__ = ["InputWriter", "PartWriterThread", "part_schema", "conform_events", "DELETION_SCHEMA", "read_deletions",
@@ -38,11 +40,30 @@ __all__ = ["InputWriter", "PartWriterThread", "part_schema", "conform_events", "
 FAULT_STEPS = ("ingest-after-part", "ingest-after-quarantine", "ingest-after-deletions", "ingest-before-manifest")
 
 
+def _appended_tables(ws: Workspace) -> tuple:
+    """(manifest key, path, schema) of each Parquet table inputs append rows to."""
+    return (("deletions_rows", ws.deletions_path, DELETION_SCHEMA),
+            ("fee_details_rows", fee_details_path(ws), FEE_DETAIL_SCHEMA))
+
+
 def committed_sizes(ws: Workspace) -> dict:
-    """``quarantine_bytes`` and ``deletions_rows`` as they are now (recorded in the manifest at each commit)."""
+    """``quarantine_bytes``, ``deletions_rows`` and ``fee_details_rows`` as they are now (recorded in the manifest
+    at each commit)."""
     quarantine = ws.quarantine_path
-    rows = pq.ParquetFile(ws.deletions_path).metadata.num_rows if ws.deletions_path.exists() else 0
-    return {"quarantine_bytes": quarantine.stat().st_size if quarantine.exists() else 0, "deletions_rows": rows}
+    sizes = {"quarantine_bytes": quarantine.stat().st_size if quarantine.exists() else 0}
+    for key, path, _ in _appended_tables(ws):
+        sizes[key] = pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
+    return sizes
+
+
+def _append_rows(path: Path, schema: pa.Schema, rows: list[dict]) -> None:
+    """Append rows to a workspace table (rewritten whole, then renamed into place)."""
+    table = pa.Table.from_pylist(rows, schema=schema)
+    if path.exists():
+        table = pa.concat_tables([pq.read_table(path, schema=schema), table])
+    tmp = path.with_suffix(".parquet.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
 
 
 def restore_committed(ws: Workspace, manifest: dict) -> None:
@@ -61,29 +82,47 @@ def restore_committed(ws: Workspace, manifest: dict) -> None:
     path = ws.quarantine_path
     if size is not None and path.exists() and path.stat().st_size > size:
         os.truncate(path, size)
-    rows = manifest.get("deletions_rows", 0 if fresh else None)
-    if rows is not None and ws.deletions_path.exists():
-        have = pq.ParquetFile(ws.deletions_path).metadata.num_rows
+    for key, table_path, schema in _appended_tables(ws):
+        rows = manifest.get(key, 0 if fresh or key not in _SINCE_FIRST else None)
+        if rows is None or not table_path.exists():
+            continue
+        have = pq.ParquetFile(table_path).metadata.num_rows
         if have > rows:
             if rows == 0:
-                ws.deletions_path.unlink()
+                table_path.unlink()
             else:
-                table = pq.read_table(ws.deletions_path, schema=DELETION_SCHEMA).slice(0, rows)
-                tmp = ws.deletions_path.with_suffix(".parquet.tmp")
+                table = pq.read_table(table_path, schema=schema).slice(0, rows)
+                tmp = table_path.with_suffix(".parquet.tmp")
                 pq.write_table(table, tmp)
-                os.replace(tmp, ws.deletions_path)
+                os.replace(tmp, table_path)
+
+
+#: Appended tables whose committed size every manifest written since the first recorded sizes
+#: holds (a manifest without a later table's key committed none of it).
+_SINCE_FIRST = ("deletions_rows",)
 
 # One row per (deletion, event type it removes); event_type is null when the
 # deletion's inv_data_type is missing or unknown (then any type matches).
+# ``key_kind`` says what a row deletes by: "record_no" (NHSA 3507: the events'
+# record_no; rows written before key_kind existed read it as null, meaning the same),
+# "settlement_id" (2208 / 2305 cancellations: the events of that setl_id) or
+# "message_id" (2601 reversals: whatever the message ``undone_msgid`` gave -- its
+# events, or the deletion it recorded; ``inv_data_type`` holds its oinfno).
 DELETION_SCHEMA = pa.schema(
     [
         ("record_no", pa.string()),
         ("event_type", pa.string()),
         ("site_id", pa.string()),
         ("inv_data_type", pa.string()),
-        ("msgid", pa.string()),
+        ("msgid", pa.string()),           # the deleting message's own msgid
         ("source_file", pa.string()),
         ("source_line", pa.int64()),
+        ("key_kind", pa.string()),
+        ("settlement_id", pa.string()),   # key of key_kind "settlement_id"
+        ("undone_msgid", pa.string()),    # key of key_kind "message_id" (2601 omsgid)
+        ("infno", pa.string()),           # 2208, 2305, 2601 (null for 3507)
+        ("patient_id", pa.string()),      # psn_no, when the message gives it
+        ("visit_id", pa.string()),        # mdtrt_id, when the message gives it
     ]
 )
 _MASTER_KEYS = {name: columns[0] for name, columns in MASTER_COLUMNS.items()}
@@ -106,17 +145,21 @@ ROW_GROUP_ROWS = 256_000
 
 
 def part_schema(schema: pa.Schema) -> pa.Schema:
-    """The schema a part is written with: :data:`EVENT_SCHEMA`, string columns possibly as dictionaries.
+    """The schema a part is written with: :data:`EVENT_SCHEMA` (then, for NHSA inputs,
+    :data:`~rxring.schema.EVENT_ORIGIN_SCHEMA`), string columns possibly as dictionaries.
 
     Raises
     ------
     ValueError
-        When ``schema`` is not :data:`EVENT_SCHEMA` up to dictionary-encoded strings.
+        When ``schema`` is not one of those up to dictionary-encoded strings.
     """
-    if schema.names != EVENT_SCHEMA.names:
+    expected = EVENT_SCHEMA
+    if schema.names == EVENT_SCHEMA.names + EVENT_ORIGIN_SCHEMA.names:
+        expected = pa.schema([*EVENT_SCHEMA, *EVENT_ORIGIN_SCHEMA])
+    if schema.names != expected.names:
         raise ValueError(f"events have columns {schema.names}, expected {EVENT_SCHEMA.names}")
     fields = []
-    for want, got in zip(EVENT_SCHEMA, schema):
+    for want, got in zip(expected, schema):
         if got.type == want.type or (pa.types.is_dictionary(got.type) and got.type.value_type == want.type):
             fields.append(pa.field(want.name, got.type, want.nullable))
         else:
@@ -164,6 +207,7 @@ class InputWriter:
         self.events = 0
         self.quarantined = 0
         self.deletions: list[dict] = []
+        self.fee_details: list[dict] = []
         self.masters: dict[str, list[pd.DataFrame]] = {}
 
     # -- collecting
@@ -215,6 +259,10 @@ class InputWriter:
 
     def add_deletions(self, deletions: list[dict]) -> None:
         self.deletions.extend(deletions)
+
+    def add_fee_details(self, rows: list[dict]) -> None:
+        """NHSA 2204/2301 fee-detail lines (:data:`~rxring.ingest.feedetails.FEE_DETAIL_SCHEMA`)."""
+        self.fee_details.extend(rows)
 
     def add_master(self, name: str, frame: pd.DataFrame) -> None:
         self.masters.setdefault(name, []).append(frame)
@@ -276,14 +324,12 @@ class InputWriter:
             self._tmp_quarantine.unlink()
         fault_point("ingest-after-quarantine")
         if self.deletions:
-            rows = [row for d in self.deletions for row in deletion_rows(d)]
-            new_rows = pa.Table.from_pylist(rows, schema=DELETION_SCHEMA)
-            if self.ws.deletions_path.exists():
-                new_rows = pa.concat_tables([pq.read_table(self.ws.deletions_path, schema=DELETION_SCHEMA), new_rows])
-            tmp = self.ws.deletions_path.with_suffix(".parquet.tmp")
-            pq.write_table(new_rows, tmp)
-            os.replace(tmp, self.ws.deletions_path)
+            # a deletion that names its event type (a cancellation) is one row; a 3507 one row per type it removes
+            rows = [row for d in self.deletions for row in ([d] if "event_type" in d else deletion_rows(d))]
+            _append_rows(self.ws.deletions_path, DELETION_SCHEMA, rows)
         fault_point("ingest-after-deletions")
+        if self.fee_details:
+            _append_rows(fee_details_path(self.ws), FEE_DETAIL_SCHEMA, self.fee_details)
         for name, frames in self.masters.items():
             self._merge_master(name, pd.concat(frames, ignore_index=True))
         return part

@@ -11,15 +11,21 @@ Row accounting ("read") per format, so that ``read = accepted + quarantined``:
   or k times when its trace-code cell lists k codes; malformed rows count once;
   blank rows (every field empty) are skipped and reported as ``blank``.
 * NHSA JSON / JSON Lines: one per code of each message body item (a body item
-  listing k codes in ``drugtracinfo`` is k records); a body item without codes, a
+  listing k codes in ``drugtracinfo`` is k records, a batch row likewise, a
+  settlement's ``drug_trac_info`` entry one per code); a body item without codes, a
   line that is not valid JSON, or a message that cannot be read counts once.
-  3507 deletion items count once each and are accepted into ``deletions``.
+  3507 deletion items, 2208/2305 cancellations and 2601 reversals count once each
+  and are accepted into ``deletions``; 2204/2301 fee-detail lines count once each
+  and are accepted into ``fee_details``; a message of an interface that carries no
+  trace code (9001, 1101 ...) counts once and is ``skipped`` (by infno), so that
+  ``read = accepted + quarantined + skipped``.
 * EPCIS: one per EPC of each ObjectEvent (an event without EPCs counts once).
 * Master tables: one per data row.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -65,6 +71,12 @@ class Chunk:
     source_file, default_event_type : str or None
         Stamped by the pipeline when the chunk is made (an XLSX sheet has its own
         source file; a sales export its inferred event type).
+    fee_details : list of dict
+        NHSA 2204/2301 fee-detail lines (:data:`rxring.ingest.feedetails.FEE_DETAIL_SCHEMA`).
+    skipped : Counter
+        Messages skipped because their interface carries no trace code, by infno.
+    missing_fee : list of (line, feedetl_sn)
+        Settlement codes whose fee detail was not found (accepted, with a note).
     """
 
     records: pa.Table | None = None
@@ -76,3 +88,6 @@ class Chunk:
     notes: list[str] = field(default_factory=list)
     source_file: str | None = None
     default_event_type: str | None = None
+    fee_details: list[dict] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)
+    missing_fee: list = field(default_factory=list)

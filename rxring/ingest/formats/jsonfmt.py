@@ -28,7 +28,9 @@ from ..aliases import map_headers
 from ..sniff import InputLimit, limit_hint, limits, raw_position, text_stream
 from . import Chunk, FileProblem
 from .epcis import document_events, event_records
-from .nhsa import message_items
+from ..feedetails import FeeLookup
+from .nhsa import SCAN_INFNOS, message_items
+from .settlement import channel_message, unwrap_envelope
 
 __all__ = ["read_jsonl", "jsonl_chunks", "read_json", "RECORD_SCHEMA", "bounded_lines", "too_deep"]
 
@@ -91,7 +93,7 @@ _NUMERIC = ("quantity", "fund_amount", "total_amount")
 _STRING_FIELDS = (
     "event_id", "trace_code", "event_type", "event_time", "site_id", "product_code", "product_name", "batch",
     "expiry", "split_sale", "patient_id", "prescriber_id", "_prescriber_name", "pharmacist_id", "settlement_id",
-    "counterparty", "record_no", "_price", "_inv_chg_type", "_reject",
+    "counterparty", "record_no", "message_id", "visit_id", "channel", "_price", "_inv_chg_type", "_reject",
 )
 RECORD_SCHEMA = pa.schema(
     [(name, pa.string()) for name in _STRING_FIELDS]
@@ -110,7 +112,11 @@ class _Batcher:
     row per code with a columnar ``take`` (a message item lists several codes).
     """
 
-    def __init__(self):
+    def __init__(self, fees=None):
+        self.fees = FeeLookup(fees)  # fee details for the settlements: this file's so far, then the run's
+        self.fee_details: list[dict] = []
+        self.skipped: Counter = Counter()
+        self.missing_fee: list = []
         self.records: list[dict] = []
         self.items: list[dict] = []
         self.repeats: list[int] = []
@@ -124,7 +130,7 @@ class _Batcher:
 
     def full(self) -> bool:
         """Records and rejected lines together: a file of broken lines is handed on in chunks too."""
-        return self.size + len(self.rejects) >= BATCH_RECORDS
+        return self.size + len(self.rejects) + len(self.fee_details) >= BATCH_RECORDS
 
     def add_records(self, records: list[dict]) -> None:
         self.records.extend(records)
@@ -161,7 +167,9 @@ class _Batcher:
         elif tables:  # NHSA messages and other objects in one file: keep the file's order
             table = pa.concat_tables(tables).sort_by("_line")
         chunk = Chunk(records=table, rejects=self.rejects, deletions=self.deletions,
-                      raw_lookup=lambda lines: [raw.get(line, "") for line in lines])
+                      raw_lookup=lambda lines: [raw.get(line, "") for line in lines],
+                      fee_details=self.fee_details, skipped=self.skipped, missing_fee=self.missing_fee)
+        self.fee_details, self.skipped, self.missing_fee = [], Counter(), []
         self.records, self.items, self.repeats, self.codes, self.event_ids = [], [], [], [], []
         self.size = 0
         self.deletions, self.rejects, self.raw = [], [], {}
@@ -197,9 +205,18 @@ def _take(obj, line: int, raw: str, index: int, sha16: str, source_file: str, ba
     batch.raw[line] = raw
     if "infno" in obj:
         batch.kinds["nhsa"] += 1
-        items, deletions = message_items(obj, line, sha16, source_file)
-        batch.add_items(items)
-        batch.deletions.extend(deletions)
+        infno = obj["infno"]
+        if infno.__class__ is str and infno in SCAN_INFNOS:
+            items, deletions = message_items(obj, line, sha16, source_file)
+            batch.add_items(items)
+            batch.deletions.extend(deletions)
+        else:
+            _take_channel(obj, line, raw, sha16, source_file, batch)
+        return
+    message = unwrap_envelope(obj) if "request" in obj or "req" in obj else None
+    if message is not None:
+        batch.kinds["nhsa"] += 1
+        _take_channel(message, line, raw, sha16, source_file, batch)
         return
     events = document_events(obj)
     if events is not None:
@@ -211,24 +228,37 @@ def _take(obj, line: int, raw: str, index: int, sha16: str, source_file: str, ba
     batch.add_records([_flat_record(obj, line)])
 
 
+def _take_channel(message: dict, line: int, raw: str, sha16: str, source_file: str, batch: _Batcher) -> None:
+    """An NHSA message that is not a 进销存 scan (:mod:`.settlement`), or one in a request/response envelope."""
+    out = channel_message(message, line, raw, sha16, source_file, batch.fees)
+    batch.add_items(out.items)
+    batch.deletions.extend(out.deletions)
+    batch.fee_details.extend(out.fee_details)
+    batch.missing_fee.extend(out.missing_fee)
+    if out.skipped is not None:
+        batch.skipped[out.skipped] += 1
+
+
 def read_jsonl(path: Path, encoding: str, sha16: str, source_file: str, tick: Callable[[], None],
-               kinds: Counter) -> Iterator[Chunk]:
+               kinds: Counter, fees=None) -> Iterator[Chunk]:
     """Stream JSON Lines: one object per line; a line that is not JSON is one rejected record."""
     with text_stream(path, encoding) as fh:
-        yield from jsonl_chunks(fh, 1, sha16, source_file, kinds, lambda: tick(raw_position(fh)))
+        yield from jsonl_chunks(fh, 1, sha16, source_file, kinds, lambda: tick(raw_position(fh)), fees)
 
 
 def jsonl_chunks(lines, first_line: int, sha16: str, source_file: str, kinds: Counter,
-                 tick: Callable[[], None] = lambda: None) -> Iterator[Chunk]:
+                 tick: Callable[[], None] = lambda: None, fees=None) -> Iterator[Chunk]:
     """Chunks of JSON Lines text; ``first_line`` is the physical line number of the first line.
 
     ``lines`` is a text stream opened with ``newline=""`` (read with
     :func:`bounded_lines`), or any iterable of text lines, so that a byte range of a
-    large file can be read on its own (see :mod:`rxring.ingest.parallel`).
+    large file can be read on its own (see :mod:`rxring.ingest.parallel`).  ``fees``
+    (:class:`~rxring.ingest.feedetails.FeeBook`) holds the fee details read before
+    this file, for its settlements.
     """
     lim = limits()
     depth = lim.max_json_depth
-    batch = _Batcher()
+    batch = _Batcher(fees)
     source = bounded_lines(lines, lim.max_line) if hasattr(lines, "readline") else ((line, 0) for line in lines)
     for number, (line, oversize) in enumerate(source, start=first_line):
         if batch.full():  # records and broken lines alike: memory does not grow with either
@@ -314,13 +344,13 @@ def _array_items(fh, buf: str, idx: int) -> Iterator[tuple[int, object, str, str
 
 
 def read_json(path: Path, encoding: str, sha16: str, source_file: str, tick: Callable[..., None],
-              kinds: Counter) -> Iterator[Chunk]:
+              kinds: Counter, fees=None) -> Iterator[Chunk]:
     """Read a JSON document: a list of messages/events/records, an EPCIS document, or one message.
 
     A top-level array and an EPCIS document's ``eventList`` are streamed item by item
-    (bounded memory); any other document is loaded whole.
+    (bounded memory); any other document is loaded whole.  ``fees`` as :func:`jsonl_chunks`.
     """
-    batch = _Batcher()
+    batch = _Batcher(fees)
 
     def flush() -> Iterator[Chunk]:
         if batch.full():
@@ -364,7 +394,7 @@ def read_json(path: Path, encoding: str, sha16: str, source_file: str, tick: Cal
     except RecursionError:  # deeper than Python can parse (about 1000 levels)
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         if len(lines) > 1 and all(line.startswith("{") for line in lines):
-            yield from read_jsonl(path, encoding, sha16, source_file, tick, kinds)
+            yield from read_jsonl(path, encoding, sha16, source_file, tick, kinds, fees)
             return
         depth = limits().max_json_depth
         batch.rejects.append((1, _depth_reason(depth), text[:RAW_KEEP]))
@@ -374,7 +404,7 @@ def read_json(path: Path, encoding: str, sha16: str, source_file: str, tick: Cal
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         if lines and all(line.startswith("{") for line in lines):
             # JSON Lines whose first line is broken: read line by line, quarantine the bad ones
-            yield from read_jsonl(path, encoding, sha16, source_file, tick, kinds)
+            yield from read_jsonl(path, encoding, sha16, source_file, tick, kinds, fees)
             return
         raise FileProblem(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     events = document_events(document) if isinstance(document, dict) else None

@@ -26,15 +26,32 @@ quantity ``cnt`` in smallest units and the total ``price × cnt``.  ``fund_amoun
 comes from ``fund_pay_sumamt``, ``hifp_pay`` or ``基金支付`` when present (divided
 over the codes like the total), else null.
 
+Batch twins 3501A–3506A list their rows under ``input.invinfoDetail`` /
+``purcinfoDetail`` / ``selinfoDetail`` (each row with its own ``drugtracinfo``); each
+row becomes events exactly as the body item of its single-row twin does (the row's
+index is the item).  A vendor's one ``drugtracinfo`` list beside the rows (in
+``input`` or at the top level) is the codes of the only row when there is exactly
+one; with more rows the rows without codes of their own are rejected (which row
+holds which code cannot be told).
+
 event_id is ``msgid:item:code`` so the same message in two overlapping exports is
-one event; without a msgid it is ``sha16:line:item:code``.
+one event; without a msgid it is ``sha16:line:item:code``.  Every item also carries
+the origin columns (:data:`rxring.schema.EVENT_ORIGIN_SCHEMA`): ``message_id`` =
+msgid, ``visit_id`` = ``mdtrt_sn`` (else ``mdtrt_id``), ``channel`` = the infno as
+written (``3505`` or ``3505A``).
+
+Messages of other interfaces (the settlement channel 2204/2207/2208/2301/2304/2305/
+2601, and the ones that carry no trace code) are read by :mod:`.settlement`.
 """
 
 from __future__ import annotations
 
-__all__ = ["message_records", "message_items", "BODY_KEYS", "INFNO_EVENT_TYPE", "RECORD_FIELDS"]
+__all__ = ["message_records", "message_items", "BODY_KEYS", "DETAIL_KEYS", "INFNO_EVENT_TYPE", "SCAN_INFNOS",
+           "RECORD_FIELDS"]
 
 BODY_KEYS = ("selinfo", "purcinfo", "invinfo", "data")
+#: Where the batch twins (3501A-3506A) list their rows.
+DETAIL_KEYS = ("selinfoDetail", "purcinfoDetail", "invinfoDetail")
 INFNO_EVENT_TYPE = {
     "3501": "inventory",
     "3502": "adjust",
@@ -60,6 +77,8 @@ _QTY_FIELDS = {
     "3505": ("sel_retn_cnt",),
     "3506": ("sel_retn_cnt",),
 }
+#: The infnos read by :func:`message_items` (as written: the batch twins end in "A").
+SCAN_INFNOS = frozenset([*INFNO_EVENT_TYPE, "3507", *(infno + "A" for infno in INFNO_EVENT_TYPE)])
 _FUND_FIELDS = ("fund_pay_sumamt", "hifp_pay", "基金支付", "fund_amount")
 _SPLIT_TRUE = {"1", "1.0", "true", "是"}
 
@@ -67,7 +86,8 @@ _SPLIT_TRUE = {"1", "1.0", "true", "是"}
 RECORD_FIELDS = (
     "event_id", "trace_code", "event_type", "event_time", "site_id", "product_code", "product_name",
     "batch", "expiry", "quantity", "split_sale", "patient_id", "prescriber_id", "pharmacist_id",
-    "settlement_id", "fund_amount", "total_amount", "counterparty", "record_no", "_line", "_raw", "_reject",
+    "settlement_id", "fund_amount", "total_amount", "counterparty", "record_no", "message_id", "visit_id", "channel",
+    "_line", "_raw", "_reject",
 )
 
 
@@ -132,6 +152,22 @@ def _bodies(message: dict) -> list:
             body = message[key]
             return body if isinstance(body, list) else [body]
     return [message]
+
+
+def _detail_rows(message: dict) -> tuple[list, list | None] | None:
+    """A batch message's rows and the code list beside them (None: none), or None when it has no rows list."""
+    payload = message.get("input")
+    holder = payload if isinstance(payload, dict) else message
+    for key in DETAIL_KEYS:
+        if key in holder:
+            rows = holder[key]
+            break
+    else:
+        return None
+    sibling = holder.get("drugtracinfo") if holder is not message else None
+    if sibling is None:
+        sibling = message.get("drugtracinfo")
+    return (rows if isinstance(rows, list) else [rows]), sibling
 
 
 def _codes(item: dict, message: dict) -> list:
@@ -205,10 +241,24 @@ def message_items(message: dict, line: int, sha16: str, source_file: str) -> tup
     deletions : list of dict
         As in :func:`message_records`.
     """
-    infno = _s(message.get("infno"))
+    channel = infno = _s(message.get("infno"))
     msgid = _s(message.get("msgid"))
     site = _s(message.get("fixmedins_code"))
-    bodies = _bodies(message)
+    batch_rows = False
+    sibling = unassignable = None
+    if infno is not None and infno[-1:] == "A" and infno[:-1] in INFNO_EVENT_TYPE:
+        infno = infno[:-1]
+        detail = _detail_rows(message)
+        if detail is not None:
+            batch_rows = True
+            bodies, sibling = detail
+            if sibling and len(bodies) > 1:
+                unassignable = (f"{channel} lists {len(bodies)} rows and one drugtracinfo beside them, not inside "
+                                f"the rows: which row its codes belong to cannot be told")
+        else:
+            bodies = _bodies(message)  # a batch infno with a single-row body
+    else:
+        bodies = _bodies(message)
     items: list[tuple[dict, list, list]] = []
     deletions: list[dict] = []
     if infno == "3507":
@@ -223,6 +273,7 @@ def message_items(message: dict, line: int, sha16: str, source_file: str) -> tup
                     "site_id": _s(item.get("fixmedins_code")) or site,
                     "record_no": record_no,
                     "inv_data_type": _s(item.get("inv_data_type")),
+                    "key_kind": "record_no",
                     "msgid": msgid,
                     "source_file": source_file,
                     "source_line": line,
@@ -245,7 +296,13 @@ def message_items(message: dict, line: int, sha16: str, source_file: str) -> tup
         count = _num(_pick(f, _QTY_FIELDS[infno]))
         price = _num(_pick(f, ("finl_trns_pric", "pric")))
         fund = _num(_pick(f, _FUND_FIELDS))
-        codes = _codes(item, message)
+        if not batch_rows:
+            codes = _codes(item, message)
+        else:  # a batch row: its own codes, else the list beside the rows when it is the only row
+            codes = _codes(item, item)
+            if not codes and sibling and unassignable is None:
+                beside = {"drugtracinfo": sibling}
+                codes = _codes(beside, beside)
         k = len(codes)
         reject = None
         if isinstance(count, str):
@@ -254,7 +311,7 @@ def message_items(message: dict, line: int, sha16: str, source_file: str) -> tup
             reject = f"price '{price}' is not a number"
         if not codes:
             codes = [None]
-            reject = reject or "no trace code in the message (drug_trac_codg / drugtracinfo)"
+            reject = reject or unassignable or "no trace code in the message (drug_trac_codg / drugtracinfo)"
         kk = max(k, 1)
         if split:
             quantity = count / kk if isinstance(count, float) else None
@@ -281,6 +338,9 @@ def message_items(message: dict, line: int, sha16: str, source_file: str) -> tup
             "total_amount": total,
             "counterparty": _s(f.get("spler_name")) if infno in ("3503", "3504") else None,
             "record_no": _s(_pick(f, ("fixmedins_bchno", "medins_prod_sel_no"))),
+            "message_id": msgid,
+            "visit_id": _s(f.get("mdtrt_sn") or f.get("mdtrt_id")),
+            "channel": channel,
             "_line": line,
             "_reject": reject,
         }

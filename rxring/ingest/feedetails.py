@@ -1,0 +1,122 @@
+"""Fee-detail lines (NHSA 2204 outpatient / 2301 inpatient ``feedetail``) kept for the settlements.
+
+A settlement (2207 / 2304) names the codes it dispensed in ``drug_trac_info``, each
+with the ``feedetl_sn`` of a fee-detail line uploaded before it, in the same file, in
+another file of the same ingest or in an earlier ingest of the workspace.  Ingest
+therefore keeps every fee-detail line in the workspace table ``fee_details.parquet``
+(:data:`FEE_DETAIL_SCHEMA`), appended and committed with its input like
+``deletions.parquet`` (:mod:`rxring.ingest.store`: the manifest records
+``fee_details_rows``, and an ingest first cuts the table back to it).
+
+A settlement code is looked up (:class:`FeeLookup`) by ``(site_id, feedetl_sn)``:
+first among the lines read before it in its own file, then those of the files read
+before it in this ingest, then the workspace's table (loaded once, on the first
+look-up that needs it).  A later line with the same key replaces an earlier one (a
+fee detail uploaded again).  Fee details that come *after* their settlement are
+not used for it: the settlement is still a dispense, with a data-quality note.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = ["FEE_DETAIL_SCHEMA", "FEE_DETAILS_FILE", "FeeBook", "FeeLookup", "fee_details_path", "read_fee_details"]
+
+#: The workspace table, beside deletions.parquet.
+FEE_DETAILS_FILE = "fee_details.parquet"
+
+FEE_DETAIL_SCHEMA = pa.schema(
+    [
+        ("site_id", pa.string()),          # fixmedins_code of the 2204 / 2301 message
+        ("feedetl_sn", pa.string()),       # the line's number, named by drug_trac_info
+        ("visit_id", pa.string()),         # mdtrt_id
+        ("patient_id", pa.string()),       # psn_no
+        ("product_code", pa.string()),     # med_list_codg
+        ("medins_list_codg", pa.string()),  # the institution's own item code
+        ("product_name", pa.string()),     # medins_list_name / fixmedins_hilist_name when given
+        ("quantity", pa.float64()),        # cnt
+        ("price", pa.float64()),           # pric
+        ("total_amount", pa.float64()),    # det_item_fee_sumamt (else pric x cnt)
+        ("fee_time", pa.string()),         # fee_ocur_time as written
+        ("prescriber_id", pa.string()),    # bilg_dr_codg (else bilg_dr_name)
+        ("prescriber_name", pa.string()),  # bilg_dr_name
+        ("rxno", pa.string()),
+        ("infno", pa.string()),            # 2204 or 2301
+        ("msgid", pa.string()),
+        ("source_file", pa.string()),
+        ("source_line", pa.int64()),
+    ]
+)
+
+
+def fee_details_path(ws) -> Path:
+    """``fee_details.parquet`` of a workspace."""
+    return Path(ws.root) / FEE_DETAILS_FILE
+
+
+def read_fee_details(ws) -> pa.Table:
+    """The workspace's fee-detail lines (an empty table when none)."""
+    path = fee_details_path(ws)
+    if not path.exists():
+        return FEE_DETAIL_SCHEMA.empty_table()
+    return pq.read_table(path, schema=FEE_DETAIL_SCHEMA)
+
+
+def _key(row: dict) -> tuple:
+    return row.get("site_id"), row.get("feedetl_sn")
+
+
+class FeeBook:
+    """Fee-detail lines of one ingest run: the workspace's, then each input's once it is read.
+
+    Parameters
+    ----------
+    ws : Workspace or None
+        Whose ``fee_details.parquet`` is consulted (None: none).
+    """
+
+    def __init__(self, ws=None):
+        self._path = fee_details_path(ws) if ws is not None else None
+        self._rows: dict[tuple, dict] = {}
+        self._loaded = self._path is None
+
+    def add(self, rows) -> None:
+        """Fee-detail rows of an input read in full (later rows replace earlier ones of the same key)."""
+        for row in rows:
+            self._rows[_key(row)] = row
+
+    def get(self, site: str | None, feedetl_sn: str | None) -> dict | None:
+        row = self._rows.get((site, feedetl_sn))
+        if row is None and not self._loaded:
+            self._load()
+            row = self._rows.get((site, feedetl_sn))
+        return row
+
+    def _load(self) -> None:
+        self._loaded = True
+        if not self._path.exists():
+            return
+        stored = {_key(row): row for row in pq.read_table(self._path, schema=FEE_DETAIL_SCHEMA).to_pylist()}
+        stored.update(self._rows)  # this run's lines are newer
+        self._rows = stored
+
+
+class FeeLookup:
+    """The fee-detail lines one input's reader sees: its own lines read so far, then a :class:`FeeBook`."""
+
+    def __init__(self, book: FeeBook | None = None):
+        self._own: dict[tuple, dict] = {}
+        self._book = book
+
+    def add(self, rows) -> None:
+        for row in rows:
+            self._own[_key(row)] = row
+
+    def get(self, site: str | None, feedetl_sn: str | None) -> dict | None:
+        row = self._own.get((site, feedetl_sn))
+        if row is None and self._book is not None:
+            row = self._book.get(site, feedetl_sn)
+        return row
