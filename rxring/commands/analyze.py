@@ -39,11 +39,12 @@ _GRAPH_WORKSPACE = opt.workspace_option(
 @click.option("--spark-master", metavar="URL", default=None,
               help="Spark master for --backend spark [default: local[*]].")
 @opt.progress_option()
+@opt.input_limits
 @opt.limit
 @opt.as_json
 @opt.reveal_pii
-def analyze_command(inputs, workspace, backend, neo4j_uri, spark_master, progress, limit, as_json, reveal_pii,
-                    **option_values):
+def analyze_command(inputs, workspace, backend, neo4j_uri, spark_master, progress, input_limits, limit, as_json,
+                    reveal_pii, **option_values):
     """Run the rules and find rings: ingest INPUT... (files, folders; none = what the workspace holds).
 
     Writes findings.parquet, rings.parquet and analysis.json to the workspace and
@@ -56,9 +57,12 @@ def analyze_command(inputs, workspace, backend, neo4j_uri, spark_master, progres
     options = opt.options_from_values(option_values)
     backend = backend or ("neo4j" if neo4j_uri else default_backend())
     backend_options = {"neo4j": neo4j_uri} if backend == "neo4j" else {"spark_master": spark_master} if backend == "spark" else {}
+    from ..ingest.sniff import limits_set
+
     try:
-        result = analysis.analyze(workspace, backend, options, inputs=list(inputs), progress=progress and not as_json,
-                                  **backend_options)
+        with limits_set(input_limits):  # for the ingest of INPUT...
+            result = analysis.analyze(workspace, backend, options, inputs=list(inputs),
+                                      progress=progress and not as_json, **backend_options)
     except RxringError:
         if inputs:
             _echo_rejected(workspace, inputs)

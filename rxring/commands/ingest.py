@@ -19,11 +19,13 @@ __all__ = ["COMMANDS", "ingest_command", "code_command", "echo_ingest_summary"]
 @click.option("--time-window", "time_window", metavar="START..END", default=None,
               help="Plausible event times, local (Asia/Shanghai) ISO dates or times; rows outside are "
                    "quarantined.  Either side may be empty.  Default: 2000-01-01 .. one year after the "
-                   "ingest time, or the environment variable RXRING_TIME_WINDOW.")
+                   "ingest time, or the environment variable RXRING_TIME_WINDOW (the same as "
+                   "--input-limit time-window=START..END).")
+@opt.input_limits
 @opt.as_json
 @opt.reveal_pii_option("Keep the personal fields of quarantined rows unmasked in quarantine.csv (the reveal is "
                        "recorded in the workspace's reveals.jsonl).")
-def ingest_command(inputs, workspace, progress, time_window, as_json, reveal_pii):
+def ingest_command(inputs, workspace, progress, time_window, input_limits, as_json, reveal_pii):
     """Read INPUT files or folders into the workspace's canonical events.
 
     Formats are recognised by content: NHSA 进销存 messages (JSON / JSON Lines,
@@ -40,36 +42,28 @@ def ingest_command(inputs, workspace, progress, time_window, as_json, reveal_pii
     100,000,000 yuan) and event times outside the plausible window (see the
     option below) are quarantined.
 
-    Every file is read within limits (environment variables raise them): gzip or
-    XLSX inflating more than 200 times (RXRING_MAX_RATIO) or beyond 64 GiB
-    (RXRING_MAX_DECOMPRESSED), a line longer than 16 MiB (RXRING_MAX_LINE_BYTES),
-    JSON nested deeper than 100 levels (RXRING_MAX_JSON_DEPTH), a document read
-    whole over 256 MiB (RXRING_MAX_DOCUMENT_BYTES).  Beyond one, a record is
-    quarantined or the file is an error (listed in manifest.json's "rejected",
-    read again next time); the other files are read either way.
+    Every file is read within limits (--input-limit or environment variables
+    raise them): gzip or XLSX inflating more than 200 times (max-ratio,
+    RXRING_MAX_RATIO) or beyond 64 GiB (max-decompressed), a line longer than
+    16 MiB (max-line-bytes), JSON nested deeper than 100 levels (max-json-depth),
+    a document read whole over 256 MiB (max-document-bytes).  Beyond one, a record
+    is quarantined or the file is an error (listed in manifest.json's "rejected",
+    read again next time); the other files are read either way.  A FIFO, a broken
+    symlink or a second copy of a file is listed too, never opened or read twice.
 
     Exit code 0 when something usable was read (or was already in the workspace),
     2 when nothing was.
     """
-    import os
-
     from ..ingest import ingest
-    from ..ingest.normalise import TIME_WINDOW_ENV, parse_time_window
+    from ..ingest.normalise import parse_time_window
+    from ..ingest.sniff import limits_set
 
-    before = os.environ.get(TIME_WINDOW_ENV)
+    assignments = list(input_limits)
     if time_window is not None:
         parse_time_window(time_window)  # a bad window stops here, before anything is read
-        os.environ[TIME_WINDOW_ENV] = time_window  # seen by the normaliser (and its worker processes)
-    # the ingest library keeps quarantined rows unmasked when told to; the grant (and its record) is here
-    reveal_pii = permit_reveal(reveal_pii, workspace, {"quarantine": "unmasked", "inputs": list(inputs)})
-    try:
+        assignments.append(f"time-window={time_window}")
+    with limits_set(assignments):  # seen by the readers and the normaliser (and its worker processes)
         report = ingest(inputs, workspace, progress=progress, reveal_pii=reveal_pii)
-    finally:
-        if time_window is not None:
-            if before is None:
-                os.environ.pop(TIME_WINDOW_ENV, None)
-            else:
-                os.environ[TIME_WINDOW_ENV] = before
     if as_json:
         echo_json(report.to_dict())
     else:

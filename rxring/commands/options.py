@@ -5,6 +5,7 @@
   with ``required=False``) optional;
 * ``as_json``, ``reveal_pii`` (with ``--operator``; every reveal is recorded, see
   :func:`reveal_pii_option`), ``limit``, ``progress``: output and display;
+* ``input_limits``: ``--input-limit NAME=VALUE``, the input limits of an ingest;
 * ``analysis_backend``, ``results_backend``, ``graph_backend``, ``neo4j_uri``,
   ``neo4j_database``: where the rules run, whose results to read, where to look
   things up;
@@ -37,7 +38,7 @@ from ..options import AnalysisOptions
 __all__ = [
     "WORKSPACE_HELP", "workspace_option", "workspace", "JSON_KEY", "JSON_PRINTED_KEY", "json_option", "as_json",
     "reveal_pii_option", "reveal_pii",
-    "limit_option", "limit", "progress_option", "analysis_backend", "results_backend", "graph_backend",
+    "limit_option", "limit", "progress_option", "input_limits", "analysis_backend", "results_backend", "graph_backend",
     "neo4j_uri", "neo4j_database", "analysis_options", "options_from_values", "ANALYSIS_OPTION_NAMES",
 ]
 
@@ -132,6 +133,23 @@ def progress_option(default: bool | None = True, help: str = "Progress bars on s
                             help=f"{help} [default: when stderr is a terminal]")
     return click.option("--progress/--no-progress", default=default, show_default=True, help=help)
 
+
+# ---------------------------------------------------------------- input limits
+
+
+def _input_limits_option():
+    from ..ingest.sniff import limits_help
+
+    return click.option(
+        "--input-limit", "input_limits", multiple=True, metavar="NAME=VALUE",
+        help="Set an input limit for this run, over its environment variable (repeat for several; sizes in "
+             "bytes with K/M/G/T suffixes). NAME: " + limits_help() + ". A file beyond a limit is an error "
+             "or one quarantined record; see the README's input limits.")
+
+
+#: ``--input-limit NAME=VALUE`` (parameter ``input_limits``, a tuple): apply it with
+#: :func:`rxring.ingest.sniff.limits_set` around the ingest.
+input_limits = _input_limits_option()
 
 # ---------------------------------------------------------------- backends
 

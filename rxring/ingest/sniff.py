@@ -12,7 +12,8 @@ answers one of:
 ``unknown``        anything else (binary junk, an unknown encoding, other archives);
                    ``Sniffed.reason`` says why
 
-Input limits (:class:`Limits`, read from ``RXRING_MAX_*`` environment variables)
+Input limits (:class:`Limits`, read from ``RXRING_MAX_*`` environment variables,
+which a command's ``--input-limit NAME=VALUE`` sets for one run: :func:`limits_set`)
 bound what one file may cost: a gzip stream read through :func:`open_binary`
 stops with :class:`InputLimit` when it inflates beyond ``max_decompressed``
 bytes or, after ``RATIO_GRACE`` bytes, beyond ``max_ratio`` times the bytes
@@ -31,13 +32,17 @@ import os
 import struct
 import zipfile
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from .formats import FileProblem
+from .normalise import EARLIEST_TIME, TIME_WINDOW_ENV, parse_time_window
 
 __all__ = ["Sniffed", "sniff", "open_binary", "is_gzip", "text_stream", "raw_position", "Utf8Recoder",
-           "Limits", "InputLimit", "limits", "FALLBACK_ERRORS", "check_zip_inflation"]
+           "Limits", "InputLimit", "limits", "FALLBACK_ERRORS", "check_zip_inflation", "LIMIT_VARIABLES",
+           "limits_set", "limits_help"]
 
 SAMPLE_BYTES = 256 * 1024
 GiB, MiB = 1 << 30, 1 << 20
@@ -89,6 +94,15 @@ def _parse_amount(text: str) -> float:
     return float(text) * unit
 
 
+def _amount(value: str) -> float | None:
+    """A limit's value (bytes with K/M/G/T suffixes, or a plain number), None when it is not a positive number."""
+    try:
+        amount = _parse_amount(value)
+    except ValueError:
+        return None
+    return amount if amount > 0 else None
+
+
 def limits() -> Limits:
     """The limits in force: :class:`Limits` defaults, overridden by the ``RXRING_MAX_*`` environment variables.
 
@@ -104,14 +118,89 @@ def limits() -> Limits:
         value = os.environ.get(variable, "").strip()
         if not value:
             continue
-        try:
-            amount = _parse_amount(value)
-        except ValueError:
-            amount = -1
-        if not amount > 0:
+        amount = _amount(value)
+        if amount is None:
             raise RxringError(f"{variable}={value!r} is not a positive number")
         given[name] = amount if name == "max_ratio" else int(amount)
     return Limits(**given)
+
+
+def _option_name(variable: str) -> str:
+    return variable.removeprefix("RXRING_").lower().replace("_", "-")
+
+
+#: Every input limit a command line can set (``--input-limit NAME=VALUE``), NAME -> its environment
+#: variable: the :class:`Limits` (``max-decompressed``, ``max-ratio``, ``max-line-bytes``,
+#: ``max-json-depth``, ``max-document-bytes``) and the plausible event-time window (``time-window``,
+#: :func:`rxring.ingest.normalise.time_window`).
+LIMIT_VARIABLES = {_option_name(variable): variable for variable in (*_ENV.values(), TIME_WINDOW_ENV)}
+
+
+def limits_help() -> str:
+    """The names, variables and defaults of :data:`LIMIT_VARIABLES`, for a command's --help."""
+    defaults = Limits()
+
+    def shown(name: str) -> str:
+        value = getattr(defaults, name)
+        if name in ("max_ratio", "max_json_depth"):
+            return f"{value:g}"
+        unit = "GiB" if value % GiB == 0 else "MiB"
+        return f"{value // (GiB if unit == 'GiB' else MiB)}{unit}"
+
+    described = [f"{_option_name(variable)} ({variable}, default {shown(name)})" for name, variable in _ENV.items()]
+    described.append(f"{_option_name(TIME_WINDOW_ENV)} ({TIME_WINDOW_ENV}, START..END, default "
+                     f"{EARLIEST_TIME:%Y-%m-%d}.. one year after the ingest time)")
+    return "; ".join(described)
+
+
+@contextmanager
+def limits_set(assignments: Iterable[str], option: str = "--input-limit"):
+    """Set input limits for the duration of a command: ``NAME=VALUE`` texts (:data:`LIMIT_VARIABLES`).
+
+    Every assignment is checked first; then each limit's environment variable is
+    set (so worker processes see it too) and restored on exit.  A later assignment
+    of the same NAME wins.  Values: bytes with ``K``/``M``/``G``/``T`` suffixes
+    (``64GiB``, ``512M``) or plain numbers; the time window ``START..END``.
+
+    Raises
+    ------
+    RxringError
+        One line naming the assignment, when a NAME is unknown or a value invalid.
+
+    Examples
+    --------
+    >>> with limits_set(["max-ratio=500", "max-line-bytes=64MiB"]) as lim:
+    ...     lim.max_ratio, lim.max_line
+    (500.0, 67108864)
+    """
+    from ..errors import RxringError
+
+    values: dict[str, str] = {}
+    for text in assignments:
+        name, sep, value = text.partition("=")
+        name, value = name.strip().lower().replace("_", "-"), value.strip()
+        if not sep or name not in LIMIT_VARIABLES:
+            raise RxringError(f"{option} {text!r}: expected NAME=VALUE, NAME one of {', '.join(LIMIT_VARIABLES)}")
+        variable = LIMIT_VARIABLES[name]
+        if variable == TIME_WINDOW_ENV:
+            try:
+                parse_time_window(value)
+            except RxringError as exc:
+                raise RxringError(f"{option} {name}={value}: {exc}") from None
+        elif _amount(value) is None:
+            raise RxringError(f"{option} {name}={value}: not a positive number (sizes in bytes may have a "
+                              f"K, M, G or T suffix: 64GiB, 512M)")
+        values[variable] = value
+    before = {variable: os.environ.get(variable) for variable in values}
+    os.environ.update(values)
+    try:
+        yield limits()
+    finally:
+        for variable, value in before.items():
+            if value is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = value
 
 
 def limit_hint(name: str) -> str:
