@@ -246,9 +246,8 @@ def settlement_items(message: dict, infno: str, line: int, sha16: str, fees, out
         out.skipped = infno  # a settlement that names no code (no drug, or not reported this way)
         return
     failed = _failed(message)
-    if failed:
-        out.items.append(_rejected(line, f"{infno} settlement failed ({failed}): its codes were not dispensed"))
-        return
+    if failed:  # each code is quarantined (read counts codes)
+        failed = f"{infno} settlement failed ({failed}): its codes were not dispensed"
     output = message.get("output")
     setl = output.get("setlinfo") if isinstance(output, dict) else None
     if not isinstance(setl, dict):
@@ -275,7 +274,7 @@ def settlement_items(message: dict, infno: str, line: int, sha16: str, fees, out
         fee = found.get(sn)
         k_line = per_line[sn]
         split = (_s(entry.get("trdn_flag")) or "0").lower() in _SPLIT_TRUE
-        reject = "settlement money is not a number" if fund_bad else None
+        reject = failed or ("settlement money is not a number" if fund_bad else None)
         if fee is None:
             out.missing_fee.append((line, sn))
             quantity, total, line_money = (None if split else 1.0), None, None
