@@ -28,13 +28,16 @@ __all__ = ["COMMANDS", "ingest_command", "code_command", "echo_ingest_summary"]
 def ingest_command(inputs, workspace, progress, time_window, input_limits, as_json, reveal_pii):
     """Read INPUT files or folders into the workspace's canonical events.
 
-    Formats are recognised by content: NHSA 进销存 messages (JSON / JSON Lines,
-    3501-3507), GS1 EPCIS 2.0 JSON-LD, CSV/TSV/XLSX exports with Chinese or English
-    headers (UTF-8, UTF-8 BOM, GBK, GB18030), canonical CSV/Parquet, master tables
-    (sites, products, patients, prescribers); plain or .gz.  Rejected rows go to
-    quarantine.csv with file, line and reason; every row is accounted for
-    (read = accepted + quarantined, where a row or message listing k codes
-    counts k).  Files already ingested (same SHA-256) add nothing.
+    Formats are recognised by content: NHSA messages (JSON / JSON Lines, also
+    request/response logs: 进销存 3501-3507 and the batch 3501A-3506A, settlement
+    2204/2207/2208, 2301/2304/2305, 2601), GS1 EPCIS 2.0 JSON-LD, CSV/TSV/XLSX
+    exports with Chinese or English headers (UTF-8, UTF-8 BOM, GBK, GB18030),
+    canonical CSV/Parquet, master tables (sites, products, patients, prescribers);
+    plain or .gz.  Rejected rows go to quarantine.csv with file, line and reason;
+    every row is accounted for (read = accepted + quarantined + skipped, where a
+    row or message listing k codes counts k, and an NHSA message of an interface
+    that carries no trace code, such as 9001 sign-in, is skipped and counted by
+    infno).  Files already ingested (same SHA-256) add nothing.
 
     Trace codes written with other scripts' digits (Arabic-Indic, full-width, ...)
     are read as the same code in ASCII digits.  Quantities and money that are not

@@ -420,7 +420,7 @@ def ingest(paths, workspace, progress: bool = True, reveal_pii: bool = False) ->
     A file whose SHA-256 is already in the manifest adds nothing and is reported
     as "already ingested".  Unknown or empty files are reported and skipped; a
     file missing a required column is reported as an error; neither stops the
-    other files.  ``read = accepted + quarantined`` holds per file and in total.
+    other files.  ``read = accepted + quarantined + skipped`` holds per file and in total.
     Every file is read within the input limits (:class:`rxring.ingest.sniff.Limits`,
     raised by ``RXRING_MAX_*`` environment variables): a file beyond one is an
     error or one quarantined record, and whatever goes wrong reading one file never

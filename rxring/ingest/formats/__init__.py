@@ -5,7 +5,7 @@ columns (:mod:`rxring.ingest.aliases`), numbers the records (``_line``) and hand
 them to :func:`rxring.ingest.normalise.normalise`.  What it rejects itself (a
 malformed CSV row, a truncated JSON line) it returns as ``rejects``.
 
-Row accounting ("read") per format, so that ``read = accepted + quarantined``:
+Row accounting ("read") per format, so that ``read = accepted + quarantined + skipped``:
 
 * CSV / TSV / XLSX / Parquet: one per code-level record — a data row counts once,
   or k times when its trace-code cell lists k codes; malformed rows count once;
