@@ -176,6 +176,21 @@ def channel_message(message: dict, line: int, raw: str, sha16: str, source_file:
     return out
 
 
+#: Text columns of a fee-detail row <- the ``feedetail`` fields they are read from (the first present).
+_FEE_TEXT = {
+    "site_id": ("fixmedins_code",),  # else the message's
+    "visit_id": ("mdtrt_id",),
+    "patient_id": ("psn_no",),
+    "product_code": ("med_list_codg",),
+    "medins_list_codg": ("medins_list_codg",),
+    "product_name": ("medins_list_name", "fixmedins_hilist_name", "med_list_name"),
+    "fee_time": ("fee_ocur_time",),
+    "prescriber_id": ("bilg_dr_codg", "bilg_dr_name"),
+    "prescriber_name": ("bilg_dr_name",),
+    "rxno": ("rxno",),
+}
+
+
 def fee_detail_rows(message: dict, infno: str, line: int, source_file: str) -> tuple[list, list]:
     """(rejected items, fee-detail rows) of a 2204 / 2301 message."""
     payload, data = _request(message)
@@ -201,26 +216,10 @@ def fee_detail_rows(message: dict, infno: str, line: int, source_file: str) -> t
         cnt, price, total = numbers["cnt"], numbers["pric"], numbers["det_item_fee_sumamt"]
         if total is None and cnt is not None and price is not None:
             total = cnt * price
-        out.append({
-            "site_id": _s(row.get("fixmedins_code")) or site,
-            "feedetl_sn": sn,
-            "visit_id": _s(row.get("mdtrt_id")),
-            "patient_id": _s(row.get("psn_no")),
-            "product_code": _s(row.get("med_list_codg")),
-            "medins_list_codg": _s(row.get("medins_list_codg")),
-            "product_name": _s(_pick(row, ("medins_list_name", "fixmedins_hilist_name", "med_list_name"))),
-            "quantity": cnt,
-            "price": price,
-            "total_amount": total,
-            "fee_time": _s(row.get("fee_ocur_time")),
-            "prescriber_id": _s(_pick(row, ("bilg_dr_codg", "bilg_dr_name"))),
-            "prescriber_name": _s(row.get("bilg_dr_name")),
-            "rxno": _s(row.get("rxno")),
-            "infno": infno,
-            "msgid": msgid,
-            "source_file": source_file,
-            "source_line": line,
-        })
+        fee = {column: _s(_pick(row, names)) for column, names in _FEE_TEXT.items()}
+        fee.update(site_id=fee["site_id"] or site, feedetl_sn=sn, quantity=cnt, price=price, total_amount=total,
+                   infno=infno, msgid=msgid, source_file=source_file, source_line=line)
+        out.append(fee)
     return rejected, out
 
 
@@ -275,9 +274,9 @@ def settlement_items(message: dict, infno: str, line: int, sha16: str, fees, out
         k_line = per_line[sn]
         split = (_s(entry.get("trdn_flag")) or "0").lower() in _SPLIT_TRUE
         reject = failed or ("settlement money is not a number" if fund_bad else None)
-        if fee is None:
+        if fee is None:  # no product, price or prescriber; a 拆零 code's quantity unknown (the default, 1)
             out.missing_fee.append((line, sn))
-            quantity, total, line_money = (None if split else 1.0), None, None
+            quantity, total, line_money, fee = (None if split else 1.0), None, None, {}
         else:
             cnt, line_money = fee.get("quantity"), fee.get("total_amount")
             quantity = (cnt / k_line if cnt is not None else None) if split else 1.0
@@ -294,20 +293,20 @@ def settlement_items(message: dict, infno: str, line: int, sha16: str, fees, out
             reject = reject or "drug_trac_info entry without drug_trac_codg"
         base = {
             "event_type": "dispense",
-            "event_time": setl_time or (fee or {}).get("fee_time") or _s(message.get("inf_time")),
+            "event_time": setl_time or fee.get("fee_time") or _s(message.get("inf_time")),
             "site_id": site,
-            "product_code": (fee or {}).get("product_code"),
-            "product_name": (fee or {}).get("product_name"),
+            "product_code": fee.get("product_code"),
+            "product_name": fee.get("product_name"),
             "quantity": quantity,
             "split_sale": "1" if split else "0",
-            "patient_id": patient or (fee or {}).get("patient_id"),
-            "prescriber_id": (fee or {}).get("prescriber_id"),
+            "patient_id": patient or fee.get("patient_id"),
+            "prescriber_id": fee.get("prescriber_id"),
             "settlement_id": settlement,
             "fund_amount": fund_share if len(codes) == 1 else (fund_share / len(codes) if fund_share else fund_share),
             "total_amount": total if len(codes) == 1 or total is None else total / len(codes),
             "record_no": sn,
             "message_id": msgid,
-            "visit_id": visit or (fee or {}).get("visit_id"),
+            "visit_id": visit or fee.get("visit_id"),
             "channel": infno,
             "_line": line,
             "_reject": reject,
