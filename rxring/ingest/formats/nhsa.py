@@ -47,7 +47,7 @@ Messages of other interfaces (the settlement channel 2204/2207/2208/2301/2304/23
 from __future__ import annotations
 
 __all__ = ["message_records", "message_items", "BODY_KEYS", "DETAIL_KEYS", "INFNO_EVENT_TYPE", "SCAN_INFNOS",
-           "RECORD_FIELDS"]
+           "RECORD_FIELDS", "SPLIT_TRUE", "field_text", "field_number", "pick_field", "item_codes", "rejected_item"]
 
 BODY_KEYS = ("selinfo", "purcinfo", "invinfo", "data")
 #: Where the batch twins (3501A-3506A) list their rows.
@@ -80,7 +80,8 @@ _QTY_FIELDS = {
 #: The infnos read by :func:`message_items` (as written: the batch twins end in "A").
 SCAN_INFNOS = frozenset([*INFNO_EVENT_TYPE, "3507", *(infno + "A" for infno in INFNO_EVENT_TYPE)])
 _FUND_FIELDS = ("fund_pay_sumamt", "hifp_pay", "基金支付", "fund_amount")
-_SPLIT_TRUE = {"1", "1.0", "true", "是"}
+#: ``trdn_flag`` values (lower-cased text) that mark a 拆零 (split) sale.
+SPLIT_TRUE = {"1", "1.0", "true", "是"}
 
 # Columns of the records this module produces (all strings but the numbers).
 RECORD_FIELDS = (
@@ -91,7 +92,7 @@ RECORD_FIELDS = (
 )
 
 
-def _s(value) -> str | None:
+def field_text(value) -> str | None:
     """Text of a field: stripped, None when missing or empty (12.0 -> "12")."""
     if value.__class__ is str:
         return value.strip() or None
@@ -115,7 +116,8 @@ def _fields(item: dict, message: dict) -> dict:
     return fields
 
 
-def _pick(fields: dict, names) -> object:
+def pick_field(fields: dict, names) -> object:
+    """The value of the first of ``names`` that is present and not empty (None: none is)."""
     for name in names:
         value = fields.get(name)
         if value is not None and value != "":
@@ -123,7 +125,7 @@ def _pick(fields: dict, names) -> object:
     return None
 
 
-def _num(value) -> float | None | str:
+def field_number(value) -> float | None | str:
     """A float, None when absent, or the text itself when it is not a number."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -170,7 +172,9 @@ def _detail_rows(message: dict) -> tuple[list, list | None] | None:
     return (rows if isinstance(rows, list) else [rows]), sibling
 
 
-def _codes(item: dict, message: dict) -> list:
+def item_codes(item: dict, message: dict) -> list:
+    """The codes an item lists (``drugtracinfo`` or ``drug_trac_codg``), else the message's (pass the item twice
+    to read the item alone)."""
     info = item.get("drugtracinfo")
     if info is None and item is not message:
         info = message.get("drugtracinfo")
@@ -241,9 +245,9 @@ def message_items(message: dict, line: int, sha16: str, source_file: str) -> tup
     deletions : list of dict
         As in :func:`message_records`.
     """
-    channel = infno = _s(message.get("infno"))
-    msgid = _s(message.get("msgid"))
-    site = _s(message.get("fixmedins_code"))
+    channel = infno = field_text(message.get("infno"))
+    msgid = field_text(message.get("msgid"))
+    site = field_text(message.get("fixmedins_code"))
     batch_rows = False
     sibling = unassignable = None
     if infno is not None and infno[-1:] == "A" and infno[:-1] in INFNO_EVENT_TYPE:
@@ -264,15 +268,15 @@ def message_items(message: dict, line: int, sha16: str, source_file: str) -> tup
     if infno == "3507":
         for item in bodies:
             item = item if isinstance(item, dict) else {}
-            record_no = _s(item.get("fixmedins_bchno") or item.get("medins_prod_sel_no"))
+            record_no = field_text(item.get("fixmedins_bchno") or item.get("medins_prod_sel_no"))
             if record_no is None:
-                items.append(_rejected(line, "3507 deletion without fixmedins_bchno"))
+                items.append(rejected_item(line, "3507 deletion without fixmedins_bchno"))
                 continue
             deletions.append(
                 {
-                    "site_id": _s(item.get("fixmedins_code")) or site,
+                    "site_id": field_text(item.get("fixmedins_code")) or site,
                     "record_no": record_no,
-                    "inv_data_type": _s(item.get("inv_data_type")),
+                    "inv_data_type": field_text(item.get("inv_data_type")),
                     "key_kind": "record_no",
                     "msgid": msgid,
                     "source_file": source_file,
@@ -282,27 +286,27 @@ def message_items(message: dict, line: int, sha16: str, source_file: str) -> tup
         return items, deletions
     if infno not in INFNO_EVENT_TYPE:
         why = "message has no infno" if infno is None else f"infno {infno} is not a 进销存 scan message (3501-3507)"
-        return [_rejected(line, why)], []
+        return [rejected_item(line, why)], []
     for b, item in enumerate(bodies):
         if not isinstance(item, dict):
-            items.append(_rejected(line, f"body item {b} is not an object"))
+            items.append(rejected_item(line, f"body item {b} is not an object"))
             continue
         f = _fields(item, message)
         event_type = INFNO_EVENT_TYPE[infno]
         if infno == "3502":
-            change = _s(f.get("inv_chg_type"))
+            change = field_text(f.get("inv_chg_type"))
             event_type = {"101": "transfer_in", "102": "transfer_out"}.get(change or "", "adjust")
-        split = (_s(f.get("trdn_flag")) or "0").lower() in _SPLIT_TRUE
-        count = _num(_pick(f, _QTY_FIELDS[infno]))
-        price = _num(_pick(f, ("finl_trns_pric", "pric")))
-        fund = _num(_pick(f, _FUND_FIELDS))
+        split = (field_text(f.get("trdn_flag")) or "0").lower() in SPLIT_TRUE
+        count = field_number(pick_field(f, _QTY_FIELDS[infno]))
+        price = field_number(pick_field(f, ("finl_trns_pric", "pric")))
+        fund = field_number(pick_field(f, _FUND_FIELDS))
         if not batch_rows:
-            codes = _codes(item, message)
+            codes = item_codes(item, message)
         else:  # a batch row: its own codes, else the list beside the rows when it is the only row
-            codes = _codes(item, item)
+            codes = item_codes(item, item)
             if not codes and sibling and unassignable is None:
                 beside = {"drugtracinfo": sibling}
-                codes = _codes(beside, beside)
+                codes = item_codes(beside, beside)
         k = len(codes)
         reject = None
         if isinstance(count, str):
@@ -319,35 +323,36 @@ def message_items(message: dict, line: int, sha16: str, source_file: str) -> tup
             quantity = count if isinstance(count, float) and count < 0 else 1.0
         total = price * (count if isinstance(count, float) else 1.0) / kk if isinstance(price, float) else None
         fund_share = fund / kk if isinstance(fund, float) else None
-        when = _pick(f, _TIME_FIELDS[infno]) or _pick(f, _ALL_TIME_FIELDS)
+        when = pick_field(f, _TIME_FIELDS[infno]) or pick_field(f, _ALL_TIME_FIELDS)
         base = {
             "event_type": event_type,
-            "event_time": _s(when),
-            "site_id": _s(item.get("fixmedins_code")) or site,
-            "product_code": _s(f.get("med_list_codg")),
-            "product_name": _s(f.get("fixmedins_hilist_name")),
-            "batch": _s(f.get("manu_lotnum")),
-            "expiry": _s(f.get("expy_end")),
+            "event_time": field_text(when),
+            "site_id": field_text(item.get("fixmedins_code")) or site,
+            "product_code": field_text(f.get("med_list_codg")),
+            "product_name": field_text(f.get("fixmedins_hilist_name")),
+            "batch": field_text(f.get("manu_lotnum")),
+            "expiry": field_text(f.get("expy_end")),
             "quantity": quantity,
             "split_sale": "1" if split else "0",
-            "patient_id": _s(f.get("psn_no")),
-            "prescriber_id": _s(_pick(f, ("prsc_dr_certno", "prsc_dr_name"))),
-            "pharmacist_id": _s(f.get("phar_certno")),
-            "settlement_id": _s(f.get("setl_id")),
+            "patient_id": field_text(f.get("psn_no")),
+            "prescriber_id": field_text(pick_field(f, ("prsc_dr_certno", "prsc_dr_name"))),
+            "pharmacist_id": field_text(f.get("phar_certno")),
+            "settlement_id": field_text(f.get("setl_id")),
             "fund_amount": fund_share,
             "total_amount": total,
-            "counterparty": _s(f.get("spler_name")) if infno in ("3503", "3504") else None,
-            "record_no": _s(_pick(f, ("fixmedins_bchno", "medins_prod_sel_no"))),
+            "counterparty": field_text(f.get("spler_name")) if infno in ("3503", "3504") else None,
+            "record_no": field_text(pick_field(f, ("fixmedins_bchno", "medins_prod_sel_no"))),
             "message_id": msgid,
-            "visit_id": _s(f.get("mdtrt_sn") or f.get("mdtrt_id")),
+            "visit_id": field_text(f.get("mdtrt_sn") or f.get("mdtrt_id")),
             "channel": channel,
             "_line": line,
             "_reject": reject,
         }
         prefix = f"{msgid}:{b}:" if msgid else f"{sha16}:{line}:{b}:"
-        items.append((base, [_s(code) for code in codes], [prefix + str(c) for c in range(len(codes))]))
+        items.append((base, [field_text(code) for code in codes], [prefix + str(c) for c in range(len(codes))]))
     return items, deletions
 
 
-def _rejected(line: int, why: str) -> tuple[dict, list, list]:
+def rejected_item(line: int, why: str) -> tuple[dict, list, list]:
+    """An item that cannot become events: one quarantined record of ``line`` with the reason ``why``."""
     return {"_line": line, "_reject": why}, [None], [None]

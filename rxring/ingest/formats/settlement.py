@@ -34,7 +34,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ...rules.events import INV_DATA_TYPES
-from .nhsa import _SPLIT_TRUE, SCAN_INFNOS, _codes, _num, _pick, _rejected, _s, message_items
+from .nhsa import (SCAN_INFNOS, SPLIT_TRUE, field_number, field_text, item_codes, message_items, pick_field,
+                   rejected_item)
 
 __all__ = ["ChannelResult", "channel_message", "unwrap_envelope", "missing_fee_note", "FEE_DETAIL_INFNOS",
            "SETTLEMENT_INFNOS", "CANCEL_INFNOS", "REVERSAL_INFNO", "ENVELOPE_KEYS", "MISSING_FEE_NOTE"]
@@ -124,10 +125,10 @@ def unwrap_envelope(obj: dict) -> dict | None:
 
 def _failed(message: dict) -> str | None:
     """Why the response says the call failed (negative infcode), or None."""
-    code = _num(message.get("infcode"))
+    code = field_number(message.get("infcode"))
     if isinstance(code, float) and code < 0:
-        why = _s(message.get("err_msg"))
-        return f"infcode {_s(message.get('infcode'))}" + (f": {why}" if why else "")
+        why = field_text(message.get("err_msg"))
+        return f"infcode {field_text(message.get('infcode'))}" + (f": {why}" if why else "")
     return None
 
 
@@ -156,7 +157,7 @@ def channel_message(message: dict, line: int, raw: str, sha16: str, source_file:
         Where a settlement's fee details are looked up; a 2204 / 2301 message adds
         its lines to it.
     """
-    infno = _s(message.get("infno"))
+    infno = field_text(message.get("infno"))
     out = ChannelResult()
     if infno is None or infno in SCAN_INFNOS:  # (an infno written as a number, or in an envelope)
         out.items, out.deletions = message_items(message, line, sha16, source_file)
@@ -169,7 +170,7 @@ def channel_message(message: dict, line: int, raw: str, sha16: str, source_file:
     elif infno in CANCEL_INFNOS or infno == REVERSAL_INFNO:
         cancellation(message, infno, line, source_file, out)
     elif "drug_trac" in raw:
-        out.items.append(_rejected(line, f"infno {infno} is not an interface rxring reads (3501-3507, 3501A-3506A, "
+        out.items.append(rejected_item(line, f"infno {infno} is not an interface rxring reads (3501-3507, 3501A-3506A, "
                                          f"2204, 2207, 2208, 2301, 2304, 2305, 2601), yet the message holds trace codes"))
     else:
         out.skipped = infno
@@ -198,25 +199,25 @@ def fee_detail_rows(message: dict, infno: str, line: int, source_file: str) -> t
     if isinstance(rows, dict):
         rows = [rows]
     if not isinstance(rows, list) or not rows:
-        return [_rejected(line, f"{infno} fee-detail message without feedetail lines")], []
-    site = _s(message.get("fixmedins_code"))
-    msgid = _s(message.get("msgid"))
+        return [rejected_item(line, f"{infno} fee-detail message without feedetail lines")], []
+    site = field_text(message.get("fixmedins_code"))
+    msgid = field_text(message.get("msgid"))
     rejected, out = [], []
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
-            rejected.append(_rejected(line, f"feedetail line {i} is not an object"))
+            rejected.append(rejected_item(line, f"feedetail line {i} is not an object"))
             continue
-        sn = _s(row.get("feedetl_sn"))
-        numbers = {name: _num(row.get(name)) for name in ("cnt", "pric", "det_item_fee_sumamt")}
+        sn = field_text(row.get("feedetl_sn"))
+        numbers = {name: field_number(row.get(name)) for name in ("cnt", "pric", "det_item_fee_sumamt")}
         bad = next((f"feedetail line {i}: {name} '{value}' is not a number" for name, value in numbers.items()
                     if isinstance(value, str)), None)
         if sn is None or bad:
-            rejected.append(_rejected(line, bad or f"feedetail line {i} has no feedetl_sn"))
+            rejected.append(rejected_item(line, bad or f"feedetail line {i} has no feedetl_sn"))
             continue
         cnt, price, total = numbers["cnt"], numbers["pric"], numbers["det_item_fee_sumamt"]
         if total is None and cnt is not None and price is not None:
             total = cnt * price
-        fee = {column: _s(_pick(row, names)) for column, names in _FEE_TEXT.items()}
+        fee = {column: field_text(pick_field(row, names)) for column, names in _FEE_TEXT.items()}
         fee.update(site_id=fee["site_id"] or site, feedetl_sn=sn, quantity=cnt, price=price, total_amount=total,
                    infno=infno, msgid=msgid, source_file=source_file, source_line=line)
         out.append(fee)
@@ -251,28 +252,28 @@ def settlement_items(message: dict, infno: str, line: int, sha16: str, fees, out
     setl = output.get("setlinfo") if isinstance(output, dict) else None
     if not isinstance(setl, dict):
         setl = output if isinstance(output, dict) and "setl_id" in output else {}
-    site = _s(message.get("fixmedins_code"))
-    msgid = _s(message.get("msgid"))
-    patient = _s(data.get("psn_no")) or _s(setl.get("psn_no"))
-    visit = _s(data.get("mdtrt_id")) or _s(setl.get("mdtrt_id"))
-    settlement = _s(setl.get("setl_id")) or _s(data.get("setl_id"))
-    setl_time = _s(setl.get("setl_time")) or _s(data.get("setl_time"))
-    fund = _num(_pick(setl, ("fund_pay_sumamt", "hifp_pay")))
-    medfee = _num(_pick(setl, ("medfee_sumamt",))) or _num(data.get("medfee_sumamt"))
+    site = field_text(message.get("fixmedins_code"))
+    msgid = field_text(message.get("msgid"))
+    patient = field_text(data.get("psn_no")) or field_text(setl.get("psn_no"))
+    visit = field_text(data.get("mdtrt_id")) or field_text(setl.get("mdtrt_id"))
+    settlement = field_text(setl.get("setl_id")) or field_text(data.get("setl_id"))
+    setl_time = field_text(setl.get("setl_time")) or field_text(data.get("setl_time"))
+    fund = field_number(pick_field(setl, ("fund_pay_sumamt", "hifp_pay")))
+    medfee = field_number(pick_field(setl, ("medfee_sumamt",))) or field_number(data.get("medfee_sumamt"))
     fund_bad = isinstance(fund, str) or isinstance(medfee, str)
-    per_line = Counter(_s(e.get("feedetl_sn")) for e in info if isinstance(e, dict))
+    per_line = Counter(field_text(e.get("feedetl_sn")) for e in info if isinstance(e, dict))
     found = {sn: (fees.get(site, sn) if fees is not None and sn is not None else None) for sn in per_line}
     any_fee = any(found.values())
     n_codes = sum(per_line.values())
     prefix = f"{msgid}:" if msgid else f"{sha16}:{line}:"
     for i, entry in enumerate(info):
         if not isinstance(entry, dict):
-            out.items.append(_rejected(line, f"drug_trac_info entry {i} is not an object"))
+            out.items.append(rejected_item(line, f"drug_trac_info entry {i} is not an object"))
             continue
-        sn = _s(entry.get("feedetl_sn"))
+        sn = field_text(entry.get("feedetl_sn"))
         fee = found.get(sn)
         k_line = per_line[sn]
-        split = (_s(entry.get("trdn_flag")) or "0").lower() in _SPLIT_TRUE
+        split = (field_text(entry.get("trdn_flag")) or "0").lower() in SPLIT_TRUE
         reject = failed or ("settlement money is not a number" if fund_bad else None)
         if fee is None:  # no product, price or prescriber; a 拆零 code's quantity unknown (the default, 1)
             out.missing_fee.append((line, sn))
@@ -287,13 +288,13 @@ def settlement_items(message: dict, infno: str, line: int, sha16: str, fees, out
                 fund_share = fund * line_money / medfee / k_line
             elif not any_fee:
                 fund_share = fund / n_codes
-        codes = _codes(entry, entry)
+        codes = item_codes(entry, entry)
         if not codes:
             codes = [None]
             reject = reject or "drug_trac_info entry without drug_trac_codg"
         base = {
             "event_type": "dispense",
-            "event_time": setl_time or fee.get("fee_time") or _s(message.get("inf_time")),
+            "event_time": setl_time or fee.get("fee_time") or field_text(message.get("inf_time")),
             "site_id": site,
             "product_code": fee.get("product_code"),
             "product_name": fee.get("product_name"),
@@ -319,25 +320,25 @@ def cancellation(message: dict, infno: str, line: int, source_file: str, out: Ch
     failed = _failed(message)
     what = "reversal" if infno == REVERSAL_INFNO else "cancellation"
     if failed:
-        out.items.append(_rejected(line, f"{infno} {what} failed ({failed}): nothing was undone"))
+        out.items.append(rejected_item(line, f"{infno} {what} failed ({failed}): nothing was undone"))
         return
     _, data = _request(message)
     record = {
         "record_no": None,
-        "site_id": _s(data.get("fixmedins_code")) or _s(message.get("fixmedins_code")),
-        "msgid": _s(message.get("msgid")),
+        "site_id": field_text(data.get("fixmedins_code")) or field_text(message.get("fixmedins_code")),
+        "msgid": field_text(message.get("msgid")),
         "infno": infno,
-        "patient_id": _s(data.get("psn_no")),
-        "visit_id": _s(data.get("mdtrt_id")),
+        "patient_id": field_text(data.get("psn_no")),
+        "visit_id": field_text(data.get("mdtrt_id")),
         "source_file": source_file,
         "source_line": line,
     }
     if infno == REVERSAL_INFNO:
-        undone = _s(data.get("omsgid")) or _s(message.get("omsgid"))
+        undone = field_text(data.get("omsgid")) or field_text(message.get("omsgid"))
         if undone is None:
-            out.items.append(_rejected(line, "2601 reversal without omsgid (the message it undoes)"))
+            out.items.append(rejected_item(line, "2601 reversal without omsgid (the message it undoes)"))
             return
-        oinfno = _s(data.get("oinfno")) or _s(message.get("oinfno"))
+        oinfno = field_text(data.get("oinfno")) or field_text(message.get("oinfno"))
         record.update(key_kind="message_id", undone_msgid=undone, inv_data_type=oinfno)
         if oinfno in SETTLEMENT_INFNOS:
             record["event_type"] = "dispense"
@@ -345,9 +346,9 @@ def cancellation(message: dict, infno: str, line: int, source_file: str, out: Ch
             record["event_type"] = None  # any type (a 2208 undone, an infno not given: the analysis decides)
         # else a 进销存 infno: one row per event type it names (rules.events.deletion_rows), as for 3507
     else:
-        settlement = _s(data.get("setl_id")) or _s(message.get("setl_id"))
+        settlement = field_text(data.get("setl_id")) or field_text(message.get("setl_id"))
         if settlement is None:
-            out.items.append(_rejected(line, f"{infno} settlement cancellation without setl_id"))
+            out.items.append(rejected_item(line, f"{infno} settlement cancellation without setl_id"))
             return
         record.update(key_kind="settlement_id", settlement_id=settlement, inv_data_type=None, event_type="dispense")
     out.deletions.append(record)
