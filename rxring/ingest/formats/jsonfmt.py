@@ -29,7 +29,7 @@ from ..sniff import InputLimit, limit_hint, limits, raw_position, text_stream
 from . import Chunk, FileProblem
 from .epcis import document_events, event_records
 from ..feedetails import FeeLookup
-from .nhsa import SCAN_INFNOS, message_items
+from .nhsa import SCAN_INFNOS, field_text, message_items
 from .settlement import channel_message, unwrap_envelope
 
 __all__ = ["read_jsonl", "jsonl_chunks", "read_json", "RECORD_SCHEMA", "bounded_lines", "too_deep"]
@@ -102,7 +102,8 @@ RECORD_SCHEMA = pa.schema(
 )
 
 
-_ITEM_SCHEMA = pa.schema([f for f in RECORD_SCHEMA if f.name not in ("trace_code", "event_id")])
+# what an NHSA item's dict holds (the message's msgid and infno are added per message, columnar)
+_ITEM_SCHEMA = pa.schema([f for f in RECORD_SCHEMA if f.name not in ("trace_code", "event_id", "message_id", "channel")])
 
 
 class _Batcher:
@@ -122,6 +123,8 @@ class _Batcher:
         self.repeats: list[int] = []
         self.codes: list = []
         self.event_ids: list = []
+        self.message_ids: list = []  # per item: its message's msgid and infno
+        self.channels: list = []
         self.size = 0
         self.deletions: list[dict] = []
         self.rejects: list[tuple[int, str, str]] = []
@@ -136,8 +139,11 @@ class _Batcher:
         self.records.extend(records)
         self.size += len(records)
 
-    def add_items(self, items) -> None:
+    def add_items(self, items, message_id: str | None, channel: str | None) -> None:
+        """Items of one message (:func:`.nhsa.message_items`), whose msgid and infno they get."""
         for fields, codes, event_ids in items:
+            self.message_ids.append(message_id)
+            self.channels.append(channel)
             self.items.append(fields)
             self.repeats.append(len(codes))
             self.codes.extend(codes)
@@ -146,6 +152,8 @@ class _Batcher:
 
     def _item_table(self) -> pa.Table:
         table = pa.Table.from_pylist(self.items, schema=_ITEM_SCHEMA)
+        table = table.append_column("message_id", pa.array(self.message_ids, type=pa.string())).append_column(
+            "channel", pa.array(self.channels, type=pa.string()))
         repeats = np.asarray(self.repeats, dtype=np.int64)
         if len(repeats) and (repeats != 1).any():
             table = table.take(pa.array(np.repeat(np.arange(len(repeats)), repeats)))
@@ -171,6 +179,7 @@ class _Batcher:
                       fee_details=self.fee_details, skipped=self.skipped, missing_fee=self.missing_fee)
         self.fee_details, self.skipped, self.missing_fee = [], Counter(), []
         self.records, self.items, self.repeats, self.codes, self.event_ids = [], [], [], [], []
+        self.message_ids, self.channels = [], []
         self.size = 0
         self.deletions, self.rejects, self.raw = [], [], {}
         return chunk
@@ -208,7 +217,7 @@ def _take(obj, line: int, raw: str, index: int, sha16: str, source_file: str, ba
         infno = obj["infno"]
         if infno.__class__ is str and infno in SCAN_INFNOS:
             items, deletions = message_items(obj, line, sha16, source_file)
-            batch.add_items(items)
+            batch.add_items(items, field_text(obj.get("msgid")), infno)
             batch.deletions.extend(deletions)
         else:
             _take_channel(obj, line, raw, sha16, source_file, batch)
@@ -231,7 +240,7 @@ def _take(obj, line: int, raw: str, index: int, sha16: str, source_file: str, ba
 def _take_channel(message: dict, line: int, raw: str, sha16: str, source_file: str, batch: _Batcher) -> None:
     """An NHSA message that is not a 进销存 scan (:mod:`.settlement`), or one in a request/response envelope."""
     out = channel_message(message, line, raw, sha16, source_file, batch.fees)
-    batch.add_items(out.items)
+    batch.add_items(out.items, field_text(message.get("msgid")), field_text(message.get("infno")))
     batch.deletions.extend(out.deletions)
     batch.fee_details.extend(out.fee_details)
     batch.missing_fee.extend(out.missing_fee)

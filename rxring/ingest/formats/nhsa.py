@@ -35,10 +35,13 @@ one; with more rows the rows without codes of their own are rejected (which row
 holds which code cannot be told).
 
 event_id is ``msgid:item:code`` so the same message in two overlapping exports is
-one event; without a msgid it is ``sha16:line:item:code``.  Every item also carries
-the origin columns (:data:`rxring.schema.EVENT_ORIGIN_SCHEMA`): ``message_id`` =
-msgid, ``visit_id`` = ``mdtrt_sn`` (else ``mdtrt_id``), ``channel`` = the infno as
-written (``3505`` or ``3505A``).
+one event; without a msgid it is ``sha16:line:item:code``.  Records carry the origin
+columns (:data:`rxring.schema.EVENT_ORIGIN_SCHEMA`): ``message_id`` = msgid,
+``visit_id`` = ``mdtrt_sn`` (else ``mdtrt_id``), ``channel`` = the infno as written
+(``3505`` or ``3505A``).  An item of :func:`message_items` holds ``visit_id``; the
+message's two (``message_id``, ``channel``) are added by the caller, once per message
+(:func:`message_records`, the JSON reader's batcher), which keeps them off the
+per-item path.
 
 Messages of other interfaces (the settlement channel 2204/2207/2208/2301/2304/2305/
 2601, and the ones that carry no trace code) are read by :mod:`.settlement`.
@@ -225,6 +228,8 @@ def message_records(message: dict, line: int, raw: str, sha16: str, source_file:
     for base, codes, event_ids in items:
         for code, event_id in zip(codes, event_ids):
             record = dict(base)
+            record["message_id"] = field_text(message.get("msgid"))
+            record["channel"] = field_text(message.get("infno"))
             record["_raw"] = raw
             if code is not None or event_id is not None:
                 record["trace_code"] = code
@@ -239,8 +244,9 @@ def message_items(message: dict, line: int, sha16: str, source_file: str) -> tup
     Returns
     -------
     items : list of (fields, codes, event_ids)
-        ``fields`` holds every record column but ``trace_code`` and ``event_id`` (and
-        ``_raw``); ``codes`` and ``event_ids`` give one record each.  An item that
+        ``fields`` holds every record column but ``trace_code``, ``event_id``,
+        ``message_id`` and ``channel`` (the message's msgid and infno) and ``_raw``;
+        ``codes`` and ``event_ids`` give one record each.  An item that
         cannot become events has ``_reject`` and the single code None.
     deletions : list of dict
         As in :func:`message_records`.
@@ -250,7 +256,7 @@ def message_items(message: dict, line: int, sha16: str, source_file: str) -> tup
     site = field_text(message.get("fixmedins_code"))
     batch_rows = False
     sibling = unassignable = None
-    if infno is not None and infno[-1:] == "A" and infno[:-1] in INFNO_EVENT_TYPE:
+    if infno not in INFNO_EVENT_TYPE and infno is not None and infno[-1:] == "A" and infno[:-1] in INFNO_EVENT_TYPE:
         infno = infno[:-1]
         detail = _detail_rows(message)
         if detail is not None:
@@ -342,9 +348,7 @@ def message_items(message: dict, line: int, sha16: str, source_file: str) -> tup
             "total_amount": total,
             "counterparty": field_text(f.get("spler_name")) if infno in ("3503", "3504") else None,
             "record_no": field_text(pick_field(f, ("fixmedins_bchno", "medins_prod_sel_no"))),
-            "message_id": msgid,
-            "visit_id": field_text(f.get("mdtrt_sn") or f.get("mdtrt_id")),
-            "channel": channel,
+            "visit_id": field_text(visit) if (visit := f.get("mdtrt_sn") or f.get("mdtrt_id")) is not None else None,
             "_line": line,
             "_reject": reject,
         }

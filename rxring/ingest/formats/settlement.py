@@ -58,7 +58,8 @@ class ChannelResult:
     Attributes
     ----------
     items : list of (fields, codes, event_ids)
-        As :func:`.nhsa.message_items` (dispenses of a settlement, rejected items).
+        As :func:`.nhsa.message_items` (dispenses of a settlement, rejected items;
+        the caller adds ``message_id`` and ``channel``, the message's msgid and infno).
     deletions : list of dict
         Cancellations and reversals (rows of :data:`rxring.ingest.store.DELETION_SCHEMA`).
     fee_details : list of dict
@@ -306,9 +307,7 @@ def settlement_items(message: dict, infno: str, line: int, sha16: str, fees, out
             "fund_amount": fund_share if len(codes) == 1 else (fund_share / len(codes) if fund_share else fund_share),
             "total_amount": total if len(codes) == 1 or total is None else total / len(codes),
             "record_no": sn,
-            "message_id": msgid,
             "visit_id": visit or fee.get("visit_id"),
-            "channel": infno,
             "_line": line,
             "_reject": reject,
         }
