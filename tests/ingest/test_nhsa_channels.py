@@ -390,3 +390,32 @@ def test_origin_columns_only_in_nhsa_parts(tmp_path, fixtures):
     assert ws.read_events().columns.tolist() == list(EVENT_SCHEMA.names)  # readers see EVENT_SCHEMA alone
     nhsa = events[events["source_file"].str.endswith("nhsa_messages.jsonl")]
     assert nhsa["channel"].notna().all() and list(EVENT_ORIGIN_COLUMNS) == ["message_id", "visit_id", "channel"]
+
+
+def test_worker_processes_carry_fee_details_and_skips_and_never_split_settlements(tmp_path, monkeypatch):
+    import rxring.ingest.parallel as parallel
+    from rxring.ingest.sniff import sniff
+
+    row = TWINS["3505"][2]
+    messages = []
+    for c in range(150):
+        messages += [fee_detail("2204", f"F{c}", HOSP, f"SN{c}", "2", "118", "236"),
+                     {"infno": "9001", "msgid": f"Q{c}", "input": {"signIn": {}}},
+                     {"infno": "3505A", "msgid": f"B{c}", "fixmedins_code": SITE,
+                      "input": {"selinfoDetail": [{**row, "drugtracinfo": [{"drug_trac_codg": CODE1}]}]}}]
+    path = write_jsonl(tmp_path / "fees.jsonl", messages)
+    serial = run(tmp_path, path, ws_name="serial")
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "PIECE_BYTES", 20_000)
+    assert parallel.worth_it(path, sniff(path))
+    calls = []
+    real = parallel.prepared_pieces
+    monkeypatch.setattr(parallel, "prepared_pieces", lambda *a, **k: calls.append(1) or real(*a, **k))
+    split = run(tmp_path, path, ws_name="split")
+    assert calls, "the parallel path was not taken"
+    for report, events, _, ws in (serial, split):
+        f = report.files[0]
+        assert (f.read, f.accepted, f.skipped, f.fee_details, f.skipped_infno) == (450, 300, 150, 150, {"9001": 150})
+    assert split[1].equals(serial[1]) and read_fee_details(split[3]).equals(read_fee_details(serial[3]))
+    settle = write_jsonl(tmp_path / "settle.jsonl", messages + [settlement("2207", "S", HOSP, [("SN1", CODE2, "0")])])
+    assert not parallel.worth_it(settle, sniff(settle))  # its fee details must be looked up in line order
