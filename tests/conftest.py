@@ -67,6 +67,9 @@ def pytest_collection_modifyitems(config, items):
         for fixture, mark in FIXTURE_MARKERS.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(getattr(pytest.mark, mark))
+        group = next((m for m in ("neo4j", "spark") if item.get_closest_marker(m)), None)
+        if group:   # one server / one SparkSession: all its tests on one xdist worker
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -252,6 +252,17 @@ def small_case(tmp_path_factory) -> FixtureCase:
     return build_workspace(tmp_path_factory.mktemp("report-small"), big=False)
 
 
+@pytest.fixture
+def small_copy(small_case, tmp_path):
+    """A private copy of ``small_case``'s workspace, for a test that writes into it (a reveal
+    record, a viz page): the shared workspace stays as built for every other test."""
+    import shutil
+
+    root = tmp_path / "small-ws"
+    shutil.copytree(small_case.root, root)
+    return root
+
+
 # --------------------------------------------------------------------------- Chromium
 
 CHROMIUM_FLAGS = (

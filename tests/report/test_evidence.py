@@ -76,12 +76,12 @@ def test_package_contents(package):
     assert "default-src 'none'" in members["ring.html"].decode()
 
 
-def test_package_masks_personal_data_by_default(package, small_case, tmp_path):
+def test_package_masks_personal_data_by_default(package, small_copy, tmp_path):
     blob = b"\n".join(_members(package.path).values()).decode("utf-8", errors="replace")
     for value in RAW_PII:
         assert value not in blob, value
     assert "110*************3X" in blob
-    revealed = build_evidence(small_case.root, "R001", tmp_path / "rev.zip", reveal_pii=True)
+    revealed = build_evidence(small_copy, "R001", tmp_path / "rev.zip", reveal_pii=True)
     members = _members(revealed.path)
     blob = b"\n".join(members.values()).decode("utf-8", errors="replace")
     for value in RAW_PII:

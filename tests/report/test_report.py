@@ -176,9 +176,9 @@ def test_xlsx_report_sheets_and_headers(fixture_case, tmp_path):
     assert book["members"].max_row == 1 + 6 + 218
 
 
-def test_report_selected_ring_and_default_output(small_case):
-    (path,) = build_report(small_case.root, "json", "en", ring_ids=["R001"])
-    assert path == small_case.root / "report.json"
+def test_report_selected_ring_and_default_output(small_copy):
+    (path,) = build_report(small_copy, "json", "en", ring_ids=["R001"])
+    assert path == small_copy / "report.json"
     assert [r["ring_id"] for r in json.loads(path.read_text())["rings"]] == ["R001"]
 
 

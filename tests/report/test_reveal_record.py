@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import stat
 
 import pandas as pd
@@ -25,13 +24,12 @@ PATIENT = "11010519900101123X"  # a patient of the small ring R001 (conftest.bui
 
 
 @pytest.fixture()
-def ws(small_case, tmp_path, monkeypatch):
+def ws(small_copy, monkeypatch):
     """A private copy of the small analysed workspace, with no RXRING_WORKSPACE or RXRING_OPERATOR around."""
     monkeypatch.delenv("RXRING_WORKSPACE", raising=False)
     monkeypatch.delenv("RXRING_OPERATOR", raising=False)
-    root = tmp_path / "ws"
-    shutil.copytree(small_case.root, root)
-    return root
+    assert not (small_copy / REVEALS_NAME).exists(), "a test revealed into the shared small_case workspace"
+    return small_copy
 
 
 def _log(ws) -> str:

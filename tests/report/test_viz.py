@@ -90,9 +90,9 @@ def test_inert_urls_exist_only_inside_the_vendored_library():
     assert found == set(VIS_INERT_URLS)
 
 
-def test_viz_reveal_and_default_output(small_case):
-    path = write_viz(small_case.root, ["R001"], reveal_pii=True)
-    assert path == small_case.root / "viz" / "R001.html"
+def test_viz_reveal_and_default_output(small_copy):
+    path = write_viz(small_copy, ["R001"], reveal_pii=True)
+    assert path == small_copy / "viz" / "R001.html"
     assert "11010519900101123X" in path.read_text(encoding="utf-8")
 
 
