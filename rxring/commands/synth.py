@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..synth import generate
+from ..synth.nhsa_styles import NHSA_STYLES
 from ..synth.writers import FORMATS
 from . import options as opt
 
@@ -18,6 +19,12 @@ __all__ = ["COMMANDS", "synth"]
 @click.option("--format", "fmt", default="nhsa", show_default=True, type=click.Choice(FORMATS),
               help="nhsa: NHSA 进销存 JSON Lines; csv: Chinese-header export; parquet: canonical events; "
                    "epcis: GS1 EPCIS 2.0 JSON-LD with SGTIN codes.")
+@click.option("--nhsa-style", "nhsa_style", default="mixed", show_default=True, type=click.Choice(NHSA_STYLES),
+              help="How --format nhsa reports the same events: single: one 3501-3506 message per line; "
+                   "batch: 3501A-3506A uploads of several rows; settlement: insured sales through settlement "
+                   "channel A (2204/2207, 2301/2304 with fee details), the rest 3501-3506; mixed: a style per site, "
+                   "plus sales reported through both channels, retransmissions under new msgids, cancelled "
+                   "settlements (2208/2305) and reversals (2601). Findings and ground truth are the same in every style.")
 @click.option("--events", type=click.IntRange(min=1000), default=None,
               help="Target number of scan events; sizes the city (patients, sites, prescribers) unless given.")
 @click.option("--sites", type=click.IntRange(min=1), default=None, help="Pharmacies, hospitals and clinics [default: patients/150, at least 10].")
@@ -28,7 +35,7 @@ __all__ = ["COMMANDS", "synth"]
 @click.option("--start", default="2025-01-01", show_default=True, help="First simulated day (YYYY-MM-DD).")
 @click.option("--rings", type=click.IntRange(min=0), default=None, help="Planted rings [default: grows with the city, at least 9].")
 @opt.progress_option(None, "Progress bar on stderr.")
-def synth(out_dir, seed, fmt, events, sites, patients, prescribers, products, days, start, rings, progress):
+def synth(out_dir, seed, fmt, nhsa_style, events, sites, patients, prescribers, products, days, start, rings, progress):
     """Generate a synthetic city with planted resale rings and its ground truth.
 
     Writes OUT/inputs/ (scan files, sites.csv, products.csv) to feed to
@@ -51,7 +58,7 @@ def synth(out_dir, seed, fmt, events, sites, patients, prescribers, products, da
     try:
         summary = generate(out_dir, seed, sites=sites, patients=patients, prescribers=prescribers,
                            products=products, days=days, start=start, events=events, rings=rings, fmt=fmt,
-                           progress=callback)
+                           nhsa_style=nhsa_style, progress=callback)
     finally:
         if bar is not None:
             bar.close()
@@ -60,7 +67,7 @@ def synth(out_dir, seed, fmt, events, sites, patients, prescribers, products, da
     click.echo(f"city: {p.sites} sites, {p.patients} patients, {p.prescribers} prescribers, {p.products} products, "
                f"{p.days} days from {p.start}")
     click.echo(f"wrote {c['events']:,} events in {c['lines']:,} lines to {len(summary.files)} files in "
-               f"{summary.inputs_dir} ({fmt}) in {summary.seconds:.1f}s")
+               f"{summary.inputs_dir} ({fmt}{', ' + nhsa_style if fmt == 'nhsa' else ''}) in {summary.seconds:.1f}s")
     rules = ", ".join(f"{r} {c.get('expected_' + r, 0)}" for r in
                       ("DUP_DISPENSE", "RESURFACE", "NO_PROVENANCE", "CODE_CONFLICT", "EXPIRED"))
     click.echo(f"planted {c['rings']} rings; expected findings: {rules}")

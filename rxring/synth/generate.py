@@ -30,6 +30,7 @@ from .city import build_city
 from .fraud import STYLES, RingBook
 from .groundtruth import build_ground_truth
 from .life import Engine
+from .nhsa_styles import NHSA_STYLES
 from .writers import FORMATS, make_writer
 
 __all__ = ["SynthParams", "GenerationSummary", "generate", "events_per_patient"]
@@ -62,10 +63,13 @@ class SynthParams:
     events: int | None = None
     rings: int | None = None
     fmt: str = "nhsa"
+    nhsa_style: str = "mixed"
 
     def resolved(self) -> "SynthParams":
         if self.fmt not in FORMATS:
             raise RxringError(f"unknown format {self.fmt!r}: choose one of {', '.join(FORMATS)}")
+        if self.nhsa_style not in NHSA_STYLES:
+            raise RxringError(f"unknown NHSA style {self.nhsa_style!r}: choose one of {', '.join(NHSA_STYLES)}")
         if self.days < 14:
             raise RxringError(f"--days must be at least 14 (got {self.days}): rings need time to resurface")
         try:
@@ -134,7 +138,7 @@ def _write_masters(inputs: Path, city) -> list[Path]:
 def generate(out_dir, seed: int = 0, *, sites: int | None = None, patients: int | None = None,
              prescribers: int | None = None, products: int | None = None, days: int = 120,
              start: str = "2025-01-01", events: int | None = None, rings: int | None = None,
-             fmt: str = "nhsa", progress=None) -> GenerationSummary:
+             fmt: str = "nhsa", nhsa_style: str = "mixed", progress=None) -> GenerationSummary:
     """Generate a synthetic city with planted resale rings into ``out_dir``.
 
     Parameters
@@ -153,6 +157,13 @@ def generate(out_dir, seed: int = 0, *, sites: int | None = None, patients: int 
         Number of planted rings (default grows with the city, at least 8).
     fmt : {"nhsa", "csv", "parquet", "epcis"}
         Output format of the scan inputs.
+    nhsa_style : {"mixed", "single", "batch", "settlement"}
+        How ``fmt="nhsa"`` reports the events (:mod:`rxring.synth.nhsa_styles`): ``single``
+        3501-3506 messages (the shape before styles existed, byte for byte), ``batch``
+        3501A-3506A, ``settlement`` insured sales through 2204/2207 (2301/2304) with
+        fee details, ``mixed`` a style per site plus sales through both channels,
+        retransmissions, cancellations and reversals.  The events, findings and
+        ground truth are the same in every style.  Ignored by the other formats.
     progress : callable, optional
         ``progress(day, days)`` after each simulated day.
 
@@ -169,7 +180,8 @@ def generate(out_dir, seed: int = 0, *, sites: int | None = None, patients: int 
     """
     began = time.perf_counter()
     params = SynthParams(seed=seed, sites=sites, patients=patients, prescribers=prescribers, products=products,
-                         days=days, start=start, events=events, rings=rings, fmt=fmt).resolved()
+                         days=days, start=start, events=events, rings=rings, fmt=fmt,
+                         nhsa_style=nhsa_style).resolved()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise RxringError(f"--out {out} exists and is not a folder")
@@ -181,7 +193,7 @@ def generate(out_dir, seed: int = 0, *, sites: int | None = None, patients: int 
     city = build_city(np.random.default_rng(seeds[0]), params.sites, params.patients, params.prescribers,
                       params.products, gs1=fmt == "epcis")
     start_day = date.fromisoformat(params.start)
-    writer = make_writer(fmt, inputs, city, start_day, int(seeds[1].generate_state(1)[0]))
+    writer = make_writer(fmt, inputs, city, start_day, int(seeds[1].generate_state(1)[0]), params.nhsa_style)
 
     def sink(day, lines):
         writer.write_day(day, lines)
@@ -194,10 +206,14 @@ def generate(out_dir, seed: int = 0, *, sites: int | None = None, patients: int 
     engine.run()
     files = writer.close()
     files += _write_masters(inputs, city)
-    param_dict = {k: v for k, v in asdict(params).items()}
+    # the style only means something for nhsa (and single keeps ground_truth.json as it always was)
+    param_dict = {k: v for k, v in asdict(params).items()
+                  if k != "nhsa_style" or (fmt == "nhsa" and v != "single")}
     truth = build_ground_truth(engine, book, fmt, seed, param_dict)
     truth["counts"]["lines"] = writer.lines
     truth["counts"]["files"] = len(files)
+    for what, n in sorted(getattr(writer, "extra_counts", {}).items()):
+        truth["counts"][f"nhsa_{what}"] = n
     gt = out / "ground_truth.json"
     gt.write_text(json.dumps(truth, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return GenerationSummary(

@@ -155,12 +155,29 @@ class NhsaWriter(_Base):
         self.fh.write("\n")
 
     def message(self, line: Line) -> dict:
-        c = self.city
-        site = c.sites[line.site]
-        product = c.products[line.prod]
         infno = _INFNO[line.etype]
-        head = {"infno": infno, "msgid": self.msgid(line), "fixmedins_code": site.site_id,
+        head = self.head(line, infno)
+        body = self.body(line, infno)
+        if self.city.sites[line.site].shape == "top":
+            head.update(body)
+            if len(line.packs) == 1:
+                head["drug_trac_codg"] = line.packs[0].code
+            else:
+                head["drugtracinfo"] = _CODES   # spliced in as text by write_lines (faster)
+            return head
+        body["drugtracinfo"] = _CODES
+        head["input"] = {_BODY[infno]: body if self.city.sites[line.site].shape == "object" else [body]}
+        return head
+
+    def head(self, line: Line, infno: str) -> dict:
+        """The message head: infno, a new msgid, the site and the upload time (drawn)."""
+        return {"infno": infno, "msgid": self.msgid(line), "fixmedins_code": self.city.sites[line.site].site_id,
                 "inf_time": self.upload_time(line)}
+
+    def body(self, line: Line, infno: str) -> dict:
+        """The body item of ``line`` (a 3501-3506 item or a batch row) without its codes."""
+        c = self.city
+        product = c.products[line.prod]
         body = {"med_list_codg": product.code, "fixmedins_hilist_id": product.hilist_id,
                 "fixmedins_hilist_name": product.name, "manu_lotnum": line.batch.lot,
                 "expy_end": self.date_of(line.batch.expiry), "rx_flag": "1"}
@@ -193,16 +210,7 @@ class NhsaWriter(_Base):
                          "inv_chg_time": when, "fixmedins_bchno": self.record_no(line)})
         else:  # 3501
             body.update({"invdate": when, "inv_cnt": int(line.qty), "fixmedins_bchno": self.record_no(line)})
-        if site.shape == "top":
-            head.update(body)
-            if len(line.packs) == 1:
-                head["drug_trac_codg"] = line.packs[0].code
-            else:
-                head["drugtracinfo"] = _CODES   # spliced in as text by write_lines (faster)
-            return head
-        body["drugtracinfo"] = _CODES
-        head["input"] = {_BODY[infno]: body if site.shape == "object" else [body]}
-        return head
+        return body
 
 
 class CsvWriter(_Base):
@@ -377,7 +385,12 @@ def _dt(start: date, t: int):
     return datetime(start.year, start.month, start.day) + timedelta(days=day, seconds=sec)
 
 
-def make_writer(fmt: str, out_dir: Path, city: City, start: date, seed: int) -> _Base:
-    """The writer for ``fmt`` (one of :data:`FORMATS`)."""
+def make_writer(fmt: str, out_dir: Path, city: City, start: date, seed: int, nhsa_style: str = "single") -> _Base:
+    """The writer for ``fmt`` (one of :data:`FORMATS`); for nhsa, in ``nhsa_style``
+    (:data:`rxring.synth.nhsa_styles.NHSA_STYLES`; ``single`` is :class:`NhsaWriter`)."""
+    if fmt == "nhsa" and nhsa_style != "single":
+        from .nhsa_styles import NhsaStyleWriter
+
+        return NhsaStyleWriter(out_dir, city, start, seed, nhsa_style)
     cls = {"nhsa": NhsaWriter, "csv": CsvWriter, "parquet": ParquetWriter, "epcis": EpcisWriter}[fmt]
     return cls(out_dir, city, start, seed)
