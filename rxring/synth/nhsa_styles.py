@@ -106,9 +106,10 @@ class NhsaStyleWriter(NhsaWriter):
         self.log: list[str] = []            # settlement log shape: pair | envelope | bare
         self.sibling: list[bool] = []       # its batch software puts drugtracinfo beside a one-row list
         for s in city.sites:
+            r = pick.random()   # drawn in every style: a site keeps its other habits whatever the style
             if style == "mixed":
                 shares = SITE_STYLE_SHARES.get(s.kind, SITE_STYLE_SHARES["pharmacy"])
-                r, acc, chosen = pick.random(), 0.0, "settlement"
+                acc, chosen = 0.0, "settlement"
                 for name, share in zip(("single", "batch", "settlement"), shares):
                     acc += share
                     if r < acc:
@@ -117,7 +118,8 @@ class NhsaStyleWriter(NhsaWriter):
             else:
                 chosen = style
             self.site_style.append(chosen)
-            self.rest_style.append("batch" if (style == "mixed" and pick.random() < 0.5) else "single")
+            rest = pick.random()
+            self.rest_style.append("batch" if (style == "mixed" and rest < 0.5) else "single")
             self.inpatient.append(s.kind == "hospital" and pick.random() < 0.35)
             self.log.append(pick.choices(("pair", "envelope", "bare"), (0.4, 0.2, 0.4))[0])
             self.sibling.append(pick.random() < 0.3)
