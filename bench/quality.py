@@ -181,6 +181,8 @@ def main(argv=None) -> int:
     parser.add_argument("--events", type=int, default=200_000, help="target events per city")
     parser.add_argument("--days", type=int, default=120)
     parser.add_argument("--fmt", default="nhsa", choices=["nhsa", "csv", "parquet", "epcis"])
+    parser.add_argument("--nhsa-style", default="mixed", choices=["single", "batch", "settlement", "mixed"],
+                        help="how --fmt nhsa reports the events (rxring synth --nhsa-style)")
     parser.add_argument("--out", type=Path, help="keep cities and workspaces here (default: a temp folder)")
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
     parser.add_argument("--details", action="store_true", help="print missed/extra codes and planted rings")
@@ -200,7 +202,8 @@ def main(argv=None) -> int:
             result = analyze(ws, "embedded", options, inputs=[inputs])
             scored = score_independent(truth, result.findings, result.rings)
         else:
-            city = generate(base / f"city-{seed}", seed=seed, events=args.events, days=args.days, fmt=args.fmt)
+            city = generate(base / f"city-{seed}", seed=seed, events=args.events, days=args.days, fmt=args.fmt,
+                            nhsa_style=args.nhsa_style)
             result = analyze(ws, "embedded", options, inputs=[city.inputs_dir])
             truth = json.loads(city.ground_truth.read_text(encoding="utf-8"))
             scored = score_city(truth, result.findings, result.rings, observed_actor_ids(ws))
@@ -226,7 +229,8 @@ def main(argv=None) -> int:
                   f"{', '.join(map(str, args.seeds))}; ambiguous codes not scored; default options)")
     else:
         header = (f"Quality on {len(args.seeds)} synthetic cities (seeds {', '.join(map(str, args.seeds))}; "
-                  f"~{args.events:,} events each, format {args.fmt}; default options)")
+                  f"~{args.events:,} events each, format {args.fmt}"
+                  f"{' (' + args.nhsa_style + ' style)' if args.fmt == 'nhsa' else ''}; default options)")
     text = markdown(rows, rings, header, independent=args.independent)
     print(text)
     if args.markdown:

@@ -40,7 +40,8 @@ EPCIS expresses, no 拆零 sales are made and no code_swap ring is planted.
 Modules: :mod:`~rxring.synth.catalog` (drugs, districts, chains),
 :mod:`~rxring.synth.city` (actors), :mod:`~rxring.synth.life` (legitimate life,
 day by day), :mod:`~rxring.synth.fraud` (ring styles), :mod:`~rxring.synth.writers`
-(formats), :mod:`~rxring.synth.truth` (reference rules),
+(formats), :mod:`~rxring.synth.nhsa_styles` (NHSA single-row, batch, settlement channel
+and mixed reporting of the same events), :mod:`~rxring.synth.truth` (reference rules),
 :mod:`~rxring.synth.groundtruth` (ground_truth.json), :mod:`~rxring.synth.generate`.
 """
 
