@@ -69,12 +69,12 @@ class AnalysisOptions:
     Attributes
     ----------
     double_scan_minutes
-        Two dispense (or two refund) scans of one code at one site with the same
-        settlement id are one sale, however far apart (one pack cannot be sold
-        twice in one settlement: a hospital stay settles days of dispensing at
-        discharge).  Without a settlement id on either, they are one sale when
-        within this many minutes and their patients are equal or either unknown.
-        Two different settlement ids are always two sales.
+        The time part of when two scans are one sale
+        (:data:`rxring.rules.registry.SAME_SALE`): two dispense (or two refund)
+        scans of one code at one site sharing a settlement id, or a record number
+        (a retransmission), are one sale however far apart; otherwise, unless they
+        carry two different settlement ids, they are one sale when within this many
+        minutes and their patients are equal or either unknown.
     provenance_min_coverage
         NO_PROVENANCE is judged only at sites whose coverage reaches this fraction:
         the share of dispensed codes that have an ``inbound`` or ``transfer_in``
@@ -130,7 +130,9 @@ class AnalysisOptions:
     """
 
     double_scan_minutes: float = _field(
-        10.0, "Without a settlement id, two scans of one code at one site within this many minutes are one sale.",
+        10.0, "Two scans of one code at one site within this many minutes (same or unknown patient, not two "
+              "different settlement ids) are one sale; a shared settlement id or record number is one sale at "
+              "any distance.",
         min=0)
     provenance_min_coverage: float = _field(
         0.3, "NO_PROVENANCE: judge only sites with receipt records (inbound, transfer-in, or a transfer-out naming "

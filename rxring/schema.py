@@ -72,6 +72,9 @@ EVENT_ORIGIN_SCHEMA = pa.schema(
     ]
 )
 EVENT_ORIGIN_COLUMNS = tuple(EVENT_ORIGIN_SCHEMA.names)
+# What the engines read (``events_raw``, before ``row_key``): the canonical columns and the
+# origin columns, which are null for events of parts that have none.
+EVENT_READ_SCHEMA = pa.schema(list(EVENT_SCHEMA) + list(EVENT_ORIGIN_SCHEMA))
 REQUIRED_EVENT_COLUMNS = ("trace_code", "event_type", "event_time", "site_id")
 
 QUARANTINE_COLUMNS = ("source_file", "source_line", "reason", "raw")

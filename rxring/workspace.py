@@ -43,7 +43,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from .errors import RxringError
-from .schema import EVENT_SCHEMA
+from .schema import EVENT_READ_SCHEMA, EVENT_SCHEMA
 
 
 __all__ = ["Workspace", "as_workspace", "create_workspace", "workspace_lock", "RESULT_FILES", "LOCK_WAIT_ENV", "FAULT_ENV", "fault_point"]
@@ -311,12 +311,17 @@ class Workspace:
                               f"from those of an interrupted ingest") from None
         return {entry["part"] for entry in inputs if isinstance(entry, dict) and entry.get("part")}
 
-    def events_dataset(self) -> ds.Dataset:
-        """All event parts as one pyarrow dataset (streamable, nothing loaded yet)."""
+    def events_dataset(self, origin: bool = False) -> ds.Dataset:
+        """All event parts as one pyarrow dataset (streamable, nothing loaded yet).
+
+        Columns: schema.EVENT_SCHEMA, and with *origin* the origin columns too
+        (schema.EVENT_READ_SCHEMA; null in parts without them).
+        """
         parts = self.event_parts()
         if not parts:
             raise RxringError(f"workspace {self.root} holds no events; ingest some input first")
-        return ds.dataset([str(p) for p in parts], schema=EVENT_SCHEMA, format="parquet")
+        return ds.dataset([str(p) for p in parts], schema=EVENT_READ_SCHEMA if origin else EVENT_SCHEMA,
+                          format="parquet")
 
     def read_events(self, columns: list[str] | None = None):
         """The whole event table as a pandas DataFrame (small and medium cities)."""

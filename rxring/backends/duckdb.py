@@ -47,7 +47,7 @@ from ..options import AnalysisOptions
 from ..rules.events import COUNTED_VIEW, counted_sql, deletions_frame, products_frame
 from ..rules.findings import EVIDENCE_COLUMNS, EVIDENCE_SQL, arrow_table
 from ..rules.render import ALL_CODES_SQL, EVENTS_STAGE, STAGES, render, rule_sql, stage_sql, strip_comments
-from ..schema import EVENT_SCHEMA, LOCAL_TZ, REQUIRED_EVENT_COLUMNS, RULES
+from ..schema import EVENT_ORIGIN_COLUMNS, EVENT_READ_SCHEMA, EVENT_SCHEMA, LOCAL_TZ, REQUIRED_EVENT_COLUMNS, RULES
 from ..workspace import Workspace
 from .base import Backend, Evidence
 
@@ -134,7 +134,7 @@ def run_sql_rules(con, options: AnalysisOptions, rules=RULES, progress=None, *, 
 
 
 def events_table(events: pd.DataFrame) -> pa.Table:
-    """A pandas event frame as an Arrow table with exactly schema.EVENT_SCHEMA, plus ``row_key``.
+    """A pandas event frame as an Arrow table with exactly schema.EVENT_READ_SCHEMA, plus ``row_key``.
 
     Missing optional columns become nulls; empty strings in text columns become
     nulls; a missing event_id is derived from the row position (``row<N>``).  The
@@ -145,13 +145,13 @@ def events_table(events: pd.DataFrame) -> pa.Table:
     if missing:
         raise RxringError(f"event table lacks required columns {missing}")
     frame = events.copy()
-    for field in EVENT_SCHEMA:
+    for field in EVENT_READ_SCHEMA:
         if field.name not in frame.columns:
             frame[field.name] = None
     if frame["event_id"].isna().any():
         fill = pd.Series([f"row{i}" for i in range(len(frame))], index=frame.index)
         frame["event_id"] = frame["event_id"].where(frame["event_id"].notna(), fill)
-    for field in EVENT_SCHEMA:
+    for field in EVENT_READ_SCHEMA:
         column = frame[field.name]
         if pa.types.is_string(field.type):
             frame[field.name] = column.map(lambda v: None if v is None or (isinstance(v, float) and pd.isna(v)) or v == "" else str(v))
@@ -168,21 +168,28 @@ def events_table(events: pd.DataFrame) -> pa.Table:
             frame[field.name] = pd.to_numeric(column, errors="coerce").astype("float64")
         elif pa.types.is_integer(field.type):
             frame[field.name] = pd.to_numeric(column, errors="coerce").astype("Int64")
-    table = pa.Table.from_pandas(frame[list(EVENT_SCHEMA.names)], preserve_index=False).cast(EVENT_SCHEMA)
+    table = pa.Table.from_pandas(frame[list(EVENT_READ_SCHEMA.names)], preserve_index=False).cast(EVENT_READ_SCHEMA)
     return table.append_column("row_key", pa.array(range(table.num_rows), type=pa.int64()))
 
 
 def parquet_events_sql(paths) -> str:
-    """DuckDB SELECT over event part files giving ``events_raw`` (EVENT_SCHEMA + row_key).
+    """DuckDB SELECT over event part files giving ``events_raw`` (EVENT_READ_SCHEMA + row_key).
 
-    ``row_key`` = part index * 2**32 + row number in the part: unique, and stable
-    for the same workspace.
+    The origin columns (schema.EVENT_ORIGIN_COLUMNS) are read from the parts that
+    have them (NHSA JSON inputs) and NULL for the others.  ``row_key`` = part
+    index * 2**32 + row number in the part: unique, and stable for the same
+    workspace.
     """
+    import pyarrow.parquet as pq
+
     names = ", ".join(EVENT_SCHEMA.names)
     selects = []
     for index, path in enumerate(paths):
         quoted = "'" + str(path).replace("'", "''") + "'"
-        selects.append(f"SELECT {names}, CAST({index} AS BIGINT) * 4294967296 + file_row_number AS row_key "
+        present = set(pq.read_schema(path).names)
+        origin = ", ".join(name if name in present else f"CAST(NULL AS VARCHAR) AS {name}"
+                           for name in EVENT_ORIGIN_COLUMNS)
+        selects.append(f"SELECT {names}, {origin}, CAST({index} AS BIGINT) * 4294967296 + file_row_number AS row_key "
                        f"FROM read_parquet({quoted}, file_row_number = true)")
     return "\nUNION ALL\n".join(selects)
 
@@ -279,12 +286,17 @@ _TIMELINE_SQL = """
 SELECT r.event_id, r.event_type, r.event_time, r.site_id, r.patient_id, r.prescriber_id, r.settlement_id,
        r.product_code, r.batch, r.expiry, r.quantity, r.split_sale, r.fund_amount, r.total_amount,
        r.counterparty, r.source_file, r.source_line,
-       CASE WHEN r.record_no IS NOT NULL AND EXISTS (
-              SELECT 1 FROM deletions d WHERE d.record_no = r.record_no
+       CASE WHEN c.row_key IS NULL THEN COALESCE((
+              SELECT MIN(CASE d.key_kind WHEN 'record_no' THEN 'deleted (NHSA 3507)'
+                                         WHEN 'settlement_id' THEN 'settlement cancelled (NHSA 2208/2305)'
+                                         ELSE 'message reversed (NHSA 2601)' END)
+              FROM deletions d
+              WHERE ((d.key_kind = 'record_no' AND d.key = r.record_no)
+                     OR (d.key_kind = 'settlement_id' AND d.key = r.settlement_id)
+                     OR (d.key_kind = 'message_id' AND d.key = r.message_id))
                 AND (d.event_type IS NULL OR d.event_type = r.event_type)
-                AND (d.site_id IS NULL OR d.site_id = r.site_id)) THEN 'deleted (NHSA 3507)'
-            WHEN c.row_key IS NULL THEN 'duplicate event id'
-            WHEN dr.is_rescan THEN 'double scan (counted once)'
+                AND (d.site_id IS NULL OR d.site_id = r.site_id)), 'duplicate event id')
+            WHEN dr.is_rescan THEN 'same sale reported again (counted once)'
             WHEN r.event_type = 'dispense' AND NOT dr.is_net THEN 'cancelled by a refund'
             WHEN r.event_type = 'refund' AND dr.refund_of IS NOT NULL THEN 'cancels ' || dr.refund_of
             ELSE '' END AS note
@@ -302,7 +314,8 @@ def code_timeline(ws: Workspace, trace_code: str, options: AnalysisOptions) -> p
     repeated event id is judged within the code (the copy that counts is the one
     :mod:`rxring.rules.events` keeps).  Empty when the code does not occur.
     """
-    table = ws.events_dataset().to_table(filter=pads.field("trace_code") == trace_code) if ws.event_parts() else None
+    table = (ws.events_dataset(origin=True).to_table(filter=pads.field("trace_code") == trace_code)
+             if ws.event_parts() else None)
     if table is None or table.num_rows == 0:
         return pd.DataFrame()
     events = table.append_column("row_key", pa.array(range(table.num_rows), type=pa.int64()))

@@ -8,6 +8,6 @@
 Only the registry is imported here (:mod:`rxring.schema` takes the rule ids from it).
 """
 
-from .registry import NO_PROVENANCE_TERMS, REGISTRY, RULE_IDS, Rule, rule
+from .registry import NO_PROVENANCE_TERMS, REGISTRY, RULE_IDS, SAME_SALE, UNDONE, Rule, rule
 
-__all__ = ["Rule", "REGISTRY", "RULE_IDS", "NO_PROVENANCE_TERMS", "rule"]
+__all__ = ["Rule", "REGISTRY", "RULE_IDS", "NO_PROVENANCE_TERMS", "SAME_SALE", "UNDONE", "rule"]

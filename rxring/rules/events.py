@@ -3,11 +3,15 @@
 An ingested workspace may hold events that no rule should judge.  What counts is
 decided here and in ``sql/counted.sql``, nowhere else:
 
-* **NHSA 3507 deletions** (``deletions.parquet``): an event whose ``record_no``
-  (fixmedins_bchno / medins_prod_sel_no) matches a deletion does not count — only
-  at the deletion's site when it names one, and only for the event types its
-  ``inv_data_type`` names (:data:`INV_DATA_TYPES`; a deletion without a known type
-  matches every type);
+* **deletions** (``deletions.parquet``, :func:`deletions_frame`): an event matched
+  by a deletion does not count — only at the deletion's site when it names one,
+  and only for the event types it names.  NHSA 3507 deletes by ``record_no``
+  (fixmedins_bchno / medins_prod_sel_no; types from ``inv_data_type``,
+  :data:`INV_DATA_TYPES`, a deletion without a known type matches every type);
+  a 2208 / 2305 settlement cancellation deletes the dispenses of its
+  ``settlement_id``; a 2601 reversal (冲正) deletes the events of the message it
+  names (``message_id``, from the NHSA parts' origin columns), and a deletion
+  whose own message is reversed does not apply;
 * **repeated event ids** (the same line ingested twice, one NHSA message in two
   overlapping exports): of the rows that are not deleted, the first by
   ``source_file``, ``source_line``, then ``row_key`` (the input's row position:
@@ -29,7 +33,7 @@ from importlib import resources
 
 import pandas as pd
 
-__all__ = ["INV_DATA_TYPES", "COUNTED_VIEW", "DELETION_COLUMNS", "counted_sql", "deletion_rows",
+__all__ = ["INV_DATA_TYPES", "COUNTED_VIEW", "DELETION_COLUMNS", "DELETION_KEYS", "counted_sql", "deletion_rows",
            "deletions_frame", "products_frame"]
 
 #: NHSA 3507 ``inv_data_type`` (进销存数据类型), or the infno of the deleted message,
@@ -50,8 +54,9 @@ INV_DATA_TYPES: dict[str, tuple[str, ...]] = {
 #: The view every engine registers over ``events_raw`` and ``deletions``.
 COUNTED_VIEW = "counted"
 
-#: Columns of the normalised deletions relation (None matches any).
-DELETION_COLUMNS = ("record_no", "event_type", "site_id")
+#: Columns of the normalised deletions relation (:func:`deletions_frame`; event_type and
+#: site_id None match any).
+DELETION_COLUMNS = ("key_kind", "key", "event_type", "site_id")
 
 
 def counted_sql() -> str:
@@ -78,33 +83,57 @@ def _clean(value):
     return text or None
 
 
-def deletions_frame(deletions) -> pd.DataFrame:
-    """NHSA 3507 deletions -> rows (record_no, event_type, site_id); None matches any.
+#: What a deletion row deletes by (``key_kind``) -> the event column its ``key`` matches.
+DELETION_KEYS = {"record_no": "record_no", "settlement_id": "settlement_id", "message_id": "message_id"}
 
-    Accepts the workspace form written by ingest (one row per deleted event type:
-    record_no, event_type, site_id, inv_data_type ...), the plain form
-    (record_no, event_type[, site_id]) and the raw form (record_no, inv_data_type[,
-    site_id]), whose types come from :data:`INV_DATA_TYPES`.
+
+def deletions_frame(deletions) -> pd.DataFrame:
+    """Deletions -> rows (key_kind, key, event_type, site_id); event_type / site_id None match any.
+
+    ``key_kind`` (:data:`DELETION_KEYS`) says which event column ``key`` matches:
+    ``record_no`` (NHSA 3507), ``settlement_id`` (2208 / 2305 cancellations) or
+    ``message_id`` (2601 reversals: ``undone_msgid``).  A deletion made by a message
+    that a 2601 reversal undoes (its ``msgid`` is an ``undone_msgid`` at the same
+    site) does not apply: the cancellation itself was reversed.
+
+    Accepts the workspace form written by ingest (``store.DELETION_SCHEMA``: one row
+    per deleted event type), the plain form (record_no, event_type[, site_id]) and
+    the raw form (record_no, inv_data_type[, site_id]), whose types come from
+    :data:`INV_DATA_TYPES`; a row without ``key_kind`` deletes by record_no.
 
     Examples
     --------
     >>> deletions_frame(pd.DataFrame({"record_no": ["B1"], "inv_data_type": ["3"]})).values.tolist()
-    [['B1', 'inbound', None], ['B1', 'purchase_return', None]]
+    [['record_no', 'B1', 'inbound', None], ['record_no', 'B1', 'purchase_return', None]]
+    >>> deletions_frame(pd.DataFrame({"key_kind": ["settlement_id", "message_id"], "settlement_id": ["S1", None],
+    ...     "undone_msgid": [None, "M9"], "event_type": ["dispense", None], "site_id": ["H1", "H1"],
+    ...     "msgid": ["M9", "M10"]})).values.tolist()
+    [['message_id', 'M9', None, 'H1']]
     """
+    columns = list(DELETION_COLUMNS)
+    records = []
+    if deletions is not None and len(deletions):
+        records = deletions.to_dict("records")
+    reversed_messages = {(_clean(r.get("undone_msgid")), _clean(r.get("site_id"))) for r in records
+                         if _clean(r.get("key_kind")) == "message_id"}
     rows = []
-    if deletions is not None and len(deletions) and "record_no" in deletions.columns:
-        for record in deletions.to_dict("records"):
-            record_no = _clean(record.get("record_no"))
-            if record_no is None:
-                continue
-            site = _clean(record.get("site_id"))
-            if "event_type" in record:
-                types = (_clean(record.get("event_type")),)
-            else:
-                types = tuple(r["event_type"] for r in deletion_rows({"inv_data_type": _clean(record.get("inv_data_type"))}))
-            rows.extend((record_no, t, site) for t in types)
+    for record in records:
+        kind = _clean(record.get("key_kind")) or "record_no"
+        key = _clean(record.get({"record_no": "record_no", "settlement_id": "settlement_id",
+                                 "message_id": "undone_msgid"}.get(kind, "record_no")))
+        if kind not in DELETION_KEYS or key is None:
+            continue
+        site = _clean(record.get("site_id"))
+        msgid = _clean(record.get("msgid"))
+        if msgid is not None and ((msgid, site) in reversed_messages or (msgid, None) in reversed_messages):
+            continue
+        if "event_type" in record:
+            types = (_clean(record.get("event_type")),)
+        else:
+            types = tuple(r["event_type"] for r in deletion_rows({"inv_data_type": _clean(record.get("inv_data_type"))}))
+        rows.extend((kind, key, t, site) for t in types)
     ordered = sorted(set(rows), key=lambda r: tuple("" if v is None else v for v in r))
-    return pd.DataFrame(ordered, columns=list(DELETION_COLUMNS)).astype("object")
+    return pd.DataFrame(ordered, columns=columns).astype("object")
 
 
 def products_frame(products) -> pd.DataFrame:

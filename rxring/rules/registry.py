@@ -10,7 +10,10 @@ reports' rule texts (:func:`rxring.report.i18n.rule_text`) are
 :attr:`Rule.explanation_en` filled in by :func:`rxring.rules.findings.explain`.
 
 NO_PROVENANCE's two definitions — what counts as a *receipt* and what the site's
-*coverage* is — are written once, in :data:`NO_PROVENANCE_TERMS`.
+*coverage* is — are written once, in :data:`NO_PROVENANCE_TERMS`; when two scans
+are *one sale* (double scans, retransmissions, both reporting channels) in
+:data:`SAME_SALE`, and what undoes an event (deletions, cancellations, reversals)
+in :data:`UNDONE`.
 
 This module imports nothing of rxring, so :mod:`rxring.schema` can take the rule
 ids from it.
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Rule", "REGISTRY", "RULE_IDS", "NO_PROVENANCE_TERMS", "rule", "rule_table_markdown"]
+__all__ = ["Rule", "REGISTRY", "RULE_IDS", "NO_PROVENANCE_TERMS", "SAME_SALE", "UNDONE", "rule", "rule_table_markdown"]
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,36 @@ NO_PROVENANCE_TERMS: dict[str, tuple[str, str]] = {
 }
 
 
+#: When two dispense (or two refund) scans of one code at one site are one sale, ``(en, zh)``: the one
+#: place it is written.  ``sql/stage_dr.sql`` (step 1) and ``cypher/prepare.cypher`` (step 2) compute it;
+#: a re-scan is counted once, never as a second sale (DUP_DISPENSE, RESURFACE).
+SAME_SALE: tuple[str, str] = (
+    "Two dispense (or two refund) scans of one code at one site are one sale (the later is a re-scan, counted "
+    "once) when the later carries the settlement id of an earlier scan (one pack cannot be sold twice in one "
+    "settlement: a settlement and the 进销存 3505 of the same sale, a hospital stay settled at discharge); or "
+    "the record number (record_no: fixmedins_bchno, medins_prod_sel_no, feedetl_sn) of an earlier scan whose "
+    "settlement id does not differ (a record retransmitted under a new msgid, whatever its time); or, when the "
+    "two do not carry two different settlement ids, it is within double_scan_minutes of the previous scan and "
+    "their patients are equal or either is unknown. Two different settlement ids are always two sales.",
+    "同一机构同一追溯码的两次销售（或两次退货）扫码在以下情况下是同一笔销售（后一次为重复上报，只计一次）："
+    "后一次带有此前某次扫码的结算ID（一盒药不可能在一次结算中卖两次：同一笔销售的结算（渠道A）与3505进销存上报，"
+    "住院出院时一并结算）；或带有此前某次扫码的记录号（record_no：fixmedins_bchno、medins_prod_sel_no、feedetl_sn）"
+    "且结算ID不矛盾（以新msgid重传的同一记录，不论其时间）；或两者未带两个不同的结算ID、与前一次扫码相隔不超过"
+    " double_scan_minutes 分钟且患者相同或其一未知。两个不同的结算ID总是两笔销售。",
+)
+
+#: What undoes an event before any rule sees it, ``(en, zh)`` (``rules/events.py``, ``sql/counted.sql``).
+UNDONE: tuple[str, str] = (
+    "An event does not count when an NHSA 3507 deletion names its record number (and its type, by "
+    "inv_data_type), when a 2208 / 2305 settlement cancellation names its settlement id (its dispenses), or "
+    "when a 2601 reversal (冲正) names the message it came from (omsgid); a deletion or cancellation whose own "
+    "message is reversed does not apply. A refund is not an undoing: it cancels one earlier sale and stays a "
+    "receipt.",
+    "以下事件不计入：NHSA 3507 删除指明其记录号（及按 inv_data_type 的类型）；2208 / 2305 撤销结算指明其结算ID（撤销其销售）；"
+    "2601 冲正指明其所在消息（omsgid）；本身被冲正的删除或撤销不生效。退货不是撤销：它抵消此前一笔销售，并仍是收货记录。",
+)
+
+
 def rule(rule_id: str) -> Rule:
     """The :class:`Rule` of ``rule_id``; ``KeyError`` for an unknown id."""
     return _BY_ID[rule_id]
@@ -178,4 +211,8 @@ def rule_table_markdown() -> str:
     for term, (en, _) in NO_PROVENANCE_TERMS.items():
         lines.append(f"*NO_PROVENANCE {term}.* {en}")
         lines.append("")
+    lines.append(f"*One sale.* {SAME_SALE[0]}")
+    lines.append("")
+    lines.append(f"*Undone events.* {UNDONE[0]}")
+    lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -264,6 +264,80 @@ _add("trap_double_scan_same_settlement_late", Fixture(
     ),
 ))
 
+# ---------------------------------------------------------------- one sale is one sale (registry.SAME_SALE)
+
+_add("trap_retransmission_at_upload_time", Fixture(
+    note="a cash sale's record (B1) sent again under a new msgid 17 hours later, with the upload time as its "
+         "time: one sale",
+    events=frame(
+        _stocked("S1"),
+        _sale("d1", "01-10 10:00", "S1", "P1", settlement_id=None, fund_amount=None, record_no="B1", message_id="M1"),
+        _sale("d1r", "01-11 03:00", "S1", "P1", settlement_id=None, fund_amount=None, record_no="B1",
+              message_id="M2"),
+    ),
+))
+
+_add("trap_retransmission_after_a_later_sale", Fixture(
+    note="sold to P1 (X1), refunded, sold to P2 (X2); then P1's settlement is reported again (retransmission or "
+         "the 进销存 twin of the settlement): one sale of X1, the sale to P2 is the only net sale",
+    events=frame(
+        _stocked("S1"),
+        _sale("d1", "01-10 10:00", "S1", "P1", settlement_id="X1", record_no="F1", message_id="M1"),
+        ev("r1", "refund", "01-12 10:00", "S1", patient_id="P1", settlement_id="X1"),
+        _sale("d2", "01-15 10:00", "S1", "P2", settlement_id="X2", record_no="B2", message_id="M3"),
+        _sale("d1b", "01-16 01:00", "S1", "P1", settlement_id="X1", record_no="B1", message_id="M4"),
+    ),
+))
+
+_add("same_record_two_settlements", Fixture(
+    note="one record number under two different settlement ids: two sales (a settlement id outweighs a record "
+         "number)",
+    events=frame(
+        _stocked("S1"),
+        _sale("d1", "01-10 10:00", "S1", "P1", settlement_id="X1", record_no="B1"),
+        _sale("d2", "01-20 10:00", "S1", "P2", settlement_id="X2", record_no="B1"),
+    ),
+    expected={f"DUP_DISPENSE:{C1}": {"event_ids": ["d1", "d2"], "source_patients": ["P1"]},
+              f"RESURFACE:{C1}": {"event_ids": ["d1", "d2"], "laundering_sites": ["S1"]}},
+))
+
+_add("trap_settlement_cancelled_then_resold", Fixture(
+    note="the settlement X1 at S1 was cancelled (NHSA 2208); the pack is then sold at L1: one sale",
+    events=frame(
+        _stocked("S1"),
+        _sale("d1", "01-10 10:00", "S1", "P1", settlement_id="X1", record_no="F1", message_id="M1"),
+        _sale("d2", "01-20 10:00", "L1", "P2", settlement_id="X2", record_no="B2", message_id="M2"),
+    ),
+    deletions=pd.DataFrame({"key_kind": ["settlement_id"], "settlement_id": ["X1"], "event_type": ["dispense"],
+                            "site_id": ["S1"], "msgid": ["C9"], "infno": ["2208"]}),
+))
+
+_add("trap_message_reversed", Fixture(
+    note="the message M2 that reported the sale at L1 was reversed (NHSA 2601 冲正): it does not count",
+    events=frame(
+        _stocked("S1"),
+        _sale("d1", "01-10 10:00", "S1", "P1", message_id="M1"),
+        _sale("d2", "01-20 10:00", "L1", "P2", message_id="M2"),
+    ),
+    deletions=pd.DataFrame({"key_kind": ["message_id"], "undone_msgid": ["M2"], "site_id": ["L1"],
+                            "event_type": [None], "msgid": ["R1"], "infno": ["2601"]}),
+))
+
+_add("cancellation_reversed", Fixture(
+    note="the cancellation of X1 (message C9) was itself reversed by a 2601: X1 stands, the sale at L1 is a "
+         "resale",
+    events=frame(
+        _stocked("S1"),
+        _sale("d1", "01-10 10:00", "S1", "P1", settlement_id="X1", message_id="M1"),
+        _sale("d2", "02-01 15:00", "L1", "P2", settlement_id="X2", message_id="M2"),
+    ),
+    deletions=pd.DataFrame({"key_kind": ["settlement_id", "message_id"], "settlement_id": ["X1", None],
+                            "undone_msgid": [None, "C9"], "event_type": ["dispense", None], "site_id": ["S1", "S1"],
+                            "msgid": ["C9", "R2"], "infno": ["2208", "2601"]}),
+    expected={f"DUP_DISPENSE:{C1}": {"event_ids": ["d1", "d2"], "laundering_sites": ["L1"]},
+              f"RESURFACE:{C1}": {"event_ids": ["d1", "d2"], "laundering_sites": ["L1"]}},
+))
+
 _add("trap_split_within_pack_units", Fixture(
     note="拆零 7 + 7 tablets of a 14-tablet pack to two patients: exactly one pack",
     products=PRODUCTS,

@@ -15,7 +15,7 @@ import pandas as pd
 from tests.rules.fixtures import FIXTURES
 
 _ID_COLUMNS = ("event_id", "trace_code", "site_id", "product_code", "patient_id", "prescriber_id", "settlement_id",
-               "counterparty", "record_no", "code_product")
+               "counterparty", "record_no", "code_product", "message_id")
 
 
 def prefix(number: int) -> str:
@@ -53,7 +53,7 @@ def namespaced(number: int, name: str):
     deletions = None
     if fixture.deletions is not None:
         deletions = fixture.deletions.copy()
-        for column in ("record_no", "site_id"):
+        for column in ("record_no", "site_id", "settlement_id", "undone_msgid", "msgid"):
             if column in deletions:
                 deletions[column] = deletions[column].map(lambda v: _tag(v, pre))
     return events, products, deletions

@@ -12,7 +12,7 @@ same table code prints both.
 Events that the rules do not count are kept out of the graph by the loader (NHSA
 3507 deletions, repeated event ids); after ``rxring analyze --backend neo4j`` the
 events also carry the marks of ``prepare.cypher``, which become the ``note`` column
-("double scan (counted once)", "cancelled by a refund").
+("same sale reported again (counted once)", "cancelled by a refund").
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _frame(records, prepared: bool) -> pd.DataFrame:
                 row[key] = row[key].to_native()
         note = ""
         if rescan:
-            note = "double scan (counted once)"
+            note = "same sale reported again (counted once)"
         elif prepared and row["event_type"] == "dispense" and not net:
             note = "cancelled by a refund"
         row["note"] = note

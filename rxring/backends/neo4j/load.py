@@ -225,7 +225,7 @@ def canonical_events(events: pd.DataFrame, deletions: pd.DataFrame | None = None
     The events that count — NHSA 3507 deletions, repeated event ids and incomplete
     rows dropped, by the one definition every backend uses
     (:func:`rxring.backends.duckdb.counted_events`) — in input order; then patient,
-    prescriber, settlement, code_product and counterparty are trimmed (empty becomes
+    prescriber, settlement, record_no, code_product and counterparty are trimmed (empty becomes
     missing).  ``normalise`` is accepted for compatibility: a hand-made frame is
     always coerced to :data:`~rxring.schema.EVENT_SCHEMA` first.
     """
@@ -233,7 +233,7 @@ def canonical_events(events: pd.DataFrame, deletions: pd.DataFrame | None = None
 
 
 def _graph_ready(frame: pd.DataFrame) -> pd.DataFrame:
-    for column in ("patient_id", "prescriber_id", "settlement_id", "code_product", "counterparty"):
+    for column in ("patient_id", "prescriber_id", "settlement_id", "record_no", "code_product", "counterparty"):
         frame[column] = _blank_to_none(frame[column])
     frame["event_time"] = pd.to_datetime(frame["event_time"])
     return frame.reset_index(drop=True)

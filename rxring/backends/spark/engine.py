@@ -43,10 +43,10 @@ import pyarrow.parquet as pq
 
 from ...errors import RxringError
 from ...options import AnalysisOptions
-from ...rules.events import COUNTED_VIEW, counted_sql, deletions_frame, products_frame
+from ...rules.events import COUNTED_VIEW, DELETION_COLUMNS, counted_sql, deletions_frame, products_frame
 from ...rules.findings import EVIDENCE_COLUMNS, EVIDENCE_SQL
 from ...rules.render import EVENTS_STAGE, STAGES, render, rule_sql, stage_sql, strip_comments
-from ...schema import EVENT_SCHEMA, REQUIRED_EVENT_COLUMNS, RULES
+from ...schema import EVENT_ORIGIN_COLUMNS, EVENT_READ_SCHEMA, REQUIRED_EVENT_COLUMNS, RULES
 from ...workspace import Workspace
 from ..base import Backend, Evidence
 from .session import DEFAULT_MASTER, spark_session
@@ -70,7 +70,7 @@ __all__ = [
     "workspace_masters",
 ]
 
-#: Spark SQL type of every canonical event column (schema.EVENT_SCHEMA).
+#: Spark SQL type of every column the engines read (schema.EVENT_READ_SCHEMA: canonical + origin).
 SPARK_EVENT_TYPES = {
     field.name: (
         "STRING" if pa.types.is_string(field.type)
@@ -80,7 +80,7 @@ SPARK_EVENT_TYPES = {
         else "BOOLEAN" if pa.types.is_boolean(field.type)
         else "BIGINT"
     )
-    for field in EVENT_SCHEMA
+    for field in EVENT_READ_SCHEMA
 }
 
 #: ``row_key`` of ``events_raw`` (unique; the last tie-break between rows repeating an
@@ -90,7 +90,7 @@ ROW_KEY_SQL = ("concat(regexp_replace(_metadata.file_path, '^file:/+', '/'), cha
                "lpad(CAST(_metadata.row_index AS STRING), 19, '0')) AS row_key")
 
 _PRODUCTS_SCHEMA = "product_norm STRING, pack_units DOUBLE"
-_DELETIONS_SCHEMA = "record_no STRING, event_type STRING, site_id STRING"
+_DELETIONS_SCHEMA = ", ".join(f"{name} STRING" for name in DELETION_COLUMNS)
 _INPUT_VIEWS = ("events_raw", "products", "deletions", COUNTED_VIEW)
 
 
@@ -125,9 +125,9 @@ def read_events(spark, location):
     Returns
     -------
     pyspark.sql.DataFrame
-        Exactly the schema.EVENT_SCHEMA columns, cast to their Spark types (optional
-        columns missing from the files are NULL), plus ``row_key`` (see
-        :data:`ROW_KEY_SQL`).
+        Exactly the schema.EVENT_READ_SCHEMA columns (canonical and origin), cast to
+        their Spark types (optional columns missing from the files are NULL), plus
+        ``row_key`` (see :data:`ROW_KEY_SQL`).
 
     Raises
     ------
@@ -148,6 +148,33 @@ def read_events(spark, location):
             raise RxringError(f"events {item}: no such file or folder")
         else:
             paths.append(str(item))
+    frames = [_read_parquet(spark, group) for group in _by_origin(paths)]
+    events = frames[0]
+    for frame in frames[1:]:
+        events = events.unionByName(frame)
+    return events
+
+
+def _by_origin(paths: list[str]) -> list[list[str]]:
+    """*paths* in groups Spark reads alike: local parts with the origin columns, local parts
+    without, and the rest (URIs, folders: read with whatever schema Spark infers)."""
+    import pyarrow.parquet as pq
+
+    groups: dict[str, list[str]] = {}
+    for path in paths:
+        kind = "other"
+        local = Path(path.removeprefix("file://"))
+        if not _is_uri(path) and local.is_file():
+            try:
+                kind = "origin" if set(EVENT_ORIGIN_COLUMNS) <= set(pq.read_schema(local).names) else "plain"
+            except Exception:  # noqa: BLE001 - not Parquet: Spark says so below
+                kind = "other"
+        groups.setdefault(kind, []).append(path)
+    return list(groups.values())
+
+
+def _read_parquet(spark, paths: list[str]):
+    """One group of :func:`_by_origin` as the ``events_raw`` columns (SPARK_EVENT_TYPES + row_key)."""
     try:
         raw = spark.read.parquet(*paths)
     except Exception as exc:  # AnalysisException: unreadable path, not Parquet

@@ -11,11 +11,12 @@
 //   e.fund_money     fund money of a dispense: fund_amount, else the line total when the sale
 //                    was settled with the fund (settlement_id), else 0; 0 for other event types
 //   e.total_money    total_amount of a dispense, 0 for other event types
-//   e.rescan         a double scan of the previous dispense (refund) of the code at the site:
-//                    the same settlement id (one pack cannot be sold twice in one settlement,
-//                    whatever the minutes between), or, when either has no settlement id,
-//                    within $double_scan_seconds and the same patient or an unknown one;
-//                    two different settlement ids are two sales
+//   e.rescan         one sale scanned or reported again (rxring.rules.registry.SAME_SALE,
+//                    as stage_dr.sql step 1): the settlement id of an earlier dispense
+//                    (refund) of the code at the site; or the record_no of an earlier one
+//                    whose settlement id does not differ; or, unless the two carry two
+//                    different settlement ids, within $double_scan_seconds of the previous
+//                    one with the same patient or an unknown one
 //   e.net            a net dispense: neither a re-scan nor cancelled by a refund.  Refunds
 //                    cancel, per code and site, the latest earlier dispense not yet cancelled
 //                    (at equal times a dispense comes first); a refund of a sale made before
@@ -51,10 +52,15 @@ CALL (b) {
   ORDER BY e.time, e.id
   WITH s, e.type AS type, collect({e: e, patient: patient}) AS scans
   UNWIND range(1, size(scans) - 1) AS i
-  WITH scans[i - 1] AS prev, scans[i] AS cur, duration.inSeconds(scans[i - 1].e.time, scans[i].e.time) AS gap
-  WITH cur.e AS e, prev, cur, gap.seconds + gap.nanosecondsOfSecond / 1000000000.0 AS seconds
-  WHERE (cur.e.settlement_id IS NOT NULL AND prev.e.settlement_id IS NOT NULL
-         AND cur.e.settlement_id = prev.e.settlement_id)
+  WITH scans[i - 1] AS prev, scans[i] AS cur, scans[..i] AS earlier,
+       duration.inSeconds(scans[i - 1].e.time, scans[i].e.time) AS gap
+  WITH cur.e AS e, prev, cur, gap.seconds + gap.nanosecondsOfSecond / 1000000000.0 AS seconds,
+       [x IN earlier WHERE cur.e.settlement_id IS NOT NULL AND x.e.settlement_id = cur.e.settlement_id] AS same_settlement,
+       [x IN earlier WHERE cur.e.record_no IS NOT NULL AND x.e.record_no = cur.e.record_no] AS same_record
+  WHERE size(same_settlement) > 0
+     OR (size(same_record) > 0
+         AND (cur.e.settlement_id IS NULL OR same_record[0].e.settlement_id IS NULL
+              OR same_record[0].e.settlement_id = cur.e.settlement_id))
      OR ((cur.e.settlement_id IS NULL OR prev.e.settlement_id IS NULL)
          AND seconds <= $double_scan_seconds
          AND (cur.patient IS NULL OR prev.patient IS NULL OR cur.patient = prev.patient))

@@ -1,12 +1,21 @@
 -- Stage dr: every dispense and refund with its normalisation.
 --
--- 1. Double scans (data quality, not fraud): a dispense (or refund) scan of a code
---    at a site is a re-scan of the previous dispense (refund) of that code at that
---    site when both carry the same settlement id (one pack cannot be sold twice in
---    one settlement, whatever the minutes between the scans), or, when either has
---    no settlement id, when it is within ${double_scan_seconds} s of it and their
---    patients are equal or either is unknown.  Two different settlement ids are two
---    sales.  Re-scans are dropped (is_rescan).
+-- 1. One sale is one sale (rxring.rules.registry.SAME_SALE, where it is written once): a
+--    dispense (or refund) scan of a code at a site is a re-scan -- the same sale
+--    scanned or reported again: a double scan, a retransmission under a new NHSA
+--    msgid, the settlement (channel A) and the 进销存 3505 of one sale -- when
+--    a. it carries the settlement id of an earlier scan of that code at that site
+--       (one pack cannot be sold twice in one settlement, whatever the time
+--       between: a hospital stay settles days of dispensing at discharge); or
+--    b. it carries the record number (record_no: fixmedins_bchno,
+--       medins_prod_sel_no, feedetl_sn) of an earlier scan of that code at that
+--       site whose settlement id does not differ from its own (a record rebuilt
+--       and sent again, perhaps with its upload time as its time); or
+--    c. neither it nor the previous scan at that site carries a settlement id
+--       different from the other's (two settlement ids are two sales), it is
+--       within ${double_scan_seconds} s of the previous scan, and their patients
+--       are equal or either is unknown.
+--    Re-scans are dropped (is_rescan).
 -- 2. Refunds cancel dispenses, per (code, site), last-in-first-out: a refund
 --    cancels the latest earlier dispense at that site not already cancelled.  A
 --    refund with nothing to cancel (its sale was before the data window) cancels
@@ -29,15 +38,24 @@ lagged AS (
   SELECT scans.*,
          LAG(ev_sec) OVER (PARTITION BY trace_code, site_id, event_type ORDER BY event_time, event_id) AS prev_sec,
          LAG(settlement_id) OVER (PARTITION BY trace_code, site_id, event_type ORDER BY event_time, event_id) AS prev_settlement,
-         LAG(patient_id) OVER (PARTITION BY trace_code, site_id, event_type ORDER BY event_time, event_id) AS prev_patient
+         LAG(patient_id) OVER (PARTITION BY trace_code, site_id, event_type ORDER BY event_time, event_id) AS prev_patient,
+         ROW_NUMBER() OVER (PARTITION BY trace_code, site_id, event_type, settlement_id
+                            ORDER BY event_time, event_id) AS settlement_rank,
+         ROW_NUMBER() OVER (PARTITION BY trace_code, site_id, event_type, record_no
+                            ORDER BY event_time, event_id) AS record_rank,
+         FIRST_VALUE(settlement_id) OVER (PARTITION BY trace_code, site_id, event_type, record_no
+                                          ORDER BY event_time, event_id) AS record_settlement
   FROM scans
   WHERE n_scans > 1
 ),
 flagged AS (
   SELECT lagged.*,
          CASE WHEN prev_sec IS NULL THEN FALSE
-              WHEN settlement_id IS NOT NULL AND prev_settlement IS NOT NULL
-                THEN settlement_id = prev_settlement
+              WHEN settlement_id IS NOT NULL AND settlement_rank > 1 THEN TRUE
+              WHEN record_no IS NOT NULL AND record_rank > 1
+                   AND (settlement_id IS NULL OR record_settlement IS NULL OR settlement_id = record_settlement)
+                THEN TRUE
+              WHEN settlement_id IS NOT NULL AND prev_settlement IS NOT NULL THEN FALSE
               WHEN ev_sec - prev_sec <= ${double_scan_seconds}
                    AND (patient_id IS NULL OR prev_patient IS NULL OR patient_id = prev_patient)
                 THEN TRUE

@@ -7,7 +7,7 @@
 --   event_id, expiry, code_expiry, quantity (NULL as 1), split_sale (NULL as FALSE),
 --   product_norm  product_code trimmed and upper-cased, '' as NULL
 --   code_product  trimmed, '' as NULL
---   patient_id, prescriber_id, settlement_id  trimmed, '' as NULL
+--   patient_id, prescriber_id, settlement_id, record_no  trimmed, '' as NULL
 --   fund_money    fund money of a dispense: fund_amount when given, else the line total
 --                 when the sale was settled with the fund (settlement_id present), else 0;
 --                 0 for every other event type
@@ -27,6 +27,7 @@ SELECT
   NULLIF(TRIM(e.patient_id), '') AS patient_id,
   NULLIF(TRIM(e.prescriber_id), '') AS prescriber_id,
   NULLIF(TRIM(e.settlement_id), '') AS settlement_id,
+  NULLIF(TRIM(e.record_no), '') AS record_no,
   NULLIF(TRIM(s.code_product), '') AS code_product,
   s.counterparty,
   CASE WHEN s.event_type <> 'dispense' THEN 0.0
