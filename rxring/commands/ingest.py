@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from ..errors import RxringError
-from ..reveal import permit_reveal
 from . import options as opt
 from .output import echo_json
 
@@ -66,8 +65,7 @@ def ingest_command(inputs, workspace, progress, time_window, input_limits, as_js
         parse_time_window(time_window)  # a bad window stops here, before anything is read
         assignments.append(f"time-window={time_window}")
     with limits_set(assignments):  # seen by the readers and the normaliser (and its worker processes)
-        # the ingest library keeps quarantined rows unmasked when told to; the grant (and its record) is here
-        reveal_pii = permit_reveal(reveal_pii, workspace, {"quarantine": "unmasked", "inputs": list(inputs)})
+        # the library grants --reveal-pii (unmasked quarantine rows) and records it, once
         report = ingest(inputs, workspace, progress=progress, reveal_pii=reveal_pii)
     if as_json:
         echo_json(report.to_dict())

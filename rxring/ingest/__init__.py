@@ -11,9 +11,24 @@ parse_code(text) -> ParsedCode
     Take a trace code apart (see :mod:`rxring.ingest.codes`).
 """
 
+import sys
+import types
+
 from .accounting import FileReport, IngestReport
 from .codes import CodeError, ParsedCode, parse_code
 from .pipeline import ingest
 from .reader import read_events
 
 __all__ = ["ingest", "IngestReport", "FileReport", "read_events", "parse_code", "ParsedCode", "CodeError"]
+
+
+class _CallableModule(types.ModuleType):
+    """This package, callable as :func:`ingest`: ``rxring.ingest`` names both the package and the
+    library call the README shows (``rxring.ingest(["exports/"], "ws")``), and once the package is
+    imported Python binds the package, not the function, to ``rxring.ingest``."""
+
+    def __call__(self, *args, **kwargs):
+        return ingest(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

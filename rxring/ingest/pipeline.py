@@ -403,6 +403,10 @@ def ingest(paths, workspace, progress: bool = True, reveal_pii: bool = False) ->
         The workspace folder (created when missing).
     progress : bool
         Show a progress bar for large files when stderr is a terminal.
+    reveal_pii : bool
+        Keep the personal fields of quarantined rows unmasked in quarantine.csv;
+        granted only once recorded in the workspace's ``reveals.jsonl``
+        (:func:`rxring.reveal.permit_reveal`).
 
     Returns
     -------
@@ -436,6 +440,11 @@ def ingest(paths, workspace, progress: bool = True, reveal_pii: bool = False) ->
         raise RxringError("no input given: name files or folders to ingest")
     limits()  # a bad RXRING_MAX_* variable stops here, before anything is read
     ws = create_workspace(workspace)
+    # unmasked quarantine rows only once the reveal is recorded (in the workspace; once per CLI command)
+    from ..reveal import permit_reveal  # rxring.reveal -> rxring.pii -> the ingest header aliases
+
+    reveal_pii = permit_reveal(reveal_pii, ws, {"quarantine": "unmasked", "inputs": [str(p) for p in paths]},
+                               api="rxring.ingest")
     with _workspace_lock(ws):
         return _ingest_locked(paths, ws, progress, reveal_pii)
 

@@ -153,3 +153,25 @@ def test_graph_look_ups_record_in_the_workspace_whenever_one_is_known(ws, fake_g
     assert f"this reveal is recorded in {reveal_log}" in alone.stderr
     assert read_reveals(None)[-1]["command"] == "rxring box" and read_reveals(None)[-1]["workspace"] is None
     assert len(read_reveals(ws)) == 2
+
+
+def test_ingest_reveal_is_recorded_by_the_library_once(tmp_path, monkeypatch):
+    """Unmasked quarantine rows: `rxring.ingest(..., reveal_pii=True)` from Python records itself;
+    `rxring ingest --reveal-pii` records once, as the command."""
+    from rxring import ingest
+
+    monkeypatch.delenv("RXRING_WORKSPACE", raising=False)
+    bad = tmp_path / "sales.csv"
+    bad.write_text("追溯码,业务类型,发生时间,机构编码,人员编号\n81000000000000001000,销售,not a time,S1,"
+                   f"{PATIENT}\n", encoding="utf-8")
+    python_ws, cli_ws = tmp_path / "py", tmp_path / "cli"
+    ingest([bad], python_ws, progress=False)
+    assert not (python_ws / REVEALS_NAME).exists()                    # asked nothing, recorded nothing
+    assert PATIENT not in (python_ws / "quarantine.csv").read_text(encoding="utf-8")
+    ingest([bad], tmp_path / "py2", progress=False, reveal_pii=True)
+    (record,) = read_reveals(tmp_path / "py2")
+    assert record["command"] == "rxring.ingest (Python)" and record["what"]["quarantine"] == "unmasked"
+    assert PATIENT in (tmp_path / "py2" / "quarantine.csv").read_text(encoding="utf-8")
+    result = CliRunner().invoke(cli, ["ingest", str(bad), "-w", str(cli_ws), "--reveal-pii"])
+    assert result.exit_code in (0, 2), result.output
+    assert [r["command"] for r in read_reveals(cli_ws)] == ["rxring ingest"]
