@@ -9,7 +9,8 @@ resale beside them is found, so the quiet is not an analysis that found nothing.
 
 from __future__ import annotations
 
-import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -22,55 +23,12 @@ DRUG = "XB01ACL090A001010100999"
 BOTH, RESENT, CANCELLED, REVERSED, RESOLD = (f"8123456000000010000{i}" for i in range(1, 6))
 
 
-def _settled(n: int, code: str, when: str, patient: str) -> list[dict]:
-    """2204 fee detail + 2207 settlement (request and response) of one pack at the hospital."""
-    fee, setl = f"F{n:04d}", f"S{n:04d}"
-    visit = f"MD{n:04d}"
-    return [
-        {"infno": "2204", "msgid": f"H2204{n:04d}", "fixmedins_code": HOSPITAL, "inf_time": when,
-         "input": {"feedetail": [{"feedetl_sn": fee, "mdtrt_id": visit, "psn_no": patient, "fee_ocur_time": when,
-                                  "med_list_codg": DRUG, "cnt": "1", "pric": "118.00",
-                                  "det_item_fee_sumamt": "118.00", "bilg_dr_codg": "D0001", "bilg_dr_name": "赵**"}]}},
-        {"infno": "2207", "msgid": f"H2207{n:04d}", "fixmedins_code": HOSPITAL, "inf_time": when,
-         "input": {"data": {"psn_no": patient, "mdtrt_id": visit, "medfee_sumamt": "118.00"},
-                   "drug_trac_info": [{"feedetl_sn": fee, "drug_trac_codg": code, "trdn_flag": "0"}]},
-         "output": {"setlinfo": {"setl_id": setl, "mdtrt_id": visit, "psn_no": patient, "setl_time": when,
-                                 "fund_pay_sumamt": "82.60"}}},
-    ]
-
-
-def _sold(msgid: str, code: str, when: str, patient: str, record: str, settlement: str = "",
-          site: str = PHARMACY) -> dict:
-    """A single-row 3505 sale."""
-    return {"infno": "3505", "msgid": msgid, "fixmedins_code": site, "inf_time": when,
-            "input": {"selinfo": {"med_list_codg": DRUG, "fixmedins_hilist_name": "氯吡格雷片", "psn_no": patient,
-                                  "setl_id": settlement, "mdtrt_setl_type": "1" if settlement else "2",
-                                  "finl_trns_pric": "118.00", "sel_retn_cnt": 1, "sel_retn_time": when,
-                                  "trdn_flag": "0", "fixmedins_bchno": record,
-                                  "drugtracinfo": [{"drug_trac_codg": code}]}}}
-
-
-MESSAGES = [
-    # 1. one sale through both channels: the settlement, and the hospital pharmacy's 3505 at day's end
-    *_settled(1, BOTH, "2026-05-02 09:42:28", "P01"),
-    _sold("H3505A", BOTH, "2026-05-02 18:30:00", "P01", "HB001", settlement="S0001", site=HOSPITAL),
-    # 2. a cash sale retransmitted after a timeout under a new msgid, its time the upload time
-    _sold("M100", RESENT, "2026-05-03 10:00:00", "P02", "B100"),
-    _sold("M101", RESENT, "2026-05-04 02:15:00", "P02", "B100"),
-    # 3. a settlement cancelled (2208), then the pack sold at the pharmacy
-    *_settled(3, CANCELLED, "2026-05-05 09:00:00", "P03"),
-    {"infno": "2208", "msgid": "H2208C", "fixmedins_code": HOSPITAL, "inf_time": "2026-05-05 11:00:00",
-     "input": {"data": {"setl_id": "S0003", "mdtrt_id": "MD0003", "psn_no": "P03"}}},
-    _sold("M300", CANCELLED, "2026-05-09 10:00:00", "P33", "B300"),
-    # 4. a sale at the pharmacy whose message was reversed (2601 冲正)
-    *_settled(4, REVERSED, "2026-05-06 09:00:00", "P04"),
-    _sold("M400", REVERSED, "2026-05-10 10:00:00", "P44", "B400"),
-    {"infno": "2601", "msgid": "P2601R", "fixmedins_code": PHARMACY, "inf_time": "2026-05-10 10:05:00",
-     "input": {"data": {"omsgid": "M400", "oinfno": "3505", "psn_no": "P44"}}},
-    # 5. a real resale: settled at the hospital, sold again at the pharmacy ten days later
-    *_settled(5, RESOLD, "2026-05-07 09:00:00", "P05"),
-    _sold("M500", RESOLD, "2026-05-17 10:00:00", "P55", "B500"),
-]
+#: tests/fixtures/ingest/one_sale.jsonl, in order: (1) BOTH: a 2204 + 2207 settlement (S0001) at the
+#: hospital and the hospital pharmacy's 3505 naming S0001 at day's end; (2) RESENT: a cash 3505 (record
+#: B100) sent again 16 hours later under a new msgid; (3) CANCELLED: a settlement cancelled by 2208, then
+#: the pack sold at the pharmacy; (4) REVERSED: settled at the hospital, then a pharmacy 3505 reversed by
+#: 2601; (5) RESOLD: settled at the hospital, sold again at the pharmacy ten days later (a real resale).
+MESSAGES = Path(__file__).parents[1] / "fixtures" / "ingest" / "one_sale.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +36,7 @@ def analysed(tmp_path_factory):
     root = tmp_path_factory.mktemp("one-sale")
     inputs = root / "inputs"
     inputs.mkdir()
-    (inputs / "his-2026-05.jsonl").write_text("\n".join(json.dumps(m, ensure_ascii=False) for m in MESSAGES) + "\n",
-                                              encoding="utf-8")
+    shutil.copy(MESSAGES, inputs / "his-2026-05.jsonl")
     ws = root / "ws"
     analyze(ws, "embedded", inputs=[inputs])
     return ws
