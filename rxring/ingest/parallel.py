@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import RxringError
-from .formats.jsonfmt import jsonl_chunks
+from .formats.jsonfmt import block_reader_enabled, jsonl_block_chunks, jsonl_chunks
 from .prepared import Prepared, prepare_chunk
 from .sniff import Sniffed, errors_for, is_gzip
 
@@ -237,8 +237,12 @@ def parse_piece(path: str, encoding: str, start: int, end: int, first_line: int,
     with open(path, "rb") as fh:
         fh.seek(start)
         raw = io.BufferedReader(_Range(fh, end - start), 1 << 20)
-        text = io.TextIOWrapper(raw, encoding=encoding, errors=errors_for(encoding), newline="")
-        for chunk in jsonl_chunks(text, first_line, sha16, display, kinds):
+        if block_reader_enabled(encoding):
+            chunks = jsonl_block_chunks(raw, first_line, encoding, sha16, display, kinds, at_start=start == 0)
+        else:
+            text = io.TextIOWrapper(raw, encoding=encoding, errors=errors_for(encoding), newline="")
+            chunks = jsonl_chunks(text, first_line, sha16, display, kinds)
+        for chunk in chunks:
             chunk.source_file = display
             out.append(prepare_chunk(chunk, display, sha16))
     out[-1].kinds = kinds

@@ -15,7 +15,10 @@ a document that is not a list and is larger than ``max_document`` is rejected wh
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -25,14 +28,15 @@ import numpy as np
 import pyarrow as pa
 
 from ..aliases import map_headers
-from ..sniff import InputLimit, limit_hint, limits, raw_position, text_stream
+from ..sniff import InputLimit, errors_for, limit_hint, limits, open_binary, raw_position, text_stream
 from . import Chunk, FileProblem
 from .epcis import document_events, event_records
 from ..feedetails import FeeLookup
 from .nhsa import SCAN_INFNOS, field_text, message_items
+from .nhsa_fast import FastRows, fast_rows
 from .settlement import channel_message, unwrap_envelope
 
-__all__ = ["read_jsonl", "jsonl_chunks", "read_json", "RECORD_SCHEMA", "bounded_lines", "too_deep"]
+__all__ = ["read_jsonl", "jsonl_chunks", "jsonl_block_chunks", "block_reader_enabled", "read_json", "RECORD_SCHEMA", "bounded_lines", "too_deep"]
 
 RAW_KEEP = 4000  # characters of an oversized record kept in quarantine
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
@@ -130,6 +134,8 @@ class _Batcher:
         self.rejects: list[tuple[int, str, str]] = []
         self.raw: dict[int, str] = {}
         self.kinds: Counter = Counter()
+        self.fast = FastRows()  # plain 进销存 messages read by the block reader (nhsa_fast)
+        self.fast_raw: dict[int, bytes] = {}
 
     def full(self) -> bool:
         """Records and rejected lines together: a file of broken lines is handed on in chunks too."""
@@ -163,25 +169,37 @@ class _Batcher:
         return pa.table([columns[name] for name in RECORD_SCHEMA.names], schema=RECORD_SCHEMA)
 
     def chunk(self) -> Chunk:
-        raw = self.raw
+        raw, fast_raw = self.raw, self.fast_raw
         tables = []
         if self.items:
             tables.append(self._item_table())
         if self.records:
             tables.append(pa.Table.from_pylist(self.records, schema=RECORD_SCHEMA))
         table = None
-        if len(tables) == 1:
+        if self.fast.items:
+            fast = self.fast.table(RECORD_SCHEMA)
+            if tables:  # the lines read the general way and the plain messages, in line order (stable)
+                table = pa.concat_tables([fast, *tables])
+                order = np.argsort(table.column("_line").to_numpy(), kind="stable")
+                table = table.take(pa.array(order))
+            else:
+                table = fast
+            self.fast = FastRows()
+        elif len(tables) == 1:
             table = tables[0]
         elif tables:  # NHSA messages and other objects in one file: keep the file's order
             table = pa.concat_tables(tables).sort_by("_line")
-        chunk = Chunk(records=table, rejects=self.rejects, deletions=self.deletions,
-                      raw_lookup=lambda lines: [raw.get(line, "") for line in lines],
+
+        def raw_lookup(lines):
+            return [raw.get(line) or (fast_raw[line].decode("utf-8") if line in fast_raw else "") for line in lines]
+
+        chunk = Chunk(records=table, rejects=self.rejects, deletions=self.deletions, raw_lookup=raw_lookup,
                       fee_details=self.fee_details, skipped=self.skipped, missing_fee=self.missing_fee)
         self.fee_details, self.skipped, self.missing_fee = [], Counter(), []
         self.records, self.items, self.repeats, self.codes, self.event_ids = [], [], [], [], []
         self.message_ids, self.channels = [], []
         self.size = 0
-        self.deletions, self.rejects, self.raw = [], [], {}
+        self.deletions, self.rejects, self.raw, self.fast_raw = [], [], {}, {}
         return chunk
 
 
@@ -251,6 +269,11 @@ def _take_channel(message: dict, line: int, raw: str, sha16: str, source_file: s
 def read_jsonl(path: Path, encoding: str, sha16: str, source_file: str, tick: Callable[[], None],
                kinds: Counter, fees=None) -> Iterator[Chunk]:
     """Stream JSON Lines: one object per line; a line that is not JSON is one rejected record."""
+    if block_reader_enabled(encoding):
+        with open_binary(path) as raw:
+            yield from jsonl_block_chunks(raw, 1, encoding, sha16, source_file, kinds, lambda: tick(raw_position(raw)),
+                                          fees)
+        return
     with text_stream(path, encoding) as fh:
         yield from jsonl_chunks(fh, 1, sha16, source_file, kinds, lambda: tick(raw_position(fh)), fees)
 
@@ -266,7 +289,6 @@ def jsonl_chunks(lines, first_line: int, sha16: str, source_file: str, kinds: Co
     this file, for its settlements.
     """
     lim = limits()
-    depth = lim.max_json_depth
     batch = _Batcher(fees)
     source = bounded_lines(lines, lim.max_line) if hasattr(lines, "readline") else ((line, 0) for line in lines)
     for number, (line, oversize) in enumerate(source, start=first_line):
@@ -275,24 +297,173 @@ def jsonl_chunks(lines, first_line: int, sha16: str, source_file: str, kinds: Co
             batch.kinds.clear()
             tick()
             yield batch.chunk()
-        if oversize:
-            batch.rejects.append((number, f"line of {oversize:,} characters is longer than the limit of "
-                                          f"{lim.max_line:,} ({limit_hint('max_line')})", line))
-            continue
-        text = line.strip().lstrip("\ufeff")
-        if not text:
-            continue
-        try:
-            if text.count("{") + text.count("[") > depth and too_deep(text, depth):  # counts inline: hot loop
-                raise RecursionError
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            batch.rejects.append((number, f"invalid JSON ({exc.msg} at column {exc.colno})", text[:RAW_KEEP]))
-            continue
-        except RecursionError:
-            batch.rejects.append((number, _depth_reason(depth), text[:RAW_KEEP]))
-            continue
-        _take(obj, number, text, 0, sha16, source_file, batch)
+        _take_line(line, oversize, number, lim, sha16, source_file, batch)
+    kinds.update(batch.kinds)
+    yield batch.chunk()
+
+
+def _take_line(line: str, oversize: int, number: int, lim, sha16: str, source_file: str, batch: _Batcher) -> None:
+    """One line of JSON Lines text (``oversize``: its length when it is longer than the limit, see :func:`bounded_lines`)."""
+    if oversize:
+        batch.rejects.append((number, f"line of {oversize:,} characters is longer than the limit of "
+                                      f"{lim.max_line:,} ({limit_hint('max_line')})", line))
+        return
+    text = line.strip().lstrip("\ufeff")
+    if not text:
+        return
+    depth = lim.max_json_depth
+    try:
+        if text.count("{") + text.count("[") > depth and too_deep(text, depth):  # counts inline: hot loop
+            raise RecursionError
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        batch.rejects.append((number, f"invalid JSON ({exc.msg} at column {exc.colno})", text[:RAW_KEEP]))
+        return
+    except RecursionError:
+        batch.rejects.append((number, _depth_reason(depth), text[:RAW_KEEP]))
+        return
+    _take(obj, number, text, 0, sha16, source_file, batch)
+
+
+BLOCK_BYTES = 4 << 20
+_BOM = b"\xef\xbb\xbf"
+
+
+def block_reader_enabled(encoding: str | None) -> bool:
+    """Whether :func:`jsonl_block_chunks` reads a JSON Lines file of this encoding (UTF-8, with or without BOM;
+    ``RXRING_NHSA_FAST=0`` turns it off)."""
+    if os.environ.get("RXRING_NHSA_FAST", "1").strip() == "0" or not encoding:
+        return False
+    try:
+        return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+    except LookupError:
+        return False
+
+
+class _Chained(io.RawIOBase):
+    """``head`` bytes, then the rest of ``raw``: a stream resumed where the block reader left it."""
+
+    def __init__(self, head: bytes, raw):
+        super().__init__()
+        self._head, self._raw = head, raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:
+        if self._head:
+            n = min(len(target), len(self._head))
+            target[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._raw.read(len(target))
+        target[: len(data)] = data
+        return len(data)
+
+
+def jsonl_block_chunks(raw, first_line: int, encoding: str, sha16: str, source_file: str, kinds: Counter,
+                       tick: Callable[[], None] = lambda: None, fees=None, at_start: bool = True) -> Iterator[Chunk]:
+    """The chunks :func:`jsonl_chunks` gives for the UTF-8 JSON Lines in the binary stream ``raw``, read in blocks.
+
+    Lines are cut at ``\\n`` in blocks of :data:`BLOCK_BYTES`; a plain 进销存 message
+    (:func:`.nhsa_fast.fast_rows`) written plainly — ``{`` to ``}``, shorter than the
+    line limit, no deeper than the depth limit by its bracket count, UTF-8 that
+    ``orjson`` parses — is read columnar, every other line
+    by :func:`jsonl_chunks`'s own code, in line order and into the same chunks.
+    A block holding a lone ``\\r`` (a line break there) is read as text; from a line
+    longer than the limit on, the rest is read as a text stream (never held whole).
+    Lines that are not UTF-8 are decoded one by one with the file's error handler.
+    ``at_start``: ``raw`` starts at the file's first byte (where a BOM is skipped).
+    """
+    import orjson
+
+    loads, JSONDecodeError = orjson.loads, orjson.JSONDecodeError
+    lim = limits()
+    depth, max_line = lim.max_json_depth, lim.max_line
+    errors = errors_for("utf-8")
+    batch = _Batcher(fees)
+    fast, fast_raw, nhsa = batch.fast, batch.fast_raw, batch.kinds
+    number = first_line
+    carry = b""
+    if at_start and codecs.lookup(encoding).name == "utf-8-sig":
+        head = raw.read(3)
+        carry = b"" if head == _BOM else head
+
+    def flush() -> Chunk:
+        nonlocal fast, fast_raw
+        kinds.update(batch.kinds)
+        batch.kinds.clear()
+        tick()
+        chunk = batch.chunk()
+        fast, fast_raw = batch.fast, batch.fast_raw
+        return chunk
+
+    def text_lines(text: str):
+        yield from bounded_lines(io.StringIO(text, newline=""), max_line)
+
+    while True:
+        block = raw.read(BLOCK_BYTES)
+        data = carry + block if carry else block
+        if block:
+            cut = data.rfind(b"\n") + 1
+            if len(data) - cut >= max_line:  # a line longer than the limit: the rest as a text stream
+                body, carry = data[:cut], None
+                rest = data[cut:]
+            else:
+                body, carry = data[:cut], data[cut:]
+        else:
+            body, carry = data, b""
+        if body:
+            lines = body.split(b"\n")
+            if lines[-1] == b"":
+                lines.pop()
+                ends = True
+            else:
+                ends = False  # the file's last line, without a line break
+            if b"\r" in body and body.count(b"\r") != body.count(b"\r\n"):
+                source = text_lines(body.decode("utf-8", errors))  # a lone \r is a line break too
+                lines = None
+            if lines is None:
+                for line, oversize in source:
+                    if batch.full():
+                        yield flush()
+                    _take_line(line, oversize, number, lim, sha16, source_file, batch)
+                    number += 1
+            else:
+                last = len(lines) - 1
+                for i, line in enumerate(lines):
+                    if batch.full():
+                        yield flush()
+                    bare = line[:-1] if line[-1:] == b"\r" else line
+                    if (bare[:1] == b"{" and bare[-1:] == b"}" and len(line) + 1 < max_line
+                            and bare.count(b"{") + bare.count(b"[") <= depth):
+                        try:
+                            obj = loads(bare)
+                        except JSONDecodeError:
+                            obj = None
+                        before = len(fast.codes)
+                        if obj.__class__ is dict and fast_rows(obj, number, sha16, fast):
+                            nhsa["nhsa"] += 1
+                            fast_raw[number] = bare
+                            batch.size += len(fast.codes) - before
+                            number += 1
+                            continue
+                    terminator = "\n" if (ends or i < last) else ""
+                    text = line.decode("utf-8", errors) + terminator
+                    for piece, oversize in (text_lines(text) if len(text) >= max_line else ((text, 0),)):
+                        _take_line(piece, oversize, number, lim, sha16, source_file, batch)
+                    number += 1
+        if carry is None:
+            stream = io.TextIOWrapper(io.BufferedReader(_Chained(rest, raw), 1 << 20), encoding="utf-8",
+                                      errors=errors, newline="")
+            for line, oversize in bounded_lines(stream, max_line):
+                if batch.full():
+                    yield flush()
+                _take_line(line, oversize, number, lim, sha16, source_file, batch)
+                number += 1
+            break
+        if not block:
+            break
     kinds.update(batch.kinds)
     yield batch.chunk()
 
