@@ -55,7 +55,7 @@ import random
 from pathlib import Path
 
 from .model import DAY, Line
-from .writers import _BODY, _CODES, _CODES_JSON, _INFNO, NhsaWriter, _encode
+from .writers import CODES_SLOT_JSON, NHSA_BODY, NHSA_INFNO, NhsaWriter, encode_json
 
 __all__ = ["NHSA_STYLES", "NhsaStyleWriter", "SITE_STYLE_SHARES", "BOTH_CHANNELS", "RETRANSMIT", "RESETTLE",
            "REVERSAL"]
@@ -179,7 +179,7 @@ class NhsaStyleWriter(NhsaWriter):
         site_style = self.site_style[line.site]
         shape = shape or (self.rest_style[line.site] if site_style == "settlement" else site_style)
         if shape == "batch":
-            infno = _INFNO[line.etype]
+            infno = NHSA_INFNO[line.etype]
             key = (line.site, infno)
             rows = self.batches.setdefault(key, [])
             rows.append(line)
@@ -191,10 +191,10 @@ class NhsaStyleWriter(NhsaWriter):
         self.single(line, out)
 
     def _text(self, msg: dict, line: Line) -> str:
-        text = _encode(msg)
-        if _CODES_JSON in text:
+        text = encode_json(msg)
+        if CODES_SLOT_JSON in text:
             codes = ", ".join(['{"drug_trac_codg": "%s"}' % p.code for p in line.packs])
-            text = text.replace(_CODES_JSON, "[" + codes + "]", 1)
+            text = text.replace(CODES_SLOT_JSON, "[" + codes + "]", 1)
         return text
 
     def _body_of(self, msg: dict) -> dict:
@@ -252,7 +252,7 @@ class NhsaStyleWriter(NhsaWriter):
                 "inf_time": self.time_str(line.t + 120 + int(self.mix.random() * 600)),
                 "input": {"data": {"psn_no": self.city.psn_no[line.patient], "omsgid": msg["msgid"],
                                    "oinfno": infno or msg["infno"], "fixmedins_code": site_id}}}
-        out.append(_encode(undo))
+        out.append(encode_json(undo))
         out.append(render(self._resent(msg, line, later=240)))
 
     # ------------------------------------------------------------------ batch
@@ -270,17 +270,17 @@ class NhsaStyleWriter(NhsaWriter):
             row = self.body(line, infno)
             row["drugtracinfo"] = [{"drug_trac_codg": p.code} for p in line.packs]
             rows.append(row)
-        detail = _DETAIL[_BODY[infno]]
+        detail = _DETAIL[NHSA_BODY[infno]]
         if len(rows) == 1 and self.sibling[site] and self.mix.random() < 0.5:
             codes = rows[0].pop("drugtracinfo")
             head["input"] = {detail: rows, "drugtracinfo": codes}
             self.count("batch_sibling_codes")
         else:
             head["input"] = {detail: rows}
-        out.append(_encode(head))
+        out.append(encode_json(head))
         self.count("batch_" + infno + "A")
         if self.mixed and infno in _SALE_INFNOS and self.mix.random() < RETRANSMIT:
-            out.append(_encode(self._resent(head, last)))
+            out.append(encode_json(self._resent(head, last)))
             self.count("retransmitted_" + infno + "A")
 
     # ------------------------------------------------------------------ settlement channel A
@@ -329,10 +329,10 @@ class NhsaStyleWriter(NhsaWriter):
                    "inf_time": self.time_str(fee_upload), "input": {"feedetail": fee_rows}}
         if evening:
             fee_msg["inf_time"] = self.time_str((first.t // DAY) * DAY - 600 - int(self.mix.random() * 3000))
-            early.append(_encode(fee_msg))
+            early.append(encode_json(fee_msg))
             self.count("fee_details_evening_before")
         else:
-            out.append(_encode(fee_msg))
+            out.append(encode_json(fee_msg))
         fund = round(sum((ln.fund or 0.0) for ln in lines), 2)
 
         def request(setl_id: str, t: int, bare: bool) -> dict:
@@ -351,11 +351,11 @@ class NhsaStyleWriter(NhsaWriter):
 
         def render(msg: dict, setl_id: str, t: int, shape: str) -> str:
             if shape == "bare":
-                return _encode(msg)
+                return encode_json(msg)
             if shape == "envelope":
-                return _encode({"request": msg, "response": {"infcode": 0, "inf_refmsgid": msg["msgid"],
+                return encode_json({"request": msg, "response": {"infcode": 0, "inf_refmsgid": msg["msgid"],
                                                              "output": response(setl_id, t)}})
-            return _encode({**msg, "infcode": 0, "output": response(setl_id, t)})
+            return encode_json({**msg, "infcode": 0, "output": response(setl_id, t)})
 
         if self.mixed and self.mix.random() < RESETTLE:
             # settled first under another setl_id, that settlement cancelled, then settled again
@@ -367,7 +367,7 @@ class NhsaStyleWriter(NhsaWriter):
                       "fixmedins_code": site.site_id, "inf_time": self.time_str(t0 + 60),
                       "input": {"data": {"setl_id": wrong, "mdtrt_id": mdtrt, "psn_no": psn,
                                          "fixmedins_code": site.site_id}}}
-            out.append(_encode({**cancel, "infcode": 0, "output": {}}) if log != "bare" else _encode(cancel))
+            out.append(encode_json({**cancel, "infcode": 0, "output": {}}) if log != "bare" else encode_json(cancel))
             self.count("cancelled_" + cancel_infno)
         msg = request(first.setl, first.t, log == "bare")
         if self.mixed and self.mix.random() < REVERSAL:
@@ -375,12 +375,12 @@ class NhsaStyleWriter(NhsaWriter):
             timed_out = dict(msg)
             timed_out["input"] = {"data": {k: v for k, v in msg["input"]["data"].items() if k != "setl_id"},
                                   "drug_trac_info": info}
-            out.append(_encode(timed_out))
+            out.append(encode_json(timed_out))
             undo = {"infno": "2601", "msgid": self.msgid(_copy_line(first, t=first.t + 30)),
                     "fixmedins_code": site.site_id, "inf_time": self.time_str(first.t + 60),
                     "input": {"data": {"psn_no": psn, "omsgid": msg["msgid"], "oinfno": setl_infno,
                                        "fixmedins_code": site.site_id}}}
-            out.append(_encode(undo))
+            out.append(encode_json(undo))
             msg = dict(msg)
             msg["msgid"] = self.msgid(_copy_line(first, t=first.t + 90))
             self.count("reversed_" + setl_infno)

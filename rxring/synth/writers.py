@@ -26,16 +26,18 @@ from ..schema import EVENT_SCHEMA
 from .city import City
 from .model import DAY, Line
 
-__all__ = ["make_writer", "FORMATS", "VISIBLE", "CSV_HEADER"]
+__all__ = ["make_writer", "FORMATS", "VISIBLE", "CSV_HEADER", "NhsaWriter", "NHSA_INFNO", "NHSA_BODY", "CODES_SLOT",
+           "CODES_SLOT_JSON", "encode_json"]
 
 FORMATS = ("nhsa", "csv", "parquet", "epcis")
 
 _ALL = frozenset(EVENT_SCHEMA.names)
 _HMS = [f"{h:02d}:{m:02d}:{sec:02d}" for h in range(24) for m in range(60) for sec in range(60)]
 _HMS_COMPACT = [x.replace(":", "") for x in _HMS]
-_encode = json.JSONEncoder(ensure_ascii=False).encode
-_CODES = "\x00codes\x00"
-_CODES_JSON = _encode(_CODES)
+#: JSON text of an object (ensure_ascii off); the codes of a message go in as text at CODES_SLOT (faster).
+encode_json = json.JSONEncoder(ensure_ascii=False).encode
+CODES_SLOT = "\x00codes\x00"
+CODES_SLOT_JSON = encode_json(CODES_SLOT)
 VISIBLE = {
     "nhsa": _ALL - {"fund_amount"},
     "csv": _ALL,
@@ -43,9 +45,9 @@ VISIBLE = {
     "epcis": frozenset({"trace_code", "event_type", "event_time", "site_id", "counterparty", "code_product"}),
 }
 
-_INFNO = {"inventory": "3501", "transfer_in": "3502", "transfer_out": "3502", "adjust": "3502", "inbound": "3503",
+NHSA_INFNO = {"inventory": "3501", "transfer_in": "3502", "transfer_out": "3502", "adjust": "3502", "inbound": "3503",
           "purchase_return": "3504", "dispense": "3505", "refund": "3506"}
-_BODY = {"3501": "invinfo", "3502": "invinfo", "3503": "purcinfo", "3504": "purcinfo", "3505": "selinfo", "3506": "selinfo"}
+NHSA_BODY = {"3501": "invinfo", "3502": "invinfo", "3503": "purcinfo", "3504": "purcinfo", "3505": "selinfo", "3506": "selinfo"}
 _CSV_TYPE = {"inbound": "采购入库", "purchase_return": "采购退货", "dispense": "销售", "refund": "销售退货",
              "transfer_in": "调拨入库", "transfer_out": "调拨出库", "inventory": "盘点", "adjust": "报损"}
 CSV_HEADER = ("追溯码", "业务类型", "发生时间", "机构编码", "医保编码", "药品名称", "批号", "有效期", "数量", "拆零标志",
@@ -148,14 +150,14 @@ class NhsaWriter(_Base):
     def write_lines(self, lines: list[Line]) -> None:
         out = []
         for line in lines:
-            text = _encode(self.message(line))
+            text = encode_json(self.message(line))
             codes = ", ".join(['{"drug_trac_codg": "%s"}' % p.code for p in line.packs])
-            out.append(text.replace(_CODES_JSON, "[" + codes + "]", 1))
+            out.append(text.replace(CODES_SLOT_JSON, "[" + codes + "]", 1))
         self.fh.write("\n".join(out))
         self.fh.write("\n")
 
     def message(self, line: Line) -> dict:
-        infno = _INFNO[line.etype]
+        infno = NHSA_INFNO[line.etype]
         head = self.head(line, infno)
         body = self.body(line, infno)
         if self.city.sites[line.site].shape == "top":
@@ -163,10 +165,10 @@ class NhsaWriter(_Base):
             if len(line.packs) == 1:
                 head["drug_trac_codg"] = line.packs[0].code
             else:
-                head["drugtracinfo"] = _CODES   # spliced in as text by write_lines (faster)
+                head["drugtracinfo"] = CODES_SLOT   # spliced in as text by write_lines (faster)
             return head
-        body["drugtracinfo"] = _CODES
-        head["input"] = {_BODY[infno]: body if self.city.sites[line.site].shape == "object" else [body]}
+        body["drugtracinfo"] = CODES_SLOT
+        head["input"] = {NHSA_BODY[infno]: body if self.city.sites[line.site].shape == "object" else [body]}
         return head
 
     def head(self, line: Line, infno: str) -> dict:

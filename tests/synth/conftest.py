@@ -52,22 +52,29 @@ def nhsa_city(city):
 
 @pytest.fixture(scope="session")
 def make_city(tmp_path_factory, request):
-    """``make_city(fmt, seed, **size)``: a generated city, once per session per arguments.
+    """``make_city(fmt, seed, nhsa_style="mixed", **size)``: a generated city, once per session per arguments.
 
     ``make_city("nhsa")`` with no seed and no size is the session's shared city
-    (:func:`nhsa_city`); other cities default to seed 11 and :data:`SMALL`.
+    (:func:`nhsa_city`, the mixed NHSA style); ``make_city("nhsa", nhsa_style="single")``
+    its seed and size written as single-row 3501-3506 messages (for tests of that
+    shape); other cities default to seed 11 and :data:`SMALL`.
     """
     cache = {}
 
-    def make(fmt: str = "parquet", seed: int | None = None, **size):
+    def make(fmt: str = "parquet", seed: int | None = None, nhsa_style: str = "mixed", **size):
         if fmt == "nhsa" and seed is None and not size:
-            return request.getfixturevalue("nhsa_city")
+            shared = request.getfixturevalue("nhsa_city")
+            if nhsa_style == "mixed":
+                return shared
+            # the shared city's seed and size, written in another style (not analysed)
+            params = shared.summary.params
+            seed, size = params.seed, dict(patients=params.patients, days=params.days)
         seed = 11 if seed is None else seed
         size = {**SMALL, **size}
-        key = (fmt, seed, tuple(sorted(size.items())))
+        key = (fmt, seed, nhsa_style if fmt == "nhsa" else "", tuple(sorted(size.items())))
         if key not in cache:
             out = tmp_path_factory.mktemp(f"city-{fmt}-{seed}")
-            cache[key] = City(generate(out, seed=seed, fmt=fmt, **size))
+            cache[key] = City(generate(out, seed=seed, fmt=fmt, nhsa_style=nhsa_style, **size))
         return cache[key]
 
     return make

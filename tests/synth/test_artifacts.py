@@ -80,7 +80,7 @@ def test_settlement_ids_interleave_with_ordinary_ones(split):
 
 
 def test_nhsa_message_shape_is_the_sites_own(make_city):
-    city = make_city("nhsa")
+    city = make_city("nhsa", nhsa_style="single")   # the single-row body shapes (object, list, top)
     ring_codes = {c for r in city.truth["rings"] for c in r["trace_codes"]}
     shapes = defaultdict(set)
     for path in sorted(city.inputs.glob("nhsa-*.jsonl")):

@@ -56,7 +56,8 @@ def _codes(body):
 
 @pytest.fixture(scope="module")
 def nhsa(make_city):
-    city = make_city("nhsa")
+    """The shared city's messages in the single-row style (the other styles: test_nhsa_styles.py)."""
+    city = make_city("nhsa", nhsa_style="single")
     messages = []
     for path in sorted(city.inputs.glob("nhsa-*.jsonl")):
         with open(path, encoding="utf-8") as fh:
