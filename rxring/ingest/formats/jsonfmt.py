@@ -117,7 +117,8 @@ class _Batcher:
     row per code with a columnar ``take`` (a message item lists several codes).
     """
 
-    def __init__(self, fees=None):
+    def __init__(self, fees=None, sha16: str = ""):
+        self.sha16 = sha16  # the file's (event ids of plain messages read again, see nhsa_fast.FastRows.table)
         self.fees = FeeLookup(fees)  # fee details for the settlements: this file's so far, then the run's
         self.fee_details: list[dict] = []
         self.skipped: Counter = Counter()
@@ -177,7 +178,7 @@ class _Batcher:
             tables.append(pa.Table.from_pylist(self.records, schema=RECORD_SCHEMA))
         table = None
         if self.fast.items:
-            fast = self.fast.table(RECORD_SCHEMA)
+            fast = self.fast.table(RECORD_SCHEMA, self.fast_raw, self.sha16)
             if tables:  # the lines read the general way and the plain messages, in line order (stable)
                 table = pa.concat_tables([fast, *tables])
                 order = np.argsort(table.column("_line").to_numpy(), kind="stable")
@@ -381,7 +382,7 @@ def jsonl_block_chunks(raw, first_line: int, encoding: str, sha16: str, source_f
     lim = limits()
     depth, max_line = lim.max_json_depth, lim.max_line
     errors = errors_for("utf-8")
-    batch = _Batcher(fees)
+    batch = _Batcher(fees, sha16)
     fast, fast_raw, nhsa = batch.fast, batch.fast_raw, batch.kinds
     number = first_line
     carry = b""
@@ -434,8 +435,8 @@ def jsonl_block_chunks(raw, first_line: int, encoding: str, sha16: str, source_f
                 for i, line in enumerate(lines):
                     if batch.full():
                         yield flush()
-                    bare = line[:-1] if line[-1:] == b"\r" else line
-                    if (bare[:1] == b"{" and bare[-1:] == b"}" and len(line) + 1 < max_line
+                    bare = line[:-1] if line.endswith(b"\r") else line
+                    if (bare.startswith(b"{") and bare.endswith(b"}") and len(line) + 1 < max_line
                             and bare.count(b"{") + bare.count(b"[") <= depth):
                         try:
                             obj = loads(bare)

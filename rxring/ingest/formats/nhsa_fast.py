@@ -18,7 +18,7 @@ general way.  ``tests/ingest/test_nhsa_fast.py`` holds the two to each other.
 
 from __future__ import annotations
 
-import operator
+import json
 import sys
 
 import numpy as np
@@ -35,6 +35,12 @@ __all__ = ["FastRows", "fast_rows", "WHITESPACE"]
 WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
 
 _PRICE_FIELDS = ("finl_trns_pric", "pric")
+#: Every field fast_rows reads from an item's merged fields ``f``: a message holding none of them adds nothing to
+#: its items' fields (``f`` is the item itself).
+_READ_FROM_F = frozenset({"inv_chg_type", "trdn_flag", *(n for v in _QTY_FIELDS.values() for n in v), "finl_trns_pric",
+                          "pric", *_FUND_FIELDS, *_ALL_TIME_FIELDS, "med_list_codg", "fixmedins_hilist_name",
+                          "manu_lotnum", "expy_end", "psn_no", "prsc_dr_certno", "prsc_dr_name", "phar_certno",
+                          "setl_id", "spler_name", "fixmedins_bchno", "medins_prod_sel_no", "mdtrt_sn", "mdtrt_id"})
 _PRESCRIBER_FIELDS = ("prsc_dr_certno", "prsc_dr_name")
 _RECORD_FIELDS = ("fixmedins_bchno", "medins_prod_sel_no")
 _TRANSFER = {"101": "transfer_in", "102": "transfer_out"}
@@ -58,45 +64,74 @@ class FastRows:
         self.items: list[tuple] = []
         self.repeats: list[int] = []
         self.codes: list = []
-        self.event_ids: list[str] = []
+        self.prefixes: list[str] = []  # per item: its event ids without the code's index
 
-    def __len__(self) -> int:
-        return len(self.codes)
+    def table(self, schema: pa.Schema, raw: dict | None = None, sha16: str = "") -> pa.Table:
+        """The records (one per code) with the columns of ``schema`` (the JSON reader's record schema).
 
-    def table(self, schema: pa.Schema) -> pa.Table:
-        """The records (one per code) with the columns of ``schema`` (the JSON reader's record schema)."""
+        A text field holding a float of 2**63 or more may have been an integer literal that
+        orjson reads as a float (Python's json reads it exactly): then the messages are read
+        again from ``raw`` (line -> bytes) with ``json``, to give exactly Python's texts.
+        """
+        try:
+            return self._table(schema, strict=True)
+        except _BigInteger:
+            exact = FastRows()
+            for line in dict.fromkeys(item[0] for item in self.items):
+                if not fast_rows(json.loads(raw[line]), line, sha16, exact):  # pragma: no cover - same message
+                    raise AssertionError(f"line {line} read differently by orjson and json") from None
+            return exact._table(schema, strict=False)
+
+    def _table(self, schema: pa.Schema, strict: bool) -> pa.Table:
         columns = dict(zip(_ITEM_COLUMNS, zip(*self.items)))
         arrays = {}
         for name, values in columns.items():
             if name in _RAW_TEXT:
-                arrays[name] = texts(values)
+                arrays[name] = texts(values, strict)
             elif name in _NUMBERS:
                 arrays[name] = pa.array(values, type=pa.float64())
             elif name == "_line":
                 arrays[name] = pa.array(values, type=pa.int64())
             else:
                 arrays[name] = pa.array(values, type=pa.string())
+        prefixes = pa.array(self.prefixes, type=pa.string())
         repeats = np.asarray(self.repeats, dtype=np.int64)
         n = int(repeats.sum())
         if (repeats != 1).any():
             index = pa.array(np.repeat(np.arange(len(repeats)), repeats))
             arrays = {name: arr.take(index) for name, arr in arrays.items()}
-        arrays["trace_code"] = texts(self.codes)
-        arrays["event_id"] = pa.array(self.event_ids, type=pa.string())
+            prefixes = prefixes.take(index)
+            code_index = np.arange(n) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+        else:
+            code_index = np.zeros(n, dtype=np.int64)
+        arrays["trace_code"] = texts(self.codes, strict)
+        arrays["event_id"] = pc.binary_join_element_wise(prefixes, pc.cast(pa.array(code_index), pa.string()), "")
         return pa.table([arrays[f.name] if f.name in arrays else pa.nulls(n, f.type) for f in schema], schema=schema)
 
 
-def texts(values) -> pa.Array:
-    """:func:`.nhsa.field_text` of each value, as a ``string`` array (a column at a time when all are text)."""
+class _BigInteger(Exception):
+    """A text field holds a float that may have been an integer beyond 64 bits (see :meth:`FastRows.table`)."""
+
+
+def texts(values, strict: bool = False) -> pa.Array:
+    """:func:`.nhsa.field_text` of each value, as a ``string`` array (a column at a time when all are text).
+
+    ``strict``: raise :class:`_BigInteger` for a float of 2**63 or more.
+    """
     try:
         arr = pa.array(values, type=pa.string())
     except (pa.ArrowTypeError, pa.ArrowInvalid):
+        if strict and any(v.__class__ is float and abs(v) >= _BIG for v in values):
+            raise _BigInteger from None
         return pa.array([field_text(v) for v in values], type=pa.string())
     if may_need_trim(arr):
         arr = pc.utf8_trim(arr, WHITESPACE)
     if has_empty(arr):
         arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
     return arr
+
+
+_BIG = float(2 ** 63)
 
 
 def _pick(fields: dict, names: tuple):
@@ -116,9 +151,6 @@ def _number(fields: dict, names: tuple):
     if cls is int or cls is float:
         return float(value)
     return field_number(value)
-
-
-_raw_texts = operator.itemgetter(*(i for i, name in enumerate(_ITEM_COLUMNS) if name in _RAW_TEXT))
 
 
 def fast_rows(message: dict, line: int, sha16: str, out: FastRows) -> bool:
@@ -155,22 +187,27 @@ def fast_rows(message: dict, line: int, sha16: str, out: FastRows) -> bool:
             bodies = (payload,)
     else:
         return False
+    fallback = not is_message and not message.keys().isdisjoint(_READ_FROM_F)
     msgid, site = message.get("msgid"), message.get("fixmedins_code")
-    if msgid.__class__ is float or site.__class__ is float:
+    if msgid.__class__ is float or site.__class__ is float:  # may be an integer beyond 64 bits (orjson: a float)
         return False
     msgid, site = field_text(msgid), field_text(site)
     prefix0 = f"{msgid}:" if msgid else f"{sha16}:{line}:"
-    items, repeats, codes_out, ids_out = [], [], [], []
+    items, repeats, codes_out, prefixes = [], [], [], []
     for b, item in enumerate(bodies):
         if is_message:
             f = message
             codes = item_codes(message, message)
         else:
-            values = item.values()
-            f = _fields(item, message) if (None in values or "" in values) else {**message, **item}
+            if fallback:  # _fields(item, message), built only when the message holds a field read from f
+                values = item.values()
+                f = _fields(item, message) if (None in values or "" in values) else {**message, **item}
+            else:
+                f = item
             codes = item_codes(item, message)
-        if not codes or float in set(map(type, codes)) or f.get("drug_trac_codg").__class__ is float:
-            return False
+        if not codes or message.get("drug_trac_codg").__class__ is float or (
+                not is_message and item.get("drug_trac_codg").__class__ is float):
+            return False  # (a code in one cell is made text before FastRows.table could see a float)
         count, price, fund = _number(f, qty_fields), _number(f, _PRICE_FIELDS), _number(f, _FUND_FIELDS)
         if count.__class__ is str or price.__class__ is str:
             return False
@@ -200,17 +237,14 @@ def fast_rows(message: dict, line: int, sha16: str, out: FastRows) -> bool:
             f.get("spler_name") if counterparty else None, _pick(f, _RECORD_FIELDS),
             f.get("mdtrt_sn") or f.get("mdtrt_id"), msgid, channel,
         )
-        # orjson reads an integer beyond 64 bits as a float, Python's json as an integer: their texts differ
-        if float in set(map(type, _raw_texts(row))) or float in {flag.__class__, own_site.__class__,
-                                                                  f.get("inv_chg_type").__class__}:
+        if own_site.__class__ is float:  # (big integers in the other text fields: see FastRows.table)
             return False
         items.append(row)
         repeats.append(kk)
         codes_out.extend(codes)
-        prefix = f"{prefix0}{b}:"
-        ids_out.extend([prefix + str(c) for c in range(kk)] if kk > 1 else (prefix + "0",))
+        prefixes.append(f"{prefix0}{b}:")
     out.items.extend(items)
     out.repeats.extend(repeats)
     out.codes.extend(codes_out)
-    out.event_ids.extend(ids_out)
+    out.prefixes.extend(prefixes)
     return True
