@@ -1,13 +1,14 @@
 """Large JSON Lines files parsed and normalised in worker processes, by byte range.
 
-Parsing NHSA messages is Python-bound (``json.loads`` and the per-message field
-mapping, about 13 CPU-s per million records), so threads do not help; two worker
+Parsing NHSA messages is Python-bound (``orjson`` / ``json.loads`` and the per-message
+field mapping; the block reader needs about half the line reader's CPU), so threads do not help; two worker
 processes do.  The file is cut into pieces of about :data:`PIECE_BYTES` that end
 just after a line break; the calling process counts the line breaks before each
 piece (with the same rules as a text file opened with ``newline=""``: ``\\n``,
 ``\\r\\n`` and a lone ``\\r``), so every record keeps its physical line number and
 every id is the same as when the file is read in one go.  Each worker reads its
-piece, parses it with :func:`~rxring.ingest.formats.jsonfmt.jsonl_chunks` and
+piece, parses it with :func:`~rxring.ingest.formats.jsonfmt.jsonl_block_chunks` (UTF-8; else
+:func:`~rxring.ingest.formats.jsonfmt.jsonl_chunks`) and
 returns :class:`~rxring.ingest.prepared.Prepared` chunks; the caller takes them
 in file order, at most :data:`WINDOW` pieces in flight (bounded memory).
 

@@ -40,7 +40,23 @@ _ODD_LINES = [
      "sel_retn_time": "2026-01-05", "prsc_dr_name": "医师 ", "drug_trac_codg": CODE.format(8)},
     {"infno": "3504", "msgid": "T6", "fixmedins_code": "P1", "input": {"purcinfo": {"purc_retn_cnt": 1,
      "spler_name": "S", "phar_certno": "\u2003PH\u00a0", "drugtracinfo": [{"drug_trac_codg": " " + CODE.format(9)}]}}},
+    # batch twins: rows with their own codes, the only row with the list beside it, a batch infno with a plain body
+    {"infno": "3505A", "msgid": "B1", "fixmedins_code": "P1", "input": {"selinfoDetail": [
+        {"med_list_codg": "X5", "sel_retn_cnt": 2, "psn_no": "A5", "drugtracinfo": [
+            {"drug_trac_codg": CODE.format(60)}, {"drug_trac_codg": CODE.format(61)}]},
+        {"med_list_codg": "X6", "sel_retn_cnt": 1, "fixmedins_code": "P3", "drug_trac_codg": CODE.format(62)}]}},
+    {"infno": "3503A", "msgid": "B2", "fixmedins_code": "P1", "input": {"purcinfoDetail": [
+        {"med_list_codg": "X7", "purc_retn_cnt": 2, "spler_name": "S"}],
+        "drugtracinfo": [{"drug_trac_codg": CODE.format(63)}, {"drug_trac_codg": CODE.format(64)}]}},
+    {"infno": "3502A", "msgid": "B3", "fixmedins_code": "P1", "drugtracinfo": [{"drug_trac_codg": CODE.format(65)}],
+     "input": {"invinfoDetail": {"inv_chg_type": "101", "cnt": 1}}},
+    {"infno": "3501A", "msgid": "B4", "fixmedins_code": "P1", "input": {"invinfo": {"inv_cnt": 1,
+     "drug_trac_codg": CODE.format(66)}}},
     # not plain: read the general way
+    {"infno": "3505A", "msgid": "N20", "fixmedins_code": "P1", "input": {"selinfoDetail": [
+        {"sel_retn_cnt": 1}, {"sel_retn_cnt": 1}], "drugtracinfo": [{"drug_trac_codg": CODE.format(67)}]}},
+    {"infno": "3505A", "msgid": "N21", "fixmedins_code": "P1", "input": {"selinfoDetail": [
+        {"sel_retn_cnt": 1}], "drugtracinfo": []}},
     {"infno": "3505", "msgid": "N1", "fixmedins_code": "P1", "sel_retn_cnt": "1,000", "drug_trac_codg": CODE.format(10)},
     {"infno": "3505", "msgid": "N2", "fixmedins_code": "P1", "sel_retn_cnt": "many", "drug_trac_codg": CODE.format(11)},
     {"infno": "3505", "msgid": "N3", "fixmedins_code": "P1", "sel_retn_cnt": True, "drug_trac_codg": CODE.format(12)},
@@ -52,8 +68,7 @@ _ODD_LINES = [
     {"infno": "3505", "msgid": "N9", "fixmedins_code": "P1", "input": {"selinfo": None}},
     {"infno": "3505", "msgid": "N10", "fixmedins_code": "P1", "input": [{"drug_trac_codg": CODE.format(17)}]},
     {"infno": "3505", "msgid": "N11", "fixmedins_code": "P1", "data": {"drug_trac_codg": CODE.format(18)}},
-    {"infno": "3505A", "msgid": "N12", "fixmedins_code": "P1", "input": {"selinfoDetail": [
-        {"sel_retn_cnt": 1, "drugtracinfo": [{"drug_trac_codg": CODE.format(19)}]}]}},
+    {"infno": "3505A", "msgid": "N12", "fixmedins_code": "P1", "input": {"selinfoDetail": []}},
     {"infno": "3507", "msgid": "N13", "fixmedins_code": "P1", "input": {"data": {"fixmedins_bchno": "B1"}}},
     {"infno": 3505, "msgid": "N14", "drug_trac_codg": CODE.format(20)},
     {"infno": "9001", "msgid": "N15"},
@@ -127,7 +142,7 @@ def test_block_reader_reads_every_shape_as_the_line_reader(monkeypatch):
     data = _odd_text().encode("utf-8")
     fast = _assert_same(data, monkeypatch)
     records = [r for chunk in fast if chunk[0] is not None for r in chunk[0].to_pylist()]
-    assert {r["message_id"] for r in records} >= {"T1-0", "T3-2", "N12-1"}  # plain and general ones both there
+    assert {r["message_id"] for r in records} >= {"T1-0", "T3-2", "B1-1", "N20-1"}  # plain and general ones
 
 
 def test_plain_messages_are_read_columnar(monkeypatch):
@@ -146,8 +161,10 @@ def test_plain_messages_are_read_columnar(monkeypatch):
     # orjson keeps the last of a repeated key as json does (D1); codes in one cell are split alike (N6);
     # "1,000" is a number to both (N1); a float or an integer beyond 64 bits in a text field is text (N4, D3:
     # orjson reads that integer as a float, so the chunk's plain messages are read again with json)
-    assert {"T1-0", "T2-0", "T3-0", "T4-0", "T6-0", None, 12345, "D1", "N6-0", "N1-0", "N4-0", "D3"} <= fast
-    assert not fast & {"N2-0", "N3-0", "N5-0", "N7-0", "N8-0", "N9-0", "N10-0", "N11-0", "D4"}
+    assert {"T1-0", "T2-0", "T3-0", "T4-0", "T6-0", None, 12345, "D1", "N6-0", "N1-0", "N4-0", "D3",
+            "B1-0", "B2-0", "B3-0", "B4-0"} <= fast
+    assert not fast & {"N2-0", "N3-0", "N5-0", "N7-0", "N8-0", "N9-0", "N10-0", "N11-0", "N12-0", "N20-0", "N21-0",
+                       "D4"}
 
 
 @pytest.mark.parametrize("block", [64, 1000, 1 << 20])

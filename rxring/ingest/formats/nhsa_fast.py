@@ -4,8 +4,9 @@
 dict per body item, converting each of its twenty fields with
 :func:`.nhsa.field_text` as it goes.  Most messages of a large export are plain:
 a single-row 3501-3506 whose body is its top level, ``input`` itself, or an object
-or a list of objects under ``input.selinfo | purcinfo | invinfo | data``, listing
-its codes and holding numbers where numbers go.  :func:`fast_rows` reads such a
+or a list of objects under ``input.selinfo | purcinfo | invinfo | data``, or a batch
+twin 3501A-3506A whose detail rows are objects (the only row may take the code list
+beside it), listing its codes and holding numbers where numbers go.  :func:`fast_rows` reads such a
 message into :class:`FastRows` (a tuple per body item, raw field values), and
 :meth:`FastRows.table` converts the raw values a column at a time (Arrow
 ``string`` arrays, trimmed with :data:`WHITESPACE` only when a value may need it).
@@ -27,7 +28,7 @@ import pyarrow.compute as pc
 
 from ..strings import has_empty, may_need_trim
 from .nhsa import (_ALL_TIME_FIELDS, _FUND_FIELDS, _QTY_FIELDS, _TIME_FIELDS, BODY_KEYS, INFNO_EVENT_TYPE, SPLIT_TRUE,
-                   _fields, field_number, field_text, item_codes, pick_field)
+                   _detail_rows, _fields, field_number, field_text, item_codes, pick_field)
 
 __all__ = ["FastRows", "fast_rows", "WHITESPACE"]
 
@@ -45,8 +46,8 @@ _PRESCRIBER_FIELDS = ("prsc_dr_certno", "prsc_dr_name")
 _RECORD_FIELDS = ("fixmedins_bchno", "medins_prod_sel_no")
 _TRANSFER = {"101": "transfer_in", "102": "transfer_out"}
 # per infno: event type, quantity fields, time fields, whether spler_name is the counterparty
-_PLAN = {infno: (event_type, _QTY_FIELDS[infno], _TIME_FIELDS[infno], infno in ("3503", "3504"))
-         for infno, event_type in INFNO_EVENT_TYPE.items()}
+_PLAN = {infno + batch: (event_type, _QTY_FIELDS[infno], _TIME_FIELDS[infno], infno in ("3503", "3504"), batch == "A")
+         for infno, event_type in INFNO_EVENT_TYPE.items() for batch in ("", "A")}
 
 # the columns of an item tuple (see fast_rows); "raw" ones are converted by FastRows.table
 _ITEM_COLUMNS = ("_line", "event_type", "event_time", "site_id", "product_code", "product_name", "batch", "expiry",
@@ -154,7 +155,7 @@ def _number(fields: dict, names: tuple):
 
 
 def fast_rows(message: dict, line: int, sha16: str, out: FastRows) -> bool:
-    """Add a plain single-row 进销存 message's items to ``out``; False (nothing added) when it is not plain.
+    """Add a plain 进销存 message's items to ``out``; False (nothing added) when it is not plain.
 
     Gives exactly what :func:`.nhsa.message_items` gives for the message (with its
     msgid and infno as ``message_id`` and ``channel``); returns False for every
@@ -164,29 +165,38 @@ def fast_rows(message: dict, line: int, sha16: str, out: FastRows) -> bool:
     plan = _PLAN.get(channel) if channel.__class__ is str else None
     if plan is None:
         return False
-    event_type, qty_fields, time_fields, counterparty = plan
-    payload = message.get("input")
-    if payload is None:
-        for key in BODY_KEYS:
-            if isinstance(message.get(key), (dict, list)):
-                return False
-        bodies, is_message = (message,), True
-    elif payload.__class__ is dict:
+    event_type, qty_fields, time_fields, counterparty, batch = plan
+    rows = _detail_rows(message) if batch else None
+    if rows is not None:  # a batch twin's rows: each with its own codes, or the only row with the list beside it
+        bodies, sibling = rows
         is_message = False
-        for key in BODY_KEYS:
-            if key in payload:
-                body = payload[key]
-                if body.__class__ is dict:
-                    bodies = (body,)
-                elif body.__class__ is list and body and all(b.__class__ is dict for b in body):
-                    bodies = body
-                else:
-                    return False
-                break
-        else:
-            bodies = (payload,)
+        if not bodies or (sibling and len(bodies) > 1) or not all(b.__class__ is dict for b in bodies):
+            return False
+        sibling = {"drugtracinfo": sibling} if sibling else None
     else:
-        return False
+        sibling = None
+        payload = message.get("input")
+        if payload is None:
+            for key in BODY_KEYS:
+                if isinstance(message.get(key), (dict, list)):
+                    return False
+            bodies, is_message = (message,), True
+        elif payload.__class__ is dict:
+            is_message = False
+            for key in BODY_KEYS:
+                if key in payload:
+                    body = payload[key]
+                    if body.__class__ is dict:
+                        bodies = (body,)
+                    elif body.__class__ is list and body and all(b.__class__ is dict for b in body):
+                        bodies = body
+                    else:
+                        return False
+                    break
+            else:
+                bodies = (payload,)
+        else:
+            return False
     fallback = not is_message and not message.keys().isdisjoint(_READ_FROM_F)
     msgid, site = message.get("msgid"), message.get("fixmedins_code")
     if msgid.__class__ is float or site.__class__ is float:  # may be an integer beyond 64 bits (orjson: a float)
@@ -204,7 +214,12 @@ def fast_rows(message: dict, line: int, sha16: str, out: FastRows) -> bool:
                 f = _fields(item, message) if (None in values or "" in values) else {**message, **item}
             else:
                 f = item
-            codes = item_codes(item, message)
+            if rows is None:
+                codes = item_codes(item, message)
+            else:
+                codes = item_codes(item, item)
+                if not codes and sibling is not None:
+                    codes = item_codes(sibling, sibling)
         if not codes or message.get("drug_trac_codg").__class__ is float or (
                 not is_message and item.get("drug_trac_codg").__class__ is float):
             return False  # (a code in one cell is made text before FastRows.table could see a float)
