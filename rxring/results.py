@@ -59,6 +59,11 @@ __all__ = [
     "lookup_backend",
     "box_report",
     "entity_report",
+    "event_counts",
+    "match_ids",
+    "actor_events",
+    "actor_neighbours",
+    "ACTOR_COLUMNS",
 ]
 
 
@@ -501,3 +506,147 @@ def entity_report(kind: str, key: str, workspace=None, backend: str | None = Non
             return shown(report)
         report.findings, report.rings = _findings_about(kind, key, findings, rings)
     return shown(report)
+
+
+# --------------------------------------------------------------------------- event queries (workbench)
+#
+# `rxring serve` asks the events questions the findings cannot answer: how big the
+# workspace is, which ids match what a user typed, what a site, patient, prescriber
+# or settlement did, and who their neighbours are outside a ring.  These read the
+# workspace's event parts with DuckDB and return ids AS STORED (like load_findings):
+# the caller masks them before showing (rxring.pii.mask_id), revealing only through
+# rxring.reveal.permit_reveal.
+
+#: The event column that names each kind of actor (:func:`actor_events`, :func:`match_ids`).
+ACTOR_COLUMNS = {"site": "site_id", "patient": "patient_id", "prescriber": "prescriber_id",
+                 "settlement": "settlement_id", "code": "trace_code"}
+
+
+def _events_sql(ws: Workspace) -> str:
+    """A DuckDB relation over the workspace's event parts (its paths escaped as SQL strings)."""
+    parts = ws.event_parts()
+    if not parts:
+        raise RxringError(f"workspace {ws.root} holds no events; ingest some input first")
+    paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in parts)
+    return f"read_parquet([{paths}], union_by_name = true)"
+
+
+def _query(ws: Workspace, sql: str, params: list | None = None) -> pd.DataFrame:
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        return con.execute(sql.replace("EVENTS", _events_sql(ws)), params or []).df()
+    finally:
+        con.close()
+
+
+def event_counts(workspace) -> dict:
+    """``{events, codes, sites, patients, first_time, last_time}`` of the workspace's events."""
+    ws = as_workspace(workspace)
+    row = _query(ws, "SELECT count(*) AS events, count(DISTINCT trace_code) AS codes, count(DISTINCT site_id) AS sites, "
+                     "count(DISTINCT patient_id) AS patients, min(event_time) AS first_time, "
+                     "max(event_time) AS last_time FROM EVENTS").iloc[0]
+    return {k: (None if pd.isna(v) else (int(v) if k not in ("first_time", "last_time") else v))
+            for k, v in row.items()}
+
+
+def match_ids(workspace, text: str, limit: int = 20) -> pd.DataFrame:
+    """Ids in the events equal to or containing *text* (case-insensitive), best first.
+
+    Columns ``kind`` (a key of :data:`ACTOR_COLUMNS`), ``id``, ``events``, ``exact``;
+    at most *limit* rows per kind.  A trace code is matched in its canonical spelling
+    (:func:`canonical_code`).  Ids as stored: mask people before showing.
+    """
+    ws = as_workspace(workspace)
+    text = str(text).strip()
+    if not text:
+        return pd.DataFrame(columns=["kind", "id", "events", "exact"])
+    selects = []
+    params: list = []
+    for kind, column in ACTOR_COLUMNS.items():
+        needle = canonical_code(text) if kind == "code" else text
+        selects.append(f"(SELECT '{kind}' AS kind, {column} AS id, count(*) AS events, "
+                       f"lower({column}) = lower(?) AS exact FROM EVENTS WHERE contains(lower({column}), lower(?)) "
+                       f"GROUP BY {column} ORDER BY exact DESC, events DESC, id LIMIT {int(limit)})")
+        params += [needle, needle]
+    sql = " UNION ALL ".join(selects)
+    return _query(ws, sql, params).reset_index(drop=True)
+
+
+def actor_events(workspace, kind: str, key: str, limit: int = 500) -> pd.DataFrame:
+    """The events of one site, patient, prescriber, settlement or code (:data:`ACTOR_COLUMNS`), latest
+    *limit* in time order; ids as stored (mask people before showing)."""
+    if kind not in ACTOR_COLUMNS:
+        raise RxringError(f"kind must be one of {', '.join(ACTOR_COLUMNS)}, not {kind!r}")
+    ws = as_workspace(workspace)
+    column = ACTOR_COLUMNS[kind]
+    frame = _query(ws, f"SELECT * FROM EVENTS WHERE {column} = ? ORDER BY event_time DESC, event_id LIMIT {int(limit)}",
+                   [key])
+    return frame.iloc[::-1].reset_index(drop=True)
+
+
+def actor_neighbours(workspace, kind: str, key: str, limit: int = 40) -> pd.DataFrame:
+    """Who a site, patient or prescriber is joined to through the events, strongest first.
+
+    Columns ``kind`` (site/patient/prescriber), ``id``, ``relation``, ``boxes`` (distinct
+    codes), ``fund`` (fund paid on those dispenses), ``first_time``, ``last_time``; at
+    most *limit* rows per relation.  Relations:
+
+    * site: ``source_site`` / ``source_patient`` — a code seen at the site was earlier
+      dispensed to that patient at that other site (where its packs come from);
+      ``resurface_site`` — a code dispensed here later appears at that other site;
+    * patient: ``dispensed_at`` (sites that sold to the patient), ``prescribed_by``,
+      ``resurface_site`` (where the patient's packs turned up later);
+    * prescriber: ``prescribed_to`` (patients), ``dispensed_at`` (their sites).
+
+    Ids as stored: mask people before showing.
+    """
+    if kind not in ("site", "patient", "prescriber"):
+        raise RxringError(f"kind must be site, patient or prescriber, not {kind!r}")
+    ws = as_workspace(workspace)
+    agg = ("count(DISTINCT {c}) AS boxes, sum({f}) AS fund, min({t}) AS first_time, max({t}) AS last_time")
+    if kind == "site":
+        queries = [
+            ("source_site", "d.site_id", f"""FROM EVENTS e JOIN EVENTS d ON d.trace_code = e.trace_code
+               WHERE e.site_id = $key AND d.event_type = 'dispense' AND d.patient_id IS NOT NULL
+                 AND d.site_id <> $key AND d.event_time < e.event_time""", "e", "d"),
+            ("source_patient", "d.patient_id", f"""FROM EVENTS e JOIN EVENTS d ON d.trace_code = e.trace_code
+               WHERE e.site_id = $key AND d.event_type = 'dispense' AND d.patient_id IS NOT NULL
+                 AND d.site_id <> $key AND d.event_time < e.event_time""", "e", "d"),
+            ("resurface_site", "l.site_id", f"""FROM EVENTS d JOIN EVENTS l ON l.trace_code = d.trace_code
+               WHERE d.site_id = $key AND d.event_type = 'dispense' AND d.patient_id IS NOT NULL
+                 AND l.site_id <> $key AND l.event_time > d.event_time""", "l", "d"),
+        ]
+        kinds = {"source_site": "site", "source_patient": "patient", "resurface_site": "site"}
+    elif kind == "patient":
+        queries = [
+            ("dispensed_at", "d.site_id", "FROM EVENTS d WHERE d.patient_id = $key AND d.event_type = 'dispense'", "d", "d"),
+            ("prescribed_by", "d.prescriber_id", "FROM EVENTS d WHERE d.patient_id = $key AND d.event_type = 'dispense' "
+                                                 "AND d.prescriber_id IS NOT NULL", "d", "d"),
+            ("resurface_site", "l.site_id", """FROM EVENTS d JOIN EVENTS l ON l.trace_code = d.trace_code
+               WHERE d.patient_id = $key AND d.event_type = 'dispense' AND l.site_id <> d.site_id
+                 AND l.event_time > d.event_time""", "l", "d"),
+        ]
+        kinds = {"dispensed_at": "site", "prescribed_by": "prescriber", "resurface_site": "site"}
+    else:
+        queries = [
+            ("prescribed_to", "d.patient_id", "FROM EVENTS d WHERE d.prescriber_id = $key AND d.event_type = 'dispense' "
+                                              "AND d.patient_id IS NOT NULL", "d", "d"),
+            ("dispensed_at", "d.site_id", "FROM EVENTS d WHERE d.prescriber_id = $key AND d.event_type = 'dispense'",
+             "d", "d"),
+        ]
+        kinds = {"prescribed_to": "patient", "dispensed_at": "site"}
+    selects = []
+    for relation, column, body, when, money in queries:
+        aggregate = agg.format(c=f"{when}.trace_code", f=f"{money}.fund_amount", t=f"{when}.event_time")
+        selects.append(f"(SELECT '{kinds[relation]}' AS kind, {column} AS id, '{relation}' AS relation, {aggregate} "
+                       f"{body} GROUP BY {column} ORDER BY boxes DESC, id LIMIT {int(limit)})")
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        sql = " UNION ALL ".join(selects).replace("EVENTS", _events_sql(ws))
+        return con.execute(sql, {"key": key}).df().reset_index(drop=True)
+    finally:
+        con.close()

@@ -17,6 +17,9 @@ A record (one JSON object per line)::
      "what": {"patient_id": {"masked": "PSN********90", "hmac_sha256": "5f1c…"}},
      "workspace": "/data/ws", "rxring": "0.9.0"}
 
+A reveal that states why (the workbench asks for a reason before unmasking a page)
+adds ``"reason": "..."`` (masked like other text).
+
 ``user`` is ``--operator`` (or RXRING_OPERATOR) when given, else the OS user.  The
 record never holds a personal value itself: under a personal key (``patient_id``,
 ``params.patient``…) it keeps the masked form and an HMAC-SHA256 keyed with the
@@ -179,6 +182,7 @@ class _Session:
     command: str
     operator: str | None
     argv: list | None
+    reason: str | None = None
     recorded: set = field(default_factory=set)
 
 
@@ -186,13 +190,14 @@ _SESSION: contextvars.ContextVar[_Session | None] = contextvars.ContextVar("rxri
 
 
 @contextlib.contextmanager
-def reveal_session(command: str, operator: str | None = None, argv=None):
+def reveal_session(command: str, operator: str | None = None, argv=None, reason: str | None = None):
     """Reveals inside are recorded as *command* (e.g. ``"rxring ring"``) by *operator*, once per record file.
 
     The CLI runs every command with ``--reveal-pii`` inside one; *argv* is the
-    command line (default ``rxring`` + this process' arguments).
+    command line (default ``rxring`` + this process' arguments); *reason*, when
+    given, is recorded with the reveal (the workbench's reveal form asks for it).
     """
-    token = _SESSION.set(_Session(command, (operator or "").strip() or None, argv))
+    token = _SESSION.set(_Session(command, (operator or "").strip() or None, argv, (reason or "").strip() or None))
     try:
         yield
     finally:
@@ -232,7 +237,8 @@ def permit_reveal(reveal_pii: bool, workspace, what, operator: str | None = None
         return True
     path = reveals_path(workspace)
     if path not in session.recorded:
-        record_reveal(workspace, session.command, what, operator=operator or session.operator, argv=session.argv)
+        record_reveal(workspace, session.command, what, operator=operator or session.operator, argv=session.argv,
+                      reason=session.reason)
         session.recorded.add(path)
     return True
 
@@ -259,7 +265,7 @@ def _command_line(argv, program: str) -> str:
 
 
 def record_reveal(workspace, command: str, what, operator: str | None = None, argv=None,
-                  program: str = "rxring") -> dict:
+                  program: str = "rxring", reason: str | None = None) -> dict:
     """Append one reveal to the workspace's ``reveals.jsonl`` and return the record written.
 
     Use :func:`permit_reveal` to reveal; this is its writer.
@@ -277,6 +283,8 @@ def record_reveal(workspace, command: str, what, operator: str | None = None, ar
     argv : list of str, optional
         The arguments after ``rxring`` (default: this process' ``sys.argv[1:]``);
         with ``program="python"`` the whole command line of the Python process.
+    reason : str, optional
+        Why the data is revealed, recorded as ``reason`` (masked like other text).
 
     Raises
     ------
@@ -302,6 +310,8 @@ def record_reveal(workspace, command: str, what, operator: str | None = None, ar
             "workspace": None if workspace is None else str(_root(workspace)),
             "rxring": __version__,
         }
+        if reason and str(reason).strip():
+            record["reason"] = Masker(known=personal).text(str(reason).strip())
         line = (dumps(record, indent=None) + "\n").encode("utf-8")
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
