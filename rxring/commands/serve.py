@@ -1,0 +1,34 @@
+"""`rxring serve`: the investigator workbench over an analysed workspace (assembled by rxring.cli)."""
+
+from __future__ import annotations
+
+import click
+
+from .. import results
+from ..reveal import os_user
+from . import options as opt
+
+
+@click.command("serve")
+@opt.workspace
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. The default is loopback: only this machine can connect.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free port).")
+@click.option("--operator", metavar="NAME", envvar="RXRING_OPERATOR", default=None,
+              help="Who uses the workbench, recorded with every reveal [env RXRING_OPERATOR; default: the OS user].")
+def serve_command(workspace, host, port, operator):
+    """Investigator workbench: a local web app to explore rings, boxes, sites and people.
+
+    Prints a URL with a one-time token; open it in a browser on this machine.
+    Pages are in Chinese with an English switch; personal data is masked unless a
+    page is revealed with a reason (recorded in the workspace's reveals.jsonl).
+    Nothing is loaded from the internet.
+    """
+    from ..serve import serve
+
+    results.load_findings(workspace)   # an unanalysed workspace is an error before the server starts
+    results.stale_warning(workspace)
+    serve(workspace, host=host, port=port, user=(operator or os_user() or "local"), echo=click.echo)
+
+
+COMMANDS = [serve_command]

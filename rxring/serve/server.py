@@ -1,0 +1,50 @@
+"""Running the workbench: uvicorn on loopback, the login URL with the start token."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import quote
+
+__all__ = ["LOOPBACK", "is_loopback", "login_url", "serve"]
+
+LOOPBACK = "127.0.0.1"
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def login_url(host: str, port: int, token: str) -> str:
+    """The URL that opens a session (``/login?token=...``)."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/login?token={quote(token, safe='')}"
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A port free on *host* now (for tests and ``--port 0``)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def serve(workspace, host: str = LOOPBACK, port: int = 8765, user: str = "local", echo=print) -> None:
+    """Build the app over *workspace* and serve it until interrupted."""
+    import uvicorn
+
+    from .app import create_app
+
+    app = create_app(workspace, user=user)
+    if port == 0:
+        port = free_port(host)
+    where = "loopback only: other machines cannot connect" if is_loopback(host) else \
+        "WARNING: not loopback, other machines on this network can connect (they still need the token)"
+    echo(f"rxring serve: listening on {host}:{port} ({where}); Ctrl-C stops it")
+    echo(f"open: {login_url(host, port, app.state.store.token)}")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, server_header=False)
