@@ -158,7 +158,7 @@ class Workbench:
         weeks: dict[str, dict[str, int]] = {}
         if len(f):
             times = pd.to_datetime(f["first_time"])
-            week = (times - pd.to_timedelta(times.dt.weekday, unit="D")).dt.strftime("%Y-%m-%d")
+            week = (times - pd.to_timedelta(times.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d")
             table = pd.crosstab(week, f["rule"])
             weeks = {w: {r: int(table.loc[w, r]) if r in table.columns else 0 for r in RULES} for w in table.index}
         return {
@@ -322,7 +322,7 @@ class Workbench:
         weekly = {}
         if not events.empty:
             times = pd.to_datetime(events["event_time"])
-            week = (times - pd.to_timedelta(times.dt.weekday, unit="D")).dt.strftime("%Y-%m-%d")
+            week = (times - pd.to_timedelta(times.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d")
             weekly = {k: int(v) for k, v in week.value_counts().sort_index().items()}
         offending = {e for ids in found["event_ids"] for e in ids}
         title = self.site(key) if kind == "site" else (

@@ -1,0 +1,172 @@
+"""Fixtures of the workbench tests: an app over the hostile report fixture, a live server over the city, Chromium.
+
+* ``serve_case``: tests/report's hand-made analysed workspace (hostile site names,
+  Chinese names, a 210-patient ring), built once for this folder in its own tmp dir
+  (the reveal tests write reveals.jsonl into it);
+* ``app`` / ``client``: the Starlette app over it and a signed-in TestClient (a new
+  session per test, so reveals granted in one test do not leak into another);
+* ``live``: one uvicorn server per session over a copy of the shared ``city``, on a
+  free loopback port in a thread;
+* ``browser``: Debian's Chromium driven by Playwright through ``executable_path``
+  (never a downloaded browser); when it cannot start, the CI rule applies
+  (``unavailable``: fail under CI=true, skip elsewhere).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPORT_CONFTEST = Path(__file__).resolve().parents[1] / "report" / "conftest.py"
+
+
+def _report_fixtures():
+    spec = importlib.util.spec_from_file_location("rxring_tests_report_fixtures", REPORT_CONFTEST)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module   # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+REPORT = _report_fixtures()
+XSS_SCRIPT, XSS_IMG = REPORT.XSS_SCRIPT, REPORT.XSS_IMG
+
+
+@pytest.fixture(scope="session")
+def serve_case(tmp_path_factory):
+    """The report fixture workspace, private to the workbench tests."""
+    return REPORT.build_workspace(tmp_path_factory.mktemp("serve-fixture"))
+
+
+@pytest.fixture(scope="session")
+def app(serve_case):
+    from rxring.serve import create_app
+
+    return create_app(serve_case.root, user="tester")
+
+
+@pytest.fixture
+def client(app):
+    """A TestClient signed in (its own session)."""
+    from starlette.testclient import TestClient
+
+    with TestClient(app, base_url="http://127.0.0.1") as test_client:
+        response = test_client.get(f"/login?token={app.state.store.token}", follow_redirects=False)
+        assert response.status_code == 303
+        yield test_client
+
+
+# --------------------------------------------------------------------------- live server and browser
+
+
+@dataclass
+class Live:
+    base: str
+    app: object
+    workspace: Path
+
+    @property
+    def login(self) -> str:
+        return f"{self.base}/login?token={self.app.state.store.token}"
+
+
+@pytest.fixture(scope="session")
+def live(city, tmp_path_factory):
+    """The workbench over a copy of the shared city, served on 127.0.0.1 in a thread."""
+    import uvicorn
+
+    from rxring.serve import create_app
+    from rxring.serve.server import free_port
+
+    workspace = tmp_path_factory.mktemp("serve-city") / "ws"
+    shutil.copytree(city.workspace, workspace)
+    application = create_app(workspace, user="browser-tester")
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
+                                          access_log=False))
+    thread = threading.Thread(target=server.run, name="rxring-serve-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the workbench server did not start")
+        time.sleep(0.02)
+    yield Live(base=f"http://127.0.0.1:{port}", app=application, workspace=workspace)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _chromium_binary() -> str | None:
+    for candidate in (os.environ.get("RXRING_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser(unavailable):
+    """Debian's Chromium under Playwright (``executable_path``); the CI rule when it cannot start."""
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed (pip install -e '.[test]')")
+    binary = _chromium_binary()
+    if binary is None:
+        unavailable("Chromium not found (run scripts/install-browser.sh)")
+    manager = sync_playwright().start()
+    try:
+        launched = manager.chromium.launch(executable_path=binary, args=["--no-sandbox", "--disable-gpu"])
+    except Error as exc:
+        manager.stop()
+        unavailable(f"Chromium did not start under Playwright: {exc}")
+    yield launched
+    launched.close()
+    manager.stop()
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory) -> tuple[Path, Path]:
+    """(pytest tmp folder, $RXRING_TEST_ARTIFACTS or tests/artifacts) for screenshots."""
+    kept = Path(os.environ.get("RXRING_TEST_ARTIFACTS") or Path(__file__).resolve().parents[1] / "artifacts")
+    kept.mkdir(parents=True, exist_ok=True)
+    return tmp_path_factory.mktemp("screenshots"), kept
+
+
+@dataclass
+class Watched:
+    page: object
+    requests: list
+    errors: list
+
+    def shot(self, artifacts, name: str) -> Path:
+        tmp, kept = artifacts
+        path = tmp / f"serve-{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        shutil.copy(path, kept / path.name)
+        return path
+
+
+@pytest.fixture
+def page(browser, live):
+    """A signed-in page that records every request and every console error / page error."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    tab = context.new_page()
+    watched = Watched(page=tab, requests=[], errors=[])
+    tab.on("request", lambda request: watched.requests.append(request.url))
+    tab.on("console", lambda msg: watched.errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+    tab.on("pageerror", lambda exc: watched.errors.append(f"page error: {exc}"))
+    tab.goto(live.login)
+    yield watched
+    context.close()
+    outside = [u for u in watched.requests if not u.startswith(live.base + "/") and not u.startswith(("data:", "blob:"))]
+    assert not outside, f"requests left 127.0.0.1: {outside}"
+    assert not watched.errors, watched.errors
