@@ -159,6 +159,11 @@
     cy.add(toElements(graph, maxFund));
     cy.layout({ name: "concentric", animate: false, minNodeSpacing: 12,
       concentric: function (n) { return 4 - (ROLE_RING[n.data("role")] || 0); }, levelWidth: function () { return 1; } }).run();
+    // then a force layout from those positions: no random start, so the same ring is drawn the same way every visit
+    if (cy.nodes().length > 2) {
+      cy.layout({ name: "cose", randomize: false, animate: false, nodeRepulsion: function () { return 9000; },
+        idealEdgeLength: function () { return 80; }, numIter: 800, padding: 20 }).run();
+    }
     cy.on("tap", "node", function (evt) { showPanel(evt.target); });
     updateRange();
     document.getElementById("cy").setAttribute("data-nodes", String(cy.nodes().length));

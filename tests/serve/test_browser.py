@@ -1,0 +1,124 @@
+"""The workbench in Debian's Chromium (Playwright through ``executable_path``), over the shared city.
+
+Each test opens pages as an investigator would; the ``page`` fixture fails a test
+whose page made a request anywhere but 127.0.0.1 or logged a console error.
+Screenshots go to the pytest tmp folder and to $RXRING_TEST_ARTIFACTS (default
+tests/artifacts/, git-ignored) so CI keeps them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rxring.pii import mask_id
+from rxring.reveal import read_reveals
+from rxring.serve.graph import expand_node, ring_graph
+
+pytestmark = pytest.mark.browser
+
+#: Draws two different CJK characters in the page's font; tofu (a missing glyph) draws both as the same box.
+CJK_DIFFERS = """() => {
+  const font = getComputedStyle(document.body).fontFamily;
+  const draw = (ch) => {
+    const c = document.createElement('canvas'); c.width = 40; c.height = 40;
+    const g = c.getContext('2d'); g.font = '32px ' + font; g.fillText(ch, 2, 32);
+    return Array.from(g.getImageData(0, 0, 40, 40).data).join(',');
+  };
+  return draw('概') !== draw('览') && draw('药') !== draw('团');
+}"""
+
+
+def test_overview_renders_in_chinese(page, live, artifacts):
+    tab = page.page
+    assert tab.url.rstrip("/") == live.base
+    assert tab.locator("h1").inner_text() == "概览"
+    assert tab.locator("#counts .card").count() == 6
+    assert tab.locator("svg.chart rect").count() > 0
+    assert tab.evaluate(CJK_DIFFERS), "CJK text renders as tofu (install fonts-noto-cjk)"
+    page.shot(artifacts, "overview")
+    tab.click("#lang-switch")
+    assert tab.locator("h1").inner_text() == "Overview"
+    tab.click("#lang-switch")
+    assert tab.locator("h1").inner_text() == "概览"
+
+
+def test_search_a_code_lands_on_its_box(page, live, artifacts):
+    bench = live.app.state.bench
+    code = bench.findings[bench.findings["rule"] == "DUP_DISPENSE"].iloc[0]["trace_codes"][0]
+    spaced = " ".join(code[i:i + 4] for i in range(0, len(code), 4))
+    tab = page.page
+    tab.fill("#q", spaced)
+    tab.press("#q", "Enter")
+    tab.wait_for_url(f"**/box/{code}")
+    assert code in tab.locator("h1").inner_text()
+    assert tab.locator("svg.lanes circle.dot").count() >= 2
+    assert tab.locator("svg.lanes circle.offending").count() >= 1
+    assert tab.locator("table.events tr.offending").count() >= 1
+    assert ".jsonl:" in tab.locator("table.events").inner_text()   # each scan's source file and line
+    page.shot(artifacts, "box")
+
+
+def _expandable(live) -> tuple[str, str]:
+    """(ring id, node id) of a node whose expansion brings nodes from outside the ring."""
+    bench = live.app.state.bench
+    for ring_id in bench.rings["ring_id"]:
+        graph = ring_graph(bench, ring_id, "zh")
+        if graph["grouped"]:
+            continue
+        for node in graph["nodes"]:
+            if node["role"] in ("prescriber", "laundering_site", "source_site"):
+                found = expand_node(bench, ring_id, node["id"], "zh")
+                drawn = {n["id"] for n in graph["nodes"]}
+                if any(n["id"] not in drawn for n in found["nodes"]):
+                    return ring_id, node["id"]
+    pytest.fail("no ring of the city has a node with neighbours outside it")
+
+
+def test_ring_graph_expand_and_time_bar(page, live, artifacts):
+    ring_id, node_id = _expandable(live)
+    tab = page.page
+    tab.goto(f"{live.base}/ring/{ring_id}")
+    tab.wait_for_selector("body[data-graph-ready='1']", timeout=15_000)
+    before = tab.evaluate("() => window.rxringCy.nodes().length")
+    edges = tab.evaluate("() => window.rxringCy.edges().length")
+    assert before > 3 and edges > 3
+    page.shot(artifacts, "ring")
+
+    # click the node on the canvas: the side panel opens with its findings and an expand button
+    box = tab.locator("#cy").bounding_box()
+    point = tab.evaluate("(id) => window.rxringCy.getElementById(id).renderedPosition()", node_id)
+    tab.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+    tab.wait_for_selector("#panel h4")
+    tab.click("#expand-node")
+    tab.wait_for_function(f"() => window.rxringCy.nodes().length > {before}", timeout=10_000)
+    outside = tab.evaluate("() => window.rxringCy.nodes('.outside').length")
+    assert outside > 0
+    page.shot(artifacts, "ring-expanded")
+
+    # the time bar: a narrow window at the start hides the edges of later movements
+    visible = tab.evaluate("() => window.rxringCy.edges(':visible').length")
+    tab.focus("#t-to")
+    for _ in range(3):
+        tab.keyboard.press("PageDown")
+    tab.keyboard.press("Home")
+    tab.wait_for_function(f"() => window.rxringCy.edges(':visible').length < {visible}", timeout=5_000)
+    page.shot(artifacts, "ring-time-window")
+    tab.keyboard.press("End")
+    tab.wait_for_function(f"() => window.rxringCy.edges(':visible').length === {visible}", timeout=5_000)
+
+
+def test_reveal_a_patient_with_a_reason(page, live, artifacts):
+    bench = live.app.state.bench
+    patient = bench.rings.iloc[0]["source_patients"][0]
+    tab = page.page
+    tab.goto(f"{live.base}/patient/{bench.ref('patient', patient)}")
+    assert mask_id(patient) in tab.locator("h1").inner_text()
+    assert patient not in tab.content()
+    tab.click("#reveal-link")
+    tab.fill("#reason", "核查团伙 R001 来源参保人")
+    tab.click("#reveal-submit")
+    tab.wait_for_selector("#revealed-banner")
+    assert patient in tab.locator("h1").inner_text()
+    page.shot(artifacts, "patient-revealed")
+    record = read_reveals(live.workspace)[-1]
+    assert record["reason"] == "核查团伙 R001 来源参保人" and record["user"] == "browser-tester"
