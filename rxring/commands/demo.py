@@ -44,6 +44,7 @@ def demo(out_dir, seed, events, lang, progress):
     if first:
         click.echo(f"                              rxring ring {first} -w {result.workspace}")
         click.echo(f"Evidence package for police:  rxring evidence {first} -w {result.workspace} -o {first}.zip")
+    click.echo(f"Explore in the browser:       rxring serve -w {result.workspace}")
 
 
 COMMANDS = [demo]
