@@ -143,6 +143,14 @@ def _pick(fields: dict, names: tuple):
     return value
 
 
+def _codes(item: dict, message: dict) -> list:
+    """:func:`.nhsa.item_codes`, a list of code objects read inline."""
+    info = item.get("drugtracinfo")
+    if info.__class__ is list and info:
+        return [d.get("drug_trac_codg") if d.__class__ is dict else d for d in info]
+    return item_codes(item, message)
+
+
 def _number(fields: dict, names: tuple):
     """:func:`.nhsa.field_number` of :func:`.nhsa.pick_field`, an int or float taken directly."""
     value = fields.get(names[0])
@@ -207,7 +215,7 @@ def fast_rows(message: dict, line: int, sha16: str, out: FastRows) -> bool:
     for b, item in enumerate(bodies):
         if is_message:
             f = message
-            codes = item_codes(message, message)
+            codes = _codes(message, message)
         else:
             if fallback:  # _fields(item, message), built only when the message holds a field read from f
                 values = item.values()
@@ -215,9 +223,9 @@ def fast_rows(message: dict, line: int, sha16: str, out: FastRows) -> bool:
             else:
                 f = item
             if rows is None:
-                codes = item_codes(item, message)
+                codes = _codes(item, message)
             else:
-                codes = item_codes(item, item)
+                codes = _codes(item, item)
                 if not codes and sibling is not None:
                     codes = item_codes(sibling, sibling)
         if not codes or message.get("drug_trac_codg").__class__ is float or (
