@@ -25,6 +25,60 @@ from .graph_data import SCRATCH, reset_graph
 _STARTED: dict = {}
 
 
+class _EarlyStart:
+    """The session's Neo4j server, started in a thread as soon as collection finds Neo4j tests.
+
+    Booting the JVM takes tens of seconds; begun at collection it overlaps with the
+    tests that run before tests/neo4j (one Python core busy, the other idle), and
+    ``neo4j_config`` only waits for what is left.  Nothing starts when ``NEO4J_URI``
+    names a server or no Neo4j test is selected.
+    """
+
+    thread = None
+    outcome: dict = {}
+
+    @classmethod
+    def begin(cls) -> None:
+        if cls.thread is not None or os.environ.get("NEO4J_URI"):
+            return
+        import threading
+
+        name = f"pytest-{os.getpid()}"
+
+        def run():
+            try:
+                cls.outcome["state"] = start_server(name, http=False)
+            except BaseException as exc:  # noqa: BLE001 - handed to the fixture, which fails or skips
+                cls.outcome["error"] = exc
+            cls.outcome["instance"] = name
+
+        cls.thread = threading.Thread(target=run, name="neo4j-early-start", daemon=True)
+        cls.thread.start()
+
+    @classmethod
+    def result(cls):
+        """(instance name, ServerState) once started; raises what the start raised."""
+        cls.begin()
+        cls.thread.join()
+        if "error" in cls.outcome:
+            raise cls.outcome["error"]
+        return cls.outcome["instance"], cls.outcome["state"]
+
+
+def pytest_collection_finish(session):
+    if any(item.get_closest_marker("neo4j") for item in session.items):
+        _EarlyStart.begin()
+
+
+def pytest_sessionfinish(session):
+    """Stop a server started early that no test asked for (``neo4j_config`` stops the one it used)."""
+    if _EarlyStart.thread is None or _STARTED.get("stopped"):
+        return
+    _EarlyStart.thread.join()
+    if "instance" in _EarlyStart.outcome:
+        stop_server(_EarlyStart.outcome["instance"], delete_data=True)
+
+
 @pytest.fixture(scope="session")
 def neo4j_instance(neo4j_config):
     """Name of the rxring-managed instance this session started, or None (NEO4J_URI given)."""
@@ -39,8 +93,7 @@ def neo4j_config(unavailable):
         if os.environ.get("NEO4J_URI"):
             config = resolve_config()
         else:
-            instance = f"pytest-{os.getpid()}"
-            state = start_server(instance, http=False)
+            instance, state = _EarlyStart.result()
             _STARTED["instance"] = instance
             config = Neo4jConfig(uri=state.uri, user=state.user, password=state.password)
         connect(config).close()
@@ -51,6 +104,7 @@ def neo4j_config(unavailable):
     yield config
     if instance:
         stop_server(instance, delete_data=True)
+        _STARTED["stopped"] = True
 
 
 # The tests empty the database again and again: they only do so in a database that

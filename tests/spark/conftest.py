@@ -21,12 +21,62 @@ TEST_CONF = {
 }
 
 
+class _EarlyStart:
+    """The session's SparkSession, started in a thread as soon as collection finds Spark tests.
+
+    Starting the JVM and SparkContext takes many seconds; begun at collection it
+    overlaps with the tests that run before tests/spark, and the ``spark`` fixture
+    only waits for what is left (then takes the same session by ``getOrCreate``).
+    """
+
+    thread = None
+    outcome: dict = {}
+
+    @classmethod
+    def begin(cls) -> None:
+        if cls.thread is not None:
+            return
+        import threading
+
+        def run():
+            from rxring.backends.spark import pyspark_available, spark_session
+
+            try:
+                if pyspark_available():
+                    cls.outcome["session"] = spark_session("local[2]", app_name="rxring-tests", conf=TEST_CONF)
+            except BaseException as exc:  # noqa: BLE001 - the fixture tries again and reports
+                cls.outcome["error"] = exc
+
+        cls.thread = threading.Thread(target=run, name="spark-early-start", daemon=True)
+        cls.thread.start()
+
+    @classmethod
+    def wait(cls) -> None:
+        if cls.thread is not None:
+            cls.thread.join()
+
+
+def pytest_collection_finish(session):
+    if any(item.get_closest_marker("spark") for item in session.items):
+        _EarlyStart.begin()
+
+
+def pytest_sessionfinish(session):
+    """Stop a session started early that no test asked for (the ``spark`` fixture stops the one it used)."""
+    if _EarlyStart.thread is not None and "session" in _EarlyStart.outcome:
+        from rxring.backends.spark import stop_spark_session
+
+        _EarlyStart.thread.join()
+        stop_spark_session()
+
+
 @pytest.fixture(scope="session")
 def spark(unavailable):
     """A local[2] SparkSession with test-sized settings, stopped at the end."""
     from rxring.errors import RxringError
     from rxring.backends.spark import pyspark_available, spark_session, stop_spark_session
 
+    _EarlyStart.wait()
     if not pyspark_available():
         unavailable("pyspark is not installed (pip install -e '.[spark]')")
     try:
