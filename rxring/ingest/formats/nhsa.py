@@ -50,7 +50,8 @@ Messages of other interfaces (the settlement channel 2204/2207/2208/2301/2304/23
 from __future__ import annotations
 
 __all__ = ["message_records", "message_items", "BODY_KEYS", "DETAIL_KEYS", "INFNO_EVENT_TYPE", "SCAN_INFNOS",
-           "RECORD_FIELDS", "SPLIT_TRUE", "field_text", "field_number", "pick_field", "item_codes", "rejected_item"]
+           "RECORD_FIELDS", "SPLIT_TRUE", "field_text", "field_number", "pick_field", "item_codes", "rejected_item",
+           "TIME_FIELDS", "ALL_TIME_FIELDS", "QTY_FIELDS", "FUND_FIELDS", "message_fields", "detail_rows"]
 
 BODY_KEYS = ("selinfo", "purcinfo", "invinfo", "data")
 #: Where the batch twins (3501A-3506A) list their rows.
@@ -63,7 +64,7 @@ INFNO_EVENT_TYPE = {
     "3505": "dispense",
     "3506": "refund",
 }
-_TIME_FIELDS = {
+TIME_FIELDS = {
     "3501": ("invdate", "inv_time", "inv_date"),
     "3502": ("inv_chg_time",),
     "3503": ("purc_retn_stoin_time",),
@@ -71,8 +72,8 @@ _TIME_FIELDS = {
     "3505": ("sel_retn_time",),
     "3506": ("sel_retn_time",),
 }
-_ALL_TIME_FIELDS = ("sel_retn_time", "inv_chg_time", "purc_retn_stoin_time", "invdate", "inv_time", "inv_date")
-_QTY_FIELDS = {
+ALL_TIME_FIELDS = ("sel_retn_time", "inv_chg_time", "purc_retn_stoin_time", "invdate", "inv_time", "inv_date")
+QTY_FIELDS = {
     "3501": ("inv_cnt", "cnt"),
     "3502": ("cnt",),
     "3503": ("purc_retn_cnt",),
@@ -82,7 +83,7 @@ _QTY_FIELDS = {
 }
 #: The infnos read by :func:`message_items` (as written: the batch twins end in "A").
 SCAN_INFNOS = frozenset([*INFNO_EVENT_TYPE, "3507", *(infno + "A" for infno in INFNO_EVENT_TYPE)])
-_FUND_FIELDS = ("fund_pay_sumamt", "hifp_pay", "基金支付", "fund_amount")
+FUND_FIELDS = ("fund_pay_sumamt", "hifp_pay", "基金支付", "fund_amount")
 #: ``trdn_flag`` values (lower-cased text) that mark a 拆零 (split) sale.
 SPLIT_TRUE = {"1", "1.0", "true", "是"}
 
@@ -106,7 +107,7 @@ def field_text(value) -> str | None:
     return str(value).strip() or None
 
 
-def _fields(item: dict, message: dict) -> dict:
+def message_fields(item: dict, message: dict) -> dict:
     """The item's fields over the message's (an empty item value does not hide the message's)."""
     if item is message:
         return message
@@ -159,7 +160,7 @@ def _bodies(message: dict) -> list:
     return [message]
 
 
-def _detail_rows(message: dict) -> tuple[list, list | None] | None:
+def detail_rows(message: dict) -> tuple[list, list | None] | None:
     """A batch message's rows and the code list beside them (None: none), or None when it has no rows list."""
     payload = message.get("input")
     holder = payload if isinstance(payload, dict) else message
@@ -258,7 +259,7 @@ def message_items(message: dict, line: int, sha16: str, source_file: str) -> tup
     sibling = unassignable = None
     if infno not in INFNO_EVENT_TYPE and infno is not None and infno[-1:] == "A" and infno[:-1] in INFNO_EVENT_TYPE:
         infno = infno[:-1]
-        detail = _detail_rows(message)
+        detail = detail_rows(message)
         if detail is not None:
             batch_rows = True
             bodies, sibling = detail
@@ -297,15 +298,15 @@ def message_items(message: dict, line: int, sha16: str, source_file: str) -> tup
         if not isinstance(item, dict):
             items.append(rejected_item(line, f"body item {b} is not an object"))
             continue
-        f = _fields(item, message)
+        f = message_fields(item, message)
         event_type = INFNO_EVENT_TYPE[infno]
         if infno == "3502":
             change = field_text(f.get("inv_chg_type"))
             event_type = {"101": "transfer_in", "102": "transfer_out"}.get(change or "", "adjust")
         split = (field_text(f.get("trdn_flag")) or "0").lower() in SPLIT_TRUE
-        count = field_number(pick_field(f, _QTY_FIELDS[infno]))
+        count = field_number(pick_field(f, QTY_FIELDS[infno]))
         price = field_number(pick_field(f, ("finl_trns_pric", "pric")))
-        fund = field_number(pick_field(f, _FUND_FIELDS))
+        fund = field_number(pick_field(f, FUND_FIELDS))
         if not batch_rows:
             codes = item_codes(item, message)
         else:  # a batch row: its own codes, else the list beside the rows when it is the only row
@@ -329,7 +330,7 @@ def message_items(message: dict, line: int, sha16: str, source_file: str) -> tup
             quantity = count if isinstance(count, float) and count < 0 else 1.0
         total = price * (count if isinstance(count, float) else 1.0) / kk if isinstance(price, float) else None
         fund_share = fund / kk if isinstance(fund, float) else None
-        when = pick_field(f, _TIME_FIELDS[infno]) or pick_field(f, _ALL_TIME_FIELDS)
+        when = pick_field(f, TIME_FIELDS[infno]) or pick_field(f, ALL_TIME_FIELDS)
         base = {
             "event_type": event_type,
             "event_time": field_text(when),

@@ -27,8 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..strings import has_empty, may_need_trim
-from .nhsa import (_ALL_TIME_FIELDS, _FUND_FIELDS, _QTY_FIELDS, _TIME_FIELDS, BODY_KEYS, INFNO_EVENT_TYPE, SPLIT_TRUE,
-                   _detail_rows, _fields, field_number, field_text, item_codes, pick_field)
+from .nhsa import (ALL_TIME_FIELDS, FUND_FIELDS, QTY_FIELDS, TIME_FIELDS, BODY_KEYS, INFNO_EVENT_TYPE, SPLIT_TRUE,
+                   detail_rows, message_fields, field_number, field_text, item_codes, pick_field)
 
 __all__ = ["FastRows", "fast_rows", "WHITESPACE"]
 
@@ -38,15 +38,15 @@ WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace
 _PRICE_FIELDS = ("finl_trns_pric", "pric")
 #: Every field fast_rows reads from an item's merged fields ``f``: a message holding none of them adds nothing to
 #: its items' fields (``f`` is the item itself).
-_READ_FROM_F = frozenset({"inv_chg_type", "trdn_flag", *(n for v in _QTY_FIELDS.values() for n in v), "finl_trns_pric",
-                          "pric", *_FUND_FIELDS, *_ALL_TIME_FIELDS, "med_list_codg", "fixmedins_hilist_name",
+_READ_FROM_F = frozenset({"inv_chg_type", "trdn_flag", *(n for v in QTY_FIELDS.values() for n in v), "finl_trns_pric",
+                          "pric", *FUND_FIELDS, *ALL_TIME_FIELDS, "med_list_codg", "fixmedins_hilist_name",
                           "manu_lotnum", "expy_end", "psn_no", "prsc_dr_certno", "prsc_dr_name", "phar_certno",
                           "setl_id", "spler_name", "fixmedins_bchno", "medins_prod_sel_no", "mdtrt_sn", "mdtrt_id"})
 _PRESCRIBER_FIELDS = ("prsc_dr_certno", "prsc_dr_name")
 _RECORD_FIELDS = ("fixmedins_bchno", "medins_prod_sel_no")
 _TRANSFER = {"101": "transfer_in", "102": "transfer_out"}
 # per infno: event type, quantity fields, time fields, whether spler_name is the counterparty
-_PLAN = {infno + batch: (event_type, _QTY_FIELDS[infno], _TIME_FIELDS[infno], infno in ("3503", "3504"), batch == "A")
+_PLAN = {infno + batch: (event_type, QTY_FIELDS[infno], TIME_FIELDS[infno], infno in ("3503", "3504"), batch == "A")
          for infno, event_type in INFNO_EVENT_TYPE.items() for batch in ("", "A")}
 
 # the columns of an item tuple (see fast_rows); "raw" ones are converted by FastRows.table
@@ -174,7 +174,7 @@ def fast_rows(message: dict, line: int, sha16: str, out: FastRows) -> bool:
     if plan is None:
         return False
     event_type, qty_fields, time_fields, counterparty, batch = plan
-    rows = _detail_rows(message) if batch else None
+    rows = detail_rows(message) if batch else None
     if rows is not None:  # a batch twin's rows: each with its own codes, or the only row with the list beside it
         bodies, sibling = rows
         is_message = False
@@ -217,9 +217,9 @@ def fast_rows(message: dict, line: int, sha16: str, out: FastRows) -> bool:
             f = message
             codes = _codes(message, message)
         else:
-            if fallback:  # _fields(item, message), built only when the message holds a field read from f
+            if fallback:  # message_fields(item, message), built only when the message holds a field read from f
                 values = item.values()
-                f = _fields(item, message) if (None in values or "" in values) else {**message, **item}
+                f = message_fields(item, message) if (None in values or "" in values) else {**message, **item}
             else:
                 f = item
             if rows is None:
@@ -231,7 +231,7 @@ def fast_rows(message: dict, line: int, sha16: str, out: FastRows) -> bool:
         if not codes or message.get("drug_trac_codg").__class__ is float or (
                 not is_message and item.get("drug_trac_codg").__class__ is float):
             return False  # (a code in one cell is made text before FastRows.table could see a float)
-        count, price, fund = _number(f, qty_fields), _number(f, _PRICE_FIELDS), _number(f, _FUND_FIELDS)
+        count, price, fund = _number(f, qty_fields), _number(f, _PRICE_FIELDS), _number(f, FUND_FIELDS)
         if count.__class__ is str or price.__class__ is str:
             return False
         kk = len(codes)
@@ -252,7 +252,7 @@ def fast_rows(message: dict, line: int, sha16: str, out: FastRows) -> bool:
             kind = _TRANSFER.get(field_text(f.get("inv_chg_type")) or "", "adjust")
         own_site = None if is_message else item.get("fixmedins_code")
         row = (
-            line, kind, _pick(f, time_fields) or _pick(f, _ALL_TIME_FIELDS),
+            line, kind, _pick(f, time_fields) or _pick(f, ALL_TIME_FIELDS),
             site if own_site is None else (field_text(own_site) or site),
             f.get("med_list_codg"), f.get("fixmedins_hilist_name"), f.get("manu_lotnum"), f.get("expy_end"),
             quantity, "1" if split else "0", f.get("psn_no"), _pick(f, _PRESCRIBER_FIELDS), f.get("phar_certno"),
