@@ -19,7 +19,7 @@ from . import options as opt
 def serve_command(workspace, host, port, operator):
     """Investigator workbench: a local web app to explore rings, boxes, sites and people.
 
-    Prints a URL with a one-time token; open it in a browser on this machine.
+    Prints a URL with a token made at start; open it in a browser on this machine.
     Pages are in Chinese with an English switch; personal data is masked unless a
     page is revealed with a reason (recorded in the workspace's reveals.jsonl).
     Nothing is loaded from the internet.

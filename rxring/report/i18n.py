@@ -194,6 +194,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "fit": ("适应窗口", "Fit"),
     "export_png": ("导出 PNG", "Export PNG"),
     "export_csv": ("导出 CSV（脱敏）", "Export CSV (masked)"),
+    "export_xlsx": ("导出 XLSX（脱敏）", "Export XLSX (masked)"),
     "outside_ring": ("团伙外", "Outside the ring"),
     "open_page": ("打开页面", "Open page"),
     "reveal": ("显示个人信息", "Reveal personal data"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode
@@ -40,6 +41,7 @@ from .svg import lanes_svg, weekly_svg
 __all__ = ["create_app", "CSP", "SECURITY_HEADERS", "PER_PAGE"]
 
 HERE = Path(__file__).parent
+logger = logging.getLogger("rxring.serve")
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; font-src 'self'; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -53,6 +55,7 @@ SECURITY_HEADERS = {
 }
 
 PER_PAGE = 50
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_PER_PAGE = 500
 
 FINDING_SORTS = ("first_time", "fund_amount", "rule", "finding_id")
@@ -121,7 +124,11 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
                 f"<body><p>{label('unauthorised', 'zh')}</p><p>{label('unauthorised', 'en')}</p></body></html>",
                 status_code=401)
         else:
-            response = await call_next(request)
+            try:
+                response = await call_next(request)
+            except Exception:  # noqa: BLE001 - answer a page, not a dropped connection; the log has the traceback
+                logger.exception("rxring serve: %s failed", path)
+                response = PlainTextResponse("internal error; see the server's log", status_code=500)
         for key, value in SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
         return response
@@ -139,13 +146,13 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
         response.set_cookie(COOKIE, session.sid, httponly=True, samesite="strict", path="/")
         return response
 
-    async def set_lang(request: Request):
+    def set_lang(request: Request):
         lang = request.path_params["lang"]
         if lang in LANGS:
             request.state.session.lang = lang
         return RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
 
-    async def reveal_form(request: Request):
+    def reveal_form(request: Request):
         target = _safe_next(request.query_params.get("next"))
         return render(request, "reveal.html", target=target, error=None)
 
@@ -167,12 +174,12 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
 
     # ------------------------------------------------------------ pages
 
-    async def overview(request: Request):
+    def overview(request: Request):
         data = bench.overview()
         return render(request, "overview.html", o=data, weekly=weekly_svg(data["weeks"], rule_colors),
                       analysis=bench.analysis)
 
-    async def search(request: Request):
+    def search(request: Request):
         q = request.query_params.get("q", "").strip()
         found = bench.search(q) if q else {"matches": []}
         if "jump" in found:
@@ -194,7 +201,8 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
 
         return {"page": page, "pages": pages, "per": per, "total": total, "start": (page - 1) * per,
                 "prev": link(page - 1) if page > 1 else None, "next": link(page + 1) if page < pages else None,
-                "csv": request.url.path + "?" + urlencode({**params, "format": "csv"}), "params": params}
+                "csv": request.url.path + "?" + urlencode({**params, "format": "csv"}),
+                "xlsx": request.url.path + "?" + urlencode({**params, "format": "xlsx"}), "params": params}
 
     def _sorted(frame, request: Request, allowed, default: str, default_order: str):
         sort = request.query_params.get("sort", default)
@@ -203,16 +211,29 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
         order = order if order in ("asc", "desc") else default_order
         return frame.sort_values(sort, ascending=order == "asc", kind="stable", na_position="last"), sort, order
 
-    def _csv(rows: list[list], header: list[str], name: str) -> Response:
-        out = io.StringIO()
-        writer = csv.writer(out)
+    def _export(rows: list[list], header: list[str], name: str, fmt: str) -> Response:
+        """The rows listed, as CSV (UTF-8 with BOM, for Excel) or XLSX; no cell can start a formula."""
+        cells = [[_csv_cell(v) for v in row] for row in rows]
+        if fmt == "xlsx":
+            from openpyxl import Workbook
+
+            book = Workbook(write_only=True)
+            sheet = book.create_sheet(name)
+            sheet.append(header)
+            for row in cells:
+                sheet.append(row)
+            out = io.BytesIO()
+            book.save(out)
+            return Response(out.getvalue(), media_type=XLSX_TYPE,
+                            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+        text = io.StringIO()
+        writer = csv.writer(text)
         writer.writerow(header)
-        for row in rows:
-            writer.writerow([_csv_cell(v) for v in row])
-        return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
+        writer.writerows(cells)
+        return Response("\ufeff" + text.getvalue(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 
-    async def findings_list(request: Request):
+    def findings_list(request: Request):
         q = request.query_params
         try:
             frame = bench.filter_findings(rule=q.get("rule", ""), site=q.get("site", ""), code=q.get("code", ""),
@@ -223,18 +244,18 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
             raise HTTPException(400, str(exc)) from exc
         frame, sort, order = _sorted(frame, request, FINDING_SORTS, "first_time", "desc")
         paging = _paging(request, len(frame))
-        if q.get("format") == "csv":
+        if q.get("format") in ("csv", "xlsx"):
             rows = bench.finding_rows(frame, revealed=False)
-            return _csv([[r["finding_id"], r["rule"], r["trace_codes"], [s["id"] for s in r["sites"]],
+            return _export([[r["finding_id"], r["rule"], r["trace_codes"], [s["id"] for s in r["sites"]],
                           [p["label"] for p in r["patients"]], [p["label"] for p in r["prescribers"]],
                           r["fund_amount"], r["first_time"], r["last_time"], r["explanation"]] for r in rows],
                         ["finding_id", "rule", "trace_codes", "sites", "source_patients", "source_prescribers",
-                         "fund_amount", "first_time", "last_time", "explanation"], "findings")
+                         "fund_amount", "first_time", "last_time", "explanation"], "findings", q["format"])
         rows = bench.finding_rows(frame.iloc[paging["start"]:paging["start"] + paging["per"]], revealed=False)
         return render(request, "findings.html", rows=rows, paging=paging, sort=sort, order=order, rules=RULES,
                       filters={k: q.get(k, "") for k in ("rule", "site", "code", "ring")}, sorts=FINDING_SORTS)
 
-    async def rings_list(request: Request):
+    def rings_list(request: Request):
         q = request.query_params
         frame = bench.rings
         if q.get("rule"):
@@ -250,19 +271,19 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
             frame = frame[frame["fund_at_risk"].fillna(0) >= min_fund]
         frame, sort, order = _sorted(frame, request, RING_SORTS, "rank", "asc")
         paging = _paging(request, len(frame))
-        if q.get("format") == "csv":
+        if q.get("format") in ("csv", "xlsx"):
             rows = bench.ring_rows(frame, revealed=False)
-            return _csv([[r["ring_id"], r["rank"], r["score"], r["boxes"], r["events"], r["fund_at_risk"],
+            return _export([[r["ring_id"], r["rank"], r["score"], r["boxes"], r["events"], r["fund_at_risk"],
                           r["patients"], r["prescribers"], [s["id"] for s in r["source_sites"]],
                           [s["id"] for s in r["laundering_sites"]], r["rules"], r["first_time"], r["last_time"]]
                          for r in rows],
                         ["ring_id", "rank", "score", "boxes", "events", "fund_at_risk", "source_patients",
-                         "prescribers", "source_sites", "laundering_sites", "rules", "first_time", "last_time"], "rings")
+                         "prescribers", "source_sites", "laundering_sites", "rules", "first_time", "last_time"], "rings", q["format"])
         rows = bench.ring_rows(frame.iloc[paging["start"]:paging["start"] + paging["per"]], revealed=False)
         return render(request, "rings.html", rows=rows, paging=paging, sort=sort, order=order, rules=RULES,
                       filters={k: q.get(k, "") for k in ("rule", "site", "min_fund")}, sorts=RING_SORTS)
 
-    async def ring_page(request: Request):
+    def ring_page(request: Request):
         try:
             ring = bench.ring(request.path_params["ring_id"])
         except NotFound as exc:
@@ -295,14 +316,14 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
         ring = bench.ring(request.path_params["ring_id"])
         return ring, reveal_of(request, f"/ring/{ring['ring_id']}")
 
-    async def api_graph(request: Request):
+    def api_graph(request: Request):
         try:
             ring, reveal = _ring_api(request)
             return JSONResponse(ring_graph(bench, ring["ring_id"], request.state.session.lang, reveal))
         except NotFound as exc:
             return JSONResponse({"error": f"not found: {exc}"}, status_code=404)
 
-    async def api_expand(request: Request):
+    def api_expand(request: Request):
         try:
             ring, reveal = _ring_api(request)
             return JSONResponse(expand_node(bench, ring["ring_id"], request.query_params.get("node", ""),
@@ -310,7 +331,7 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
         except NotFound as exc:
             return JSONResponse({"error": f"not found: {exc}"}, status_code=404)
 
-    async def api_node(request: Request):
+    def api_node(request: Request):
         try:
             ring, reveal = _ring_api(request)
             return JSONResponse(node_detail(bench, ring["ring_id"], request.query_params.get("node", ""),
@@ -318,7 +339,7 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
         except NotFound as exc:
             return JSONResponse({"error": f"not found: {exc}"}, status_code=404)
 
-    async def box_page(request: Request):
+    def box_page(request: Request):
         code = request.path_params["code"]
         try:
             box = bench.box(code, reveal_of(request))
@@ -329,7 +350,7 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
                       lanes=lanes_svg(box["events"], lambda e: label(e, lang) if e in EVENT_TYPE_KEYS else e))
 
     def actor_page(kind: str):
-        async def page(request: Request):
+        def page(request: Request):
             key = request.path_params["key"]
             try:
                 raw = bench.resolve(kind, key) if kind in PERSON_KINDS else key
@@ -350,7 +371,7 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
         return render(request, "error.html", status=exc.status_code, title=str(exc.status_code),
                       message=Masker().text(str(exc.detail)))
 
-    async def favicon(request: Request):
+    def favicon(request: Request):
         return Response(status_code=204)
 
     routes = [

@@ -245,3 +245,39 @@ def test_serve_command_says_it_binds_loopback(serve_case, monkeypatch):
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8799
     assert "loopback only" in result.output and "http://127.0.0.1:8799/login?token=" in result.output
     assert server.LOOPBACK == "127.0.0.1"
+
+
+def test_xlsx_export_is_masked_and_never_a_formula(client):
+    from openpyxl import load_workbook
+
+    response = client.get("/findings?site=S-XSS1&format=xlsx")
+    assert response.headers["content-type"].startswith("application/vnd.openxmlformats")
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0] == "finding_id" and len(rows) == 3
+    text = json.dumps(rows, ensure_ascii=False, default=str)
+    for raw in SMALL_PATIENTS + NAMES:
+        assert raw not in text
+    assert all(not str(v).startswith("=") for row in rows for v in row if v is not None)
+
+
+def test_a_workspace_without_findings_still_serves(serve_case, tmp_path):
+    import shutil
+
+    import pandas as pd
+    from starlette.testclient import TestClient
+
+    from rxring.serve import create_app
+    from rxring.workspace import Workspace
+
+    root = tmp_path / "empty"
+    shutil.copytree(serve_case.root, root)
+    ws = Workspace(root)
+    pd.read_parquet(ws.findings_path).head(0).to_parquet(ws.findings_path)
+    pd.read_parquet(ws.rings_path).head(0).to_parquet(ws.rings_path)
+    empty = create_app(root)
+    with TestClient(empty, base_url="http://127.0.0.1") as c:
+        c.get(f"/login?token={empty.state.store.token}")
+        for url in ["/", "/rings", "/findings", "/findings?format=csv", "/site/S-XSS1", "/search?q=S-"]:
+            assert c.get(url).status_code == 200, url
+        assert c.get("/ring/R001").status_code == 404
