@@ -174,13 +174,14 @@ SAME_SALE: tuple[str, str] = (
     "once) when the later carries the settlement id of an earlier scan (one pack cannot be sold twice in one "
     "settlement: a settlement and the 进销存 3505 of the same sale, a hospital stay settled at discharge); or "
     "the record number (record_no: fixmedins_bchno, medins_prod_sel_no, feedetl_sn) of an earlier scan whose "
-    "settlement id does not differ (a record retransmitted under a new msgid, whatever its time); or, when the "
+    "settlement id and patient do not differ (a record retransmitted under a new msgid, whatever its time); or, "
+    "when the "
     "two do not carry two different settlement ids, it is within double_scan_minutes of the previous scan and "
     "their patients are equal or either is unknown. Two different settlement ids are always two sales.",
     "同一机构同一追溯码的两次销售（或两次退货）扫码在以下情况下是同一笔销售（后一次为重复上报，只计一次）："
     "后一次带有此前某次扫码的结算ID（一盒药不可能在一次结算中卖两次：同一笔销售的结算（渠道A）与3505进销存上报，"
     "住院出院时一并结算）；或带有此前某次扫码的记录号（record_no：fixmedins_bchno、medins_prod_sel_no、feedetl_sn）"
-    "且结算ID不矛盾（以新msgid重传的同一记录，不论其时间）；或两者未带两个不同的结算ID、与前一次扫码相隔不超过"
+    "且结算ID与患者均不矛盾（以新msgid重传的同一记录，不论其时间）；或两者未带两个不同的结算ID、与前一次扫码相隔不超过"
     " double_scan_minutes 分钟且患者相同或其一未知。两个不同的结算ID总是两笔销售。",
 )
 

@@ -301,6 +301,18 @@ _add("same_record_two_settlements", Fixture(
               f"RESURFACE:{C1}": {"event_ids": ["d1", "d2"], "laundering_sites": ["S1"]}},
 ))
 
+_add("same_record_two_patients", Fixture(
+    note="a vendor writing one record number (B0) on every cash sale: the sale to another patient is still a "
+         "second sale",
+    events=frame(
+        _stocked("S1"),
+        _sale("d1", "01-10 10:00", "S1", "P1", settlement_id=None, fund_amount=None, record_no="B0"),
+        _sale("d2", "01-20 10:00", "S1", "P2", settlement_id=None, fund_amount=None, record_no="B0"),
+    ),
+    expected={f"DUP_DISPENSE:{C1}": {"event_ids": ["d1", "d2"], "patients": ["P1", "P2"]},
+              f"RESURFACE:{C1}": {"event_ids": ["d1", "d2"], "laundering_sites": ["S1"]}},
+))
+
 _add("trap_settlement_cancelled_then_resold", Fixture(
     note="the settlement X1 at S1 was cancelled (NHSA 2208); the pack is then sold at L1: one sale",
     events=frame(

@@ -13,8 +13,8 @@
 //   e.total_money    total_amount of a dispense, 0 for other event types
 //   e.rescan         one sale scanned or reported again (rxring.rules.registry.SAME_SALE,
 //                    as stage_dr.sql step 1): the settlement id of an earlier dispense
-//                    (refund) of the code at the site; or the record_no of an earlier one
-//                    whose settlement id does not differ; or, unless the two carry two
+//                    (refund) of the code at the site; or the record_no of the first one
+//                    with it, when neither settlement ids nor patients differ; or, unless the two carry two
 //                    different settlement ids, within $double_scan_seconds of the previous
 //                    one with the same patient or an unknown one
 //   e.net            a net dispense: neither a re-scan nor cancelled by a refund.  Refunds
@@ -60,7 +60,8 @@ CALL (b) {
   WHERE size(same_settlement) > 0
      OR (size(same_record) > 0
          AND (cur.e.settlement_id IS NULL OR same_record[0].e.settlement_id IS NULL
-              OR same_record[0].e.settlement_id = cur.e.settlement_id))
+              OR same_record[0].e.settlement_id = cur.e.settlement_id)
+         AND (cur.patient IS NULL OR same_record[0].patient IS NULL OR same_record[0].patient = cur.patient))
      OR ((cur.e.settlement_id IS NULL OR prev.e.settlement_id IS NULL)
          AND seconds <= $double_scan_seconds
          AND (cur.patient IS NULL OR prev.patient IS NULL OR cur.patient = prev.patient))

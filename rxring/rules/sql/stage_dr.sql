@@ -8,9 +8,11 @@
 --       (one pack cannot be sold twice in one settlement, whatever the time
 --       between: a hospital stay settles days of dispensing at discharge); or
 --    b. it carries the record number (record_no: fixmedins_bchno,
---       medins_prod_sel_no, feedetl_sn) of an earlier scan of that code at that
---       site whose settlement id does not differ from its own (a record rebuilt
---       and sent again, perhaps with its upload time as its time); or
+--       medins_prod_sel_no, feedetl_sn) of the first scan of that code at that
+--       site with that number, and neither their settlement ids nor their
+--       patients differ (a record rebuilt and sent again, perhaps with its upload
+--       time as its time; a vendor that writes one number on every record still
+--       cannot hide a sale to another patient); or
 --    c. neither it nor the previous scan at that site carries a settlement id
 --       different from the other's (two settlement ids are two sales), it is
 --       within ${double_scan_seconds} s of the previous scan, and their patients
@@ -44,7 +46,9 @@ lagged AS (
          ROW_NUMBER() OVER (PARTITION BY trace_code, site_id, event_type, record_no
                             ORDER BY event_time, event_id) AS record_rank,
          FIRST_VALUE(settlement_id) OVER (PARTITION BY trace_code, site_id, event_type, record_no
-                                          ORDER BY event_time, event_id) AS record_settlement
+                                          ORDER BY event_time, event_id) AS record_settlement,
+         FIRST_VALUE(patient_id) OVER (PARTITION BY trace_code, site_id, event_type, record_no
+                                       ORDER BY event_time, event_id) AS record_patient
   FROM scans
   WHERE n_scans > 1
 ),
@@ -54,6 +58,7 @@ flagged AS (
               WHEN settlement_id IS NOT NULL AND settlement_rank > 1 THEN TRUE
               WHEN record_no IS NOT NULL AND record_rank > 1
                    AND (settlement_id IS NULL OR record_settlement IS NULL OR settlement_id = record_settlement)
+                   AND (patient_id IS NULL OR record_patient IS NULL OR patient_id = record_patient)
                 THEN TRUE
               WHEN settlement_id IS NOT NULL AND prev_settlement IS NOT NULL THEN FALSE
               WHEN ev_sec - prev_sec <= ${double_scan_seconds}
