@@ -26,6 +26,7 @@ Examples
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,8 @@ __all__ = [
     "actor_events",
     "actor_neighbours",
     "ACTOR_COLUMNS",
+    "build_lookup",
+    "lookup_dir",
 ]
 
 
@@ -284,10 +287,32 @@ def _timeline(workspace, trace_code: str, options: AnalysisOptions | None = None
     ws = as_workspace(workspace)
     options = options or AnalysisOptions.from_dict(load_analysis(ws).get("options", {}))
     code = canonical_code(trace_code)
-    timeline = code_timeline(ws, code, options)
+    copy = _lookup_copy(ws, "trace_code")
+    timeline = code_timeline(ws if copy is None else _CodeSorted(ws, copy), code, options)
     if timeline.empty:
         raise RxringError(f"trace code {code} does not occur in workspace {ws.root}")
     return timeline
+
+
+class _CodeSorted:
+    """The workspace *ws* with its events read from the code-sorted look-up copy (:func:`build_lookup`):
+    the same rows, so a one-code read prunes to the row groups holding that code."""
+
+    def __init__(self, ws: Workspace, copy: Path):
+        self._ws, self._copy = ws, copy
+
+    def __getattr__(self, name):
+        return getattr(self._ws, name)
+
+    def event_parts(self) -> list[Path]:
+        return [self._copy]
+
+    def events_dataset(self, origin: bool = False):
+        import pyarrow.dataset as ds
+
+        from .schema import EVENT_READ_SCHEMA, EVENT_SCHEMA
+
+        return ds.dataset(str(self._copy), schema=EVENT_READ_SCHEMA if origin else EVENT_SCHEMA, format="parquet")
 
 
 # --------------------------------------------------------------------------- one box, site or patient
@@ -522,8 +547,107 @@ ACTOR_COLUMNS = {"site": "site_id", "patient": "patient_id", "prescriber": "pres
                  "settlement": "settlement_id", "code": "trace_code"}
 
 
-def _events_sql(ws: Workspace) -> str:
-    """A DuckDB relation over the workspace's event parts (its paths escaped as SQL strings)."""
+#: The look-up copies :func:`build_lookup` writes: name -> (sort key, only rows where it is set).
+_LOOKUP_COPIES = {"trace_code": False, "site_id": False, "patient_id": True, "prescriber_id": True,
+                  "settlement_id": True}
+#: Box movements (a pack dispensed to a patient, then seen at another site later), sorted three ways.
+_MOVE_COPIES = ("to_site", "from_site", "from_patient")
+_MOVES_SQL = """SELECT d.trace_code, d.site_id AS from_site, d.patient_id AS from_patient, d.fund_amount AS fund,
+       d.event_time AS from_time, l.site_id AS to_site, l.event_time AS to_time
+FROM {events} d JOIN {events} l ON l.trace_code = d.trace_code
+WHERE d.event_type = 'dispense' AND d.patient_id IS NOT NULL AND l.site_id <> d.site_id
+  AND l.event_time > d.event_time"""
+_LOOKUP_ROW_GROUP = 16_384
+
+
+def lookup_dir(workspace) -> Path:
+    """Where :func:`build_lookup` keeps the workspace's look-up copies: ``cache/lookup-<ingest state>/``."""
+    ws = as_workspace(workspace)
+    return ws.root / "cache" / f"lookup-{ws.ingest_state()[:16]}"
+
+
+def build_lookup(workspace, echo=None) -> Path:
+    """Copies of the workspace's events sorted by code, site, patient, prescriber and settlement, for fast look-ups.
+
+    The event queries below (:func:`actor_events`, :func:`actor_neighbours`,
+    :func:`match_ids`, :func:`event_counts`) and :func:`box_report` read a copy sorted by
+    the column they filter on when one exists for the workspace's current ingest state
+    (:func:`lookup_dir`): Parquet in row groups of 16k rows, whose min/max statistics let
+    a look-up read one or two row groups instead of every event (the same rows, so the
+    same answers).  A new ingest changes the state, so stale copies are never read;
+    older ones are removed here.  Written under a temporary name and renamed, so a
+    reader never sees half a copy.  Returns the folder.
+    """
+    import shutil
+
+    import duckdb
+
+    ws = as_workspace(workspace)
+    target = lookup_dir(ws)
+    if (target / "done").exists():
+        return target
+    parts = ws.event_parts()
+    if not parts:
+        raise RxringError(f"workspace {ws.root} holds no events; ingest some input first")
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    if echo:
+        echo(f"building the look-up copies of {ws.root} (once per ingest) ...")
+    con = duckdb.connect()
+    try:
+        con.execute("SET preserve_insertion_order = false")
+        con.execute(f"CREATE VIEW events_all AS SELECT * FROM {_events_sql(ws)}")
+        for column, only_set in _LOOKUP_COPIES.items():
+            where = f"WHERE {column} IS NOT NULL" if only_set else ""
+            _copy_sorted(con, f"SELECT * FROM events_all {where}", column, tmp / f"by_{column}.parquet")
+        con.execute(f"CREATE TEMP TABLE moves AS {_MOVES_SQL.format(events='events_all')}")
+        for column in _MOVE_COPIES:
+            _copy_sorted(con, "SELECT * FROM moves", column, tmp / f"moves_by_{column}.parquet")
+    finally:
+        con.close()
+    (tmp / "done").write_text(ws.ingest_state() + "\n", encoding="utf-8")
+    if (target / "done").exists():      # another process finished first: keep its copies
+        shutil.rmtree(tmp, ignore_errors=True)
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    for old in target.parent.glob("lookup-*"):
+        if old != target and ".tmp-" not in old.name:
+            shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def _copy_sorted(con, select: str, column: str, path: Path) -> None:
+    out = str(path).replace("'", "''")
+    con.execute(f"COPY ({select} ORDER BY {column}) TO '{out}' "
+                f"(FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE {_LOOKUP_ROW_GROUP})")
+
+
+def _moves_sql(ws: Workspace, column: str) -> str:
+    """The box movements sorted by *column* (:data:`_MOVE_COPIES`): the look-up copy, else computed from the events."""
+    folder = lookup_dir(ws)
+    path = folder / f"moves_by_{column}.parquet"
+    if (folder / "done").exists() and path.exists():
+        return "read_parquet('" + str(path).replace("'", "''") + "')"
+    return "(" + _MOVES_SQL.format(events=_events_sql(ws, "trace_code")) + ")"
+
+
+def _lookup_copy(ws: Workspace, column: str | None) -> Path | None:
+    """The look-up copy sorted by *column* for the current ingest state, or None."""
+    if column not in _LOOKUP_COPIES:
+        return None
+    folder = lookup_dir(ws)
+    path = folder / f"by_{column}.parquet"
+    return path if (folder / "done").exists() and path.exists() else None
+
+
+def _events_sql(ws: Workspace, column: str | None = None) -> str:
+    """A DuckDB relation over the workspace's events: the look-up copy sorted by *column* when there is one
+    (only rows where *column* is set, for the people and settlement copies), else the event parts."""
+    copy = _lookup_copy(ws, column)
+    if copy is not None:
+        return "read_parquet('" + str(copy).replace("'", "''") + "')"
     parts = ws.event_parts()
     if not parts:
         raise RxringError(f"workspace {ws.root} holds no events; ingest some input first")
@@ -531,9 +655,16 @@ def _events_sql(ws: Workspace) -> str:
     return f"read_parquet([{paths}], union_by_name = true)"
 
 
-def _query(ws: Workspace, sql: str, params: list | None = None) -> pd.DataFrame:
+def _query(ws: Workspace, sql: str, params=None, tables: dict | None = None) -> pd.DataFrame:
+    """Run *sql* with ``EVENTS`` (all events) and ``EVENTS_BY_<column>`` (the look-up copy sorted by it) replaced."""
     import duckdb
 
+    for column in _MOVE_COPIES:
+        if f"MOVES_BY_{column}" in sql:
+            sql = sql.replace(f"MOVES_BY_{column}", _moves_sql(ws, column))
+    for column in sorted(_LOOKUP_COPIES, key=len, reverse=True):
+        if f"EVENTS_BY_{column}" in sql:
+            sql = sql.replace(f"EVENTS_BY_{column}", _events_sql(ws, column))
     con = duckdb.connect()
     try:
         return con.execute(sql.replace("EVENTS", _events_sql(ws)), params or []).df()
@@ -552,26 +683,31 @@ def event_counts(workspace) -> dict:
 
 
 def match_ids(workspace, text: str, limit: int = 20) -> pd.DataFrame:
-    """Ids in the events equal to or containing *text* (case-insensitive), best first.
+    """Ids in the events that start with *text* (as typed or in upper case), exact matches first.
 
     Columns ``kind`` (a key of :data:`ACTOR_COLUMNS`), ``id``, ``events``, ``exact``;
     at most *limit* rows per kind.  A trace code is matched in its canonical spelling
-    (:func:`canonical_code`).  Ids as stored: mask people before showing.
+    (:func:`canonical_code`).  Ids as stored: mask people before showing.  A prefix
+    reads only the row groups of the look-up copies (:func:`build_lookup`) that can hold it.
     """
     ws = as_workspace(workspace)
     text = str(text).strip()
     if not text:
         return pd.DataFrame(columns=["kind", "id", "events", "exact"])
-    selects = []
-    params: list = []
+    selects, params = [], []
     for kind, column in ACTOR_COLUMNS.items():
         needle = canonical_code(text) if kind == "code" else text
-        selects.append(f"(SELECT '{kind}' AS kind, {column} AS id, count(*) AS events, "
-                       f"lower({column}) = lower(?) AS exact FROM EVENTS WHERE contains(lower({column}), lower(?)) "
-                       f"GROUP BY {column} ORDER BY exact DESC, events DESC, id LIMIT {int(limit)})")
-        params += [needle, needle]
-    sql = " UNION ALL ".join(selects)
-    return _query(ws, sql, params).reset_index(drop=True)
+        for variant in dict.fromkeys([needle, needle.upper()]):
+            selects.append(f"SELECT '{kind}' AS kind, {column} AS id FROM EVENTS_BY_{column} "
+                           f"WHERE {column} >= ? AND {column} < ?")
+            params += [variant, variant + "\U0010ffff"]
+    sql = (f"SELECT kind, id, count(*) AS events, lower(id) = lower(?) AS exact FROM ({' UNION ALL '.join(selects)}) "
+           f"GROUP BY kind, id QUALIFY row_number() OVER (PARTITION BY kind ORDER BY exact DESC, events DESC, id) "
+           f"<= {int(limit)} ORDER BY kind, exact DESC, events DESC, id")
+    found = _query(ws, sql, [text, *params])
+    code = canonical_code(text).lower()
+    found.loc[found["kind"] == "code", "exact"] = found.loc[found["kind"] == "code", "id"].str.lower() == code
+    return found.reset_index(drop=True)
 
 
 def actor_events(workspace, kind: str, key: str, limit: int = 500) -> pd.DataFrame:
@@ -581,7 +717,8 @@ def actor_events(workspace, kind: str, key: str, limit: int = 500) -> pd.DataFra
         raise RxringError(f"kind must be one of {', '.join(ACTOR_COLUMNS)}, not {kind!r}")
     ws = as_workspace(workspace)
     column = ACTOR_COLUMNS[kind]
-    frame = _query(ws, f"SELECT * FROM EVENTS WHERE {column} = ? ORDER BY event_time DESC, event_id LIMIT {int(limit)}",
+    frame = _query(ws, f"SELECT * FROM EVENTS_BY_{column} WHERE {column} = ? "
+                       f"ORDER BY event_time DESC, event_id LIMIT {int(limit)}",
                    [key])
     return frame.iloc[::-1].reset_index(drop=True)
 
@@ -605,48 +742,34 @@ def actor_neighbours(workspace, kind: str, key: str, limit: int = 40) -> pd.Data
     if kind not in ("site", "patient", "prescriber"):
         raise RxringError(f"kind must be site, patient or prescriber, not {kind!r}")
     ws = as_workspace(workspace)
-    agg = ("count(DISTINCT {c}) AS boxes, sum({f}) AS fund, min({t}) AS first_time, max({t}) AS last_time")
+    moved = ("m.trace_code", "m.fund", "m.to_time")          # a movement: the resurfacing event's time
+    event = ("d.trace_code", "d.fund_amount", "d.event_time")
     if kind == "site":
         queries = [
-            ("source_site", "d.site_id", f"""FROM EVENTS e JOIN EVENTS d ON d.trace_code = e.trace_code
-               WHERE e.site_id = $key AND d.event_type = 'dispense' AND d.patient_id IS NOT NULL
-                 AND d.site_id <> $key AND d.event_time < e.event_time""", "e", "d"),
-            ("source_patient", "d.patient_id", f"""FROM EVENTS e JOIN EVENTS d ON d.trace_code = e.trace_code
-               WHERE e.site_id = $key AND d.event_type = 'dispense' AND d.patient_id IS NOT NULL
-                 AND d.site_id <> $key AND d.event_time < e.event_time""", "e", "d"),
-            ("resurface_site", "l.site_id", f"""FROM EVENTS d JOIN EVENTS l ON l.trace_code = d.trace_code
-               WHERE d.site_id = $key AND d.event_type = 'dispense' AND d.patient_id IS NOT NULL
-                 AND l.site_id <> $key AND l.event_time > d.event_time""", "l", "d"),
+            ("source_site", "site", "m.from_site", "FROM MOVES_BY_to_site m WHERE m.to_site = $key", moved),
+            ("source_patient", "patient", "m.from_patient", "FROM MOVES_BY_to_site m WHERE m.to_site = $key", moved),
+            ("resurface_site", "site", "m.to_site", "FROM MOVES_BY_from_site m WHERE m.from_site = $key", moved),
         ]
-        kinds = {"source_site": "site", "source_patient": "patient", "resurface_site": "site"}
     elif kind == "patient":
         queries = [
-            ("dispensed_at", "d.site_id", "FROM EVENTS d WHERE d.patient_id = $key AND d.event_type = 'dispense'", "d", "d"),
-            ("prescribed_by", "d.prescriber_id", "FROM EVENTS d WHERE d.patient_id = $key AND d.event_type = 'dispense' "
-                                                 "AND d.prescriber_id IS NOT NULL", "d", "d"),
-            ("resurface_site", "l.site_id", """FROM EVENTS d JOIN EVENTS l ON l.trace_code = d.trace_code
-               WHERE d.patient_id = $key AND d.event_type = 'dispense' AND l.site_id <> d.site_id
-                 AND l.event_time > d.event_time""", "l", "d"),
+            ("dispensed_at", "site", "d.site_id",
+             "FROM EVENTS_BY_patient_id d WHERE d.patient_id = $key AND d.event_type = 'dispense'", event),
+            ("prescribed_by", "prescriber", "d.prescriber_id",
+             "FROM EVENTS_BY_patient_id d WHERE d.patient_id = $key AND d.event_type = 'dispense' "
+             "AND d.prescriber_id IS NOT NULL", event),
+            ("resurface_site", "site", "m.to_site", "FROM MOVES_BY_from_patient m WHERE m.from_patient = $key", moved),
         ]
-        kinds = {"dispensed_at": "site", "prescribed_by": "prescriber", "resurface_site": "site"}
     else:
         queries = [
-            ("prescribed_to", "d.patient_id", "FROM EVENTS d WHERE d.prescriber_id = $key AND d.event_type = 'dispense' "
-                                              "AND d.patient_id IS NOT NULL", "d", "d"),
-            ("dispensed_at", "d.site_id", "FROM EVENTS d WHERE d.prescriber_id = $key AND d.event_type = 'dispense'",
-             "d", "d"),
+            ("prescribed_to", "patient", "d.patient_id",
+             "FROM EVENTS_BY_prescriber_id d WHERE d.prescriber_id = $key AND d.event_type = 'dispense' "
+             "AND d.patient_id IS NOT NULL", event),
+            ("dispensed_at", "site", "d.site_id",
+             "FROM EVENTS_BY_prescriber_id d WHERE d.prescriber_id = $key AND d.event_type = 'dispense'", event),
         ]
-        kinds = {"prescribed_to": "patient", "dispensed_at": "site"}
     selects = []
-    for relation, column, body, when, money in queries:
-        aggregate = agg.format(c=f"{when}.trace_code", f=f"{money}.fund_amount", t=f"{when}.event_time")
-        selects.append(f"(SELECT '{kinds[relation]}' AS kind, {column} AS id, '{relation}' AS relation, {aggregate} "
-                       f"{body} GROUP BY {column} ORDER BY boxes DESC, id LIMIT {int(limit)})")
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        sql = " UNION ALL ".join(selects).replace("EVENTS", _events_sql(ws))
-        return con.execute(sql, {"key": key}).df().reset_index(drop=True)
-    finally:
-        con.close()
+    for relation, other, column, body, (code, fund, when) in queries:
+        selects.append(f"(SELECT '{other}' AS kind, {column} AS id, '{relation}' AS relation, "
+                       f"count(DISTINCT {code}) AS boxes, sum({fund}) AS fund, min({when}) AS first_time, "
+                       f"max({when}) AS last_time {body} GROUP BY {column} ORDER BY boxes DESC, id LIMIT {int(limit)})")
+    return _query(ws, " UNION ALL ".join(selects), {"key": key}).reset_index(drop=True)

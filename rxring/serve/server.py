@@ -35,11 +35,14 @@ def free_port(host: str = LOOPBACK) -> int:
 
 
 def serve(workspace, host: str = LOOPBACK, port: int = 8765, user: str = "local", echo=print) -> None:
-    """Build the app over *workspace* and serve it until interrupted."""
+    """Build the app over *workspace* and serve it until interrupted (after writing the workspace's
+    look-up copies once per ingest, :func:`rxring.results.build_lookup`, which keep pages fast)."""
     import uvicorn
 
+    from ..results import build_lookup
     from .app import create_app
 
+    build_lookup(workspace, echo=echo)
     app = create_app(workspace, user=user)
     if port == 0:
         port = free_port(host)

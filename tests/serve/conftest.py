@@ -83,11 +83,13 @@ def live(city, tmp_path_factory):
     """The workbench over a copy of the shared city, served on 127.0.0.1 in a thread."""
     import uvicorn
 
+    from rxring.results import build_lookup
     from rxring.serve import create_app
     from rxring.serve.server import free_port
 
     workspace = tmp_path_factory.mktemp("serve-city") / "ws"
     shutil.copytree(city.workspace, workspace)
+    build_lookup(workspace)          # as `rxring serve` does: the pages read the sorted look-up copies
     application = create_app(workspace, user="browser-tester")
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",

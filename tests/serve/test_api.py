@@ -232,18 +232,23 @@ def test_loopback_is_told_apart(host, loopback):
     assert is_loopback(host) is loopback
 
 
-def test_serve_command_says_it_binds_loopback(serve_case, monkeypatch):
+def test_serve_command_says_it_binds_loopback(serve_case, monkeypatch, tmp_path):
+    import shutil
+
     from click.testing import CliRunner
 
     from rxring.cli import cli
     import rxring.serve.server as server
 
+    workspace = tmp_path / "ws"
+    shutil.copytree(serve_case.root, workspace)
     seen = {}
     monkeypatch.setattr("uvicorn.run", lambda app, **kw: seen.update(kw))
-    result = CliRunner().invoke(cli, ["serve", "-w", str(serve_case.root), "--port", "8799"])
+    result = CliRunner().invoke(cli, ["serve", "-w", str(workspace), "--port", "8799"])
     assert result.exit_code == 0, result.output
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8799
     assert "loopback only" in result.output and "http://127.0.0.1:8799/login?token=" in result.output
+    assert "look-up copies" in result.output and (workspace / "cache").is_dir()
     assert server.LOOPBACK == "127.0.0.1"
 
 
