@@ -558,12 +558,14 @@ FROM {events} d JOIN {events} l ON l.trace_code = d.trace_code
 WHERE d.event_type = 'dispense' AND d.patient_id IS NOT NULL AND l.site_id <> d.site_id
   AND l.event_time > d.event_time"""
 _LOOKUP_ROW_GROUP = 16_384
+#: Bumped when the copies change shape, so copies of an older rxring are written again.
+_LOOKUP_VERSION = 2
 
 
 def lookup_dir(workspace) -> Path:
-    """Where :func:`build_lookup` keeps the workspace's look-up copies: ``cache/lookup-<ingest state>/``."""
+    """Where :func:`build_lookup` keeps the workspace's look-up copies: ``cache/lookup-v<N>-<ingest state>/``."""
     ws = as_workspace(workspace)
-    return ws.root / "cache" / f"lookup-{ws.ingest_state()[:16]}"
+    return ws.root / "cache" / f"lookup-v{_LOOKUP_VERSION}-{ws.ingest_state()[:16]}"
 
 
 def build_lookup(workspace, echo=None) -> Path:
@@ -597,6 +599,7 @@ def build_lookup(workspace, echo=None) -> Path:
     con = duckdb.connect()
     try:
         con.execute("SET preserve_insertion_order = false")
+        con.execute("SET enable_progress_bar = false")
         con.execute(f"CREATE VIEW events_all AS SELECT * FROM {_events_sql(ws)}")
         for column, only_set in _LOOKUP_COPIES.items():
             where = f"WHERE {column} IS NOT NULL" if only_set else ""

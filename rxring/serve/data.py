@@ -31,6 +31,9 @@ from ..schema import RULES
 
 __all__ = ["Workbench", "Reveal", "NotFound", "PERSON_KINDS", "fmt_time", "fmt_money", "clean"]
 
+#: Findings listed on an actor's page (the findings list, filtered, has them all).
+MAX_FINDINGS_SHOWN = 100
+
 #: Kinds of actor whose ids are personal (addressed by ref, masked by default).
 PERSON_KINDS = ("patient", "prescriber")
 
@@ -257,13 +260,13 @@ class Workbench:
         """One pack's chain of custody, the findings on it, and the events they name (NotFound if absent)."""
         canonical = results.canonical_code(code)
         try:
-            report = results.box_report(self.ws, canonical, backend="embedded")
+            timeline = results.box_timeline(self.ws, canonical)   # masked; the ids are joined back below
         except RxringError as exc:
             raise NotFound(f"trace code {canonical}") from exc
         revealed = self.permit(reveal, {"trace_code": canonical})
         raw_findings = results.findings_for(self.findings, code=canonical)
         offending = {e for ids in raw_findings["event_ids"] for e in ids}
-        events = self.event_rows(self._raw_box_events(canonical, report.events), revealed, offending)
+        events = self.event_rows(self._raw_box_events(canonical, timeline), revealed, offending)
         return {"code": canonical, "events": events, "findings": self.finding_rows(raw_findings, revealed),
                 "revealed": revealed}
 
@@ -328,7 +331,8 @@ class Workbench:
         title = self.site(key) if kind == "site" else (
             self.person(kind, key, revealed) if kind in PERSON_KINDS else {"label": key})
         return {"kind": kind, "key": key, "title": title, "events": self.event_rows(events, revealed, offending),
-                "findings": self.finding_rows(found, revealed), "rings": self.ring_rows(rings, revealed),
+                "findings": self.finding_rows(found.head(MAX_FINDINGS_SHOWN), revealed), "findings_total": len(found),
+                "rings": self.ring_rows(rings, revealed),
                 "neighbours": neighbours, "weekly": weekly, "revealed": revealed}
 
     # ------------------------------------------------------------ search
