@@ -188,11 +188,16 @@ class Workbench:
                 for site, row in table.iterrows()]
 
     def _regions(self) -> list[dict]:
+        """Per region of the site master: its sites named by findings, and the findings (each counted once
+        per region, however many of its sites lie there) with their fund."""
         if self.findings.empty or not any(v.get("region") for v in self.sites.values()):
             return []
-        table = self._site_table("sites").reset_index()
-        table["region"] = table["sites"].map(lambda s: self.sites.get(str(s), {}).get("region") or "—")
-        grouped = table.groupby("region").agg(sites=("sites", "count"), findings=("findings", "sum"), fund=("fund", "sum"))
+        rows = self.findings[["finding_id", "sites", "fund_amount"]].explode("sites").dropna(subset=["sites"])
+        rows["region"] = rows["sites"].map(lambda s: self.sites.get(str(s), {}).get("region") or "—")
+        sites = rows.groupby("region")["sites"].nunique()
+        once = rows.drop_duplicates(["finding_id", "region"])
+        grouped = once.groupby("region").agg(findings=("finding_id", "count"), fund=("fund_amount", "sum"))
+        grouped["sites"] = sites
         return [{"region": region, "sites": int(r["sites"]), "findings": int(r["findings"]), "fund": float(r["fund"] or 0)}
                 for region, r in grouped.sort_values("findings", ascending=False).iterrows()]
 
@@ -310,8 +315,9 @@ class Workbench:
             found = self.filter_findings(prescriber=key)
             rings = self.rings_of(prescriber=key)
         else:
+            ids_here = set(events["event_id"])
             found = self.findings[self.findings["event_ids"].map(
-                lambda ids: bool(set(ids) & set(events["event_id"])))].reset_index(drop=True)
+                lambda ids: not ids_here.isdisjoint(ids))].reset_index(drop=True)
             rings = self.rings_of(finding_ids=list(found["finding_id"]))
         if events.empty and found.empty:
             raise NotFound(f"{kind} {key}")

@@ -286,3 +286,10 @@ def test_a_workspace_without_findings_still_serves(serve_case, tmp_path):
         for url in ["/", "/rings", "/findings", "/findings?format=csv", "/site/S-XSS1", "/search?q=S-"]:
             assert c.get(url).status_code == 200, url
         assert c.get("/ring/R001").status_code == 404
+
+
+def test_overview_counts_a_finding_once_per_region(app):
+    regions = {r["region"]: r for r in app.state.bench.overview()["regions"]}
+    assert regions["朝阳区"]["findings"] == 4 and regions["朝阳区"]["sites"] == 3
+    assert regions["朝阳区"]["fund"] == 354.0
+    assert regions["昌平区"]["findings"] == 210   # H-003's 105 and S-BIG's 210 overlap
