@@ -110,6 +110,7 @@ class Workbench:
             str(r["site_id"]): {k: clean(r.get(k)) for k in ("name", "kind", "chain", "region")}
             for r in sites.to_dict("records")}
         self.counts = results.event_counts(self.ws)
+        self._overview: dict | None = None
         self._secret = secrets.token_bytes(16)
         self._refs: dict[str, tuple[str, str]] = {}
         for column, kind in (("patients", "patient"), ("prescribers", "prescriber")):
@@ -154,7 +155,13 @@ class Workbench:
     # ------------------------------------------------------------ overview
 
     def overview(self) -> dict:
-        """Counts, findings per rule and per week, worst rings, top sites, regions."""
+        """Counts, findings per rule and per week, worst rings, top sites, regions (computed once: the
+        results are read once at start)."""
+        if self._overview is None:
+            self._overview = self._compute_overview()
+        return self._overview
+
+    def _compute_overview(self) -> dict:
         f = self.findings
         per_rule = {rule: int((f["rule"] == rule).sum()) for rule in RULES}
         fund_per_rule = {rule: float(f.loc[f["rule"] == rule, "fund_amount"].fillna(0).sum()) for rule in RULES}
