@@ -289,7 +289,7 @@ class Workbench:
         out = masked.copy()
         out["trace_code"] = code
         for column in ("patient_id", "prescriber_id", "pharmacist_id", "product_name"):
-            if column in out.columns and column in people.columns:
+            if column in people.columns:
                 out[column] = out["event_id"].map(people[column])
         return out
 

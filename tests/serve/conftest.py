@@ -42,8 +42,20 @@ XSS_SCRIPT, XSS_IMG = REPORT.XSS_SCRIPT, REPORT.XSS_IMG
 
 @pytest.fixture(scope="session")
 def serve_case(tmp_path_factory):
-    """The report fixture workspace, private to the workbench tests."""
-    return REPORT.build_workspace(tmp_path_factory.mktemp("serve-fixture"))
+    """The report fixture workspace, private to the workbench tests; the small ring's packs carry a
+    hostile product name (``XSS_IMG``) too."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from rxring.workspace import Workspace
+
+    case = REPORT.build_workspace(tmp_path_factory.mktemp("serve-fixture"))
+    ws = Workspace(case.root)
+    table = ws.events_dataset().to_table()
+    hostile = pc.is_in(table["trace_code"], value_set=pa.array(case.small_ring_codes))
+    names = pc.if_else(hostile, pa.scalar(XSS_IMG + "胶囊"), table["product_name"])
+    ws.write_event_part("fixture", table.set_column(table.schema.get_field_index("product_name"), "product_name", names))
+    return case
 
 
 @pytest.fixture(scope="session")

@@ -79,6 +79,8 @@ def test_every_page_is_masked_escaped_and_locked_down(client, app, serve_case):
     overview = client.get("/").text
     assert "S-XSS1 &lt;script&gt;alert(1)&lt;/script&gt;大药房" in overview
     assert "S-XSS2 &#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in overview
+    box = client.get(f"/box/{serve_case.small_ring_codes[0]}").text
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;胶囊" in box   # the product name, as text
     ring = client.get("/ring/R001").text
     config = re.search(r'<script type="application/json" id="ring-config">(.*?)</script>', ring, re.S).group(1)
     assert "<" not in config and json.loads(config)["ring"] == "R001"
