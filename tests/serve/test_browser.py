@@ -83,6 +83,10 @@ def test_ring_graph_expand_and_time_bar(page, live, artifacts):
     edges = tab.evaluate("() => window.rxringCy.edges().length")
     assert before > 3 and edges > 3
     page.shot(artifacts, "ring")
+    with tab.expect_download() as download:
+        tab.click("#export-png")
+    png = download.value.path().read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and download.value.suggested_filename == f"{ring_id}.png"
 
     # click the node on the canvas: the side panel opens with its findings and an expand button
     box = tab.locator("#cy").bounding_box()
