@@ -30,11 +30,14 @@
     return 18 + 42 * Math.sqrt(Math.max(fund, 0) / Math.max(maxFund, 1));
   }
 
+  var RING_BOX = "ring-outline";
+
   function toElements(graph, maxFund) {
-    var out = [];
+    // the ring's members sit inside one compound node: the ring outlined, expanded neighbours outside it
+    var out = [{ group: "nodes", data: { id: RING_BOX, label: config.ring, role: "ring" }, classes: "ring", selectable: false }];
     graph.nodes.forEach(function (n) {
       out.push({ group: "nodes", data: { id: n.id, label: n.label, role: n.role, color: n.color, shape: n.shape,
-        href: n.href, inRing: n.inRing, size: sizeOf(n.fund, maxFund), fund: n.fund },
+        href: n.href, inRing: n.inRing, size: sizeOf(n.fund, maxFund), fund: n.fund, parent: RING_BOX },
         classes: n.inRing ? "member" : "outside" });
     });
     graph.edges.forEach(function (e) {
@@ -112,17 +115,31 @@
     }).catch(function (err) { panel.appendChild(el("p", String(err), { "class": "error" })); });
   }
 
+  // a new neighbour goes on a circle around the expanded node, pushed outside the ring's outline
+  function outsidePosition(pos, outer, angle) {
+    var x = pos.x + 170 * Math.cos(angle), y = pos.y + 170 * Math.sin(angle);
+    if (x > outer.x1 && x < outer.x2 && y > outer.y1 && y < outer.y2) {
+      var cx = (outer.x1 + outer.x2) / 2, cy0 = (outer.y1 + outer.y2) / 2;
+      var dx = x - cx, dy = y - cy0, len = Math.sqrt(dx * dx + dy * dy) || 1;
+      var reach = Math.max(outer.w, outer.h) / 2 + 60 + 30 * (Math.round(angle * 7) % 3);
+      x = cx + dx / len * reach; y = cy0 + dy / len * reach;
+    }
+    return { x: x, y: y };
+  }
+
   function expand(node) {
     getJSON(config.expand + "?node=" + encodeURIComponent(node.id())).then(function (d) {
       var pos = node.position();
       var added = d.nodes.filter(function (n) { return cy.getElementById(n.id).empty(); });
       var maxFund = Math.max.apply(null, cy.nodes().map(function (n) { return n.data("fund") || 0; }).concat([1]));
+      var outer = cy.getElementById(RING_BOX).boundingBox();
       cy.batch(function () {
         added.forEach(function (n, i) {
           var angle = 2 * Math.PI * i / Math.max(added.length, 1);
           cy.add({ group: "nodes", data: { id: n.id, label: n.label, role: n.role, color: n.color, shape: n.shape,
             href: n.href, inRing: n.inRing, size: sizeOf(n.fund, maxFund) * 0.8, fund: n.fund },
-            classes: n.inRing ? "member" : "outside", position: { x: pos.x + 160 * Math.cos(angle), y: pos.y + 160 * Math.sin(angle) } });
+            classes: n.inRing ? "member" : "outside",
+            position: outsidePosition(pos, outer, angle) });
         });
         d.edges.forEach(function (e) {
           if (cy.getElementById(e.id).empty() && cy.getElementById(e.source).nonempty() && cy.getElementById(e.target).nonempty()) {
@@ -140,9 +157,13 @@
   var cy = cytoscape({
     container: document.getElementById("cy"),
     style: [
-      { selector: "node", style: { "background-color": "data(color)", "shape": "data(shape)", "width": "data(size)",
+      { selector: "node[size]", style: { "background-color": "data(color)", "shape": "data(shape)", "width": "data(size)",
         "height": "data(size)", "label": "data(label)", "font-size": 10, "text-valign": "bottom", "text-margin-y": 3,
         "text-wrap": "ellipsis", "text-max-width": 140, "border-width": 1, "border-color": "#fff" } },
+      { selector: "node.ring", style: { "background-color": "#f3f6fa", "background-opacity": 0.6, "border-width": 2,
+        "border-style": "dashed", "border-color": "#8a97a6", "label": "data(label)", "text-valign": "top",
+        "text-halign": "center", "font-size": 14, "font-weight": "bold", "color": "#1f3b57", "shape": "round-rectangle",
+        "padding": 18 } },
       { selector: "node.outside", style: { "border-width": 2, "border-style": "dashed", "border-color": "#555", "opacity": 0.85 } },
       { selector: "node:selected", style: { "border-width": 3, "border-color": "#000" } },
       { selector: "edge", style: { "width": "data(width)", "line-color": "#9aa5b1", "curve-style": "bezier",
@@ -157,14 +178,14 @@
   getJSON(config.graph).then(function (graph) {
     var maxFund = Math.max.apply(null, graph.nodes.map(function (n) { return n.fund; }).concat([1]));
     cy.add(toElements(graph, maxFund));
-    cy.layout({ name: "concentric", animate: false, minNodeSpacing: 12,
+    cy.nodes().not(".ring").layout({ name: "concentric", animate: false, minNodeSpacing: 12,
       concentric: function (n) { return 4 - (ROLE_RING[n.data("role")] || 0); }, levelWidth: function () { return 1; } }).run();
     // then a force layout from those positions: no random start, so the same ring is drawn the same way every visit
     if (cy.nodes().length > 2) {
       cy.layout({ name: "cose", randomize: false, animate: false, nodeRepulsion: function () { return 9000; },
         idealEdgeLength: function () { return 80; }, numIter: 800, padding: 20 }).run();
     }
-    cy.on("tap", "node", function (evt) { showPanel(evt.target); });
+    cy.on("tap", "node", function (evt) { if (!evt.target.hasClass("ring")) showPanel(evt.target); });
     updateRange();
     document.getElementById("cy").setAttribute("data-nodes", String(cy.nodes().length));
     document.body.setAttribute("data-graph-ready", "1");
