@@ -110,6 +110,8 @@ class Workbench:
             str(r["site_id"]): {k: clean(r.get(k)) for k in ("name", "kind", "chain", "region")}
             for r in sites.to_dict("records")}
         self.counts = results.event_counts(self.ws)
+        #: The warning that the data changed after these results were computed (None when current).
+        self.stale = results.stale_warning(self.ws, echo=False)
         self._overview: dict | None = None
         self._secret = secrets.token_bytes(16)
         self._refs: dict[str, tuple[str, str]] = {}

@@ -295,3 +295,26 @@ def test_overview_counts_a_finding_once_per_region(app):
     assert regions["朝阳区"]["findings"] == 4 and regions["朝阳区"]["sites"] == 3
     assert regions["朝阳区"]["fund"] == 354.0
     assert regions["昌平区"]["findings"] == 210   # H-003's 105 and S-BIG's 210 overlap
+
+
+def test_results_older_than_the_data_are_flagged(serve_case, tmp_path):
+    import shutil
+
+    from starlette.testclient import TestClient
+
+    from rxring.serve import create_app
+    from rxring.workspace import Workspace
+
+    root = tmp_path / "stale"
+    shutil.copytree(serve_case.root, root)
+    ws = Workspace(root)
+    meta = json.loads(ws.analysis_path.read_text(encoding="utf-8"))
+    ws.analysis_path.write_text(json.dumps({**meta, "ingest_state": "an older ingest"}), encoding="utf-8")
+    stale = create_app(root)
+    with TestClient(stale, base_url="http://127.0.0.1") as c:
+        c.get(f"/login?token={stale.state.store.token}")
+        assert 'id="stale-banner"' in c.get("/").text
+
+
+def test_current_results_carry_no_stale_banner(client):
+    assert "stale-banner" not in client.get("/").text
