@@ -172,7 +172,7 @@ def write_results(out, result: AnalysisResult) -> Path:
 
 
 def analyze(workspace, backend: str | Backend | None = None, options: AnalysisOptions | None = None, *,
-            inputs=(), progress: bool = False, **backend_options) -> AnalysisResult:
+            inputs=(), progress: bool = False, column_map=None, **backend_options) -> AnalysisResult:
     """Run the rules and find rings on *workspace*; write and return the results.
 
     Parameters
@@ -191,6 +191,8 @@ def analyze(workspace, backend: str | Backend | None = None, options: AnalysisOp
         Files or folders to ingest into the workspace first (``rxring ingest``).
     progress : bool
         Progress bars on stderr.
+    column_map : str, Path or ColumnMap, optional
+        The column map the *inputs* are read with (``rxring ingest --columns``).
     **backend_options
         For the backend: ``neo4j`` (a :class:`~rxring.backends.neo4j.connect.Neo4jConfig`
         or a URI; default from the environment or ``rxring neo4j start``),
@@ -222,7 +224,7 @@ def analyze(workspace, backend: str | Backend | None = None, options: AnalysisOp
         if inputs:
             from .ingest import ingest
 
-            report = ingest(inputs, workspace, progress=progress)
+            report = ingest(inputs, workspace, progress=progress, column_map=column_map)
         ws = as_workspace(workspace)
         if not ws.event_parts():
             raise RxringError(f"workspace {ws.root} holds no events; run `rxring ingest INPUT... --workspace {ws.root}` first")

@@ -40,11 +40,12 @@ _GRAPH_WORKSPACE = opt.workspace_option(
               help="Spark master for --backend spark [default: local[*]].")
 @opt.progress_option()
 @opt.input_limits
+@opt.column_map
 @opt.limit
 @opt.as_json
 @opt.reveal_pii
-def analyze_command(inputs, workspace, backend, neo4j_uri, spark_master, progress, input_limits, limit, as_json,
-                    reveal_pii, **option_values):
+def analyze_command(inputs, workspace, backend, neo4j_uri, spark_master, progress, input_limits, column_map, limit,
+                    as_json, reveal_pii, **option_values):
     """Run the rules and find rings: ingest INPUT... (files, folders; none = what the workspace holds).
 
     Writes findings.parquet, rings.parquet and analysis.json to the workspace and
@@ -55,6 +56,10 @@ def analyze_command(inputs, workspace, backend, neo4j_uri, spark_master, progres
     into the graph (`rxring neo4j run rings`).
     """
     options = opt.options_from_values(option_values)
+    if column_map is not None and not inputs:
+        raise RxringError("--columns applies to the INPUT files read first; name them (the workspace's files are "
+                          "read already)")
+    column_map = opt.load_column_map_option(column_map)
     backend = backend or ("neo4j" if neo4j_uri else default_backend())
     backend_options = {"neo4j": neo4j_uri} if backend == "neo4j" else {"spark_master": spark_master} if backend == "spark" else {}
     from ..ingest.sniff import limits_set
@@ -62,7 +67,7 @@ def analyze_command(inputs, workspace, backend, neo4j_uri, spark_master, progres
     try:
         with limits_set(input_limits):  # for the ingest of INPUT...
             result = analysis.analyze(workspace, backend, options, inputs=list(inputs),
-                                      progress=progress and not as_json, **backend_options)
+                                      progress=progress and not as_json, column_map=column_map, **backend_options)
     except RxringError:
         if inputs:
             _echo_rejected(workspace, inputs)

@@ -13,7 +13,7 @@ __all__ = ["COMMANDS", "ingest_command", "code_command", "echo_ingest_summary"]
 
 @click.command("ingest")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str))
-@opt.workspace_option(note="Created when missing.")
+@opt.workspace_option(required=False, note="Created when missing. Required unless --dry-run.")
 @opt.progress_option(True, "Progress bar for large files (only on a terminal).")
 @click.option("--time-window", "time_window", metavar="START..END", default=None,
               help="Plausible event times, local (Asia/Shanghai) ISO dates or times; rows outside are "
@@ -21,10 +21,16 @@ __all__ = ["COMMANDS", "ingest_command", "code_command", "echo_ingest_summary"]
                    "ingest time, or the environment variable RXRING_TIME_WINDOW (the same as "
                    "--input-limit time-window=START..END).")
 @opt.input_limits
+@opt.column_map
+@click.option("--dry-run", "dry_run", is_flag=True,
+              help="Write nothing (no workspace needed): per file, the format, how the headers map (alias table "
+                   "or --columns), unmapped headers and event-type values with the nearest columns and types, five "
+                   "sample events, what would be quarantined and why, and a column map to start from. Personal "
+                   "ids are shown masked.")
 @opt.as_json
 @opt.reveal_pii_option("Keep the personal fields of quarantined rows unmasked in quarantine.csv (the reveal is "
                        "recorded in the workspace's reveals.jsonl).")
-def ingest_command(inputs, workspace, progress, time_window, input_limits, as_json, reveal_pii):
+def ingest_command(inputs, workspace, progress, time_window, input_limits, column_map, dry_run, as_json, reveal_pii):
     """Read INPUT files or folders into the workspace's canonical events.
 
     Formats are recognised by content: NHSA messages (JSON / JSON Lines, also
@@ -53,8 +59,15 @@ def ingest_command(inputs, workspace, progress, time_window, input_limits, as_js
     read again next time); the other files are read either way.  A FIFO, a broken
     symlink or a second copy of a file is listed too, never opened or read twice.
 
+    An export whose headers or values rxring does not know: `--dry-run` shows how
+    it would be read and suggests a column map; `--columns FILE` reads it with
+    that map (recorded in manifest.json for each file it applied to).  A file
+    already ingested with another map (or none) is not read again; the report
+    says so.
+
     Exit code 0 when something usable was read (or was already in the workspace),
-    2 when nothing was.
+    2 when nothing was (with --dry-run: 0 when every file would give events or be
+    accounted for, 2 when some file would be rejected whole).
     """
     from ..ingest import ingest
     from ..ingest.normalise import parse_time_window
@@ -64,9 +77,26 @@ def ingest_command(inputs, workspace, progress, time_window, input_limits, as_js
     if time_window is not None:
         parse_time_window(time_window)  # a bad window stops here, before anything is read
         assignments.append(f"time-window={time_window}")
+    column_map = opt.load_column_map_option(column_map)  # a bad map stops here too
+    if dry_run:
+        from ..ingest.dryrun import dry_run as look, format_dry_run
+
+        with limits_set(assignments):
+            files = look(inputs, column_map)
+        if as_json:
+            echo_json({"dry_run": True, "files": files})
+        else:
+            click.echo(format_dry_run(files))
+        rejected = [f for f in files if f["status"] != "would be ingested"]
+        if rejected:
+            raise RxringError(f"{len(rejected)} of {len(files)} input file(s) would be rejected whole (dry run; "
+                              "nothing written)")
+        return
+    if not workspace:
+        raise click.UsageError("Missing option '--workspace' / '-w' (or RXRING_WORKSPACE), needed unless --dry-run.")
     with limits_set(assignments):  # seen by the readers and the normaliser (and its worker processes)
         # the library grants --reveal-pii (unmasked quarantine rows) and records it, once
-        report = ingest(inputs, workspace, progress=progress, reveal_pii=reveal_pii)
+        report = ingest(inputs, workspace, progress=progress, reveal_pii=reveal_pii, column_map=column_map)
     if as_json:
         echo_json(report.to_dict())
     else:

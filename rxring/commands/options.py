@@ -38,7 +38,7 @@ from ..options import AnalysisOptions
 __all__ = [
     "WORKSPACE_HELP", "workspace_option", "workspace", "JSON_KEY", "JSON_PRINTED_KEY", "json_option", "as_json",
     "reveal_pii_option", "reveal_pii",
-    "limit_option", "limit", "progress_option", "input_limits", "analysis_backend", "results_backend", "graph_backend",
+    "limit_option", "limit", "progress_option", "input_limits", "column_map", "load_column_map_option", "analysis_backend", "results_backend", "graph_backend",
     "neo4j_uri", "neo4j_database", "analysis_options", "options_from_values", "ANALYSIS_OPTION_NAMES",
 ]
 
@@ -150,6 +150,28 @@ def _input_limits_option():
 #: ``--input-limit NAME=VALUE`` (parameter ``input_limits``, a tuple): apply it with
 #: :func:`rxring.ingest.sniff.limits_set` around the ingest.
 input_limits = _input_limits_option()
+
+# ---------------------------------------------------------------- column map
+
+#: ``--columns FILE`` (parameter ``column_map``, a path or None): the user's column map (TOML) for the
+#: tabular inputs; read it with :func:`load_column_map_option` (one-line errors, before anything is read).
+column_map = click.option(
+    "--columns", "column_map", metavar="FILE", default=None, type=click.Path(dir_okay=False),
+    help="Column map (TOML) for CSV/XLSX/Parquet exports whose headers or values rxring does not know: "
+         "[columns] header = column, [event_types] value = type, [times] formats = [strptime formats], "
+         "[file] default_site_id, untyped_are_sales. Recorded in the manifest per file it applied to. "
+         "A dry run of `rxring ingest` suggests one.")
+
+
+def load_column_map_option(path):
+    """The :class:`~rxring.ingest.columnmap.ColumnMap` of ``--columns`` (None when not given);
+    a bad map raises one :class:`~rxring.errors.RxringError` line (file, key, reason)."""
+    if path is None:
+        return None
+    from ..ingest.columnmap import load_column_map
+
+    return load_column_map(path)
+
 
 # ---------------------------------------------------------------- backends
 

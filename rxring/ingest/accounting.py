@@ -48,6 +48,8 @@ class FileReport:
     blank: int = 0
     part: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: The user's column map the file was read with (path, sha256, content), None without one.
+    column_map: dict | None = None
 
     @property
     def balanced(self) -> bool:

@@ -110,13 +110,15 @@ def normalise_header(header: object) -> str:
     return re.sub(r"\s+", "", text).lower()
 
 
-def map_headers(headers) -> dict[str, str]:
+def map_headers(headers, user: dict[str, str] | None = None) -> dict[str, str]:
     """Map canonical column -> the file's header that carries it.
 
     Parameters
     ----------
     headers : iterable of str
         The file's column headers as read.
+    user : dict, optional
+        A column map's headers (normalised) -> column; they win over the aliases.
 
     Returns
     -------
@@ -128,7 +130,14 @@ def map_headers(headers) -> dict[str, str]:
         by_norm.setdefault(normalise_header(header), header)
     used: set[str] = set()
     mapping: dict[str, str] = {}
+    for norm, column in (user or {}).items():
+        header = by_norm.get(norm)
+        if header is not None and column not in mapping:
+            mapping[column] = header
+            used.add(header)
     for column, aliases in COLUMN_ALIASES.items():
+        if column in mapping:
+            continue
         for alias in aliases:
             header = by_norm.get(alias)
             if header is not None and header not in used:

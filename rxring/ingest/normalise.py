@@ -34,7 +34,7 @@ from ..schema import EVENT_ORIGIN_SCHEMA, EVENT_SCHEMA, LOCAL_TZ, QUARANTINE_COL
 from .aliases import EVENT_TYPE_ALIASES, SPLIT_FALSE, SPLIT_TRUE
 from .codes import fold_text, gs1_columns, parse_code_series
 from .strings import all_fixed_digits, fixed_slice, has_empty, may_need_trim
-from .times import parse_times
+from .times import TRIED_FORMATS, parse_times
 
 __all__ = ["FileContext", "normalise", "explode_codes", "split_code_cell", "empty_quarantine", "time_window",
            "parse_time_window", "MAX_QUANTITY", "MIN_QUANTITY", "MAX_AMOUNT", "NUMBER_COLUMNS", "TIME_WINDOW_ENV"]
@@ -133,6 +133,9 @@ class FileContext:
     sha16: str
     default_event_type: str | None = None
     raw_lookup: Callable[[list[int]], list[str]] | None = None
+    #: The user's column map (:class:`~rxring.ingest.columnmap.ColumnMap`) for a tabular file: its
+    #: event-type values, time formats and default site id are used here.
+    column_map: object | None = None
 
 
 def empty_quarantine() -> pd.DataFrame:
@@ -346,8 +349,35 @@ def _not_rolled_over(text: pa.Array, parsed: pa.Array) -> pa.Array:
     return pc.if_else(pa.array(mask), pa.scalar(None, parsed.type), parsed)
 
 
-def _times(table: pa.Table, name: str, text_of=None) -> pa.Array:
-    """Naive Asia/Shanghai timestamps; null where missing or unparseable."""
+def _not_rolled_over_any(text: pa.Array, parsed: pa.Array, fmt: str) -> pa.Array:
+    """Null where strptime with a user's format took a day the month does not have (formatted back, it differs)."""
+    if "%d" not in fmt or parsed.null_count == len(parsed):
+        return parsed
+    suspect = pc.fill_null(pc.less_equal(pc.day(parsed), 3), False)
+    if not pc.any(suspect).as_py():
+        return parsed
+    rows = np.flatnonzero(suspect.to_numpy(zero_copy_only=False))
+    again = pc.strftime(pc.take(parsed, pa.array(rows)), format="%d")
+    written = []
+    for value in pc.take(text, pa.array(rows)).to_pylist():
+        try:
+            written.append(datetime.strptime(value, fmt).strftime("%d"))
+        except ValueError:
+            written.append(None)  # a day beyond the month: strptime refuses it
+    wrong = pc.fill_null(pc.not_equal(again, pa.array(written, type=pa.string())), True)
+    if not pc.any(wrong).as_py():
+        return parsed
+    mask = np.zeros(len(parsed), dtype=bool)
+    mask[rows[wrong.to_numpy(zero_copy_only=False)]] = True
+    return pc.if_else(pa.array(mask), pa.scalar(None, parsed.type), parsed)
+
+
+def _times(table: pa.Table, name: str, text_of=None, formats: tuple[str, ...] = ()) -> pa.Array:
+    """Naive Asia/Shanghai timestamps; null where missing or unparseable.
+
+    ``formats`` (a column map's strptime formats) are tried, columnar, on what the ISO
+    forms left unread, before the other spellings (:func:`rxring.ingest.times.parse_times`).
+    """
     text_of = text_of or (lambda c: _text(table, c))
     n = table.num_rows
     if name not in table.column_names:
@@ -366,8 +396,9 @@ def _times(table: pa.Table, name: str, text_of=None) -> pa.Array:
         return fast
     # plain dates (expy_end "2026-12-11") and ISO "T" times are common: columnar too,
     # so that only the unusual spellings (offsets, compact, Chinese) go through pandas
-    for fmt in _ISO_MORE:
-        more = _not_rolled_over(text, pc.strptime(text, format=fmt, unit="us", error_is_null=True))
+    for fmt in (*_ISO_MORE, *formats):
+        more = pc.strptime(text, format=fmt, unit="us", error_is_null=True)
+        more = _not_rolled_over(text, more) if fmt in _ISO_MORE else _not_rolled_over_any(text, more, fmt)
         fast = pc.coalesce(fast, more)
         todo = pc.and_(pc.is_valid(text), pc.is_null(fast))
         if not pc.any(todo).as_py():
@@ -535,7 +566,10 @@ def normalise(table: pa.Table, ctx: FileContext, keep_dictionaries: bool = False
         code_error = put(code_error, parsed["code_error"], pa.string())
     reject(pc.is_valid(code_error), lambda: concat("bad trace code: ", code_error))
 
+    cmap = ctx.column_map
     site = text("site_id")
+    if cmap is not None and cmap.default_site_id and "site_id" not in table.column_names:
+        site = _constant(cmap.default_site_id, n) if keep_dictionaries else pa.repeat(pa.scalar(cmap.default_site_id, pa.string()), n)
     reject(pc.is_null(site), "missing site_id (fixmedins_code / 机构编码)")
 
     # event type
@@ -545,7 +579,8 @@ def normalise(table: pa.Table, ctx: FileContext, keep_dictionaries: bool = False
             etype = etype_raw  # canonical names already (they map to themselves)
         else:
             etype_raw = _plain(etype_raw)
-            etype = _map_values(etype_raw, EVENT_TYPE_ALIASES)
+            aliases = {**EVENT_TYPE_ALIASES, **cmap.event_types} if cmap is not None else EVENT_TYPE_ALIASES
+            etype = _map_values(etype_raw, aliases)
     else:
         etype_raw = _null_strings(n)
         etype = pa.array([ctx.default_event_type] * n, type=pa.string()) if ctx.default_event_type else _null_strings(n)
@@ -559,10 +594,13 @@ def normalise(table: pa.Table, ctx: FileContext, keep_dictionaries: bool = False
     reject(pc.is_null(etype), "missing event type")
 
     # event time
-    times = _times(table, "event_time", text)
+    formats = tuple(cmap.time_formats) if cmap is not None else ()
+    times = _times(table, "event_time", text, formats)
     if times.null_count:  # the text is needed only to say why a time is missing
         time_text = text("event_time") if "event_time" in table.column_names else _null_strings(n)
-        reject(pc.and_(pc.is_null(times), pc.is_valid(time_text)), lambda: concat("unparseable event time '", time_text, "'"))
+        tried = ", ".join((*formats, *TRIED_FORMATS))
+        reject(pc.and_(pc.is_null(times), pc.is_valid(time_text)),
+               lambda: concat("unparseable event time '", time_text, f"' (formats tried: {tried})"))
         reject(pc.is_null(times), "missing event time")
     earliest, latest = time_window()
     outside = pc.or_(pc.less(times, pa.scalar(earliest, pa.timestamp("us"))),

@@ -23,14 +23,24 @@ from .feedetails import FeeBook
 from .formats import Chunk, FileProblem
 from .formats.settlement import missing_fee_note
 from .formats.jsonfmt import read_json, read_jsonl
-from .formats.tabular import TablePlan, read_csv, read_parquet, read_xlsx
+from .formats.tabular import TablePlan, masking_header, read_csv, read_parquet, read_xlsx
+from .columnmap import ColumnMap, load_column_map
 from .normalise import FileContext, normalise
 from .sniff import Sniffed, limits, sniff
 from .partwriter import PartWriterThread
 from .prepared import Prepared, prepare_chunk
 from .store import InputWriter, cleanup_temporaries, committed_sizes, restore_committed
 
-__all__ = ["ingest", "collect_inputs", "unreadable_reason", "file_sha256"]
+__all__ = ["ingest", "collect_inputs", "unreadable_reason", "file_sha256", "input_chunks", "TABULAR_FORMATS",
+           "dry_run_hint"]
+
+#: Formats a column map applies to (as sniffed, and as the manifest labels them).
+TABULAR_FORMATS = ("csv", "tsv", "xlsx", "parquet")
+
+
+def dry_run_hint(display: str) -> str:
+    """The command that shows how a file would be read, with a column map to start from."""
+    return f"see how it would be read and a column map to start from: rxring ingest --dry-run {display}"
 
 
 def file_sha256(path: Path) -> str:
@@ -191,9 +201,14 @@ def _format_label(sniffed: Sniffed, kinds: Counter) -> str:
     return sniffed.format
 
 
-def _chunks(path: Path, display: str, sniffed: Sniffed, sha16: str, ctx: FileContext, report: FileReport,
-            kinds: Counter, tick, fees: FeeBook | None = None) -> Iterable[Chunk]:
+def input_chunks(path: Path, display: str, sniffed: Sniffed, sha16: str, ctx: FileContext, report: FileReport,
+                 kinds: Counter, tick=lambda *a: None, fees: FeeBook | None = None, on_plan=None) -> Iterable[Chunk]:
+    """The chunks of one input as its reader gives them, stamped with ``ctx`` (source file, event-type
+    fallback, column map); ``report`` gets the table and the reader's notes.  ``on_plan(plan, source_file)``
+    is told how each table's headers were mapped (tabular inputs).  Used by the ingest and the dry run."""
     def setup(plan: TablePlan, source_file: str | None = None) -> None:
+        if on_plan is not None:
+            on_plan(plan, source_file or ctx.source_file)
         ctx.default_event_type = plan.default_event_type
         if source_file:
             ctx.source_file = source_file
@@ -202,12 +217,13 @@ def _chunks(path: Path, display: str, sniffed: Sniffed, sha16: str, ctx: FileCon
             if note not in report.notes:
                 report.notes.append(note)
 
+    cmap = ctx.column_map
     if sniffed.format == "csv":
-        chunks = read_csv(path, sniffed.encoding, sniffed.delimiter, tick, setup)
+        chunks = read_csv(path, sniffed.encoding, sniffed.delimiter, tick, setup, cmap)
     elif sniffed.format == "xlsx":
-        chunks = read_xlsx(path, display, tick, setup)
+        chunks = read_xlsx(path, display, tick, setup, cmap)
     elif sniffed.format == "parquet":
-        chunks = read_parquet(path, tick, setup)
+        chunks = read_parquet(path, tick, setup, cmap)
     else:
         report.table = "events"
         if sniffed.format == "jsonl":
@@ -218,10 +234,11 @@ def _chunks(path: Path, display: str, sniffed: Sniffed, sha16: str, ctx: FileCon
 
 
 def _stamped(chunks: Iterable[Chunk], ctx: FileContext) -> Iterable[Chunk]:
-    """Copy the reader's current source file and event-type fallback onto each chunk."""
+    """Copy the reader's current source file, event-type fallback and column map onto each chunk."""
     for chunk in chunks:
         chunk.source_file = ctx.source_file
         chunk.default_event_type = ctx.default_event_type
+        chunk.column_map = ctx.column_map
         yield chunk
 
 
@@ -301,7 +318,7 @@ def _account(item: Prepared, writer: InputWriter, report: FileReport, kinds: Cou
 def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, progress: bool,
                  part_writer: PartWriterThread | None = None,
                  part_pool: "parallel.PiecePool | None" = None, reveal_pii: bool = False,
-                 fees: FeeBook | None = None) -> _Finishing | None:
+                 fees: FeeBook | None = None, column_map=None) -> _Finishing | None:
     """Read, normalise and queue one input; returns what is left to finish it (None: nothing to commit).
 
     ``fees`` holds the fee details of the workspace and of the inputs read before
@@ -324,7 +341,9 @@ def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, pr
         report.message = sniffed.reason or ""
         return None
     sha16 = report.sha256[:16]
-    ctx = FileContext(source_file=display, sha16=sha16)  # set up by the reader (in its thread)
+    tabular = sniffed.format in TABULAR_FORMATS
+    # set up by the reader (in its thread); a column map applies to tabular inputs only
+    ctx = FileContext(source_file=display, sha16=sha16, column_map=column_map if tabular else None)
     writer = InputWriter(ws, sha16, part_writer, reveal_pii=reveal_pii)
     kinds: Counter = Counter()
     bar = _Progress(path, report.size, progress)
@@ -335,7 +354,11 @@ def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, pr
         chunks = _Prefetch(parallel.prepared_pieces(part_pool, path, sniffed.encoding, sha16, display, tick), depth=1)
         prepared = chunks
     else:
-        chunks = _Prefetch(_chunks(path, display, sniffed, sha16, ctx, report, kinds, tick, fees))
+        def on_plan(plan: TablePlan, source_file: str) -> None:
+            if ctx.column_map is not None:
+                writer.quarantine_header = masking_header(plan, sniffed.delimiter or ",")
+
+        chunks = _Prefetch(input_chunks(path, display, sniffed, sha16, ctx, report, kinds, tick, fees, on_plan))
         prepared = (prepare_chunk(chunk, display, sha16, normalise) for chunk in chunks)
     try:
         missing_fee, first_missing = 0, None  # settlement codes without their fee detail: how many, the first
@@ -354,6 +377,8 @@ def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, pr
                 report.table = "fee_details"
         if fees is not None:
             fees.add(writer.fee_details)
+        if ctx.column_map is not None:
+            report.column_map = ctx.column_map.record()
         writer.close_async()
         return _Finishing(report, writer)
     except FileProblem as exc:
@@ -362,6 +387,8 @@ def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, pr
         if exc.unknown and report.format == "csv":
             report.format = "text"
         report.message = str(exc)
+        if tabular and ("nearest columns:" in report.message or "missing required column" in report.message):
+            report.message += f"; {dry_run_hint(display)}"
         _discard_counts(report)
     except (EOFError, OSError, zlib.error, UnicodeError) as exc:
         # truncated gzip, unreadable bytes: the file is broken, not rxring
@@ -388,7 +415,7 @@ def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, pr
     return None
 
 
-def ingest(paths, workspace, progress: bool = True, reveal_pii: bool = False) -> IngestReport:
+def ingest(paths, workspace, progress: bool = True, reveal_pii: bool = False, column_map=None) -> IngestReport:
     """Read input files into a workspace's canonical events, with full row accounting.
 
     Parameters
@@ -407,6 +434,11 @@ def ingest(paths, workspace, progress: bool = True, reveal_pii: bool = False) ->
         Keep the personal fields of quarantined rows unmasked in quarantine.csv;
         granted only once recorded in the workspace's ``reveals.jsonl``
         (:func:`rxring.reveal.permit_reveal`).
+    column_map : str, Path or ColumnMap, optional
+        The user's column map (``--columns FILE``, :mod:`rxring.ingest.columnmap`) for the
+        tabular inputs; recorded (path, SHA-256, content) in each such input's manifest entry.
+        A file already ingested with another map (or none) is not read again: the report
+        says so.
 
     Returns
     -------
@@ -439,6 +471,8 @@ def ingest(paths, workspace, progress: bool = True, reveal_pii: bool = False) ->
     if not paths:
         raise RxringError("no input given: name files or folders to ingest")
     limits()  # a bad RXRING_MAX_* variable stops here, before anything is read
+    if column_map is not None and not isinstance(column_map, ColumnMap):
+        column_map = load_column_map(column_map)  # so does a bad column map
     ws = create_workspace(workspace)
     # unmasked quarantine rows only once the reveal is recorded (in the workspace; once per CLI command)
     from ..reveal import permit_reveal  # rxring.reveal -> rxring.pii -> the ingest header aliases
@@ -446,7 +480,7 @@ def ingest(paths, workspace, progress: bool = True, reveal_pii: bool = False) ->
     reveal_pii = permit_reveal(reveal_pii, ws, {"quarantine": "unmasked", "inputs": [str(p) for p in paths]},
                                api="rxring.ingest")
     with _workspace_lock(ws):
-        return _ingest_locked(paths, ws, progress, reveal_pii)
+        return _ingest_locked(paths, ws, progress, reveal_pii, column_map)
 
 
 def _workspace_lock(ws: Workspace):
@@ -464,7 +498,21 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _ingest_locked(paths: list, ws: Workspace, progress: bool, reveal_pii: bool = False) -> IngestReport:
+def _map_note(previous: dict, column_map) -> str | None:
+    """Why a tabular file already ingested is not read again with this run's column map (None: same map)."""
+    if previous.get("format") not in TABULAR_FORMATS:
+        return None
+    before = previous.get("column_map") or None
+    if (before or {}).get("sha256") == (column_map.sha256 if column_map is not None else None):
+        return None
+    was = f"with column map {before.get('path')} (SHA-256 {before.get('sha256', '')[:12]})" if before else "without a column map"
+    now = f"column map {column_map.path} (SHA-256 {column_map.sha256[:12]})" if column_map is not None else "no column map"
+    return (f"already ingested {was}; read with {now} it would be a different reading of the same file: nothing "
+            f"added, its events are those of the first reading (ingest it into a new workspace to read it this way)")
+
+
+def _ingest_locked(paths: list, ws: Workspace, progress: bool, reveal_pii: bool = False,
+                   column_map=None) -> IngestReport:
     cleanup_temporaries(ws.root)
     inputs = collect_inputs(paths, skip=ws.root)
     manifest = ws.manifest()
@@ -545,9 +593,13 @@ def _ingest_locked(paths: list, ws: Workspace, progress: bool, reveal_pii: bool 
                 if previous.get("path") != display:  # another file (or name) with known content
                     entry.message = f"skipped as a duplicate of {previous.get('path')} (same content, SHA-256)"
                     remember("duplicates", entry, path, duplicate_of=previous.get("path"))
+                else:
+                    entry.message = _map_note(previous, column_map) or ""
+                    entry.column_map = previous.get("column_map")
                 continue
             try:
-                finishing = _ingest_file(ws, path, display, entry, progress, part_writer, part_pool, reveal_pii, fees)
+                finishing = _ingest_file(ws, path, display, entry, progress, part_writer, part_pool, reveal_pii, fees,
+                                         column_map)
             except BaseException:
                 # as if read one by one: the inputs before this one are committed first
                 while pending:

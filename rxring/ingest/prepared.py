@@ -71,7 +71,7 @@ def prepare_chunk(chunk: Chunk, display: str, sha16: str, normaliser=normalise) 
     if chunk.records is not None and chunk.records.num_rows:
         records = explode_codes(chunk.records)
         ctx = FileContext(source_file=source_file, sha16=sha16, default_event_type=chunk.default_event_type,
-                          raw_lookup=chunk.raw_lookup)
+                          raw_lookup=chunk.raw_lookup, column_map=chunk.column_map)
         out.events, out.quarantine = normaliser(records, ctx, keep_dictionaries=True)
         out.records = records.num_rows
     return out

@@ -193,6 +193,9 @@ class InputWriter:
                  reveal_pii: bool = False):
         self.ws = ws
         self.reveal_pii = reveal_pii
+        #: The header line quarantined rows are masked by (None: read from the source file); set for a
+        #: file read with a column map, whose headers the masker would not know.
+        self.quarantine_header: str | None = None
         self.part_name = part_name
         self.part_path = ws.part_path(part_name)
         self._tmp_part = self.part_path.with_suffix(".parquet.tmp")
@@ -254,7 +257,8 @@ class InputWriter:
             piece = list(islice(rows, QUARANTINE_SLICE))
             if not piece:
                 return
-            self._quarantine_csv.writerows(mask_quarantine_rows(piece, reveal=self.reveal_pii))
+            self._quarantine_csv.writerows(mask_quarantine_rows(piece, header=self.quarantine_header,
+                                                                    reveal=self.reveal_pii))
             self.quarantined += len(piece)
 
     def add_deletions(self, deletions: list[dict]) -> None:

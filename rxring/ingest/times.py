@@ -5,7 +5,12 @@ carry an offset (``+08:00``, ``Z``, ``+0100``) are converted to Asia/Shanghai an
 the offset dropped, so the event table holds naive local times throughout.
 Accepted spellings: ISO 8601 (``2026-03-01 14:31:55``, ``2026-03-01T14:31:55.123+08:00``),
 slashes (``2026/3/1 14:31``), compact NHSA forms (``20260301143155``,
-``20260301``), Chinese dates (``2026年3月1日 14:31``) and Excel datetimes.
+``20260301``), Chinese dates (``2026年3月1日 14:31``, ``2026年5月3日 10时``,
+``2026年5月3日 10时30分15秒``), Excel datetimes, and Excel serial day numbers
+written as text (``45780.4375`` = 2025-05-03 10:30, days since 1899-12-30;
+only 20000-99999, 1954-2173).  The Chinese and serial forms are tried only on
+what the other spellings left unread, so their results never change.  A time of
+day alone (``10时30分15秒``) is no event time.
 """
 
 from __future__ import annotations
@@ -15,7 +20,18 @@ import pandas as pd
 
 from ..schema import LOCAL_TZ
 
-__all__ = ["parse_times", "parse_dates"]
+__all__ = ["parse_times", "parse_dates", "TRIED_FORMATS"]
+
+#: What :func:`parse_times` tries, in words (for the quarantine reason of a time it cannot read).
+TRIED_FORMATS = ("ISO 8601", "YYYYMMDD[hhmmss]", "YYYY/M/D[ h:m[:s]]", "YYYY年M月D日[ H时[M分[S秒]]]",
+                 "Excel serial day (20000-99999)")
+
+_EXCEL_SERIAL = r"\d{5}(?:\.\d+)?"
+_EXCEL_EPOCH = np.datetime64("1899-12-30T00:00:00", "us")
+_CHINESE = (r"(?P<year>\d{4})\s*年\s*(?P<month>\d{1,2})\s*月\s*(?P<day>\d{1,2})\s*[日号]?"
+            r"(?:\s*(?P<hour>\d{1,2})\s*[时時点點:：]"
+            r"(?:\s*(?P<minute>\d{1,2})\s*(?:分|[:：](?=\d))"
+            r"(?:\s*(?P<second>\d{1,2})\s*秒?)?)?)?")
 
 _OFFSET = r"(?:[zZ]|[+-]\d{2}:?\d{2})$"
 
@@ -48,6 +64,32 @@ def _parse_naive(text: pd.Series) -> pd.Series:
                 .str.strip()
             )
             out.loc[other.index] = pd.to_datetime(cleaned, errors="coerce", format="mixed")
+    still = out.isna() & text.notna()
+    if still.any():
+        left = text[still]
+        out.loc[left.index] = _serial_or_chinese(left)
+    return out
+
+
+def _serial_or_chinese(text: pd.Series) -> pd.Series:
+    """Excel serial days (``45780.4375``) and Chinese dates with 时分秒, vectorised; NaT otherwise."""
+    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
+    serial = text.str.fullmatch(_EXCEL_SERIAL).fillna(False).astype(bool)
+    if serial.any():
+        days = pd.to_numeric(text[serial], errors="coerce").astype("float64")
+        days = days[days >= 20_000]
+        micros = np.round(days.to_numpy() * 86_400) * 1_000_000  # to the second, as Excel shows it
+        out.loc[days.index] = _EXCEL_EPOCH + micros.astype("int64").astype("timedelta64[us]")
+    rest = text[~serial]
+    if len(rest):
+        parts = rest.str.extract("^" + _CHINESE + "$")
+        found = parts["year"].notna()
+        if found.any():
+            parts = parts[found].fillna({"hour": "0", "minute": "0", "second": "0"}).astype("int64")
+            sane = (parts["hour"] < 24) & (parts["minute"] < 60) & (parts["second"] < 60)
+            parts = parts[sane]
+            if len(parts):
+                out.loc[parts.index] = pd.to_datetime(parts, errors="coerce")
     return out
 
 

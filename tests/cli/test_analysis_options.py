@@ -15,7 +15,7 @@ from rxring.schema import EVENT_TYPES, RULES
 FIELDS = dataclasses.fields(AnalysisOptions)
 # The analyze options that are not analysis thresholds.
 OTHER_FLAGS = {"--workspace", "--backend", "--engine", "--neo4j", "--spark-master", "--progress", "--no-progress",
-               "--limit", "--json", "--reveal-pii", "--operator", "--help", "--input-limit"}
+               "--limit", "--json", "--reveal-pii", "--operator", "--help", "--input-limit", "--columns"}
 
 
 def _flag(field) -> str:

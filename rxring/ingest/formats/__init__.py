@@ -77,6 +77,8 @@ class Chunk:
         Messages skipped because their interface carries no trace code, by infno.
     missing_fee : list of (line, feedetl_sn)
         Settlement codes whose fee detail was not found (accepted, with a note).
+    column_map : ColumnMap or None
+        The user's column map the file is read with (stamped by the pipeline; tabular files).
     """
 
     records: pa.Table | None = None
@@ -91,3 +93,4 @@ class Chunk:
     fee_details: list[dict] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)
     missing_fee: list = field(default_factory=list)
+    column_map: object | None = None

@@ -43,13 +43,14 @@ import pyarrow.parquet as pq
 from ...schema import MASTER_COLUMNS
 from ..aliases import COLUMN_ALIASES, SALE_HINT_COLUMNS, map_headers, normalise_header
 from ..normalise import NUMBER_COLUMNS
+from ..suggest import suggestion_line
 from ..sniff import (RATIO_GRACE, InputLimit, Utf8Recoder, check_zip_inflation, is_gzip, limit_hint, limits,
                      open_binary, raw_position, text_stream, zip_source)
 from ..strings import string_parts
 from . import Chunk, FileProblem
 from .jsonfmt import RAW_KEEP, bounded_lines
 
-__all__ = ["TablePlan", "plan_table", "read_csv", "read_xlsx", "read_parquet", "MASTER_ALIASES",
+__all__ = ["TablePlan", "plan_table", "describe_headers", "masking_header", "plan_headers", "read_csv", "read_xlsx", "read_parquet", "MASTER_ALIASES",
            "PARQUET_DICTIONARY_COLUMNS"]
 
 CSV_BLOCK = 16 << 20
@@ -93,6 +94,9 @@ class TablePlan:
     mapping: dict[str, str]  # canonical -> header
     default_event_type: str | None = None
     notes: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # canonical -> "map" (the user's column map) or "alias"
+    headers: list[str] = field(default_factory=list)  # the table's headers as read
+    unmapped: list[str] = field(default_factory=list)  # headers no column was taken from
 
 
 def _master_mapping(headers: list[str], name: str) -> dict[str, str]:
@@ -106,29 +110,58 @@ def _master_mapping(headers: list[str], name: str) -> dict[str, str]:
     return mapping
 
 
-def plan_table(headers: list[str]) -> TablePlan:
-    """Decide what a table is from its headers.
+def _with_suggestions(message: str, unmapped: list[str]) -> str:
+    line = suggestion_line(unmapped)
+    return f"{message}; {line}" if line else message
+
+
+def plan_table(headers: list[str], column_map=None) -> TablePlan:
+    """Decide what a table is from its headers (and the user's column map, when given).
+
+    ``column_map`` (:class:`~rxring.ingest.columnmap.ColumnMap`): its headers win over
+    the aliases; its default site id makes a site column optional; ``untyped_are_sales``
+    decides what a table without an event-type column is.
 
     Raises
     ------
     FileProblem
-        When a required column is missing or the table is neither events nor a master.
+        When a required column is missing or the table is neither events nor a master;
+        the message ends with the nearest columns of the headers no alias matched.
     """
-    mapping = map_headers(headers)
+    user = column_map.columns if column_map is not None else None
+    mapping = map_headers(headers, user)
+    sources = {c: "map" if user and normalise_header(h) in user else "alias" for c, h in mapping.items()}
+    taken = set(mapping.values())
+    unmapped = [h for h in headers if h not in taken]
     if "trace_code" in mapping:
-        missing = [c for c in ("site_id", "event_time") if c not in mapping]
+        required = ["site_id", "event_time"]
+        if column_map is not None and column_map.default_site_id:
+            required.remove("site_id")
+        missing = [c for c in required if c not in mapping]
         if missing:
             looked = "; ".join(f"{c}: {', '.join(COLUMN_ALIASES[c][:6])}" for c in missing)
-            raise FileProblem(f"missing required column {', '.join(missing)} (looked for {looked})")
-        plan = TablePlan("events", mapping)
+            raise FileProblem(_with_suggestions(f"missing required column {', '.join(missing)} (looked for {looked})",
+                                                unmapped))
+        plan = TablePlan("events", mapping, sources=sources, unmapped=unmapped, headers=list(headers))
+        if column_map is not None and column_map.default_site_id and "site_id" not in mapping:
+            plan.notes.append(f"no site column: rows read at site {column_map.default_site_id} (the column map's "
+                              "default_site_id)")
         if "event_type" not in mapping:
+            said = column_map.untyped_are_sales if column_map is not None else None
+            if said is False:
+                raise FileProblem(_with_suggestions(
+                    "missing required column event_type (the column map says a file without one is not sales)",
+                    unmapped))
+            if said:
+                plan.default_event_type = "dispense"
+                plan.notes.append("no event-type column: rows read as dispense (the column map's untyped_are_sales)")
+                return plan
             norm = {normalise_header(h): h for h in headers}
             hints = [norm[h] for h in SALE_HINT_COLUMNS if h in norm]
             if not hints:
-                raise FileProblem(
+                raise FileProblem(_with_suggestions(
                     "missing required column event_type (业务类型/事件类型/event_type), and no sale columns "
-                    "(销售时间, 人员编号, 结算ID) to infer that the rows are sales"
-                )
+                    "(销售时间, 人员编号, 结算ID) to infer that the rows are sales", unmapped))
             plan.default_event_type = "dispense"
             plan.notes.append(f"no event-type column: rows read as dispense (sale columns {', '.join(hints)})")
         return plan
@@ -141,11 +174,59 @@ def plan_table(headers: list[str]) -> TablePlan:
     if best:
         return TablePlan(best, best_mapping)
     shown = ", ".join(str(h)[:24] for h in headers[:6]) + (", …" if len(headers) > 6 else "")
-    raise FileProblem(
+    raise FileProblem(_with_suggestions(
         f"a table without a trace-code column (追溯码, 药品追溯码, drug_trac_codg, trace_code) that is not a "
-        f"master table (sites, products, patients, prescribers); headers: {shown}",
+        f"master table (sites, products, patients, prescribers); headers: {shown}", unmapped),
         unknown=True,
     )
+
+
+def masking_header(plan: TablePlan, delimiter: str = ",") -> str | None:
+    """A header line naming the columns a user's map gave by their canonical names (so the quarantine
+    masker finds patient and prescriber ids under headers it does not know); None without such columns."""
+    if "map" not in plan.sources.values() or not plan.headers:
+        return None
+    canonical = {h: c.lstrip("_") for c, h in plan.mapping.items()}
+    return delimiter.join(canonical.get(h, h) for h in plan.headers)
+
+
+def describe_headers(headers: list[str], column_map=None) -> TablePlan:
+    """How headers would map, without deciding what the table is (kind "unknown"); never raises."""
+    user = column_map.columns if column_map is not None else None
+    mapping = map_headers(headers, user)
+    sources = {c: "map" if user and normalise_header(h) in user else "alias" for c, h in mapping.items()}
+    taken = set(mapping.values())
+    return TablePlan("unknown", mapping, sources=sources, unmapped=[h for h in headers if h not in taken])
+
+
+def plan_headers(path: Path, sniffed, column_map=None) -> list[tuple[str, TablePlan]]:
+    """The header mapping of a tabular file that could not be planned (for the dry run): one
+    ``(source, plan)`` for a CSV or Parquet file, one per sheet of a workbook (its first non-empty
+    row); empty when the headers cannot be read either."""
+    try:
+        if sniffed.format == "csv":
+            return [(str(path), describe_headers(_csv_header(path, sniffed.encoding, sniffed.delimiter), column_map))]
+        if sniffed.format == "parquet" and not is_gzip(path):
+            return [(str(path), describe_headers(pq.ParquetFile(str(path)).schema_arrow.names, column_map))]
+        if sniffed.format == "xlsx":
+            import openpyxl
+
+            workbook = openpyxl.load_workbook(_checked_workbook(path), read_only=True, data_only=True)
+            try:
+                out = []
+                for sheet in workbook.worksheets:
+                    for row in sheet.iter_rows(max_row=20, values_only=True):
+                        cells = [_cell_text(v, False) for v in row]
+                        if any(c and c.strip() for c in cells):
+                            out.append((f"{path}#{sheet.title}", describe_headers(_dedupe([c or "" for c in cells]),
+                                                                                  column_map)))
+                            break
+                return out
+            finally:
+                workbook.close()
+    except Exception:  # noqa: BLE001 - only a description; the file's own error is reported
+        return []
+    return []
 
 
 def master_frame(frame: pd.DataFrame, plan: TablePlan, first_line: int) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
@@ -347,14 +428,15 @@ class _TooManyBadRows(Exception):
     """More than :data:`MAX_BAD_ROWS_PER_BLOCK` malformed rows in one parse block."""
 
 
-def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None], ctx_setup: Callable[[TablePlan], None]) -> Iterator[Chunk]:
+def read_csv(path: Path, encoding: str, delimiter: str, tick: Callable[..., None], ctx_setup: Callable[[TablePlan], None],
+             column_map=None) -> Iterator[Chunk]:
     """Stream a delimited text file as chunks.
 
     ``ctx_setup`` is called once with the table plan (before the first chunk) so the
     caller can set the event-type fallback and notes; ``tick`` updates progress.
     """
     names = _csv_header(path, encoding, delimiter)
-    plan = plan_table(names)
+    plan = plan_table(names, column_map)
     ctx_setup(plan)
     if plan.kind != "events":
         yield from _read_master_csv(path, encoding, delimiter, names, plan)
@@ -730,7 +812,7 @@ def _cell_text(value, is_code: bool):
 
 
 def read_xlsx(path: Path, display: str, tick: Callable[[], None],
-              ctx_setup: Callable[[TablePlan, str], None]) -> Iterator[Chunk]:
+              ctx_setup: Callable[[TablePlan, str], None], column_map=None) -> Iterator[Chunk]:
     """Read every sheet that has a recognisable header row (searched in its first 20 rows).
 
     ``ctx_setup(plan, source_file)`` is called per sheet before its chunks; the source
@@ -753,7 +835,7 @@ def read_xlsx(path: Path, display: str, tick: Callable[[], None],
                 if not any(c and c.strip() for c in cells):
                     continue
                 try:
-                    plan = plan_table(_dedupe([c or "" for c in cells]))
+                    plan = plan_table(_dedupe([c or "" for c in cells]), column_map)
                     header_row = number
                     break
                 except FileProblem as exc:
@@ -953,7 +1035,8 @@ def _check_parquet(metadata) -> None:
                          f"({limit_hint('max_decompressed')}); nothing from it was kept")
 
 
-def read_parquet(path: Path, tick: Callable[[], None], ctx_setup: Callable[[TablePlan], None]) -> Iterator[Chunk]:
+def read_parquet(path: Path, tick: Callable[[], None], ctx_setup: Callable[[TablePlan], None],
+                 column_map=None) -> Iterator[Chunk]:
     """Stream a Parquet file in record batches (canonical or aliased column names).
 
     Low-cardinality pass-through columns stored dictionary-encoded are read as
@@ -972,7 +1055,7 @@ def read_parquet(path: Path, tick: Callable[[], None], ctx_setup: Callable[[Tabl
             source = lambda: str(path)  # noqa: E731
         parquet = pq.ParquetFile(source())
         _check_parquet(parquet.metadata)
-        plan = plan_table(parquet.schema_arrow.names)
+        plan = plan_table(parquet.schema_arrow.names, column_map)
         dictionaries = _dictionary_headers(parquet, plan)
         if dictionaries:
             parquet = pq.ParquetFile(source(), read_dictionary=dictionaries)
