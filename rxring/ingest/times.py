@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..schema import LOCAL_TZ
 
@@ -30,7 +32,7 @@ _EXCEL_SERIAL = r"\d{5}(?:\.\d+)?"
 _EXCEL_EPOCH = np.datetime64("1899-12-30T00:00:00", "us")
 _CHINESE = (r"(?P<year>\d{4})\s*年\s*(?P<month>\d{1,2})\s*月\s*(?P<day>\d{1,2})\s*[日号]?"
             r"(?:\s*(?P<hour>\d{1,2})\s*[时時点點:：]"
-            r"(?:\s*(?P<minute>\d{1,2})\s*(?:分|[:：](?=\d))"
+            r"(?:\s*(?P<minute>\d{1,2})\s*[分:：]"
             r"(?:\s*(?P<second>\d{1,2})\s*秒?)?)?)?")
 
 _OFFSET = r"(?:[zZ]|[+-]\d{2}:?\d{2})$"
@@ -54,6 +56,15 @@ def _parse_naive(text: pd.Series) -> pd.Series:
             fmt8 = pd.to_datetime(c.where(c.str.len() == 8), format="%Y%m%d", errors="coerce")
             out.loc[c.index] = fmt14.fillna(fmt8)
         other = rest[~compact]
+        # Chinese times of day (时分秒) and Excel serial days: straight to their own parser, columnar
+        # (the dateutil parser below, one value at a time, reads none of them)
+        arr = pa.array(other.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+        own = pc.fill_null(pc.or_(pc.match_substring_regex(arr, "[时時点點分秒]"),
+                                  pc.match_substring_regex(arr, r"^[2-9]\d{4}(?:\.\d+)?$")), False)
+        own = own.to_numpy(zero_copy_only=False)
+        if own.any():
+            out.loc[other.index[own]] = _serial_or_chinese(other[own])
+            other = other[~own]
         if len(other):
             cleaned = (
                 other.str.replace("年", "-", regex=False)
@@ -72,25 +83,34 @@ def _parse_naive(text: pd.Series) -> pd.Series:
 
 
 def _serial_or_chinese(text: pd.Series) -> pd.Series:
-    """Excel serial days (``45780.4375``) and Chinese dates with 时分秒, vectorised; NaT otherwise."""
+    """Excel serial days (``45780.4375``) and Chinese dates with 时分秒, columnar (Arrow); NaT otherwise."""
     out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
-    serial = text.str.fullmatch(_EXCEL_SERIAL).fillna(False).astype(bool)
-    if serial.any():
-        days = pd.to_numeric(text[serial], errors="coerce").astype("float64")
-        days = days[days >= 20_000]
-        micros = np.round(days.to_numpy() * 86_400) * 1_000_000  # to the second, as Excel shows it
-        out.loc[days.index] = _EXCEL_EPOCH + micros.astype("int64").astype("timedelta64[us]")
-    rest = text[~serial]
-    if len(rest):
-        parts = rest.str.extract("^" + _CHINESE + "$")
-        found = parts["year"].notna()
-        if found.any():
-            parts = parts[found].fillna({"hour": "0", "minute": "0", "second": "0"}).astype("int64")
-            sane = (parts["hour"] < 24) & (parts["minute"] < 60) & (parts["second"] < 60)
-            parts = parts[sane]
-            if len(parts):
-                out.loc[parts.index] = pd.to_datetime(parts, errors="coerce")
-    return out
+    if not len(text):
+        return out
+    arr = pa.array(text.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    serial = pc.fill_null(pc.match_substring_regex(arr, "^" + _EXCEL_SERIAL + "$"), False)
+    values = out.to_numpy(copy=True)
+    if pc.any(serial).as_py():
+        rows = np.flatnonzero(serial.to_numpy(zero_copy_only=False))
+        days = pc.cast(pc.take(arr, pa.array(rows)), pa.float64()).to_numpy()
+        ok = days >= 20_000
+        micros = np.round(days[ok] * 86_400) * 1_000_000  # to the second, as Excel shows it
+        values[rows[ok]] = _EXCEL_EPOCH + micros.astype("int64").astype("timedelta64[us]")
+    found = pc.extract_regex(arr, "^" + _CHINESE + "$")
+    matched = pc.fill_null(pc.and_(pc.is_valid(found), pc.invert(serial)), False)
+    if pc.any(matched).as_py():
+        rows = np.flatnonzero(matched.to_numpy(zero_copy_only=False))
+        found = pc.take(found, pa.array(rows))
+        parts = {}
+        for name in ("year", "month", "day", "hour", "minute", "second"):
+            field = pc.struct_field(found, [found.type.get_field_index(name)])
+            field = pc.if_else(pc.equal(field, ""), "0", field)  # a part not written: 0
+            parts[name] = pc.cast(field, pa.int64()).to_numpy()
+        sane = (parts["hour"] < 24) & (parts["minute"] < 60) & (parts["second"] < 60)
+        if sane.any():
+            frame = pd.DataFrame({k: v[sane] for k, v in parts.items()})
+            values[rows[sane]] = pd.to_datetime(frame, errors="coerce").to_numpy().astype("datetime64[us]")
+    return pd.Series(values, index=text.index, dtype="datetime64[us]")
 
 
 def parse_times(values: pd.Series) -> pd.Series:
