@@ -829,7 +829,7 @@ def read_xlsx(path: Path, display: str, tick: Callable[[], None],
         found = []
         problems = []
         for sheet in workbook.worksheets:
-            header_row, plan = None, None
+            header_row, plan, nearest = None, None, ""
             for number, row in enumerate(sheet.iter_rows(max_row=20, values_only=True), start=1):
                 cells = [_cell_text(v, False) for v in row]
                 if not any(c and c.strip() for c in cells):
@@ -842,10 +842,13 @@ def read_xlsx(path: Path, display: str, tick: Callable[[], None],
                     if "missing required column" in str(exc):
                         problems.append(f"sheet {sheet.title}: {exc}")
                         break
+                    if not nearest and "; nearest columns: " in str(exc):  # the first row that looks like a header
+                        nearest = "; nearest columns: " + str(exc).split("; nearest columns: ", 1)[1]
             if plan is not None:
                 found.append((sheet, header_row, plan))
             elif not problems or not problems[-1].startswith(f"sheet {sheet.title}:"):
-                problems.append(f"sheet {sheet.title}: no header row with a trace-code column or master-table columns")
+                problems.append(f"sheet {sheet.title}: no header row with a trace-code column or master-table "
+                                f"columns{nearest}")
         if not found:
             raise FileProblem("; ".join(problems) or "workbook has no sheets")
         yield from _xlsx_sheets(found, workbook, display, tick, ctx_setup)
