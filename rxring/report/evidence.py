@@ -241,7 +241,9 @@ def _case_files(case: CaseData, ring: dict, masker: Masker, tool: dict) -> dict[
         "findings": [times(f) for f in per_lang["en"][1]],
         "personal_data": "revealed" if masker.reveal else "masked",
         "tool": tool,
-        "inputs": [{"path": i["path"], "sha256": i.get("sha256")} for i in inputs],
+        # how each file was read: the column map (rxring ingest --columns) it was read with, if any
+        "inputs": [{"path": i["path"], "sha256": i.get("sha256"),
+                    **({"column_map": i["column_map"]} if i.get("column_map") else {})} for i in inputs],
     }
     files["case.json"] = dumps(case_json).encode("utf-8")
     return files

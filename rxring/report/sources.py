@@ -9,12 +9,36 @@ ingest), and otherwise say why it is not shown.
 from __future__ import annotations
 
 import hashlib
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..pii import HEADER_SCAN_LINES, decode_line, find_header_line
+from ..pii import HEADER_SCAN_LINES, decode_line, find_header_line, split_header
 
-__all__ = ["SourceLine", "manifest_inputs", "read_source_lines", "sha256_file", "MAX_RAW_CHARS"]
+__all__ = ["SourceLine", "manifest_inputs", "read_source_lines", "sha256_file", "MAX_RAW_CHARS", "mapped_header"]
+
+# a column map's column -> the header name the masker knows it by
+_MASKER_NAMES = {"prescriber_name": "prsc_dr_name"}
+
+
+def mapped_header(header: str, column_map: dict | None) -> str:
+    """``header`` with the headers a user's column map (``rxring ingest --columns``, as the manifest
+    records it: path, sha256, content) named given their canonical names, so that the masker finds
+    the personal columns under headers it does not know; ``header`` itself without a map."""
+    if not header or not column_map or not column_map.get("content"):
+        return header
+    try:
+        columns = tomllib.loads(column_map["content"]).get("columns", {})
+    except (tomllib.TOMLDecodeError, AttributeError, TypeError):
+        return header
+    split = split_header(header)
+    if split is None or not isinstance(columns, dict):
+        return header
+    from ..ingest.aliases import normalise_header
+
+    names, delimiter = split
+    wanted = {normalise_header(h): _MASKER_NAMES.get(c, c) for h, c in columns.items() if isinstance(c, str)}
+    return delimiter.join(wanted.get(normalise_header(n), n) for n in names)
 
 MAX_RAW_CHARS = 8000
 _BINARY_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".parquet", ".zip", ".gz")
@@ -137,6 +161,8 @@ def read_source_lines(wanted: dict[str, set[int]], manifest: dict, workspace_roo
                         if not remaining and number >= HEADER_SCAN_LINES:
                             break
             header = find_header_line(first)
+            read_with = next((i.get("column_map") for i in inputs if recorded_sha and i.get("sha256") == recorded_sha), None)
+            header = mapped_header(header, read_with)
             for number, text in found.items():
                 out[(source_file, number)] = SourceLine(source_file, number, "ok", text, header)
             for line in remaining:

@@ -220,3 +220,17 @@ def test_value_suggestions(value, etype):
 
 def test_suggestions_are_never_applied(export, tmp_path):
     assert ingest([export], tmp_path / "ws", progress=False).files[0].accepted == 0
+
+
+def test_evidence_source_rows_know_the_map(export, tmp_path):
+    """Evidence masks a source row by column: with the manifest's map, the user's headers are known."""
+    from rxring.report.sources import read_source_lines
+    from rxring.workspace import Workspace
+
+    ws = tmp_path / "ws"
+    ingest([export], ws, progress=False, column_map=MAP)
+    manifest = Workspace(ws).manifest()
+    found = read_source_lines({export.as_posix(): {2}}, manifest, ws)[(export.as_posix(), 2)]
+    assert found.status == "ok"
+    assert found.header.split(",")[:3] == ["trace_code", "event_time", "site_id"]
+    assert "patient_id" in found.header.split(",")
