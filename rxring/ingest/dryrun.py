@@ -45,7 +45,7 @@ def _table_entry(plan: TablePlan, source_file: str) -> dict:
         "mapping": [{"header": h, "column": _MAP_NAMES.get(c, c), "source": plan.sources.get(c, "alias")}
                     for c, h in plan.mapping.items()],
         "unmapped": [{"header": h, "suggestions": [{"column": c, "score": s, "like": a}
-                                                   for c, s, a in suggest_columns(h)]}
+                                                   for c, s, a in suggest_columns(h, exclude=plan.mapping)]}
                      for h in plan.unmapped],
         "default_event_type": plan.default_event_type,
         "notes": list(plan.notes),

@@ -77,8 +77,10 @@ def _ranked(text: str, table: dict[str, tuple[str, ...]], limit: int) -> list[tu
     return ranked[:limit]
 
 
-def suggest_columns(header: str, limit: int = 3) -> list[tuple[str, float, str]]:
+def suggest_columns(header: str, limit: int = 3, exclude=()) -> list[tuple[str, float, str]]:
     """The nearest canonical columns of a header: ``(column, score, the alias it is like)``, best first.
+
+    ``exclude``: columns not to suggest (those another header of the table already gives).
 
     Examples
     --------
@@ -88,7 +90,8 @@ def suggest_columns(header: str, limit: int = 3) -> list[tuple[str, float, str]]
     norm = normalise_header(header)
     if not norm:
         return []
-    table = {_COLUMN_NAMES.get(c, c): aliases for c, aliases in COLUMN_ALIASES.items() if c in _COLUMN_NAMES}
+    table = {_COLUMN_NAMES.get(c, c): aliases for c, aliases in COLUMN_ALIASES.items()
+             if c in _COLUMN_NAMES and c not in exclude and _COLUMN_NAMES[c] not in exclude}
     return _ranked(norm, table, limit)
 
 
@@ -120,12 +123,24 @@ def toml_snippet(headers: dict[str, list], values: dict[str, list], note: str = 
     if note:
         lines.append(f"# {note}")
     lines.append("[columns]")
+    # one header per column (a map naming a column twice is refused): the best-scoring header takes it
+    chosen: dict[str, tuple] = {}
+    used: set[str] = set()
+    for header in sorted(headers, key=lambda h: -(headers[h][0][1] if headers[h] else 0)):
+        free = [f for f in headers[header] if f[0] not in used]
+        if free:
+            chosen[header] = free[0]
+            used.add(free[0][0])
     for header, found in headers.items():
-        if found:
-            column, score, alias = found[0]
-            others = ", ".join(c for c, _, _ in found[1:])
+        if header in chosen:
+            column, score, alias = chosen[header]
+            others = ", ".join(c for c, _, _ in found if c != column)
             more = f"; or {others}" if others else ""
             lines.append(f"{_quoted(header)} = {_quoted(column)}  # like {alias} ({score:.2f}){more}")
+        elif found:
+            taken = ", ".join(c for c, _, _ in found)
+            lines.append(f"# {_quoted(header)} = {_quoted(found[0][0])}  # like {found[0][2]}, but {taken} "
+                         "already given to another header: one header per column")
         else:
             lines.append(f"# {_quoted(header)} = \"\"  # no suggestion: a column of {', '.join(MAP_COLUMNS)}, or leave it out")
     if values:
@@ -141,11 +156,12 @@ def toml_snippet(headers: dict[str, list], values: dict[str, list], note: str = 
     return "\n".join(lines) + "\n"
 
 
-def suggestion_line(headers) -> str:
-    """One line of suggestions for headers no alias matched ("" when there is none)."""
+def suggestion_line(headers, exclude=()) -> str:
+    """One line of suggestions for headers no alias matched ("" when there is none); ``exclude``:
+    the columns the table's other headers already give."""
     pairs = []
     for header in headers:
-        found = suggest_columns(header, limit=1)
+        found = suggest_columns(header, limit=1, exclude=exclude)
         if found:
             pairs.append(f"{header} -> {found[0][0]}")
     if not pairs:

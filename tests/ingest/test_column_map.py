@@ -234,3 +234,16 @@ def test_evidence_source_rows_know_the_map(export, tmp_path):
     assert found.status == "ok"
     assert found.header.split(",")[:3] == ["trace_code", "event_time", "site_id"]
     assert "patient_id" in found.header.split(",")
+
+
+def test_dry_run_counts_match_the_ingest_on_every_fixture_format(tmp_path):
+    """NHSA JSON/JSONL, EPCIS, CSV (GBK, BOM), canonical: the dry run counts what the ingest then counts."""
+    folder = FIXTURES / "ingest"
+    looked = {f["path"]: f for f in dry_run([folder])}
+    report = ingest([folder], tmp_path / "ws", progress=False)
+    assert len(looked) == len(report.files)
+    for f in report.files:
+        seen = looked[f.path]
+        assert (seen["read"], seen["accepted"], seen["quarantined"], seen["skipped"]) == (
+            f.read, f.accepted, f.quarantined, f.skipped), f.path
+        assert sum(q["count"] for q in seen["quarantine"]) == f.quarantined, f.path

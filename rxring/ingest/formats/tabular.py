@@ -110,8 +110,8 @@ def _master_mapping(headers: list[str], name: str) -> dict[str, str]:
     return mapping
 
 
-def _with_suggestions(message: str, unmapped: list[str]) -> str:
-    line = suggestion_line(unmapped)
+def _with_suggestions(message: str, unmapped: list[str], mapped=()) -> str:
+    line = suggestion_line(unmapped, exclude=mapped)
     return f"{message}; {line}" if line else message
 
 
@@ -141,7 +141,7 @@ def plan_table(headers: list[str], column_map=None) -> TablePlan:
         if missing:
             looked = "; ".join(f"{c}: {', '.join(COLUMN_ALIASES[c][:6])}" for c in missing)
             raise FileProblem(_with_suggestions(f"missing required column {', '.join(missing)} (looked for {looked})",
-                                                unmapped))
+                                                unmapped, mapping))
         plan = TablePlan("events", mapping, sources=sources, unmapped=unmapped, headers=list(headers))
         if column_map is not None and column_map.default_site_id and "site_id" not in mapping:
             plan.notes.append(f"no site column: rows read at site {column_map.default_site_id} (the column map's "
@@ -151,7 +151,7 @@ def plan_table(headers: list[str], column_map=None) -> TablePlan:
             if said is False:
                 raise FileProblem(_with_suggestions(
                     "missing required column event_type (the column map says a file without one is not sales)",
-                    unmapped))
+                    unmapped, mapping))
             if said:
                 plan.default_event_type = "dispense"
                 plan.notes.append("no event-type column: rows read as dispense (the column map's untyped_are_sales)")
@@ -161,7 +161,7 @@ def plan_table(headers: list[str], column_map=None) -> TablePlan:
             if not hints:
                 raise FileProblem(_with_suggestions(
                     "missing required column event_type (业务类型/事件类型/event_type), and no sale columns "
-                    "(销售时间, 人员编号, 结算ID) to infer that the rows are sales", unmapped))
+                    "(销售时间, 人员编号, 结算ID) to infer that the rows are sales", unmapped, mapping))
             plan.default_event_type = "dispense"
             plan.notes.append(f"no event-type column: rows read as dispense (sale columns {', '.join(hints)})")
         return plan
@@ -176,7 +176,7 @@ def plan_table(headers: list[str], column_map=None) -> TablePlan:
     shown = ", ".join(str(h)[:24] for h in headers[:6]) + (", …" if len(headers) > 6 else "")
     raise FileProblem(_with_suggestions(
         f"a table without a trace-code column (追溯码, 药品追溯码, drug_trac_codg, trace_code) that is not a "
-        f"master table (sites, products, patients, prescribers); headers: {shown}", unmapped),
+        f"master table (sites, products, patients, prescribers); headers: {shown}", unmapped, mapping),
         unknown=True,
     )
 
