@@ -23,7 +23,8 @@ __all__ = ["COMMANDS", "ingest_command", "code_command", "echo_ingest_summary"]
 @opt.input_limits
 @opt.column_map
 @click.option("--dry-run", "dry_run", is_flag=True,
-              help="Write nothing (no workspace needed): per file, the format, how the headers map (alias table "
+              help="Write nothing (no workspace needed; with one, only its manifest is read, to tell the files it holds "
+                   "already): per file, the format, how the headers map (alias table "
                    "or --columns), unmapped headers and event-type values with the nearest columns and types, five "
                    "sample events, what would be quarantined and why, and a column map to start from. Personal "
                    "ids are shown masked.")
@@ -82,12 +83,12 @@ def ingest_command(inputs, workspace, progress, time_window, input_limits, colum
         from ..ingest.dryrun import dry_run as look, format_dry_run
 
         with limits_set(assignments):
-            files = look(inputs, column_map)
+            files = look(inputs, column_map, workspace=workspace)
         if as_json:
             echo_json({"dry_run": True, "files": files})
         else:
             click.echo(format_dry_run(files))
-        rejected = [f for f in files if f["status"] != "would be ingested"]
+        rejected = [f for f in files if f["status"] not in ("would be ingested", "already ingested")]
         if rejected:
             raise RxringError(f"{len(rejected)} of {len(files)} input file(s) would be rejected whole (dry run; "
                               "nothing written)")

@@ -26,7 +26,7 @@ from .columnmap import MAP_COLUMNS, ColumnMap, load_column_map
 from .formats import FileProblem
 from .formats.tabular import TablePlan, masking_header, plan_headers
 from .normalise import FileContext
-from .pipeline import TABULAR_FORMATS, collect_inputs, file_sha256, input_chunks
+from .pipeline import TABULAR_FORMATS, collect_inputs, file_sha256, input_chunks, map_note
 from .prepared import prepare_chunk
 from .sniff import limits, sniff
 from .suggest import suggest_columns, suggest_event_types, toml_snippet
@@ -63,7 +63,7 @@ def _value_counts(records: pa.Table, counts: Counter) -> None:
             counts[item["values"]] += item["counts"]
 
 
-def _one_file(path: Path, display: str, column_map: ColumnMap | None, samples: int) -> dict:
+def _one_file(path: Path, display: str, column_map: ColumnMap | None, samples: int, known: dict) -> dict:
     entry: dict = {"path": display, "format": None, "encoding": None, "status": "would be ingested", "message": "",
                    "tables": [], "read": 0, "accepted": 0, "quarantined": 0, "skipped": 0, "blank": 0,
                    "events": 0, "event_types": [], "samples": [], "quarantine": [], "notes": [],
@@ -75,6 +75,12 @@ def _one_file(path: Path, display: str, column_map: ColumnMap | None, samples: i
         entry.update(status="error", message=f"cannot read the file ({type(exc).__name__}: {exc})")
         return entry
     entry["format"], entry["encoding"] = sniffed.format, sniffed.encoding
+    previous = known.get(sha)
+    if previous is not None:  # what the ingest would say: nothing added
+        message = (f"skipped as a duplicate of {previous.get('path')} (same content, SHA-256)"
+                   if previous.get("path") != display else map_note(previous, column_map) or "")
+        entry.update(status="already ingested", message=message, column_map=previous.get("column_map"))
+        return entry
     if sniffed.format in ("empty", "unknown"):
         entry.update(status="empty" if sniffed.format == "empty" else "unknown format", message=sniffed.reason or "")
         return entry
@@ -234,8 +240,11 @@ def _masked_reasons(display: str, reasons: dict[str, dict], header: str | None =
     return out
 
 
-def dry_run(paths, column_map=None, samples: int = SAMPLES) -> list[dict]:
+def dry_run(paths, column_map=None, samples: int = SAMPLES, workspace=None) -> list[dict]:
     """How each input would be read by ``rxring ingest`` (with ``column_map``); nothing is written.
+
+    With ``workspace`` (an existing one; only its manifest is read), a file whose content the
+    workspace already holds is reported "already ingested", as the ingest would report it.
 
     Returns
     -------
@@ -253,13 +262,18 @@ def dry_run(paths, column_map=None, samples: int = SAMPLES) -> list[dict]:
     limits()
     if column_map is not None and not isinstance(column_map, ColumnMap):
         column_map = load_column_map(column_map)
+    known: dict = {}
+    if workspace is not None and (Path(workspace) / "manifest.json").is_file():
+        from ..workspace import Workspace
+
+        known = {e.get("sha256"): e for e in Workspace(workspace).manifest().get("inputs", [])}
     out = []
-    for path, display, problem in collect_inputs(paths):
+    for path, display, problem in collect_inputs(paths, skip=Path(workspace) if workspace is not None else None):
         if problem is not None:
             out.append({"path": display, "status": "error", "message": problem, "tables": [], "samples": [],
                         "quarantine": [], "event_types": [], "notes": [], "suggested_map": None})
             continue
-        out.append(_one_file(path, display, column_map, samples))
+        out.append(_one_file(path, display, column_map, samples, known))
     return out
 
 
@@ -301,7 +315,7 @@ def format_dry_run(files: list[dict], column_map_path: str | None = None) -> str
                     near = ", ".join(f"{s['event_type']} ({s['score']:.2f})" for s in v["suggestions"])
                     shown = "未知 unknown, quarantined" + (f"; 最接近 nearest: {near}" if near else "")
                 lines.append(f"  {v['value']} x {v['count']} -> {shown}")
-        if "read" in f:
+        if "read" in f and f["status"] != "already ingested":
             skipped = f" + 跳过 skipped {f['skipped']}" if f.get("skipped") else ""
             lines.append(f"计数 rows: 读取 read {f['read']} = 接收 accepted {f['accepted']} + 隔离 quarantined "
                          f"{f['quarantined']}{skipped}" + (f"  (空行 blank {f['blank']})" if f.get("blank") else ""))

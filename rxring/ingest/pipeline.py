@@ -32,7 +32,7 @@ from .prepared import Prepared, prepare_chunk
 from .store import InputWriter, cleanup_temporaries, committed_sizes, restore_committed
 
 __all__ = ["ingest", "collect_inputs", "unreadable_reason", "file_sha256", "input_chunks", "TABULAR_FORMATS",
-           "dry_run_hint"]
+           "dry_run_hint", "map_note"]
 
 #: Formats a column map applies to (as sniffed, and as the manifest labels them).
 TABULAR_FORMATS = ("csv", "tsv", "xlsx", "parquet")
@@ -498,7 +498,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _map_note(previous: dict, column_map) -> str | None:
+def map_note(previous: dict, column_map) -> str | None:
     """Why a tabular file already ingested is not read again with this run's column map (None: same map)."""
     if previous.get("format") not in TABULAR_FORMATS:
         return None
@@ -594,7 +594,7 @@ def _ingest_locked(paths: list, ws: Workspace, progress: bool, reveal_pii: bool 
                     entry.message = f"skipped as a duplicate of {previous.get('path')} (same content, SHA-256)"
                     remember("duplicates", entry, path, duplicate_of=previous.get("path"))
                 else:
-                    entry.message = _map_note(previous, column_map) or ""
+                    entry.message = map_note(previous, column_map) or ""
                     entry.column_map = previous.get("column_map")
                 continue
             try:

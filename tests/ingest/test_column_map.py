@@ -247,3 +247,15 @@ def test_dry_run_counts_match_the_ingest_on_every_fixture_format(tmp_path):
         assert (seen["read"], seen["accepted"], seen["quarantined"], seen["skipped"]) == (
             f.read, f.accepted, f.quarantined, f.skipped), f.path
         assert sum(q["count"] for q in seen["quarantine"]) == f.quarantined, f.path
+
+
+def test_dry_run_with_a_workspace_tells_what_it_holds(export, tmp_path):
+    ws = tmp_path / "ws"
+    ingest([export], ws, progress=False, column_map=MAP)
+    before = _tree(ws)
+    changed = tmp_path / "changed.toml"
+    changed.write_text(MAP.read_text(encoding="utf-8") + '"赠送" = "dispense"\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["ingest", str(export), "-w", str(ws), "--columns", str(changed), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "already ingested" in result.output and "a different reading of the same file" in result.output
+    assert _tree(ws) == before
