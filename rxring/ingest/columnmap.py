@@ -32,6 +32,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from ..errors import RxringError
 from .aliases import COLUMN_ALIASES, EVENT_TYPE_ALIASES, normalise_header
 
@@ -145,9 +148,14 @@ def load_column_map(path) -> ColumnMap:
         if "%" not in fmt or not any(d in fmt for d in ("%Y", "%y")):
             _fail(shown, "times.formats", f"{fmt!r} is no date format (needs %Y or %y, e.g. \"%d/%m/%Y %H:%M\")")
         try:
-            datetime(2026, 5, 3, 10, 30, 15).strftime(fmt)
+            sample = datetime(2026, 5, 3, 10, 30, 15).strftime(fmt)
         except ValueError as exc:
             _fail(shown, "times.formats", f"{fmt!r}: {exc}")
+        # the ingest reads with Arrow's strptime: a format it cannot read its own output with is refused
+        back = pc.strptime(pa.array([sample]), format=fmt, unit="us", error_is_null=True)[0].as_py()
+        if back is None:
+            _fail(shown, "times.formats", f"{fmt!r} cannot read a time it writes ({sample!r}): an unknown "
+                  "directive? (use %Y %m %d %H %M %S and literal text)")
     cm.time_formats = tuple(formats)
     section = doc.get("file", {})
     for key in section:

@@ -180,6 +180,7 @@ def test_dry_run_without_a_map_suggests_one_that_works(export, tmp_path):
     ('[event_types]\n"零售出库" = "sale"\n', "event_types.'零售出库': unknown event type 'sale'"),
     ('[times]\nformats = ["%H:%M"]\n', "times.formats: '%H:%M' is no date format"),
     ('[times]\nformats = 3\n', "times.formats: must be a list"),
+    ('[times]\nformats = ["%Y-%m-%d %Q"]\n', "times.formats: '%Y-%m-%d %Q' cannot read a time it writes"),
     ('[file]\nuntyped_are_sales = "yes"\n', "file.untyped_are_sales: must be true or false"),
     ('[file]\nsite = "x"\n', "file.site: unknown key"),
     ('[colums]\n', "colums: unknown section"),
