@@ -29,7 +29,7 @@ MIN_SCORE = 0.5
 _SYNONYMS = (
     ("编号", "编码"), ("号", "码"), ("号", "编号"), ("开票", "销售"), ("收费", "销售"), ("单据", "业务"),
     ("参保人员", "参保人"), ("参保", ""), ("人员", "人"), ("门店", "药店"), ("店铺", "药店"), ("网点", "机构"),
-    ("零售", "销售"), ("报废", "报损"), ("废", "损"), ("盘盈", "报溢"), ("盘亏", "报损"), ("日期", "时间"),
+    ("零售", "销售"), ("退回", "退货"), ("退还", "退货"), ("退药", "退货"), ("报废", "报损"), ("废", "损"), ("盘盈", "报溢"), ("盘亏", "报损"), ("日期", "时间"),
     ("时间", "日期"), ("id", "编号"), ("no", "编号"), ("num", "编号"), ("qty", "数量"), ("date", "时间"),
     ("time", "时间"), ("医保", "国家医保"), ("目录", ""),
 )
@@ -105,6 +105,8 @@ def suggest_event_types(value: str, limit: int = 3) -> list[tuple[str, float, st
 
     >>> suggest_event_types("门店调入")[0][0], suggest_event_types("报废")[0][0]
     ('transfer_in', 'adjust')
+    >>> suggest_event_types("销售退回")[0][0], suggest_event_types("采购退回")[0][0]
+    ('refund', 'purchase_return')
     """
     text = str(value).strip().lower()
     return _ranked(text, _TYPE_ALIASES, limit) if text else []
