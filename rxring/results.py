@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -658,17 +659,35 @@ def _events_sql(ws: Workspace, column: str | None = None) -> str:
     return f"read_parquet([{paths}], union_by_name = true)"
 
 
-def _query(ws: Workspace, sql: str, params=None, tables: dict | None = None) -> pd.DataFrame:
-    """Run *sql* with ``EVENTS`` (all events) and ``EVENTS_BY_<column>`` (the look-up copy sorted by it) replaced."""
+_DB = None
+_DB_LOCK = threading.Lock()
+
+
+def _cursor():
+    """A cursor of this process' DuckDB for the event queries: one in-memory database whose object cache
+    keeps the Parquet footers of the look-up copies (thousands of row groups at 10M events) between
+    queries; a cursor per query, so threads never share one."""
+    global _DB
     import duckdb
 
+    with _DB_LOCK:
+        if _DB is None:
+            _DB = duckdb.connect()
+            _DB.execute("SET enable_object_cache = true")
+            _DB.execute("SET enable_progress_bar = false")
+        return _DB.cursor()
+
+
+def _query(ws: Workspace, sql: str, params=None) -> pd.DataFrame:
+    """Run *sql* with ``EVENTS`` (all events), ``EVENTS_BY_<column>`` (the look-up copy sorted by it) and
+    ``MOVES_BY_<column>`` (the box movements) replaced."""
     for column in _MOVE_COPIES:
         if f"MOVES_BY_{column}" in sql:
             sql = sql.replace(f"MOVES_BY_{column}", _moves_sql(ws, column))
     for column in sorted(_LOOKUP_COPIES, key=len, reverse=True):
         if f"EVENTS_BY_{column}" in sql:
             sql = sql.replace(f"EVENTS_BY_{column}", _events_sql(ws, column))
-    con = duckdb.connect()
+    con = _cursor()
     try:
         return con.execute(sql.replace("EVENTS", _events_sql(ws)), params or []).df()
     finally:
