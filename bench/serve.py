@@ -175,6 +175,9 @@ def table(runs: list[tuple[dict, dict]], requests: int, command: str) -> str:
         worst = max(p95(timings[name]) for timings, _ in runs)
         ok = "met" if worst <= TARGET_MS else "**not met**"
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {ok} |")
+    lines += ["", "Where the time goes: every event page reads the look-up copies (`rxring.results.build_lookup`), "
+              "so a look-up reads one or a few row groups; the box page also runs the embedded backend's "
+              "custody-note stages (`rxring.backends.duckdb.code_timeline`) on the pack's events."]
     return "\n".join(lines) + "\n"
 
 
