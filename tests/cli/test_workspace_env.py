@@ -77,6 +77,8 @@ CASES = {
     # stops at its own check, after the options (--workspace among them) were accepted
     "neo4j import": (lambda c, tmp: c["ws"], lambda c, tmp: ["neo4j", "import", "--files-only"],
                      "--files-only needs --out DIR"),
+    # an unanalysed workspace stops it before the server starts, after --workspace was taken from the environment
+    "serve": (lambda c, tmp: tmp, lambda c, tmp: ["serve", "--port", "0"], "run `rxring analyze --workspace"),
     # optional workspace: its (bad) analysis options stop the command before it connects
     "neo4j run": (lambda c, tmp: _bad_options_workspace(tmp), lambda c, tmp: ["neo4j", "run", "rings", "--neo4j",
                                                                               NOWHERE],
@@ -93,7 +95,7 @@ def test_workspace_from_the_environment(command, city, tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, arguments(city, tmp_path), env=env)
     assert "Missing option" not in result.output, result.output
     assert expected in result.output, result.output
-    if command in ("load", "neo4j run"):
+    if command in ("load", "neo4j run", "serve"):
         assert result.exit_code == 2 and result.output.startswith("rxring: error:"), result.output
     elif command == "neo4j import":
         assert result.exit_code == 2, result.output
