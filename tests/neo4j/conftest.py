@@ -66,6 +66,8 @@ class _EarlyStart:
 
 
 def pytest_collection_finish(session):
+    if hasattr(session.config, "workerinput"):  # an xdist worker: it may never get these tests
+        return
     if any(item.get_closest_marker("neo4j") for item in session.items):
         _EarlyStart.begin()
 
