@@ -313,32 +313,24 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
                       findings=bench.finding_rows(findings.head(20), revealed), findings_total=len(findings),
                       revealed=revealed)
 
-    def _ring_api(request: Request):
-        ring = bench.ring(request.path_params["ring_id"])
-        return ring, reveal_of(request, f"/ring/{ring['ring_id']}")
+    def _ring_json(request: Request, answer):
+        """``answer(ring_id, node, lang, reveal)`` as JSON for the ring in the path; 404 JSON when unknown."""
+        try:
+            ring = bench.ring(request.path_params["ring_id"])
+            reveal = reveal_of(request, f"/ring/{ring['ring_id']}")
+            return JSONResponse(answer(ring["ring_id"], request.query_params.get("node", ""),
+                                       request.state.session.lang, reveal))
+        except NotFound as exc:
+            return JSONResponse({"error": f"not found: {exc}"}, status_code=404)
 
     def api_graph(request: Request):
-        try:
-            ring, reveal = _ring_api(request)
-            return JSONResponse(ring_graph(bench, ring["ring_id"], request.state.session.lang, reveal))
-        except NotFound as exc:
-            return JSONResponse({"error": f"not found: {exc}"}, status_code=404)
+        return _ring_json(request, lambda ring_id, node, lang, reveal: ring_graph(bench, ring_id, lang, reveal))
 
     def api_expand(request: Request):
-        try:
-            ring, reveal = _ring_api(request)
-            return JSONResponse(expand_node(bench, ring["ring_id"], request.query_params.get("node", ""),
-                                            request.state.session.lang, reveal))
-        except NotFound as exc:
-            return JSONResponse({"error": f"not found: {exc}"}, status_code=404)
+        return _ring_json(request, lambda ring_id, node, lang, reveal: expand_node(bench, ring_id, node, lang, reveal))
 
     def api_node(request: Request):
-        try:
-            ring, reveal = _ring_api(request)
-            return JSONResponse(node_detail(bench, ring["ring_id"], request.query_params.get("node", ""),
-                                            request.state.session.lang, reveal))
-        except NotFound as exc:
-            return JSONResponse({"error": f"not found: {exc}"}, status_code=404)
+        return _ring_json(request, lambda ring_id, node, lang, reveal: node_detail(bench, ring_id, node, lang, reveal))
 
     def box_page(request: Request):
         code = request.path_params["code"]
