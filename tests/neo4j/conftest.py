@@ -20,65 +20,36 @@ from rxring.errors import RxringError
 from rxring.backends.neo4j.connect import Neo4jConfig, connect, resolve_config
 from rxring.backends.neo4j.server import start_server, stop_server
 
+from tests.early_start import EarlyStart
+
 from .graph_data import SCRATCH, reset_graph
 
 _STARTED: dict = {}
 
 
-class _EarlyStart:
-    """The session's Neo4j server, started in a thread as soon as collection finds Neo4j tests.
+def _start_instance():
+    """(instance name, ServerState) of this session's private Neo4j server."""
+    name = f"pytest-{os.getpid()}"
+    try:
+        return name, start_server(name, http=False)
+    except BaseException:
+        stop_server(name, delete_data=True)
+        raise
 
-    Booting the JVM takes tens of seconds; begun at collection it overlaps with the
-    tests that run before tests/neo4j (one Python core busy, the other idle), and
-    ``neo4j_config`` only waits for what is left.  Nothing starts when ``NEO4J_URI``
-    names a server or no Neo4j test is selected.
-    """
 
-    thread = None
-    outcome: dict = {}
-
-    @classmethod
-    def begin(cls) -> None:
-        if cls.thread is not None or os.environ.get("NEO4J_URI"):
-            return
-        import threading
-
-        name = f"pytest-{os.getpid()}"
-
-        def run():
-            try:
-                cls.outcome["state"] = start_server(name, http=False)
-            except BaseException as exc:  # noqa: BLE001 - handed to the fixture, which fails or skips
-                cls.outcome["error"] = exc
-            cls.outcome["instance"] = name
-
-        cls.thread = threading.Thread(target=run, name="neo4j-early-start", daemon=True)
-        cls.thread.start()
-
-    @classmethod
-    def result(cls):
-        """(instance name, ServerState) once started; raises what the start raised."""
-        cls.begin()
-        cls.thread.join()
-        if "error" in cls.outcome:
-            raise cls.outcome["error"]
-        return cls.outcome["instance"], cls.outcome["state"]
+#: The server boots while the tests before tests/neo4j run (tests/early_start.py); not when NEO4J_URI names one.
+_EARLY = EarlyStart("neo4j", _start_instance)
 
 
 def pytest_collection_finish(session):
-    if hasattr(session.config, "workerinput"):  # an xdist worker: it may never get these tests
-        return
-    if any(item.get_closest_marker("neo4j") for item in session.items):
-        _EarlyStart.begin()
+    if not os.environ.get("NEO4J_URI"):
+        _EARLY.begin_for(session, "neo4j")
 
 
 def pytest_sessionfinish(session):
     """Stop a server started early that no test asked for (``neo4j_config`` stops the one it used)."""
-    if _EarlyStart.thread is None or _STARTED.get("stopped"):
-        return
-    _EarlyStart.thread.join()
-    if "instance" in _EarlyStart.outcome:
-        stop_server(_EarlyStart.outcome["instance"], delete_data=True)
+    if _EARLY.thread is not None and not _STARTED.get("stopped") and _EARLY.started:
+        stop_server(_EARLY.outcome["value"][0], delete_data=True)
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +66,7 @@ def neo4j_config(unavailable):
         if os.environ.get("NEO4J_URI"):
             config = resolve_config()
         else:
-            instance, state = _EarlyStart.result()
+            instance, state = _EARLY.result()
             _STARTED["instance"] = instance
             config = Neo4jConfig(uri=state.uri, user=state.user, password=state.password)
         connect(config).close()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.early_start import EarlyStart
+
 
 #: Tiny tables: Janino compiling generated code costs far more than it saves, so the
 #: tests run Spark's interpreted expressions (the code path differs, the plans and
@@ -21,54 +23,27 @@ TEST_CONF = {
 }
 
 
-class _EarlyStart:
-    """The session's SparkSession, started in a thread as soon as collection finds Spark tests.
+def _start_session():
+    """The test SparkSession, or None without pyspark (the ``spark`` fixture says so)."""
+    from rxring.backends.spark import pyspark_available, spark_session
 
-    Starting the JVM and SparkContext takes many seconds; begun at collection it
-    overlaps with the tests that run before tests/spark, and the ``spark`` fixture
-    only waits for what is left (then takes the same session by ``getOrCreate``).
-    """
+    return spark_session("local[2]", app_name="rxring-tests", conf=TEST_CONF) if pyspark_available() else None
 
-    thread = None
-    outcome: dict = {}
 
-    @classmethod
-    def begin(cls) -> None:
-        if cls.thread is not None:
-            return
-        import threading
-
-        def run():
-            from rxring.backends.spark import pyspark_available, spark_session
-
-            try:
-                if pyspark_available():
-                    cls.outcome["session"] = spark_session("local[2]", app_name="rxring-tests", conf=TEST_CONF)
-            except BaseException as exc:  # noqa: BLE001 - the fixture tries again and reports
-                cls.outcome["error"] = exc
-
-        cls.thread = threading.Thread(target=run, name="spark-early-start", daemon=True)
-        cls.thread.start()
-
-    @classmethod
-    def wait(cls) -> None:
-        if cls.thread is not None:
-            cls.thread.join()
+#: The session boots while the tests before tests/spark run (tests/early_start.py); the ``spark`` fixture
+#: waits for it, then takes the same session by ``getOrCreate`` (or reports why it could not start).
+_EARLY = EarlyStart("spark", _start_session)
 
 
 def pytest_collection_finish(session):
-    if hasattr(session.config, "workerinput"):  # an xdist worker: it may never get these tests
-        return
-    if any(item.get_closest_marker("spark") for item in session.items):
-        _EarlyStart.begin()
+    _EARLY.begin_for(session, "spark")
 
 
 def pytest_sessionfinish(session):
     """Stop a session started early that no test asked for (the ``spark`` fixture stops the one it used)."""
-    if _EarlyStart.thread is not None and "session" in _EarlyStart.outcome:
+    if _EARLY.thread is not None and _EARLY.started and _EARLY.outcome["value"] is not None:
         from rxring.backends.spark import stop_spark_session
 
-        _EarlyStart.thread.join()
         stop_spark_session()
 
 
@@ -78,7 +53,7 @@ def spark(unavailable):
     from rxring.errors import RxringError
     from rxring.backends.spark import pyspark_available, spark_session, stop_spark_session
 
-    _EarlyStart.wait()
+    _EARLY.wait()
     if not pyspark_available():
         unavailable("pyspark is not installed (pip install -e '.[spark]')")
     try:
