@@ -83,8 +83,9 @@ def _clean(value):
     return text or None
 
 
-#: What a deletion row deletes by (``key_kind``) -> the event column its ``key`` matches.
-DELETION_KEYS = {"record_no": "record_no", "settlement_id": "settlement_id", "message_id": "message_id"}
+#: What a deletion deletes by (``key_kind``, also the event column its key matches in ``sql/counted.sql``)
+#: -> the column of the stored deletion row (``store.DELETION_SCHEMA``) that holds the key.
+DELETION_KEYS = {"record_no": "record_no", "settlement_id": "settlement_id", "message_id": "undone_msgid"}
 
 
 def deletions_frame(deletions) -> pd.DataFrame:
@@ -119,9 +120,10 @@ def deletions_frame(deletions) -> pd.DataFrame:
     rows = []
     for record in records:
         kind = _clean(record.get("key_kind")) or "record_no"
-        key = _clean(record.get({"record_no": "record_no", "settlement_id": "settlement_id",
-                                 "message_id": "undone_msgid"}.get(kind, "record_no")))
-        if kind not in DELETION_KEYS or key is None:
+        if kind not in DELETION_KEYS:
+            continue
+        key = _clean(record.get(DELETION_KEYS[kind]))
+        if key is None:
             continue
         site = _clean(record.get("site_id"))
         msgid = _clean(record.get("msgid"))
