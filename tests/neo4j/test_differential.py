@@ -1,8 +1,10 @@
 """Differential tests: the Cypher rules give exactly the embedded engine's findings and rings.
 
-Every hand-written fixture of tests/rules/fixtures.py (and a few option variants) is
-loaded into a real Neo4j server and judged by both engines; the findings tables
-must be equal column for column.
+Every hand-written fixture of tests/rules/fixtures.py is loaded into a real Neo4j
+server, all at once in their namespaces (tests/rules/namespaced.py: one load and
+one Cypher run instead of one per fixture), and judged by both engines; the
+findings tables must be equal column for column.  A few option variants run on
+single fixtures.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pandas.testing import assert_frame_equal
 from rxring.analysis import run_rules
 from rxring.options import AnalysisOptions
 from tests.rules.fixtures import FIXTURES
+from tests.rules.namespaced import combined, combined_findings, expected_ids, prefix, subset
 
 from .graph_data import reset_graph
 
@@ -31,13 +34,39 @@ def assert_same_findings(expected: pd.DataFrame, got: pd.DataFrame) -> None:
     assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=True)
 
 
-@pytest.mark.parametrize("name", sorted(FIXTURES))
-def test_fixture_same_findings(name, neo4j_driver, neo4j_config):
-    fixture = FIXTURES[name]
-    expected, got = _both(neo4j_driver, neo4j_config.database, fixture.events, AnalysisOptions(),
-                          fixture.products, fixture.deletions)
-    assert sorted(got["finding_id"]) == sorted(fixture.expected), fixture.note
+@pytest.fixture(scope="module")
+def default_run(neo4j_driver, neo4j_config):
+    """Every fixture at once, namespaced apart (tests/rules/namespaced.py): (embedded, Neo4j) findings."""
+    events, products, deletions, _ = combined()
+    reset_graph(neo4j_driver, neo4j_config.database)
+    got = run_rules(events, AnalysisOptions(), products, deletions, backend="neo4j", neo4j=neo4j_driver,
+                    database=neo4j_config.database)
+    return combined_findings(), got
+
+
+def test_same_findings_all_columns(default_run):
+    expected, got = default_run
+    differ = [name for number, name in enumerate(sorted(FIXTURES))
+              if not subset(got, prefix(number)).equals(subset(expected, prefix(number)))]
+    assert not differ, f"Neo4j and the embedded engine differ on {differ}"
     assert_same_findings(expected, got)
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_fixture_expectations_hold_on_neo4j(name, default_run):
+    _, got = default_run
+    number = sorted(FIXTURES).index(name)
+    assert sorted(subset(got, prefix(number))["finding_id"]) == expected_ids(number, name), FIXTURES[name].note
+
+
+def test_same_rings(default_run):
+    from rxring.rings import build_rings
+
+    expected, got = default_run
+    options = AnalysisOptions()
+    rings = build_rings(got, options)
+    assert len(rings) >= 3
+    assert_frame_equal(rings, build_rings(expected, options))
 
 
 @pytest.mark.parametrize("name, options", [
@@ -51,32 +80,6 @@ def test_options_reach_the_cypher(name, options, neo4j_driver, neo4j_config):
     expected, got = _both(neo4j_driver, neo4j_config.database, fixture.events, options,
                           fixture.products, fixture.deletions)
     assert_same_findings(expected, got)
-
-
-def test_all_fixtures_at_once_same_findings_and_rings(neo4j_driver, neo4j_config):
-    """All fixtures in one graph (codes renamed apart): findings and rings agree."""
-    from rxring.rings import build_rings
-
-    frames, products = [], []
-    for number, name in enumerate(sorted(FIXTURES)):
-        fixture = FIXTURES[name]
-        if fixture.deletions is not None:
-            continue
-        events = fixture.events.copy()
-        events["event_id"] = f"{number}-" + events["event_id"].astype(str)
-        events["trace_code"] = events["trace_code"].map(lambda c, n=number: f"{c[:-4]}{n:02d}{c[-2:]}" if isinstance(c, str) and len(c) == 20 else c)
-        if "code_product" in events:
-            events["code_product"] = events["trace_code"].map(lambda c: c[:7] if isinstance(c, str) else None)
-        frames.append(events)
-        if fixture.products is not None:
-            products.append(fixture.products)
-    events = pd.concat(frames, ignore_index=True)
-    masters = pd.concat(products, ignore_index=True).drop_duplicates("product_code") if products else None
-    options = AnalysisOptions()
-    expected, got = _both(neo4j_driver, neo4j_config.database, events, options, masters)
-    assert len(got) > 5
-    assert_same_findings(expected, got)
-    assert_frame_equal(build_rings(got, options), build_rings(expected, options))
 
 
 def test_workspace_stats_count_the_rows_read(tmp_path, empty_neo4j, neo4j_config):

@@ -17,7 +17,7 @@ from rxring.errors import RxringError
 from rxring.options import AnalysisOptions
 from rxring.backends.spark import read_events, run_spark_analysis, spark_session
 from tests.rules.fixtures import FIXTURES, ev
-from tests.spark.namespaced import prefixed, subset
+from tests.rules.namespaced import prefixed, subset
 
 
 def _two_sales(first: str, second: str) -> pd.DataFrame:

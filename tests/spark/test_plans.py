@@ -12,7 +12,7 @@ from rxring.backends.spark import read_events, register_inputs
 from rxring.backends.spark.engine import StageTables, drop_views, layout_events
 from rxring.backends.spark.plans import (SHUFFLE_BUDGET, is_laid_out, no_automatic_broadcast, over_budget, plan_report,
                                  query_plan)
-from tests.spark.namespaced import combined
+from tests.rules.namespaced import combined
 
 
 # --------------------------------------------------------------------------- the tool itself

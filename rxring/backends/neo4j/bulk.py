@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import RxringError
+from ..jvm import java_options
 from ...workspace import as_workspace
 from .load import (EVENT_PROPERTIES, box_columns, product_rows, site_rows, canonical_events,
                            suspicious_codes, workspace_events)
@@ -205,7 +206,7 @@ def import_into_instance(files: ImportFiles, name: str = "default", *, log=None)
     conf.mkdir(parents=True, exist_ok=True)
     (conf / "neo4j.conf").write_text(f"server.directories.data={home / 'data'}\n", encoding="utf-8")
     env = dict(os.environ, NEO4J_HOME=str(home), NEO4J_CONF=str(conf))
-    cmd = [jdk_tool("java"), "-Xmx1g", "-cp", f"{dist / 'lib'}/*", "org.neo4j.cli.AdminTool", *files.admin_args()]
+    cmd = [jdk_tool("java"), "-Xmx1g", *java_options(), "-cp", f"{dist / 'lib'}/*", "org.neo4j.cli.AdminTool", *files.admin_args()]
     began = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=home)
     (home / "import.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")

@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -39,6 +40,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ...errors import RxringError
+from ..jvm import java_options
 
 __all__ = [
     "NEO4J_VERSION",
@@ -363,7 +365,7 @@ def start_server(name: str = "default", *, heap_mb: int | None = None, pagecache
         log_path = home / "neo4j.log"
         cmd = [jdk_tool("java"), f"-Xms{min(heap, 256)}m", f"-Xmx{heap}m", "-XX:+UseParallelGC",
                "-XX:ParallelGCThreads=2", "-XX:+ExitOnOutOfMemoryError", "-Dfile.encoding=UTF-8",
-               "-cp", f"{dist / 'classes'}{os.pathsep}{dist / 'lib'}/*", "RxringNeo4j",
+               *java_options(), "-cp", f"{dist / 'classes'}{os.pathsep}{dist / 'lib'}/*", "RxringNeo4j",
                str(home), str(bolt_port), str(http_port), str(pw_file), str(pagecache)]
         if log:
             log(f"starting Neo4j {version} instance {name!r} on 127.0.0.1:{bolt_port} (log: {log_path}) ...")

@@ -7,11 +7,13 @@ reuses it (:func:`spark_session` returns the active session when there is one).
 
 from __future__ import annotations
 
+import shlex
 import tempfile
 from pathlib import Path
 
 from ...errors import RxringError
 from ...schema import LOCAL_TZ
+from ..jvm import java_options
 
 __all__ = ["DEFAULT_MASTER", "LOCAL_CONF", "spark_session", "stop_spark_session", "pyspark_available"]
 
@@ -96,6 +98,10 @@ def spark_session(master: str | None = DEFAULT_MASTER, app_name: str = "rxring",
     if master and master.startswith("local"):
         settings.update(LOCAL_CONF)
     settings.update(conf or {})
+    extra = java_options()
+    if extra:   # $RXRING_JAVA_OPTIONS after rxring's (and the caller's) driver options
+        settings["spark.driver.extraJavaOptions"] = " ".join(
+            [settings.get("spark.driver.extraJavaOptions", ""), *map(shlex.quote, extra)]).strip()
     active = SparkSession.getActiveSession()
     if active is not None:
         for key, value in settings.items():

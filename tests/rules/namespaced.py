@@ -1,16 +1,24 @@
 """All rule fixtures in one event table, each in its own namespace.
 
-Running Spark once per fixture would cost a job chain per fixture (some 20 s each
-on a small machine); instead every fixture's ids (codes, product parts, sites,
-people, products, records) get the prefix ``F<nn>-`` so fixtures cannot interact,
-and one table holds them all.  test_fixtures.py checks that claim with the
-embedded engine.  :func:`prefixed` and :func:`subset` do the same for any event
-table (test_edges.py).
+Running an engine once per fixture costs a whole analysis per fixture (a Spark job
+chain is some 20 s on a small machine, a Neo4j load and Cypher run a few seconds,
+the embedded engine a few tenths); instead every fixture's ids (codes, product
+parts, sites, people, products, records) get the prefix ``F<nn>-`` so fixtures
+cannot interact, and one table holds them all.  tests/rules/test_namespaced.py
+checks that claim with the embedded engine: each fixture alone gives exactly its
+slice of the combined run.  :func:`prefixed` and :func:`subset` do the same for
+any event table (tests/spark/test_edges.py); :func:`combined_findings` is the
+embedded engine's run of the combined table, once per session and options.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import pandas as pd
+
+from rxring.analysis import run_rules
+from rxring.options import AnalysisOptions
 
 from tests.rules.fixtures import FIXTURES
 
@@ -28,11 +36,11 @@ def _tag(value, pre: str):
     return pre + str(value)
 
 
-def prefixed(events: pd.DataFrame, pre: str) -> pd.DataFrame:
-    """A copy of *events* with every id column prefixed with *pre*."""
+def prefixed(events: pd.DataFrame, pre: str, keep: tuple = ()) -> pd.DataFrame:
+    """A copy of *events* with every id column (but those in *keep*) prefixed with *pre*."""
     events = events.copy()
     for column in _ID_COLUMNS:
-        if column in events:
+        if column in events and column not in keep:
             events[column] = events[column].map(lambda v: _tag(v, pre)).astype("object")
     return events
 
@@ -41,6 +49,24 @@ def subset(findings: pd.DataFrame, pre: str) -> pd.DataFrame:
     """The findings of the namespace *pre* (their first trace code carries it)."""
     mask = findings["trace_codes"].map(lambda codes: codes[0].startswith(pre))
     return findings[mask].reset_index(drop=True)
+
+
+def unprefixed(findings: pd.DataFrame, pre: str) -> pd.DataFrame:
+    """*findings* with the namespace *pre* taken out of every text and list of texts (ids, explanations)."""
+    def strip(value):
+        if isinstance(value, str):
+            return value.replace(pre, "")
+        if isinstance(value, (list, tuple)):
+            return type(value)(strip(v) for v in value)
+        if hasattr(value, "tolist") and not isinstance(value, (int, float)):
+            return strip(value.tolist())
+        return value
+
+    out = findings.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = out[column].map(strip)
+    return out
 
 
 def namespaced(number: int, name: str):
@@ -84,3 +110,14 @@ def combined():
     masters = pd.concat(products, ignore_index=True) if products else None
     gone = pd.concat(deletions, ignore_index=True) if deletions else None
     return events, masters, gone, names
+
+
+@lru_cache(maxsize=None)
+def _combined_findings(options: AnalysisOptions, prune: bool) -> pd.DataFrame:
+    events, products, deletions, _ = combined()
+    return run_rules(events, options, products, deletions, backend="embedded", prune=prune)
+
+
+def combined_findings(options: AnalysisOptions | None = None, prune: bool = True) -> pd.DataFrame:
+    """The embedded engine's findings on :func:`combined` (computed once per session per options; a copy)."""
+    return _combined_findings(options or AnalysisOptions(), prune).copy()
