@@ -16,7 +16,8 @@ from pandas.testing import assert_frame_equal
 from rxring.analysis import run_rules
 from rxring.options import AnalysisOptions
 from tests.rules.fixtures import FIXTURES
-from tests.rules.namespaced import combined, combined_findings, expected_ids, prefix, subset
+from tests.rules.namespaced import (assert_expectations_hold, assert_same_rings, combined, combined_findings,
+                                    differing_fixtures)
 
 from .graph_data import reset_graph
 
@@ -46,27 +47,18 @@ def default_run(neo4j_driver, neo4j_config):
 
 def test_same_findings_all_columns(default_run):
     expected, got = default_run
-    differ = [name for number, name in enumerate(sorted(FIXTURES))
-              if not subset(got, prefix(number)).equals(subset(expected, prefix(number)))]
+    differ = differing_fixtures(expected, got)
     assert not differ, f"Neo4j and the embedded engine differ on {differ}"
     assert_same_findings(expected, got)
 
 
 @pytest.mark.parametrize("name", sorted(FIXTURES))
 def test_fixture_expectations_hold_on_neo4j(name, default_run):
-    _, got = default_run
-    number = sorted(FIXTURES).index(name)
-    assert sorted(subset(got, prefix(number))["finding_id"]) == expected_ids(number, name), FIXTURES[name].note
+    assert_expectations_hold(default_run[1], name)
 
 
 def test_same_rings(default_run):
-    from rxring.rings import build_rings
-
-    expected, got = default_run
-    options = AnalysisOptions()
-    rings = build_rings(got, options)
-    assert len(rings) >= 3
-    assert_frame_equal(rings, build_rings(expected, options))
+    assert_same_rings(*default_run)
 
 
 @pytest.mark.parametrize("name, options", [

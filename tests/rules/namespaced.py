@@ -121,3 +121,25 @@ def _combined_findings(options: AnalysisOptions, prune: bool) -> pd.DataFrame:
 def combined_findings(options: AnalysisOptions | None = None, prune: bool = True) -> pd.DataFrame:
     """The embedded engine's findings on :func:`combined` (computed once per session per options; a copy)."""
     return _combined_findings(options or AnalysisOptions(), prune).copy()
+
+
+def assert_expectations_hold(got: pd.DataFrame, name: str) -> None:
+    """The fixture *name*'s slice of a combined run holds exactly its expected finding ids."""
+    number = sorted(FIXTURES).index(name)
+    assert sorted(subset(got, prefix(number))["finding_id"]) == expected_ids(number, name), FIXTURES[name].note
+
+
+def assert_same_rings(expected: pd.DataFrame, got: pd.DataFrame) -> None:
+    """The rings of two engines' combined findings are equal (and there are some)."""
+    from rxring.rings import build_rings
+
+    options = AnalysisOptions()
+    rings = build_rings(got, options)
+    assert len(rings) >= 3
+    pd.testing.assert_frame_equal(rings, build_rings(expected, options))
+
+
+def differing_fixtures(one: pd.DataFrame, other: pd.DataFrame) -> list[str]:
+    """The fixtures whose slices of two combined runs differ (for a failure message that names them)."""
+    return [name for number, name in enumerate(sorted(FIXTURES))
+            if not subset(one, prefix(number)).equals(subset(other, prefix(number)))]

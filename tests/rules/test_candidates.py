@@ -23,8 +23,8 @@ from rxring.options import AnalysisOptions
 from rxring.backends import duckdb as embedded
 from rxring.rules.render import STAGES, rendered_queries
 from rxring.schema import RULES
-from tests.rules.fixtures import FIXTURES, PRODUCTS
-from tests.rules.namespaced import combined_findings, prefix, prefixed, subset
+from tests.rules.fixtures import PRODUCTS
+from tests.rules.namespaced import combined_findings, differing_fixtures, prefix, prefixed
 
 SITES = ("S1", "S2", "S3", "S4")
 CODES = tuple(f"8100001000000000{i:04d}" for i in range(6)) + ("81000020000000000001",)
@@ -46,8 +46,7 @@ def _both(events, options, products=PRODUCTS, deletions=None):
 def test_fixture_findings_do_not_depend_on_the_candidate_filter(options):
     """Every hand-written fixture at once (namespaced apart, see tests/rules/namespaced.py)."""
     pruned, whole = combined_findings(options), combined_findings(options, prune=False)
-    differ = [name for number, name in enumerate(sorted(FIXTURES))
-              if not subset(pruned, prefix(number)).equals(subset(whole, prefix(number)))]
+    differ = differing_fixtures(pruned, whole)
     assert not differ, f"the candidate filter changes the findings of {differ}"
     pd.testing.assert_frame_equal(pruned, whole)
 

@@ -7,16 +7,14 @@ comparison is on whole frames: every column, every row, same order, same dtypes.
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
 from rxring.analysis import run_rules
 from rxring.options import AnalysisOptions
-from rxring.rings import build_rings
 from rxring.schema import FINDING_COLUMNS
 from tests.rules.fixtures import FIXTURES
-from tests.rules.namespaced import combined, combined_findings, expected_ids, prefix, subset
+from tests.rules.namespaced import assert_expectations_hold, assert_same_rings, combined, combined_findings
 
 #: Every threshold away from its default at once: the placeholders must reach Spark's SQL.
 OTHER_OPTIONS = AnalysisOptions(double_scan_minutes=1, provenance_min_coverage=0.9, provenance_grace_days=0,
@@ -35,10 +33,6 @@ def default_run(spark, all_fixtures):
     return combined_findings(), got
 
 
-def _subset(findings: pd.DataFrame, number: int) -> pd.DataFrame:
-    return subset(findings, prefix(number))
-
-
 def test_same_findings_all_columns(default_run):
     expected, got = default_run
     assert tuple(got.columns) == FINDING_COLUMNS
@@ -48,17 +42,11 @@ def test_same_findings_all_columns(default_run):
 
 @pytest.mark.parametrize("name", sorted(FIXTURES))
 def test_fixture_expectations_hold_on_spark(name, default_run):
-    _, got = default_run
-    number = sorted(FIXTURES).index(name)
-    assert sorted(_subset(got, number)["finding_id"]) == expected_ids(number, name), FIXTURES[name].note
+    assert_expectations_hold(default_run[1], name)
 
 
 def test_same_rings(default_run):
-    expected, got = default_run
-    options = AnalysisOptions()
-    rings = build_rings(got, options)
-    assert len(rings) >= 3
-    assert_frame_equal(rings, build_rings(expected, options))
+    assert_same_rings(*default_run)
 
 
 def test_options_reach_the_spark_sql(spark, all_fixtures, default_run):
