@@ -13,7 +13,6 @@ import pyarrow.parquet as pq
 import pytest
 
 import rxring.ingest.formats.jsonfmt as jsonfmt
-import rxring.ingest.formats.nhsa_columnar as nhsa_columnar
 from rxring.ingest import ingest
 from rxring.ingest.formats.jsonfmt import jsonl_block_chunks, jsonl_chunks
 
@@ -148,7 +147,6 @@ def test_block_reader_reads_every_shape_as_the_line_reader(monkeypatch):
 
 def test_plain_messages_are_read_columnar(monkeypatch):
     """The plain messages do take the fast way (else this test would pass with the line reader alone)."""
-    monkeypatch.setenv("RXRING_NHSA_COLUMNAR", "0")  # fast_rows alone (the DuckDB query: the next test)
     taken = []
     original = jsonfmt.fast_rows
 
@@ -167,29 +165,6 @@ def test_plain_messages_are_read_columnar(monkeypatch):
             "B1-0", "B2-0", "B3-0", "B4-0"} <= fast
     assert not fast & {"N2-0", "N3-0", "N5-0", "N7-0", "N8-0", "N9-0", "N10-0", "N11-0", "N12-0", "N20-0", "N21-0",
                        "D4"}
-
-
-def test_duckdb_reads_the_plain_lines_and_leaves_the_rest(monkeypatch):
-    """Which messages the block's DuckDB query reads; the others go to fast_rows or the general reader."""
-    read = []
-    original = nhsa_columnar.ColumnarLines.read
-
-    def spy(self, schema, sha16):
-        table, lines, counts = original(self, schema, sha16)
-        read.extend(table.column("message_id").to_pylist())
-        return table, lines, counts
-
-    monkeypatch.setattr(nhsa_columnar.ColumnarLines, "read", spy)
-    list(jsonl_block_chunks(io.BytesIO(_odd_text(1).encode("utf-8")), 1, "utf-8", "abcd", "f.jsonl", Counter()))
-    read = set(read)
-    # top-level fields, input.<body> object, batch rows with their own codes or the only row with the list beside
-    # it, a message without msgid, Unicode spaces around a value, a code object without a code
-    assert {"T1-0", "T4-0", "T6-0", "B1-0", "B2-0", "B4-0", None} <= read
-    # a quantity written as text (T2), the message's fields merged into its items (T3), a number or a repeated key
-    # where text goes (N4, D1, D3: DuckDB keeps the first of a repeated key), codes in one cell (N6), "1,000" (N1),
-    # a batch's code list at the message's top level (B3)
-    assert not read & {"B3-0", "T2-0", "T3-0", "N4-0", "D1", "D3", "N6-0", "N1-0", "N2-0", "N3-0", "N5-0", "N7-0", "N8-0",
-                       "N9-0", "N10-0", "N11-0", "N12-0", "N20-0", "N21-0", "D4", "D2"}
 
 
 @pytest.mark.parametrize("block", [64, 1000, 1 << 20])

@@ -33,7 +33,6 @@ from . import Chunk, FileProblem
 from .epcis import document_events, event_records
 from ..feedetails import FeeLookup
 from .nhsa import SCAN_INFNOS, field_text, message_items
-from .nhsa_columnar import ColumnarLines, body_shape
 from .nhsa_fast import FastRows, fast_rows
 from .settlement import channel_message, unwrap_envelope
 
@@ -137,7 +136,6 @@ class _Batcher:
         self.raw: dict[int, str] = {}
         self.kinds: Counter = Counter()
         self.fast = FastRows()  # plain 进销存 messages read by the block reader (nhsa_fast)
-        self.columnar: list[pa.Table] = []  # ... and those its DuckDB query read (nhsa_columnar)
         self.fast_raw: dict[int, bytes] = {}
 
     def full(self) -> bool:
@@ -179,16 +177,15 @@ class _Batcher:
         if self.records:
             tables.append(pa.Table.from_pylist(self.records, schema=RECORD_SCHEMA))
         table = None
-        if self.fast.items or self.columnar:
-            plain = [*self.columnar, *([self.fast.table(RECORD_SCHEMA, self.fast_raw, self.sha16)]
-                                       if self.fast.items else [])]
-            if tables or len(plain) > 1:  # each line's records come from one reader: in line order (stable)
-                table = pa.concat_tables([*plain, *tables])
+        if self.fast.items:
+            fast = self.fast.table(RECORD_SCHEMA, self.fast_raw, self.sha16)
+            if tables:  # the lines read the general way and the plain messages, in line order (stable)
+                table = pa.concat_tables([fast, *tables])
                 order = np.argsort(table.column("_line").to_numpy(), kind="stable")
                 table = table.take(pa.array(order))
             else:
-                table = plain[0]
-            self.fast, self.columnar = FastRows(), []
+                table = fast
+            self.fast = FastRows()
         elif len(tables) == 1:
             table = tables[0]
         elif tables:  # NHSA messages and other objects in one file: keep the file's order
@@ -333,11 +330,6 @@ BLOCK_BYTES = 4 << 20
 _BOM = b"\xef\xbb\xbf"
 
 
-def _columnar_enabled() -> bool:
-    """Whether the block reader sends plain lines to DuckDB (``RXRING_NHSA_COLUMNAR=0`` turns it off)."""
-    return os.environ.get("RXRING_NHSA_COLUMNAR", "1").strip() != "0"
-
-
 def block_reader_enabled(encoding: str | None) -> bool:
     """Whether :func:`jsonl_block_chunks` reads a JSON Lines file of this encoding (UTF-8, with or without BOM;
     ``RXRING_NHSA_FAST=0`` turns it off)."""
@@ -375,23 +367,18 @@ def jsonl_block_chunks(raw, first_line: int, encoding: str, sha16: str, source_f
     """The chunks :func:`jsonl_chunks` gives for the UTF-8 JSON Lines in the binary stream ``raw``, read in blocks.
 
     Lines are cut at ``\\n`` in blocks of :data:`BLOCK_BYTES`; a plain 进销存 message
-    written plainly — ``{`` to ``}``, shorter than the line limit, no deeper than the
-    depth limit by its bracket count, UTF-8 that ``orjson`` parses — is read columnar:
-    the block's plain lines by one DuckDB query (:mod:`.nhsa_columnar`), the ones it
-    leaves by :func:`.nhsa_fast.fast_rows`; every other line
+    (:func:`.nhsa_fast.fast_rows`) written plainly — ``{`` to ``}``, shorter than the
+    line limit, no deeper than the depth limit by its bracket count, UTF-8 that
+    ``orjson`` parses — is read columnar, every other line
     by :func:`jsonl_chunks`'s own code, in line order and into the same chunks.
     A block holding a lone ``\\r`` (a line break there) is read as text; from a line
     longer than the limit on, the rest is read as a text stream (never held whole).
     Lines that are not UTF-8 are decoded one by one with the file's error handler.
     ``at_start``: ``raw`` starts at the file's first byte (where a BOM is skipped).
     """
-    import duckdb
     import orjson
 
     loads, JSONDecodeError = orjson.loads, orjson.JSONDecodeError
-    con = None
-    if _columnar_enabled():
-        con = duckdb.connect(config={"threads": 1})
     lim = limits()
     depth, max_line = lim.max_json_depth, lim.max_line
     errors = errors_for("utf-8")
@@ -403,17 +390,8 @@ def jsonl_block_chunks(raw, first_line: int, encoding: str, sha16: str, source_f
         head = raw.read(3)
         carry = b"" if head == _BOM else head
 
-    block_table, taken, pending = None, 0, 0  # the block's columnar records: handed on, not yet handed on
-
-    def hand_on() -> None:
-        nonlocal taken, pending
-        if pending:
-            batch.columnar.append(block_table.slice(taken, pending))
-            taken, pending = taken + pending, 0
-
     def flush() -> Chunk:
         nonlocal fast, fast_raw
-        hand_on()
         kinds.update(batch.kinds)
         batch.kinds.clear()
         tick()
@@ -454,42 +432,16 @@ def jsonl_block_chunks(raw, first_line: int, encoding: str, sha16: str, source_f
                     number += 1
             else:
                 last = len(lines) - 1
-                parsed: dict[int, object] = {}  # line index -> what orjson made of it
-                columnar = ColumnarLines(con) if con is not None else None
-                for i, line in enumerate(lines):
-                    bare = line[:-1] if line.endswith(b"\r") else line
-                    if (bare.startswith(b"{") and bare.endswith(b"}") and len(line) + 1 < max_line
-                            and bare.count(b"{") + bare.count(b"[") <= depth):
-                        try:
-                            obj = parsed[i] = loads(bare)
-                        except JSONDecodeError:
-                            continue
-                        if columnar is not None and obj.__class__ is dict:
-                            shape = body_shape(obj, bare)
-                            if shape is not None:
-                                columnar.add(number + i, bare, shape)
-                read_here: dict[int, int] = {}
-                if columnar:
-                    try:
-                        block_table, read, counts = columnar.read(RECORD_SCHEMA, sha16)
-                        read_here = dict(zip(read.tolist(), counts.tolist()))
-                    except duckdb.Error:  # pragma: no cover - read per item instead
-                        read_here = {}
-                    taken = pending = 0
                 for i, line in enumerate(lines):
                     if batch.full():
                         yield flush()
                     bare = line[:-1] if line.endswith(b"\r") else line
-                    records = read_here.get(number)
-                    if records is not None:
-                        nhsa["nhsa"] += 1
-                        fast_raw[number] = bare
-                        batch.size += records
-                        pending += records
-                        number += 1
-                        continue
-                    if i in parsed:
-                        obj = parsed[i]
+                    if (bare.startswith(b"{") and bare.endswith(b"}") and len(line) + 1 < max_line
+                            and bare.count(b"{") + bare.count(b"[") <= depth):
+                        try:
+                            obj = loads(bare)
+                        except JSONDecodeError:
+                            obj = None
                         before = len(fast.codes)
                         if obj.__class__ is dict and fast_rows(obj, number, sha16, fast):
                             nhsa["nhsa"] += 1
@@ -502,7 +454,6 @@ def jsonl_block_chunks(raw, first_line: int, encoding: str, sha16: str, source_f
                     for piece, oversize in (text_lines(text) if len(text) >= max_line else ((text, 0),)):
                         _take_line(piece, oversize, number, lim, sha16, source_file, batch)
                     number += 1
-                hand_on()
         if carry is None:
             stream = io.TextIOWrapper(io.BufferedReader(_Chained(rest, raw), 1 << 20), encoding="utf-8",
                                       errors=errors, newline="")
@@ -514,8 +465,6 @@ def jsonl_block_chunks(raw, first_line: int, encoding: str, sha16: str, source_f
             break
         if not block:
             break
-    if con is not None:
-        con.close()
     kinds.update(batch.kinds)
     yield batch.chunk()
 

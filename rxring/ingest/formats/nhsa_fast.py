@@ -30,7 +30,7 @@ from ..strings import has_empty, may_need_trim
 from .nhsa import (ALL_TIME_FIELDS, FUND_FIELDS, QTY_FIELDS, TIME_FIELDS, BODY_KEYS, INFNO_EVENT_TYPE, SPLIT_TRUE,
                    detail_rows, message_fields, field_number, field_text, item_codes, pick_field)
 
-__all__ = ["FastRows", "fast_rows", "texts", "WHITESPACE", "READ_FROM_ITEM"]
+__all__ = ["FastRows", "fast_rows", "WHITESPACE"]
 
 #: The characters ``str.strip()`` removes.
 WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
@@ -38,7 +38,7 @@ WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace
 _PRICE_FIELDS = ("finl_trns_pric", "pric")
 #: Every field fast_rows reads from an item's merged fields ``f``: a message holding none of them adds nothing to
 #: its items' fields (``f`` is the item itself).
-READ_FROM_ITEM = frozenset({"inv_chg_type", "trdn_flag", *(n for v in QTY_FIELDS.values() for n in v), "finl_trns_pric",
+_READ_FROM_F = frozenset({"inv_chg_type", "trdn_flag", *(n for v in QTY_FIELDS.values() for n in v), "finl_trns_pric",
                           "pric", *FUND_FIELDS, *ALL_TIME_FIELDS, "med_list_codg", "fixmedins_hilist_name",
                           "manu_lotnum", "expy_end", "psn_no", "prsc_dr_certno", "prsc_dr_name", "phar_certno",
                           "setl_id", "spler_name", "fixmedins_bchno", "medins_prod_sel_no", "mdtrt_sn", "mdtrt_id"})
@@ -205,7 +205,7 @@ def fast_rows(message: dict, line: int, sha16: str, out: FastRows) -> bool:
                 bodies = (payload,)
         else:
             return False
-    fallback = not is_message and not message.keys().isdisjoint(READ_FROM_ITEM)
+    fallback = not is_message and not message.keys().isdisjoint(_READ_FROM_F)
     msgid, site = message.get("msgid"), message.get("fixmedins_code")
     if msgid.__class__ is float or site.__class__ is float:  # may be an integer beyond 64 bits (orjson: a float)
         return False
