@@ -105,11 +105,16 @@ class FeeBook:
 
 
 class FeeLookup:
-    """The fee-detail lines one input's reader sees: its own lines read so far, then a :class:`FeeBook`."""
+    """The fee-detail lines one input's reader sees: its own lines read so far, then a :class:`FeeBook`.
 
-    def __init__(self, book: FeeBook | None = None):
+    ``partial``: the reader sees one piece of its input only (:mod:`rxring.ingest.parallel`): a line not
+    found may be in an earlier piece, so a settlement that names one is left to the caller.
+    """
+
+    def __init__(self, book: FeeBook | None = None, partial: bool = False):
         self._own: dict[tuple, dict] = {}
         self._book = book
+        self.partial = partial
 
     def add(self, rows) -> None:
         for row in rows:

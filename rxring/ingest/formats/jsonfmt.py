@@ -36,7 +36,7 @@ from .nhsa import SCAN_INFNOS, field_text, message_items
 from .nhsa_fast import FastRows, fast_rows
 from .settlement import channel_message, unwrap_envelope
 
-__all__ = ["read_jsonl", "jsonl_chunks", "jsonl_block_chunks", "block_reader_enabled", "read_json", "RECORD_SCHEMA", "bounded_lines", "too_deep"]
+__all__ = ["read_jsonl", "jsonl_chunks", "jsonl_block_chunks", "deferred_chunk", "block_reader_enabled", "read_json", "RECORD_SCHEMA", "bounded_lines", "too_deep"]
 
 RAW_KEEP = 4000  # characters of an oversized record kept in quarantine
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
@@ -119,7 +119,9 @@ class _Batcher:
 
     def __init__(self, fees=None, sha16: str = ""):
         self.sha16 = sha16  # the file's (event ids of plain messages read again, see nhsa_fast.FastRows.table)
-        self.fees = FeeLookup(fees)  # fee details for the settlements: this file's so far, then the run's
+        # fee details for the settlements: this file's so far, then the run's (or a piece's own, see parallel)
+        self.fees = fees if isinstance(fees, FeeLookup) else FeeLookup(fees)
+        self.deferred: list[tuple[int, str]] = []
         self.fee_details: list[dict] = []
         self.skipped: Counter = Counter()
         self.missing_fee: list = []
@@ -195,8 +197,9 @@ class _Batcher:
             return [raw.get(line) or (fast_raw[line].decode("utf-8") if line in fast_raw else "") for line in lines]
 
         chunk = Chunk(records=table, rejects=self.rejects, deletions=self.deletions, raw_lookup=raw_lookup,
-                      fee_details=self.fee_details, skipped=self.skipped, missing_fee=self.missing_fee)
-        self.fee_details, self.skipped, self.missing_fee = [], Counter(), []
+                      fee_details=self.fee_details, skipped=self.skipped, missing_fee=self.missing_fee,
+                      deferred=self.deferred)
+        self.fee_details, self.skipped, self.missing_fee, self.deferred = [], Counter(), [], []
         self.records, self.items, self.repeats, self.codes, self.event_ids = [], [], [], [], []
         self.message_ids, self.channels = [], []
         self.size = 0
@@ -259,6 +262,9 @@ def _take(obj, line: int, raw: str, index: int, sha16: str, source_file: str, ba
 def _take_channel(message: dict, line: int, raw: str, sha16: str, source_file: str, batch: _Batcher) -> None:
     """An NHSA message that is not a 进销存 scan (:mod:`.settlement`), or one in a request/response envelope."""
     out = channel_message(message, line, raw, sha16, source_file, batch.fees)
+    if out.deferred:  # counted (kinds) here, read by the caller (parallel.prepared_pieces)
+        batch.deferred.append((line, raw))
+        return
     batch.add_items(out.items, field_text(message.get("msgid")), field_text(message.get("infno")))
     batch.deletions.extend(out.deletions)
     batch.fee_details.extend(out.fee_details)
@@ -285,7 +291,8 @@ def jsonl_chunks(lines, first_line: int, sha16: str, source_file: str, kinds: Co
 
     ``lines`` is a text stream opened with ``newline=""`` (read with
     :func:`bounded_lines`), or any iterable of text lines, so that a byte range of a
-    large file can be read on its own (see :mod:`rxring.ingest.parallel`).  ``fees``
+    large file can be read on its own (see :mod:`rxring.ingest.parallel`: ``fees`` is then a
+    partial :class:`~rxring.ingest.feedetails.FeeLookup`).  ``fees``
     (:class:`~rxring.ingest.feedetails.FeeBook`) holds the fee details read before
     this file, for its settlements.
     """
@@ -301,6 +308,25 @@ def jsonl_chunks(lines, first_line: int, sha16: str, source_file: str, kinds: Co
         _take_line(line, oversize, number, lim, sha16, source_file, batch)
     kinds.update(batch.kinds)
     yield batch.chunk()
+
+
+def deferred_chunk(deferred: list, fee_rows: list[dict], fees: FeeLookup, sha16: str, source_file: str) -> Chunk | None:
+    """Read the settlements one piece of a file left (``deferred``: (line, raw text)), in line order.
+
+    ``fees`` holds the fee details of the file's earlier pieces (and the run's); ``fee_rows``
+    are the piece's own, in line order: each settlement sees those before its line, and
+    all of them are added to ``fees`` for the pieces after.  None when nothing was deferred.
+    """
+    batch = _Batcher(fees)
+    lim = limits()
+    k = 0
+    for line, raw in deferred:
+        while k < len(fee_rows) and fee_rows[k]["source_line"] < line:
+            fees.add(fee_rows[k:k + 1])
+            k += 1
+        _take_line(raw, 0, line, lim, sha16, source_file, batch)
+    fees.add(fee_rows[k:])
+    return batch.chunk() if deferred else None
 
 
 def _take_line(line: str, oversize: int, number: int, lim, sha16: str, source_file: str, batch: _Batcher) -> None:

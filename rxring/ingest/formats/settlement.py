@@ -68,6 +68,9 @@ class ChannelResult:
         The infno of a message skipped because it carries no trace code.
     missing_fee : list of (line, feedetl_sn)
         Settlement codes whose fee detail was not found.
+    deferred : bool
+        A settlement read with a partial look-up that names a fee detail not found in it:
+        nothing was read, the caller reads the message again once it knows more.
     """
 
     items: list = field(default_factory=list)
@@ -75,6 +78,7 @@ class ChannelResult:
     fee_details: list = field(default_factory=list)
     skipped: str | None = None
     missing_fee: list = field(default_factory=list)
+    deferred: bool = False
 
 
 def missing_fee_note(count: int, first: tuple) -> str:
@@ -264,6 +268,9 @@ def settlement_items(message: dict, infno: str, line: int, sha16: str, fees, out
     fund_bad = isinstance(fund, str) or isinstance(medfee, str)
     per_line = Counter(field_text(e.get("feedetl_sn")) for e in info if isinstance(e, dict))
     found = {sn: (fees.get(site, sn) if fees is not None and sn is not None else None) for sn in per_line}
+    if fees is not None and fees.partial and any(sn is not None and row is None for sn, row in found.items()):
+        out.deferred = True  # the fee detail may be in the part of the file this reader does not see
+        return
     any_fee = any(found.values())
     n_codes = sum(per_line.values())
     prefix = f"{msgid}:" if msgid else f"{sha16}:{line}:"
