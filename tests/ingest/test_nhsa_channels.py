@@ -244,6 +244,23 @@ def test_2301_2304_inpatient_split_sale_and_missing_fee_detail(tmp_path):
     assert manifest["inputs"][0]["notes"] == [note] and manifest["fee_details_rows"] == 1
 
 
+def test_min_prcunt_type_marks_a_split_sale_when_trdn_flag_is_absent(tmp_path):
+    """min_prcunt_type 2 (sold in the smallest unit) is 拆零 when the entry has no trdn_flag; trdn_flag decides when given."""
+    fee = fee_detail("2301", "F2", HOSP, "IN1", "14", "3.5", "49", visit="ZY1")
+    settle = settlement("2304", "IN-MSG", HOSP, [("IN1", CODE1, "0"), ("IN1", CODE2, "0"), ("IN1", CODE3, "0")])
+    info = settle["input"]["drug_trac_info"]
+    for entry, (flag, unit) in zip(info, [(None, "2"), ("", "1"), ("0", "2")]):
+        entry["min_prcunt_type"] = unit
+        if flag is None:
+            del entry["trdn_flag"]
+        else:
+            entry["trdn_flag"] = flag
+    report, events, _, _ = run(tmp_path, write_jsonl(tmp_path / "units.jsonl", [fee, settle]))
+    # the line's 14 units over the 3 codes naming it for the split one; one pack each for the others
+    assert events[["trace_code", "split_sale", "quantity"]].values.tolist() == [
+        [CODE1, True, 14 / 3], [CODE2, False, 1.0], [CODE3, False, 1.0]]
+
+
 def test_2305_and_2601_are_stored_as_deletions(tmp_path):
     cancel = {"infno": "2305", "msgid": "C1", "fixmedins_code": HOSP,
               "input": {"data": {"setl_id": "S789", "mdtrt_id": "ZY1", "psn_no": "PSN9"}}}

@@ -229,9 +229,39 @@ def _flat_record(obj: dict, line: int) -> dict:
     return record
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+LONE_SURROGATE = ("a string holds a lone surrogate escape (\\ud800-\\udfff without its pair): not a character, "
+                  "the message cannot be stored")
+
+
+def _lone_surrogate(obj, raw: str) -> bool:
+    """Whether a string in ``obj`` (parsed from ``raw``) holds a lone surrogate, which Python's json reads from an
+    escape such as ``\\ud800`` but no UTF-8 text can hold (looked for only when ``raw`` has such an escape)."""
+    if "\\u" not in raw or _SURROGATE_ESCAPE.search(raw) is None:
+        return False
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _dumped(obj) -> str:
+    """The text of a parsed object for quarantine (escaped where it holds a lone surrogate)."""
+    text = json.dumps(obj, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(obj)
+    return text
+
+
 def _take(obj, line: int, raw: str, index: int, sha16: str, source_file: str, batch: _Batcher) -> None:
     if not isinstance(obj, dict):
         batch.rejects.append((line, "not a JSON object", raw))
+        return
+    if _lone_surrogate(obj, raw):  # (kept with the escapes' backslash doubled: the masker re-reads raw JSON)
+        batch.rejects.append((line, LONE_SURROGATE, _SURROGATE_ESCAPE.sub(r"\\\g<0>", raw)[:RAW_KEEP]))
         return
     batch.raw[line] = raw
     if "infno" in obj:
@@ -629,6 +659,6 @@ def read_json(path: Path, encoding: str, sha16: str, source_file: str, tick: Cal
             document = lists[0]
     items = document if isinstance(document, list) else [document]
     for i, obj in enumerate(items, start=1):
-        _take(obj, i, json.dumps(obj, ensure_ascii=False), i - 1, sha16, source_file, batch)
+        _take(obj, i, _dumped(obj), i - 1, sha16, source_file, batch)
     kinds.update(batch.kinds)
     yield batch.chunk()
