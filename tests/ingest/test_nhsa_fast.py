@@ -82,6 +82,11 @@ _RAW_LINES = [
     '{"infno": "3505", "msgid": "D4", "drug_trac_codg": 81151257914085623274}',
     '{"infno": "3505", "msgid": "D6", "psn_no": "\\u4e2d\\t", "drug_trac_codg": "%s"}' % CODE.format(34),
     '{"infno": "3505", "msgid": "D11", "psn_no": "\\ud800", "drug_trac_codg": "%s"}' % CODE.format(39),
+    # settlement-channel lines are taken as orjson parsed them unless it read an integer beyond 64 bits as a float
+    '{"infno": "2204", "msgid": "D13", "fixmedins_code": "H1", "input": {"feedetail": [{"feedetl_sn": '
+    '123456789012345678901234567890, "cnt": 1, "pric": 2}]}}',
+    '{"infno": "2207", "msgid": "D14", "fixmedins_code": "H1", "input": {"data": {"psn_no": 18446744073709551615}, '
+    '"drug_trac_info": [{"feedetl_sn": 123456789012345678901234567890, "drug_trac_codg": "%s"}]}}' % CODE.format(41),
     '{"infno": "3505", "msgid": "D12", "psn_no": "\\ud83d\\ude00", "drug_trac_codg": "%s"}' % CODE.format(40),
     '{"infno": "3505", "msgid": "D7", "drug_trac_codg": "%s",}' % CODE.format(35),
     '  {"infno": "3505", "msgid": "D8", "drug_trac_codg": "%s"}  ' % CODE.format(36),

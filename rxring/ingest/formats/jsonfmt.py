@@ -397,6 +397,27 @@ def block_reader_enabled(encoding: str | None) -> bool:
         return False
 
 
+_BIG = float(2 ** 63)
+
+
+def _as_json_reads_it(obj) -> bool:
+    """Whether an object ``orjson`` parsed is what ``json.loads`` makes of the same text.
+
+    They differ only where orjson reads an integer beyond 64 bits as a float (json keeps the
+    integer): a float of 2**63 or more (conservative: such a float written as one is read again too).
+    """
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        for v in (o.values() if o.__class__ is dict else o):
+            c = v.__class__
+            if c is dict or c is list:
+                stack.append(v)
+            elif c is float and not -_BIG < v < _BIG:
+                return False
+    return True
+
+
 class _Chained(io.RawIOBase):
     """``head`` bytes, then the rest of ``raw``: a stream resumed where the block reader left it."""
 
@@ -503,6 +524,10 @@ def jsonl_block_chunks(raw, first_line: int, encoding: str, sha16: str, source_f
                             nhsa["nhsa"] += 1
                             fast_raw[number] = bare
                             batch.size += len(fast.codes) - before
+                            number += 1
+                            continue
+                        if obj.__class__ is dict and _as_json_reads_it(obj):  # (settlements, fee details ...)
+                            _take(obj, number, bare.decode("utf-8"), 0, sha16, source_file, batch)
                             number += 1
                             continue
                     terminator = "\n" if (ends or i < last) else ""
