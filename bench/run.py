@@ -788,7 +788,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.previous:
         previous, previous_neo4j, previous_formats = load_measurements(Path(args.previous))
         if args.ingest_only:  # the columns keep the earlier run's order
-            args.formats[:0] = [f for f in previous_formats if f not in args.formats]
+            args.formats = previous_formats + [f for f in args.formats if f not in previous_formats]
         args.formats += [f for f in previous_formats if f not in args.formats]
         if args.ingest_only:  # this run's ingest rows go into the earlier measurement of the same size
             earlier = {m.events: m for m in previous}

@@ -165,7 +165,9 @@ def test_ingest_only_keeps_the_rest_of_an_earlier_measurement(tmp_path, monkeypa
     """`--ingest-only --previous`: this run's NHSA ingest joins the earlier 1M row; its Parquet ingest, analyze
     and anchor stay."""
     previous = tmp_path / "measurements.json"
-    bench.save_measurements(previous, [_measurement(1_000_000, 10.0, 2.0)], {"skipped": "no server"}, ["parquet"])
+    earlier = _measurement(1_000_000, 10.0, 2.0)
+    earlier.ingest["csv"] = dict(earlier.ingest["parquet"])
+    bench.save_measurements(previous, [earlier], {"skipped": "no server"}, ["parquet", "nhsa", "csv"])
     fresh = bench.Measurement(events=1_000_000, analysis_format="nhsa", load_avg=[3.0, 4.0])
     fresh.generated = {"nhsa": {"reused": True}}
     fresh.ingest = {"nhsa": {"read": 1_100_000, "seconds": 4.0, "rows_per_s": 275_000.0, "rows_per_cpu_s": 150_000.0,
@@ -181,6 +183,7 @@ def test_ingest_only_keeps_the_rest_of_an_earlier_measurement(tmp_path, monkeypa
                        "--results", str(results)]) == 0
     lines = results.read_text(encoding="utf-8").splitlines()
     names = [c.strip() for c in next(x for x in lines if x.startswith("| size |")).strip("|").split("|")]
+    assert [n[:-len(" rows/s")] for n in names if n.endswith(" rows/s")] == ["parquet", "nhsa", "csv"]  # as before
     values = dict(zip(names, [c.strip() for c in next(x for x in lines if x.startswith("| 1M |")).strip("|").split("|")]))
     assert (values["nhsa rows/s"], values["nhsa rows/CPU-s"], values["parquet rows/s"]) == (
         "275,000", "150,000", "1,000,000")
