@@ -159,8 +159,11 @@ def task_ingest(inputs: str, workspace: str) -> dict:
     seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
     if not report.balanced:
         raise RuntimeError(f"ingest broke its invariant: {report.invariant_line()}")
+    import resource
+
+    workers_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the NHSA worker processes
     return {"read": report.read, "events": report.events, "quarantined": report.quarantined,
-            "seconds": seconds, "task_cpu": cpu}
+            "seconds": seconds, "task_cpu": cpu, "workers_peak_rss_mb": round(workers_rss, 1)}
 
 
 def task_analyze(workspace: str, profile: str | None = None) -> dict:
@@ -691,6 +694,9 @@ def run_benchmark(args) -> tuple[list[Measurement], dict]:
                 _log(f"  {r['read']:,} rows in {r['seconds']:.1f} s: {r['rows_per_s']:,.0f} rows/s")
                 if fmt == m.analysis_format:
                     analysis_workspaces[n] = workspace
+            if args.ingest_only:
+                m.load_avg.append(os.getloadavg()[0])
+                continue
             workspace = analysis_workspaces[n]
             _log(f"analyze {size_label(n)}")
             profile = str(out / f"profile-analyze-{n}.txt") if args.profile else None
@@ -702,7 +708,8 @@ def run_benchmark(args) -> tuple[list[Measurement], dict]:
             _log(f"  {m.anchor['seconds']:.2f} s ({m.anchor['codes']:,} codes dispensed more than once); "
                  f"analyze/anchor {m.ratio:.1f}×")
             m.load_avg.append(os.getloadavg()[0])
-        neo4j = _measure_neo4j(args, measurements, analysis_workspaces)
+        neo4j = {"skipped": "--ingest-only"} if args.ingest_only else _measure_neo4j(args, measurements,
+                                                                                      analysis_workspaces)
     finally:
         if not args.out:
             shutil.rmtree(out, ignore_errors=True)
@@ -727,6 +734,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "text profile goes to OUT/profile-analyze-N.txt")
     parser.add_argument("--previous", help="measurements.json of an earlier run: its sizes not measured now are "
                                            "kept in the table (e.g. run 10M alone and keep 1M and 3M)")
+    parser.add_argument("--ingest-only", action="store_true",
+                        help="measure only the ingest of --formats (no analyze, anchor or Neo4j); with --previous, "
+                             "a size measured before keeps its other formats, analyze and anchor")
     parser.add_argument("--render-only", action="store_true",
                         help="measure nothing: rewrite the results file from --previous")
     parser.add_argument("--skip-neo4j", action="store_true", help="do not measure Neo4j loading")
@@ -777,7 +787,17 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"--previous {args.previous} does not exist; showing this run's sizes only")
     elif args.previous:
         previous, previous_neo4j, previous_formats = load_measurements(Path(args.previous))
+        if args.ingest_only:  # the columns keep the earlier run's order
+            args.formats = previous_formats + [f for f in args.formats if f not in previous_formats]
         args.formats += [f for f in previous_formats if f not in args.formats]
+        if args.ingest_only:  # this run's ingest rows go into the earlier measurement of the same size
+            earlier = {m.events: m for m in previous}
+            for i, m in enumerate(measurements):
+                if m.events in earlier:
+                    old = earlier[m.events]
+                    old.ingest.update(m.ingest)
+                    old.generated.update(m.generated)
+                    measurements[i] = old
         measured = {m.events for m in measurements}
         measurements = sorted([m for m in previous if m.events not in measured] + measurements, key=lambda m: m.events)
         if previous_neo4j and not previous_neo4j.get("skipped"):

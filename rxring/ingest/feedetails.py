@@ -14,6 +14,11 @@ before it in this ingest, then the workspace's table (loaded once, on the first
 look-up that needs it).  A later line with the same key replaces an earlier one (a
 fee detail uploaded again).  Fee details that come *after* their settlement are
 not used for it: the settlement is still a dispense, with a data-quality note.
+
+Memory: a look-up keeps, per fee-detail line, only the eight values a settlement takes
+from it (:data:`LOOKUP_FIELDS`, a tuple; product code, name and prescriber shared
+between lines), about a tenth of the row as read; an input's writer keeps its lines as
+Arrow record batches until it commits them.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["FEE_DETAIL_SCHEMA", "FEE_DETAILS_FILE", "FeeBook", "FeeLookup", "fee_details_path", "read_fee_details"]
+__all__ = ["FEE_DETAIL_SCHEMA", "FEE_DETAILS_FILE", "LOOKUP_FIELDS", "FeeBook", "FeeLookup", "fee_details_path",
+           "read_fee_details"]
 
 #: The workspace table, beside deletions.parquet.
 FEE_DETAILS_FILE = "fee_details.parquet"
@@ -65,8 +71,37 @@ def read_fee_details(ws) -> pa.Table:
     return pq.read_table(path, schema=FEE_DETAIL_SCHEMA)
 
 
-def _key(row: dict) -> tuple:
-    return row.get("site_id"), row.get("feedetl_sn")
+#: What a settlement takes from the fee-detail line its code names (:func:`.formats.settlement.settlement_items`).
+LOOKUP_FIELDS = ("product_code", "product_name", "quantity", "total_amount", "fee_time", "prescriber_id",
+                 "patient_id", "visit_id")
+_SHARED = ("product_code", "product_name", "prescriber_id")  # few distinct values: one copy of each
+
+
+class _Store:
+    """Fee-detail lines by ``(site_id, feedetl_sn)``, as tuples of :data:`LOOKUP_FIELDS` (the later line wins)."""
+
+    def __init__(self):
+        self.rows: dict[tuple, tuple] = {}
+        self._strings: dict[str, str] = {}
+
+    def add(self, rows) -> None:
+        """Rows as dicts, or a table / record batch of :data:`FEE_DETAIL_SCHEMA`."""
+        if isinstance(rows, (pa.Table, pa.RecordBatch)):
+            columns = [rows.column(name).to_pylist() for name in ("site_id", "feedetl_sn", *LOOKUP_FIELDS)]
+            records = zip(*columns)
+        else:
+            records = ((row.get("site_id"), row.get("feedetl_sn"), *(row.get(f) for f in LOOKUP_FIELDS)) for row in rows)
+        shared, target = self._strings, self.rows
+        for site, sn, code, name, *rest in records:
+            prescriber = rest[3]
+            target[site, sn] = (shared.setdefault(code, code) if code is not None else None,
+                                shared.setdefault(name, name) if name is not None else None, *rest[:3],
+                                shared.setdefault(prescriber, prescriber) if prescriber is not None else None,
+                                *rest[4:])
+
+    def get(self, key: tuple) -> dict | None:
+        values = self.rows.get(key)
+        return None if values is None else dict(zip(LOOKUP_FIELDS, values))
 
 
 class FeeBook:
@@ -80,42 +115,51 @@ class FeeBook:
 
     def __init__(self, ws=None):
         self._path = fee_details_path(ws) if ws is not None else None
-        self._rows: dict[tuple, dict] = {}
+        self._store = _Store()
         self._loaded = self._path is None
 
     def add(self, rows) -> None:
-        """Fee-detail rows of an input read in full (later rows replace earlier ones of the same key)."""
-        for row in rows:
-            self._rows[_key(row)] = row
+        """Fee-detail rows of an input read in full (dicts, or a table or record batches of
+        :data:`FEE_DETAIL_SCHEMA`; later rows replace earlier ones of the same key)."""
+        for part in (rows if isinstance(rows, list) and rows and isinstance(rows[0], pa.RecordBatch) else [rows]):
+            self._store.add(part)
 
     def get(self, site: str | None, feedetl_sn: str | None) -> dict | None:
-        row = self._rows.get((site, feedetl_sn))
+        """The values of :data:`LOOKUP_FIELDS` of the line, or None."""
+        row = self._store.get((site, feedetl_sn))
         if row is None and not self._loaded:
             self._load()
-            row = self._rows.get((site, feedetl_sn))
+            row = self._store.get((site, feedetl_sn))
         return row
 
     def _load(self) -> None:
         self._loaded = True
         if not self._path.exists():
             return
-        stored = {_key(row): row for row in pq.read_table(self._path, schema=FEE_DETAIL_SCHEMA).to_pylist()}
-        stored.update(self._rows)  # this run's lines are newer
-        self._rows = stored
+        run = self._store.rows
+        self._store = _Store()
+        for batch in pq.ParquetFile(self._path).iter_batches(batch_size=65_536):
+            self._store.add(batch)
+        self._store.rows.update(run)  # this run's lines are newer
 
 
 class FeeLookup:
-    """The fee-detail lines one input's reader sees: its own lines read so far, then a :class:`FeeBook`."""
+    """The fee-detail lines one input's reader sees: its own lines read so far, then a :class:`FeeBook`.
 
-    def __init__(self, book: FeeBook | None = None):
-        self._own: dict[tuple, dict] = {}
+    ``partial``: the reader sees one piece of its input only (:mod:`rxring.ingest.parallel`): a line not
+    found may be in an earlier piece, so a settlement that names one is left to the caller.
+    """
+
+    def __init__(self, book: FeeBook | None = None, partial: bool = False):
+        self._own = _Store()
         self._book = book
+        self.partial = partial
 
     def add(self, rows) -> None:
-        for row in rows:
-            self._own[_key(row)] = row
+        self._own.add(rows)
 
     def get(self, site: str | None, feedetl_sn: str | None) -> dict | None:
+        """The values of :data:`LOOKUP_FIELDS` of the line, or None."""
         row = self._own.get((site, feedetl_sn))
         if row is None and self._book is not None:
             row = self._book.get(site, feedetl_sn)

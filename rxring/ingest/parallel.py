@@ -14,10 +14,13 @@ in file order, at most :data:`WINDOW` pieces in flight (bounded memory).
 
 Only plain (not gzipped) files of at least :data:`PARALLEL_MIN_BYTES` in UTF-8,
 GBK or GB18030 are split: in those a line-break byte never occurs inside a
-multi-byte character.  A file holding NHSA settlements (``"drug_trac_info"``) is
-read in one piece: a settlement looks up the fee details read before it, in
-earlier lines of its file (:mod:`rxring.ingest.feedetails`), which a worker
-reading a later piece has not seen.  The workers are fresh interpreters
+multi-byte character.  An NHSA settlement looks up the fee details read before it
+(:mod:`rxring.ingest.feedetails`): a worker finds those in its own piece; a
+settlement naming one it does not find there (in an earlier piece, an earlier file,
+the workspace, or nowhere) comes back unread (:attr:`~rxring.ingest.prepared.Prepared.deferred`)
+and the caller reads it after the piece, with the fee details of every earlier
+piece and of the piece's lines before it (:func:`~rxring.ingest.formats.jsonfmt.deferred_chunk`):
+the same events, only later in the events table.  The workers are fresh interpreters
 (``python -m rxring.ingest._piece_worker``, talking pickle over their standard
 input and output), started once per ingest when the first such file comes: not
 ``fork`` (the caller has threads) and not ``multiprocessing`` spawn (which
@@ -37,7 +40,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import RxringError
-from .formats.jsonfmt import block_reader_enabled, jsonl_block_chunks, jsonl_chunks
+from .feedetails import FeeLookup
+from .formats.jsonfmt import block_reader_enabled, deferred_chunk, jsonl_block_chunks, jsonl_chunks
 from .prepared import Prepared, prepare_chunk
 from .sniff import Sniffed, errors_for, is_gzip
 
@@ -171,24 +175,9 @@ def worth_it(path: Path, sniffed: Sniffed, pool: PiecePool | None = None) -> boo
     if encoding not in _SPLITTABLE:
         return False
     try:
-        return path.stat().st_size >= PARALLEL_MIN_BYTES and not is_gzip(path) and not _mentions(path, SERIAL_MARK)
+        return path.stat().st_size >= PARALLEL_MIN_BYTES and not is_gzip(path)
     except OSError:
         return False
-
-
-#: Text whose presence makes a JSON Lines file be read in one piece (see the module's notes).
-SERIAL_MARK = b'"drug_trac_info"'
-
-
-def _mentions(path: Path, needle: bytes) -> bool:
-    """Whether the file's bytes hold ``needle`` (read in blocks; a block boundary is no hiding place)."""
-    tail = b""
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(PIECE_BYTES), b""):
-            if needle in tail + block[: len(needle)] or needle in block:
-                return True
-            tail = block[-len(needle):]
-    return False
 
 
 def _line_breaks(data: bytes) -> int:
@@ -235,14 +224,16 @@ def parse_piece(path: str, encoding: str, start: int, end: int, first_line: int,
         encoding = "utf-8"  # only the file's first piece can start with the BOM
     kinds: Counter = Counter()
     out = []
+    fees = FeeLookup(partial=True)  # the piece's own fee details (settlements naming others are deferred)
     with open(path, "rb") as fh:
         fh.seek(start)
         raw = io.BufferedReader(_Range(fh, end - start), 1 << 20)
         if block_reader_enabled(encoding):
-            chunks = jsonl_block_chunks(raw, first_line, encoding, sha16, display, kinds, at_start=start == 0)
+            chunks = jsonl_block_chunks(raw, first_line, encoding, sha16, display, kinds, fees=fees,
+                                        at_start=start == 0)
         else:
             text = io.TextIOWrapper(raw, encoding=encoding, errors=errors_for(encoding), newline="")
-            chunks = jsonl_chunks(text, first_line, sha16, display, kinds)
+            chunks = jsonl_chunks(text, first_line, sha16, display, kinds, fees=fees)
         for chunk in chunks:
             chunk.source_file = display
             out.append(prepare_chunk(chunk, display, sha16))
@@ -270,16 +261,28 @@ class _Range(io.RawIOBase):
 
 
 def prepared_pieces(pool: PiecePool, path: Path, encoding: str, sha16: str, display: str,
-                    tick: Callable[..., None] = lambda position=None: None) -> Iterator[Prepared]:
+                    tick: Callable[..., None] = lambda position=None: None, fees=None) -> Iterator[Prepared]:
     """The prepared chunks of a large JSON Lines file, in file order, parsed by the pool's workers.
 
     Pieces go to the workers in turn, so each worker's results come back in the
     order the pieces were given; an error in a worker is raised here.  When the
     caller stops early, the workers are stopped (the next file starts fresh ones).
+    ``fees`` (:class:`~rxring.ingest.feedetails.FeeBook`): the fee details read before
+    this file, for the settlements the workers leave (read here, after their piece).
     """
     workers = pool.processes()
     pending: deque = deque()
     finished = False
+    lookup = FeeLookup(fees)  # the fee details of the pieces handed on so far
+
+    def piece_done(worker) -> Iterator[Prepared]:
+        results = worker.receive()
+        yield from results
+        deferred = [d for p in results for d in p.deferred]
+        chunk = deferred_chunk(deferred, [r for p in results for r in p.fee_details], lookup, sha16, display)
+        if chunk is not None:
+            yield prepare_chunk(chunk, display, sha16)
+
     try:
         for k, (start, end, first_line) in enumerate(byte_ranges(path)):
             worker = workers[k % len(workers)]
@@ -287,11 +290,11 @@ def prepared_pieces(pool: PiecePool, path: Path, encoding: str, sha16: str, disp
             pending.append((end, worker))
             while len(pending) >= WINDOW:
                 end_done, worker = pending.popleft()
-                yield from worker.receive()
+                yield from piece_done(worker)
                 tick(end_done)
         while pending:
             end_done, worker = pending.popleft()
-            yield from worker.receive()
+            yield from piece_done(worker)
             tick(end_done)
         finished = True
     finally:

@@ -351,7 +351,7 @@ def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, pr
 
     if part_pool is not None and parallel.worth_it(path, sniffed, part_pool) and part_pool.available():
         report.table = "events"
-        chunks = _Prefetch(parallel.prepared_pieces(part_pool, path, sniffed.encoding, sha16, display, tick), depth=1)
+        chunks = _Prefetch(parallel.prepared_pieces(part_pool, path, sniffed.encoding, sha16, display, tick, fees), depth=1)
         prepared = chunks
     else:
         def on_plan(plan: TablePlan, source_file: str) -> None:
@@ -366,7 +366,9 @@ def _ingest_file(ws: Workspace, path: Path, display: str, report: FileReport, pr
             _account(item, writer, report, kinds)
             if item.missing_fee:
                 missing_fee += len(item.missing_fee)
-                first_missing = first_missing or item.missing_fee[0]
+                first = min(item.missing_fee, key=lambda m: m[0])  # (a piece's deferred settlements come later)
+                if first_missing is None or first[0] < first_missing[0]:
+                    first_missing = first
         if missing_fee:
             report.notes.append(missing_fee_note(missing_fee, first_missing))
         report.format = _format_label(sniffed, kinds)

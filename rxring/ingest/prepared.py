@@ -36,7 +36,7 @@ class Prepared:
         Records rejected by the normaliser.
     records : int
         Code-level records normalised (``events`` + ``quarantine`` rows).
-    deletions, master, blank, notes, fee_details, skipped, missing_fee
+    deletions, master, blank, notes, fee_details, skipped, missing_fee, deferred
         As on :class:`~rxring.ingest.formats.Chunk`.
     kinds : Counter
         Kinds of JSON objects seen (nhsa, epcis, records), for the format label.
@@ -54,6 +54,7 @@ class Prepared:
     fee_details: list = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)
     missing_fee: list = field(default_factory=list)
+    deferred: list = field(default_factory=list)
 
 
 def prepare_chunk(chunk: Chunk, display: str, sha16: str, normaliser=normalise) -> Prepared:
@@ -65,7 +66,7 @@ def prepare_chunk(chunk: Chunk, display: str, sha16: str, normaliser=normalise) 
     source_file = chunk.source_file or display
     out = Prepared(blank=chunk.blank, notes=list(chunk.notes), deletions=chunk.deletions or [],
                    master=chunk.master, fee_details=chunk.fee_details, skipped=chunk.skipped,
-                   missing_fee=chunk.missing_fee)
+                   missing_fee=chunk.missing_fee, deferred=chunk.deferred)
     if chunk.rejects:
         out.rejects = [(source_file, line, why, raw[:RAW_LIMIT]) for line, why, raw in chunk.rejects]
     if chunk.records is not None and chunk.records.num_rows:

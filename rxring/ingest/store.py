@@ -56,9 +56,9 @@ def committed_sizes(ws: Workspace) -> dict:
     return sizes
 
 
-def _append_rows(path: Path, schema: pa.Schema, rows: list[dict]) -> None:
-    """Append rows to a workspace table (rewritten whole, then renamed into place)."""
-    table = pa.Table.from_pylist(rows, schema=schema)
+def _append_rows(path: Path, schema: pa.Schema, rows) -> None:
+    """Append rows (dicts, or a table) to a workspace table (rewritten whole, then renamed into place)."""
+    table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema=schema)
     if path.exists():
         table = pa.concat_tables([pq.read_table(path, schema=schema), table])
     tmp = path.with_suffix(".parquet.tmp")
@@ -210,7 +210,7 @@ class InputWriter:
         self.events = 0
         self.quarantined = 0
         self.deletions: list[dict] = []
-        self.fee_details: list[dict] = []
+        self.fee_details: list[pa.RecordBatch] = []  # (compact until committed: see feedetails)
         self.masters: dict[str, list[pd.DataFrame]] = {}
 
     # -- collecting
@@ -266,7 +266,7 @@ class InputWriter:
 
     def add_fee_details(self, rows: list[dict]) -> None:
         """NHSA 2204/2301 fee-detail lines (:data:`~rxring.ingest.feedetails.FEE_DETAIL_SCHEMA`)."""
-        self.fee_details.extend(rows)
+        self.fee_details.append(pa.RecordBatch.from_pylist(rows, schema=FEE_DETAIL_SCHEMA))
 
     def add_master(self, name: str, frame: pd.DataFrame) -> None:
         self.masters.setdefault(name, []).append(frame)
@@ -333,7 +333,8 @@ class InputWriter:
             _append_rows(self.ws.deletions_path, DELETION_SCHEMA, rows)
         fault_point("ingest-after-deletions")
         if self.fee_details:
-            _append_rows(fee_details_path(self.ws), FEE_DETAIL_SCHEMA, self.fee_details)
+            _append_rows(fee_details_path(self.ws), FEE_DETAIL_SCHEMA,
+                         pa.Table.from_batches(self.fee_details, schema=FEE_DETAIL_SCHEMA))
         for name, frames in self.masters.items():
             self._merge_master(name, pd.concat(frames, ignore_index=True))
         return part

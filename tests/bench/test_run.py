@@ -159,3 +159,32 @@ def test_steps_table_lists_each_step_per_size():
     assert "| 1M | 500,000 | 5,000 | 20,000 | 0.60 | 0.70 | 0.30 | 2.00 |" in lines
     assert "| 10M | 5,000,000 | 40,000 | 150,000 | 6.50 | 8.10 | 0.60 | 6.00 |" in lines
     assert bench.render_steps([_measurement(1_000_000, 10.0, 2.0)]) == []
+
+
+def test_ingest_only_keeps_the_rest_of_an_earlier_measurement(tmp_path, monkeypatch):
+    """`--ingest-only --previous`: this run's NHSA ingest joins the earlier 1M row; its Parquet ingest, analyze
+    and anchor stay."""
+    previous = tmp_path / "measurements.json"
+    earlier = _measurement(1_000_000, 10.0, 2.0)
+    earlier.ingest["csv"] = dict(earlier.ingest["parquet"])
+    bench.save_measurements(previous, [earlier], {"skipped": "no server"}, ["parquet", "nhsa", "csv"])
+    fresh = bench.Measurement(events=1_000_000, analysis_format="nhsa", load_avg=[3.0, 4.0])
+    fresh.generated = {"nhsa": {"reused": True}}
+    fresh.ingest = {"nhsa": {"read": 1_100_000, "seconds": 4.0, "rows_per_s": 275_000.0, "rows_per_cpu_s": 150_000.0,
+                             "peak_rss_mb": 300.0}}
+
+    def measured(args):
+        assert args.ingest_only and args.formats == ["nhsa"]
+        return [fresh], {"skipped": "--ingest-only"}
+
+    monkeypatch.setattr(bench, "run_benchmark", measured)
+    results = tmp_path / "RESULTS.md"
+    assert bench.main(["--events", "1M", "--formats", "nhsa", "--ingest-only", "--previous", str(previous),
+                       "--results", str(results)]) == 0
+    lines = results.read_text(encoding="utf-8").splitlines()
+    names = [c.strip() for c in next(x for x in lines if x.startswith("| size |")).strip("|").split("|")]
+    assert [n[:-len(" rows/s")] for n in names if n.endswith(" rows/s")] == ["parquet", "nhsa", "csv"]  # as before
+    values = dict(zip(names, [c.strip() for c in next(x for x in lines if x.startswith("| 1M |")).strip("|").split("|")]))
+    assert (values["nhsa rows/s"], values["nhsa rows/CPU-s"], values["parquet rows/s"]) == (
+        "275,000", "150,000", "1,000,000")
+    assert (values["analyze s"], values["analyze/anchor"], values["load avg"]) == ("10.0", "5.0×", "1.0 → 1.5")

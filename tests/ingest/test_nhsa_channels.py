@@ -19,7 +19,6 @@ from click.testing import CliRunner
 from rxring.cli import cli
 from rxring.ingest import ingest
 from rxring.ingest.feedetails import FEE_DETAIL_SCHEMA, fee_details_path, read_fee_details
-from rxring.ingest.parallel import _mentions
 from rxring.ingest.store import DELETION_SCHEMA, committed_sizes, restore_committed
 from rxring.schema import EVENT_ORIGIN_COLUMNS, EVENT_SCHEMA
 from rxring.workspace import Workspace
@@ -245,6 +244,23 @@ def test_2301_2304_inpatient_split_sale_and_missing_fee_detail(tmp_path):
     assert manifest["inputs"][0]["notes"] == [note] and manifest["fee_details_rows"] == 1
 
 
+def test_min_prcunt_type_marks_a_split_sale_when_trdn_flag_is_absent(tmp_path):
+    """min_prcunt_type 2 (sold in the smallest unit) is 拆零 when the entry has no trdn_flag; trdn_flag decides when given."""
+    fee = fee_detail("2301", "F2", HOSP, "IN1", "14", "3.5", "49", visit="ZY1")
+    settle = settlement("2304", "IN-MSG", HOSP, [("IN1", CODE1, "0"), ("IN1", CODE2, "0"), ("IN1", CODE3, "0")])
+    info = settle["input"]["drug_trac_info"]
+    for entry, (flag, unit) in zip(info, [(None, "2"), ("", "1"), ("0", "2")]):
+        entry["min_prcunt_type"] = unit
+        if flag is None:
+            del entry["trdn_flag"]
+        else:
+            entry["trdn_flag"] = flag
+    report, events, _, _ = run(tmp_path, write_jsonl(tmp_path / "units.jsonl", [fee, settle]))
+    # the line's 14 units over the 3 codes naming it for the split one; one pack each for the others
+    assert events[["trace_code", "split_sale", "quantity"]].values.tolist() == [
+        [CODE1, True, 14 / 3], [CODE2, False, 1.0], [CODE3, False, 1.0]]
+
+
 def test_2305_and_2601_are_stored_as_deletions(tmp_path):
     cancel = {"infno": "2305", "msgid": "C1", "fixmedins_code": HOSP,
               "input": {"data": {"setl_id": "S789", "mdtrt_id": "ZY1", "psn_no": "PSN9"}}}
@@ -375,12 +391,45 @@ def test_fee_details_cut_back_to_the_committed_rows(tmp_path):
     assert not fee_details_path(ws).exists()
 
 
-def test_files_with_settlements_are_read_in_one_piece(tmp_path):
-    path = tmp_path / "big.jsonl"
-    path.write_bytes(b"x" * ((8 << 20) - 5) + b'"drug_trac_info": []')
-    assert _mentions(path, b'"drug_trac_info"')  # across the block boundary
-    path.write_bytes(b"{}\n" * 1000)
-    assert not _mentions(path, b'"drug_trac_info"')
+def test_settlements_split_between_worker_processes_read_as_in_one_piece(tmp_path, monkeypatch):
+    """Fee details in the same piece, an earlier piece, an earlier file, after the settlement or nowhere, and
+    uploaded twice: the split file gives the serial reading's events, quarantine, fee details and counts."""
+    import rxring.ingest.parallel as parallel
+
+    messages = []
+    for c in range(120):
+        messages.append(fee_detail("2204", f"F{c}", HOSP, f"SN{c}", "2", "118", "236"))
+        if c % 7 == 3:  # uploaded again with other money: the later line counts
+            messages.append(fee_detail("2204", f"G{c}", HOSP, f"SN{c}", "4", "50", "200"))
+        entries = [(f"SN{c}", f"8115125791408{c:07d}", "0"), (f"SN{c // 3}", f"8215125791408{c:07d}", "1")]
+        if c % 10 == 0:
+            entries.append((f"NONE{c}", f"8315125791408{c:07d}", "0"))  # never uploaded
+        if c % 11 == 0:
+            entries.append((f"SN{c + 1}", f"8415125791408{c:07d}", "0"))  # uploaded after the settlement
+        messages.append(settlement("2207", f"S{c}", HOSP, entries, output=SETL_OUT if c % 2 else None))
+    messages.append(settlement("2304", "S-old", HOSP, [("OLD1", "85151257914080000001", "0")]))
+    messages.append({"infno": "2207", "msgid": "S-bad", "input": {"drug_trac_info": [1]}})
+    earlier = write_jsonl(tmp_path / "a-earlier.jsonl", [fee_detail("2301", "E1", HOSP, "OLD1", "1", "9", "9")])
+    path = write_jsonl(tmp_path / "b-settle.jsonl", messages)
+    serial = run(tmp_path, earlier, path, ws_name="serial")
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "PIECE_BYTES", 4_000)
+    monkeypatch.setenv("RXRING_INGEST_WORKERS", "2")
+    deferred = []
+    real = parallel.deferred_chunk
+    monkeypatch.setattr(parallel, "deferred_chunk", lambda d, *a: deferred.extend(d) or real(d, *a))
+    split = run(tmp_path, earlier, path, ws_name="split")
+    assert len(deferred) > 20, "no settlement was left to the caller"
+    for a, b in zip(serial[0].files, split[0].files):
+        keys = ("read", "accepted", "quarantined", "skipped", "fee_details", "skipped_infno", "notes")
+        assert {k: getattr(b, k) for k in keys} == {k: getattr(a, k) for k in keys}
+    assert serial[0].files[1].notes and serial[0].files[1].fee_details == 137
+    assert split[1].equals(serial[1]) and len(serial[1]) == 120 * 2 + 12 + 11 + 1
+    old = serial[1][serial[1]["event_id"] == "S-old:0:0"]
+    assert old["product_code"].tolist() == ["XB01ACL090"]  # its fee detail was in the earlier file
+    order = ["source_file", "source_line", "reason"]
+    assert split[2].sort_values(order).reset_index(drop=True).equals(serial[2].sort_values(order).reset_index(drop=True))
+    assert read_fee_details(split[3]).equals(read_fee_details(serial[3]))
 
 
 def test_origin_columns_only_in_nhsa_parts(tmp_path, fixtures):
@@ -392,7 +441,7 @@ def test_origin_columns_only_in_nhsa_parts(tmp_path, fixtures):
     assert nhsa["channel"].notna().all() and list(EVENT_ORIGIN_COLUMNS) == ["message_id", "visit_id", "channel"]
 
 
-def test_worker_processes_carry_fee_details_and_skips_and_never_split_settlements(tmp_path, monkeypatch):
+def test_worker_processes_carry_fee_details_and_skips(tmp_path, monkeypatch):
     import rxring.ingest.parallel as parallel
     from rxring.ingest.sniff import sniff
 
@@ -417,5 +466,3 @@ def test_worker_processes_carry_fee_details_and_skips_and_never_split_settlement
         f = report.files[0]
         assert (f.read, f.accepted, f.skipped, f.fee_details, f.skipped_infno) == (450, 300, 150, 150, {"9001": 150})
     assert split[1].equals(serial[1]) and read_fee_details(split[3]).equals(read_fee_details(serial[3]))
-    settle = write_jsonl(tmp_path / "settle.jsonl", messages + [settlement("2207", "S", HOSP, [("SN1", CODE2, "0")])])
-    assert not parallel.worth_it(settle, sniff(settle))  # its fee details must be looked up in line order

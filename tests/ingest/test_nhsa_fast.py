@@ -81,6 +81,13 @@ _RAW_LINES = [
     '{"infno": "3505", "msgid": "D3", "psn_no": 123456789012345678901234567890, "drug_trac_codg": "%s"}' % CODE.format(32),
     '{"infno": "3505", "msgid": "D4", "drug_trac_codg": 81151257914085623274}',
     '{"infno": "3505", "msgid": "D6", "psn_no": "\\u4e2d\\t", "drug_trac_codg": "%s"}' % CODE.format(34),
+    '{"infno": "3505", "msgid": "D11", "psn_no": "\\ud800", "drug_trac_codg": "%s"}' % CODE.format(39),
+    # settlement-channel lines are taken as orjson parsed them unless it read an integer beyond 64 bits as a float
+    '{"infno": "2204", "msgid": "D13", "fixmedins_code": "H1", "input": {"feedetail": [{"feedetl_sn": '
+    '123456789012345678901234567890, "cnt": 1, "pric": 2}]}}',
+    '{"infno": "2207", "msgid": "D14", "fixmedins_code": "H1", "input": {"data": {"psn_no": 18446744073709551615}, '
+    '"drug_trac_info": [{"feedetl_sn": 123456789012345678901234567890, "drug_trac_codg": "%s"}]}}' % CODE.format(41),
+    '{"infno": "3505", "msgid": "D12", "psn_no": "\\ud83d\\ude00", "drug_trac_codg": "%s"}' % CODE.format(40),
     '{"infno": "3505", "msgid": "D7", "drug_trac_codg": "%s",}' % CODE.format(35),
     '  {"infno": "3505", "msgid": "D8", "drug_trac_codg": "%s"}  ' % CODE.format(36),
     '\ufeff{"infno": "3505", "msgid": "D9", "drug_trac_codg": "%s"}' % CODE.format(37),
@@ -188,6 +195,23 @@ def test_long_lines_invalid_utf8_and_no_final_newline(monkeypatch):
     data = (head + long_line.encode() + b"\n" + near.encode() + b"\n" + gbk.encode("gbk") + b"\n" + head
             + b'{"infno": "3505", "msgid": "E1", "drug_trac_codg": "' + CODE.format(53).encode() + b'"}')
     _assert_same(data, monkeypatch)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json"])
+def test_a_lone_surrogate_quarantines_its_message_and_the_rest_is_read(tmp_path, suffix):
+    """``\\ud800`` alone (Python's json reads it, no UTF-8 text holds it) used to stop the whole file."""
+    lines = ['{"infno": "3505", "msgid": "S%d", "fixmedins_code": "P1", "sel_retn_time": "2026-01-02 10:00", '
+             '"psn_no": "%s", "drug_trac_codg": "%s"}' % (i, psn, CODE.format(70 + i)) for i, psn in enumerate(["A", "\\ud800", "\\udfff\\ud800", "\\ud83d\\ude00"])]
+    path = tmp_path / f"s{suffix}"
+    path.write_text("\n".join(lines) + "\n" if suffix == ".jsonl" else "[" + ",\n".join(lines) + "]", encoding="utf-8")
+    report = ingest([str(path)], tmp_path / "ws", progress=False)
+    f = report.files[0]
+    assert (f.read, f.accepted, f.quarantined) == (4, 2, 2) and report.balanced
+    quarantine = (tmp_path / "ws" / "quarantine.csv").read_text(encoding="utf-8").splitlines()[1:]
+    assert [q.split(",")[1] for q in quarantine] == ["2", "3"]
+    assert all(jsonfmt.LONE_SURROGATE in q for q in quarantine)
+    events = pq.read_table(tmp_path / "ws" / "events").column("event_id").to_pylist()
+    assert sorted(events) == ["S0:0:0", "S3:0:0"]  # a surrogate pair is one character: read
 
 
 def _workspace(ws: Path):

@@ -79,6 +79,10 @@ class Chunk:
         Settlement codes whose fee detail was not found (accepted, with a note).
     column_map : ColumnMap or None
         The user's column map the file is read with (stamped by the pipeline; tabular files).
+    deferred : list of (line, raw)
+        NHSA settlements a reader of one piece of a file left to the caller: they name a fee
+        detail not found in the piece before them (:mod:`rxring.ingest.parallel`).  Each
+        is read (and counted) once the fee details before it are known.
     """
 
     records: pa.Table | None = None
@@ -94,3 +98,4 @@ class Chunk:
     skipped: Counter = field(default_factory=Counter)
     missing_fee: list = field(default_factory=list)
     column_map: object | None = None
+    deferred: list = field(default_factory=list)

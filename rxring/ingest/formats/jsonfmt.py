@@ -36,7 +36,7 @@ from .nhsa import SCAN_INFNOS, field_text, message_items
 from .nhsa_fast import FastRows, fast_rows
 from .settlement import channel_message, unwrap_envelope
 
-__all__ = ["read_jsonl", "jsonl_chunks", "jsonl_block_chunks", "block_reader_enabled", "read_json", "RECORD_SCHEMA", "bounded_lines", "too_deep"]
+__all__ = ["read_jsonl", "jsonl_chunks", "jsonl_block_chunks", "deferred_chunk", "block_reader_enabled", "read_json", "RECORD_SCHEMA", "bounded_lines", "too_deep"]
 
 RAW_KEEP = 4000  # characters of an oversized record kept in quarantine
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
@@ -119,7 +119,9 @@ class _Batcher:
 
     def __init__(self, fees=None, sha16: str = ""):
         self.sha16 = sha16  # the file's (event ids of plain messages read again, see nhsa_fast.FastRows.table)
-        self.fees = FeeLookup(fees)  # fee details for the settlements: this file's so far, then the run's
+        # fee details for the settlements: this file's so far, then the run's (or a piece's own, see parallel)
+        self.fees = fees if isinstance(fees, FeeLookup) else FeeLookup(fees)
+        self.deferred: list[tuple[int, str]] = []
         self.fee_details: list[dict] = []
         self.skipped: Counter = Counter()
         self.missing_fee: list = []
@@ -195,8 +197,9 @@ class _Batcher:
             return [raw.get(line) or (fast_raw[line].decode("utf-8") if line in fast_raw else "") for line in lines]
 
         chunk = Chunk(records=table, rejects=self.rejects, deletions=self.deletions, raw_lookup=raw_lookup,
-                      fee_details=self.fee_details, skipped=self.skipped, missing_fee=self.missing_fee)
-        self.fee_details, self.skipped, self.missing_fee = [], Counter(), []
+                      fee_details=self.fee_details, skipped=self.skipped, missing_fee=self.missing_fee,
+                      deferred=self.deferred)
+        self.fee_details, self.skipped, self.missing_fee, self.deferred = [], Counter(), [], []
         self.records, self.items, self.repeats, self.codes, self.event_ids = [], [], [], [], []
         self.message_ids, self.channels = [], []
         self.size = 0
@@ -226,9 +229,39 @@ def _flat_record(obj: dict, line: int) -> dict:
     return record
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+LONE_SURROGATE = ("a string holds a lone surrogate escape (\\ud800-\\udfff without its pair): not a character, "
+                  "the message cannot be stored")
+
+
+def _lone_surrogate(obj, raw: str) -> bool:
+    """Whether a string in ``obj`` (parsed from ``raw``) holds a lone surrogate, which Python's json reads from an
+    escape such as ``\\ud800`` but no UTF-8 text can hold (looked for only when ``raw`` has such an escape)."""
+    if "\\u" not in raw or _SURROGATE_ESCAPE.search(raw) is None:
+        return False
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _dumped(obj) -> str:
+    """The text of a parsed object for quarantine (escaped where it holds a lone surrogate)."""
+    text = json.dumps(obj, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(obj)
+    return text
+
+
 def _take(obj, line: int, raw: str, index: int, sha16: str, source_file: str, batch: _Batcher) -> None:
     if not isinstance(obj, dict):
         batch.rejects.append((line, "not a JSON object", raw))
+        return
+    if _lone_surrogate(obj, raw):  # (kept with the escapes' backslash doubled: the masker re-reads raw JSON)
+        batch.rejects.append((line, LONE_SURROGATE, _SURROGATE_ESCAPE.sub(r"\\\g<0>", raw)[:RAW_KEEP]))
         return
     batch.raw[line] = raw
     if "infno" in obj:
@@ -259,6 +292,9 @@ def _take(obj, line: int, raw: str, index: int, sha16: str, source_file: str, ba
 def _take_channel(message: dict, line: int, raw: str, sha16: str, source_file: str, batch: _Batcher) -> None:
     """An NHSA message that is not a 进销存 scan (:mod:`.settlement`), or one in a request/response envelope."""
     out = channel_message(message, line, raw, sha16, source_file, batch.fees)
+    if out.deferred:  # counted (kinds) here, read by the caller (parallel.prepared_pieces)
+        batch.deferred.append((line, raw))
+        return
     batch.add_items(out.items, field_text(message.get("msgid")), field_text(message.get("infno")))
     batch.deletions.extend(out.deletions)
     batch.fee_details.extend(out.fee_details)
@@ -285,7 +321,8 @@ def jsonl_chunks(lines, first_line: int, sha16: str, source_file: str, kinds: Co
 
     ``lines`` is a text stream opened with ``newline=""`` (read with
     :func:`bounded_lines`), or any iterable of text lines, so that a byte range of a
-    large file can be read on its own (see :mod:`rxring.ingest.parallel`).  ``fees``
+    large file can be read on its own (see :mod:`rxring.ingest.parallel`: ``fees`` is then a
+    partial :class:`~rxring.ingest.feedetails.FeeLookup`).  ``fees``
     (:class:`~rxring.ingest.feedetails.FeeBook`) holds the fee details read before
     this file, for its settlements.
     """
@@ -301,6 +338,25 @@ def jsonl_chunks(lines, first_line: int, sha16: str, source_file: str, kinds: Co
         _take_line(line, oversize, number, lim, sha16, source_file, batch)
     kinds.update(batch.kinds)
     yield batch.chunk()
+
+
+def deferred_chunk(deferred: list, fee_rows: list[dict], fees: FeeLookup, sha16: str, source_file: str) -> Chunk | None:
+    """Read the settlements one piece of a file left (``deferred``: (line, raw text)), in line order.
+
+    ``fees`` holds the fee details of the file's earlier pieces (and the run's); ``fee_rows``
+    are the piece's own, in line order: each settlement sees those before its line, and
+    all of them are added to ``fees`` for the pieces after.  None when nothing was deferred.
+    """
+    batch = _Batcher(fees)
+    lim = limits()
+    k = 0
+    for line, raw in deferred:
+        while k < len(fee_rows) and fee_rows[k]["source_line"] < line:
+            fees.add(fee_rows[k:k + 1])
+            k += 1
+        _take_line(raw, 0, line, lim, sha16, source_file, batch)
+    fees.add(fee_rows[k:])
+    return batch.chunk() if deferred else None
 
 
 def _take_line(line: str, oversize: int, number: int, lim, sha16: str, source_file: str, batch: _Batcher) -> None:
@@ -339,6 +395,27 @@ def block_reader_enabled(encoding: str | None) -> bool:
         return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
     except LookupError:
         return False
+
+
+_BIG = float(2 ** 63)
+
+
+def _as_json_reads_it(obj) -> bool:
+    """Whether an object ``orjson`` parsed is what ``json.loads`` makes of the same text.
+
+    They differ only where orjson reads an integer beyond 64 bits as a float (json keeps the
+    integer): a float of 2**63 or more (conservative: such a float written as one is read again too).
+    """
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        for v in (o.values() if o.__class__ is dict else o):
+            c = v.__class__
+            if c is dict or c is list:
+                stack.append(v)
+            elif c is float and not -_BIG < v < _BIG:
+                return False
+    return True
 
 
 class _Chained(io.RawIOBase):
@@ -447,6 +524,10 @@ def jsonl_block_chunks(raw, first_line: int, encoding: str, sha16: str, source_f
                             nhsa["nhsa"] += 1
                             fast_raw[number] = bare
                             batch.size += len(fast.codes) - before
+                            number += 1
+                            continue
+                        if obj.__class__ is dict and _as_json_reads_it(obj):  # (settlements, fee details ...)
+                            _take(obj, number, bare.decode("utf-8"), 0, sha16, source_file, batch)
                             number += 1
                             continue
                     terminator = "\n" if (ends or i < last) else ""
@@ -603,6 +684,6 @@ def read_json(path: Path, encoding: str, sha16: str, source_file: str, tick: Cal
             document = lists[0]
     items = document if isinstance(document, list) else [document]
     for i, obj in enumerate(items, start=1):
-        _take(obj, i, json.dumps(obj, ensure_ascii=False), i - 1, sha16, source_file, batch)
+        _take(obj, i, _dumped(obj), i - 1, sha16, source_file, batch)
     kinds.update(batch.kinds)
     yield batch.chunk()

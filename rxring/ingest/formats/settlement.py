@@ -38,7 +38,7 @@ from .nhsa import (SCAN_INFNOS, SPLIT_TRUE, field_number, field_text, item_codes
                    rejected_item)
 
 __all__ = ["ChannelResult", "channel_message", "unwrap_envelope", "missing_fee_note", "FEE_DETAIL_INFNOS",
-           "SETTLEMENT_INFNOS", "CANCEL_INFNOS", "REVERSAL_INFNO", "ENVELOPE_KEYS", "MISSING_FEE_NOTE"]
+           "SETTLEMENT_INFNOS", "CANCEL_INFNOS", "REVERSAL_INFNO", "ENVELOPE_KEYS", "MISSING_FEE_NOTE", "MIN_UNIT_SPLIT"]
 
 FEE_DETAIL_INFNOS = ("2204", "2301")
 SETTLEMENT_INFNOS = ("2207", "2304")
@@ -46,6 +46,9 @@ CANCEL_INFNOS = ("2208", "2305")
 REVERSAL_INFNO = "2601"
 #: (request keys, response keys) of a request/response envelope.
 ENVELOPE_KEYS = (("request", "req"), ("response", "resp"))
+#: ``min_prcunt_type`` values that say a code was sold in the smallest unit (最小制剂单位: 拆零), read when the
+#: entry has no ``trdn_flag`` (1 = the smallest package, a whole pack).
+MIN_UNIT_SPLIT = frozenset({"2"})
 #: The data-quality note of a settlement code whose fee detail was not found (counted per input).
 MISSING_FEE_NOTE = ("settlement trace code(s) name a fee detail (feedetl_sn) not read before them (in this file, an "
                     "earlier file or the workspace): dispensed without the product, price and prescriber it gives")
@@ -68,6 +71,9 @@ class ChannelResult:
         The infno of a message skipped because it carries no trace code.
     missing_fee : list of (line, feedetl_sn)
         Settlement codes whose fee detail was not found.
+    deferred : bool
+        A settlement read with a partial look-up that names a fee detail not found in it:
+        nothing was read, the caller reads the message again once it knows more.
     """
 
     items: list = field(default_factory=list)
@@ -75,6 +81,7 @@ class ChannelResult:
     fee_details: list = field(default_factory=list)
     skipped: str | None = None
     missing_fee: list = field(default_factory=list)
+    deferred: bool = False
 
 
 def missing_fee_note(count: int, first: tuple) -> str:
@@ -233,7 +240,9 @@ def settlement_items(message: dict, infno: str, line: int, sha16: str, fees, out
     come from the fee-detail line its ``feedetl_sn`` names.  A whole-pack code
     (``trdn_flag`` 0) is one pack and a share of the line's ``det_item_fee_sumamt``
     (the line's total over the codes naming it); a 拆零 code (``trdn_flag`` 1) keeps
-    the line's ``cnt`` (over the codes naming it) in smallest units.  The time is the
+    the line's ``cnt`` (over the codes naming it) in smallest units; an entry without
+    ``trdn_flag`` is 拆零 when its ``min_prcunt_type`` is 2 (sold in the smallest unit,
+    :data:`MIN_UNIT_SPLIT`).  The time is the
     response's ``setl_time``, else the fee line's ``fee_ocur_time``, else the
     message's ``inf_time``.  ``fund_amount`` is the response's ``fund_pay_sumamt``
     shared in proportion to the line's money (of ``medfee_sumamt``), or evenly over
@@ -264,6 +273,9 @@ def settlement_items(message: dict, infno: str, line: int, sha16: str, fees, out
     fund_bad = isinstance(fund, str) or isinstance(medfee, str)
     per_line = Counter(field_text(e.get("feedetl_sn")) for e in info if isinstance(e, dict))
     found = {sn: (fees.get(site, sn) if fees is not None and sn is not None else None) for sn in per_line}
+    if fees is not None and fees.partial and any(sn is not None and row is None for sn, row in found.items()):
+        out.deferred = True  # the fee detail may be in the part of the file this reader does not see
+        return
     any_fee = any(found.values())
     n_codes = sum(per_line.values())
     prefix = f"{msgid}:" if msgid else f"{sha16}:{line}:"
@@ -274,7 +286,9 @@ def settlement_items(message: dict, infno: str, line: int, sha16: str, fees, out
         sn = field_text(entry.get("feedetl_sn"))
         fee = found.get(sn)
         k_line = per_line[sn]
-        split = (field_text(entry.get("trdn_flag")) or "0").lower() in SPLIT_TRUE
+        flag = field_text(entry.get("trdn_flag"))
+        split = (flag.lower() in SPLIT_TRUE if flag is not None
+                 else field_text(entry.get("min_prcunt_type")) in MIN_UNIT_SPLIT)
         reject = failed or ("settlement money is not a number" if fund_bad else None)
         if fee is None:  # no product, price or prescriber; a 拆零 code's quantity unknown (the default, 1)
             out.missing_fee.append((line, sn))
