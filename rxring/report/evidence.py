@@ -48,10 +48,11 @@ from ..rules.render import rendered_queries, sql_parameters
 from ..schema import RULES
 from .data import (CaseData, fmt_money, fmt_time, is_missing, load_case, load_events, period, ring_findings,
                    select_rings)
-from .i18n import LANGS, ROLE_KEYS, label, rule_text
+from .custody import CUSTODY_COLUMNS, custody_headers, custody_table
+from .i18n import LANGS, ROLE_KEYS, bilingual, label, rule_text
 from .markdown import md_code
 from .pii import Masker
-from .sources import manifest_inputs, read_source_lines
+from .sources import inputs_listing, manifest_inputs, read_source_lines
 from .htmlkit import safe_name
 from .tables import TABLES, finding_rows, formula_safe, headers, member_rows
 from .viz import build_ring_graph, render_viz
@@ -188,28 +189,12 @@ def _summary(case, ring, lang, members, findings, created, reveal, inputs, comma
 
 
 def _timeline_md(codes: list[str], rows: list[dict], masker: Masker, case: CaseData, proving: set[str]) -> str:
-    """One Markdown table per pack: every event in time order, proving events marked."""
-    by_code: dict[str, list[dict]] = {}
-    for row in rows:
-        by_code.setdefault(str(row["trace_code"]), []).append(row)
-    out = ["# Chain of custody / 每盒药的流转记录", ""]
-    for code in codes:
-        out += [f"## {md_code(code)}", "", "| # | time | type | site | patient | prescriber | qty | fund | source | proving |",
-                "|---|---|---|---|---|---|---|---|---|---|"]
-        for n, row in enumerate(by_code.get(code, []), start=1):
-            site = str(row.get("site_id") or "")
-            name = case.site_name(site)
-            out.append(
-                "| " + " | ".join(
-                    md_code(v, table=True) for v in (
-                        n, fmt_time(row.get("event_time")), row.get("event_type"),
-                        f"{name} ({site})" if name else site, masker.person(row.get("patient_id")),
-                        masker.person(row.get("prescriber_id")), row.get("quantity"), fmt_money(row.get("fund_amount")),
-                        f"{row.get('source_file') or ''}:{row.get('source_line') if row.get('source_line') is not None else ''}",
-                        "yes" if row.get("event_id") in proving else "",
-                    )
-                ) + " |"
-            )
+    """One Markdown table per pack: every event in time order, proving events marked (Chinese, English beside)."""
+    out = [f"# {bilingual('custody_title')}", ""]
+    for code, table in custody_table(codes, rows, case, masker, proving, "both"):
+        out += [f"## {md_code(code)}", "", "| " + " | ".join(custody_headers("both")) + " |",
+                "|" + "---|" * len(CUSTODY_COLUMNS)]
+        out += ["| " + " | ".join(md_code(v, table=True) for v in cells) + " |" for cells in table]
         out.append("")
     return "\n".join(out)
 
@@ -428,9 +413,7 @@ def build_evidence(
     files["tool.json"] = dumps(tool).encode("utf-8")
     graph = build_ring_graph(case, [ring], lang="zh", masker=masker)
     files["ring.html"] = render_viz(graph, lang="zh", reveal_pii=reveal_pii).encode("utf-8")
-    files[INPUTS_NAME] = "".join(
-        f"{item.get('sha256') or '-' * 64}  {item['path']}\n" for item in manifest_inputs(case.manifest)
-    ).encode("utf-8")
+    files[INPUTS_NAME] = inputs_listing(case.manifest)
     manifest_bytes = "".join(
         f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
     ).encode("utf-8")

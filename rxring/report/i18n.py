@@ -7,7 +7,8 @@ comes from :data:`LABELS` through :func:`label`, so a missing translation is a
 
 from __future__ import annotations
 
-__all__ = ["LANGS", "LABELS", "ROLE_KEYS", "EVENT_TYPE_KEYS", "label", "rule_text", "check_lang"]
+__all__ = ["LANGS", "LABELS", "ROLE_KEYS", "EVENT_TYPE_KEYS", "TIMELINE_NOTES", "label", "bilingual", "rule_text",
+           "note_text", "check_lang"]
 
 from ..errors import RxringError
 from ..rules.registry import RULE_IDS
@@ -125,6 +126,21 @@ LABELS: dict[str, tuple[str, str]] = {
     "inputs_sha256": ("原始输入文件 SHA-256", "SHA-256 of the original inputs"),
     "command_line": ("命令行", "Command line"),
     "files": ("包内文件", "Files in this package"),
+    "custody_title": ("每盒药的流转记录", "Chain of custody"),
+    "seq": ("序号", "No."),
+    "proving": ("证据事件", "Proving event"),
+    "yes": ("是", "yes"),
+    # the printable dossier (PDF)
+    "dossier_title": ("回流药团伙案件材料 — {what}", "Returned-drug resale ring dossier — {what}"),
+    "page_of_total": ("第 {page} / {pages} 页", "Page {page} of {pages}"),
+    "ring_diagram": ("团伙关系图（从左到右：开方医师 → 参保人 → 来源机构 → 洗白药店）",
+                     "Ring diagram (left to right: prescribers → patients → source sites → laundering sites)"),
+    "rows_in_csv": ("另有 {n} 行未列出，全部见 {file}。", "{n} more rows not shown; all of them are in {file}."),
+    "boxes_in_csv": ("另有 {n} 盒药的流转记录未列出，全部见 {file}。",
+                     "The chain of custody of {n} more boxes is not shown; all of it is in {file}."),
+    "inputs_digest": ("输入文件摘要（inputs.sha256 的 SHA-256）", "Inputs digest (SHA-256 of inputs.sha256)"),
+    "custody_in_box": ("每盒药的流转记录：rxring box 追溯码 -w 工作区，或证据包 custody/timeline.csv。",
+                       "Chain of custody of a box: rxring box CODE -w WORKSPACE, or custody/timeline.csv of the evidence package."),
     "verify_hint": (
         "核验：rxring evidence verify 本文件.zip（或 sha256sum -c MANIFEST.sha256）。",
         "Verify: rxring evidence verify this.zip (or sha256sum -c MANIFEST.sha256).",
@@ -216,6 +232,37 @@ LABELS: dict[str, tuple[str, str]] = {
     "all_findings": ("全部线索", "All findings"),
 }
 
+#: The note a box's chain of custody gives an event that the rules count differently, English (as
+#: ``rxring.backends.duckdb.code_timeline`` and the Neo4j listing write it) -> Chinese.
+TIMELINE_NOTES: dict[str, str] = {
+    "same sale reported again (counted once)": "同一笔销售重复上报（只计一次）",
+    "cancelled by a refund": "已被退货抵消",
+    "deleted (NHSA 3507)": "已删除（NHSA 3507）",
+    "settlement cancelled (NHSA 2208/2305)": "结算已撤销（NHSA 2208/2305）",
+    "message reversed (NHSA 2601)": "消息已冲正（NHSA 2601）",
+    "duplicate event id": "重复的事件编号，不计入",
+}
+_CANCELS = ("cancels ", "抵消销售 {event_id}")
+
+
+def note_text(note, lang: str) -> str:
+    """A chain-of-custody note (:data:`TIMELINE_NOTES`) in ``lang``; unknown notes unchanged.
+
+    Examples
+    --------
+    >>> note_text("same sale reported again (counted once)", "zh")
+    '同一笔销售重复上报（只计一次）'
+    >>> note_text("cancels E17", "zh")
+    '抵消销售 E17'
+    """
+    note = "" if note is None else str(note)
+    if lang != "zh" or not note:
+        return note
+    if note.startswith(_CANCELS[0]):
+        return _CANCELS[1].format(event_id=note[len(_CANCELS[0]):])
+    return TIMELINE_NOTES.get(note, note)
+
+
 def check_lang(lang: str) -> str:
     """Return ``lang`` if it is a supported language, else raise :class:`RxringError`."""
     if lang not in LANGS:
@@ -238,6 +285,17 @@ def label(key: str, lang: str, **values) -> str:
     else:
         raise KeyError(key)
     return text.format(**values) if values else text
+
+
+def bilingual(key: str, **values) -> str:
+    """The label ``key`` in Chinese with its English beside it, for files read in both languages.
+
+    Examples
+    --------
+    >>> bilingual("event_time")
+    '时间 / Time'
+    """
+    return f"{label(key, 'zh', **values)} / {label(key, 'en', **values)}"
 
 
 def rule_text(rule: str, lang: str) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..pii import HEADER_SCAN_LINES, decode_line, find_header_line, split_header
 
-__all__ = ["SourceLine", "manifest_inputs", "read_source_lines", "sha256_file", "MAX_RAW_CHARS", "mapped_header"]
+__all__ = ["SourceLine", "manifest_inputs", "inputs_listing", "read_source_lines", "sha256_file", "MAX_RAW_CHARS", "mapped_header"]
 
 # a column map's column -> the header name the masker knows it by
 _MASKER_NAMES = {"prescriber_name": "prsc_dr_name"}
@@ -75,6 +75,14 @@ def manifest_inputs(manifest: dict) -> list[dict]:
         if path:
             out.append({"path": str(path), "sha256": item.get("sha256"), **{k: v for k, v in item.items() if k not in ("path", "sha256")}})
     return out
+
+
+def inputs_listing(manifest: dict) -> bytes:
+    """``inputs.sha256``: one ``SHA-256  path`` line per input of the workspace manifest (``sha256sum`` format).
+
+    Its SHA-256 is the inputs digest printed on every page of a PDF report.
+    """
+    return "".join(f"{item.get('sha256') or '-' * 64}  {item['path']}\n" for item in manifest_inputs(manifest)).encode("utf-8")
 
 
 def _resolve(source_file: str, inputs: list[dict], workspace_root: Path) -> tuple[Path | None, str | None]:

@@ -132,6 +132,7 @@ def assemble_findings(flat: pd.DataFrame, con=None) -> pd.DataFrame:
     ]
     grouped["trace_codes"] = grouped["trace_code"].map(lambda c: [c])
     grouped["explanation"] = [explain(row) for row in grouped.itertuples(index=False)]
+    grouped["explanation_zh"] = [explain(row, "zh") for row in grouped.itertuples(index=False)]
     grouped["fund_amount"] = grouped["fund_amount"].astype("float64").round(2)
     grouped["total_amount"] = grouped["total_amount"].astype("float64").round(2)
     for column in ("first_time", "last_time"):
