@@ -35,7 +35,7 @@ from .i18n import rule_text
 from .markdown import md_code
 
 __all__ = ["DataItem", "ExtractionRecord", "RecordField", "extraction_record", "render_record", "sm3_hex",
-           "RECORD_NAMES", "SHANGHAI"]
+           "RECORD_NAMES", "SHANGHAI", "record_text"]
 
 #: The Markdown renderings of the record in the package, by language.
 RECORD_NAMES = {"zh": "extraction_record.zh.md", "en": "extraction_record.en.md"}
@@ -399,3 +399,12 @@ def render_record(record: ExtractionRecord, lang: str) -> str:
     date = "日期" if lang == "zh" else "Date"
     out += [f"- {signer[i]}: ________________　{date}: ____________" for signer in record.signers]
     return "\n".join(out) + "\n"
+
+
+def record_text(key: str, lang: str) -> str:
+    """One heading or label of the record in ``lang`` (for renderings other than :func:`render_record`, e.g. the PDF).
+
+    >>> record_text("steps", "zh")
+    '提取过程'
+    """
+    return _t(key)[0 if lang == "zh" else 1]

@@ -116,6 +116,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "source_rows": ("每条事件的原始文件、行号和原始内容", "Source file, line and raw content of every event"),
     "queries": ("规则的 SQL/Cypher 查询、按分析参数展开的 SQL、参数", "The rules' SQL/Cypher queries, the SQL rendered with the analysis options, the parameters"),
     "file_summary": ("本摘要（中文、英文）", "This summary (Chinese, English)"),
+    "file_pdf": ("可打印的案件材料（PDF，中文、英文；每页页脚有证据包摘要）",
+                 "The printable dossier (PDF, Chinese, English; the package digest in every page footer)"),
     "file_case_json": ("机器可读的案件数据", "The case, machine-readable"),
     "file_tables": ("线索与成员表", "Findings and members tables"),
     "file_rules": ("规则说明", "Rule texts"),
@@ -139,6 +141,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "boxes_in_csv": ("另有 {n} 盒药的流转记录未列出，全部见 {file}。",
                      "The chain of custody of {n} more boxes is not shown; all of it is in {file}."),
     "inputs_digest": ("输入文件摘要（inputs.sha256 的 SHA-256）", "Inputs digest (SHA-256 of inputs.sha256)"),
+    "package_digest": ("证据包摘要（MANIFEST.sha256 的 SHA-256）", "Package digest (SHA-256 of MANIFEST.sha256)"),
+    "package_digest_short": ("证据包摘要", "Package digest"),
+    "printed_package": ("本文件是证据包的打印版。完整数据见包内 CSV 与 Markdown 文件；页脚的证据包摘要用 rxring evidence verify 核验。",
+                        "This is the printable copy of the evidence package. All the data is in its CSV and Markdown "
+                        "files; check the package digest in the footer with rxring evidence verify."),
     "custody_in_box": ("每盒药的流转记录：rxring box 追溯码 -w 工作区，或证据包 custody/timeline.csv。",
                        "Chain of custody of a box: rxring box CODE -w WORKSPACE, or custody/timeline.csv of the evidence package."),
     "verify_hint": (
