@@ -14,6 +14,8 @@ Contents (every text file UTF-8)::
                                     the analysis options, and parameters.json
     tool.json                       tool version, Python, command line, time, --reveal-pii
     ring.html                       the offline ring visualisation
+    summary.zh.pdf / summary.en.pdf the printable dossier (rxring.report.pdf), the package digest in
+                                    every footer; not listed in MANIFEST.sha256 (it holds its digest)
     inputs.sha256                   SHA-256 of the original inputs (from the workspace manifest)
     MANIFEST.sha256                 SHA-256 of every file above (``sha256sum -c`` format)
 
@@ -29,18 +31,17 @@ package's digest: write it in the referral letter, and ``rxring evidence verify
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import platform
+import os
 import sys
-import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..jsonout import dumps
-from ..reveal import permit_reveal
+from ..reveal import os_user, permit_reveal
 from ..version import __version__
 from ..errors import RxringError
 from ..options import AnalysisOptions
@@ -52,15 +53,20 @@ from .custody import CUSTODY_COLUMNS, custody_headers, custody_table
 from .i18n import LANGS, ROLE_KEYS, bilingual, label, rule_text
 from .markdown import md_code
 from .pii import Masker
-from .sources import inputs_listing, manifest_inputs, read_source_lines
+from .extraction import RECORD_NAMES, extraction_record, record_inputs, render_record
+from .pdf import PDF_NAMES, package_pdfs
+from .seal import MANIFEST_NAME, STATEMENT_NAME, Seal, creation_time, write_package
+from .sources import input_names, inputs_listing, manifest_inputs, read_source_lines
 from .htmlkit import safe_name
 from .tables import TABLES, finding_rows, formula_safe, headers, member_rows
 from .viz import build_ring_graph, render_viz
 
-__all__ = ["EvidencePackage", "build_evidence", "MANIFEST_NAME", "INPUTS_NAME"]
+__all__ = ["EvidencePackage", "EvidenceSection", "build_evidence", "MANIFEST_NAME", "INPUTS_NAME", "UNLISTED_NAMES"]
 
-MANIFEST_NAME = "MANIFEST.sha256"
 INPUTS_NAME = "inputs.sha256"
+#: Members that MANIFEST.sha256 does not list because they name its digest (the 提取笔录, the PDF
+#: dossiers) or seal it (the statement); signature/statement.json lists their SHA-256.
+UNLISTED_NAMES = frozenset(PDF_NAMES.values()) | frozenset(RECORD_NAMES.values()) | {STATEMENT_NAME}
 
 _STATUS_TEXT = {
     "ok": ("原始行如下", "raw line shown"),
@@ -80,6 +86,52 @@ class EvidencePackage:
     digest: str
     files: tuple[str, ...]
     reveal_pii: bool
+    signer_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class EvidenceSection:
+    """An optional section of a package, in a folder of its own: the hook for a case's history.
+
+    ``folder`` is one safe path component (``case_history``), ``files`` maps names
+    inside it (``timeline.md``, ``notes/2026-03-01.md``) to bytes.  Its files are
+    listed in MANIFEST.sha256 and in the 提取笔录 under the section's title, and the
+    summaries' file guide names the folder.  A section may not replace a file of the
+    package.
+
+    Examples
+    --------
+    >>> EvidenceSection("case_history", "案件历史", "Case history", {"log.md": b"# log"}).folder
+    'case_history'
+    """
+
+    folder: str
+    title_zh: str
+    title_en: str
+    files: Mapping[str, bytes]
+
+
+def section_files(sections: Sequence[EvidenceSection], existing: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The files of ``sections`` under their folders; RxringError for unsafe or clashing names."""
+    out: dict[str, bytes] = {}
+    taken = {name.split("/", 1)[0] for name in existing} | {"signature", MANIFEST_NAME}
+    for section in sections:
+        folder = section.folder
+        if not folder or "/" in folder or "\\" in folder or folder in (".", "..") or folder in taken:
+            raise RxringError(f"evidence section {folder!r}: needs a folder name of its own (one path component, "
+                              f"not one of {', '.join(sorted(taken))})")
+        taken.add(folder)
+        for name, data in section.files.items():
+            parts = PurePosixPath(name).parts
+            if not parts or name.startswith("/") or "\\" in name or any(p in ("..", ".") for p in parts):
+                raise RxringError(f"evidence section {folder}: unsafe file name {name!r}")
+            out[f"{folder}/{PurePosixPath(*parts).as_posix()}"] = bytes(data)
+    return out
+
+
+def _operator(operator: str | None) -> str:
+    """Who makes the package: ``--operator``, else RXRING_OPERATOR, else the OS user."""
+    return (operator or os.environ.get("RXRING_OPERATOR") or "").strip() or os_user() or "?"
 
 
 def _csv_bytes(header: list[str], rows: list[list]) -> bytes:
@@ -135,11 +187,12 @@ def _custody(case: CaseData, ring: dict):
     return codes, rows, sources
 
 
-def _summary(case, ring, lang, members, findings, created, reveal, inputs, command_line) -> str:
+def _summary(case, ring, lang, members, findings, reveal, inputs, command_line, sections=()) -> str:
     """The case summary in ``lang`` (Markdown; every data value in a code span)."""
     rank, score = ring.get("rank"), ring.get("score")
     lines = [f"# {_md(label('case_summary', lang))} — {label('ring_title', lang, ring_id=md_code(ring['ring_id']))}", ""]
-    lines.append(f"{_md(label('generated', lang))}: {created} · rxring {__version__}")
+    # the creation time is kept out of hashed files (reproducible packages): signature/statement.json has it
+    lines.append(f"rxring {__version__}")
     lines.append("")
     if reveal:
         lines.append(f"**{_md(label('pii_revealed', lang))}**")
@@ -184,6 +237,8 @@ def _summary(case, ring, lang, members, findings, created, reveal, inputs, comma
     lines += [f"## {_md(label('files', lang))}", ""]
     for names, key in _FILE_GUIDE:
         lines.append(f"- {', '.join(md_code(n) for n in names)}: {_md(label(key, lang))}")
+    for section in sections:
+        lines.append(f"- {md_code(section.folder + '/')}: {_md(section.title_zh if lang == 'zh' else section.title_en)}")
     lines += ["", _md(label("verify_hint", lang))]
     return "\n".join(lines) + "\n"
 
@@ -199,15 +254,17 @@ def _timeline_md(codes: list[str], rows: list[dict], masker: Masker, case: CaseD
     return "\n".join(out)
 
 
-def _case_files(case: CaseData, ring: dict, masker: Masker, tool: dict) -> dict[str, bytes]:
+def _case_files(case: CaseData, ring: dict, masker: Masker, tool: dict, sections=()) -> dict[str, bytes]:
     """Summaries (zh, en), findings.csv, members.csv and case.json."""
     files = {}
-    inputs = manifest_inputs(case.manifest)
+    listed = manifest_inputs(case.manifest)
+    # machine-independent names, as in inputs.sha256
+    inputs = [dict(item, path=name) for item, name in zip(listed, input_names(listed))]
     per_lang = {lang: (member_rows(case, [ring], masker, lang), finding_rows(case, [ring], masker, lang)) for lang in LANGS}
     for lang in LANGS:
         members, findings = per_lang[lang]
         files[f"summary.{lang}.md"] = _summary(
-            case, ring, lang, members, findings, tool["created_utc"], tool["reveal_pii"], inputs, tool["command_line"]
+            case, ring, lang, members, findings, tool["reveal_pii"], inputs, tool["command_line"], sections
         ).encode("utf-8")
     members, findings = per_lang["zh"]
     files["findings.csv"] = _csv_bytes(
@@ -237,6 +294,7 @@ def _case_files(case: CaseData, ring: dict, masker: Masker, tool: dict) -> dict[
 # What each file of the package is, for the summary's file guide.
 _FILE_GUIDE = (
     (("summary.zh.md", "summary.en.md"), "file_summary"),
+    (("summary.zh.pdf", "summary.en.pdf"), "file_pdf"),
     (("case.json",), "file_case_json"),
     (("findings.csv", "members.csv"), "file_tables"),
     (("custody/timeline.csv", "custody/timeline.md"), "chain_of_custody"),
@@ -247,6 +305,8 @@ _FILE_GUIDE = (
     (("ring.html",), "file_viz"),
     (("inputs.sha256",), "file_inputs"),
     (("MANIFEST.sha256",), "file_manifest"),
+    (tuple(RECORD_NAMES.values()), "file_record"),
+    (("signature/",), "file_signature"),
 )
 
 _TIMELINE_HEADER = ["trace_code", "seq", "event_time", "event_type", "site_id", "site_name", "patient", "prescriber",
@@ -332,24 +392,6 @@ def _rule_files(case: CaseData, ring: dict) -> dict[str, bytes]:
     return files
 
 
-def _write_zip(output: Path, files: dict[str, bytes], manifest_bytes: bytes) -> Path:
-    """Write the members then MANIFEST.sha256, atomically (temporary file, then rename)."""
-    stamp = datetime.now().timetuple()[:6]
-    tmp = output.with_name(output.name + ".tmp")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, data in sorted(files.items()) + [(MANIFEST_NAME, manifest_bytes)]:
-                info = zipfile.ZipInfo(name, date_time=stamp)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                archive.writestr(info, data)
-        tmp.replace(output)
-    except OSError as exc:
-        raise RxringError(f"{output}: cannot write the evidence package: {exc.strerror or exc}") from exc
-    return output
-
-
 def build_evidence(
     workspace,
     ring_id: str,
@@ -357,6 +399,10 @@ def build_evidence(
     reveal_pii: bool = False,
     command_line: str | None = None,
     operator: str | None = None,
+    *,
+    holder: str | None = None,
+    seal: Seal | None = None,
+    sections: Sequence[EvidenceSection] = (),
 ) -> EvidencePackage:
     """Write the evidence package of one ring as a zip and return what was written.
 
@@ -374,7 +420,14 @@ def build_evidence(
     command_line : str, optional
         The command that made the package (default: this process' argv).
     operator : str, optional
-        Who reveals (default RXRING_OPERATOR, else the OS user).
+        Who reveals and who made the package (default RXRING_OPERATOR, else the OS user).
+    holder : str, optional
+        The data holder named in the 提取笔录 (a line to fill in when absent).
+    seal : Seal, optional
+        Signing key, timestamp authority and creation time (:class:`rxring.report.seal.Seal`);
+        default unsigned, no timestamp, created now (or at ``SOURCE_DATE_EPOCH``).
+    sections : sequence of EvidenceSection
+        Optional sections (e.g. a case history), each in its own folder.
 
     Returns
     -------
@@ -397,26 +450,39 @@ def build_evidence(
     masker = case.masker(reveal=reveal_pii)
     custody = _custody(case, ring)
     _learn_people(masker, custody[1], custody[2])  # before anything is written with the masker
-    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    seal = seal or Seal()
+    created = creation_time(seal.created)  # kept out of the hashed files: in signature/statement.json only
+    operator = _operator(operator)
     if command_line is None:
         command_line = " ".join(["rxring", *sys.argv[1:]])
     tool = {
         "tool": "rxring", "version": __version__, "python": platform.python_version(),
-        "platform": platform.platform(), "created_utc": created, "command_line": masker.text(command_line),
+        "platform": platform.platform(), "command_line": masker.text(command_line),
         "reveal_pii": bool(reveal_pii), "workspace": masker.text(str(case.workspace.root)),
         "analysis_version": case.analysis.get("version"),
     }
     files: dict[str, bytes] = {}
-    files.update(_case_files(case, ring, masker, tool))
+    files.update(_case_files(case, ring, masker, tool, sections))
     files.update(_custody_files(case, ring, masker, custody))
     files.update(_rule_files(case, ring))
     files["tool.json"] = dumps(tool).encode("utf-8")
     graph = build_ring_graph(case, [ring], lang="zh", masker=masker)
     files["ring.html"] = render_viz(graph, lang="zh", reveal_pii=reveal_pii).encode("utf-8")
     files[INPUTS_NAME] = inputs_listing(case.manifest)
-    manifest_bytes = "".join(
-        f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
-    ).encode("utf-8")
-    output = _write_zip(output, files, manifest_bytes)
-    digest = hashlib.sha256(manifest_bytes).hexdigest()
-    return EvidencePackage(output, digest, tuple(sorted(files)) + (MANIFEST_NAME,), bool(reveal_pii))
+    files.update(section_files(sections, files))
+
+    def documents(digest: str) -> dict[str, bytes]:
+        """The documents that name the package digest: the 提取笔录 (zh, en) and the PDF dossiers."""
+        record = extraction_record(
+            ring=ring, analysis=case.analysis, inputs=record_inputs(case.manifest), files=files,
+            package_digest=digest, channels=[str(r.get("channel") or "") for r in custody[1]],
+            command_line=tool["command_line"], operator=operator, holder=holder,
+            sections={s.folder: (s.title_zh, s.title_en) for s in sections},
+        )
+        out = {RECORD_NAMES[lang]: render_record(record, lang).encode("utf-8") for lang in LANGS}
+        # the PDFs print the package digest in every footer, so MANIFEST.sha256 cannot list them either
+        out.update(package_pdfs(case, ring, masker, custody, dict(tool, created_utc=created), digest, record))
+        return out
+
+    digest, signer, names = write_package(output, files, documents, seal, created)
+    return EvidencePackage(output, digest, names, bool(reveal_pii), signer)

@@ -20,7 +20,6 @@ key signs.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import socket
 from dataclasses import dataclass
@@ -33,9 +32,10 @@ from ..jsonout import dumps
 from ..version import __version__
 from .i18n import rule_text
 from .markdown import md_code
+from .sources import input_names, manifest_inputs
 
 __all__ = ["DataItem", "ExtractionRecord", "RecordField", "extraction_record", "render_record", "sm3_hex",
-           "RECORD_NAMES", "SHANGHAI", "record_text"]
+           "RECORD_NAMES", "SHANGHAI", "record_inputs", "record_text"]
 
 #: The Markdown renderings of the record in the package, by language.
 RECORD_NAMES = {"zh": "extraction_record.zh.md", "en": "extraction_record.en.md"}
@@ -186,14 +186,6 @@ def sm3_hex(data: bytes) -> str:
     return digest.finalize().hex()
 
 
-def sm3_stream(handle, chunk: int = 1 << 20) -> str:
-    """SM3 of a binary file object, streamed."""
-    digest = hashes.Hash(hashes.SM3())
-    while block := handle.read(chunk):
-        digest.update(block)
-    return digest.finalize().hex()
-
-
 def _t(key: str) -> tuple[str, str]:
     return _TEXT[key]
 
@@ -271,7 +263,7 @@ def extraction_record(
     command_line : str
         The command that made the package (masked).
     operator : str, optional
-        Who made it (default: the OS user).
+        Who made it (a line to fill in when absent).
     holder : str, optional
         The data holder (e.g. the pharmacy chain); a blank line to fill in when absent.
     host : str, optional
@@ -321,7 +313,7 @@ def extraction_record(
         _field("seed", "" if seed is None else seed),
         _field("rules", "；".join(f"{r}：{rule_text(r, 'zh')}" for r in rules),
                "; ".join(f"{r}: {rule_text(r, 'en')}" for r in rules)),
-        _field("operator", operator or _os_user()),
+        _field("operator", operator or _t("to_fill")[0], operator or _t("to_fill")[1]),
         _field("package_digest", package_digest),
     )
     steps = (
@@ -351,15 +343,41 @@ def extraction_record(
     return ExtractionRecord(fields, steps, input_items, file_items, package_digest)
 
 
+def record_inputs(manifest: dict) -> list[dict]:
+    """The workspace's inputs for the record: machine-independent name, format, size, SHA-256, and
+    SM3 when the original file is still here with the SHA-256 recorded at ingest (read once)."""
+    inputs = manifest_inputs(manifest)
+    out = []
+    for item, name in zip(inputs, input_names(inputs)):
+        entry = {"name": name, "sha256": item.get("sha256"), "size": item.get("size"), "format": item.get("format"),
+                 "ingested_at": item.get("ingested_at"), "skipped_infno": item.get("skipped_infno"), "sm3": None}
+        for where in (item.get("abs_path"), item.get("path")):
+            if not where or not item.get("sha256"):
+                continue
+            try:
+                with open(where, "rb") as handle:
+                    sha, sm3, size = _sha256_sm3(handle)
+            except OSError:
+                continue
+            if sha == item["sha256"]:
+                entry.update(sm3=sm3, size=size)
+                break
+        out.append(entry)
+    return out
+
+
+def _sha256_sm3(handle, chunk: int = 1 << 20) -> tuple[str, str, int]:
+    """SHA-256, SM3 and size of a binary file object, in one pass."""
+    sha, sm3, size = hashlib.sha256(), hashes.Hash(hashes.SM3()), 0
+    while block := handle.read(chunk):
+        sha.update(block)
+        sm3.update(block)
+        size += len(block)
+    return sha.hexdigest(), sm3.finalize().hex(), size
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name in the environment or the password database
-        return _t("to_fill")[0]
 
 
 def _item_rows(items, lang: str) -> list[str]:

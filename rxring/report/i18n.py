@@ -124,7 +124,14 @@ LABELS: dict[str, tuple[str, str]] = {
     "file_tool": ("工具版本、命令行、是否显示个人信息", "Tool version, command line, whether personal data was revealed"),
     "file_viz": ("离线团伙关系图（浏览器打开）", "Offline ring network (open in a browser)"),
     "file_inputs": ("原始输入文件的 SHA-256", "SHA-256 of the original inputs"),
-    "file_manifest": ("包内所有文件的 SHA-256", "SHA-256 of every file in this package"),
+    "file_manifest": ("包内内容文件的 SHA-256；它的 SHA-256 即数据包摘要",
+                      "SHA-256 of every content file; its own SHA-256 is the package digest"),
+    "file_record": ("电子数据提取笔录（中文、英文）：案件、持有人、时间、地点、方法、过程、每个文件的 SHA-256 和 SM3、签名栏",
+                    "record of the extraction (Chinese, English): case, holder, time, place, method, process, "
+                    "SHA-256 and SM3 of every file, signature lines"),
+    "file_signature": ("声明（数据包摘要、提取笔录和 PDF 的 SHA-256、生成时间），机构签名和可信时间戳（如有）",
+                       "statement (package digest, SHA-256 of the record and the PDFs, creation time), the "
+                       "organisation's signature and a trusted timestamp when present"),
     "inputs_sha256": ("原始输入文件 SHA-256", "SHA-256 of the original inputs"),
     "command_line": ("命令行", "Command line"),
     "files": ("包内文件", "Files in this package"),
