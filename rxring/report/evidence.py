@@ -12,20 +12,39 @@ Contents (every text file UTF-8)::
     rules.md                        the rule sentences (DESIGN §3) in Chinese and English
     queries/…                       the SQL/Cypher files of the rules, the SQL rendered with
                                     the analysis options, and parameters.json
-    tool.json                       tool version, Python, command line, time, --reveal-pii
+    tool.json                       tool version, Python, command line, --reveal-pii (no time:
+                                    the hashed files are reproducible)
     ring.html                       the offline ring visualisation
+    inputs.sha256                   SHA-256 of the original inputs, named relative to the folder
+                                    that holds them all (``rxring evidence verify --check-inputs FOLDER``)
+    <section>/…                     optional sections (:class:`EvidenceSection`), e.g. case_history/
+    MANIFEST.sha256                 SHA-256 of every file above (``sha256sum -c`` format); its own
+                                    SHA-256 is the *package digest*
+    extraction_record.zh.md / .en.md  the 提取笔录 (:mod:`rxring.report.extraction`): case, holder,
+                                    time, place, method, steps, every input and file above with
+                                    size, SHA-256 and SM3, the package digest, signature lines
     summary.zh.pdf / summary.en.pdf the printable dossier (rxring.report.pdf), the package digest in
-                                    every footer; not listed in MANIFEST.sha256 (it holds its digest)
-    inputs.sha256                   SHA-256 of the original inputs (from the workspace manifest)
-    MANIFEST.sha256                 SHA-256 of every file above (``sha256sum -c`` format)
+                                    every footer
+    signature/statement.json        the package digest, the SHA-256 of the documents that name it
+                                    (the 提取笔录 and PDFs cannot be in MANIFEST.sha256), the creation
+                                    time (its one place), the signer's key id
+    signature/statement.sig         Ed25519 signature of the statement (``--sign``)
+    signature/timestamp.tsr         RFC 3161 timestamp over the package digest (``--tsa``)
+
+Beside the zip, ``<zip>.sha256`` holds the SHA-256 of the zip file as a whole
+(:mod:`rxring.report.seal`).
 
 Personal data is masked unless ``reveal_pii``; a reveal is written into the
 summaries, case.json and tool.json, and recorded in the workspace's
 ``reveals.jsonl`` (:func:`rxring.reveal.permit_reveal`, from the CLI and from Python).  Raw source lines are masked by key (JSON) or by column (CSV,
 with the file's header; every header alias ingest knows, names included), and
-the ids and names found there are masked wherever else they occur in free text.  The SHA-256 of MANIFEST.sha256 is the
-package's digest: write it in the referral letter, and ``rxring evidence verify
---expect DIGEST`` proves nothing was re-signed.
+the ids and names found there are masked wherever else they occur in free text.  Write the
+package digest in the referral letter and the signed paper 提取笔录: ``rxring evidence verify
+--expect DIGEST`` then proves nothing was re-made, ``--pubkey`` that the unit's key signed it.
+
+The case history of a case (the cases of the workbench) slots in as an
+:class:`EvidenceSection` passed to :func:`build_evidence` (``sections=``): its own
+folder, listed in the manifest, the 提取笔录 and the summaries' file guide.
 """
 
 from __future__ import annotations
