@@ -290,7 +290,7 @@ def _record_flowables(text: PdfText, record: ExtractionRecord, usable: float) ->
     out.append(text.para(record_text("steps", lang), text.h2))
     out += [text.para(f"{n}. {step[0 if lang == 'zh' else 1]}") for n, step in enumerate(record.steps, start=1)]
     header = [record_text(k, lang) for k in ("name", "category", "format", "size")] + ["SHA-256", "SM3"]
-    widths = [usable * w for w in (0.2, 0.09, 0.09, 0.07, 0.275, 0.275)]
+    widths = [usable * w for w in (0.27, 0.08, 0.08, 0.07, 0.25, 0.25)]
     missing = record_text("not_computed", lang)
     for key, items in (("inputs", record.inputs), ("files", record.files)):
         out.append(text.para(f"{record_text(key, lang)} ({len(items)})", text.h2))
@@ -298,7 +298,7 @@ def _record_flowables(text: PdfText, record: ExtractionRecord, usable: float) ->
                  item.sha256 or missing, item.sm3 or missing] for item in items]
         out += _table(text, header, rows, widths, len(rows), "", limit=None)
     out.append(text.para(record_text("coverage", lang), text.h2))
-    out.append(text.para(record.coverage[0 if lang == "zh" else 1]))
+    out.append(text.para(record.coverage[0 if lang == "zh" else 1].replace("`", "")))   # Markdown code marks
     out.append(text.para(record_text("signatures", lang), text.h2))
     date = "日期" if lang == "zh" else "Date"
     for signer in record.signers:

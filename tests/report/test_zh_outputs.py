@@ -9,9 +9,12 @@ never fires cannot pass the city.
 from __future__ import annotations
 
 import csv
+import getpass
 import html.parser
 import io
+import json
 import re
+import socket
 import zipfile
 
 import pytest
@@ -20,6 +23,7 @@ from rxring.backends import duckdb as duckdb_backend
 from rxring.backends.neo4j import listing
 from rxring.report import build_evidence, build_report
 from rxring.report.i18n import TIMELINE_NOTES, note_text
+from rxring.workspace import Workspace
 
 CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
 # What may stay Latin: anything holding a digit (ids, codes, times, masked ids), upper-case codes
@@ -30,9 +34,16 @@ ALLOWED = {"rxring", "sha256sum", "csv", "markdown", "sql", "cypher"}
 WORD = re.compile(r"[A-Za-z]{2,}")
 
 
-def latin_only(text: str) -> list[str]:
-    """The segments (lines, table cells, code spans, CSV cells) of ``text`` that are Latin words and no Chinese."""
+def latin_only(text: str, data=()) -> list[str]:
+    """The segments (lines, table cells, code spans, CSV cells) of ``text`` that are Latin words and no Chinese.
+
+    JSON objects (the analysis options, machine-readable by design) and the values in
+    ``data`` (a host name, an operator, input format ids) are data, not sentences.
+    """
     found = []
+    text = re.sub(r"\{[^{}]*\}", " ", text)
+    for value in sorted(data, key=len, reverse=True):
+        text = re.sub(rf"(?<![\w.-]){re.escape(value)}(?![\w.-])", " ", text)
     for segment in re.split(r"[\n|`,]", text):
         segment = segment.strip()
         if not segment or CJK.search(segment) or segment.startswith(("rxring ", "sha256sum ")):
@@ -73,6 +84,8 @@ def test_the_checker_finds_english_and_passes_ids():
     assert latin_only("追溯码 `83296910651558914045` 扣除退货后仍作为 2 盒分别销售") == []
     assert latin_only("`DUP_DISPENSE` (89) `110*************76#10` `R001` `summary.zh.md` `H112036216766`") == []
     assert latin_only("`rxring evidence R001 -w ws`, 2025-01-05 10:42 – 2025-03-01 11:48") == []
+    assert latin_only('分析参数：{ "seed": 5, "provenance_types": [ "inbound",\n "refund" ] }') == []
+    assert latin_only("主机名 `pc-one`", data={"pc-one"}) == [] and latin_only("主机名 `pc one`") == ["pc one"]
 
 
 def test_every_timeline_note_has_chinese():
@@ -89,26 +102,38 @@ def test_every_timeline_note_has_chinese():
 
 @pytest.fixture(scope="module")
 def zh_outputs(city, tmp_path_factory) -> dict[str, str]:
-    """Every zh output of the city: the evidence package's zh files, and the md, csv and html reports."""
+    """Every zh output of the city: the evidence package's zh files and PDF, and the md, csv, html and pdf reports."""
+    from pypdf import PdfReader
+
     out = tmp_path_factory.mktemp("zh")
     ws = city.workspace
     package = build_evidence(ws, "R001", out / "case.zip")
     docs = {}
     with zipfile.ZipFile(package.path) as archive:
-        for name in ("summary.zh.md", "custody/timeline.md", "findings.csv", "members.csv"):
+        for name in ("summary.zh.md", "extraction_record.zh.md", "custody/timeline.md", "findings.csv", "members.csv"):
             docs[name] = archive.read(name).decode("utf-8-sig")
         docs["ring.html"] = html_text(archive.read("ring.html").decode("utf-8"))
+        docs["summary.zh.pdf"] = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(archive.read("summary.zh.pdf"))).pages)
     docs["report.md"] = build_report(ws, "md", "zh", out / "r.md")[0].read_text(encoding="utf-8")
     for path in build_report(ws, "csv", "zh", out / "r.csv"):
         docs[path.name] = path.read_text(encoding="utf-8-sig")
     index = build_report(ws, "html", "zh", out / "html")[0]
     for page in sorted(index.parent.glob("*.html"))[:12]:
         docs[f"html/{page.name}"] = html_text(page.read_text(encoding="utf-8"))
+    pdf = build_report(ws, "pdf", "zh", out / "r.pdf")[0]
+    docs["report.pdf"] = "\n".join(p.extract_text() for p in PdfReader(pdf).pages)
     return docs
 
 
-def test_zh_outputs_have_no_english_sentences(zh_outputs):
-    bad = {name: sorted(set(latin_only(text)))[:5] for name, text in zh_outputs.items()}
+def _data_values(city) -> set[str]:
+    """Values the zh outputs show as they are: this host, the operator, the inputs' format ids."""
+    manifest = json.loads(Workspace(city.workspace).manifest_path.read_text(encoding="utf-8"))
+    return {socket.gethostname(), getpass.getuser()} | {str(i.get("format")) for i in manifest.get("inputs", [])}
+
+
+def test_zh_outputs_have_no_english_sentences(zh_outputs, city):
+    data = _data_values(city)
+    bad = {name: sorted(set(latin_only(text, data)))[:5] for name, text in zh_outputs.items()}
     assert {name: found for name, found in bad.items() if found} == {}
 
 
