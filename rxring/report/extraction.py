@@ -21,6 +21,7 @@ key signs.
 from __future__ import annotations
 
 import hashlib
+import re
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -286,7 +287,9 @@ def extraction_record(
     sections = sections or {}
     engine = str(analysis.get("engine") or "embedded")
     if engine == "neo4j":
-        database = analysis.get("neo4j_database") or analysis.get("database") or ""
+        stats = analysis.get("stats") if isinstance(analysis.get("stats"), dict) else {}
+        # the server's address as the analysis recorded it (stats.neo4j_uri), never a password
+        database = re.sub(r"//[^/@]*@", "//", str(stats.get("neo4j_uri") or analysis.get("neo4j_database") or ""))
         source = (f"{_t('neo4j_source')[0]} {database}".strip(), f"{_t('neo4j_source')[1]} {database}".strip())
     else:
         source = (f"{len(inputs)} 个{_t('files_source')[0]}（{engine} 引擎）",

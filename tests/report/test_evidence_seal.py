@@ -394,7 +394,8 @@ def test_record_times_in_utc_and_shanghai():
 
     record = extraction_record(
         ring={"ring_id": "R009", "rules": ["RESURFACE"]},
-        analysis={"finished": "2026-03-01T09:00:00+0800", "engine": "neo4j", "neo4j_database": "city"},
+        analysis={"finished": "2026-03-01T09:00:00+0800", "engine": "neo4j",
+                  "stats": {"neo4j_uri": "bolt://neo4j:secret@127.0.0.1:7687"}},
         inputs=[{"name": "a/3505.jsonl", "sha256": "ab" * 32, "ingested_at": "2026-02-28T16:30:00+00:00",
                  "skipped_infno": {"9001": 2}}],
         files={}, package_digest="cd" * 32, channels=["3505", "3506", None], command_line="rxring evidence R009",
@@ -402,7 +403,7 @@ def test_record_times_in_utc_and_shanghai():
     assert record.field("analysed").value_zh == "2026-03-01 01:00:00 UTC（北京时间 2026-03-01 09:00:00）"
     assert record.field("ingested").value_en == "2026-02-28 16:30:00 UTC (Asia/Shanghai 2026-03-01 00:30:00)"
     assert record.field("interfaces").value_en == "3505, 3506, 9001"
-    assert record.field("source").value_zh == "Neo4j 数据库 city"
+    assert record.field("source").value_zh == "Neo4j 数据库 bolt://127.0.0.1:7687"
     assert record.inputs[0].sm3 is None
     en = render_record(record, "en")
     assert "not computed: the original file is not here or has changed" in en and "`host-1`" in en
