@@ -370,6 +370,22 @@ def test_keys_mode_passphrase_and_no_overwrite(tmp_path):
     assert sign(load_private_key(private, b"correct horse"), b"x") != b""
 
 
+def test_cli_signs_with_an_encrypted_key(small_case, tmp_path):
+    passphrase = tmp_path / "pass.txt"
+    passphrase.write_text("correct horse\n")
+    pair = init_keys(tmp_path / "k", b"correct horse")
+    runner = CliRunner()
+    base = ["evidence", "R001", "-w", str(small_case.root), "-o", str(tmp_path / "c.zip"), "--sign", str(pair.private)]
+    result = runner.invoke(cli, base)
+    assert result.exit_code == 2 and "a passphrase is needed (--passphrase-file)" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "c.zip").exists()
+    result = runner.invoke(cli, [*base, "--passphrase-file", str(passphrase)])
+    assert result.exit_code == 0, result.output
+    assert verify_evidence(tmp_path / "c.zip", pubkey=pair.public).level == "signed"
+    result = runner.invoke(cli, ["evidence", "verify", str(tmp_path / "c.zip"), "--pubkey", str(passphrase)])
+    assert result.exit_code == 2 and "not a readable public key" in result.output
+
+
 def test_cli_sign_timestamp_and_verify(small_case, keys, tsa, tmp_path):
     runner = CliRunner()
     out = tmp_path / "case.zip"
