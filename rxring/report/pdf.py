@@ -175,14 +175,19 @@ def _diagram(text: PdfText, graph: RingGraph, width: float):
         top = height - 30 - (tallest - len(column)) * row_height / 2
         for n, node in enumerate(sorted(column, key=lambda item: str(item.get("label")))):
             where[str(node["id"])] = (x, top - n * row_height)
+    incoming: dict[str, int] = {}
+    for edge in graph.edges:
+        incoming[str(edge.get("to"))] = incoming.get(str(edge.get("to")), 0) + 1
     for edge in graph.edges:
         a, b = where.get(str(edge.get("from"))), where.get(str(edge.get("to")))
         if a is None or b is None:
             continue
         drawing.add(Line(a[0], a[1], b[0], b[1], strokeColor=colors.HexColor("#bbbbbb"), strokeWidth=0.4))
-        if len(graph.edges) <= 40:
-            drawing.add(String((a[0] + b[0]) / 2, (a[1] + b[1]) / 2 + 1, str(edge.get("label") or ""),
-                               fontName=FONT, fontSize=5, fillColor=colors.HexColor("#777777")))
+        if len(graph.edges) <= 40 and incoming[str(edge.get("to"))] <= 3:   # else the labels would overlap
+            # near the target, clear of the source's label text
+            drawing.add(String(a[0] + (b[0] - a[0]) * 0.75 - 8, a[1] + (b[1] - a[1]) * 0.75 + 2,
+                               str(edge.get("label") or ""), fontName=FONT, fontSize=5,
+                               fillColor=colors.HexColor("#777777")))
     for column in columns:
         for node in column:
             x, y = where[str(node["id"])]
