@@ -27,7 +27,7 @@ Contents (every text file UTF-8)::
                                     every footer
     signature/statement.json        the package digest, the SHA-256 of the documents that name it
                                     (the 提取笔录 and PDFs cannot be in MANIFEST.sha256), the creation
-                                    time (its one place), the signer's key id
+                                    time (kept out of every hashed content file), the signer's key id
     signature/statement.sig         Ed25519 signature of the statement (``--sign``)
     signature/timestamp.tsr         RFC 3161 timestamp over the package digest (``--tsa``)
 
@@ -496,7 +496,7 @@ def build_evidence(
             ring=ring, analysis=case.analysis, inputs=record_inputs(case.manifest), files=files,
             package_digest=digest, channels=[str(r.get("channel") or "") for r in custody[1]],
             command_line=tool["command_line"], operator=operator, holder=holder,
-            sections={s.folder: (s.title_zh, s.title_en) for s in sections},
+            sections={s.folder: (s.title_zh, s.title_en) for s in sections}, created=created,
         )
         out = {RECORD_NAMES[lang]: render_record(record, lang).encode("utf-8") for lang in LANGS}
         # the PDFs print the package digest in every footer, so MANIFEST.sha256 cannot list them either

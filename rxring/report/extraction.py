@@ -52,6 +52,8 @@ _TEXT = {
     "holder": ("数据持有人", "Data holder"),
     "source": ("数据来源", "Source of the data"),
     "interfaces": ("所见医保接口号", "NHSA interface numbers seen"),
+    "extracted": ("提取时间（数据包生成，与 signature/statement.json 相同）",
+                  "Extraction time (package made; as in signature/statement.json)"),
     "ingested": ("数据导入时间", "Data ingested"),
     "analysed": ("分析完成时间", "Analysis finished"),
     "place": ("提取地点（主机名）", "Place (host name)"),
@@ -243,6 +245,7 @@ def extraction_record(
     holder: str | None = None,
     host: str | None = None,
     sections: dict[str, tuple[str, str]] | None = None,
+    created: str | None = None,
 ) -> ExtractionRecord:
     """The 提取笔录 of a package as data: fields, process steps, data list, signature lines.
 
@@ -271,6 +274,8 @@ def extraction_record(
         The place (default: this host's name).
     sections : dict, optional
         Folder → (category zh, category en) of optional sections (e.g. ``case_history``).
+    created : str, optional
+        When the package was made (ISO, UTC): the time of the statement.
 
     Returns
     -------
@@ -306,6 +311,7 @@ def extraction_record(
         _field("holder", holder_zh, holder_en),
         _field("source", *source),
         _field("interfaces", "、".join(infnos) or _t("none")[0], ", ".join(infnos) or _t("none")[1]),
+        _field("extracted", *_both_times(created)),
         _field("ingested", *ingested),
         _field("analysed", *analysed),
         _field("place", host or socket.gethostname()),

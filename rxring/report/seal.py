@@ -8,7 +8,7 @@ Layout of the sealed part of a package::
                                  digest, so they cannot be in it): listed with their SHA-256
                                  in the statement
     signature/statement.json     the package digest, the documents' SHA-256, the creation
-                                 time (the one place it is recorded) and the signer's key id
+                                 time (out of every content file; the documents show it) and the key id
     signature/statement.sig      Ed25519 signature (base64) over statement.json, when signed
     signature/timestamp.tsr      RFC 3161 answer over the package digest, when timestamped
 

@@ -266,7 +266,7 @@ def test_record_lists_every_input_and_file_with_matching_hashes(signed, small_ca
             assert rows[file] == (str(len(data)), hashlib.sha256(data).hexdigest(), sm3(data)), file
         assert rows[small_case.input_path.name] == (str(len(original)), hashlib.sha256(original).hexdigest(),
                                                     sm3(original))
-        assert signed.digest in text and "李警官" in text and "R001" in text
+        assert signed.digest in text and "李警官" in text and "R001" in text and "2026-03-10 08:30:00 UTC" in text
     zh = members[RECORD_NAMES["zh"]].decode()
     assert "电子数据提取笔录" in zh and "法发〔2016〕22号" in zh
     assert "侦查人员（签名）" in zh and "数据持有人或见证人（签名）" in zh
@@ -286,7 +286,8 @@ def test_package_bytes_are_reproducible(small_case, keys, tmp_path, monkeypatch)
                            seal=Seal(sign_key=keys[0].private))
     assert third.digest == first.digest
     differing = {n for n, d in _members(third.path).items() if _members(first.path)[n] != d}
-    assert differing == {STATEMENT_NAME, SIGNATURE_NAME, *(n for n in _members(first.path) if n.endswith(".pdf"))}
+    assert differing == {STATEMENT_NAME, SIGNATURE_NAME, *RECORD_NAMES.values(),
+                         *(n for n in _members(first.path) if n.endswith(".pdf"))}
     assert '"created_utc": "2026-03-09T23:46:40Z"' in _members(third.path)[STATEMENT_NAME].decode()
     for info in zipfile.ZipFile(first.path).infolist():
         assert info.date_time == (1980, 1, 1, 0, 0, 0)
@@ -415,7 +416,8 @@ def test_record_times_in_utc_and_shanghai():
         inputs=[{"name": "a/3505.jsonl", "sha256": "ab" * 32, "ingested_at": "2026-02-28T16:30:00+00:00",
                  "skipped_infno": {"9001": 2}}],
         files={}, package_digest="cd" * 32, channels=["3505", "3506", None], command_line="rxring evidence R009",
-        operator="op", host="host-1")
+        operator="op", host="host-1", created="2026-03-02T17:00:00Z")
+    assert record.field("extracted").value_zh == "2026-03-02 17:00:00 UTC（北京时间 2026-03-03 01:00:00）"
     assert record.field("analysed").value_zh == "2026-03-01 01:00:00 UTC（北京时间 2026-03-01 09:00:00）"
     assert record.field("ingested").value_en == "2026-02-28 16:30:00 UTC (Asia/Shanghai 2026-03-01 00:30:00)"
     assert record.field("interfaces").value_en == "3505, 3506, 9001"
