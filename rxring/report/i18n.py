@@ -220,6 +220,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "expand": ("展开关联方", "Expand neighbours"),
     "expand_hint": ("展开会从事件中加入团伙以外的关联方（虚线框）。", "Expand adds neighbours outside the ring from the events (dashed)."),
     "time_window": ("时间窗口", "Time window"),
+    "window_from": ("时间窗口起点", "Window start"),
+    "window_to": ("时间窗口终点", "Window end"),
     "play": ("播放", "Play"),
     "fit": ("适应窗口", "Fit"),
     "export_png": ("导出 PNG", "Export PNG"),
