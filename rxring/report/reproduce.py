@@ -44,9 +44,12 @@ from .evidence import INPUTS_NAME, build_evidence
 from .sources import sha256_file
 from .verify import verify_evidence
 
-__all__ = ["InputMatch", "Difference", "ReproduceResult", "reproduce_evidence", "FINDING_FIELDS", "MEMBER_FIELDS",
-           "CUSTODY_FIELDS"]
+__all__ = ["InputMatch", "Difference", "ReproduceResult", "reproduce_evidence", "RING_FIELDS", "FINDING_FIELDS",
+           "MEMBER_FIELDS", "CUSTODY_FIELDS"]
 
+#: What must come out the same for the ring as a whole (its findings one by one, below).
+RING_FIELDS = ("rank", "score", "boxes", "events", "fund_at_risk", "total_amount", "first_time", "last_time", "rules",
+               "source_sites", "laundering_sites")
 #: What must come out the same, per finding (event_ids compared as source lines).
 FINDING_FIELDS = ("rule", "trace_codes", "source_sites", "laundering_sites", "source_patients", "prescribers",
                   "patients", "fund_amount", "total_amount", "first_time", "last_time", "explanation", "event_ids")
@@ -75,9 +78,10 @@ class InputMatch:
 class Difference:
     """One thing that did not come out the same.
 
-    ``kind`` is ``finding``, ``member``, ``custody`` or ``ring``; ``key`` names the row;
+    ``kind`` is ``ring``, ``finding``, ``member`` or ``custody``; ``key`` names the row;
     ``package`` and ``rerun`` what each holds (``None``: the row is missing there);
-    ``findings`` the findings it touches (a custody row: those on its trace code).
+    ``findings`` the findings it touches (a custody row: those on its trace code; the ring:
+    the findings only one side has).
     """
 
     kind: str
@@ -245,6 +249,12 @@ def _lines(timeline: list[dict]) -> dict[str, str]:
             for row in timeline}
 
 
+def _ring(pkg: _Package) -> dict:
+    """The ring's figures as compared (lists as sorted text)."""
+    return {k: _norm(", ".join(sorted(map(str, v))) if isinstance(v, list) else v)
+            for k, v in ((k, pkg.ring.get(k)) for k in RING_FIELDS)}
+
+
 def _findings(pkg: _Package) -> dict[str, dict]:
     lines = _lines(pkg.timeline)
     out = {}
@@ -339,7 +349,10 @@ def reproduce_evidence(package: str | Path, inputs, workdir: str | Path | None =
         return result
     ours = {"finding": _findings(pkg), "member": _members(pkg), "custody": _custody(pkg)}
     theirs = {"finding": _findings(rerun), "member": _members(rerun), "custody": _custody(rerun)}
-    result.compared = {kind: len(rows) for kind, rows in ours.items()}
+    result.compared = {"ring": 1} | {kind: len(rows) for kind, rows in ours.items()}
+    result.differences += _compare("ring", {ring_id: _ring(pkg)}, {ring_id: _ring(rerun)},
+                                   lambda key: sorted(set(pkg.ring.get("finding_ids") or [])
+                                                      ^ set(rerun.ring.get("finding_ids") or [])))
     result.differences += _compare("finding", ours["finding"], theirs["finding"], lambda key: [key])
     result.differences += _compare("member", ours["member"], theirs["member"], lambda key: [])
     result.differences += _compare("custody", ours["custody"], theirs["custody"],

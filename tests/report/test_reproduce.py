@@ -65,6 +65,8 @@ def test_the_package_reproduces_identically_and_one_changed_row_is_named(city, c
     assert moved and moved[0].key.startswith(code) and moved[0].rerun is None, result.differences[:5]
     assert f"RESURFACE:{code}" in moved[0].findings
     assert any(d.kind == "finding" and d.key.startswith(f"RESURFACE:{code}") for d in result.differences)
+    ring = [d for d in result.differences if d.kind == "ring"]
+    assert ring and "events" in ring[0].changed_fields()                # the resale no longer proves the ring
 
     changed = runner.invoke(cli, ["evidence", "reproduce", str(city_package.path), str(inputs)])
     assert changed.exit_code == 1
