@@ -17,6 +17,7 @@ import re
 import socket
 import zipfile
 
+import openpyxl
 import pytest
 
 from rxring.backends import duckdb as duckdb_backend
@@ -120,6 +121,10 @@ def zh_outputs(city, tmp_path_factory) -> dict[str, str]:
     index = build_report(ws, "html", "zh", out / "html")[0]
     for page in sorted(index.parent.glob("*.html"))[:12]:
         docs[f"html/{page.name}"] = html_text(page.read_text(encoding="utf-8"))
+    book = openpyxl.load_workbook(build_report(ws, "xlsx", "zh", out / "r.xlsx")[0])
+    for sheet in book.worksheets:   # cells (sheet names stay the tables' ids: rings, findings, members)
+        docs[f"xlsx/{sheet.title}"] = "\n".join("|".join("" if v is None else str(v) for v in row)
+                                                for row in sheet.iter_rows(values_only=True))
     pdf = build_report(ws, "pdf", "zh", out / "r.pdf")[0]
     docs["report.pdf"] = "\n".join(p.extract_text() for p in PdfReader(pdf).pages)
     return docs
