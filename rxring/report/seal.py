@@ -36,12 +36,12 @@ from ..errors import RxringError
 from ..jsonout import dumps
 from ..keys import key_id, load_private_key, sign
 from ..version import __version__
-from .sources import sha256_listing
+from .sources import sha256_file, sha256_listing
 from .timestamp import TIMESTAMP_NAME, request_timestamp
 
 __all__ = ["Seal", "MANIFEST_NAME", "STATEMENT_NAME", "SIGNATURE_NAME", "TIMESTAMP_NAME", "SEAL_NAMES",
            "STATEMENT_FORMAT", "statement_bytes", "read_statement", "write_package", "sidecar_path",
-           "creation_time", "add_timestamp", "file_sha256"]
+           "creation_time", "add_timestamp"]
 
 MANIFEST_NAME = "MANIFEST.sha256"
 STATEMENT_NAME = "signature/statement.json"
@@ -100,14 +100,6 @@ def sidecar_path(package: Path) -> Path:
     return package.with_name(package.name + ".sha256")
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _write_zip(output: Path, members: list[tuple[str, bytes]]) -> Path:
     """Write ``members`` in this order with fixed dates and modes, atomically; then the sidecar."""
     tmp = output.with_name(output.name + ".tmp")
@@ -121,7 +113,7 @@ def _write_zip(output: Path, members: list[tuple[str, bytes]]) -> Path:
                 info.external_attr = 0o644 << 16
                 archive.writestr(info, data, compresslevel=6)
         tmp.replace(output)
-        sidecar_path(output).write_text(f"{file_sha256(output)}  {output.name}\n", encoding="utf-8")
+        sidecar_path(output).write_text(f"{sha256_file(output)}  {output.name}\n", encoding="utf-8")
     except OSError as exc:
         raise RxringError(f"{output}: cannot write the evidence package: {exc.strerror or exc}") from exc
     return output
