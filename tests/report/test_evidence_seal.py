@@ -130,7 +130,10 @@ def tsa(tmp_path_factory, unavailable):
     server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/tsa", folder / "ca.crt"
+    with pytest.MonkeyPatch.context() as patch:  # a proxy in the environment must not carry the requests
+        for name in ("no_proxy", "NO_PROXY"):
+            patch.setenv(name, "127.0.0.1")
+        yield f"http://127.0.0.1:{server.server_port}/tsa", folder / "ca.crt"
     server.shutdown()
     server.server_close()
 
