@@ -87,10 +87,16 @@ def input_names(inputs: list[dict]) -> list[str]:
     """
     located = [Path(str(i.get("abs_path") or i["path"])) for i in inputs]
     absolute = [p for p in located if p.is_absolute()]
-    base = Path(os.path.commonpath([str(p.parent) for p in absolute])) if absolute else None
+    try:
+        base = Path(os.path.commonpath([str(p.parent) for p in absolute])) if absolute else None
+    except ValueError:  # no common folder (different drives): each file by its name
+        base = None
     names = []
     for path in located:
-        relative = path.relative_to(base) if path.is_absolute() else path
+        if not path.is_absolute():
+            relative = path
+        else:
+            relative = path.relative_to(base) if base is not None else Path(path.name)
         parts = [part for part in relative.parts if part not in ("", ".")]
         names.append(PurePosixPath(*parts).as_posix() if parts and ".." not in parts else path.name)
     return names
