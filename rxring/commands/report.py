@@ -79,7 +79,9 @@ def evidence_group():
     """Evidence package for a police referral: `rxring evidence RING -w WS -o case.zip`.
 
     `rxring evidence verify case.zip` recomputes every hash and names changed,
-    missing and extra files.
+    missing and extra files; with --pubkey it checks the organisation's signature
+    (`rxring keys init` makes the key, `--sign` uses it).  `rxring evidence
+    timestamp case.zip --tsa URL` adds a trusted timestamp to a package made offline.
     """
 
 
