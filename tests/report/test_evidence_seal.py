@@ -428,3 +428,34 @@ def test_record_times_in_utc_and_shanghai():
     assert record.inputs[0].sm3 is None
     en = render_record(record, "en")
     assert "not computed: the original file is not here or has changed" in en and "`host-1`" in en
+
+
+def test_a_tsa_that_fails_is_one_clear_error_and_nothing_is_written(small_case, tmp_path):
+    import socket
+
+    class Garbage(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server API
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "9")
+            self.end_headers()
+            self.wfile.write(b"not a tsr")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Garbage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    try:
+        for url, message in ((f"http://127.0.0.1:{server.server_port}/", "not an RFC 3161 answer"),
+                             (f"http://127.0.0.1:{closed}/", "did not answer")):
+            out = tmp_path / "case.zip"
+            with pytest.raises(RxringError, match=message):
+                build_evidence(small_case.root, "R001", out, seal=Seal(tsa_url=url))
+            assert not out.exists() and not sidecar_path(out).exists()
+    finally:
+        server.shutdown()
+        server.server_close()
