@@ -75,7 +75,7 @@ from .pii import Masker
 from .extraction import RECORD_NAMES, extraction_record, record_inputs, render_record
 from .pdf import PDF_NAMES, package_pdfs
 from .seal import MANIFEST_NAME, STATEMENT_NAME, Seal, creation_time, write_package
-from .sources import input_names, inputs_listing, manifest_inputs, read_source_lines
+from .sources import input_name_map, input_names, inputs_listing, manifest_inputs, read_source_lines
 from .htmlkit import safe_name
 from .tables import TABLES, finding_rows, formula_safe, headers, member_rows
 from .viz import build_ring_graph, render_viz
@@ -203,6 +203,12 @@ def _custody(case: CaseData, ring: dict):
         if row.get("source_file") and line is not None and line == line:
             wanted.setdefault(str(row["source_file"]), set()).add(int(line))
     sources = read_source_lines(wanted, case.manifest, case.workspace.root)
+    # shown by their machine-independent names, as in inputs.sha256 (the lines were read above)
+    names = input_name_map(case.manifest)
+    for row in rows:
+        if row.get("source_file") in names:
+            row["source_file"] = names[row["source_file"]]
+    sources = {(names.get(file, file), line): found for (file, line), found in sources.items()}
     return codes, rows, sources
 
 

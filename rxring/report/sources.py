@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from ..pii import HEADER_SCAN_LINES, decode_line, find_header_line, split_header
 
-__all__ = ["SourceLine", "manifest_inputs", "inputs_listing", "input_names", "sha256_listing", "read_source_lines", "sha256_file", "MAX_RAW_CHARS", "mapped_header"]
+__all__ = ["SourceLine", "manifest_inputs", "inputs_listing", "input_names", "input_name_map", "sha256_listing", "read_source_lines", "sha256_file", "MAX_RAW_CHARS", "mapped_header"]
 
 # a column map's column -> the header name the masker knows it by
 _MASKER_NAMES = {"prescriber_name": "prsc_dr_name"}
@@ -100,6 +100,19 @@ def input_names(inputs: list[dict]) -> list[str]:
         parts = [part for part in relative.parts if part not in ("", ".")]
         names.append(PurePosixPath(*parts).as_posix() if parts and ".." not in parts else path.name)
     return names
+
+
+def input_name_map(manifest: dict) -> dict[str, str]:
+    """Each input's path as recorded (as given and absolute) → its :func:`input_names` name.
+
+    >>> input_name_map({"inputs": [{"path": "d/x.csv", "abs_path": "/w/d/x.csv"}]})
+    {'d/x.csv': 'x.csv', '/w/d/x.csv': 'x.csv'}
+    """
+    inputs = manifest_inputs(manifest)
+    out = {}
+    for item, name in zip(inputs, input_names(inputs)):
+        out.update({str(item[key]): name for key in ("path", "abs_path") if item.get(key)})
+    return out
 
 
 def inputs_listing(manifest: dict) -> bytes:

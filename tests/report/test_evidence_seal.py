@@ -459,3 +459,13 @@ def test_a_tsa_that_fails_is_one_clear_error_and_nothing_is_written(small_case, 
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_input_paths_are_machine_independent(unsigned, small_case):
+    members = _members(unsigned.path)
+    folder = str(small_case.input_path.parent)
+    holding = sorted(n for n, d in members.items() if folder.encode() in d)
+    assert holding == [], holding  # no member names the folder the inputs were in on this machine
+    name = small_case.input_path.name
+    assert members[INPUTS_NAME].decode().endswith(f"  {name}\n")
+    assert f",{name}," in members["custody/timeline.csv"].decode() and f",{name}," in members["source_rows.csv"].decode()
