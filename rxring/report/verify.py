@@ -231,8 +231,15 @@ def verify_evidence(
     if listed is None:
         return result
     documents = _check_statement(result, kept, actual, listed)
-    for name in sorted(set(actual) - set(listed) - set(documents) - {MANIFEST_NAME, *SEAL_NAMES}):
-        problems.append(Problem(name, "extra", "not listed in the manifest nor in the statement"))
+    outside = sorted(set(actual) - set(listed) - set(documents or ()) - {MANIFEST_NAME, *SEAL_NAMES})
+    if documents is None and outside:
+        # no usable statement: its one problem says so, naming what it would have listed
+        at = next(i for i, p in enumerate(problems) if p.file == STATEMENT_NAME)
+        problems[at] = Problem(STATEMENT_NAME, problems[at].kind, f"{problems[at].detail}; members outside "
+                               f"the manifest left unchecked: {', '.join(outside[:10])}"
+                               + (f" and {len(outside) - 10} more" if len(outside) > 10 else ""))
+    else:
+        problems.extend(Problem(name, "extra", "not listed in the manifest nor in the statement") for name in outside)
     _check_signature(result, kept, public_key)
     _check_timestamp(result, kept, manifest_bytes, certificates)
     if input_dirs:
@@ -319,18 +326,23 @@ def _check_manifest(result: VerifyResult, manifest_bytes: bytes, actual: dict[st
 
 
 def _check_statement(result: VerifyResult, kept: dict[str, bytes], actual: dict[str, str],
-                     listed: dict[str, str]) -> dict[str, str]:
-    """signature/statement.json: names this package digest; its documents match. Returns the documents."""
+                     listed: dict[str, str]) -> dict[str, str] | None:
+    """signature/statement.json: names this package digest; its documents match.
+
+    Returns the documents it lists, None when there is no usable statement (a
+    problem of the statement then says why).
+    """
     problems = result.problems
     if STATEMENT_NAME not in kept:
         if not any(p.file == STATEMENT_NAME for p in problems):
             problems.append(Problem(STATEMENT_NAME, "missing", "no statement: the package's documents cannot be checked"))
+            return None
         return {}
     try:
         statement = read_statement(kept[STATEMENT_NAME])
     except (ValueError, UnicodeDecodeError) as exc:
         problems.append(Problem(STATEMENT_NAME, "statement", f"unreadable: {exc}"))
-        return {}
+        return None
     result.signer_key_id = statement.get("signer_key_id")
     result.created_utc = statement.get("created_utc")
     if statement.get("package_digest") != result.digest:

@@ -469,3 +469,26 @@ def test_input_paths_are_machine_independent(unsigned, small_case):
     name = small_case.input_path.name
     assert members[INPUTS_NAME].decode().endswith(f"  {name}\n")
     assert f",{name}," in members["custody/timeline.csv"].decode() and f",{name}," in members["source_rows.csv"].decode()
+
+
+def test_a_hostile_statement_is_reported(unsigned, tmp_path):
+    import json
+
+    members = _members(unsigned.path)
+    statement = json.loads(members[STATEMENT_NAME])
+    cases = {
+        "not json": b"\xff{",
+        "other format": json.dumps({**statement, "format": "x"}).encode(),
+        "content as document": json.dumps({**statement, "documents": {**statement["documents"],
+                                                                     "rules.md": "0" * 64}}).encode(),
+        "traversal": json.dumps({**statement, "documents": {**statement["documents"], "../x": "0" * 64}}).encode(),
+        "other digest": json.dumps({**statement, "package_digest": "0" * 64}).encode(),
+    }
+    for what, data in cases.items():
+        result = verify_evidence(_rewrite(tmp_path / "s.zip", dict(members, **{STATEMENT_NAME: data})))
+        assert [(p.file, p.kind) for p in result.problems] == [(STATEMENT_NAME, "statement")], (what, result.problems)
+    # without a statement the documents are unchecked, and one problem says so
+    no_statement = {n: d for n, d in members.items() if n != STATEMENT_NAME}
+    result = verify_evidence(_rewrite(tmp_path / "n.zip", no_statement))
+    assert [(p.file, p.kind) for p in result.problems] == [(STATEMENT_NAME, "missing")]
+    assert all(name in result.problems[0].detail for name in RECORD_NAMES.values())
