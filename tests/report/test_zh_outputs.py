@@ -108,7 +108,7 @@ def zh_outputs(city, tmp_path_factory) -> dict[str, str]:
 
     out = tmp_path_factory.mktemp("zh")
     ws = city.workspace
-    package = build_evidence(ws, "R001", out / "case.zip")
+    package = build_evidence(ws, "R001", out / "case.zip", command_line="rxring evidence R001 -w ws")  # data, as typed
     docs = {}
     with zipfile.ZipFile(package.path) as archive:
         for name in ("summary.zh.md", "extraction_record.zh.md", "custody/timeline.md", "findings.csv", "members.csv"):
