@@ -11,7 +11,7 @@ __all__ = ["LANGS", "LABELS", "ROLE_KEYS", "EVENT_TYPE_KEYS", "TIMELINE_NOTES", 
            "note_text", "check_lang"]
 
 from ..errors import RxringError
-from ..rules.registry import RULE_IDS
+from ..rules.registry import EVENT_TYPE_NAMES, RULE_IDS
 from ..rules.registry import rule as registry_rule
 
 LANGS = ("zh", "en")
@@ -19,16 +19,8 @@ LANGS = ("zh", "en")
 # Roles of ring members, in display order; keys are RING_COLUMNS list columns.
 ROLE_KEYS = ("source_patients", "prescribers", "source_sites", "laundering_sites")
 
-EVENT_TYPE_KEYS = {
-    "inbound": ("采购入库", "inbound"),
-    "purchase_return": ("采购退货", "purchase return"),
-    "dispense": ("销售", "dispense"),
-    "refund": ("销售退货", "refund"),
-    "transfer_out": ("调拨出库", "transfer out"),
-    "transfer_in": ("调拨入库", "transfer in"),
-    "adjust": ("库存变更", "stock adjustment"),
-    "inventory": ("盘存", "inventory"),
-}
+#: Event types and their names (zh, en), from the rule registry.
+EVENT_TYPE_KEYS = EVENT_TYPE_NAMES
 
 LABELS: dict[str, tuple[str, str]] = {
     # titles

@@ -89,6 +89,14 @@ def test_the_checker_finds_english_and_passes_ids():
     assert latin_only("主机名 `pc-one`", data={"pc-one"}) == [] and latin_only("主机名 `pc one`") == ["pc one"]
 
 
+def test_every_event_type_has_its_names():
+    from rxring.rules.registry import EVENT_TYPE_NAMES
+    from rxring.schema import EVENT_TYPES
+
+    assert set(EVENT_TYPE_NAMES) == set(EVENT_TYPES)
+    assert all(CJK.search(zh) and not CJK.search(en) for zh, en in EVENT_TYPE_NAMES.values())
+
+
 def test_every_timeline_note_has_chinese():
     """Every note the embedded and the Neo4j chain of custody can write is in TIMELINE_NOTES (or 'cancels …')."""
     written = {text for text in re.findall(r"'([^']*)'", duckdb_backend._TIMELINE_SQL) if " " in text}
