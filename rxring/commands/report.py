@@ -18,6 +18,7 @@ from ..report.verify import verify_evidence, verify_lines
 from ..report.viz import MAX_NODES, write_viz
 from .. import results
 from . import options as opt
+from .output import echo_json
 
 _lang = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language of labels.")
 _reveal = opt.reveal_pii_option("Show patient/prescriber ids and names unmasked (recorded in the output).")
@@ -133,7 +134,8 @@ def evidence_create(ring, workspace, output, sign_key, passphrase_file, tsa_url,
 @click.option("--check-inputs", "input_dirs", multiple=True, type=click.Path(file_okay=False), metavar="FOLDER",
               help="Folder holding the original inputs (repeatable): hash the files of inputs.sha256 found there; "
                    "nothing outside the folders is opened.")
-def evidence_verify(package, expect_digest, pubkey, tsa_cert, input_dirs):
+@opt.json_option("Print the result as JSON (level, digests, signature, timestamp, problems).")
+def evidence_verify(package, expect_digest, pubkey, tsa_cert, input_dirs, as_json):
     """Verify an evidence package: files, manifest, signature (and timestamp), each said apart.
 
     Exit 1 and list the files if anything was tampered with.  Nothing is
@@ -143,6 +145,9 @@ def evidence_verify(package, expect_digest, pubkey, tsa_cert, input_dirs):
     """
     result = verify_evidence(package, expect_digest=expect_digest, input_dirs=list(input_dirs), pubkey=pubkey,
                              tsa_cert=tsa_cert)
+    if as_json:
+        echo_json(result.to_dict())
+        sys.exit(0 if result.ok else 1)
     for line in verify_lines(result):
         click.echo(line)
     for name, status in result.input_checks:

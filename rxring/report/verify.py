@@ -102,6 +102,18 @@ class VerifyResult:
             return "signed"
         return "anchored" if self.anchored else "integrity"
 
+    def to_dict(self) -> dict:
+        """Plain data for ``rxring evidence verify --json``."""
+        return {
+            "path": str(self.path), "ok": self.ok, "level": self.level, "package_digest": self.digest,
+            "zip_sha256": self.file_digest, "files_checked": self.checked, "documents_checked": self.documents,
+            "anchored_by": self.anchored, "signature": self.signature, "signer_key_id": self.signer_key_id,
+            "created_utc": self.created_utc, "timestamp": self.timestamp, "timestamp_time": self.timestamp_time,
+            "problems": [{"file": p.file, "kind": p.kind, "detail": p.detail} for p in self.problems],
+            "inputs": [{"sha256": sha, "name": name} for sha, name in self.inputs],
+            "input_checks": [{"name": name, "status": status} for name, status in self.input_checks],
+        }
+
 
 def _unsafe_name(name: str) -> str | None:
     if not name or "\x00" in name:

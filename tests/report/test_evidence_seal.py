@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import re
 import shutil
 import subprocess
@@ -407,6 +408,13 @@ def test_cli_sign_timestamp_and_verify(small_case, keys, tsa, tmp_path):
     assert result.exit_code == 1 and "TAMPERED signature" in result.output
     result = runner.invoke(cli, ["evidence", "verify", str(out)])
     assert result.exit_code == 0 and "integrity only" in result.output and "未给出公钥" in result.output
+    result = runner.invoke(cli, ["evidence", "verify", str(out), "--json", "--pubkey", str(keys[1].public)])
+    document = json.loads(result.output)
+    assert result.exit_code == 1 and document["level"] == "failed" and document["signature"] == "invalid"
+    assert document["problems"] == [{"file": SIGNATURE_NAME, "kind": "signature",
+                                     "detail": document["problems"][0]["detail"]}]
+    result = runner.invoke(cli, ["evidence", "verify", str(tmp_path / "absent.zip"), "--json"])
+    assert result.exit_code == 2 and "no such evidence package" in json.loads(result.stdout)["error"]
 
 
 def test_record_times_in_utc_and_shanghai():
@@ -472,8 +480,6 @@ def test_input_paths_are_machine_independent(unsigned, small_case):
 
 
 def test_a_hostile_statement_is_reported(unsigned, tmp_path):
-    import json
-
     members = _members(unsigned.path)
     statement = json.loads(members[STATEMENT_NAME])
     cases = {
