@@ -216,7 +216,7 @@ def mask_id(value) -> str:
 
 
 #: Free-text columns of the results and listings (a finding's explanation, an event's note).
-TEXT_COLUMNS = ("explanation", "note")
+TEXT_COLUMNS = ("explanation", "explanation_zh", "note")
 
 
 def mask_frame(frame, reveal: bool = False, columns=PEOPLE_COLUMNS):

@@ -108,6 +108,8 @@ FINDING_COLUMNS = (
     # added by the analysis area: the ring roles of the finding's people
     "source_patients",     # list[str]: patients of the source (first net) dispense; buyers excluded
     "source_prescribers",  # list[str]: prescribers of the source dispense
+    # added for the Chinese outputs: the explanation in Chinese (rules.registry explanation_zh)
+    "explanation_zh",      # str
 )
 
 RING_COLUMNS = (

@@ -6,15 +6,19 @@ Thin shells over :mod:`rxring.report`; every option maps to a parameter there.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
+from ..keys import read_passphrase
 from ..report.evidence import build_evidence
+from ..report.seal import Seal, add_timestamp, sidecar_path
 from ..report.build import FORMATS, build_report
-from ..report.verify import verify_evidence
+from ..report.verify import verify_evidence, verify_lines
 from ..report.viz import MAX_NODES, write_viz
 from .. import results
 from . import options as opt
+from .output import echo_json
 
 _lang = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language of labels.")
 _reveal = opt.reveal_pii_option("Show patient/prescriber ids and names unmasked (recorded in the output).")
@@ -32,7 +36,9 @@ def report_command(workspace, fmt, lang, output, ring_ids, reveal_pii):
 
     html writes a folder (index.html, one page per ring, visualisations of the top
     rings); csv writes PATH plus PATH-findings.csv and PATH-members.csv; xlsx has the
-    sheets rings, findings, members.  Personal data is masked unless --reveal-pii.
+    sheets rings, findings, members; pdf is a printable dossier (members by role, a ring
+    diagram, findings; page numbers and the inputs' digest on every page).  Personal data
+    is masked unless --reveal-pii.
     """
     results.stale_warning(workspace)
     paths = build_report(workspace, fmt=fmt, lang=lang, output=output, reveal_pii=reveal_pii, ring_ids=list(ring_ids))
@@ -74,22 +80,45 @@ def evidence_group():
     """Evidence package for a police referral: `rxring evidence RING -w WS -o case.zip`.
 
     `rxring evidence verify case.zip` recomputes every hash and names changed,
-    missing and extra files.
+    missing and extra files; with --pubkey it checks the organisation's signature
+    (`rxring keys init` makes the key, `--sign` uses it).  `rxring evidence
+    timestamp case.zip --tsa URL` adds a trusted timestamp to a package made offline.
     """
+
+
+_passphrase = click.option("--passphrase-file", type=click.Path(dir_okay=False),
+                           help="File whose first line is the private key's passphrase.")
 
 
 @evidence_group.command("create")
 @click.argument("ring")
 @opt.workspace
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Zip file (default WS/evidence/<ring>.zip).")
+@click.option("--sign", "sign_key", type=click.Path(dir_okay=False),
+              help="Organisation private key (rxring keys init): signs signature/statement.json.")
+@_passphrase
+@click.option("--tsa", "tsa_url", metavar="URL", help="RFC 3161 timestamp authority to timestamp the package digest.")
+@click.option("--holder", metavar="NAME", help="Data holder named in the 提取笔录 (default: a line to fill in).")
 @_reveal
-def evidence_create(ring, workspace, output, reveal_pii):
-    """Write the evidence package of RING (same as `rxring evidence RING`)."""
+def evidence_create(ring, workspace, output, sign_key, passphrase_file, tsa_url, holder, reveal_pii):
+    """Write the evidence package of RING (same as `rxring evidence RING`).
+
+    The package holds the 提取笔录 (extraction_record.zh.md / .en.md: case, holder,
+    time, place, method, steps, every input and file with SHA-256 and SM3,
+    signature lines) and signature/statement.json (package digest, creation time);
+    --sign signs the statement, --tsa adds a trusted timestamp.  Beside the zip,
+    ZIP.sha256 holds the zip's own SHA-256.  The same workspace, options, key and
+    SOURCE_DATE_EPOCH give the same bytes.  --operator names who made it.
+    """
     results.stale_warning(workspace)
     command_line = " ".join(["rxring", *sys.argv[1:]])
-    package = build_evidence(workspace, ring, output, reveal_pii=reveal_pii, command_line=command_line)
+    seal = Seal(sign_key=sign_key, passphrase=read_passphrase(passphrase_file), tsa_url=tsa_url)
+    package = build_evidence(workspace, ring, output, reveal_pii=reveal_pii, command_line=command_line,
+                             operator=opt.current_operator(), holder=holder, seal=seal)
     click.echo(f"{package.path}")
     click.echo(f"package digest (SHA-256 of MANIFEST.sha256): {package.digest}")
+    click.echo(f"zip SHA-256 in {sidecar_path(package.path).name}; 提取笔录 extraction_record.zh.md"
+               + (f"; signed with key {package.signer_key_id}" if package.signer_key_id else "; not signed (--sign)"))
     if package.reveal_pii:
         click.echo("personal data revealed (--reveal-pii); this is recorded in the package and in the workspace's "
                    "reveals.jsonl")
@@ -97,18 +126,33 @@ def evidence_create(ring, workspace, output, reveal_pii):
 
 @evidence_group.command("verify")
 @click.argument("package", type=click.Path(dir_okay=False))
-@click.option("--expect", "expect_digest", help="Package digest recorded when it was made.")
-@click.option("--check-inputs", is_flag=True, help="Also hash the original input files where they exist here.")
-def evidence_verify(package, expect_digest, check_inputs):
-    """Verify an evidence package; exit 1 and list the files if anything was tampered with.
+@click.option("--expect", "expect_digest", metavar="SHA256",
+              help="Package digest (or the zip's SHA-256) recorded elsewhere when it was made.")
+@click.option("--pubkey", type=click.Path(dir_okay=False), help="Organisation public key (PEM): check the signature.")
+@click.option("--tsa-cert", type=click.Path(dir_okay=False),
+              help="Timestamp authority certificates (PEM: root and chain): check the timestamp offline.")
+@click.option("--check-inputs", "input_dirs", multiple=True, type=click.Path(file_okay=False), metavar="FOLDER",
+              help="Folder holding the original inputs (repeatable): hash the files of inputs.sha256 found there; "
+                   "nothing outside the folders is opened.")
+@opt.json_option("Print the result as JSON (level, digests, signature, timestamp, problems).")
+def evidence_verify(package, expect_digest, pubkey, tsa_cert, input_dirs, as_json):
+    """Verify an evidence package: files, manifest, signature (and timestamp), each said apart.
 
-    Nothing is extracted: members are hashed in memory with size and ratio limits.
+    Exit 1 and list the files if anything was tampered with.  Nothing is
+    extracted: members are hashed in memory with size and ratio limits.  Without
+    --pubkey (or --expect) only integrity is checked: anyone who alters a file can
+    recompute the manifest.
     """
-    result = verify_evidence(package, expect_digest=expect_digest, check_inputs=check_inputs)
+    result = verify_evidence(package, expect_digest=expect_digest, input_dirs=list(input_dirs), pubkey=pubkey,
+                             tsa_cert=tsa_cert)
+    if as_json:
+        echo_json(result.to_dict())
+        sys.exit(0 if result.ok else 1)
+    for line in verify_lines(result):
+        click.echo(line)
     for name, status in result.input_checks:
-        click.echo(f"  original input {status}: {name}")
+        click.echo(f"  原始输入 original input {status}: {name}")
     if result.ok:
-        click.echo(f"OK: {result.checked} files match MANIFEST.sha256 (digest {result.digest})")
         for sha, name in result.inputs:
             click.echo(f"  input {sha}  {name}")
         return
@@ -116,6 +160,19 @@ def evidence_verify(package, expect_digest, check_inputs):
         click.echo(f"TAMPERED {problem}", err=False)
     click.echo(f"{len(result.problems)} problem(s) in {result.path}", err=True)
     sys.exit(1)
+
+
+@evidence_group.command("timestamp")
+@click.argument("package", type=click.Path(dir_okay=False, exists=True))
+@click.option("--tsa", "tsa_url", metavar="URL", required=True, help="RFC 3161 timestamp authority.")
+def evidence_timestamp(package, tsa_url):
+    """Add a trusted timestamp to a package made without one (e.g. made offline).
+
+    The package is verified first, then rewritten with signature/timestamp.tsr
+    (over the unchanged package digest) and a new ZIP.sha256.
+    """
+    digest = add_timestamp(package, tsa_url)
+    click.echo(f"{package}: timestamped (package digest {digest}); new zip SHA-256 in {sidecar_path(Path(package)).name}")
 
 
 COMMANDS = [report_command, viz_command, evidence_group]

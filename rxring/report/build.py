@@ -5,7 +5,9 @@
 - ``json``: one JSON document (canonical English keys, labels in ``lang``);
 - ``csv``: ``PATH`` holds the ring table, ``PATH-findings.csv`` and ``PATH-members.csv``
   beside it (UTF-8 with BOM so Excel shows Chinese);
-- ``xlsx``: one workbook with the sheets ``rings``, ``findings``, ``members``.
+- ``xlsx``: one workbook with the sheets ``rings``, ``findings``, ``members``;
+- ``pdf``: a printable dossier (:mod:`rxring.report.pdf`): per ring its members by role, a ring
+  diagram and its findings; page numbers and the inputs' digest on every page.
 
 Personal data is masked unless ``reveal_pii``; spreadsheet cells cannot start a formula.
 """
@@ -13,6 +15,7 @@ Personal data is masked unless ``reveal_pii``; spreadsheet cells cannot start a 
 from __future__ import annotations
 
 import csv
+import hashlib
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,11 +30,13 @@ from .i18n import check_lang, label, rule_text
 from .markdown import md_code
 from .pii import Masker
 from .html_report import write_html_report
+from .pdf import write_report_pdf
+from .sources import inputs_listing
 from .tables import NUMERIC, TABLES, cell_text, finding_rows, formula_safe, headers, member_rows, ring_rows
 
 __all__ = ["FORMATS", "build_report", "report_data"]
 
-FORMATS = ("html", "md", "json", "csv", "xlsx")
+FORMATS = ("html", "md", "json", "csv", "xlsx", "pdf")
 
 
 def _now() -> str:
@@ -262,7 +267,7 @@ def build_report(
     ----------
     workspace : path or Workspace
         Analysed by ``rxring analyze`` (rings.parquet, findings.parquet).
-    fmt : {"html", "md", "json", "csv", "xlsx"}
+    fmt : {"html", "md", "json", "csv", "xlsx", "pdf"}
     lang : {"zh", "en"}
     output : path, optional
         Default ``<workspace>/report/`` for html, ``<workspace>/report.<fmt>`` otherwise.
@@ -292,6 +297,9 @@ def build_report(
     try:
         if fmt == "html":
             return [write_html_report(case, rings, output, lang, masker, _now())]
+        if fmt == "pdf":
+            digest = hashlib.sha256(inputs_listing(case.manifest)).hexdigest()
+            return write_report_pdf(case, rings, output, lang, masker, _now(), digest)
         writer = {"md": _write_md, "json": _write_json, "csv": _write_csv, "xlsx": _write_xlsx}[fmt]
         return writer(case, rings, output, lang, masker)
     except OSError as exc:

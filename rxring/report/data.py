@@ -52,7 +52,8 @@ _LIST_FINDING = (
 )
 # Finding columns added to the contract after the first version: optional when reading,
 # defaulting to the older column that holds a superset of their values.
-_OPTIONAL_FINDING = {"source_patients": "patients", "source_prescribers": "prescribers"}
+# (An analysis older than explanation_zh shows its English explanation until it is re-run.)
+_OPTIONAL_FINDING = {"source_patients": "patients", "source_prescribers": "prescribers", "explanation_zh": "explanation"}
 
 
 def is_missing(value) -> bool:

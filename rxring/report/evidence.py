@@ -12,35 +12,55 @@ Contents (every text file UTF-8)::
     rules.md                        the rule sentences (DESIGN §3) in Chinese and English
     queries/…                       the SQL/Cypher files of the rules, the SQL rendered with
                                     the analysis options, and parameters.json
-    tool.json                       tool version, Python, command line, time, --reveal-pii
+    tool.json                       tool version, Python, command line, --reveal-pii (no time:
+                                    the hashed files are reproducible)
     ring.html                       the offline ring visualisation
-    inputs.sha256                   SHA-256 of the original inputs (from the workspace manifest)
-    MANIFEST.sha256                 SHA-256 of every file above (``sha256sum -c`` format)
+    inputs.sha256                   SHA-256 of the original inputs, named relative to the folder
+                                    that holds them all (``rxring evidence verify --check-inputs FOLDER``)
+    <section>/…                     optional sections (:class:`EvidenceSection`), e.g. case_history/
+    MANIFEST.sha256                 SHA-256 of every file above (``sha256sum -c`` format); its own
+                                    SHA-256 is the *package digest*
+    extraction_record.zh.md / .en.md  the 提取笔录 (:mod:`rxring.report.extraction`): case, holder,
+                                    time, place, method, steps, every input and file above with
+                                    size, SHA-256 and SM3, the package digest, signature lines
+    summary.zh.pdf / summary.en.pdf the printable dossier (rxring.report.pdf), the package digest in
+                                    every footer
+    signature/statement.json        the package digest, the SHA-256 of the documents that name it
+                                    (the 提取笔录 and PDFs cannot be in MANIFEST.sha256), the creation
+                                    time (kept out of every hashed content file), the signer's key id
+    signature/statement.sig         Ed25519 signature of the statement (``--sign``)
+    signature/timestamp.tsr         RFC 3161 timestamp over the package digest (``--tsa``)
+
+Beside the zip, ``<zip>.sha256`` holds the SHA-256 of the zip file as a whole
+(:mod:`rxring.report.seal`).
 
 Personal data is masked unless ``reveal_pii``; a reveal is written into the
 summaries, case.json and tool.json, and recorded in the workspace's
 ``reveals.jsonl`` (:func:`rxring.reveal.permit_reveal`, from the CLI and from Python).  Raw source lines are masked by key (JSON) or by column (CSV,
 with the file's header; every header alias ingest knows, names included), and
-the ids and names found there are masked wherever else they occur in free text.  The SHA-256 of MANIFEST.sha256 is the
-package's digest: write it in the referral letter, and ``rxring evidence verify
---expect DIGEST`` proves nothing was re-signed.
+the ids and names found there are masked wherever else they occur in free text.  Write the
+package digest in the referral letter and the signed paper 提取笔录: ``rxring evidence verify
+--expect DIGEST`` then proves nothing was re-made, ``--pubkey`` that the unit's key signed it.
+
+The case history of a case (the cases of the workbench) slots in as an
+:class:`EvidenceSection` passed to :func:`build_evidence` (``sections=``): its own
+folder, listed in the manifest, the 提取笔录 and the summaries' file guide.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import platform
+import os
 import sys
-import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..jsonout import dumps
-from ..reveal import permit_reveal
+from ..reveal import os_user, permit_reveal
 from ..version import __version__
 from ..errors import RxringError
 from ..options import AnalysisOptions
@@ -48,18 +68,24 @@ from ..rules.render import rendered_queries, sql_parameters
 from ..schema import RULES
 from .data import (CaseData, fmt_money, fmt_time, is_missing, load_case, load_events, period, ring_findings,
                    select_rings)
-from .i18n import LANGS, ROLE_KEYS, label, rule_text
+from .custody import CUSTODY_COLUMNS, custody_headers, custody_table
+from .i18n import LANGS, ROLE_KEYS, bilingual, label, rule_text
 from .markdown import md_code
 from .pii import Masker
-from .sources import manifest_inputs, read_source_lines
+from .extraction import RECORD_NAMES, extraction_record, record_inputs, render_record
+from .pdf import PDF_NAMES, package_pdfs
+from .seal import MANIFEST_NAME, STATEMENT_NAME, Seal, creation_time, write_package
+from .sources import input_name_map, input_names, inputs_listing, manifest_inputs, read_source_lines
 from .htmlkit import safe_name
 from .tables import TABLES, finding_rows, formula_safe, headers, member_rows
 from .viz import build_ring_graph, render_viz
 
-__all__ = ["EvidencePackage", "build_evidence", "MANIFEST_NAME", "INPUTS_NAME"]
+__all__ = ["EvidencePackage", "EvidenceSection", "build_evidence", "MANIFEST_NAME", "INPUTS_NAME", "UNLISTED_NAMES"]
 
-MANIFEST_NAME = "MANIFEST.sha256"
 INPUTS_NAME = "inputs.sha256"
+#: Members that MANIFEST.sha256 does not list because they name its digest (the 提取笔录, the PDF
+#: dossiers) or seal it (the statement); signature/statement.json lists their SHA-256.
+UNLISTED_NAMES = frozenset(PDF_NAMES.values()) | frozenset(RECORD_NAMES.values()) | {STATEMENT_NAME}
 
 _STATUS_TEXT = {
     "ok": ("原始行如下", "raw line shown"),
@@ -79,6 +105,52 @@ class EvidencePackage:
     digest: str
     files: tuple[str, ...]
     reveal_pii: bool
+    signer_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class EvidenceSection:
+    """An optional section of a package, in a folder of its own: the hook for a case's history.
+
+    ``folder`` is one safe path component (``case_history``), ``files`` maps names
+    inside it (``timeline.md``, ``notes/2026-03-01.md``) to bytes.  Its files are
+    listed in MANIFEST.sha256 and in the 提取笔录 under the section's title, and the
+    summaries' file guide names the folder.  A section may not replace a file of the
+    package.
+
+    Examples
+    --------
+    >>> EvidenceSection("case_history", "案件历史", "Case history", {"log.md": b"# log"}).folder
+    'case_history'
+    """
+
+    folder: str
+    title_zh: str
+    title_en: str
+    files: Mapping[str, bytes]
+
+
+def section_files(sections: Sequence[EvidenceSection], existing: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The files of ``sections`` under their folders; RxringError for unsafe or clashing names."""
+    out: dict[str, bytes] = {}
+    taken = {name.split("/", 1)[0] for name in existing} | {"signature", MANIFEST_NAME}
+    for section in sections:
+        folder = section.folder
+        if not folder or "/" in folder or "\\" in folder or folder in (".", "..") or folder in taken:
+            raise RxringError(f"evidence section {folder!r}: needs a folder name of its own (one path component, "
+                              f"not one of {', '.join(sorted(taken))})")
+        taken.add(folder)
+        for name, data in section.files.items():
+            parts = PurePosixPath(name).parts
+            if not parts or name.startswith("/") or "\\" in name or any(p in ("..", ".") for p in parts):
+                raise RxringError(f"evidence section {folder}: unsafe file name {name!r}")
+            out[f"{folder}/{PurePosixPath(*parts).as_posix()}"] = bytes(data)
+    return out
+
+
+def _operator(operator: str | None) -> str:
+    """Who makes the package: ``--operator``, else RXRING_OPERATOR, else the OS user."""
+    return (operator or os.environ.get("RXRING_OPERATOR") or "").strip() or os_user() or "?"
 
 
 def _csv_bytes(header: list[str], rows: list[list]) -> bytes:
@@ -131,14 +203,21 @@ def _custody(case: CaseData, ring: dict):
         if row.get("source_file") and line is not None and line == line:
             wanted.setdefault(str(row["source_file"]), set()).add(int(line))
     sources = read_source_lines(wanted, case.manifest, case.workspace.root)
+    # shown by their machine-independent names, as in inputs.sha256 (the lines were read above)
+    names = input_name_map(case.manifest)
+    for row in rows:
+        if row.get("source_file") in names:
+            row["source_file"] = names[row["source_file"]]
+    sources = {(names.get(file, file), line): found for (file, line), found in sources.items()}
     return codes, rows, sources
 
 
-def _summary(case, ring, lang, members, findings, created, reveal, inputs, command_line) -> str:
+def _summary(case, ring, lang, members, findings, reveal, inputs, command_line, sections=()) -> str:
     """The case summary in ``lang`` (Markdown; every data value in a code span)."""
     rank, score = ring.get("rank"), ring.get("score")
     lines = [f"# {_md(label('case_summary', lang))} — {label('ring_title', lang, ring_id=md_code(ring['ring_id']))}", ""]
-    lines.append(f"{_md(label('generated', lang))}: {created} · rxring {__version__}")
+    # the creation time is kept out of hashed files (reproducible packages): signature/statement.json has it
+    lines.append(f"rxring {__version__}")
     lines.append("")
     if reveal:
         lines.append(f"**{_md(label('pii_revealed', lang))}**")
@@ -183,46 +262,34 @@ def _summary(case, ring, lang, members, findings, created, reveal, inputs, comma
     lines += [f"## {_md(label('files', lang))}", ""]
     for names, key in _FILE_GUIDE:
         lines.append(f"- {', '.join(md_code(n) for n in names)}: {_md(label(key, lang))}")
+    for section in sections:
+        lines.append(f"- {md_code(section.folder + '/')}: {_md(section.title_zh if lang == 'zh' else section.title_en)}")
     lines += ["", _md(label("verify_hint", lang))]
     return "\n".join(lines) + "\n"
 
 
 def _timeline_md(codes: list[str], rows: list[dict], masker: Masker, case: CaseData, proving: set[str]) -> str:
-    """One Markdown table per pack: every event in time order, proving events marked."""
-    by_code: dict[str, list[dict]] = {}
-    for row in rows:
-        by_code.setdefault(str(row["trace_code"]), []).append(row)
-    out = ["# Chain of custody / 每盒药的流转记录", ""]
-    for code in codes:
-        out += [f"## {md_code(code)}", "", "| # | time | type | site | patient | prescriber | qty | fund | source | proving |",
-                "|---|---|---|---|---|---|---|---|---|---|"]
-        for n, row in enumerate(by_code.get(code, []), start=1):
-            site = str(row.get("site_id") or "")
-            name = case.site_name(site)
-            out.append(
-                "| " + " | ".join(
-                    md_code(v, table=True) for v in (
-                        n, fmt_time(row.get("event_time")), row.get("event_type"),
-                        f"{name} ({site})" if name else site, masker.person(row.get("patient_id")),
-                        masker.person(row.get("prescriber_id")), row.get("quantity"), fmt_money(row.get("fund_amount")),
-                        f"{row.get('source_file') or ''}:{row.get('source_line') if row.get('source_line') is not None else ''}",
-                        "yes" if row.get("event_id") in proving else "",
-                    )
-                ) + " |"
-            )
+    """One Markdown table per pack: every event in time order, proving events marked (Chinese, English beside)."""
+    out = [f"# {bilingual('custody_title')}", ""]
+    for code, table in custody_table(codes, rows, case, masker, proving, "both"):
+        out += [f"## {md_code(code)}", "", "| " + " | ".join(custody_headers("both")) + " |",
+                "|" + "---|" * len(CUSTODY_COLUMNS)]
+        out += ["| " + " | ".join(md_code(v, table=True) for v in cells) + " |" for cells in table]
         out.append("")
     return "\n".join(out)
 
 
-def _case_files(case: CaseData, ring: dict, masker: Masker, tool: dict) -> dict[str, bytes]:
+def _case_files(case: CaseData, ring: dict, masker: Masker, tool: dict, sections=()) -> dict[str, bytes]:
     """Summaries (zh, en), findings.csv, members.csv and case.json."""
     files = {}
-    inputs = manifest_inputs(case.manifest)
+    listed = manifest_inputs(case.manifest)
+    # machine-independent names, as in inputs.sha256
+    inputs = [dict(item, path=name) for item, name in zip(listed, input_names(listed))]
     per_lang = {lang: (member_rows(case, [ring], masker, lang), finding_rows(case, [ring], masker, lang)) for lang in LANGS}
     for lang in LANGS:
         members, findings = per_lang[lang]
         files[f"summary.{lang}.md"] = _summary(
-            case, ring, lang, members, findings, tool["created_utc"], tool["reveal_pii"], inputs, tool["command_line"]
+            case, ring, lang, members, findings, tool["reveal_pii"], inputs, tool["command_line"], sections
         ).encode("utf-8")
     members, findings = per_lang["zh"]
     files["findings.csv"] = _csv_bytes(
@@ -252,6 +319,7 @@ def _case_files(case: CaseData, ring: dict, masker: Masker, tool: dict) -> dict[
 # What each file of the package is, for the summary's file guide.
 _FILE_GUIDE = (
     (("summary.zh.md", "summary.en.md"), "file_summary"),
+    (("summary.zh.pdf", "summary.en.pdf"), "file_pdf"),
     (("case.json",), "file_case_json"),
     (("findings.csv", "members.csv"), "file_tables"),
     (("custody/timeline.csv", "custody/timeline.md"), "chain_of_custody"),
@@ -262,6 +330,8 @@ _FILE_GUIDE = (
     (("ring.html",), "file_viz"),
     (("inputs.sha256",), "file_inputs"),
     (("MANIFEST.sha256",), "file_manifest"),
+    (tuple(RECORD_NAMES.values()), "file_record"),
+    (("signature/",), "file_signature"),
 )
 
 _TIMELINE_HEADER = ["trace_code", "seq", "event_time", "event_type", "site_id", "site_name", "patient", "prescriber",
@@ -347,24 +417,6 @@ def _rule_files(case: CaseData, ring: dict) -> dict[str, bytes]:
     return files
 
 
-def _write_zip(output: Path, files: dict[str, bytes], manifest_bytes: bytes) -> Path:
-    """Write the members then MANIFEST.sha256, atomically (temporary file, then rename)."""
-    stamp = datetime.now().timetuple()[:6]
-    tmp = output.with_name(output.name + ".tmp")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, data in sorted(files.items()) + [(MANIFEST_NAME, manifest_bytes)]:
-                info = zipfile.ZipInfo(name, date_time=stamp)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                archive.writestr(info, data)
-        tmp.replace(output)
-    except OSError as exc:
-        raise RxringError(f"{output}: cannot write the evidence package: {exc.strerror or exc}") from exc
-    return output
-
-
 def build_evidence(
     workspace,
     ring_id: str,
@@ -372,6 +424,10 @@ def build_evidence(
     reveal_pii: bool = False,
     command_line: str | None = None,
     operator: str | None = None,
+    *,
+    holder: str | None = None,
+    seal: Seal | None = None,
+    sections: Sequence[EvidenceSection] = (),
 ) -> EvidencePackage:
     """Write the evidence package of one ring as a zip and return what was written.
 
@@ -389,7 +445,14 @@ def build_evidence(
     command_line : str, optional
         The command that made the package (default: this process' argv).
     operator : str, optional
-        Who reveals (default RXRING_OPERATOR, else the OS user).
+        Who reveals and who made the package (default RXRING_OPERATOR, else the OS user).
+    holder : str, optional
+        The data holder named in the 提取笔录 (a line to fill in when absent).
+    seal : Seal, optional
+        Signing key, timestamp authority and creation time (:class:`rxring.report.seal.Seal`);
+        default unsigned, no timestamp, created now (or at ``SOURCE_DATE_EPOCH``).
+    sections : sequence of EvidenceSection
+        Optional sections (e.g. a case history), each in its own folder.
 
     Returns
     -------
@@ -412,28 +475,39 @@ def build_evidence(
     masker = case.masker(reveal=reveal_pii)
     custody = _custody(case, ring)
     _learn_people(masker, custody[1], custody[2])  # before anything is written with the masker
-    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    seal = seal or Seal()
+    created = creation_time(seal.created)  # kept out of the hashed files: in signature/statement.json only
+    operator = _operator(operator)
     if command_line is None:
         command_line = " ".join(["rxring", *sys.argv[1:]])
     tool = {
         "tool": "rxring", "version": __version__, "python": platform.python_version(),
-        "platform": platform.platform(), "created_utc": created, "command_line": masker.text(command_line),
+        "platform": platform.platform(), "command_line": masker.text(command_line),
         "reveal_pii": bool(reveal_pii), "workspace": masker.text(str(case.workspace.root)),
         "analysis_version": case.analysis.get("version"),
     }
     files: dict[str, bytes] = {}
-    files.update(_case_files(case, ring, masker, tool))
+    files.update(_case_files(case, ring, masker, tool, sections))
     files.update(_custody_files(case, ring, masker, custody))
     files.update(_rule_files(case, ring))
     files["tool.json"] = dumps(tool).encode("utf-8")
     graph = build_ring_graph(case, [ring], lang="zh", masker=masker)
     files["ring.html"] = render_viz(graph, lang="zh", reveal_pii=reveal_pii).encode("utf-8")
-    files[INPUTS_NAME] = "".join(
-        f"{item.get('sha256') or '-' * 64}  {item['path']}\n" for item in manifest_inputs(case.manifest)
-    ).encode("utf-8")
-    manifest_bytes = "".join(
-        f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
-    ).encode("utf-8")
-    output = _write_zip(output, files, manifest_bytes)
-    digest = hashlib.sha256(manifest_bytes).hexdigest()
-    return EvidencePackage(output, digest, tuple(sorted(files)) + (MANIFEST_NAME,), bool(reveal_pii))
+    files[INPUTS_NAME] = inputs_listing(case.manifest)
+    files.update(section_files(sections, files))
+
+    def documents(digest: str) -> dict[str, bytes]:
+        """The documents that name the package digest: the 提取笔录 (zh, en) and the PDF dossiers."""
+        record = extraction_record(
+            ring=ring, analysis=case.analysis, inputs=record_inputs(case.manifest), files=files,
+            package_digest=digest, channels=[str(r.get("channel") or "") for r in custody[1]],
+            command_line=tool["command_line"], operator=operator, holder=holder,
+            sections={s.folder: (s.title_zh, s.title_en) for s in sections}, created=created,
+        )
+        out = {RECORD_NAMES[lang]: render_record(record, lang).encode("utf-8") for lang in LANGS}
+        # the PDFs print the package digest in every footer, so MANIFEST.sha256 cannot list them either
+        out.update(package_pdfs(case, ring, masker, custody, dict(tool, created_utc=created), digest, record))
+        return out
+
+    digest, signer, names = write_package(output, files, documents, seal, created)
+    return EvidencePackage(output, digest, names, bool(reveal_pii), signer)

@@ -7,10 +7,11 @@ comes from :data:`LABELS` through :func:`label`, so a missing translation is a
 
 from __future__ import annotations
 
-__all__ = ["LANGS", "LABELS", "ROLE_KEYS", "EVENT_TYPE_KEYS", "label", "rule_text", "check_lang"]
+__all__ = ["LANGS", "LABELS", "ROLE_KEYS", "EVENT_TYPE_KEYS", "TIMELINE_NOTES", "label", "bilingual", "rule_text",
+           "note_text", "check_lang"]
 
 from ..errors import RxringError
-from ..rules.registry import RULE_IDS
+from ..rules.registry import EVENT_TYPE_NAMES, RULE_IDS
 from ..rules.registry import rule as registry_rule
 
 LANGS = ("zh", "en")
@@ -18,16 +19,8 @@ LANGS = ("zh", "en")
 # Roles of ring members, in display order; keys are RING_COLUMNS list columns.
 ROLE_KEYS = ("source_patients", "prescribers", "source_sites", "laundering_sites")
 
-EVENT_TYPE_KEYS = {
-    "inbound": ("采购入库", "inbound"),
-    "purchase_return": ("采购退货", "purchase return"),
-    "dispense": ("销售", "dispense"),
-    "refund": ("销售退货", "refund"),
-    "transfer_out": ("调拨出库", "transfer out"),
-    "transfer_in": ("调拨入库", "transfer in"),
-    "adjust": ("库存变更", "stock adjustment"),
-    "inventory": ("盘存", "inventory"),
-}
+#: Event types and their names (zh, en), from the rule registry.
+EVENT_TYPE_KEYS = EVENT_TYPE_NAMES
 
 LABELS: dict[str, tuple[str, str]] = {
     # titles
@@ -115,16 +108,45 @@ LABELS: dict[str, tuple[str, str]] = {
     "source_rows": ("每条事件的原始文件、行号和原始内容", "Source file, line and raw content of every event"),
     "queries": ("规则的 SQL/Cypher 查询、按分析参数展开的 SQL、参数", "The rules' SQL/Cypher queries, the SQL rendered with the analysis options, the parameters"),
     "file_summary": ("本摘要（中文、英文）", "This summary (Chinese, English)"),
+    "file_pdf": ("可打印的案件材料（PDF，中文、英文；每页页脚有证据包摘要）",
+                 "The printable dossier (PDF, Chinese, English; the package digest in every page footer)"),
     "file_case_json": ("机器可读的案件数据", "The case, machine-readable"),
     "file_tables": ("线索与成员表", "Findings and members tables"),
     "file_rules": ("规则说明", "Rule texts"),
     "file_tool": ("工具版本、命令行、是否显示个人信息", "Tool version, command line, whether personal data was revealed"),
     "file_viz": ("离线团伙关系图（浏览器打开）", "Offline ring network (open in a browser)"),
     "file_inputs": ("原始输入文件的 SHA-256", "SHA-256 of the original inputs"),
-    "file_manifest": ("包内所有文件的 SHA-256", "SHA-256 of every file in this package"),
+    "file_manifest": ("包内内容文件的 SHA-256；它的 SHA-256 即数据包摘要",
+                      "SHA-256 of every content file; its own SHA-256 is the package digest"),
+    "file_record": ("电子数据提取笔录（中文、英文）：案件、持有人、时间、地点、方法、过程、每个文件的 SHA-256 和 SM3、签名栏",
+                    "record of the extraction (Chinese, English): case, holder, time, place, method, process, "
+                    "SHA-256 and SM3 of every file, signature lines"),
+    "file_signature": ("声明（数据包摘要、提取笔录和 PDF 的 SHA-256、生成时间），机构签名和可信时间戳（如有）",
+                       "statement (package digest, SHA-256 of the record and the PDFs, creation time), the "
+                       "organisation's signature and a trusted timestamp when present"),
     "inputs_sha256": ("原始输入文件 SHA-256", "SHA-256 of the original inputs"),
     "command_line": ("命令行", "Command line"),
     "files": ("包内文件", "Files in this package"),
+    "custody_title": ("每盒药的流转记录", "Chain of custody"),
+    "seq": ("序号", "No."),
+    "proving": ("证据事件", "Proving event"),
+    "yes": ("是", "yes"),
+    # the printable dossier (PDF)
+    "dossier_title": ("回流药团伙案件材料 — {what}", "Returned-drug resale ring dossier — {what}"),
+    "page_of_total": ("第 {page} / {pages} 页", "Page {page} of {pages}"),
+    "ring_diagram": ("团伙关系图（从左到右：开方医师 → 参保人 → 来源机构 → 洗白药店）",
+                     "Ring diagram (left to right: prescribers → patients → source sites → laundering sites)"),
+    "rows_in_csv": ("另有 {n} 行未列出，全部见 {file}。", "{n} more rows not shown; all of them are in {file}."),
+    "boxes_in_csv": ("另有 {n} 盒药的流转记录未列出，全部见 {file}。",
+                     "The chain of custody of {n} more boxes is not shown; all of it is in {file}."),
+    "inputs_digest": ("输入文件摘要（inputs.sha256 的 SHA-256）", "Inputs digest (SHA-256 of inputs.sha256)"),
+    "package_digest": ("证据包摘要（MANIFEST.sha256 的 SHA-256）", "Package digest (SHA-256 of MANIFEST.sha256)"),
+    "package_digest_short": ("证据包摘要", "Package digest"),
+    "printed_package": ("本文件是证据包的打印版。完整数据见包内 CSV 与 Markdown 文件；页脚的证据包摘要用 rxring evidence verify 核验。",
+                        "This is the printable copy of the evidence package. All the data is in its CSV and Markdown "
+                        "files; check the package digest in the footer with rxring evidence verify."),
+    "custody_in_box": ("每盒药的流转记录：rxring box 追溯码 -w 工作区，或证据包 custody/timeline.csv。",
+                       "Chain of custody of a box: rxring box CODE -w WORKSPACE, or custody/timeline.csv of the evidence package."),
     "verify_hint": (
         "核验：rxring evidence verify 本文件.zip（或 sha256sum -c MANIFEST.sha256）。",
         "Verify: rxring evidence verify this.zip (or sha256sum -c MANIFEST.sha256).",
@@ -190,6 +212,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "expand": ("展开关联方", "Expand neighbours"),
     "expand_hint": ("展开会从事件中加入团伙以外的关联方（虚线框）。", "Expand adds neighbours outside the ring from the events (dashed)."),
     "time_window": ("时间窗口", "Time window"),
+    "window_from": ("时间窗口起点", "Window start"),
+    "window_to": ("时间窗口终点", "Window end"),
     "play": ("播放", "Play"),
     "fit": ("适应窗口", "Fit"),
     "export_png": ("导出 PNG", "Export PNG"),
@@ -216,6 +240,37 @@ LABELS: dict[str, tuple[str, str]] = {
     "all_findings": ("全部线索", "All findings"),
 }
 
+#: The note a box's chain of custody gives an event that the rules count differently, English (as
+#: ``rxring.backends.duckdb.code_timeline`` and the Neo4j listing write it) -> Chinese.
+TIMELINE_NOTES: dict[str, str] = {
+    "same sale reported again (counted once)": "同一笔销售重复上报（只计一次）",
+    "cancelled by a refund": "已被退货抵消",
+    "deleted (NHSA 3507)": "已删除（NHSA 3507）",
+    "settlement cancelled (NHSA 2208/2305)": "结算已撤销（NHSA 2208/2305）",
+    "message reversed (NHSA 2601)": "消息已冲正（NHSA 2601）",
+    "duplicate event id": "重复的事件编号，不计入",
+}
+_CANCELS = ("cancels ", "抵消销售 {event_id}")
+
+
+def note_text(note, lang: str) -> str:
+    """A chain-of-custody note (:data:`TIMELINE_NOTES`) in ``lang``; unknown notes unchanged.
+
+    Examples
+    --------
+    >>> note_text("same sale reported again (counted once)", "zh")
+    '同一笔销售重复上报（只计一次）'
+    >>> note_text("cancels E17", "zh")
+    '抵消销售 E17'
+    """
+    note = "" if note is None else str(note)
+    if lang != "zh" or not note:
+        return note
+    if note.startswith(_CANCELS[0]):
+        return _CANCELS[1].format(event_id=note[len(_CANCELS[0]):])
+    return TIMELINE_NOTES.get(note, note)
+
+
 def check_lang(lang: str) -> str:
     """Return ``lang`` if it is a supported language, else raise :class:`RxringError`."""
     if lang not in LANGS:
@@ -238,6 +293,17 @@ def label(key: str, lang: str, **values) -> str:
     else:
         raise KeyError(key)
     return text.format(**values) if values else text
+
+
+def bilingual(key: str, **values) -> str:
+    """The label ``key`` in Chinese with its English beside it, for files read in both languages.
+
+    Examples
+    --------
+    >>> bilingual("event_time")
+    '时间 / Time'
+    """
+    return f"{label(key, 'zh', **values)} / {label(key, 'en', **values)}"
 
 
 def rule_text(rule: str, lang: str) -> str:

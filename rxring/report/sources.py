@@ -9,13 +9,14 @@ ingest), and otherwise say why it is not shown.
 from __future__ import annotations
 
 import hashlib
+import os
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..pii import HEADER_SCAN_LINES, decode_line, find_header_line, split_header
 
-__all__ = ["SourceLine", "manifest_inputs", "read_source_lines", "sha256_file", "MAX_RAW_CHARS", "mapped_header"]
+__all__ = ["SourceLine", "manifest_inputs", "inputs_listing", "input_names", "input_name_map", "sha256_listing", "read_source_lines", "sha256_file", "MAX_RAW_CHARS", "mapped_header"]
 
 # a column map's column -> the header name the masker knows it by
 _MASKER_NAMES = {"prescriber_name": "prsc_dr_name"}
@@ -75,6 +76,66 @@ def manifest_inputs(manifest: dict) -> list[dict]:
         if path:
             out.append({"path": str(path), "sha256": item.get("sha256"), **{k: v for k, v in item.items() if k not in ("path", "sha256")}})
     return out
+
+
+def input_names(inputs: list[dict]) -> list[str]:
+    """Machine-independent names of ``inputs`` (:func:`manifest_inputs`): POSIX paths relative to
+    the folder that holds them all, so a package names ``sales/2026-03.csv``, never ``/home/li/…``.
+
+    >>> input_names([{"path": "/data/a/x.csv"}, {"path": "/data/b/y.csv"}, {"path": "z.csv"}])
+    ['a/x.csv', 'b/y.csv', 'z.csv']
+    """
+    located = [Path(str(i.get("abs_path") or i["path"])) for i in inputs]
+    absolute = [p for p in located if p.is_absolute()]
+    try:
+        base = Path(os.path.commonpath([str(p.parent) for p in absolute])) if absolute else None
+    except ValueError:  # no common folder (different drives): each file by its name
+        base = None
+    names = []
+    for path in located:
+        if not path.is_absolute():
+            relative = path
+        else:
+            relative = path.relative_to(base) if base is not None else Path(path.name)
+        parts = [part for part in relative.parts if part not in ("", ".")]
+        names.append(PurePosixPath(*parts).as_posix() if parts and ".." not in parts else path.name)
+    return names
+
+
+def input_name_map(manifest: dict) -> dict[str, str]:
+    """Each input's path as recorded (as given and absolute) → its :func:`input_names` name.
+
+    >>> input_name_map({"inputs": [{"path": "d/x.csv", "abs_path": "/w/d/x.csv"}]})
+    {'d/x.csv': 'x.csv', '/w/d/x.csv': 'x.csv'}
+    """
+    inputs = manifest_inputs(manifest)
+    out = {}
+    for item, name in zip(inputs, input_names(inputs)):
+        out.update({str(item[key]): name for key in ("path", "abs_path") if item.get(key)})
+    return out
+
+
+def inputs_listing(manifest: dict) -> bytes:
+    """``inputs.sha256``: one ``SHA-256  name`` line per input of the workspace manifest (``sha256sum``
+    format), the name relative to the inputs' common folder (:func:`input_names`): run
+    ``sha256sum -c inputs.sha256`` in that folder, or ``rxring evidence verify --check-inputs FOLDER``.
+
+    Its SHA-256 is the inputs digest printed on every page of a PDF report.
+    """
+    inputs = manifest_inputs(manifest)
+    return "".join(f"{item.get('sha256') or '-' * 64}  {name}\n"
+                   for item, name in zip(inputs, input_names(inputs))).encode("utf-8")
+
+
+def sha256_listing(files: dict[str, bytes]) -> bytes:
+    """``SHA-256  name`` of each of ``files`` (name -> bytes), sorted by name: MANIFEST.sha256's format.
+
+    Examples
+    --------
+    >>> sha256_listing({"b": b"", "a": b"x"}).decode().splitlines()[1]
+    'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  b'
+    """
+    return "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())).encode("utf-8")
 
 
 def _resolve(source_file: str, inputs: list[dict], workspace_root: Path) -> tuple[Path | None, str | None]:

@@ -90,7 +90,7 @@ def finding_rows(case: CaseData, rings: list[dict], masker: Masker, lang: str) -
                     "total_amount": finding.get("total_amount"),
                     "first_time": finding.get("first_time"),
                     "last_time": finding.get("last_time"),
-                    "explanation": masker.text(finding.get("explanation") or ""),
+                    "explanation": masker.text((lang == "zh" and finding.get("explanation_zh")) or finding.get("explanation") or ""),
                     "event_ids": ", ".join(finding["event_ids"]),
                 }
             )

@@ -17,6 +17,7 @@ from ..schema import EVENT_TYPES
 from .data import CaseData, fmt_money, fmt_time, fund_of, load_events, ring_findings
 from .i18n import label
 from .pii import Masker
+from .sources import input_name_map
 
 __all__ = ["ROLE_STYLE", "ROLE_LABEL", "EVENT_FIELDS", "MAX_NODES", "MAX_EVENTS_PER_NODE", "RingGraph", "build_ring_graph"]
 
@@ -221,10 +222,12 @@ def build_ring_graph(
                 if value is not None and value == value:
                     per_member[(kind, str(value))].append(row)
 
+    files = input_name_map(case.manifest)  # the inputs by machine-independent names, as in inputs.sha256
+
     def event_row(row: dict) -> list[str]:
         site = str(row.get("site_id") or "")
         site_name = case.site_name(site)
-        source = f"{row.get('source_file') or ''}:{row.get('source_line') if row.get('source_line') is not None else ''}"
+        source = f"{files.get(row.get('source_file'), row.get('source_file') or '')}:{row.get('source_line') if row.get('source_line') is not None else ''}"
         quantity = row.get("quantity")
         return [
             fmt_time(row.get("event_time")),

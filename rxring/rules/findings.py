@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..schema import FINDING_COLUMNS
+from .registry import EVENT_TYPE_NAMES
 from .registry import rule as registry_rule
 
 __all__ = ["RULE_OUTPUT_COLUMNS", "EVIDENCE_COLUMNS", "EVIDENCE_SQL", "assemble_findings", "empty_findings", "explain", "arrow_table"]
@@ -132,6 +133,7 @@ def assemble_findings(flat: pd.DataFrame, con=None) -> pd.DataFrame:
     ]
     grouped["trace_codes"] = grouped["trace_code"].map(lambda c: [c])
     grouped["explanation"] = [explain(row) for row in grouped.itertuples(index=False)]
+    grouped["explanation_zh"] = [explain(row, "zh") for row in grouped.itertuples(index=False)]
     grouped["fund_amount"] = grouped["fund_amount"].astype("float64").round(2)
     grouped["total_amount"] = grouped["total_amount"].astype("float64").round(2)
     for column in ("first_time", "last_time"):
@@ -166,8 +168,6 @@ def _names(items, lang: str = "en", limit: int = 3) -> str:
     return _MORE[lang].format(shown=shown, n=len(items) - limit, total=len(items))
 
 
-_EVENT_TYPES_ZH = {"inbound": "采购入库", "purchase_return": "采购退货", "dispense": "销售", "refund": "销售退货",
-                   "transfer_out": "调拨出库", "transfer_in": "调拨入库", "adjust": "库存变更", "inventory": "盘存"}
 
 
 def explain(row, lang: str = "en") -> str:
@@ -191,7 +191,8 @@ def explain(row, lang: str = "en") -> str:
         if row.source_time is not None and row.laundering_time is not None and not pd.isna(row.laundering_time):
             delta = (pd.Timestamp(row.laundering_time) - pd.Timestamp(row.source_time)).total_seconds() / 86400
             fields["days_later"] = rule.variants["days_later"][index].format(days=f"{delta:.0f}")
-        kinds = list(row.laundering_types) if lang == "en" else [_EVENT_TYPES_ZH.get(k, k) for k in row.laundering_types]
+        kinds = (list(row.laundering_types) if lang == "en"
+                 else [EVENT_TYPE_NAMES.get(k, (k,))[0] for k in row.laundering_types])
         fields.update(source_sites=_names(row.source_sites, lang), source_day=_day(row.source_time),
                       laundering_sites=_names(row.laundering_sites, lang), laundering_day=_day(row.laundering_time),
                       kinds="/".join(kinds) or ("event" if lang == "en" else "事件"))

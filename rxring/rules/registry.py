@@ -30,7 +30,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Rule", "REGISTRY", "RULE_IDS", "NO_PROVENANCE_TERMS", "SAME_SALE", "UNDONE", "rule", "rule_table_markdown"]
+__all__ = ["Rule", "REGISTRY", "RULE_IDS", "NO_PROVENANCE_TERMS", "SAME_SALE", "UNDONE", "EVENT_TYPE_NAMES", "rule",
+           "rule_table_markdown"]
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,18 @@ REGISTRY: tuple[Rule, ...] = (
         explanation_zh="追溯码 {code} 于 {first_day} 在 {sites} 销售，已过有效期 {expiry}。",
     ),
 )
+
+#: Each event type's name ``(zh, en)``: the one place they are written (explanations, reports, workbench).
+EVENT_TYPE_NAMES: dict[str, tuple[str, str]] = {
+    "inbound": ("采购入库", "inbound"),
+    "purchase_return": ("采购退货", "purchase return"),
+    "dispense": ("销售", "dispense"),
+    "refund": ("销售退货", "refund"),
+    "transfer_out": ("调拨出库", "transfer out"),
+    "transfer_in": ("调拨入库", "transfer in"),
+    "adjust": ("库存变更", "stock adjustment"),
+    "inventory": ("盘存", "inventory"),
+}
 
 #: The rule ids, in the order findings are sorted and reports list them.
 RULE_IDS: tuple[str, ...] = tuple(r.id for r in REGISTRY)

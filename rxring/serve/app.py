@@ -30,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 from ..errors import RxringError
 from ..pii import Masker, mask_id
 from ..report.htmlkit import script_json
-from ..report.i18n import EVENT_TYPE_KEYS, LANGS, label, rule_text
+from ..report.i18n import EVENT_TYPE_KEYS, LANGS, label, note_text, rule_text
 from ..schema import RULES
 from ..version import __version__
 from .auth import COOKIE, Session, SessionStore
@@ -100,7 +100,8 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
             session=session, page=page, page_url=page + (("?" + request.url.query) if request.url.query else ""),
             reveal_reason=reason, version=__version__, workspace=str(bench.ws.root), rule_colors=rule_colors,
             stale=bench.stale,
-            event_label=lambda e: label(e, lang) if e in EVENT_TYPE_KEYS else (e or ""), **context)
+            event_label=lambda e: label(e, lang) if e in EVENT_TYPE_KEYS else (e or ""),
+            note_text=lambda n: note_text(n, lang), **context)
         return HTMLResponse(html, status_code=status)
 
     def reveal_of(request: Request, page: str | None = None) -> Reveal | None:

@@ -244,7 +244,8 @@ class Workbench:
                 "patients": [self.person("patient", p, revealed) for p in raw["source_patients"]],
                 "prescribers": [self.person("prescriber", p, revealed) for p in raw["source_prescribers"]],
                 "fund_amount": row["fund_amount"], "first_time": row["first_time"], "last_time": row["last_time"],
-                "explanation": row["explanation"], "event_ids": row["event_ids"],
+                "explanation": row["explanation"], "explanation_zh": row.get("explanation_zh") or row["explanation"],
+                "event_ids": row["event_ids"],
             })
         return out
 

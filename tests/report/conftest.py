@@ -44,6 +44,17 @@ class FixtureCase:
     small_ring_codes: list[str] = field(default_factory=list)
 
 
+def member_text(name: str, data: bytes) -> str:
+    """A package member as text: a PDF's extracted text (pypdf), any other member decoded as UTF-8."""
+    if name.endswith(".pdf"):
+        import io
+
+        from pypdf import PdfReader
+
+        return "\n".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages)
+    return data.decode("utf-8-sig")
+
+
 def _code(n: int) -> str:
     return f"8{n:019d}"
 

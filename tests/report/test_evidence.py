@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from rxring.cli import cli
 from rxring.errors import RxringError
-from rxring.report.evidence import MANIFEST_NAME, build_evidence
+from rxring.report.evidence import MANIFEST_NAME, UNLISTED_NAMES, build_evidence
+from rxring.report.seal import STATEMENT_NAME
 from rxring.report.verify import LIMITS, verify_evidence
 
 RAW_PII = ("11010519900101123X", "110105198512125678", "张三丰", "王医生", "13812345678")
@@ -45,7 +46,8 @@ def test_package_contents(package):
     assert any(name.startswith("queries/") and name.endswith(".sql") for name in members)
     # the manifest covers every other file, in sha256sum format
     listed = dict(line.split("  ", 1)[::-1] for line in members[MANIFEST_NAME].decode().splitlines())
-    assert set(listed) == set(members) - {MANIFEST_NAME}
+    assert set(listed) == set(members) - {MANIFEST_NAME} - UNLISTED_NAMES      # the PDFs print the digest
+    assert UNLISTED_NAMES <= set(members)
     for name, digest in listed.items():
         assert hashlib.sha256(members[name]).hexdigest() == digest
     assert package.digest == hashlib.sha256(members[MANIFEST_NAME]).hexdigest()
@@ -56,7 +58,7 @@ def test_package_contents(package):
     assert "rxring evidence R001" in summary_en
     # the summary's file guide names every file of the package
     for name in members:
-        guide_name = "queries/" if name.startswith("queries/") else name
+        guide_name = next((folder for folder in ("queries/", "signature/") if name.startswith(folder)), name)
         assert f"`{guide_name}`" in summary_en and f"`{guide_name}`" in summary_zh, name
     tool = json.loads(members["tool.json"])
     assert tool["reveal_pii"] is False and tool["version"] and tool["command_line"] == "rxring evidence R001"
@@ -94,7 +96,7 @@ def test_package_masks_personal_data_by_default(package, small_copy, tmp_path):
 def test_verify_round_trip(package):
     result = verify_evidence(package.path, expect_digest=package.digest)
     assert result.ok, result.problems
-    assert result.checked == len(package.files) - 1
+    assert result.checked == len(package.files) - 1 - len(UNLISTED_NAMES)
     assert result.inputs and len(result.inputs[0][0]) == 64
 
 
@@ -108,8 +110,10 @@ def test_changing_one_byte_in_any_member_is_named(package, tmp_path):
         result = verify_evidence(_rewrite(package.path, tmp_path / "t.zip", changed))
         assert not result.ok, name
         if name == MANIFEST_NAME:
-            # a changed manifest line no longer matches its file (or is malformed)
-            assert {p.kind for p in result.problems} <= {"changed", "manifest", "missing", "extra"}
+            # a changed manifest line no longer matches its file (or is malformed), nor the statement
+            assert {p.kind for p in result.problems} <= {"changed", "manifest", "missing", "extra", "statement"}
+        elif name == STATEMENT_NAME:
+            assert {p.file for p in result.problems} <= {STATEMENT_NAME} | UNLISTED_NAMES, result.problems
         else:
             assert [(p.file, p.kind) for p in result.problems] == [(name, "changed")], name
 
@@ -144,16 +148,19 @@ def test_missing_extra_and_resigned_manifest(package, tmp_path):
     result = verify_evidence(_rewrite(package.path, tmp_path / "e.zip", extra))
     assert [(p.file, p.kind) for p in result.problems] == [("notes/extra.txt", "extra")]
 
-    # a forger changes a file and rewrites the manifest: only the expected digest catches it
+    # a forger changes a file and rewrites the manifest only: the statement names the old digest
+    # (rewriting the statement and records too: tests/report/test_evidence_seal.py)
     forged = dict(members)
     forged["summary.en.md"] = b"nothing to see"
     forged[MANIFEST_NAME] = "".join(
-        f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in sorted(forged.items()) if n != MANIFEST_NAME
+        f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in sorted(forged.items())
+        if n != MANIFEST_NAME and n not in UNLISTED_NAMES
     ).encode()
     path = _rewrite(package.path, tmp_path / "f.zip", forged)
-    assert verify_evidence(path).ok
+    result = verify_evidence(path)
+    assert {(p.file, p.kind) for p in result.problems} >= {(STATEMENT_NAME, "statement")}
     result = verify_evidence(path, expect_digest=package.digest)
-    assert [p.kind for p in result.problems] == ["digest"]
+    assert "digest" in [p.kind for p in result.problems]
 
 
 def test_hostile_zips_are_reported_and_never_extracted(package, tmp_path):
@@ -220,7 +227,7 @@ def test_cli_evidence_create_and_verify(small_case, tmp_path):
     assert result.exit_code == 0, result.output
     digest = result.output.split("digest (SHA-256 of MANIFEST.sha256): ")[1].split()[0]
     result = runner.invoke(cli, ["evidence", "verify", str(out), "--expect", digest])
-    assert result.exit_code == 0 and result.output.startswith("OK:"), result.output
+    assert result.exit_code == 0 and result.output.startswith("结论：") and "OK" in result.output, result.output
     members = _members(out)
     members["findings.csv"] += b"x"
     _rewrite(out, tmp_path / "bad.zip", members)
@@ -233,11 +240,14 @@ def test_cli_evidence_create_and_verify(small_case, tmp_path):
 def test_check_inputs_compares_the_original_files(make_case, tmp_path):
     case = make_case()
     pkg = build_evidence(case.root, "R001", tmp_path / "a.zip")
-    result = verify_evidence(pkg.path, check_inputs=True)
-    assert result.ok and result.input_checks == [(str(case.input_path), "matches")]
+    folder = case.input_path.parent
+    name = case.input_path.name  # machine-independent: relative to the inputs' folder
+    assert _members(pkg.path)["inputs.sha256"].decode().split("  ")[1].strip() == name
+    result = verify_evidence(pkg.path, input_dirs=[folder])
+    assert result.ok and result.input_checks == [(name, "matches")]
     case.input_path.write_text("changed\n", encoding="utf-8")
-    result = verify_evidence(pkg.path, check_inputs=True)
-    assert [(p.file, p.kind) for p in result.problems] == [(str(case.input_path), "inputs")]
+    result = verify_evidence(pkg.path, input_dirs=[folder])
+    assert [(p.file, p.kind) for p in result.problems] == [(name, "inputs")]
     case.input_path.unlink()
-    result = verify_evidence(pkg.path, check_inputs=True)
-    assert result.ok and result.input_checks == [(str(case.input_path), "not found")]
+    result = verify_evidence(pkg.path, input_dirs=[folder])
+    assert result.ok and result.input_checks == [(name, "not found")]

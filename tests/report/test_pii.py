@@ -60,6 +60,8 @@ from rxring.ingest.aliases import COLUMN_ALIASES  # noqa: E402
 from rxring.pii import is_pii_header, mask_quarantine_raw, mask_quarantine_rows  # noqa: E402
 from rxring.report.sources import read_source_lines  # noqa: E402
 
+from .conftest import member_text  # noqa: E402
+
 CSV_HEADER = "追溯码,业务类型,销售时间,机构编码,人员编号,患者姓名（全名）,开方医师,医师姓名,药师,基金支付,备注"
 CSV_ROW = ("81151257914085623274,销售,2026-01-03 10:00,P110000000001,P0000042,李秀英,D1234567,王建国,"
            "PH0042,10.50,患者李秀英自述退药 电话13812345678")
@@ -182,7 +184,7 @@ def test_evidence_source_rows_mask_formatted_phones_and_names_the_data_knows(tmp
 
     package = build_evidence(case.root, "R001", tmp_path / "e.zip")
     with zipfile.ZipFile(package.path) as archive:
-        texts = {name: archive.read(name).decode("utf-8-sig") for name in archive.namelist()}
+        texts = {name: member_text(name, archive.read(name)) for name in archive.namelist()}
     rows = list(csv.DictReader(io.StringIO(texts["source_rows.csv"])))
     remarks = [json.loads(row["raw"])["memo"] for row in rows if row["raw"] and '"memo"' in row["raw"]]
     assert remarks and all(r == "家属赵**代取，电话 +86 139-****-4321 或 (0)139****5678，数量 12，单价 138.50" for r in remarks)

@@ -186,7 +186,7 @@ def test_report_errors_are_one_line_for_the_user(fixture_case, tmp_path):
     with pytest.raises(RxringError, match="unknown ring R999"):
         build_report(fixture_case.root, "json", "en", tmp_path / "x.json", ring_ids=["R999"])
     with pytest.raises(RxringError, match="unknown report format"):
-        build_report(fixture_case.root, "pdf", "en", tmp_path / "x.pdf")
+        build_report(fixture_case.root, "docx", "en", tmp_path / "x.docx")
     with pytest.raises(RxringError, match="unknown language"):
         build_report(fixture_case.root, "md", "fr", tmp_path / "x.md")
     empty = tmp_path / "empty"

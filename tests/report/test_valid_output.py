@@ -25,7 +25,7 @@ from rxring.report import build_evidence, build_report
 from rxring.report.htmlkit import script_json
 from rxring.workspace import Workspace
 
-from .conftest import build_workspace
+from .conftest import build_workspace, member_text
 
 
 def strict_json(text: str):
@@ -72,7 +72,7 @@ def test_report_json_is_valid_json_with_nan_values(nan_case, tmp_path):
 
 def _members(path) -> dict[str, str]:
     with zipfile.ZipFile(path) as archive:
-        return {name: archive.read(name).decode("utf-8-sig") for name in archive.namelist()}
+        return {name: member_text(name, archive.read(name)) for name in archive.namelist()}
 
 
 def test_evidence_json_members_are_valid_and_csv_cells_never_say_nan(nan_case, tmp_path):
