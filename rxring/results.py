@@ -62,6 +62,7 @@ __all__ = [
     "box_report",
     "entity_report",
     "event_counts",
+    "events_of",
     "match_ids",
     "actor_events",
     "actor_neighbours",
@@ -690,6 +691,56 @@ def _query(ws: Workspace, sql: str, params=None) -> pd.DataFrame:
     con = _cursor()
     try:
         return con.execute(sql.replace("EVENTS", _events_sql(ws)), params or []).df()
+    finally:
+        con.close()
+
+
+def events_of(workspace, trace_codes=(), event_ids=()):
+    """The events whose trace code is one of *trace_codes* or whose id is one of *event_ids*, as Arrow.
+
+    What an output shows of the events (a ring's chains of custody, the events of its
+    graph's nodes) is a few thousand rows of a city's millions, so they are read with
+    the filter in the Parquet scan (DuckDB): the code and id columns of every row group,
+    and of the look-up copy sorted by code (:func:`build_lookup`), when there is one,
+    only the row groups whose code range holds a wanted code.  Memory follows the answer,
+    not the city.  Columns and types are :data:`rxring.schema.EVENT_SCHEMA` (null where a
+    part lacks a column), ids as stored (mask people before showing), rows in the order
+    of the events read; empty when the workspace holds no events or nothing is asked for.
+    """
+    import pyarrow as pa
+
+    from .schema import EVENT_SCHEMA
+
+    ws = as_workspace(workspace)
+    codes, ids = sorted({str(c) for c in trace_codes}), sorted({str(e) for e in event_ids})
+    tables = []
+    if ws.event_parts() and (codes or ids):
+        if codes and _lookup_copy(ws, "trace_code") is not None:
+            tables.append(_scan(_events_sql(ws, "trace_code"), codes, ()))
+            found = set(tables[0].column("event_id").to_pylist())
+            codes, ids = [], [e for e in ids if e not in found]
+        if codes or ids:
+            tables.append(_scan(_events_sql(ws), codes, ids))
+    shaped = [pa.Table.from_arrays([t.column(f.name).cast(f.type) if f.name in t.column_names
+                                    else pa.nulls(t.num_rows, f.type) for f in EVENT_SCHEMA], schema=EVENT_SCHEMA)
+              for t in tables]
+    return pa.concat_tables(shaped) if shaped else EVENT_SCHEMA.empty_table()
+
+
+def _scan(source: str, codes: list[str], ids: list[str]):
+    """The rows of *source* (a DuckDB relation over events) whose code is one of *codes* or whose id is one of
+    *ids*, as Arrow; both lists are parameters, and DuckDB pushes them into the scan (``EXPLAIN`` shows the
+    ``IN`` filter at the Parquet scan)."""
+    conditions = []
+    if codes:
+        conditions.append(f"trace_code IN ({', '.join('?' * len(codes))})")
+    if ids:
+        conditions.append(f"event_id IN ({', '.join('?' * len(ids))})")
+    from .rules.findings import arrow_table
+
+    con = _cursor()
+    try:
+        return arrow_table(con.sql(f"SELECT * FROM {source} WHERE {' OR '.join(conditions)}", params=[*codes, *ids]))
     finally:
         con.close()
 

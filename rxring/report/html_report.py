@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..version import __version__
-from .data import CaseData, period
+from .data import CaseData, period, read_ring_events
 from .htmlkit import esc, page, safe_name
 from .i18n import label, rule_text
 from .pii import Masker
@@ -133,6 +133,7 @@ def write_html_report(case: CaseData, rings: list[dict], output: Path, lang: str
         folder, index = output, output / "index.html"
     folder.mkdir(parents=True, exist_ok=True)
     index.write_text(_index(case, rings, lang, masker, generated), encoding="utf-8")
+    read_ring_events(case, rings[:viz_top])  # the events of every visualisation page, in one scan
     for position, ring in enumerate(rings):
         has_viz = position < viz_top
         if has_viz:
