@@ -729,23 +729,27 @@ def events_of(workspace, trace_codes=(), event_ids=()):
 
 def _scan(source: str, codes: list[str], ids: list[str]):
     """The rows of *source* (a DuckDB relation over events) whose code is one of *codes* or whose id is one of
-    *ids*, as Arrow; both lists are parameters.  Codes alone are an ``IN`` list, which DuckDB pushes into the
-    Parquet scan (``EXPLAIN`` shows it there), so the row groups of the code-sorted copy whose range holds no
-    wanted code are skipped; with ids as well, each list is a hash semi-join (an ``OR`` of two long ``IN``
-    lists would be tested value by value, row by row)."""
+    *ids*, as Arrow (:func:`_scan_sql`)."""
     from .rules.findings import arrow_table
 
-    if ids:
-        where = " OR ".join([*(["trace_code IN (SELECT unnest($codes::VARCHAR[]))"] if codes else []),
-                             "event_id IN (SELECT unnest($ids::VARCHAR[]))"])
-        params = {"ids": ids, **({"codes": codes} if codes else {})}
-    else:
-        where, params = f"trace_code IN ({', '.join('?' * len(codes))})", codes
+    sql, params = _scan_sql(source, codes, ids)
     con = _cursor()
     try:
-        return arrow_table(con.sql(f"SELECT * FROM {source} WHERE {where}", params=params))
+        return arrow_table(con.sql(sql, params=params))
     finally:
         con.close()
+
+
+def _scan_sql(source: str, codes: list[str], ids: list[str]) -> tuple[str, list | dict]:
+    """The query of :func:`_scan` and its parameters.  Codes alone are an ``IN`` list, which DuckDB pushes into
+    the Parquet scan (``EXPLAIN`` shows it there), so the row groups of the code-sorted copy whose range holds no
+    wanted code are skipped; with ids as well, each list is a hash semi-join (an ``OR`` of two long ``IN``
+    lists would be tested value by value, row by row)."""
+    if not ids:
+        return f"SELECT * FROM {source} WHERE trace_code IN ({', '.join('?' * len(codes))})", list(codes)
+    where = " OR ".join([*(["trace_code IN (SELECT unnest($codes::VARCHAR[]))"] if codes else []),
+                         "event_id IN (SELECT unnest($ids::VARCHAR[]))"])
+    return f"SELECT * FROM {source} WHERE {where}", {"ids": list(ids), **({"codes": list(codes)} if codes else {})}
 
 
 def event_counts(workspace) -> dict:
