@@ -17,7 +17,12 @@ For each size N and format the script
    **anchor**: one bare DuckDB query over the same canonical Parquet
    (``events/*.parquet``) that counts dispenses per trace code and keeps codes
    with more than one — the least work any duplicate detector must do;
-4. with a Neo4j server (``NEO4J_URI``, ``--neo4j-instance NAME`` for a running
+4. on the same workspace, makes the investigator outputs (issue 20): the whole HTML
+   report (``rxring.build_report``), and the visualisation and the evidence package of
+   the first ring (``rxring.write_viz``, ``rxring.build_evidence``); ``--workspace
+   SIZE=PATH`` measures them on an analysed workspace that is already there (no
+   generation, ingest or analysis);
+5. with a Neo4j server (``NEO4J_URI``, ``--neo4j-instance NAME`` for a running
    ``rxring neo4j start`` instance, or ``--start-neo4j`` for a private one) loads
    the smallest city whole (load rate) and the largest with ``--suspicious-only``.
 
@@ -25,7 +30,7 @@ Every measured step runs in its own child process, so its peak RSS (``VmHWM``) a
 time are its own.  The table is printed and written to ``bench/RESULTS.md`` (or
 ``--results``) with the machine's cores, memory, load average and library versions,
 the ratio analyze/anchor, the growth of analyze time with size, and the targets of
-issue 8 marked met or not met.  Text below the ``NOTES_MARKER`` line of an existing
+issues 8 and 20 marked met or not met.  Text below the ``NOTES_MARKER`` line of an existing
 results file (hand-written profile notes) is kept when the file is rewritten.
 """
 
@@ -72,6 +77,11 @@ INGEST_TARGETS = {"parquet": 1_000_000, "csv": 300_000}
 GROWTH_TOLERANCE = 0.30
 SUSPICIOUS_LOAD_TARGET_S = 120.0
 BOLT_LOAD_TARGET = 50_000  # events/s, the Neo4j issue's full load through Bolt
+
+# Targets of issue 20 at 10M events: (seconds, peak RSS MB) per output.
+OUTPUT_TARGETS = {"report": (20.0, 1500), "viz": (3.0, 1000), "evidence": (3.0, 1000)}
+OUTPUT_TARGET_EVENTS = 10_000_000
+OUTPUT_NAMES = {"report": "HTML report (every ring)", "viz": "viz of one ring", "evidence": "evidence of one ring"}
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
 
@@ -189,6 +199,27 @@ def task_analyze(workspace: str, profile: str | None = None) -> dict:
             "cpu_by_step": result.stats.get("cpu_seconds_by_step", {})}
 
 
+def task_output(workspace: str, output: str, folder: str) -> dict:
+    """Make one investigator output of *workspace* into *folder*: ``report`` (HTML, every ring), ``viz`` or
+    ``evidence`` (the first ring by rank)."""
+    from rxring.report.build import build_report
+    from rxring.report.evidence import build_evidence
+    from rxring.report.viz import write_viz
+    from rxring.results import load_rings
+
+    rings = load_rings(workspace)
+    ring = str(rings["ring_id"].iloc[0])
+    cpu0, t0 = _cpu_seconds(), time.perf_counter()
+    if output == "report":
+        build_report(workspace, "html", output=Path(folder) / "report")
+    elif output == "viz":
+        write_viz(workspace, [ring], Path(folder) / f"viz-{ring}.html")
+    else:
+        build_evidence(workspace, ring, Path(folder) / f"{ring}.zip", command_line="bench/run.py")
+    seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
+    return {"seconds": seconds, "task_cpu": cpu, "ring": ring if output != "report" else f"{len(rings)} rings"}
+
+
 ANCHOR_SQL = (
     "SELECT trace_code, count(*) AS dispenses FROM read_parquet($parts) "
     "WHERE event_type = 'dispense' GROUP BY trace_code HAVING count(*) > 1"
@@ -232,7 +263,7 @@ def task_neo4j(workspace: str, uri: str, user: str, database: str | None, suspic
 
 
 TASKS = {"generate": task_generate, "ingest": task_ingest, "analyze": task_analyze,
-         "anchor": task_anchor, "neo4j": task_neo4j}
+         "anchor": task_anchor, "neo4j": task_neo4j, "output": task_output}
 
 
 def _child_main(name: str, payload: str) -> int:
@@ -278,6 +309,8 @@ class Measurement:
     anchor: dict = field(default_factory=dict)
     load_avg: list = field(default_factory=list)    # 1-min load average before and after
     analysis_format: str = ""
+    outputs: dict = field(default_factory=dict)     # report/viz/evidence -> {seconds, task_cpu, peak_rss_mb, ...}
+    workspace: str = ""                              # measured on this existing workspace (--workspace)
 
     @property
     def actual_events(self) -> int:
@@ -371,6 +404,7 @@ def evaluate_targets(measurements: list[Measurement], neo4j: dict | None = None)
             add(f"growth {g['from']}→{g['to']} within linear +{GROWTH_TOLERANCE:.0%}", value, g["met"])
     else:
         add("growth no worse than linear (needs two sizes)", "not measured", None)
+    rows += output_targets(measurements)
     if neo4j and neo4j.get("full"):
         f = neo4j["full"]
         add(f"Neo4j full load ≥ {BOLT_LOAD_TARGET:,} events/s through Bolt ({f['size']})",
@@ -384,6 +418,59 @@ def evaluate_targets(measurements: list[Measurement], neo4j: dict | None = None)
     else:
         add(f"Neo4j --suspicious-only load < {SUSPICIOUS_LOAD_TARGET_S:g} s", "skipped (no server)", None)
     return rows
+
+
+def output_targets(measurements: list[Measurement]) -> list[dict]:
+    """The targets of issue 20 (investigator outputs at 10M events), judged on the largest size measured.
+
+    Examples
+    --------
+    >>> m = Measurement(10_000_000)
+    >>> m.outputs = {"report": {"seconds": 12.0, "peak_rss_mb": 400.0}, "viz": {"seconds": 4.0, "peak_rss_mb": 300.0}}
+    >>> [(t["target"].split(" <")[0], t["met"]) for t in output_targets([m])]
+    [('HTML report (every ring)', True), ('viz of one ring', False), ('evidence of one ring', None)]
+    """
+    done = [m for m in measurements if m.outputs]
+    largest = max(done, key=lambda m: m.events) if done else None
+    rows = []
+    for name, (seconds, rss) in OUTPUT_TARGETS.items():
+        target = f"{OUTPUT_NAMES[name]} < {seconds:g} s and < {rss / 1000:g} GB at {size_label(OUTPUT_TARGET_EVENTS)}"
+        got = largest.outputs.get(name) if largest else None
+        if not got:
+            rows.append({"target": target, "value": "not measured", "met": None})
+            continue
+        value = (f"{got['seconds']:.1f} s ({got.get('task_cpu', 0):.1f} CPU-s), {got['peak_rss_mb']:,.0f} MB "
+                 f"at {size_label(largest.events)}")
+        met = got["seconds"] < seconds and got["peak_rss_mb"] < rss
+        rows.append({"target": target, "value": value,
+                     "met": met if largest.events >= OUTPUT_TARGET_EVENTS or not met else None})
+    return rows
+
+
+def render_outputs(measurements: list[Measurement]) -> list[str]:
+    """Markdown lines: time, CPU and peak RSS of each investigator output per size."""
+    done = [m for m in sorted(measurements, key=lambda m: m.events) if m.outputs]
+    if not done:
+        return []
+    lines = ["## Investigator outputs (issue 20)", "",
+             "Each output made in its own process: seconds of the call (imports excluded), its CPU seconds, and "
+             "the peak RSS of the whole process (VmHWM). viz and evidence are of the first ring by rank. "
+             f"Targets at {size_label(OUTPUT_TARGET_EVENTS)}: "
+             + "; ".join(f"{OUTPUT_NAMES[n]} < {s:g} s, < {r / 1000:g} GB" for n, (s, r) in OUTPUT_TARGETS.items())
+             + ".", "",
+             "| size | events | " + " | ".join(f"{n} s | {n} CPU s | {n} RSS MB" for n in OUTPUT_TARGETS)
+             + " | load avg |",
+             "|---|---|" + "---|" * (3 * len(OUTPUT_TARGETS) + 1)]
+    for m in done:
+        cells = []
+        for name in OUTPUT_TARGETS:
+            got = m.outputs.get(name) or {}
+            cells += [_fmt_s(got.get("seconds")), _fmt_s(got.get("task_cpu")),
+                      f"{got['peak_rss_mb']:,.0f}" if got.get("peak_rss_mb") else "—"]
+        events = f"{m.actual_events:,}" if not m.workspace else f"{m.outputs.get('events', m.events):,}"
+        lines.append(f"| {size_label(m.events)} | {events} | " + " | ".join(cells)
+                     + f" | {' → '.join(f'{x:.1f}' for x in m.load_avg) or '—'} |")
+    return lines + [""]
 
 
 # --------------------------------------------------------------------------- reporting
@@ -522,7 +609,8 @@ def render_markdown(measurements: list[Measurement], formats: list[str], machine
                          + f" | {m.analyze.get('rings', 0):,} |")
         lines.append("")
     lines += render_steps(measurements)
-    lines += ["## Targets (issue 8)", "", "| target | measured | |", "|---|---|---|"]
+    lines += render_outputs(measurements)
+    lines += ["## Targets (issues 8 and 20)", "", "| target | measured | |", "|---|---|---|"]
     lines += [f"| {t['target']} | {t['value']} | {_mark(t['met'])} |" for t in evaluate_targets(measurements, neo4j)]
     lines += ["", "## Neo4j", ""]
     if not neo4j or neo4j.get("skipped"):
@@ -671,6 +759,37 @@ def _measure_neo4j(args, measurements: list[Measurement], workspaces: dict[int, 
     return result
 
 
+def measure_outputs(workspace: Path, folder: Path) -> dict:
+    """Time and peak RSS of the HTML report, one ring's viz and one ring's evidence, each in its own process."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    found = {}
+    for output in OUTPUT_TARGETS:
+        _log(f"{output} of {workspace}")
+        found[output] = run_child("output", workspace=str(workspace), output=output, folder=str(folder))
+        _log(f"  {found[output]['seconds']:.1f} s, {found[output]['task_cpu']:.1f} CPU-s, "
+             f"peak RSS {found[output]['peak_rss_mb']:,.0f} MB")
+    return found
+
+
+def measure_workspaces(specs: list[str], out: Path) -> list[Measurement]:
+    """``SIZE=PATH`` specs: the outputs of each analysed workspace that is already there."""
+    measurements = []
+    for spec in specs:
+        size, _, path = spec.partition("=")
+        workspace = Path(path)
+        if not path or not (workspace / "events").is_dir():
+            raise BenchError(f"--workspace {spec}: give SIZE=PATH of an analysed workspace")
+        import pyarrow.parquet as pq
+
+        m = Measurement(events=parse_sizes(size)[0], workspace=str(workspace), load_avg=[os.getloadavg()[0]])
+        m.outputs = measure_outputs(workspace, out / f"outputs-{m.events}")
+        m.outputs["events"] = sum(pq.ParquetFile(p).metadata.num_rows for p in (workspace / "events").glob("*.parquet"))
+        m.load_avg.append(os.getloadavg()[0])
+        measurements.append(m)
+    return measurements
+
+
 def run_benchmark(args) -> tuple[list[Measurement], dict]:
     """Generate, ingest, analyse and anchor every size; return the measurements and Neo4j results."""
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="rxring-bench-"))
@@ -707,6 +826,7 @@ def run_benchmark(args) -> tuple[list[Measurement], dict]:
             m.anchor = run_child("anchor", workspace=str(workspace), repeat=args.anchor_repeat)
             _log(f"  {m.anchor['seconds']:.2f} s ({m.anchor['codes']:,} codes dispensed more than once); "
                  f"analyze/anchor {m.ratio:.1f}×")
+            m.outputs = measure_outputs(workspace, out / f"outputs-{n}")
             m.load_avg.append(os.getloadavg()[0])
         neo4j = {"skipped": "--ingest-only"} if args.ingest_only else _measure_neo4j(args, measurements,
                                                                                       analysis_workspaces)
@@ -737,6 +857,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ingest-only", action="store_true",
                         help="measure only the ingest of --formats (no analyze, anchor or Neo4j); with --previous, "
                              "a size measured before keeps its other formats, analyze and anchor")
+    parser.add_argument("--workspace", action="append", default=[], metavar="SIZE=PATH",
+                        help="measure only the investigator outputs (report, viz, evidence) of this analysed "
+                             "workspace, e.g. 10M=/tmp/rxring-bench/ws-parquet-10000000 (repeatable); with "
+                             "--previous its other measurements are kept")
     parser.add_argument("--render-only", action="store_true",
                         help="measure nothing: rewrite the results file from --previous")
     parser.add_argument("--skip-neo4j", action="store_true", help="do not measure Neo4j loading")
@@ -777,6 +901,16 @@ def main(argv: list[str] | None = None) -> int:
         if not args.previous:
             parser.error("--render-only needs --previous MEASUREMENTS.json")
         measurements, neo4j = [], {"skipped": "not measured in this run"}
+    elif args.workspace:
+        out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="rxring-bench-"))
+        try:
+            measurements, neo4j = measure_workspaces(args.workspace, out), {"skipped": "not measured in this run"}
+        except (BenchError, ValueError) as exc:
+            print(f"bench/run.py: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            if not args.out:
+                shutil.rmtree(out, ignore_errors=True)
     else:
         try:
             measurements, neo4j = run_benchmark(args)
@@ -798,8 +932,13 @@ def main(argv: list[str] | None = None) -> int:
                     old.ingest.update(m.ingest)
                     old.generated.update(m.generated)
                     measurements[i] = old
-        measured = {m.events for m in measurements}
-        measurements = sorted([m for m in previous if m.events not in measured] + measurements, key=lambda m: m.events)
+        by_size = {m.events: m for m in previous}
+        for m in measurements:  # outputs of an existing workspace join that size's earlier measurements
+            if m.workspace and m.events in by_size:
+                by_size[m.events].outputs, by_size[m.events].workspace = m.outputs, m.workspace
+        measured = {m.events for m in measurements if not (m.workspace and m.events in by_size)}
+        measurements = sorted([m for m in previous if m.events not in measured]
+                              + [m for m in measurements if m.events in measured], key=lambda m: m.events)
         if previous_neo4j and not previous_neo4j.get("skipped"):
             if neo4j.get("skipped"):
                 neo4j = previous_neo4j

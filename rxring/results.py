@@ -62,6 +62,7 @@ __all__ = [
     "box_report",
     "entity_report",
     "event_counts",
+    "events_of",
     "match_ids",
     "actor_events",
     "actor_neighbours",
@@ -692,6 +693,63 @@ def _query(ws: Workspace, sql: str, params=None) -> pd.DataFrame:
         return con.execute(sql.replace("EVENTS", _events_sql(ws)), params or []).df()
     finally:
         con.close()
+
+
+def events_of(workspace, trace_codes=(), event_ids=()):
+    """The events whose trace code is one of *trace_codes* or whose id is one of *event_ids*, as Arrow.
+
+    What an output shows of the events (a ring's chains of custody, the events of its
+    graph's nodes) is a few thousand rows of a city's millions, so they are read with
+    the filter in the Parquet scan (DuckDB): the code and id columns of every row group,
+    and of the look-up copy sorted by code (:func:`build_lookup`), when there is one,
+    only the row groups whose code range holds a wanted code.  Memory follows the answer,
+    not the city.  Columns and types are :data:`rxring.schema.EVENT_SCHEMA` (null where a
+    part lacks a column), ids as stored (mask people before showing), rows in the order
+    of the events read; empty when the workspace holds no events or nothing is asked for.
+    """
+    import pyarrow as pa
+
+    from .schema import EVENT_SCHEMA
+
+    ws = as_workspace(workspace)
+    codes, ids = sorted({str(c) for c in trace_codes}), sorted({str(e) for e in event_ids})
+    tables = []
+    if ws.event_parts() and (codes or ids):
+        if codes and _lookup_copy(ws, "trace_code") is not None:
+            tables.append(_scan(_events_sql(ws, "trace_code"), codes, ()))
+            found = set(tables[0].column("event_id").to_pylist())
+            codes, ids = [], [e for e in ids if e not in found]
+        if codes or ids:
+            tables.append(_scan(_events_sql(ws), codes, ids))
+    shaped = [pa.Table.from_arrays([t.column(f.name).cast(f.type) if f.name in t.column_names
+                                    else pa.nulls(t.num_rows, f.type) for f in EVENT_SCHEMA], schema=EVENT_SCHEMA)
+              for t in tables]
+    return pa.concat_tables(shaped) if shaped else EVENT_SCHEMA.empty_table()
+
+
+def _scan(source: str, codes: list[str], ids: list[str]):
+    """The rows of *source* (a DuckDB relation over events) whose code is one of *codes* or whose id is one of
+    *ids*, as Arrow (:func:`_scan_sql`)."""
+    from .rules.findings import arrow_table
+
+    sql, params = _scan_sql(source, codes, ids)
+    con = _cursor()
+    try:
+        return arrow_table(con.sql(sql, params=params))
+    finally:
+        con.close()
+
+
+def _scan_sql(source: str, codes: list[str], ids: list[str]) -> tuple[str, list | dict]:
+    """The query of :func:`_scan` and its parameters.  Codes alone are an ``IN`` list, which DuckDB pushes into
+    the Parquet scan (``EXPLAIN`` shows it there), so the row groups of the code-sorted copy whose range holds no
+    wanted code are skipped; with ids as well, each list is a hash semi-join (an ``OR`` of two long ``IN``
+    lists would be tested value by value, row by row)."""
+    if not ids:
+        return f"SELECT * FROM {source} WHERE trace_code IN ({', '.join('?' * len(codes))})", list(codes)
+    where = " OR ".join([*(["trace_code IN (SELECT unnest($codes::VARCHAR[]))"] if codes else []),
+                         "event_id IN (SELECT unnest($ids::VARCHAR[]))"])
+    return f"SELECT * FROM {source} WHERE {where}", {"ids": list(ids), **({"codes": list(codes)} if codes else {})}
 
 
 def event_counts(workspace) -> dict:

@@ -287,7 +287,7 @@ def build_report(
     if fmt not in FORMATS:
         raise RxringError(f"unknown report format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     check_lang(lang)
-    case = load_case(workspace)
+    case = load_case(workspace, ring_ids)
     rings = select_rings(case, ring_ids)
     if output is None:
         output = case.workspace.root / ("report" if fmt == "html" else f"report.{fmt}")

@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.dataset as ds
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import RxringError
+from ..results import events_of
 from ..schema import FINDING_COLUMNS, RING_COLUMNS
 from ..workspace import Workspace, as_workspace
 from .i18n import ROLE_KEYS
@@ -29,6 +32,7 @@ __all__ = [
     "ring_findings",
     "ring_members",
     "load_events",
+    "read_ring_events",
     "fmt_time",
     "fmt_money",
     "period",
@@ -112,9 +116,17 @@ def _records(frame: pd.DataFrame, list_columns: tuple[str, ...]) -> list[dict]:
 
 
 def fmt_time(value) -> str:
-    """A timestamp as ``YYYY-MM-DD HH:MM`` (empty for missing)."""
+    """A timestamp as ``YYYY-MM-DD HH:MM`` (empty for missing).
+
+    Examples
+    --------
+    >>> fmt_time(pd.Timestamp("2026-03-01 09:05:59")), fmt_time("2026-03-01T09:05"), fmt_time(pd.NaT)
+    ('2026-03-01 09:05', '2026-03-01 09:05', '')
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
+    if isinstance(value, datetime) and value is not pd.NaT:  # a Timestamp too: no conversion needed
+        return value.strftime("%Y-%m-%d %H:%M")
     try:
         stamp = pd.Timestamp(value)
     except (ValueError, TypeError):
@@ -157,6 +169,17 @@ class CaseData:
     prescriber_names: dict[str, str] = field(default_factory=dict)
     analysis: dict = field(default_factory=dict)
     manifest: dict = field(default_factory=dict)
+    #: :meth:`people` of the whole workspace, read by :func:`load_case` (also when it read only some rings' findings).
+    known_people: frozenset | None = field(default=None, repr=False)
+    #: Events read ahead by :meth:`read_events`: (codes, event ids, the Arrow table of their events).
+    event_cache: tuple[frozenset, frozenset, pa.Table] | None = field(default=None, repr=False)
+
+    def read_events(self, trace_codes=(), event_ids=()) -> None:
+        """Read the events of these codes and event ids in one scan (:func:`rxring.results.events_of`);
+        :func:`load_events` then takes what it is asked for from them, so a report's pages or a
+        package's files read the city once, not once each."""
+        codes, ids = frozenset(map(str, trace_codes)), frozenset(map(str, event_ids))
+        self.event_cache = (codes, ids, events_of(self.workspace, codes, ids))
 
     def site_name(self, site_id: str) -> str:
         info = self.sites.get(site_id) or {}
@@ -167,7 +190,10 @@ class CaseData:
         return names.get(member_id, "")
 
     def people(self) -> set[str]:
-        """Every patient and prescriber id named by a ring or a finding."""
+        """Every patient and prescriber id named by a ring or a finding (of the workspace, also when
+        only some rings' findings were read: the people's numbers are the workspace's)."""
+        if self.known_people is not None:
+            return set(self.known_people)
         people: set[str] = set()
         for ring in self.rings:
             people.update(ring["source_patients"])
@@ -193,11 +219,11 @@ class CaseData:
         return Masker(reveal=reveal, known=self.personal_values(), aliases=aliases)
 
 
-def _read_parquet(path: Path, what: str, columns: tuple[str, ...]) -> pd.DataFrame:
+def _read_parquet(path: Path, what: str, columns: tuple[str, ...], filters=None) -> pd.DataFrame:
     if not path.exists():
         raise RxringError(f"{path}: no {what} yet; run `rxring analyze ... --workspace {path.parent}` first")
     try:
-        frame = pd.read_parquet(path)
+        frame = pd.read_parquet(path, filters=filters)
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise RxringError(f"{path}: cannot read {what}: {exc}") from exc
     missing = [c for c in columns if c not in frame.columns]
@@ -226,13 +252,29 @@ def _read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def load_case(workspace: str | Path | Workspace) -> CaseData:
+def _findings_people(path: Path) -> frozenset:
+    """The patient and prescriber ids of every finding in *path*, read column by column (no row objects)."""
+    import pyarrow.parquet as pq
+
+    names = {"patients", "prescribers", "source_patients", "source_prescribers"}
+    table = pq.read_table(path, columns=sorted(names & set(pq.read_schema(path).names)))
+    people = set()
+    for column in table.columns:
+        people.update(pc.unique(pc.list_flatten(column)).to_pylist())
+    return frozenset(p for p in people if p)
+
+
+def load_case(workspace: str | Path | Workspace, ring_ids=None) -> CaseData:
     """Read rings, findings, master names, analysis options and the manifest of a workspace.
 
     Parameters
     ----------
     workspace : path or Workspace
         A workspace analysed by ``rxring analyze``.
+    ring_ids : list of str, optional
+        Read only the findings of these rings (one ring's outputs at the cost of that
+        ring, not of the city); the rings table is read whole, and the people of every
+        finding are known (:meth:`CaseData.people`).  Default: every finding.
 
     Returns
     -------
@@ -246,9 +288,18 @@ def load_case(workspace: str | Path | Workspace) -> CaseData:
     """
     ws = as_workspace(workspace).pinned()  # rings, findings and analysis.json of one generation
     rings_frame = _read_parquet(ws.rings_path, "rings", RING_COLUMNS)
+    filters = None
+    if ring_ids:
+        wanted = set(map(str, ring_ids))
+        ids = sorted({str(f) for ring_id, found in zip(rings_frame["ring_id"], rings_frame["finding_ids"])
+                      if str(ring_id) in wanted for f in _as_list(found)})
+        # no finding to read: a filter no finding id passes (an empty list has no type to compare with)
+        filters = [("finding_id", "in", ids)] if ids else [("finding_id", "<", "")]
     findings_frame = _read_parquet(
-        ws.findings_path, "findings", tuple(c for c in FINDING_COLUMNS if c not in _OPTIONAL_FINDING)
+        ws.findings_path, "findings", tuple(c for c in FINDING_COLUMNS if c not in _OPTIONAL_FINDING), filters
     )
+    known_people = _findings_people(ws.findings_path) | {
+        p for column in ("source_patients", "prescribers") for found in rings_frame[column] for p in _as_list(found) if p}
     for column, fallback in _OPTIONAL_FINDING.items():
         if column not in findings_frame.columns:
             findings_frame[column] = findings_frame[fallback]
@@ -269,6 +320,7 @@ def load_case(workspace: str | Path | Workspace) -> CaseData:
         prescriber_names=_names(ws.master("prescribers"), "prescriber_id"),
         analysis=_read_json(ws.analysis_path),
         manifest=_read_json(ws.manifest_path),
+        known_people=known_people,
     )
 
 
@@ -349,21 +401,29 @@ def ring_members(case: CaseData, ring: dict) -> list[dict]:
     return rows
 
 
-def load_events(case: CaseData, trace_codes=None, event_ids=None) -> pd.DataFrame:
+def read_ring_events(case: CaseData, rings: list[dict]) -> None:
+    """Read the events of the findings of *rings* (their packs' and their proving events) in one scan
+    (:meth:`CaseData.read_events`), for the outputs about those rings that follow."""
+    findings = [f for ring in rings for f in ring_findings(case, ring)]
+    case.read_events({c for f in findings for c in f["trace_codes"]}, {e for f in findings for e in f["event_ids"]})
+
+
+def load_events(case: CaseData, trace_codes=None, event_ids=None, within_codes=None) -> pd.DataFrame:
     """Events of the given trace codes and/or event ids, sorted by code and time.
 
-    Streams the workspace's event parts with a filter, so a city-sized workspace is
-    not loaded whole.  Returns an empty frame when the workspace holds no events.
+    Read with the filter in the Parquet scan (:func:`rxring.results.events_of`), so a
+    city-sized workspace is not loaded whole, or taken from what :meth:`CaseData.read_events`
+    read ahead when that holds them.  *within_codes*: codes the events of *event_ids* lie in,
+    if known (the findings' codes): the scan then reads only the row groups of the look-up
+    copy sorted by code that hold them; the answer is the same.  Empty when the workspace
+    holds no events.
     """
-    if not case.workspace.event_parts():
-        return pd.DataFrame(columns=["event_id", "trace_code", "event_time"])
-    dataset = case.workspace.events_dataset()
-    condition = None
-    if trace_codes:
-        condition = ds.field("trace_code").isin(sorted(set(trace_codes)))
-    if event_ids:
-        by_id = ds.field("event_id").isin(sorted(set(event_ids)))
-        condition = by_id if condition is None else (condition | by_id)
-    table = dataset.to_table(filter=condition) if condition is not None else dataset.to_table()
-    frame = table.to_pandas()
+    codes, ids = frozenset(map(str, trace_codes or ())), frozenset(map(str, event_ids or ()))
+    if case.event_cache is not None and codes <= case.event_cache[0] and ids <= case.event_cache[1]:
+        table = case.event_cache[2]
+    else:
+        table = events_of(case.workspace, codes | frozenset(map(str, within_codes or ())), ids)
+    wanted = pc.or_(pc.is_in(table["trace_code"], value_set=pa.array(sorted(codes), pa.string())),
+                    pc.is_in(table["event_id"], value_set=pa.array(sorted(ids), pa.string())))
+    frame = table.filter(wanted).to_pandas()
     return frame.sort_values(["trace_code", "event_time", "event_id"], kind="stable").reset_index(drop=True)

@@ -66,8 +66,8 @@ from ..errors import RxringError
 from ..options import AnalysisOptions
 from ..rules.render import rendered_queries, sql_parameters
 from ..schema import RULES
-from .data import (CaseData, fmt_money, fmt_time, is_missing, load_case, load_events, period, ring_findings,
-                   select_rings)
+from .data import (CaseData, fmt_money, fmt_time, is_missing, load_case, load_events, period, read_ring_events,
+                   ring_findings, select_rings)
 from .custody import CUSTODY_COLUMNS, custody_headers, custody_table
 from .i18n import LANGS, ROLE_KEYS, bilingual, label, rule_text
 from .markdown import md_code
@@ -465,7 +465,7 @@ def build_evidence(
     >>> verify_evidence(pkg.path).ok  # doctest: +SKIP
     True
     """
-    case = load_case(workspace)
+    case = load_case(workspace, [ring_id])
     (ring,) = select_rings(case, [ring_id])
     if output is None:
         output = case.workspace.root / "evidence" / f"{safe_name(ring['ring_id'])}.zip"
@@ -473,6 +473,7 @@ def build_evidence(
     reveal_pii = permit_reveal(reveal_pii, case.workspace, {"ring_id": str(ring["ring_id"]), "output": str(output)},
                                operator, api="rxring.build_evidence")
     masker = case.masker(reveal=reveal_pii)
+    read_ring_events(case, [ring])  # one scan for the chains of custody and the graph's events
     custody = _custody(case, ring)
     _learn_people(masker, custody[1], custody[2])  # before anything is written with the masker
     seal = seal or Seal()

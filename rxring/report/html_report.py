@@ -11,17 +11,19 @@ from importlib import resources
 from pathlib import Path
 
 from ..version import __version__
-from .data import CaseData, period
+from .data import CaseData, period, read_ring_events
 from .htmlkit import esc, page, safe_name
 from .i18n import label, rule_text
 from .pii import Masker
 from .tables import NUMERIC, TABLES, cell_text, finding_rows, headers, member_rows, ring_rows
 from .viz import viz_html
 
-__all__ = ["write_html_report", "ring_page_name", "VIZ_TOP"]
+__all__ = ["write_html_report", "ring_page_name", "VIZ_TOP", "PAGE_ROWS"]
 
 # Rings (by rank) that get a visualisation page in the HTML report.
 VIZ_TOP = 20
+# Rows of a ring page's member and finding tables shown at most; every row is in the CSV and XLSX reports.
+PAGE_ROWS = 2000
 
 
 def ring_page_name(ring_id) -> str:
@@ -61,6 +63,15 @@ def _table(table: str, rows: list[dict], lang: str, link_rings: bool = False, ke
                 cells.append(_td(key, row.get(key)))
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>\n' + "\n".join(body) + "\n</tbody></table>"
+
+
+def _page_table(table: str, rows: list[dict], lang: str, keys, ring_id) -> list[str]:
+    """A ring page's table: its first :data:`PAGE_ROWS` rows, and when there are more, a note that says
+    where all of them are (a ring of a province stays a page a browser opens)."""
+    if len(rows) <= PAGE_ROWS:
+        return [_table(table, rows, lang, keys=keys)]
+    note = label("first_rows", lang, n=f"{PAGE_ROWS:,}", total=f"{len(rows):,}", ring=ring_id)
+    return [f'<p class="note">{esc(note)}</p>', _table(table, rows[:PAGE_ROWS], lang, keys=keys)]
 
 
 def _meta(lang: str, masker: Masker, generated: str) -> str:
@@ -113,11 +124,11 @@ def _ring_page(case, ring, lang, masker, generated, has_viz: bool, index_name: s
         body.append(f'<p><a href="{esc(_viz_page_name(ring["ring_id"]))}">{esc(label("viz_title", lang))}</a></p>')
     member_keys = ("role", "member_id", "name", "boxes", "events", "fund_amount", "findings_count")
     body.append(f"<h2>{esc(label('members', lang))} ({len(members)})</h2>")
-    body.append(_table("members", members, lang, keys=member_keys))
+    body += _page_table("members", members, lang, member_keys, ring["ring_id"])
     finding_keys = ("finding_id", "rule", "trace_codes", "source_sites", "laundering_sites", "source_patients",
                     "prescribers", "fund_amount", "first_time", "last_time", "explanation")
     body.append(f"<h2>{esc(label('findings', lang))} ({len(findings)})</h2>")
-    body.append(_table("findings", findings, lang, keys=finding_keys))
+    body += _page_table("findings", findings, lang, finding_keys, ring["ring_id"])
     return page(title, "\n".join(body), lang, scripts=[_sort_js()])
 
 
@@ -133,6 +144,7 @@ def write_html_report(case: CaseData, rings: list[dict], output: Path, lang: str
         folder, index = output, output / "index.html"
     folder.mkdir(parents=True, exist_ok=True)
     index.write_text(_index(case, rings, lang, masker, generated), encoding="utf-8")
+    read_ring_events(case, rings[:viz_top])  # the events of every visualisation page, in one scan
     for position, ring in enumerate(rings):
         has_viz = position < viz_top
         if has_viz:

@@ -87,6 +87,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "node_events": ("节点事件", "Events of this node"),
     "click_node": ("点击节点查看其事件。", "Click a node to see its events."),
     "more_events": ("另有 {n} 条未显示", "{n} more not shown"),
+    "first_rows": ("仅显示前 {n} 行（共 {total} 行）；全部行见 CSV 报告：rxring report --format csv --ring {ring}",
+                   "first {n} of {total} rows shown; all of them in the CSV report: "
+                   "rxring report --format csv --ring {ring}"),
     "aggregated": ("{n} 名参保人 @ {site}", "{n} patients @ {site}"),
     "aggregated_prescribers": ("{n} 名医师", "{n} prescribers"),
     "aggregation_note": (

@@ -178,7 +178,7 @@ def write_viz(
     check_lang(lang)
     if max_nodes < 2:
         raise RxringError(f"--max-nodes must be at least 2, got {max_nodes}")
-    case = load_case(workspace)
+    case = load_case(workspace, ring_ids)
     _rings_to_draw(case, ring_ids)  # no ring to draw is an error before anything is revealed
     if output is None:
         name = safe_name(ring_ids[0]) if ring_ids and len(ring_ids) == 1 else "rings"

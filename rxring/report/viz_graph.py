@@ -212,7 +212,8 @@ def build_ring_graph(
         nodes, edges = _group_by_site(nodes, edges, "prescriber", "prescriber_group", case, lang)
 
     event_ids = {e for f in findings.values() for e in f["event_ids"]}
-    events = load_events(case, event_ids=event_ids) if event_ids else None
+    codes = {c for f in findings.values() for c in f["trace_codes"]}
+    events = load_events(case, event_ids=event_ids, within_codes=codes) if event_ids else None
     per_member: dict[tuple[str, str], list[dict]] = defaultdict(list)
     if events is not None and len(events):
         events = events[events["event_id"].isin(event_ids)]

@@ -134,6 +134,31 @@ def test_smoke_run_end_to_end(tmp_path):
     assert 0 < candidates < codes
     # the cities are kept and a second run reuses them instead of generating again
     assert (tmp_path / "data" / "city-nhsa-30000" / "ground_truth.json").exists()
+    # the investigator outputs of the analysed workspace (issue 20)
+    outputs = next(line for line in text.splitlines() if line.startswith("| size | events | report s"))
+    row = [c.strip() for c in text.split(outputs, 1)[1].splitlines()[2].strip("|").split("|")]
+    values = dict(zip([c.strip() for c in outputs.strip("|").split("|")], row))
+    for column in ("report s", "viz RSS MB", "evidence s", "evidence RSS MB"):
+        assert float(values[column].replace(",", "")) > 0, column
+    assert "| evidence of one ring < 3 s and < 1 GB at 10M |" in text
+
+
+def test_outputs_of_an_existing_workspace(tmp_path):
+    """`--workspace SIZE=PATH` measures only the report, viz and evidence of a workspace already analysed."""
+    from tests.report.conftest import build_workspace
+
+    workspace = build_workspace(tmp_path / "case", big=False).root
+    results = tmp_path / "RESULTS.md"
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--workspace", f"10k={workspace}", "--results",
+                           str(results)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = results.read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| 10k |"))
+    assert "—" not in row.split("|")[3:-2], row  # every output measured
+    assert "viz of one ring < 3 s and < 1 GB at 10M | not measured" not in text
+    bad = subprocess.run([sys.executable, str(SCRIPT), "--workspace", f"10k={tmp_path / 'nothing'}", "--results",
+                          str(tmp_path / "R2.md")], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "analysed workspace" in bad.stderr
 
 
 def test_measurements_round_trip_through_json(tmp_path):

@@ -58,6 +58,20 @@ def test_html_report_index_and_ring_pages(fixture_case, tmp_path):
     assert ring.count("<tr>") >= 6 + 4  # members and findings rows
 
 
+def test_a_large_ring_page_shows_its_first_rows_and_says_where_the_rest_are(fixture_case, tmp_path, monkeypatch):
+    from rxring.report import html_report
+
+    monkeypatch.setattr(html_report, "PAGE_ROWS", 50)
+    (index,) = build_report(fixture_case.root, "html", "en", tmp_path / "out", ring_ids=["R002"])
+    page = (index.parent / "ring-R002.html").read_text(encoding="utf-8")
+    members, findings = page.split("<h2>Findings")
+    assert "first 50 of " in members and "rxring report --format csv --ring R002" in members
+    assert members.split("<tbody>")[1].count("<tr>") == 50
+    assert findings.split("<tbody>")[1].count("<tr>") == 50 and "first 50 of 210 rows" in findings
+    (csv_path, findings_csv, _) = build_report(fixture_case.root, "csv", "en", tmp_path / "r.csv", ring_ids=["R002"])
+    assert len(findings_csv.read_text(encoding="utf-8-sig").splitlines()) == 1 + 210   # every row in the CSV
+
+
 def test_html_report_escapes_every_value_and_has_no_external_url(fixture_case, tmp_path):
     (index,) = build_report(fixture_case.root, "html", "en", tmp_path / "out")
     for page in index.parent.glob("*.html"):
