@@ -10,9 +10,12 @@ change that is meant to change the outputs, with::
     python -m tests.report.outputs_digest   # writes tests/report/outputs_digest.json
 
 What is ignored: the generation time (``2026-03-01 09:00 UTC``, ``2026-03-01T09:00:00Z``,
-the ``generated`` of JSON, the zip members' dates, the XLSX document properties), the
+the ``generated`` of JSON, the zip members' dates, the XLSX document properties, the bytes
+of a PDF (its text is compared; the evidence package is sealed at :data:`SEALED`)), the
 folders the workspace and the outputs lie in (replaced by ``<ROOT>``), and
-MANIFEST.sha256 of the evidence package (it hashes the members compared here), and the
+MANIFEST.sha256 of the evidence package and the zip's sidecar digest (they hash the members
+compared here), the digests the 提取笔录, the PDFs and the signed statement print (with the
+file sizes beside them and the clock times of the ingest and the analysis), and the
 run facts analysis.json records (``finished``, ``seconds``, ``cpu_seconds_by_step``, ``ingest_state``) where
 the outputs embed it.
 """
@@ -25,14 +28,25 @@ import json
 import re
 import sys
 import zipfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 GOLDEN = Path(__file__).with_name("outputs_digest.json")
+#: The evidence package's creation time (the 提取笔录, the PDFs and the signed statement carry it).
+SEALED = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 
 _NOW = (
     re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC"),
     re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z"),
 )
+#: A SHA-256 or SM3 value: the evidence package's digests (of files that embed times and folders) vary with them.
+_HEX256 = re.compile(r"\b[0-9a-f]{64}\b")
+_SIZE_BEFORE_DIGEST = re.compile(r"\b\d+(?=[\s|`]*<DIGEST>)")
+_HEX_PIECE = re.compile(r"\b[0-9a-f]{16,}\b")
+_PDF_NUMBER_LINE = re.compile(r"^\d+$", re.M)
+_CLOCK = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
+#: Files and zip members compared apart from the digests they print (MANIFEST.sha256 is not compared at all).
+_SEALING = ("extraction_record.", "summary.zh.pdf", "summary.en.pdf", "signature/statement.json")
 _GENERATED_JSON = re.compile(r'("generated"\s*:\s*)"[^"]*"')
 #: What analysis.json records about the run of the analysis (time, durations, the state of the files
 #: it read), not its results.
@@ -43,6 +57,7 @@ def write_outputs(workspace: Path, out: Path, ring: str) -> None:
     """Write the report in every format, the visualisation of *ring* and of every ring, and *ring*'s evidence."""
     from rxring.report.build import FORMATS, build_report
     from rxring.report.evidence import build_evidence
+    from rxring.report.seal import Seal
     from rxring.report.viz import write_viz
 
     out.mkdir(parents=True, exist_ok=True)
@@ -51,7 +66,7 @@ def write_outputs(workspace: Path, out: Path, ring: str) -> None:
     build_report(workspace, "json", "en", out / "report-en.json")
     write_viz(workspace, [ring], out / "viz-ring.html")
     write_viz(workspace, [], out / "viz-all.html", lang="en")
-    build_evidence(workspace, ring, out / "evidence.zip", command_line="rxring evidence")
+    build_evidence(workspace, ring, out / "evidence.zip", command_line="rxring evidence", seal=Seal(created=SEALED))
 
 
 def _text(data: bytes, roots: list[str]) -> bytes:
@@ -77,6 +92,31 @@ def _json(data: bytes, roots: list[str]) -> bytes:
     return json.dumps(document, ensure_ascii=False, sort_keys=True).encode("utf-8")
 
 
+def _pdf(data: bytes, roots: list[str]) -> bytes:
+    """A PDF's text, page by page (its bytes hold its making time)."""
+    from pypdf import PdfReader
+
+    pages = PdfReader(io.BytesIO(data)).pages
+    return _text("\n\f\n".join(page.extract_text() or "" for page in pages).encode("utf-8"), roots)
+
+
+def _sealing_text(data: bytes, pdf: bool = False) -> bytes:
+    """The sealing files' text with digests, the sizes they stand beside, and the run's clock times taken out
+    (a PDF's table cells wrap a digest over lines and put a size on a line of its own)."""
+    text = _HEX256.sub("<DIGEST>", data.decode("utf-8"))
+    if pdf:
+        text = _PDF_NUMBER_LINE.sub("<SIZE>", _HEX_PIECE.sub("<DIGEST>", text))
+    text = _SIZE_BEFORE_DIGEST.sub("<SIZE>", text)
+    return _CLOCK.sub("<TIME>", text).encode("utf-8")
+
+
+def _reader(name: str):
+    read = _json if name.endswith(".json") else _pdf if name.endswith(".pdf") else _text
+    if not name.startswith(_SEALING):
+        return read
+    return lambda data, roots: _sealing_text(read(data, roots), pdf=name.endswith(".pdf"))
+
+
 def _xlsx(path: Path, roots: list[str]) -> bytes:
     """The workbook's sheets, cell values and number formats as text (the file's own bytes hold its save time)."""
     from openpyxl import load_workbook
@@ -93,7 +133,7 @@ def _xlsx(path: Path, roots: list[str]) -> bytes:
 def digests(out: Path, roots: list[str]) -> dict[str, str]:
     """``{relative name: sha256}`` of every output under *out* (zip members one by one), normalised."""
     found = {}
-    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+    for path in sorted(p for p in out.rglob("*") if p.is_file() and not p.name.endswith(".zip.sha256")):
         name = path.relative_to(out).as_posix()
         if path.suffix == ".xlsx":
             found[name] = hashlib.sha256(_xlsx(path, roots)).hexdigest()
@@ -101,11 +141,10 @@ def digests(out: Path, roots: list[str]) -> dict[str, str]:
             with zipfile.ZipFile(path) as archive:
                 for member in archive.namelist():
                     if member != "MANIFEST.sha256":
-                        read = _json if member.endswith(".json") else _text
-                        found[f"{name}/{member}"] = hashlib.sha256(read(archive.read(member), roots)).hexdigest()
+                        found[f"{name}/{member}"] = hashlib.sha256(_reader(member)(archive.read(member),
+                                                                                    roots)).hexdigest()
         else:
-            read = _json if path.suffix == ".json" else _text
-            found[name] = hashlib.sha256(read(path.read_bytes(), roots)).hexdigest()
+            found[name] = hashlib.sha256(_reader(path.name)(path.read_bytes(), roots)).hexdigest()
     return found
 
 
