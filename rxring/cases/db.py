@@ -141,6 +141,23 @@ MIGRATIONS: list[Migration] = [
             disabled    INTEGER NOT NULL DEFAULT 0
         );
     """),
+    Migration(4, "finding_exceptions", """
+        CREATE TABLE finding_exceptions (
+            id          INTEGER PRIMARY KEY,
+            finding_id  TEXT NOT NULL,
+            reason_kind TEXT NOT NULL,
+            reason      TEXT NOT NULL,
+            recorded_by TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            until       TEXT,
+            approved_by TEXT,
+            approved_at TEXT,
+            revoked_by  TEXT,
+            revoked_at  TEXT,
+            revoke_reason TEXT
+        );
+        CREATE INDEX finding_exceptions_finding ON finding_exceptions(finding_id);
+    """),
 ]
 
 
