@@ -154,7 +154,8 @@ def open_case(workspace, actor: Actor, kind: str, title: str, *, ring_id: str | 
     finally:
         if own:
             con.close()
-    audit.append(workspace, "case_open", actor.name, {"case": case_id, "kind": kind, "ring": ring_id})
+    if own:  # inside a caller's transaction the caller writes the audit line (it may still roll back)
+        audit.append(workspace, "case_open", actor.name, {"case": case_id, "kind": kind, "ring": ring_id})
     return case
 
 
@@ -399,7 +400,11 @@ def attach(workspace, actor: Actor, case_id: int, filename: str, data: bytes) ->
     get_case(workspace, case_id)
     sha = hashlib.sha256(data).hexdigest()
     path = attachment_path(workspace, sha)
-    if not path.exists():
+    if path.exists():
+        if hashlib.sha256(path.read_bytes()).hexdigest() != sha:
+            raise RxringError(f"the stored file {path} does not match its SHA-256 (altered on disk); "
+                              "it is kept as evidence and not replaced")
+    else:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{sha}.{os.getpid()}.tmp")
         try:
