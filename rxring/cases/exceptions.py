@@ -39,7 +39,7 @@ from ..workspace import as_workspace
 from .db import connect, database_path, transaction
 
 __all__ = ["REASONS", "FindingException", "record_exception", "approve_exception", "revoke_exception",
-           "list_exceptions", "active_exceptions", "reason_text", "set_aside_counts", "set_aside_line"]
+           "list_exceptions", "active_exceptions", "reason_text", "set_aside_counts", "set_aside_line", "set_aside_note"]
 
 #: Why a finding can be explained: kind -> (zh, en).  The one place these names are written.
 REASONS: dict[str, tuple[str, str]] = {
@@ -267,3 +267,9 @@ def set_aside_line(counts: dict, lang: str = "en") -> str:
     parts = ", ".join(f"{reason_text(k, 'en')} {counts[k]}" for k in order)
     noun = "finding" if total == 1 else "findings"
     return f"{total} {noun} set aside as explained ({parts})"
+
+
+def set_aside_note(analysis: dict, lang: str = "en") -> str:
+    """:func:`set_aside_line` of an analysis record (``analysis.json``: ``stats.findings_set_aside``)."""
+    counts = ((analysis or {}).get("stats") or {}).get("findings_set_aside") or {}
+    return set_aside_line(counts if isinstance(counts, dict) else {}, lang)

@@ -15,15 +15,14 @@ import pandas as pd
 import pytest
 
 from rxring.analysis import analyze
-from rxring.backends.duckdb import events_table
 from rxring.cases.identity import LINEAGE_FILE, STATUS_FILE, findings_with_status, load_lineage, ring_members
 from rxring.ingest import ingest
 from rxring.results import load_findings, load_rings
 from rxring.rings import build_rings
-from rxring.schema import EVENT_SCHEMA
 from rxring.synth import generate
 from rxring.workspace import Workspace
-from tests.rules.fixtures import ev
+from tests.cases import planted
+from tests.cases.planted import add_part, box, ring_ids_by_patient
 
 
 def _by_previous(lineage: dict) -> dict:
@@ -121,52 +120,21 @@ def test_the_same_data_again_changes_no_id(months, tmp_path):
 
 # ---------------------------------------------------------------- a planted merge, then a split
 
-def _box(n: int, patient: str, prescriber: str, laundering: str, month: int) -> list[dict]:
-    """One pack dispensed to *patient* at hospital H1 and resold at *laundering*: RESURFACE + DUP_DISPENSE."""
-    code = f"810000100{n:011d}"
-    day = f"{month:02d}-{3 + n % 20:02d}"
-    return [
-        ev(f"in-{n}", "inbound", f"{day} 08:00", "H1", code),
-        ev(f"d-{n}", "dispense", f"{day} 10:00", "H1", code, patient_id=patient, prescriber_id=prescriber,
-           settlement_id=f"X{n}", record_no=f"B{n}", fund_amount=20.0, total_amount=30.0),
-        ev(f"l-{n}", "inbound", f"{day} 16:00", laundering, code),
-        ev(f"s-{n}", "dispense", f"{day} 18:00", laundering, code, patient_id=f"buyer{n}", settlement_id=f"Y{n}",
-           fund_amount=20.0, total_amount=30.0),
-    ]
-
-
-def _part(ws: Workspace, name: str, rows: list[dict]) -> None:
-    table = events_table(pd.DataFrame(rows)).select(list(EVENT_SCHEMA.names))
-    ws.write_event_part(name, table)
-
-
 @pytest.fixture
 def two_rings(tmp_path):
-    """Ring A (patients A1, A2, doctor DA, pharmacy L1) and ring B (B1, B2, DB, L2), analysed."""
-    ws = Workspace(tmp_path / "ws", create=True)
-    rows = []
-    for n, (patient, doctor, site) in enumerate([("A1", "DA", "L1"), ("A2", "DA", "L1"), ("A1", "DA", "L1"),
-                                                 ("B1", "DB", "L2"), ("B2", "DB", "L2"), ("B2", "DB", "L2")]):
-        rows += _box(n, patient, doctor, site, month=1)
-    _part(ws, "january", rows)
-    analyze(ws.root, "embedded")
-    return ws
-
-
-def _ids_by_patient(ws) -> dict:
-    return {p: r["ring_id"] for r in load_rings(ws).to_dict("records") for p in r["source_patients"]}
+    return planted.two_rings(tmp_path / "ws")
 
 
 def test_a_planted_merge_then_split_is_recorded_and_the_ids_come_back(two_rings):
     ws = two_rings
-    first = _ids_by_patient(ws)
+    first = ring_ids_by_patient(ws)
     ring_a, ring_b = first["A1"], first["B1"]
     assert ring_a != ring_b and first["A2"] == ring_a and first["B2"] == ring_b
 
     # February: B's patients also get prescriptions from A's doctor -> one ring
-    _part(ws, "february", _box(20, "B1", "DA", "L2", month=2) + _box(21, "B2", "DA", "L2", month=2))
+    add_part(ws, "february", box(20, "B1", "DA", "L2", month=2) + box(21, "B2", "DA", "L2", month=2))
     analyze(ws.root, "embedded")
-    merged = _ids_by_patient(ws)
+    merged = ring_ids_by_patient(ws)
     assert len(set(merged.values())) == 1
     lineage = _by_previous(load_lineage(ws))
     assert lineage[ring_a]["kind"] == lineage[ring_b]["kind"] == "merged"
@@ -177,7 +145,7 @@ def test_a_planted_merge_then_split_is_recorded_and_the_ids_come_back(two_rings)
     pd.DataFrame({"record_no": ["B20", "B21"], "event_type": ["dispense", "dispense"]}).to_parquet(
         ws.deletions_path, index=False)
     analyze(ws.root, "embedded")
-    split = _ids_by_patient(ws)
+    split = ring_ids_by_patient(ws)
     assert split == first   # both ids back, the one merged away taken back from the retired rings
     lineage = load_lineage(ws)
     records = _by_previous(lineage)
@@ -190,13 +158,13 @@ def test_a_planted_merge_then_split_is_recorded_and_the_ids_come_back(two_rings)
 
 def test_a_vanished_ring_is_recorded_and_its_id_never_reused(two_rings):
     ws = two_rings
-    first = _ids_by_patient(ws)
+    first = ring_ids_by_patient(ws)
     # B's sales are deleted: ring B vanishes; a new ring C appears
     pd.DataFrame({"record_no": ["B3", "B4", "B5"], "event_type": ["dispense"] * 3}).to_parquet(
         ws.deletions_path, index=False)
-    _part(ws, "february", _box(30, "C1", "DC", "L3", month=2) + _box(31, "C2", "DC", "L3", month=2))
+    add_part(ws, "february", box(30, "C1", "DC", "L3", month=2) + box(31, "C2", "DC", "L3", month=2))
     analyze(ws.root, "embedded")
-    now = _ids_by_patient(ws)
+    now = ring_ids_by_patient(ws)
     lineage = load_lineage(ws)
     records = _by_previous(lineage)
     assert records[first["B1"]] == {"previous_id": first["B1"], "kind": "vanished", "ring_ids": [], "jaccard": None}
