@@ -326,6 +326,11 @@ def record_reveal(workspace, command: str, what, operator: str | None = None, ar
         raise RxringError(
             f"{path}: cannot record the --reveal-pii ({exc.strerror or exc}); personal data not shown"
         ) from exc
+    if workspace is not None:  # the workspace's audit log has every reveal too (rxring.audit)
+        from . import audit
+
+        audit.append(_root(workspace), "reveal", record["user"],
+                     {"command": command, "what": protected, "reason": record.get("reason")})
     if workspace is None:
         print(f"rxring: warning: no workspace given (-w or RXRING_WORKSPACE): this reveal is recorded in {path}",
               file=sys.stderr, flush=True)
