@@ -13,7 +13,7 @@ import sys
 import click
 
 from .version import __version__
-from .commands import analyze, cases, demo, ingest, neo4j, report, serve, synth
+from .commands import analyze, cases, demo, exceptions, ingest, neo4j, report, serve, synth
 from .commands.output import echo_json_error
 from .errors import RxringError
 
@@ -39,7 +39,7 @@ def cli():
     """
 
 
-for _module in (ingest, synth, demo, analyze, neo4j, report, serve, cases):
+for _module in (ingest, synth, demo, analyze, neo4j, report, serve, cases, exceptions):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

@@ -204,12 +204,20 @@ def _values(ring, column: str) -> list:
 
 def _links(before: list[tuple[str, frozenset]], after: list[frozenset]) -> list[tuple[float, str, int]]:
     """Linked pairs ``(jaccard, previous id, new position)`` (see the module docstring), best first."""
+    holders: dict[str, list[int]] = {}
+    for position, members in enumerate(after):
+        for member in members:
+            holders.setdefault(member, []).append(position)
     pairs = []
     for ring_id, old in before:
-        for position, new in enumerate(after):
-            shared = len(old & new)
-            if shared and shared >= LINK_SHARE * min(len(old), len(new)):
-                pairs.append((shared / len(old | new), ring_id, position))
+        shared: dict[int, int] = {}
+        for member in old:
+            for position in holders.get(member, ()):
+                shared[position] = shared.get(position, 0) + 1
+        for position, n in shared.items():
+            new = after[position]
+            if n >= LINK_SHARE * min(len(old), len(new)):
+                pairs.append((n / (len(old) + len(new) - n), ring_id, position))
     pairs.sort(key=lambda p: (-p[0], _number(p[1]), p[1], p[2]))
     return pairs
 
@@ -280,10 +288,12 @@ def carry_ring_ids(rings: pd.DataFrame, previous: PreviousRun | None) -> tuple[p
     jaccard = {(r, p): round(j, 4) for j, r, p in links}
     records = []
     sources: dict[int, list[str]] = {}
+    targets_of: dict[str, set[int]] = {}
     for _, ring_id, position in links:
         sources.setdefault(position, []).append(ring_id)
-    for ring_id, members in before:
-        targets = sorted({p for _, r, p in links if r == ring_id})
+        targets_of.setdefault(ring_id, set()).add(position)
+    for ring_id, _ in before:
+        targets = sorted(targets_of.get(ring_id, ()))
         if not targets:
             kind = "vanished"
         elif len(targets) > 1:
@@ -301,7 +311,8 @@ def carry_ring_ids(rings: pd.DataFrame, previous: PreviousRun | None) -> tuple[p
         elif position not in sources:
             records.append({"previous_id": None, "ring_ids": [ids[position]], "kind": "new", "jaccard": None})
     # every id that is not carried on (vanished, merged away, split away) can be taken back later
-    still_retired = [{"ring_id": r, "members": sorted(m)} for r, m in retired + before if r not in set(ids)]
+    carried = set(ids)
+    still_retired = [{"ring_id": r, "members": sorted(m)} for r, m in retired + before if r not in carried]
     lineage = {"previous_generation": previous.generation or None, "last_ring_number": last, "rings": records,
                "retired": sorted(still_retired, key=lambda r: (_number(r["ring_id"]), r["ring_id"])),
                "findings_gone": []}
@@ -317,21 +328,19 @@ def finding_status(findings: pd.DataFrame, previous: PreviousRun | None, explain
     not in the previous run (every finding of a first analysis is new).
     """
     explained = explained or {}
-    rows = []
-    for finding_id in findings["finding_id"].astype(str) if len(findings) else []:
-        exception = explained.get(finding_id)
-        rows.append({
-            "finding_id": finding_id,
-            "status": "explained" if exception is not None else "open",
-            "new": previous is None or finding_id not in previous.finding_ids,
-            "exception_id": None if exception is None else int(exception.id),
-            "reason_kind": None if exception is None else exception.reason_kind,
-            "reason": None if exception is None else exception.reason,
-            "recorded_by": None if exception is None else exception.recorded_by,
-            "approved_by": None if exception is None else exception.approved_by,
-            "until": None if exception is None else exception.until,
-        })
-    table = pa.Table.from_pylist(rows, schema=_STATUS_SCHEMA)
+    ids = findings["finding_id"].astype(str).tolist() if len(findings) else []
+    exceptions = [explained.get(f) for f in ids]
+
+    def column(name):
+        return [None if e is None else getattr(e, name) for e in exceptions]
+
+    table = pa.table({
+        "finding_id": ids,
+        "status": ["open" if e is None else "explained" for e in exceptions],
+        "new": [True] * len(ids) if previous is None else [f not in previous.finding_ids for f in ids],
+        "exception_id": [None if e is None else int(e.id) for e in exceptions],
+        **{name: column(name) for name in ("reason_kind", "reason", "recorded_by", "approved_by", "until")},
+    }, schema=_STATUS_SCHEMA)
     return table.to_pandas()
 
 

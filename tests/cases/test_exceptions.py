@@ -140,3 +140,29 @@ def test_the_set_aside_line_in_both_languages():
     assert set_aside_line(counts, "zh") == "已排除 4 条经核实有合理解释的线索（合规调拨 1、退货未上报 3）"
     assert set_aside_line(counts, "en") == "4 findings set aside as explained (legitimate transfer 1, refund not reported 3)"
     assert set_aside_line({"other": 1}, "en") == "1 finding set aside as explained (other 1)"
+
+
+def test_the_cli_records_approves_and_lists_and_the_analysis_honours_it(ws):
+    from click.testing import CliRunner
+
+    from rxring.cli import cli
+
+    def run(*args, code=0):
+        result = CliRunner().invoke(cli, [str(a) for a in args])
+        assert result.exit_code == code, result.output
+        return result
+
+    added = run("exceptions", "add", FINDINGS[0], "-w", ws.root, "--kind", "refund_unreported",
+                "--reason", "refund slip found", "--operator", "li")
+    assert "exception 1: " in added.output and "awaiting approval" in added.output
+    refused = run("exceptions", "approve", "1", "-w", ws.root, "--operator", "li", code=2)
+    assert "rxring: error: an exception is approved by someone other than who recorded it" in refused.output
+    assert "approved by zhang" in run("exceptions", "approve", "1", "-w", ws.root, "--operator", "zhang").output
+    listed = run("exceptions", "list", "-w", ws.root, "--json").output
+    assert '"finding_id": "' + FINDINGS[0] + '"' in listed and '"approved_by": "zhang"' in listed
+    run("analyze", "-w", ws.root, "--no-progress")
+    assert load_analysis(ws)["stats"]["findings_set_aside"] == {"refund_unreported": 1}
+    bad = run("exceptions", "add", "NO:SUCH", "-w", ws.root, "--kind", "other", "--reason", "x", code=2)
+    assert bad.output.count("\n") == 1 and "is not among the findings" in bad.output
+    triage = run("triage", CODE, "-w", ws.root).output
+    assert f"疑点 findings: {FINDINGS[0]}, {FINDINGS[1]}" in triage and "counted sales" in triage
