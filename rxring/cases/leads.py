@@ -219,7 +219,7 @@ def import_leads(workspace, path, actor: Actor) -> ImportResult:
             continue
         seen[(kind, key)] = row["line"]
         prepared.append((row, kind, key, None))
-    result = ImportResult(0, str(path), read=len(rows))
+    result = ImportResult(0, path.name, read=len(rows))
     leads = []
     for row, kind, key, problem in prepared:
         if problem is not None:

@@ -37,7 +37,7 @@ PUBLIC_POSTS = ("/login",)
 
 #: The texts of these pages: key -> (Chinese, English).
 LABELS = {
-    "cases": ("案件", "Cases"), "case": ("案件", "Case"), "leads": ("线索", "Leads"), "users": ("账户", "Accounts"),
+    "cases": ("案件", "Cases"), "case": ("案件", "Case"), "leads": ("线索清单", "Lead lists"), "case_leads": ("线索", "Leads"), "users": ("账户", "Accounts"),
     "login": ("登录", "Sign in"), "logout": ("退出", "Sign out"), "name": ("账户名", "Name"),
     "password": ("密码", "Password"), "login_failed": ("账户名或密码错误", "Wrong name or password"),
     "token_only": ("请使用 rxring serve 启动时打印的链接登录", "Use the URL printed by rxring serve"),
