@@ -69,7 +69,7 @@ from ..workspace import as_workspace
 
 __all__ = ["LINEAGE_FILE", "STATUS_FILE", "LINK_SHARE", "MEMBER_ROLES", "HUB_ROLES", "LINEAGE_KINDS", "PreviousRun",
            "previous_run", "ring_members", "carry_ring_ids", "first_lineage", "finding_status",
-           "carry_over", "write_identity", "load_lineage", "load_finding_status", "findings_with_status"]
+           "carry_over", "write_identity", "load_lineage", "ring_fate", "load_finding_status", "findings_with_status"]
 
 #: The lineage file of a results generation.
 LINEAGE_FILE = "ring_lineage.json"
@@ -94,6 +94,7 @@ LINEAGE_KINDS = {
     "vanished": ("已消失", "no longer found"),
     "new": ("新团伙", "a new ring"),
     "returned": ("重新出现", "found again after it vanished"),
+    "gone": ("此前已消失", "vanished in an earlier run"),
 }
 
 _RING_ID = re.compile(r"R(\d+)")
@@ -370,6 +371,31 @@ def load_lineage(workspace) -> dict:
     """The ring lineage of the published results ({} for results analysed before lineage existed)."""
     ws = as_workspace(workspace)
     return _read_lineage(ws.results_dir / LINEAGE_FILE)
+
+
+def ring_fate(lineage: dict, ring_id: str, current_ids=()) -> dict:
+    """What became of *ring_id* (the ring a case was opened on) in the run of *lineage*.
+
+    Returns ``{"kind", "ring_ids"}``: ``kept`` or ``returned`` (the ring is there under
+    its id), ``split``, ``merged`` or ``vanished`` (flag the case: ``ring_ids`` are the
+    rings its members are in now), ``gone`` (it had vanished before this run), or
+    ``unknown`` (never an id of this workspace).  *current_ids*: the ring ids of the
+    same results, for results analysed before lineage existed.
+
+    >>> lineage = {"rings": [{"previous_id": "R002", "kind": "split", "ring_ids": ["R002", "R009"]},
+    ...                      {"previous_id": "R004", "kind": "merged", "ring_ids": ["R003"]}],
+    ...            "retired": [{"ring_id": "R004"}, {"ring_id": "R007"}]}
+    >>> ring_fate(lineage, "R002"), ring_fate(lineage, "R004")["kind"], ring_fate(lineage, "R007")["kind"]
+    ({'kind': 'split', 'ring_ids': ['R002', 'R009']}, 'merged', 'gone')
+    """
+    for record in lineage.get("rings") or []:
+        if record.get("previous_id") == ring_id:
+            return {"kind": record["kind"], "ring_ids": list(record.get("ring_ids") or [])}
+    if ring_id in set(current_ids):
+        return {"kind": "kept", "ring_ids": [ring_id]}
+    if any(r.get("ring_id") == ring_id for r in lineage.get("retired") or []):
+        return {"kind": "gone", "ring_ids": []}
+    return {"kind": "unknown", "ring_ids": []}
 
 
 def load_finding_status(workspace) -> pd.DataFrame:

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from rxring.analysis import analyze
-from rxring.cases.identity import LINEAGE_FILE, STATUS_FILE, findings_with_status, load_lineage, ring_members
+from rxring.cases.identity import (LINEAGE_FILE, STATUS_FILE, findings_with_status, load_lineage, ring_fate,
+                                   ring_members)
 from rxring.ingest import ingest
 from rxring.results import load_findings, load_rings
 from rxring.rings import build_rings
@@ -140,6 +141,8 @@ def test_a_planted_merge_then_split_is_recorded_and_the_ids_come_back(two_rings)
     assert lineage[ring_a]["kind"] == lineage[ring_b]["kind"] == "merged"
     assert lineage[ring_a]["ring_ids"] == lineage[ring_b]["ring_ids"] == [merged["A1"]]
     assert merged["A1"] in (ring_a, ring_b)   # the merged ring keeps one of the two ids
+    for ring_id in (ring_a, ring_b):   # a case on either ring is flagged, and told where its members are
+        assert ring_fate(load_lineage(ws), ring_id) == {"kind": "merged", "ring_ids": [merged["A1"]]}
 
     # the February sales are deleted (NHSA 3507): the ring splits back into A and B
     pd.DataFrame({"record_no": ["B20", "B21"], "event_type": ["dispense", "dispense"]}).to_parquet(
@@ -153,6 +156,7 @@ def test_a_planted_merge_then_split_is_recorded_and_the_ids_come_back(two_rings)
     assert sorted(records[merged["A1"]]["ring_ids"]) == sorted([ring_a, ring_b])
     gone = ring_b if merged["A1"] == ring_a else ring_a
     assert records[gone]["kind"] == "returned"
+    assert ring_fate(lineage, gone) == {"kind": "returned", "ring_ids": [gone]}
     assert not lineage["retired"]
 
 
@@ -172,6 +176,8 @@ def test_a_vanished_ring_is_recorded_and_its_id_never_reused(two_rings):
     assert now["C1"] not in set(first.values())
     assert int(now["C1"][1:]) == 3
     assert [r["ring_id"] for r in lineage["retired"]] == [first["B1"]]
+    assert ring_fate(lineage, first["B1"])["kind"] == "vanished"
+    assert ring_fate(lineage, "R999")["kind"] == "unknown"
     assert {"previous_id": None, "kind": "new", "ring_ids": [now["C1"]], "jaccard": None} in lineage["rings"]
 
 
