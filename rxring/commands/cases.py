@@ -234,6 +234,21 @@ def cases_export(workspace, output, state, operator):
     click.echo(f"{output}: {len(rows)} cases")
 
 
+@cases_group.command("evidence")
+@click.argument("case_id", type=int)
+@opt.workspace
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Zip file to write (default WS/evidence/case-<id>.zip).")
+@_operator
+def cases_evidence(case_id, workspace, output, operator):
+    """Evidence package of case CASE_ID: the case, its history, comments, leads, attachments
+    and its ring's evidence package, with a SHA-256 manifest (personal ids masked)."""
+    from ..cases.evidence import case_evidence
+
+    path, digest = case_evidence(_workspace(workspace), case_id, _actor(operator), output)
+    click.echo(f"{path}  (MANIFEST.sha256 {digest})")
+
+
 @click.group("leads")
 def leads_group():
     """Lead lists (疑点线索) from the bureau: import, match to the workspace, triage into cases."""

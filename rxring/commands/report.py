@@ -5,6 +5,7 @@ Thin shells over :mod:`rxring.report`; every option maps to a parameter there.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -88,6 +89,12 @@ def evidence_create(ring, workspace, output, reveal_pii):
     results.stale_warning(workspace)
     command_line = " ".join(["rxring", *sys.argv[1:]])
     package = build_evidence(workspace, ring, output, reveal_pii=reveal_pii, command_line=command_line)
+    from .. import audit
+    from ..reveal import os_user
+
+    audit.append(workspace, "evidence", os.environ.get("RXRING_OPERATOR") or os_user(),
+                 {"ring": ring, "file": package.path.name, "manifest_sha256": package.digest,
+                  "reveal_pii": package.reveal_pii})
     click.echo(f"{package.path}")
     click.echo(f"package digest (SHA-256 of MANIFEST.sha256): {package.digest}")
     if package.reveal_pii:

@@ -59,7 +59,7 @@ LABELS = {
     "disabled": ("已停用", "Disabled"), "save": ("保存", "Save"), "enable": ("启用", "Enable"),
     "disable": ("停用", "Disable"), "conflict": ("冲突", "Conflict"), "all": ("全部", "All"),
     "filter": ("筛选", "Filter"), "size": ("大小", "Size"), "opened_by": ("立案人", "Opened by"),
-    "updated": ("最后更新", "Last change"), "chain": ("流向", "Chain of custody"),
+    "updated": ("最后更新", "Last change"), "evidence": ("下载证据包", "Evidence package"), "chain": ("流向", "Chain of custody"),
 }
 
 
@@ -276,6 +276,22 @@ def case_routes(bench, store, render, render_bare, not_found, safe_next) -> list
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(row['filename'])}",
             "Content-Security-Policy": "default-src 'none'; sandbox"})
 
+    def case_package(request: Request):
+        from ..cases.evidence import case_evidence
+
+        session: Session = request.state.session
+        if not session.may("investigator"):
+            raise HTTPException(403, f"{session.user} ({session.role}) may not build evidence packages · 权限不足")
+        case_id = case_id_of(request)
+        with tempfile.TemporaryDirectory(prefix="rxring-case-") as folder:
+            try:
+                path, _ = case_evidence(ws, case_id, session.actor, Path(folder) / f"case-{case_id}.zip")
+            except cases.CaseNotFound:
+                return not_found(request, f"case {case_id}")
+            data = path.read_bytes()
+        return Response(data, media_type="application/zip",
+                        headers={"Content-Disposition": f'attachment; filename="case-{case_id}.zip"'})
+
     def cases_export(request: Request):
         session: Session = request.state.session
         if not session.may("investigator"):
@@ -355,6 +371,7 @@ def case_routes(bench, store, render, render_bare, not_found, safe_next) -> list
         Route("/case/{case_id}/comment", case_comment, methods=["POST"]),
         Route("/case/{case_id}/attach", case_attach, methods=["POST"]),
         Route("/case/{case_id}/file/{file_id}", case_file, methods=["GET"]),
+        Route("/case/{case_id}/evidence", case_package, methods=["GET"]),
         Route("/leads", leads_page, methods=["GET"]),
         Route("/leads/import", leads_import, methods=["POST"]),
         Route("/users", users_page, methods=["GET"]),

@@ -158,3 +158,40 @@ def test_users_and_a_tampered_audit_log(ws, tmp_path):
     audit.audit_path(ws).write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = run("audit", "verify", "-w", ws, ok=False)
     assert result.exit_code == 1 and "line 1" in result.output
+
+
+def test_a_case_evidence_package_holds_history_attachments_and_the_ring_package(ws, tmp_path):
+    import hashlib
+    import zipfile
+
+    ring_id = load_rings(ws).iloc[0]["ring_id"]
+    run("cases", "open", "--ring", ring_id, "-w", ws, "--operator", "li")
+    scan = tmp_path / "发票.pdf"
+    scan.write_bytes(b"%PDF invoice")
+    run("cases", "attach", 1, scan, "-w", ws)
+    run("cases", "comment", 1, "=cmd|' /C calc'!A0", "-w", ws)
+    out = run("cases", "evidence", 1, "-w", ws, "-o", tmp_path / "case.zip", "--operator", "li").output
+    assert "MANIFEST.sha256" in out
+    with zipfile.ZipFile(tmp_path / "case.zip") as archive:
+        names = archive.namelist()
+        manifest = archive.read("MANIFEST.sha256").decode()
+        for line in manifest.splitlines():
+            digest, name = line.split("  ", 1)
+            assert hashlib.sha256(archive.read(name)).hexdigest() == digest
+        record = json.loads(archive.read("case/case.json"))
+        history_csv = archive.read("case/history.csv").decode("utf-8-sig")
+    sha = hashlib.sha256(b"%PDF invoice").hexdigest()
+    assert f"case/attachments/{sha}-发票.pdf" in names and f"ring/{ring_id}.zip" in names
+    assert record["case"]["ring_id"] == ring_id and record["comments"][0]["body"].startswith("=cmd")
+    assert history_csv.startswith("时间 at,人员 who") and "attachment" in history_csv
+    assert audit.read(ws, "evidence")[-1]["details"]["case"] == 1
+
+
+def test_cli_reveal_pii_and_ring_evidence_are_in_the_audit_log(ws, tmp_path):
+    ring_id = load_rings(ws).iloc[0]["ring_id"]
+    run("ring", ring_id, "-w", ws, "--reveal-pii", "--operator", "wang")
+    [line] = audit.read(ws, "reveal")
+    assert line["user"] == "wang" and line["details"]["command"] == "rxring ring"
+    run("evidence", ring_id, "-w", ws, "-o", tmp_path / "r.zip")
+    assert audit.read(ws, "evidence")[-1]["details"]["ring"] == ring_id
+    assert audit.verify(ws).ok

@@ -203,3 +203,18 @@ def test_no_accounts_keeps_the_start_token_and_loopback(city, tmp_path):
     assert "owner (admin)" in client.get("/cases").text
     with pytest.raises(RxringError, match="add accounts first"):
         serve(ws, host="0.0.0.0", port=0, echo=lambda *a: None)
+
+
+def test_a_revealed_page_is_in_the_audit_log_and_the_case_package_downloads(app, ws):
+    client = sign_in(app, "investigator")
+    ring_id = store.get_case(ws, 1)["ring_id"]
+    before = len(audit.read(ws, "reveal"))
+    response = client.post("/reveal", data={"csrf": csrf(client), "next": f"/ring/{ring_id}", "reason": "核查线索"},
+                           follow_redirects=False)
+    assert response.status_code == 303
+    assert client.get(f"/ring/{ring_id}").status_code == 200
+    lines = audit.read(ws, "reveal")[before:]
+    assert lines and lines[-1]["user"] == "investigator" and lines[-1]["details"]["reason"] == "核查线索"
+    package = client.get("/case/1/evidence")
+    assert package.status_code == 200 and package.content[:2] == b"PK", package.text[-600:]
+    assert sign_in(app, "viewer").get("/case/1/evidence").status_code == 403
