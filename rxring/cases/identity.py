@@ -151,10 +151,12 @@ def previous_run(workspace) -> PreviousRun | None:
     if not rings_path.is_file() or not findings_path.is_file():
         return None
     try:
-        rings = pd.read_parquet(rings_path, columns=["ring_id", "rules", *MEMBER_ROLES, *HUB_ROLES])
+        rings = pd.read_parquet(rings_path)
+        rings = rings[[c for c in ("ring_id", "rules", *MEMBER_ROLES, *HUB_ROLES) if c in rings.columns]]
         finding_ids = frozenset(pd.read_parquet(findings_path, columns=["finding_id"])["finding_id"].astype(str))
     except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise RxringError(f"{folder}: cannot read the previous results to carry ring ids over: {exc}") from None
+        raise RxringError(f"{folder}: cannot read the previous results to carry ring ids over ({exc}); move "
+                          f"{ws.generations_dir} aside to number the rings afresh") from None
     lineage = _read_lineage(folder / LINEAGE_FILE)
     retired = [r for r in lineage.get("retired", []) if isinstance(r, dict) and r.get("ring_id")]
     last = max([int(lineage.get("last_ring_number") or 0), *(_number(r) for r in rings["ring_id"]),

@@ -17,6 +17,7 @@ import pytest
 from rxring.analysis import analyze
 from rxring.cases.identity import (LINEAGE_FILE, STATUS_FILE, findings_with_status, load_lineage, ring_fate,
                                    ring_members)
+from rxring.errors import RxringError
 from rxring.ingest import ingest
 from rxring.results import load_findings, load_rings
 from rxring.rings import build_rings
@@ -185,3 +186,9 @@ def test_a_first_analysis_gives_the_rings_build_rings_gives(two_rings):
     findings = load_findings(two_rings)
     expected = build_rings(findings)
     pd.testing.assert_frame_equal(load_rings(two_rings), expected, check_dtype=False)
+
+
+def test_damaged_previous_results_are_one_clear_error(two_rings):
+    (Workspace(two_rings.root).current_generation() / "rings.parquet").write_bytes(b"PAR1 damaged")
+    with pytest.raises(RxringError, match="cannot read the previous results to carry ring ids over"):
+        analyze(two_rings.root, "embedded")
