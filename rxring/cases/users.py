@@ -29,7 +29,7 @@ from ..errors import RxringError
 from .db import connect, transaction
 
 __all__ = ["ROLES", "Actor", "role_allows", "add_user", "set_password", "set_role", "disable_user",
-           "list_users", "authenticate", "has_accounts", "MIN_PASSWORD", "NAME_PATTERN"]
+           "list_users", "authenticate", "has_accounts", "account_role", "MIN_PASSWORD", "NAME_PATTERN"]
 
 ROLES = ("viewer", "investigator", "supervisor", "admin")
 ROLE_LABELS = {"viewer": "查看 viewer", "investigator": "调查员 investigator",
@@ -125,6 +125,16 @@ def has_accounts(workspace) -> bool:
     con = connect(workspace)
     try:
         return con.execute("SELECT 1 FROM users WHERE disabled = 0 LIMIT 1").fetchone() is not None
+    finally:
+        con.close()
+
+
+def account_role(workspace, name: str) -> str | None:
+    """The role of enabled account *name* now, or None (no such account, or disabled)."""
+    con = connect(workspace)
+    try:
+        row = con.execute("SELECT role FROM users WHERE name = ? AND disabled = 0", (name,)).fetchone()
+        return None if row is None else row["role"]
     finally:
         con.close()
 

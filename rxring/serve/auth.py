@@ -30,7 +30,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..cases.users import ROLES, Actor, authenticate, has_accounts, role_allows
+from ..cases.users import ROLES, Actor, account_role, authenticate, has_accounts, role_allows
 
 __all__ = ["Session", "SessionStore", "COOKIE", "LOGIN_COOKIE", "REVEAL_TTL_SECONDS", "SESSION_IDLE_SECONDS",
            "SESSION_MAX_SECONDS", "ROLES"]
@@ -56,6 +56,7 @@ class Session:
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     lang: str = "zh"
     reveals: dict = field(default_factory=dict)
+    account: bool = False     # signed in with an account (its role is re-read on every request)
     started: float = field(default_factory=time.monotonic)
     seen: float = field(default_factory=time.monotonic)
 
@@ -128,10 +129,12 @@ class SessionStore:
         if self.workspace is None:
             return None
         actor = authenticate(self.workspace, name, password)
-        return None if actor is None else self._open(Session(user=actor.name, role=actor.role))
+        return None if actor is None else self._open(Session(user=actor.name, role=actor.role, account=True))
 
     def get(self, sid: str | None) -> Session | None:
-        """The live session of *sid* (its idle clock restarted), or None (unknown or expired: then forgotten)."""
+        """The live session of *sid* (its idle clock restarted), or None (unknown, expired, or its account
+        disabled or removed since: then forgotten).  An account's role is read anew, so a change takes
+        effect on the next request."""
         if not sid:
             return None
         with self._lock:
@@ -142,7 +145,12 @@ class SessionStore:
             if session.expired(now, self.idle, self.longest):
                 del self.sessions[sid]
                 return None
-            session.seen = now
+        role = account_role(self.workspace, session.user) if session.account else session.role
+        with self._lock:
+            if role is None:
+                self.sessions.pop(sid, None)
+                return None
+            session.role, session.seen = role, now
             return session
 
     def logout(self, sid: str | None) -> None:

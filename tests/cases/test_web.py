@@ -218,3 +218,18 @@ def test_a_revealed_page_is_in_the_audit_log_and_the_case_package_downloads(app,
     package = client.get("/case/1/evidence")
     assert package.status_code == 200 and package.content[:2] == b"PK", package.text[-600:]
     assert sign_in(app, "viewer").get("/case/1/evidence").status_code == 403
+
+
+def test_a_role_change_or_a_disabled_account_applies_to_open_sessions(ws):
+    from rxring.cases.users import disable_user, set_role
+    from rxring.serve import create_app
+
+    app = create_app(ws)
+    add_user(ws, "temp", "investigator", PASSWORD + "temp")
+    client = sign_in(app, "temp")
+    assert "(investigator)" in client.get("/cases").text
+    set_role(ws, "temp", "viewer")
+    assert "(viewer)" in client.get("/cases").text
+    assert client.post("/reveal", data={"csrf": csrf(client), "next": "/", "reason": "xx"}).status_code == 403
+    disable_user(ws, "temp")
+    assert client.get("/cases", follow_redirects=False).status_code == 303
