@@ -179,40 +179,46 @@ def record_exception(workspace, finding_id: str, reason_kind: str, reason: str, 
         con.close()
 
 
-def approve_exception(workspace, exception_id: int, approved_by: str) -> FindingException:
-    """Approve a recorded exception (by someone other than who recorded it); the next analysis honours it."""
-    approved_by = _name(approved_by, "who approves it")
+def _change(workspace, exception_id: int, check, values: dict) -> FindingException:
+    """Set *values* (column -> value) on one exception in one transaction, after ``check(exception)``
+    (which raises :class:`RxringError` when the change is not allowed); return it as changed."""
     con = connect(workspace)
     try:
         with transaction(con):
-            exception = _get(con, exception_id)
-            if exception.revoked_by is not None:
-                raise RxringError(f"exception {exception_id} was revoked by {exception.revoked_by}")
-            if exception.approved_by is not None:
-                raise RxringError(f"exception {exception_id} was already approved by {exception.approved_by}")
-            if approved_by == exception.recorded_by:
-                raise RxringError("an exception is approved by someone other than who recorded it")
-            con.execute("UPDATE finding_exceptions SET approved_by = ?, approved_at = ? WHERE id = ?",
-                        (approved_by, _now(), int(exception_id)))
+            check(_get(con, exception_id))
+            assignments = ", ".join(f"{column} = ?" for column in values)   # column names are ours
+            con.execute(f"UPDATE finding_exceptions SET {assignments} WHERE id = ?",
+                        (*values.values(), int(exception_id)))
             return _get(con, exception_id)
     finally:
         con.close()
+
+
+def approve_exception(workspace, exception_id: int, approved_by: str) -> FindingException:
+    """Approve a recorded exception (by someone other than who recorded it); the next analysis honours it."""
+    approved_by = _name(approved_by, "who approves it")
+
+    def check(exception: FindingException) -> None:
+        if exception.revoked_by is not None:
+            raise RxringError(f"exception {exception_id} was revoked by {exception.revoked_by}")
+        if exception.approved_by is not None:
+            raise RxringError(f"exception {exception_id} was already approved by {exception.approved_by}")
+        if approved_by == exception.recorded_by:
+            raise RxringError("an exception is approved by someone other than who recorded it")
+
+    return _change(workspace, exception_id, check, {"approved_by": approved_by, "approved_at": _now()})
 
 
 def revoke_exception(workspace, exception_id: int, revoked_by: str, reason: str) -> FindingException:
     """Revoke an exception (the row stays); the next analysis counts the finding again."""
     revoked_by, reason = _name(revoked_by, "who revokes it"), _name(reason, "a reason for revoking it", limit=4000)
-    con = connect(workspace)
-    try:
-        with transaction(con):
-            exception = _get(con, exception_id)
-            if exception.revoked_by is not None:
-                raise RxringError(f"exception {exception_id} was already revoked by {exception.revoked_by}")
-            con.execute("UPDATE finding_exceptions SET revoked_by = ?, revoked_at = ?, revoke_reason = ? WHERE id = ?",
-                        (revoked_by, _now(), reason, int(exception_id)))
-            return _get(con, exception_id)
-    finally:
-        con.close()
+
+    def check(exception: FindingException) -> None:
+        if exception.revoked_by is not None:
+            raise RxringError(f"exception {exception_id} was already revoked by {exception.revoked_by}")
+
+    return _change(workspace, exception_id, check,
+                   {"revoked_by": revoked_by, "revoked_at": _now(), "revoke_reason": reason})
 
 
 def _all(workspace) -> list[FindingException]:
