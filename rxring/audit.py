@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import RxringError
-from .jsonout import dumps
+from .jsonout import dumps, read_json_lines
 from .pii import Masker
 
 try:  # POSIX; elsewhere appends are not locked
@@ -145,18 +145,8 @@ def append(workspace, event: str, user: str, details: dict | None = None) -> dic
 
 def read(workspace, event: str | None = None) -> list[dict]:
     """The audit records of a workspace, oldest first (only *event*'s when given); unreadable lines skipped."""
-    path = audit_path(workspace)
-    if not path.exists():
-        return []
-    out = []
-    for text in path.read_text(encoding="utf-8").splitlines():
-        try:
-            item = json.loads(text)
-        except ValueError:
-            continue
-        if isinstance(item, dict) and (event is None or item.get("event") == event):
-            out.append(item)
-    return out
+    return [item for _, item in read_json_lines(audit_path(workspace))
+            if event is None or item.get("event") == event]
 
 
 def _prev_of(line: bytes) -> str | None:

@@ -21,7 +21,7 @@ import json
 import math
 from pathlib import Path
 
-__all__ = ["jsonable", "records", "dumps", "write_json"]
+__all__ = ["jsonable", "records", "dumps", "write_json", "read_json_lines"]
 
 
 def jsonable(value):
@@ -84,3 +84,20 @@ def write_json(path, payload, indent: int | None = 2, **options) -> Path:
     path = Path(path)
     path.write_text(dumps(payload, indent=indent, **options) + "\n", encoding="utf-8")
     return path
+
+
+def read_json_lines(path) -> list[tuple[str, dict]]:
+    """The objects of a JSON Lines file with their line's text, in order; lines that are not a JSON
+    object are skipped; a missing file has none."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    for text in path.read_text(encoding="utf-8").splitlines():
+        try:
+            item = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(item, dict):
+            out.append((text, item))
+    return out

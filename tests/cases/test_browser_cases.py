@@ -2,8 +2,8 @@
 
 Sign in, import a lead list, open its case, assign, verify, attach a scan, confirm, refer, export
 the 台账 — each step as the role that may do it — and a viewer who cannot reveal or change a
-state even by posting the form itself (the server refuses).  Uses the ``browser`` fixture of
-tests/serve (the CI rule: fails under CI=true when Chromium cannot start, never skips there).
+state even by posting the form itself (the server refuses).  Uses the shared ``browser`` fixture
+(tests/conftest.py: the CI rule, fails under CI=true when Chromium cannot start, never skips there).
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import importlib.util
 import io
 import shutil
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -41,36 +39,22 @@ def _serve_fixtures():
 
 
 _SERVE = _serve_fixtures()
-browser, artifacts = _SERVE.browser, _SERVE.artifacts   # the workbench tests' Chromium and screenshot folders
+artifacts = _SERVE.artifacts   # the workbench tests' screenshot folders (``browser`` is tests/conftest.py's)
 
 
 @pytest.fixture(scope="module")
 def server(city, tmp_path_factory):
     """The workbench with one account per role over a copy of the city, on a free loopback port."""
-    import uvicorn
-
     from rxring.results import build_lookup
     from rxring.serve import create_app
-    from rxring.serve.server import free_port
 
     ws = tmp_path_factory.mktemp("cases-browser") / "ws"
     shutil.copytree(city.workspace, ws)
     build_lookup(ws)
     for role in ROLES:
         add_user(ws, role, role, PASSWORD)
-    app = create_app(ws)
-    port = free_port()
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=uv.run, name="rxring-cases-browser", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the workbench server did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", ws
-    uv.should_exit = True
-    thread.join(timeout=10)
+    with _SERVE.serving(create_app(ws)) as base:
+        yield base, ws
 
 
 class Signed:

@@ -13,7 +13,7 @@ from rxring import audit
 from rxring.cases import leads as lead_lists
 from rxring.cases import store
 from rxring.cli import cli
-from rxring.results import actor_events, load_findings, load_rings
+from rxring.results import load_findings, load_rings
 
 
 def run(*args, ok=True, **kwargs):
