@@ -26,10 +26,11 @@ starts from, :func:`previous_run`):
   used before).
 - **Lineage.**  Every previous ring gets one record: ``kept`` (one link each
   way), ``split`` (linked to two or more new rings), ``merged`` (its one new
-  ring is linked to two or more previous rings) or ``vanished`` (no link); every
-  new ring without a previous link is ``new`` or, when it took back a vanished
-  ring's id, ``returned``.  Cases on a ring that split, merged or vanished are
-  flagged from these records (:func:`load_lineage`), never silently detached.
+  ring is linked to two or more previous rings) or ``vanished`` (no link); a new
+  ring that took back a retired id gets a ``returned`` record, and every other new
+  ring without a previous link a ``new`` one.  Cases on a ring that split, merged
+  or vanished are flagged from these records (:func:`load_lineage`,
+  :func:`ring_fate`), never silently detached.
 
 On a first analysis (no previous run) nothing is renamed: the rings are exactly
 those :func:`~rxring.rings.build_rings` gives.
