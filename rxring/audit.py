@@ -64,6 +64,7 @@ EVENTS = {
     "export": "导出 · export",
     "evidence": "证据包 · evidence package",
     "leads_import": "导入线索 · lead list imported",
+    "exception": "疑点排除 · finding explained (exception recorded or approved)",
     "user_change": "账户变更 · account changed",
 }
 

@@ -47,7 +47,8 @@ __all__ = [
     "STATES", "STATE_LABELS", "TRANSITIONS", "KINDS", "CaseConflict", "CaseNotFound", "Forbidden",
     "MAX_ATTACHMENT_BYTES", "open_case", "open_ring_case", "get_case", "list_cases", "history", "comments",
     "attachments", "attachment_path", "allowed_moves", "transition", "assign", "comment", "attach",
-    "ledger_rows", "LEDGER_COLUMNS", "write_ledger",
+    "ledger_rows", "LEDGER_COLUMNS", "write_ledger", "ring_fate_of", "case_findings", "explain_finding",
+    "approve_explanation",
 ]
 
 STATES = ("new", "assigned", "verifying", "confirmed", "explained", "appealed", "referred", "closed")
@@ -497,3 +498,99 @@ def write_ledger(rows: list[dict], fmt: str) -> bytes:
         writer.writerows(["" if v is None else v for v in row] for row in cells)
         return ("\ufeff" + text.getvalue()).encode("utf-8")
     raise RxringError(f"unknown ledger format {fmt!r}: csv or xlsx")
+
+
+# ---------------------------------------------------------------- the case's ring and findings in the current results
+
+
+def ring_fate_of(workspace, case: dict) -> dict | None:
+    """What became of the case's ring in the current results (:func:`rxring.cases.identity.ring_fate`):
+    None when the case has no ring or the ring is there under its id; else ``{"kind", "ring_ids"}``
+    (split, merged, vanished, gone, unknown) — the case must be looked at, never silently detached."""
+    if not case.get("ring_id"):
+        return None
+    from ..results import load_rings
+    from .identity import load_lineage, ring_fate
+
+    try:
+        current = list(load_rings(workspace)["ring_id"])
+    except RxringError:
+        current = []
+    fate = ring_fate(load_lineage(workspace), case["ring_id"], current)
+    return None if fate["kind"] in ("kept", "returned") else fate
+
+
+def case_findings(workspace, case: dict) -> list[dict]:
+    """The case's findings in the current results: finding_id, rule, fund_amount, status (open / explained
+    / gone: not in the current results), new, and the exceptions recorded on each (newest first)."""
+    from ..results import load_findings
+    from .exceptions import list_exceptions
+    from .identity import load_finding_status
+
+    wanted = list(case.get("finding_ids") or [])
+    try:
+        findings = load_findings(workspace)
+        status = load_finding_status(workspace).set_index("finding_id")
+    except RxringError:
+        return [{"finding_id": f, "rule": f.split(":", 1)[0], "fund_amount": None, "status": "gone", "new": None,
+                 "exceptions": []} for f in wanted]
+    found = findings[findings["finding_id"].isin(wanted)].set_index("finding_id")
+    exceptions = list_exceptions(workspace)
+    exceptions = exceptions[exceptions["finding_id"].isin(wanted)].iloc[::-1]
+    out = []
+    for finding_id in wanted:
+        present = finding_id in found.index
+        row = status.loc[finding_id] if finding_id in status.index else None
+        out.append({
+            "finding_id": finding_id,
+            "rule": found.at[finding_id, "rule"] if present else finding_id.split(":", 1)[0],
+            "fund_amount": float(found.at[finding_id, "fund_amount"]) if present else None,
+            "status": (str(row["status"]) if row is not None else "open") if present else "gone",
+            "new": None if row is None or row.get("new") is None else bool(row["new"]),
+            "exceptions": [r for r in exceptions.to_dict("records") if r["finding_id"] == finding_id],
+        })
+    return out
+
+
+def _note(workspace, actor: Actor, case_id: int, field: str, value: str, reason: str | None) -> None:
+    """A history row for a change that lives outside the case's own row (an exception on one of its findings)."""
+    con = connect(workspace)
+    try:
+        with transaction(con):
+            _row(con, case_id)
+            _history(con, case_id, actor, field, None, value, reason, _now())
+    finally:
+        con.close()
+
+
+def explain_finding(workspace, actor: Actor, case_id: int, finding_id: str, reason_kind: str, reason: str,
+                    until=None):
+    """Record that a finding of the case is explained (an exception, :func:`rxring.cases.exceptions.record_exception`);
+    an investigator or above may; it takes effect once a supervisor approves it."""
+    from .exceptions import record_exception
+
+    _require(actor, "investigator", "explain findings")
+    case = get_case(workspace, case_id)
+    if finding_id not in case["finding_ids"]:
+        raise RxringError(f"finding {finding_id} is not in case {case_id}")
+    exception = record_exception(workspace, finding_id, reason_kind, reason, actor.name, until=until)
+    _note(workspace, actor, case_id, "exception", f"#{exception.id} {finding_id} {reason_kind}", reason)
+    audit.append(workspace, "exception", actor.name, {"case": case_id, "exception": exception.id,
+                                                      "finding": finding_id, "kind": reason_kind, "change": "recorded"})
+    return exception
+
+
+def approve_explanation(workspace, actor: Actor, case_id: int, exception_id: int):
+    """Approve an exception recorded on a finding of the case (a supervisor, not who recorded it)."""
+    from .exceptions import approve_exception
+
+    _require(actor, "supervisor", "approve exceptions")
+    case = get_case(workspace, case_id)
+    known = {e["id"]: e for f in case_findings(workspace, case) for e in f["exceptions"]}
+    if int(exception_id) not in known:
+        raise RxringError(f"exception {exception_id} is not on a finding of case {case_id}")
+    exception = approve_exception(workspace, int(exception_id), actor.name)
+    _note(workspace, actor, case_id, "exception", f"#{exception.id} approved", None)
+    audit.append(workspace, "exception", actor.name, {"case": case_id, "exception": exception.id,
+                                                      "finding": exception.finding_id, "change": "approved"})
+    return exception

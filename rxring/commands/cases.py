@@ -90,11 +90,15 @@ def cases_show(case_id, workspace, as_json):
 
     ws = _workspace(workspace)
     case = store.get_case(ws, case_id)
-    parts = {"case": case, "leads": leads.list_leads(ws, case_id=case_id), "comments": store.comments(ws, case_id),
+    parts = {"case": case, "ring_fate": store.ring_fate_of(ws, case), "leads": leads.list_leads(ws, case_id=case_id), "comments": store.comments(ws, case_id),
              "attachments": store.attachments(ws, case_id), "history": store.history(ws, case_id)}
     if as_json:
         return echo_json(parts)
     click.echo(_show(case))
+    fate = parts["ring_fate"]
+    if fate:
+        click.echo(f"  ! 团伙 ring {case['ring_id']} in the latest analysis: {fate['kind']}"
+                   + (f" → {', '.join(fate['ring_ids'])}" if fate["ring_ids"] else ""))
     if parts["leads"]:
         click.echo("\n线索 leads:")
         click.echo(table(parts["leads"], [("source_line", "行 line"), ("key_value", "追溯码/结算ID key"),

@@ -59,8 +59,17 @@ LABELS = {
     "disabled": ("已停用", "Disabled"), "save": ("保存", "Save"), "enable": ("启用", "Enable"),
     "disable": ("停用", "Disable"), "conflict": ("冲突", "Conflict"), "all": ("全部", "All"),
     "filter": ("筛选", "Filter"), "size": ("大小", "Size"), "opened_by": ("立案人", "Opened by"),
-    "updated": ("最后更新", "Last change"), "evidence": ("下载证据包", "Evidence package"), "chain": ("流向", "Chain of custody"),
+    "updated": ("最后更新", "Last change"), "evidence": ("下载证据包", "Evidence package"),
+    "ring_changed": ("本案团伙在最新分析中", "This case's ring in the latest analysis:"), "now_in": ("现为", "now"),
+    "explain": ("说明为合理（排除）", "Mark explained"), "until": ("有效期至", "Until"),
+    "approve": ("批准", "Approve"), "status": ("状态", "Status"), "exceptions": ("排除记录", "Exceptions"),
+    "pending": ("待批准", "awaiting approval"), "fund": ("医保基金", "Fund"), "chain": ("流向", "Chain of custody"),
 }
+
+
+def _pair(pair: tuple[str, str], lang: str) -> str:
+    """``(zh, en)`` as shown: Chinese first with English beside, or English alone."""
+    return f"{pair[0]} {pair[1]}" if lang == "zh" else pair[1]
 
 
 def _label(key: str, lang: str) -> str:
@@ -191,7 +200,15 @@ def case_routes(bench, store, render, render_bare, not_found, safe_next) -> list
         except cases.CaseNotFound:
             return not_found(request, f"case {case_id}")
         session: Session = request.state.session
+        from ..cases.exceptions import REASONS
+        from ..cases.identity import LINEAGE_KINDS
+
+        lang = session.lang
         return page(request, "case.html", status=status, case=case, error=error,
+                    fate=cases.ring_fate_of(ws, case), fate_label=lambda k: _pair(LINEAGE_KINDS.get(k, (k, k)), lang),
+                    findings=cases.case_findings(ws, case), reasons=REASONS,
+                    reason_label=lambda k: _pair(REASONS.get(k, (k, k)), lang),
+                    may_approve=session.may("supervisor"),
                     moves=cases.allowed_moves(case, session.actor), may_assign=session.may("supervisor"),
                     may_work=session.may("investigator"), history=cases.history(ws, case_id),
                     comments=cases.comments(ws, case_id), attachments=cases.attachments(ws, case_id),
@@ -246,6 +263,23 @@ def case_routes(bench, store, render, render_bare, not_found, safe_next) -> list
         actor = request.state.session.actor
         return await _case_write(request, lambda: cases.comment(ws, actor, case_id_of(request),
                                                                 str(form.get("body") or "")))
+
+    @form_post("investigator")
+    async def case_explain(request: Request, form):
+        actor = request.state.session.actor
+        return await _case_write(request, lambda: cases.explain_finding(
+            ws, actor, case_id_of(request), str(form.get("finding_id") or ""), str(form.get("reason_kind") or ""),
+            str(form.get("reason") or ""), until=form.get("until") or None))
+
+    @form_post("supervisor")
+    async def case_approve(request: Request, form):
+        actor = request.state.session.actor
+        try:
+            exception_id = int(form.get("exception_id"))
+        except (TypeError, ValueError):
+            return case_page(request, status=400, error="no exception chosen")
+        return await _case_write(request, lambda: cases.approve_explanation(ws, actor, case_id_of(request),
+                                                                            exception_id))
 
     @form_post("investigator", max_bytes=MAX_UPLOAD_BYTES)
     async def case_attach(request: Request, form):
@@ -370,6 +404,8 @@ def case_routes(bench, store, render, render_bare, not_found, safe_next) -> list
         Route("/case/{case_id}/assign", case_assign, methods=["POST"]),
         Route("/case/{case_id}/comment", case_comment, methods=["POST"]),
         Route("/case/{case_id}/attach", case_attach, methods=["POST"]),
+        Route("/case/{case_id}/explain", case_explain, methods=["POST"]),
+        Route("/case/{case_id}/approve", case_approve, methods=["POST"]),
         Route("/case/{case_id}/file/{file_id}", case_file, methods=["GET"]),
         Route("/case/{case_id}/evidence", case_package, methods=["GET"]),
         Route("/leads", leads_page, methods=["GET"]),

@@ -233,3 +233,50 @@ def test_a_role_change_or_a_disabled_account_applies_to_open_sessions(ws):
     assert client.post("/reveal", data={"csrf": csrf(client), "next": "/", "reason": "xx"}).status_code == 403
     disable_user(ws, "temp")
     assert client.get("/cases", follow_redirects=False).status_code == 303
+
+
+def test_a_finding_explained_on_the_case_page_and_approved_by_a_supervisor(app, ws):
+    worker, boss = sign_in(app, "investigator"), sign_in(app, "supervisor")
+    case = store.get_case(ws, 1)
+    finding_id = case["finding_ids"][0]
+    sent = worker.post("/case/1/explain", data={"csrf": csrf(worker, "/case/1"), "finding_id": finding_id,
+                                                "reason_kind": "transfer", "reason": "调拨单已核对"},
+                       follow_redirects=False)
+    assert sent.status_code == 303
+    [row] = [f for f in store.case_findings(ws, store.get_case(ws, 1)) if f["finding_id"] == finding_id]
+    [exception] = row["exceptions"]
+    assert exception["recorded_by"] == "investigator" and exception["approved_by"] is None
+    page = boss.get("/case/1").text
+    assert f'id="approve-{exception["id"]}"' in page and "合规调拨" in page
+    assert f'id="approve-{exception["id"]}"' not in worker.get("/case/1").text   # not the recorder's to approve
+    approved = boss.post("/case/1/approve", data={"csrf": csrf(boss, "/case/1"), "exception_id": exception["id"]},
+                         follow_redirects=False)
+    assert approved.status_code == 303
+    [row] = [f for f in store.case_findings(ws, store.get_case(ws, 1)) if f["finding_id"] == finding_id]
+    assert row["exceptions"][0]["approved_by"] == "supervisor"
+    notes = [h["new_value"] for h in store.history(ws, 1) if h["field"] == "exception"]
+    assert notes == [f"#{exception['id']} {finding_id} transfer", f"#{exception['id']} approved"]
+    assert [r["details"]["change"] for r in audit.read(ws, "exception")] == ["recorded", "approved"]
+    wrong = boss.post("/case/1/explain", data={"csrf": csrf(boss, "/case/1"), "finding_id": "NOT:1",
+                                               "reason_kind": "other", "reason": "xx"})
+    assert wrong.status_code == 400 and "is not in case 1" in wrong.text
+
+
+def test_a_case_whose_ring_split_is_flagged(city_copy):
+    import json
+
+    from rxring.serve import create_app
+    from rxring.workspace import Workspace
+
+    ring_id = store.open_ring_case(city_copy, Actor("li", "supervisor"), "R001")["ring_id"]
+    assert store.ring_fate_of(city_copy, store.get_case(city_copy, 1)) is None
+    lineage = Workspace(city_copy).results_dir / "ring_lineage.json"
+    lineage.write_text(json.dumps({"rings": [{"previous_id": ring_id, "kind": "split", "ring_ids": [ring_id, "R042"]}]}),
+                       encoding="utf-8")
+    assert store.ring_fate_of(city_copy, store.get_case(city_copy, 1)) == {"kind": "split",
+                                                                           "ring_ids": [ring_id, "R042"]}
+    app = create_app(city_copy)
+    client = TestClient(app, base_url="http://127.0.0.1")
+    client.get(f"/login?token={app.state.store.token}")
+    page = client.get("/case/1").text
+    assert 'id="ring-fate"' in page and "已拆分" in page and "/ring/R042" in page
