@@ -4,8 +4,7 @@ A bureau's lead list names codes "settled more than once".  Most repeats have an
 innocent cause that the rules already set aside (DESIGN §3, "Not findings"); an
 investigator deciding which leads are worth a visit needs that cause in words.
 :func:`explain` reads one code's chain of custody (the box timeline with its notes,
-:func:`rxring.backends.duckdb.code_timeline`, under the options of the last
-analysis) and names each cause it finds, from :data:`KINDS` — the one place these
+:func:`rxring.results.box_timeline`, under the options of the last analysis) and names each cause it finds, from :data:`KINDS` — the one place these
 causes are written, Chinese first with English beside, in the style of the rule
 registry (:mod:`rxring.rules.registry`, whose :data:`~rxring.rules.registry.SAME_SALE`
 and :data:`~rxring.rules.registry.UNDONE` define the retransmission and undoing
@@ -27,7 +26,6 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..errors import RxringError
 from ..options import AnalysisOptions
 from ..rules.registry import SAME_SALE, UNDONE
 from ..workspace import as_workspace
@@ -253,22 +251,17 @@ def explain(workspace, code: str, options: AnalysisOptions | None = None) -> Tri
     RxringError
         When the code does not occur in the workspace.
     """
-    from ..backends.duckdb import code_timeline
-    from ..results import canonical_code, load_analysis
+    from ..results import box_timeline, canonical_code
 
     ws = as_workspace(workspace)
     canonical = canonical_code(code)
-    options = options or AnalysisOptions.from_dict(load_analysis(ws).get("options", {}))
-    timeline = code_timeline(ws, canonical, options)
-    if timeline.empty:
-        raise RxringError(f"trace code {canonical} does not occur in workspace {ws.root}")
+    timeline = box_timeline(ws, canonical, options)   # masked: the sentences name no person anyway
     products = ws.master("products")
     units = {}
     if products is not None and {"product_code", "pack_units"} <= set(products.columns):
         units = {str(p): float(u) for p, u in zip(products["product_code"], products["pack_units"]) if pd.notna(u)}
     finding_ids = []
-    if ws.findings_path.is_file():
-        findings = pd.read_parquet(ws.findings_path, columns=["finding_id", "trace_codes"])
-        finding_ids = sorted(str(f) for f, codes in zip(findings["finding_id"], findings["trace_codes"])
-                             if canonical in list(codes))
+    if ws.findings_path.is_file():   # a finding id is RULE:CODE[:discriminator]
+        ids = pd.read_parquet(ws.findings_path, columns=["finding_id"])["finding_id"].astype(str)
+        finding_ids = sorted(ids[ids.str.split(":").str[1] == canonical])
     return Triage(canonical, finding_ids, explain_timeline(timeline, units))
