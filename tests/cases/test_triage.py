@@ -94,3 +94,26 @@ def test_the_kinds_are_written_once_with_the_registry_sentences():
     assert (kind("undone").sentence_en, kind("undone").sentence_zh) == UNDONE
     for entry in KINDS:
         assert entry.name_zh and entry.name_en and entry.sentence_zh and entry.template_zh and entry.template_en
+
+
+def test_nhsa_messages_one_sale_reported_twice_or_undone(tmp_path):
+    """tests/fixtures/ingest/one_sale.jsonl as institutions send it (see tests/analyze/test_one_sale.py):
+    both channels and a retransmission are the same sale, a cancelled settlement and a reversed message are
+    undone, and the real resale beside them keeps its findings and no innocent cause."""
+    import shutil
+    from pathlib import Path
+
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    shutil.copy(Path(__file__).parents[1] / "fixtures" / "ingest" / "one_sale.jsonl", inputs / "his-2026-05.jsonl")
+    ws = tmp_path / "ws"
+    analyze(ws, "embedded", inputs=[inputs])
+    both, resent, cancelled, reversed_, resold = (f"8123456000000010000{i}" for i in range(1, 6))
+    kinds = {code: [e.kind for e in explain(ws, code).explanations] for code in (both, resent, cancelled, reversed_)}
+    assert kinds[both][0] == "same_sale" and kinds[resent][0] == "same_sale"
+    assert kinds[cancelled][0] == "undone" and kinds[reversed_][0] == "undone"
+    assert all("unexplained" not in k for k in kinds.values()), kinds
+    assert "NHSA" not in explain(ws, both).text("zh")   # the sentence, not the raw note
+    resale = explain(ws, resold)
+    assert resale.finding_ids == [f"DUP_DISPENSE:{resold}", f"RESURFACE:{resold}"]
+    assert [e.kind for e in resale.explanations] == ["unexplained"]
