@@ -56,7 +56,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +65,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import RxringError
+from ..jsonout import read_json_object, write_json
 from ..workspace import as_workspace
 
 __all__ = ["LINEAGE_FILE", "STATUS_FILE", "LINK_SHARE", "MEMBER_ROLES", "HUB_ROLES", "LINEAGE_KINDS", "PreviousRun",
@@ -158,22 +158,12 @@ def previous_run(workspace) -> PreviousRun | None:
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise RxringError(f"{folder}: cannot read the previous results to carry ring ids over ({exc}); move "
                           f"{ws.generations_dir} aside to number the rings afresh") from None
-    lineage = _read_lineage(folder / LINEAGE_FILE)
+    lineage = read_json_object(folder / LINEAGE_FILE)
     retired = [r for r in lineage.get("retired", []) if isinstance(r, dict) and r.get("ring_id")]
     last = max([int(lineage.get("last_ring_number") or 0), *(_number(r) for r in rings["ring_id"]),
                 *(_number(r["ring_id"]) for r in retired)], default=0)
     return PreviousRun(rings=rings, finding_ids=finding_ids, retired=retired, last_number=last,
                        generation=folder.name if folder != ws.root else "")
-
-
-def _read_lineage(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RxringError(f"{path}: not readable JSON ({exc}); the ring lineage cannot be carried over") from None
-    return data if isinstance(data, dict) else {}
 
 
 def ring_members(ring) -> frozenset:
@@ -364,8 +354,7 @@ def carry_over(findings: pd.DataFrame, rings: pd.DataFrame, previous: PreviousRu
 
 def write_identity(folder: Path, lineage: dict, status: pd.DataFrame) -> None:
     """Write :data:`LINEAGE_FILE` and :data:`STATUS_FILE` into a generation *folder* (before it is published)."""
-    path = Path(folder) / LINEAGE_FILE
-    path.write_text(json.dumps(lineage, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    write_json(Path(folder) / LINEAGE_FILE, lineage, indent=1, sort_keys=True)
     table = pa.Table.from_pandas(status, schema=_STATUS_SCHEMA, preserve_index=False)
     pq.write_table(table, Path(folder) / STATUS_FILE, compression="zstd")
 
@@ -373,7 +362,7 @@ def write_identity(folder: Path, lineage: dict, status: pd.DataFrame) -> None:
 def load_lineage(workspace) -> dict:
     """The ring lineage of the published results ({} for results analysed before lineage existed)."""
     ws = as_workspace(workspace)
-    return _read_lineage(ws.results_dir / LINEAGE_FILE)
+    return read_json_object(ws.results_dir / LINEAGE_FILE)
 
 
 def ring_fate(lineage: dict, ring_id: str, current_ids=()) -> dict:

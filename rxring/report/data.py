@@ -8,7 +8,6 @@ statistics, so the writers in this package never touch pandas quirks.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from ..errors import RxringError
+from ..jsonout import read_json_object
 from ..schema import FINDING_COLUMNS, RING_COLUMNS
 from ..workspace import Workspace, as_workspace
 from .i18n import ROLE_KEYS
@@ -215,16 +215,6 @@ def _names(frame: pd.DataFrame | None, id_column: str) -> dict[str, str]:
     return out
 
 
-def _read_json(path: Path) -> dict:
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RxringError(f"{path}: not readable JSON: {exc}") from exc
-    return data if isinstance(data, dict) else {}
-
-
 def load_case(workspace: str | Path | Workspace) -> CaseData:
     """Read rings, findings, master names, analysis options and the manifest of a workspace.
 
@@ -266,8 +256,8 @@ def load_case(workspace: str | Path | Workspace) -> CaseData:
         sites=sites,
         patient_names=_names(ws.master("patients"), "patient_id"),
         prescriber_names=_names(ws.master("prescribers"), "prescriber_id"),
-        analysis=_read_json(ws.analysis_path),
-        manifest=_read_json(ws.manifest_path),
+        analysis=read_json_object(ws.analysis_path),
+        manifest=read_json_object(ws.manifest_path),
     )
 
 
