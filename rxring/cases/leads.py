@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -198,12 +199,15 @@ def _findings_index(workspace):
     return by_code, ring_of
 
 
-def import_leads(workspace, path, actor: Actor) -> ImportResult:
+def import_leads(workspace, path, actor: Actor, progress: bool = False) -> ImportResult:
     """Import the lead list at *path*: match every row, open or join cases, record the batch.
 
     Returns the :class:`ImportResult` (row accounting and the problems by line).  An
-    investigator or above may import.
+    investigator or above may import.  *progress*: a progress bar on stderr (the triage of
+    codes no rule fired on reads each one's chain of custody).
     """
+    from tqdm import tqdm
+
     from ..results import canonical_code
 
     if not actor.may("investigator"):
@@ -235,7 +239,8 @@ def import_leads(workspace, path, actor: Actor) -> ImportResult:
                  "setl_id": dict(iter(lead_events.groupby("settlement_id", sort=False)))}
     empty = lead_events.iloc[0:0]
     leads = []
-    for row, kind, key, problem in prepared:
+    for row, kind, key, problem in tqdm(prepared, desc="leads 线索", unit="row", disable=not progress,
+                                        file=sys.stderr):
         if problem is not None:
             result.rejected += 1
             result.problems.append((row["line"], problem))

@@ -262,8 +262,9 @@ def leads_group():
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @opt.workspace
 @_operator
+@opt.progress_option(default=None, help="Progress bar on stderr.")
 @opt.as_json
-def leads_import(file, workspace, operator, as_json):
+def leads_import(file, workspace, operator, progress, as_json):
     """Import a CSV/XLSX lead list: one row per trace code (追溯码/trace_code) or settlement id
     (结算ID/setl_id), with the sender's reason (疑点原因/reason).
 
@@ -273,7 +274,10 @@ def leads_import(file, workspace, operator, as_json):
     """
     from ..cases.leads import import_leads
 
-    result = import_leads(_workspace(workspace), file, _actor(operator))
+    import sys
+
+    shown = sys.stderr.isatty() if progress is None else progress
+    result = import_leads(_workspace(workspace), file, _actor(operator), progress=shown)
     if as_json:
         return echo_json({"batch": result.batch_id, "read": result.read, "matched": result.matched,
                           "unmatched": result.unmatched, "rejected": result.rejected,

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -215,9 +216,10 @@ def case_routes(bench, store, render, render_bare, not_found, safe_next) -> list
                     leads=lead_lists.list_leads(ws, case_id=case_id), max_upload=cases.MAX_ATTACHMENT_BYTES)
 
     async def _case_write(request: Request, change):
-        """Run *change()*; on a user error show the case page with it (409 on a conflict)."""
+        """Run *change()* (in a worker thread: it reads files and waits for the database); on a user
+        error show the case page with it (409 on a conflict)."""
         try:
-            change()
+            await run_in_threadpool(change)
         except cases.Forbidden as exc:
             raise HTTPException(403, str(exc)) from exc
         except cases.CaseNotFound:
@@ -360,7 +362,7 @@ def case_routes(bench, store, render, render_bare, not_found, safe_next) -> list
             path = Path(folder) / name
             path.write_bytes(data)
             try:
-                result = lead_lists.import_leads(ws, path, request.state.session.actor)
+                result = await run_in_threadpool(lead_lists.import_leads, ws, path, request.state.session.actor)
             except RxringError as exc:
                 return leads_page(request, status=400, error=str(exc).replace(folder + "/", ""))
         return leads_page(request, result=result)
