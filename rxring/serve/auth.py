@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from ..cases.users import ROLES, Actor, account_role, authenticate, has_accounts, role_allows
 
 __all__ = ["Session", "SessionStore", "COOKIE", "LOGIN_COOKIE", "REVEAL_TTL_SECONDS", "SESSION_IDLE_SECONDS",
-           "SESSION_MAX_SECONDS", "ROLES"]
+           "SESSION_MAX_SECONDS", "MAX_FAILED_LOGINS", "LOCKOUT_SECONDS", "ROLES"]
 
 COOKIE = "rxring_session"
 #: The login form's double-submit CSRF cookie (there is no session yet to hold a token).
@@ -44,6 +44,10 @@ REVEAL_TTL_SECONDS = 15 * 60
 SESSION_IDLE_SECONDS = 2 * 3600
 #: ... and this long after sign-in at the latest.
 SESSION_MAX_SECONDS = 12 * 3600
+#: After this many failed sign-ins of one account name within :data:`LOCKOUT_SECONDS`, that name
+#: is refused (even with the right password) until the window has passed.
+MAX_FAILED_LOGINS = 5
+LOCKOUT_SECONDS = 15 * 60
 
 
 @dataclass
@@ -107,6 +111,7 @@ class SessionStore:
         self.workspace = workspace
         self.idle, self.longest = idle, longest
         self.sessions: dict[str, Session] = {}
+        self._failures: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
     def accounts(self) -> bool:
@@ -124,12 +129,27 @@ class SessionStore:
             return None
         return self._open(Session(user=self.user, role="admin"))
 
+    def locked(self, name: str) -> bool:
+        """True while *name* has :data:`MAX_FAILED_LOGINS` failed sign-ins within :data:`LOCKOUT_SECONDS`."""
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._failures.get(name, []) if now - t < LOCKOUT_SECONDS]
+            self._failures[name] = recent
+            return len(recent) >= MAX_FAILED_LOGINS
+
     def login_password(self, name: str, password: str) -> Session | None:
-        """A new session for account *name* when *password* is right, else None."""
-        if self.workspace is None:
+        """A new session for account *name* when *password* is right and the name is not locked
+        (:meth:`locked`), else None (a failure counts towards the lock)."""
+        if self.workspace is None or self.locked(name):
             return None
         actor = authenticate(self.workspace, name, password)
-        return None if actor is None else self._open(Session(user=actor.name, role=actor.role, account=True))
+        if actor is None:
+            with self._lock:
+                self._failures.setdefault(name, []).append(time.monotonic())
+            return None
+        with self._lock:
+            self._failures.pop(name, None)
+        return self._open(Session(user=actor.name, role=actor.role, account=True))
 
     def get(self, sid: str | None) -> Session | None:
         """The live session of *sid* (its idle clock restarted), or None (unknown, expired, or its account

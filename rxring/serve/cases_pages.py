@@ -143,10 +143,12 @@ def _login_routes(ws, store, render_bare, safe_next):
         if not cookie or not secrets.compare_digest(str(form.get("login_token") or ""), cookie):
             raise HTTPException(403, "bad form token: reload the sign-in page · 表单令牌无效，请刷新登录页")
         name = str(form.get("name") or "").strip()[:64]
-        session = store.login_password(name, str(form.get("password") or ""))
+        locked = store.locked(name)
+        session = None if locked else store.login_password(name, str(form.get("password") or ""))
         if session is None:
-            audit.append(ws, "login_failed", name, {"via": "password", "client": _client(request)})
-            return login_page(request, 401, error="login_failed")
+            audit.append(ws, "login_failed", name, {"via": "password", "client": _client(request),
+                                                    "locked": locked})
+            return login_page(request, 429 if locked else 401, error="locked" if locked else "login_failed")
         audit.append(ws, "login", session.user, {"via": "password", "role": session.role, "client": _client(request)})
         return open_session(session, safe_next(form.get("next")))
 

@@ -280,3 +280,20 @@ def test_a_case_whose_ring_split_is_flagged(city_copy):
     client.get(f"/login?token={app.state.store.token}")
     page = client.get("/case/1").text
     assert 'id="ring-fate"' in page and "已拆分" in page and "/ring/R042" in page
+
+
+def test_repeated_failed_sign_ins_lock_the_name(ws):
+    from rxring.serve import create_app
+    from rxring.serve.auth import MAX_FAILED_LOGINS
+
+    app = create_app(ws)
+    add_user(ws, "target", "viewer", PASSWORD + "target")
+    for _ in range(MAX_FAILED_LOGINS):
+        sign_in(app, "target", password="guess-guess-guess")
+    client = TestClient(app, base_url="http://127.0.0.1")
+    token = re.search(r'name="login_token" value="([^"]+)"', client.get("/login").text).group(1)
+    right = client.post("/login", data={"name": "target", "password": PASSWORD + "target", "login_token": token})
+    assert right.status_code == 429 and "稍后再试" in right.text
+    assert audit.read(ws, "login_failed")[-1]["details"]["locked"] is True
+    sign_in(app, "viewer")          # other names are not locked
+
