@@ -108,8 +108,29 @@ def _rows_xlsx(path: Path, data: bytes):
         raise RxringError(f"{path}: not a readable XLSX workbook ({exc.__class__.__name__})") from None
     sheet = book.worksheets[0]
     for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-        yield number, ["" if v is None else str(v) for v in row]
+        yield number, [_cell_text(v) for v in row]
     book.close()
+
+
+#: Integers above this lose digits when a spreadsheet stores them as numbers (doubles).
+_EXACT_DIGITS = 15
+
+
+def _cell_text(value) -> str:
+    """A spreadsheet cell as text; a number too long to be exact becomes ``#NUMBER`` (a 20-digit code
+    typed into a number cell has lost its last digits and must not be matched)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not value.is_integer():
+            return str(value)
+        return str(int(value)) if abs(value) < 10 ** _EXACT_DIGITS else _NUMBER
+    return str(value)
+
+
+_NUMBER = "#NUMBER"
 
 
 def read_leads(path) -> list[dict]:
@@ -219,6 +240,11 @@ def import_leads(workspace, path, actor: Actor, progress: bool = False) -> Impor
     seen: dict[tuple, int] = {}
     prepared = []
     for row in rows:
+        if _NUMBER in (row["trace_code"], row["setl_id"]):
+            prepared.append((row, None, None, "the code or settlement id is stored as a number in the spreadsheet "
+                                              "and has lost digits; format that column as text (文本) and "
+                                              "export the list again"))
+            continue
         if row["trace_code"]:
             kind, key = "trace_code", canonical_code(row["trace_code"])
         elif row["setl_id"]:

@@ -195,3 +195,20 @@ def test_cli_reveal_pii_and_ring_evidence_are_in_the_audit_log(ws, tmp_path):
     run("evidence", ring_id, "-w", ws, "-o", tmp_path / "r.zip")
     assert audit.read(ws, "evidence")[-1]["details"]["ring"] == ring_id
     assert audit.verify(ws).ok
+
+
+def test_codes_stored_as_spreadsheet_numbers_are_rejected_not_mismatched(ws, tmp_path):
+    from openpyxl import Workbook
+
+    _, ring_code, _, _ = _codes(ws)
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Trace_Code", "Reason"])
+    sheet.append([int(ring_code), "typed as a number"])   # Excel keeps 15 significant digits
+    sheet.cell(row=2, column=1).value = float(int(ring_code))
+    sheet.append([ring_code, "as text"])
+    book.save(tmp_path / "leads.xlsx")
+    out = json.loads(run("leads", "import", tmp_path / "leads.xlsx", "-w", ws, "--json").stdout)
+    assert (out["read"], out["matched"], out["rejected"]) == (2, 1, 1)
+    assert out["problems"][0]["line"] == 2 and "stored as a number" in out["problems"][0]["reason"]
+
