@@ -76,9 +76,10 @@ class ImportResult:
     cases_joined: list = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"{self.source_file}: {self.read} rows read · 读取 = {self.matched} matched 匹配 + "
-                f"{self.unmatched} not in the workspace 未匹配 + {self.rejected} rejected 拒绝; "
-                f"cases opened 新立案 {len(self.cases_opened)}, joined 并入 {len(self.cases_joined)}")
+        return (f"{self.source_file}：读取 {self.read} 行 = 匹配 {self.matched} + 未匹配 {self.unmatched} + "
+                f"拒绝 {self.rejected}；新立案 {len(self.cases_opened)}，并入已有案件 {len(self.cases_joined)} · "
+                f"{self.read} rows read = {self.matched} matched + {self.unmatched} not in the workspace + "
+                f"{self.rejected} rejected; {len(self.cases_opened)} cases opened, {len(self.cases_joined)} joined")
 
 
 def _rows_csv(path: Path, data: bytes):
