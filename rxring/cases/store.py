@@ -47,7 +47,7 @@ __all__ = [
     "STATES", "STATE_LABELS", "TRANSITIONS", "KINDS", "CaseConflict", "CaseNotFound", "Forbidden",
     "MAX_ATTACHMENT_BYTES", "open_case", "open_ring_case", "get_case", "list_cases", "history", "comments",
     "attachments", "attachment_path", "allowed_moves", "transition", "assign", "comment", "attach",
-    "ledger_rows", "LEDGER_COLUMNS", "write_ledger", "ring_fate_of", "case_findings", "explain_finding",
+    "ledger_rows", "LEDGER_COLUMNS", "write_ledger", "ring_fates", "ring_fate_of", "case_findings", "explain_finding",
     "approve_explanation",
 ]
 
@@ -503,12 +503,13 @@ def write_ledger(rows: list[dict], fmt: str) -> bytes:
 # ---------------------------------------------------------------- the case's ring and findings in the current results
 
 
-def ring_fate_of(workspace, case: dict) -> dict | None:
-    """What became of the case's ring in the current results (:func:`rxring.cases.identity.ring_fate`):
-    None when the case has no ring or the ring is there under its id; else ``{"kind", "ring_ids"}``
-    (split, merged, vanished, gone, unknown) — the case must be looked at, never silently detached."""
-    if not case.get("ring_id"):
-        return None
+def ring_fates(workspace, cases_: list[dict]) -> dict[int, dict]:
+    """Case id -> what became of its ring in the current results (:func:`rxring.cases.identity.ring_fate`),
+    for the cases whose ring is no longer there under its id: ``{"kind", "ring_ids"}`` (split, merged,
+    vanished, gone, unknown) — such a case must be looked at, never silently detached."""
+    with_ring = [c for c in cases_ if c.get("ring_id")]
+    if not with_ring:
+        return {}
     from ..results import load_rings
     from .identity import load_lineage, ring_fate
 
@@ -516,8 +517,14 @@ def ring_fate_of(workspace, case: dict) -> dict | None:
         current = list(load_rings(workspace)["ring_id"])
     except RxringError:
         current = []
-    fate = ring_fate(load_lineage(workspace), case["ring_id"], current)
-    return None if fate["kind"] in ("kept", "returned") else fate
+    lineage = load_lineage(workspace)
+    fates = {c["id"]: ring_fate(lineage, c["ring_id"], current) for c in with_ring}
+    return {case_id: fate for case_id, fate in fates.items() if fate["kind"] not in ("kept", "returned")}
+
+
+def ring_fate_of(workspace, case: dict) -> dict | None:
+    """What became of one case's ring (:func:`ring_fates`), or None when it is there under its id."""
+    return ring_fates(workspace, [case]).get(case["id"])
 
 
 def case_findings(workspace, case: dict) -> list[dict]:

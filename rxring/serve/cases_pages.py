@@ -194,7 +194,12 @@ def case_routes(bench, store, render, render_bare, not_found, safe_next) -> list
         state = request.query_params.get("state") or None
         state = state if state in cases.STATES else None
         rows = cases.list_cases(ws, state=state, assignee=request.query_params.get("assignee") or None)
-        return page(request, "cases.html", rows=rows, states=cases.STATES, state=state or "")
+        from ..cases.identity import LINEAGE_KINDS
+
+        lang = request.state.session.lang
+        return page(request, "cases.html", rows=rows, states=cases.STATES, state=state or "",
+                    fates=cases.ring_fates(ws, rows),
+                    fate_label=lambda k: _pair(LINEAGE_KINDS.get(k, (k, k)), lang))
 
     def case_page(request: Request, status: int = 200, error: str | None = None):
         case_id = case_id_of(request)

@@ -280,6 +280,7 @@ def test_a_case_whose_ring_split_is_flagged(city_copy):
     client.get(f"/login?token={app.state.store.token}")
     page = client.get("/case/1").text
     assert 'id="ring-fate"' in page and "已拆分" in page and "/ring/R042" in page
+    assert 'class="flag ring-fate"' in client.get("/cases").text
 
 
 def test_repeated_failed_sign_ins_lock_the_name(ws):
