@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -19,6 +20,16 @@ from . import options as opt
 
 _lang = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language of labels.")
 _reveal = opt.reveal_pii_option("Show patient/prescriber ids and names unmasked (recorded in the output).")
+
+
+def _audit(workspace, event: str, details: dict) -> None:
+    """One line in the workspace's audit log (rxring.audit) by --operator / RXRING_OPERATOR or the OS user."""
+    from .. import audit
+    from ..reveal import os_user
+
+    ctx = click.get_current_context()
+    user = ctx.meta.get(opt.OPERATOR_KEY) or os.environ.get("RXRING_OPERATOR") or os_user()
+    audit.append(workspace, event, user, details)
 
 
 @click.command("report")
@@ -37,6 +48,8 @@ def report_command(workspace, fmt, lang, output, ring_ids, reveal_pii):
     """
     results.stale_warning(workspace)
     paths = build_report(workspace, fmt=fmt, lang=lang, output=output, reveal_pii=reveal_pii, ring_ids=list(ring_ids))
+    _audit(workspace, "export", {"what": "report", "format": fmt, "files": [Path(p).name for p in paths][:20],
+                                 "rings": list(ring_ids) or "all", "reveal_pii": bool(reveal_pii)})
     for path in paths:
         click.echo(str(path))
 
@@ -89,12 +102,8 @@ def evidence_create(ring, workspace, output, reveal_pii):
     results.stale_warning(workspace)
     command_line = " ".join(["rxring", *sys.argv[1:]])
     package = build_evidence(workspace, ring, output, reveal_pii=reveal_pii, command_line=command_line)
-    from .. import audit
-    from ..reveal import os_user
-
-    audit.append(workspace, "evidence", os.environ.get("RXRING_OPERATOR") or os_user(),
-                 {"ring": ring, "file": package.path.name, "manifest_sha256": package.digest,
-                  "reveal_pii": package.reveal_pii})
+    _audit(workspace, "evidence", {"ring": ring, "file": package.path.name, "manifest_sha256": package.digest,
+                                   "reveal_pii": package.reveal_pii})
     click.echo(f"{package.path}")
     click.echo(f"package digest (SHA-256 of MANIFEST.sha256): {package.digest}")
     if package.reveal_pii:

@@ -212,3 +212,10 @@ def test_codes_stored_as_spreadsheet_numbers_are_rejected_not_mismatched(ws, tmp
     assert (out["read"], out["matched"], out["rejected"]) == (2, 1, 1)
     assert out["problems"][0]["line"] == 2 and "stored as a number" in out["problems"][0]["reason"]
 
+
+
+def test_a_report_is_an_export_in_the_audit_log(ws, tmp_path):
+    run("report", "-w", ws, "--format", "csv", "-o", tmp_path / "rings.csv", "--reveal-pii", "--operator", "zhou")
+    [line] = audit.read(ws, "export")
+    assert line["user"] == "zhou" and line["details"]["what"] == "report" and line["details"]["reveal_pii"] is True
+    assert audit.read(ws, "reveal")[-1]["user"] == "zhou"
