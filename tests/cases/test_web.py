@@ -298,3 +298,17 @@ def test_repeated_failed_sign_ins_lock_the_name(ws):
     assert audit.read(ws, "login_failed")[-1]["details"]["locked"] is True
     sign_in(app, "viewer")          # other names are not locked
 
+
+
+def test_hostile_comments_and_file_names_are_shown_as_text(app, ws):
+    worker = sign_in(app, "investigator")
+    token = csrf(worker, "/case/1")
+    payload = '<script>alert(1)</script><img src=x onerror=alert(2)>'
+    worker.post("/case/1/comment", data={"csrf": token, "body": payload})
+    worker.post("/case/1/attach", data={"csrf": token},
+                files={"file": ('<img src=x onerror=alert(3)>.pdf', b"%PDF x", "application/pdf")})
+    page = worker.get("/case/1")
+    assert "<script>alert(1)" not in page.text and "onerror=alert(2)>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "<img src=x onerror=alert(3)>" not in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
