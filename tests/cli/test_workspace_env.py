@@ -46,7 +46,7 @@ def city(tmp_path_factory):
     finding = json.loads(CliRunner().invoke(cli, ["findings", "-w", str(ws), "--json"]).output)[0]
     return {"inputs": str(summary.inputs_dir), "ws": ws, "ring": ring["ring_id"],
             "site": ring["laundering_sites"][0], "patient": ring["source_patients"][0],
-            "code": finding["trace_codes"][0]}
+            "code": finding["trace_codes"][0], "finding": finding["finding_id"]}
 
 
 def _bad_options_workspace(tmp):
@@ -79,6 +79,15 @@ def _with_leads(c, tmp):
 
     ws = _cases_workspace(c, tmp)
     import_leads(ws, _file(tmp, "l.csv", f"追溯码,疑点原因\n{c['code']},x\n"), Actor("li", "admin", "cli"))
+    return ws
+
+
+def _with_exception(c, tmp):
+    """:func:`_cases_workspace` with exception 1 recorded by wang on the first finding."""
+    from rxring.cases.exceptions import record_exception
+
+    ws = _cases_workspace(c, tmp)
+    record_exception(ws, c["finding"], "transfer", "调拨单", "wang")
     return ws
 
 
@@ -116,6 +125,17 @@ CASES = {
     "users list": (_cases_workspace, lambda c, tmp: ["users", "list"], "wang"),
     "users passwd": (_cases_workspace, lambda c, tmp: ["users", "passwd", "wang", "--password-file",
                                                        _file(tmp, "pw", "a-long-password\n")], "password of wang"),
+    # explained findings and triage (rxring.commands: exceptions, triage)
+    "exceptions add": (_cases_workspace, lambda c, tmp: ["exceptions", "add", c["finding"], "--kind", "transfer",
+                                                         "--reason", "调拨单", "--operator", "wang"],
+                       "awaiting approval"),
+    "exceptions approve": (lambda c, tmp: _with_exception(c, tmp),
+                           lambda c, tmp: ["exceptions", "approve", "1", "--operator", "li"], "approved by li"),
+    "exceptions list": (lambda c, tmp: _with_exception(c, tmp), lambda c, tmp: ["exceptions", "list"], "transfer"),
+    "exceptions revoke": (lambda c, tmp: _with_exception(c, tmp),
+                          lambda c, tmp: ["exceptions", "revoke", "1", "--reason", "no", "--operator", "li"],
+                          "revoked by li"),
+    "triage": (lambda c, tmp: c["ws"], lambda c, tmp: ["triage", c["code"]], "追溯码 trace code"),
     "users role": (_cases_workspace, lambda c, tmp: ["users", "role", "wang", "admin"], "wang is now admin"),
     "ingest": (lambda c, tmp: tmp / "fresh", lambda c, tmp: ["ingest", c["inputs"], "--no-progress"], "events written"),
     "analyze": (lambda c, tmp: c["ws"], lambda c, tmp: ["analyze", "--no-progress"], "rings."),
