@@ -6,9 +6,12 @@ results; :func:`run_rules` returns the findings of a pandas event table.  Whatev
 the backend, it only produces the rules' flat evidence rows
 (:class:`rxring.backends.base.Evidence`); the rest is written once, here
 (:func:`conclude`): findings (:func:`rxring.rules.findings.assemble_findings`),
-rings (:func:`rxring.rings.build_rings`), stats, and one write of
-``findings.parquet``, ``rings.parquet`` and ``analysis.json``
-(:func:`write_results`), published as one generation under the workspace lock.
+rings (:func:`rxring.rings.build_rings`) of the findings no exception explains
+(:mod:`rxring.cases.exceptions`), ring ids carried over from the previous run
+and the findings new since then (:mod:`rxring.cases.identity`), stats, and one
+write of ``findings.parquet``, ``rings.parquet`` and ``analysis.json`` (with
+``ring_lineage.json`` and ``finding_status.parquet`` beside them,
+:func:`write_results`), published as one generation under the workspace lock.
 
 Examples
 --------
@@ -39,6 +42,8 @@ import pyarrow.parquet as pq
 from .version import __version__
 from .backends import BACKENDS, default_backend, open_backend
 from .backends.base import Backend, Evidence, progress_steps
+from .cases.exceptions import active_exceptions, set_aside_counts
+from .cases.identity import PreviousRun, carry_over, previous_run, write_identity
 from .errors import RxringError
 from .jsonout import write_json
 from .options import AnalysisOptions
@@ -64,6 +69,9 @@ class AnalysisResult:
         The whole ``analysis.json`` (tool, version, engine, seed, options, stats).
     ingest_report
         The ingest report when :func:`analyze` was given inputs.
+    lineage, status
+        What became of the previous run's rings, and each finding's status
+        (:mod:`rxring.cases.identity`: ``ring_lineage.json``, ``finding_status.parquet``).
     """
 
     findings: pd.DataFrame
@@ -71,14 +79,20 @@ class AnalysisResult:
     stats: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
     ingest_report: object = None
+    lineage: dict | None = None
+    status: pd.DataFrame | None = None
 
 
 def conclude(backend: Backend, evidence: Evidence, options: AnalysisOptions, started: float,
-             step=None) -> AnalysisResult:
+             step=None, previous: PreviousRun | None = None, explained: dict | None = None) -> AnalysisResult:
     """The shared ending of every backend: findings, rings, stats and metadata from *evidence*.
 
     *started* is the ``time.perf_counter()`` of the analysis's start (for
-    ``stats["seconds"]``); *step* is the progress callable.
+    ``stats["seconds"]``); *step* is the progress callable.  *previous* is the run
+    whose ring ids are carried over (:func:`rxring.cases.identity.previous_run`;
+    None: a first analysis, rings numbered by rank); *explained* maps finding ids to
+    the exceptions that explain them (:func:`rxring.cases.exceptions.active_exceptions`):
+    those findings stay listed but form and count in no ring.
     """
     clock = time.process_time
     timings = evidence.stats.get("cpu_seconds_by_step")
@@ -89,7 +103,11 @@ def conclude(backend: Backend, evidence: Evidence, options: AnalysisOptions, sta
     if step:
         step("rings")
     begun = clock()
-    rings = build_rings(findings, options)
+    known = set(findings["finding_id"])
+    explained = {f: e for f, e in (explained or {}).items() if f in known}
+    counted = findings[~findings["finding_id"].isin(explained)].reset_index(drop=True) if explained else findings
+    rings = build_rings(counted, options)
+    rings, lineage, status = carry_over(findings, rings, previous, explained)
     if timings is not None:
         timings["rings"] = round(clock() - begun, 3)
     backend.after_rings(findings, rings)
@@ -104,6 +122,8 @@ def conclude(backend: Backend, evidence: Evidence, options: AnalysisOptions, sta
         "rings": int(len(rings)),
         "seconds": round(time.perf_counter() - started, 2),
     }
+    if explained:   # only then: the stats of an analysis without exceptions are what they always were
+        stats["findings_set_aside"] = set_aside_counts(status)
     meta = {
         "tool": "rxring",
         "version": __version__,
@@ -114,7 +134,7 @@ def conclude(backend: Backend, evidence: Evidence, options: AnalysisOptions, sta
         "stats": stats,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    return AnalysisResult(findings=findings, rings=rings, stats=stats, meta=meta)
+    return AnalysisResult(findings=findings, rings=rings, stats=stats, meta=meta, lineage=lineage, status=status)
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
@@ -140,6 +160,9 @@ PUBLISH_STEPS = (
 def write_results(out, result: AnalysisResult) -> Path:
     """Publish ``findings.parquet``, ``rings.parquet`` and ``analysis.json`` as one generation of *out*.
 
+    The generation also gets the result's ring lineage and finding status
+    (:func:`rxring.cases.identity.write_identity`) when it has them.
+
     Holding the workspace lock (:func:`rxring.workspace.workspace_lock`), the three
     files are written into a new folder ``results/gen-<n>/``, which then becomes
     the current one in one atomic rename of ``results/CURRENT``; a process killed
@@ -158,6 +181,8 @@ def write_results(out, result: AnalysisResult) -> Path:
         _write_parquet(result.findings, folder / "findings.parquet")
         fault_point("publish-rings")
         _write_parquet(result.rings, folder / "rings.parquet")
+        if result.lineage is not None and result.status is not None:
+            write_identity(folder, result.lineage, result.status)
         fault_point("publish-analysis")
         path = folder / "analysis.json"
         write_json(path, result.meta, sort_keys=True)
@@ -229,12 +254,13 @@ def analyze(workspace, backend: str | Backend | None = None, options: AnalysisOp
         if not ws.event_parts():
             raise RxringError(f"workspace {ws.root} holds no events; run `rxring ingest INPUT... --workspace {ws.root}` first")
         state = ws.ingest_state()
+        previous, explained = previous_run(ws), active_exceptions(ws)
         started = time.perf_counter()
         with open_backend(backend, **backend_options) as engine:
             bar, step = progress_steps(progress, engine.steps + 2, f"analyze ({engine.name})")
             try:
                 evidence = engine.workspace_evidence(ws, options, step)
-                result = conclude(engine, evidence, options, started, step)
+                result = conclude(engine, evidence, options, started, step, previous, explained)
             finally:
                 bar.close()
         result.meta["ingest_state"] = state

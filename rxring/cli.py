@@ -13,7 +13,7 @@ import sys
 import click
 
 from .version import __version__
-from .commands import analyze, demo, ingest, keys, neo4j, report, reproduce, serve, synth
+from .commands import analyze, cases, demo, exceptions, ingest, keys, neo4j, report, reproduce, serve, synth
 from .commands.output import echo_json_error
 from .errors import RxringError
 
@@ -39,7 +39,7 @@ def cli():
     """
 
 
-for _module in (ingest, synth, demo, analyze, neo4j, report, keys, reproduce, serve):
+for _module in (ingest, synth, demo, analyze, neo4j, report, keys, reproduce, serve, cases, exceptions):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

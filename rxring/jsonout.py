@@ -21,7 +21,7 @@ import json
 import math
 from pathlib import Path
 
-__all__ = ["jsonable", "records", "dumps", "write_json"]
+__all__ = ["jsonable", "records", "dumps", "write_json", "read_json_object", "read_json_lines"]
 
 
 def jsonable(value):
@@ -84,3 +84,40 @@ def write_json(path, payload, indent: int | None = 2, **options) -> Path:
     path = Path(path)
     path.write_text(dumps(payload, indent=indent, **options) + "\n", encoding="utf-8")
     return path
+
+
+def read_json_object(path) -> dict:
+    """The JSON object in the file *path*: {} when the file is missing or holds no object.
+
+    Raises
+    ------
+    RxringError
+        When the file cannot be read or is not JSON (one line naming the file).
+    """
+    from .errors import RxringError
+
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RxringError(f"{path}: not readable JSON: {exc}") from None
+    return data if isinstance(data, dict) else {}
+
+
+def read_json_lines(path) -> list[tuple[str, dict]]:
+    """The objects of a JSON Lines file with their line's text, in order; lines that are not a JSON
+    object are skipped; a missing file has none."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    for text in path.read_text(encoding="utf-8").splitlines():
+        try:
+            item = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(item, dict):
+            out.append((text, item))
+    return out

@@ -54,7 +54,6 @@ import contextvars
 import getpass
 import hashlib
 import hmac
-import json
 import os
 import re
 import secrets
@@ -65,7 +64,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import RxringError
-from .jsonout import dumps
+from .jsonout import dumps, read_json_lines
 from .pii import PEOPLE_COLUMNS, Masker, is_personal_key, mask_frame, mask_value
 from .version import __version__
 
@@ -326,6 +325,11 @@ def record_reveal(workspace, command: str, what, operator: str | None = None, ar
         raise RxringError(
             f"{path}: cannot record the --reveal-pii ({exc.strerror or exc}); personal data not shown"
         ) from exc
+    if workspace is not None:  # the workspace's audit log has every reveal too (rxring.audit)
+        from . import audit
+
+        audit.append(_root(workspace), "reveal", record["user"],
+                     {"command": command, "what": protected, "reason": record.get("reason")})
     if workspace is None:
         print(f"rxring: warning: no workspace given (-w or RXRING_WORKSPACE): this reveal is recorded in {path}",
               file=sys.stderr, flush=True)
@@ -342,12 +346,4 @@ def read_reveals(workspace=None, person=None) -> list[dict]:
     if not path.exists():
         return []
     wanted = None if person is None else person_digest(workspace, person)
-    out = []
-    for text in path.read_text(encoding="utf-8").splitlines():
-        try:
-            item = json.loads(text)
-        except ValueError:
-            continue
-        if isinstance(item, dict) and (wanted is None or wanted in text):
-            out.append(item)
-    return out
+    return [item for text, item in read_json_lines(path) if wanted is None or wanted in text]

@@ -11,7 +11,9 @@ Layout::
     DIR/results/CURRENT             the name of the published results generation (e.g. ``gen-000007``)
     DIR/results/gen-<n>/            one analysis: findings.parquet (schema.FINDING_COLUMNS),
                                     rings.parquet (schema.RING_COLUMNS) and analysis.json
-                                    (parameters, seed, version, ingest state)
+                                    (parameters, seed, version, ingest state); beside them
+                                    ring_lineage.json and finding_status.parquet
+                                    (rxring.cases.identity)
     DIR/findings.parquet            copies (hard links) of the published generation's files,
     DIR/rings.parquet               for other tools; rxring itself reads results/CURRENT, and
     DIR/analysis.json               these only in workspaces analysed before generations existed

@@ -127,3 +127,38 @@ def city_copy(city, tmp_path) -> Path:
     target = tmp_path / "ws"
     shutil.copytree(city.workspace, target)
     return target
+
+
+# --------------------------------------------------------------------------- one browser for every folder
+
+
+def _chromium_binary() -> str | None:
+    for candidate in (os.environ.get("RXRING_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser(unavailable):
+    """Debian's Chromium under Playwright (``executable_path``); the CI rule when it cannot start.
+
+    One per session for every folder (tests/serve, tests/cases): Playwright's sync API runs one
+    instance per thread."""
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed (pip install -e '.[test]')")
+    binary = _chromium_binary()
+    if binary is None:
+        unavailable("Chromium not found (run scripts/install-browser.sh)")
+    manager = sync_playwright().start()
+    try:
+        launched = manager.chromium.launch(executable_path=binary, args=["--no-sandbox", "--disable-gpu"])
+    except Error as exc:
+        manager.stop()
+        unavailable(f"Chromium did not start under Playwright: {exc}")
+    yield launched
+    launched.close()
+    manager.stop()

@@ -37,7 +37,7 @@ from ..options import AnalysisOptions
 
 __all__ = [
     "WORKSPACE_HELP", "workspace_option", "workspace", "JSON_KEY", "JSON_PRINTED_KEY", "json_option", "as_json",
-    "reveal_pii_option", "reveal_pii",
+    "reveal_pii_option", "reveal_pii", "OPERATOR_KEY",
     "limit_option", "limit", "progress_option", "input_limits", "column_map", "load_column_map_option", "analysis_backend", "results_backend", "graph_backend",
     "neo4j_uri", "neo4j_database", "analysis_options", "options_from_values", "ANALYSIS_OPTION_NAMES",
 ]
@@ -78,11 +78,12 @@ def json_option(help: str = "Print JSON instead of a table (for scripts)."):
 
 as_json = json_option()
 
-_OPERATOR_KEY = "rxring.operator"
+#: ``ctx.meta`` key: the --operator of a command with --reveal-pii.
+OPERATOR_KEY = "rxring.operator"
 
 
 def _keep_operator(ctx, param, value):
-    ctx.meta[_OPERATOR_KEY] = value
+    ctx.meta[OPERATOR_KEY] = value
     return value
 
 
@@ -109,7 +110,7 @@ def reveal_pii_option(help: str = "Show patient and prescriber ids unmasked."):
 
             ctx = click.get_current_context()
             name = " ".join(["rxring", *ctx.command_path.split()[1:]])  # the root's name differs under test runners
-            with reveal_session(name, operator=ctx.meta.get(_OPERATOR_KEY)):
+            with reveal_session(name, operator=ctx.meta.get(OPERATOR_KEY)):
                 return func(*args, **kwargs)
 
         command = click.option(

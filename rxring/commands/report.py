@@ -5,6 +5,7 @@ Thin shells over :mod:`rxring.report`; every option maps to a parameter there.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +23,16 @@ from .output import echo_json
 
 _lang = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language of labels.")
 _reveal = opt.reveal_pii_option("Show patient/prescriber ids and names unmasked (recorded in the output).")
+
+
+def _audit(workspace, event: str, details: dict) -> None:
+    """One line in the workspace's audit log (rxring.audit) by --operator / RXRING_OPERATOR or the OS user."""
+    from .. import audit
+    from ..reveal import os_user
+
+    ctx = click.get_current_context()
+    user = ctx.meta.get(opt.OPERATOR_KEY) or os.environ.get("RXRING_OPERATOR") or os_user()
+    audit.append(workspace, event, user, details)
 
 
 @click.command("report")
@@ -42,6 +53,8 @@ def report_command(workspace, fmt, lang, output, ring_ids, reveal_pii):
     """
     results.stale_warning(workspace)
     paths = build_report(workspace, fmt=fmt, lang=lang, output=output, reveal_pii=reveal_pii, ring_ids=list(ring_ids))
+    _audit(workspace, "export", {"what": "report", "format": fmt, "files": [Path(p).name for p in paths][:20],
+                                 "rings": list(ring_ids) or "all", "reveal_pii": bool(reveal_pii)})
     for path in paths:
         click.echo(str(path))
 
@@ -115,6 +128,8 @@ def evidence_create(ring, workspace, output, sign_key, passphrase_file, tsa_url,
     seal = Seal(sign_key=sign_key, passphrase=read_passphrase(passphrase_file), tsa_url=tsa_url)
     package = build_evidence(workspace, ring, output, reveal_pii=reveal_pii, command_line=command_line,
                              operator=opt.current_operator(), holder=holder, seal=seal)
+    _audit(workspace, "evidence", {"ring": ring, "file": package.path.name, "manifest_sha256": package.digest,
+                                   "reveal_pii": package.reveal_pii})
     click.echo(f"{package.path}")
     click.echo(f"package digest (SHA-256 of MANIFEST.sha256): {package.digest}")
     click.echo(f"zip SHA-256 in {sidecar_path(package.path).name}; 提取笔录 extraction_record.zh.md"

@@ -12,17 +12,21 @@ from . import options as opt
 @click.command("serve")
 @opt.workspace
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on. The default is loopback: only this machine can connect.")
+              help="Address to listen on. The default is loopback: only this machine can connect; "
+                   "another address (e.g. 0.0.0.0) needs accounts (`rxring users add`).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free port).")
 @click.option("--operator", metavar="NAME", envvar="RXRING_OPERATOR", default=None,
               help="Who uses the workbench, recorded with every reveal [env RXRING_OPERATOR; default: the OS user].")
 def serve_command(workspace, host, port, operator):
     """Investigator workbench: a local web app to explore rings, boxes, sites and people.
 
-    Prints a URL with a token made at start; open it in a browser on this machine.
-    Pages are in Chinese with an English switch; personal data is masked unless a
-    page is revealed with a reason (recorded in the workspace's reveals.jsonl).
-    Nothing is loaded from the internet.
+    Without accounts: prints a URL with a token made at start; open it in a browser
+    on this machine (one local user, who may do everything).  With accounts (`rxring
+    users add NAME --role ...`): sign in with a name and password; roles decide who
+    reads, works cases, decides and manages accounts.  Pages are in Chinese with an
+    English switch; personal data is masked unless a page is revealed with a reason
+    (recorded in the workspace's reveals.jsonl and audit.jsonl).  Nothing is loaded
+    from the internet.
     """
     from ..serve import serve
 

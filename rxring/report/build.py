@@ -24,6 +24,7 @@ import pandas as pd
 from ..jsonout import write_json
 from ..reveal import permit_reveal
 from ..version import __version__
+from ..cases.exceptions import set_aside_note
 from ..errors import RxringError
 from .data import CaseData, is_missing, load_case, period, select_rings
 from .i18n import check_lang, label, rule_text
@@ -219,6 +220,8 @@ def _write_md(case, rings, output: Path, lang, masker) -> list[Path]:
     lines = [f"# {_md(label('report_title', lang))}", ""]
     pii = label("pii_revealed" if masker.reveal else "pii_masked", lang)
     lines += [f"{_md(label('generated', lang))}: {_md(_now())} · rxring {__version__} · {_md(pii)}", ""]
+    if set_aside := set_aside_note(case.analysis, lang):
+        lines += [_md(set_aside), ""]
     if not rings:
         lines.append(_md(label("no_rings", lang)))
     else:

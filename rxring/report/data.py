@@ -8,7 +8,6 @@ statistics, so the writers in this package never touch pandas quirks.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import RxringError
+from ..jsonout import read_json_object
 from ..results import events_of
 from ..schema import FINDING_COLUMNS, RING_COLUMNS
 from ..workspace import Workspace, as_workspace
@@ -242,16 +242,6 @@ def _names(frame: pd.DataFrame | None, id_column: str) -> dict[str, str]:
     return out
 
 
-def _read_json(path: Path) -> dict:
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RxringError(f"{path}: not readable JSON: {exc}") from exc
-    return data if isinstance(data, dict) else {}
-
-
 def _findings_people(path: Path) -> frozenset:
     """The patient and prescriber ids of every finding in *path*, read column by column (no row objects)."""
     import pyarrow.parquet as pq
@@ -318,8 +308,8 @@ def load_case(workspace: str | Path | Workspace, ring_ids=None) -> CaseData:
         sites=sites,
         patient_names=_names(ws.master("patients"), "patient_id"),
         prescriber_names=_names(ws.master("prescribers"), "prescriber_id"),
-        analysis=_read_json(ws.analysis_path),
-        manifest=_read_json(ws.manifest_path),
+        analysis=read_json_object(ws.analysis_path),
+        manifest=read_json_object(ws.manifest_path),
         known_people=known_people,
     )
 

@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..version import __version__
+from ..cases.exceptions import set_aside_note
 from .data import CaseData, period, read_ring_events
 from .htmlkit import esc, page, safe_name
 from .i18n import label, rule_text
@@ -87,6 +88,8 @@ def _index(case, rings, lang, masker, generated) -> str:
     title = label("report_title", lang)
     rows = ring_rows(case, rings, masker)
     body = [f"<h1>{esc(title)}</h1>", _meta(lang, masker, generated)]
+    if set_aside := set_aside_note(case.analysis, lang):
+        body.append(f'<p class="note">{esc(set_aside)}</p>')
     if not rows:
         body.append(f"<p>{esc(label('no_rings', lang))}</p>")
     else:

@@ -15,7 +15,7 @@ import io
 import logging
 import math
 from pathlib import Path
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import quote, urlencode
 
 import jinja2
 from starlette.applications import Starlette
@@ -27,13 +27,15 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from .. import audit
 from ..errors import RxringError
 from ..pii import Masker, mask_id
 from ..report.htmlkit import script_json
 from ..report.i18n import EVENT_TYPE_KEYS, LANGS, label, note_text, rule_text
 from ..schema import RULES
 from ..version import __version__
-from .auth import COOKIE, Session, SessionStore
+from .auth import COOKIE, SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS, Session, SessionStore
+from .cases_pages import case_routes, form_post
 from .data import PERSON_KINDS, NotFound, Reveal, Workbench, fmt_money, fmt_time
 from .graph import expand_node, node_detail, ring_graph
 from .svg import lanes_svg, weekly_svg
@@ -78,10 +80,12 @@ def _safe_next(value: str | None) -> str:
     return value
 
 
-def create_app(workspace, user: str = "local", token: str | None = None) -> Starlette:
-    """The workbench over an analysed *workspace*; ``app.state.store.token`` opens a session."""
+def create_app(workspace, user: str = "local", token: str | None = None, session_idle: float = SESSION_IDLE_SECONDS,
+               session_max: float = SESSION_MAX_SECONDS) -> Starlette:
+    """The workbench over an analysed *workspace*; ``app.state.store.token`` opens a session while the
+    workspace has no accounts, else ``/login`` asks for a name and password (:mod:`rxring.serve.auth`)."""
     bench = Workbench(workspace)
-    store = SessionStore(user, token)
+    store = SessionStore(user, token, workspace=bench.ws.root, idle=session_idle, longest=session_max)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True,
                              undefined=jinja2.StrictUndefined)
     env.filters["money"] = fmt_money
@@ -104,6 +108,14 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
             note_text=lambda n: note_text(n, lang), **context)
         return HTMLResponse(html, status_code=status)
 
+    def render_bare(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
+        """A page shown before sign-in (no session: language from ``?lang=``, default Chinese)."""
+        lang = request.query_params.get("lang")
+        lang = lang if lang in LANGS else "zh"
+        html = env.get_template(name).render(t=lambda key, **kw: label(key, lang), lang=lang, version=__version__,
+                                             **context)
+        return HTMLResponse(html, status_code=status)
+
     def reveal_of(request: Request, page: str | None = None) -> Reveal | None:
         session: Session = request.state.session
         page = page or request.url.path
@@ -120,7 +132,11 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
         path = request.url.path
         session = store.get(request.cookies.get(COOKIE))
         request.state.session = session
-        if session is None and path not in ("/login", "/favicon.ico") and not path.startswith("/static/"):
+        public = path in ("/login", "/favicon.ico") or path.startswith("/static/")
+        if session is None and not public and request.method == "GET" and store.accounts():
+            response = RedirectResponse("/login?" + urlencode({"next": _safe_next(
+                path + (("?" + request.url.query) if request.url.query else ""))}), status_code=303)
+        elif session is None and not public:
             response = HTMLResponse(
                 f"<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>401</title></head>"
                 f"<body><p>{label('unauthorised', 'zh')}</p><p>{label('unauthorised', 'en')}</p></body></html>",
@@ -137,17 +153,6 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
 
     # ------------------------------------------------------------ session endpoints
 
-    async def login(request: Request):
-        session = store.login(request.query_params.get("token"))
-        if session is None:
-            return PlainTextResponse("invalid or missing token; use the URL printed by rxring serve", status_code=401)
-        lang = request.query_params.get("lang")
-        if lang in LANGS:
-            session.lang = lang
-        response = RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
-        response.set_cookie(COOKIE, session.sid, httponly=True, samesite="strict", path="/")
-        return response
-
     def set_lang(request: Request):
         lang = request.path_params["lang"]
         if lang in LANGS:
@@ -158,11 +163,9 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
         target = _safe_next(request.query_params.get("next"))
         return render(request, "reveal.html", target=target, error=None)
 
-    async def reveal_post(request: Request):
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+    @form_post("investigator")   # a viewer reads masked pages only
+    async def reveal_post(request: Request, form):
         session: Session = request.state.session
-        if not session.check_csrf(form.get("csrf")):
-            raise HTTPException(403, "bad form token")
         target = _safe_next(form.get("next"))
         reason = (form.get("reason") or "").strip()
         if form.get("action") == "mask":
@@ -213,9 +216,12 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
         order = order if order in ("asc", "desc") else default_order
         return frame.sort_values(sort, ascending=order == "asc", kind="stable", na_position="last"), sort, order
 
-    def _export(rows: list[list], header: list[str], name: str, fmt: str) -> Response:
+    def _export(request: Request, rows: list[list], header: list[str], name: str, fmt: str) -> Response:
         """The rows listed, as CSV (UTF-8 with BOM, for Excel) or XLSX; no cell can start a formula."""
         cells = [[_csv_cell(v) for v in row] for row in rows]
+        session: Session = request.state.session
+        audit.append(bench.ws.root, "export", session.user, {"what": name, "rows": len(rows), "format": fmt,
+                                                             "via": "web"})
         if fmt == "xlsx":
             from openpyxl import Workbook
 
@@ -248,7 +254,7 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
         paging = _paging(request, len(frame))
         if q.get("format") in ("csv", "xlsx"):
             rows = bench.finding_rows(frame, revealed=False)
-            return _export([[r["finding_id"], r["rule"], r["trace_codes"], [s["id"] for s in r["sites"]],
+            return _export(request, [[r["finding_id"], r["rule"], r["trace_codes"], [s["id"] for s in r["sites"]],
                           [p["label"] for p in r["patients"]], [p["label"] for p in r["prescribers"]],
                           r["fund_amount"], r["first_time"], r["last_time"], r["explanation"]] for r in rows],
                         ["finding_id", "rule", "trace_codes", "sites", "source_patients", "source_prescribers",
@@ -275,7 +281,7 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
         paging = _paging(request, len(frame))
         if q.get("format") in ("csv", "xlsx"):
             rows = bench.ring_rows(frame, revealed=False)
-            return _export([[r["ring_id"], r["rank"], r["score"], r["boxes"], r["events"], r["fund_at_risk"],
+            return _export(request, [[r["ring_id"], r["rank"], r["score"], r["boxes"], r["events"], r["fund_at_risk"],
                           r["patients"], r["prescribers"], [s["id"] for s in r["source_sites"]],
                           [s["id"] for s in r["laundering_sites"]], r["rules"], r["first_time"], r["last_time"]]
                          for r in rows],
@@ -370,7 +376,6 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
 
     routes = [
         Route("/favicon.ico", favicon),
-        Route("/login", login),
         Route("/lang/{lang}", set_lang),
         Route("/reveal", reveal_form, methods=["GET"]),
         Route("/reveal", reveal_post, methods=["POST"]),
@@ -387,6 +392,8 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
         Route("/patient/{key}", actor_page("patient")),
         Route("/prescriber/{key}", actor_page("prescriber")),
         Route("/settlement/{key:path}", actor_page("settlement")),
+        # sign-in, cases, leads, accounts (issue 17): rxring.serve.cases_pages
+        *case_routes(bench, store, render, render_bare, not_found, _safe_next),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=guard)],

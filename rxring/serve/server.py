@@ -42,12 +42,22 @@ def serve(workspace, host: str = LOOPBACK, port: int = 8765, user: str = "local"
     from ..results import build_lookup
     from .app import create_app
 
+    from ..cases.users import has_accounts
+    from ..errors import RxringError
+
+    if not is_loopback(host) and not has_accounts(workspace):
+        raise RxringError(f"--host {host} lets other machines connect: add accounts first "
+                          f"(`rxring users add NAME --role admin -w {workspace}`), or keep the default 127.0.0.1")
     build_lookup(workspace, echo=echo)
     app = create_app(workspace, user=user)
     if port == 0:
         port = free_port(host)
     where = "loopback only: other machines cannot connect" if is_loopback(host) else \
-        "WARNING: not loopback, other machines on this network can connect (they still need the token)"
+        "WARNING: not loopback, other machines on this network can connect (they still need an account)"
     echo(f"rxring serve: listening on {host}:{port} ({where}); Ctrl-C stops it")
-    echo(f"open: {login_url(host, port, app.state.store.token)}")
+    if app.state.store.accounts():
+        shown = f"[{host}]" if ":" in host else host
+        echo(f"open: http://{shown}:{port}/login (sign in with an account of `rxring users list`)")
+    else:
+        echo(f"open: {login_url(host, port, app.state.store.token)}")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, server_header=False)

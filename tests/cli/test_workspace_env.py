@@ -46,7 +46,7 @@ def city(tmp_path_factory):
     finding = json.loads(CliRunner().invoke(cli, ["findings", "-w", str(ws), "--json"]).output)[0]
     return {"inputs": str(summary.inputs_dir), "ws": ws, "ring": ring["ring_id"],
             "site": ring["laundering_sites"][0], "patient": ring["source_patients"][0],
-            "code": finding["trace_codes"][0]}
+            "code": finding["trace_codes"][0], "finding": finding["finding_id"]}
 
 
 def _bad_options_workspace(tmp):
@@ -56,8 +56,87 @@ def _bad_options_workspace(tmp):
     return ws
 
 
+def _cases_workspace(c, tmp, case: bool = True):
+    """A copy of the city with (when *case*) case 1, assigned to wang, and the account wang (a viewer)."""
+    import shutil
+
+    from rxring.cases.store import assign, open_case
+    from rxring.cases.users import Actor, add_user
+
+    ws = tmp / "cases-ws"
+    shutil.copytree(c["ws"], ws)
+    if case:
+        boss = Actor("li", "admin", "cli")
+        assign(ws, boss, open_case(ws, boss, "findings", "env case")["id"], "wang")
+        add_user(ws, "wang", "viewer", "first-password-1")
+    return ws
+
+
+def _with_leads(c, tmp):
+    """:func:`_cases_workspace` with a lead list of one code imported."""
+    from rxring.cases.leads import import_leads
+    from rxring.cases.users import Actor
+
+    ws = _cases_workspace(c, tmp)
+    import_leads(ws, _file(tmp, "l.csv", f"追溯码,疑点原因\n{c['code']},x\n"), Actor("li", "admin", "cli"))
+    return ws
+
+
+def _with_exception(c, tmp):
+    """:func:`_cases_workspace` with exception 1 recorded by wang on the first finding."""
+    from rxring.cases.exceptions import record_exception
+
+    ws = _cases_workspace(c, tmp)
+    record_exception(ws, c["finding"], "transfer", "调拨单", "wang")
+    return ws
+
+
+def _file(tmp, name: str, text: str):
+    path = tmp / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
 # command -> (workspace to put in RXRING_WORKSPACE, arguments, what the output must show)
 CASES = {
+    # cases, lead lists, accounts, the audit log (rxring.commands.cases)
+    "audit show": (_cases_workspace, lambda c, tmp: ["audit", "show"], "case_open"),
+    "audit verify": (_cases_workspace, lambda c, tmp: ["audit", "verify"], "chain intact"),
+    "cases assign": (_cases_workspace, lambda c, tmp: ["cases", "assign", "1", "zhao"], "assignee: zhao"),
+    "cases attach": (_cases_workspace, lambda c, tmp: ["cases", "attach", "1", _file(tmp, "note.txt", "scan")],
+                     "attached to case 1"),
+    "cases comment": (_cases_workspace, lambda c, tmp: ["cases", "comment", "1", "ok"], "added to case 1"),
+    "cases evidence": (_cases_workspace, lambda c, tmp: ["cases", "evidence", "1", "-o", str(tmp / "c.zip")],
+                       "MANIFEST.sha256"),
+    "cases export": (_cases_workspace, lambda c, tmp: ["cases", "export", "-o", str(tmp / "l.csv")], "1 cases"),
+    "cases list": (_cases_workspace, lambda c, tmp: ["cases", "list"], "env case"),
+    "cases open": (lambda c, tmp: _cases_workspace(c, tmp, case=False),
+                   lambda c, tmp: ["cases", "open", "--ring", c["ring"]], "案件 case 1"),
+    "cases show": (_cases_workspace, lambda c, tmp: ["cases", "show", "1"], "历史 history"),
+    "cases state": (_cases_workspace, lambda c, tmp: ["cases", "state", "1", "verifying", "--reason", "go"],
+                    "verifying"),
+    "leads import": (_cases_workspace, lambda c, tmp: ["leads", "import", "--no-progress",
+                                                       _file(tmp, "l.csv", f"追溯码,疑点原因\n{c['code']},x\n")],
+                     "1 rows read = 1 matched"),
+    "leads list": (lambda c, tmp: _with_leads(c, tmp), lambda c, tmp: ["leads", "list"], "l.csv"),
+    "users add": (_cases_workspace, lambda c, tmp: ["users", "add", "sun", "--role", "viewer", "--password-file",
+                                                    _file(tmp, "pw", "a-long-password\n")], "account sun (viewer)"),
+    "users disable": (_cases_workspace, lambda c, tmp: ["users", "disable", "wang"], "account wang disabled"),
+    "users list": (_cases_workspace, lambda c, tmp: ["users", "list"], "wang"),
+    "users passwd": (_cases_workspace, lambda c, tmp: ["users", "passwd", "wang", "--password-file",
+                                                       _file(tmp, "pw", "a-long-password\n")], "password of wang"),
+    # explained findings and triage (rxring.commands: exceptions, triage)
+    "exceptions add": (_cases_workspace, lambda c, tmp: ["exceptions", "add", c["finding"], "--kind", "transfer",
+                                                         "--reason", "调拨单", "--operator", "wang"],
+                       "awaiting approval"),
+    "exceptions approve": (lambda c, tmp: _with_exception(c, tmp),
+                           lambda c, tmp: ["exceptions", "approve", "1", "--operator", "li"], "approved by li"),
+    "exceptions list": (lambda c, tmp: _with_exception(c, tmp), lambda c, tmp: ["exceptions", "list"], "transfer"),
+    "exceptions revoke": (lambda c, tmp: _with_exception(c, tmp),
+                          lambda c, tmp: ["exceptions", "revoke", "1", "--reason", "no", "--operator", "li"],
+                          "revoked by li"),
+    "triage": (lambda c, tmp: c["ws"], lambda c, tmp: ["triage", c["code"]], "追溯码 trace code"),
+    "users role": (_cases_workspace, lambda c, tmp: ["users", "role", "wang", "admin"], "wang is now admin"),
     "ingest": (lambda c, tmp: tmp / "fresh", lambda c, tmp: ["ingest", c["inputs"], "--no-progress"], "events written"),
     "analyze": (lambda c, tmp: c["ws"], lambda c, tmp: ["analyze", "--no-progress"], "rings."),
     "rings": (lambda c, tmp: c["ws"], lambda c, tmp: ["rings"], "R001"),

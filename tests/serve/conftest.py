@@ -7,13 +7,14 @@
   session per test, so reveals granted in one test do not leak into another);
 * ``live``: one uvicorn server per session over a copy of the shared ``city``, on a
   free loopback port in a thread;
-* ``browser``: Debian's Chromium driven by Playwright through ``executable_path``
-  (never a downloaded browser); when it cannot start, the CI rule applies
-  (``unavailable``: fail under CI=true, skip elsewhere).
+* ``browser`` (tests/conftest.py, shared with tests/cases): Debian's Chromium driven by
+  Playwright through ``executable_path`` (never a downloaded browser); when it cannot
+  start, the CI rule applies (``unavailable``: fail under CI=true, skip elsewhere).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -90,19 +91,13 @@ class Live:
         return f"{self.base}/login?token={self.app.state.store.token}"
 
 
-@pytest.fixture(scope="session")
-def live(city, tmp_path_factory):
-    """The workbench over a copy of the shared city, served on 127.0.0.1 in a thread."""
+@contextlib.contextmanager
+def serving(application):
+    """Serve *application* with uvicorn on a free 127.0.0.1 port in a thread; yields the base URL."""
     import uvicorn
 
-    from rxring.results import build_lookup
-    from rxring.serve import create_app
     from rxring.serve.server import free_port
 
-    workspace = tmp_path_factory.mktemp("serve-city") / "ws"
-    shutil.copytree(city.workspace, workspace)
-    build_lookup(workspace)          # as `rxring serve` does: the pages read the sorted look-up copies
-    application = create_app(workspace, user="browser-tester")
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
                                           access_log=False))
@@ -113,38 +108,25 @@ def live(city, tmp_path_factory):
         if time.monotonic() > deadline or not thread.is_alive():
             pytest.fail("the workbench server did not start")
         time.sleep(0.02)
-    yield Live(base=f"http://127.0.0.1:{port}", app=application, workspace=workspace)
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-def _chromium_binary() -> str | None:
-    for candidate in (os.environ.get("RXRING_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-                      shutil.which("chromium-browser")):
-        if candidate and Path(candidate).exists():
-            return candidate
-    return None
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")
-def browser(unavailable):
-    """Debian's Chromium under Playwright (``executable_path``); the CI rule when it cannot start."""
-    try:
-        from playwright.sync_api import Error, sync_playwright
-    except ImportError:
-        unavailable("playwright is not installed (pip install -e '.[test]')")
-    binary = _chromium_binary()
-    if binary is None:
-        unavailable("Chromium not found (run scripts/install-browser.sh)")
-    manager = sync_playwright().start()
-    try:
-        launched = manager.chromium.launch(executable_path=binary, args=["--no-sandbox", "--disable-gpu"])
-    except Error as exc:
-        manager.stop()
-        unavailable(f"Chromium did not start under Playwright: {exc}")
-    yield launched
-    launched.close()
-    manager.stop()
+def live(city, tmp_path_factory):
+    """The workbench over a copy of the shared city, served on 127.0.0.1 in a thread."""
+    from rxring.results import build_lookup
+    from rxring.serve import create_app
+
+    workspace = tmp_path_factory.mktemp("serve-city") / "ws"
+    shutil.copytree(city.workspace, workspace)
+    build_lookup(workspace)          # as `rxring serve` does: the pages read the sorted look-up copies
+    application = create_app(workspace, user="browser-tester")
+    with serving(application) as base:
+        yield Live(base=base, app=application, workspace=workspace)
 
 
 @pytest.fixture(scope="session")

@@ -512,21 +512,27 @@ def run_spark_analysis(events_uri, workspace_or_out, options: AnalysisOptions | 
     rxring.analysis.AnalysisResult
     """
     from ...analysis import conclude, write_results
+    from ...cases.exceptions import active_exceptions
+    from ...cases.identity import previous_run
     from ..base import progress_steps
 
     options = options or AnalysisOptions()
     started = time.perf_counter()
+    local = None if _is_uri(str(workspace_or_out)) else Path(str(workspace_or_out).removeprefix("file://"))
+    # a local folder analysed before: its ring ids are carried over and its exceptions honoured
+    previous = previous_run(local) if local is not None and local.is_dir() else None
+    explained = active_exceptions(local) if local is not None and local.is_dir() else {}
     backend = SparkBackend(spark or spark_session(master))
     bar, step = progress_steps(progress, backend.steps + 2, "analyze (spark)")
     try:
         evidence = backend.evidence_at(events_uri, options, step, products=products, deletions=deletions)
-        result = conclude(backend, evidence, options, started, step)
+        result = conclude(backend, evidence, options, started, step, previous, explained)
     finally:
         bar.close()
-    if _is_uri(str(workspace_or_out)):
+    if local is None:
         write_remote(backend.spark, str(workspace_or_out).rstrip("/"), result)
     else:
-        write_results(Path(str(workspace_or_out).removeprefix("file://")), result)
+        write_results(local, result)
     return result
 
 

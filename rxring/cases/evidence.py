@@ -1,0 +1,98 @@
+"""The evidence package of a case: its record, history, comments, leads, attachments and its ring's package.
+
+One zip (``WS/evidence/case-<id>.zip`` by default)::
+
+    case/case.json            the case, its findings, leads, comments and attachments (metadata)
+    case/history.csv          every change: 时间 at, 人员 who, 项目 field, 原值 from, 新值 to, 理由 why
+    case/attachments/<sha256>-<name>   each attached document, as stored
+    ring/<ring>.zip           the ring's evidence package (:func:`rxring.report.build_evidence`, masked)
+    MANIFEST.sha256           SHA-256 of every file above
+
+Personal ids are masked as everywhere (the ring package is built masked); the
+package is recorded in the audit log (event ``evidence``).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+from .. import audit
+from ..errors import RxringError
+from ..jsonout import dumps
+from .leads import list_leads
+from .store import attachment_path, attachments, comments, get_case, history
+from .users import Actor
+
+__all__ = ["case_evidence", "MANIFEST_NAME"]
+
+MANIFEST_NAME = "MANIFEST.sha256"
+_HISTORY_HEADER = ["时间 at", "人员 who", "项目 field", "原值 from", "新值 to", "理由 why"]
+
+
+def _history_csv(rows: list[dict]) -> bytes:
+    from ..report.tables import formula_safe
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(_HISTORY_HEADER)
+    for h in rows:
+        writer.writerow([formula_safe(h[k]) if h[k] is not None else ""
+                         for k in ("at", "actor", "field", "old_value", "new_value", "reason")])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def case_evidence(workspace, case_id: int, actor: Actor, output=None) -> tuple[Path, str]:
+    """Write the evidence package of case *case_id*; return (path, SHA-256 of its manifest).
+
+    An investigator or above may.  Raises :class:`~rxring.errors.RxringError` when an
+    attachment on disk no longer matches its SHA-256.
+    """
+    if not actor.may("investigator"):
+        raise RxringError(f"{actor.name} ({actor.role}) may not build evidence packages: needs investigator")
+    root = Path(os.fspath(workspace))
+    case = get_case(root, case_id)
+    files: dict[str, bytes] = {}
+    attached = attachments(root, case_id)
+    for row in attached:
+        data = attachment_path(root, row["sha256"]).read_bytes()
+        if hashlib.sha256(data).hexdigest() != row["sha256"]:
+            raise RxringError(f"attachment {row['filename']} of case {case_id} no longer matches its SHA-256 "
+                              f"{row['sha256']}: the stored file was altered")
+        files[f"case/attachments/{row['sha256']}-{row['filename']}"] = data
+    record = {"case": case, "leads": list_leads(root, case_id=case_id), "comments": comments(root, case_id),
+              "attachments": attached}
+    if case["ring_id"]:
+        from ..report import build_evidence
+
+        with tempfile.TemporaryDirectory(prefix="rxring-case-") as folder:
+            try:
+                package = build_evidence(root, case["ring_id"], Path(folder) / "ring.zip", operator=actor.name)
+            except RxringError as exc:   # the ring is gone from the current results: say so in the package
+                record["ring_package"] = f"not built: {exc}"
+            else:
+                files[f"ring/{case['ring_id']}.zip"] = package.path.read_bytes()
+                record["ring_package"] = {"file": f"ring/{case['ring_id']}.zip", "manifest_sha256": package.digest}
+    files["case/case.json"] = dumps(record).encode("utf-8")
+    files["case/history.csv"] = _history_csv(history(root, case_id))
+    manifest = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items()))
+    output = Path(output) if output is not None else root / "evidence" / f"case-{case_id}.zip"
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        tmp = output.with_name(f".{output.name}.tmp")
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in sorted(files.items()):
+                archive.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), data)
+            archive.writestr(zipfile.ZipInfo(MANIFEST_NAME, date_time=(2020, 1, 1, 0, 0, 0)), manifest)
+        tmp.replace(output)
+    except OSError as exc:
+        raise RxringError(f"cannot write {output}: {exc.strerror or exc}") from None
+    digest = hashlib.sha256(manifest.encode("utf-8")).hexdigest()
+    audit.append(root, "evidence", actor.name, {"case": case_id, "ring": case["ring_id"], "file": output.name,
+                                                "manifest_sha256": digest})
+    return output, digest

@@ -1,0 +1,314 @@
+"""The workbench with accounts: sign-in, sessions, CSRF, and the role of every write endpoint (table-driven)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import time
+
+import pytest
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from rxring import audit
+from rxring.cases import store
+from rxring.cases.users import ROLES, Actor, add_user
+from rxring.errors import RxringError
+
+PASSWORD = "s3cret-horse-battery"
+
+
+@pytest.fixture(scope="module")
+def ws(city, tmp_path_factory):
+    """A copy of the city with one account per role and one case of the first ring."""
+    from rxring.results import load_rings
+
+    target = tmp_path_factory.mktemp("cases-web") / "ws"
+    shutil.copytree(city.workspace, target)
+    for role in ROLES:
+        add_user(target, role, role, PASSWORD + role)
+    store.open_ring_case(target, Actor("admin", "admin"), load_rings(target).iloc[0]["ring_id"])
+    return target
+
+
+@pytest.fixture(scope="module")
+def app(ws):
+    from rxring.serve import create_app
+
+    return create_app(ws, user="local")
+
+
+def sign_in(app, role: str, password: str | None = None) -> TestClient:
+    client = TestClient(app, base_url="http://127.0.0.1")
+    page = client.get("/login")
+    assert page.status_code == 200 and 'name="password"' in page.text
+    token = re.search(r'name="login_token" value="([^"]+)"', page.text).group(1)
+    response = client.post("/login", data={"name": role, "password": password or PASSWORD + role,
+                                           "login_token": token, "next": "/cases"}, follow_redirects=False)
+    assert response.status_code == (303 if password is None else 401), response.text
+    if password is None:
+        cookie = response.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Max-Age=" in cookie
+    return client
+
+
+def csrf(client: TestClient, path: str = "/cases") -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', client.get(path).text).group(1)
+
+
+def post_routes(app):
+    return sorted({r.path for r in app.routes if isinstance(r, Route) and "POST" in (r.methods or ())})
+
+
+def endpoint(app, path):
+    return next(r.endpoint for r in app.routes if isinstance(r, Route) and r.path == path and "POST" in r.methods)
+
+
+def concrete(path: str) -> str:
+    return path.replace("{case_id}", "1")
+
+
+def test_every_post_route_declares_a_role(app):
+    paths = post_routes(app)
+    assert {"/reveal", "/cases/open", "/case/{case_id}/state", "/case/{case_id}/assign", "/case/{case_id}/comment",
+            "/case/{case_id}/attach", "/leads/import", "/users", "/logout", "/login"} <= set(paths)
+    for path in paths:
+        if path != "/login":
+            assert getattr(endpoint(app, path), "write_role", None) in ROLES, path
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_checks_on_every_write_endpoint(app, ws, role):
+    """Every POST route, signed in with each role: below the route's role the server answers 403 and
+    changes nothing; a forged CSRF token is refused for every role."""
+    client = sign_in(app, role)
+    token = csrf(client)
+    for path in post_routes(app):
+        if path in ("/login", "/logout"):
+            continue
+        needed = endpoint(app, path).write_role
+        before = (audit.audit_path(ws).read_bytes(), store.get_case(ws, 1)["version"], len(store.comments(ws, 1)))
+        forged = client.post(concrete(path), data={"csrf": "forged", "reason": "xx", "body": "x"},
+                             follow_redirects=False)
+        assert forged.status_code == 403 and "表单令牌" in forged.text, (role, path)
+        if ROLES.index(role) < ROLES.index(needed):
+            refused = client.post(concrete(path), data={"csrf": token, "reason": "xx", "body": "x", "to": "verifying",
+                                                        "assignee": role, "ring_id": "R001", "name": "x"},
+                                  follow_redirects=False)
+            assert refused.status_code == 403 and "权限不足" in refused.text, (role, path, refused.status_code)
+        after = (audit.audit_path(ws).read_bytes(), store.get_case(ws, 1)["version"], len(store.comments(ws, 1)))
+        assert after == before, (role, path)
+
+
+def test_a_viewer_cannot_reveal_or_change_state_and_sees_no_buttons(app, ws):
+    client = sign_in(app, "viewer")
+    page = client.get("/case/1")
+    assert page.status_code == 200 and 'id="state-form"' not in page.text and 'id="comment-form"' not in page.text
+    ring = client.get(f"/ring/{store.get_case(ws, 1)['ring_id']}")
+    assert 'id="reveal-link"' not in ring.text and 'id="open-case"' not in ring.text
+    token = csrf(client)
+    assert client.post("/reveal", data={"csrf": token, "next": "/", "reason": "curious"}).status_code == 403
+    assert client.get("/cases/export?format=csv").status_code == 403
+    assert client.get("/users").status_code == 403
+
+
+def test_a_case_worked_in_the_browser_forms(app, ws):
+    boss, worker = sign_in(app, "supervisor"), sign_in(app, "investigator")
+    version = store.get_case(ws, 1)["version"]
+    response = boss.post("/case/1/assign", data={"csrf": csrf(boss), "assignee": "investigator", "version": version,
+                                                 "due_date": "2026-12-31"}, follow_redirects=False)
+    assert response.status_code == 303
+    case = store.get_case(ws, 1)
+    page = worker.get("/case/1")
+    assert 'id="move-verifying"' in page.text and 'id="move-confirmed"' not in page.text
+    token = csrf(worker, "/case/1")
+    stale = worker.post("/case/1/state", data={"csrf": token, "to": "verifying", "reason": "go", "version": version})
+    assert stale.status_code == 409 and "reload it and try again" in stale.text
+    ok = worker.post("/case/1/state", data={"csrf": token, "to": "verifying", "reason": "go",
+                                            "version": case["version"]}, follow_redirects=False)
+    assert ok.status_code == 303
+    sent = worker.post("/case/1/attach", data={"csrf": token}, files={"file": ("发票.pdf", b"%PDF scan", "application/pdf")},
+                       follow_redirects=False)
+    assert sent.status_code == 303
+    [attachment] = store.attachments(ws, 1)
+    got = worker.get(f"/case/1/file/{attachment['id']}")
+    assert got.content == b"%PDF scan" and "attachment" in got.headers["content-disposition"]
+    assert "sandbox" in got.headers["content-security-policy"]
+    refused = worker.post("/case/1/state", data={"csrf": token, "to": "confirmed", "reason": "sure",
+                                                 "version": store.get_case(ws, 1)["version"]})
+    assert refused.status_code == 403
+    assert store.get_case(ws, 1)["state"] == "verifying"
+    ledger = boss.get("/cases/export?format=csv")
+    assert ledger.status_code == 200 and ledger.text.lstrip("\ufeff").startswith("案件编号 (case)")
+    assert audit.read(ws, "export")[-1]["user"] == "supervisor"
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_read(app):
+    client = sign_in(app, "investigator")
+    response = client.post("/case/1/comment", content=b"x" * 10, headers={
+        "content-type": "application/x-www-form-urlencoded", "content-length": str(10 ** 9)})
+    assert response.status_code == 413
+
+
+def test_wrong_password_and_login_csrf(app, ws, caplog):
+    caplog.set_level(logging.DEBUG)
+    sign_in(app, "investigator", password="wrong-password-123")
+    client = TestClient(app, base_url="http://127.0.0.1")
+    no_cookie = client.post("/login", data={"name": "admin", "password": PASSWORD + "admin", "login_token": "x"})
+    assert no_cookie.status_code == 403
+    failed = audit.read(ws, "login_failed")[-1]
+    assert failed["user"] == "investigator"
+    logged = (audit.audit_path(ws).read_text(encoding="utf-8") + caplog.text +
+              "".join(p.read_text(encoding="utf-8") for p in ws.glob("*.jsonl")))
+    for secret in ("wrong-password-123", PASSWORD):
+        assert secret not in logged
+    assert "argon2" not in logged
+
+
+def test_the_start_token_stops_working_once_accounts_exist(app):
+    client = TestClient(app, base_url="http://127.0.0.1")
+    response = client.get(f"/login?token={app.state.store.token}", follow_redirects=False)
+    assert response.status_code == 200 and 'name="password"' in response.text   # the sign-in form, no session
+    assert client.get("/", follow_redirects=False).status_code == 303          # to /login
+
+
+def test_an_expired_session_is_rejected(ws):
+    from rxring.serve import create_app
+
+    app = create_app(ws, session_idle=0.3)
+    client = sign_in(app, "viewer")
+    assert client.get("/cases").status_code == 200
+    time.sleep(0.5)
+    response = client.get("/cases", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/login")
+    assert client.post("/logout", data={"csrf": "x"}).status_code == 401
+
+
+def test_logout_ends_the_session(app):
+    client = sign_in(app, "viewer")
+    assert client.post("/logout", data={"csrf": csrf(client)}, follow_redirects=False).status_code == 303
+    assert client.get("/cases", follow_redirects=False).status_code == 303
+
+
+def test_no_accounts_keeps_the_start_token_and_loopback(city, tmp_path):
+    from rxring.serve import create_app
+    from rxring.serve.server import serve
+
+    ws = tmp_path / "ws"
+    shutil.copytree(city.workspace, ws, ignore=shutil.ignore_patterns("cases"))
+    app = create_app(ws, user="owner")
+    client = TestClient(app, base_url="http://127.0.0.1")
+    assert client.get(f"/login?token={app.state.store.token}", follow_redirects=False).status_code == 303
+    assert "owner (admin)" in client.get("/cases").text
+    with pytest.raises(RxringError, match="add accounts first"):
+        serve(ws, host="0.0.0.0", port=0, echo=lambda *a: None)
+
+
+def test_a_revealed_page_is_in_the_audit_log_and_the_case_package_downloads(app, ws):
+    client = sign_in(app, "investigator")
+    ring_id = store.get_case(ws, 1)["ring_id"]
+    before = len(audit.read(ws, "reveal"))
+    response = client.post("/reveal", data={"csrf": csrf(client), "next": f"/ring/{ring_id}", "reason": "核查线索"},
+                           follow_redirects=False)
+    assert response.status_code == 303
+    assert client.get(f"/ring/{ring_id}").status_code == 200
+    lines = audit.read(ws, "reveal")[before:]
+    assert lines and lines[-1]["user"] == "investigator" and lines[-1]["details"]["reason"] == "核查线索"
+    package = client.get("/case/1/evidence")
+    assert package.status_code == 200 and package.content[:2] == b"PK", package.text[-600:]
+    assert sign_in(app, "viewer").get("/case/1/evidence").status_code == 403
+
+
+def test_a_role_change_or_a_disabled_account_applies_to_open_sessions(ws):
+    from rxring.cases.users import disable_user, set_role
+    from rxring.serve import create_app
+
+    app = create_app(ws)
+    add_user(ws, "temp", "investigator", PASSWORD + "temp")
+    client = sign_in(app, "temp")
+    assert "(investigator)" in client.get("/cases").text
+    set_role(ws, "temp", "viewer")
+    assert "(viewer)" in client.get("/cases").text
+    assert client.post("/reveal", data={"csrf": csrf(client), "next": "/", "reason": "xx"}).status_code == 403
+    disable_user(ws, "temp")
+    assert client.get("/cases", follow_redirects=False).status_code == 303
+
+
+def test_a_finding_explained_on_the_case_page_and_approved_by_a_supervisor(app, ws):
+    worker, boss = sign_in(app, "investigator"), sign_in(app, "supervisor")
+    case = store.get_case(ws, 1)
+    finding_id = case["finding_ids"][0]
+    sent = worker.post("/case/1/explain", data={"csrf": csrf(worker, "/case/1"), "finding_id": finding_id,
+                                                "reason_kind": "transfer", "reason": "调拨单已核对"},
+                       follow_redirects=False)
+    assert sent.status_code == 303
+    [row] = [f for f in store.case_findings(ws, store.get_case(ws, 1)) if f["finding_id"] == finding_id]
+    [exception] = row["exceptions"]
+    assert exception["recorded_by"] == "investigator" and exception["approved_by"] is None
+    page = boss.get("/case/1").text
+    assert f'id="approve-{exception["id"]}"' in page and "合规调拨" in page
+    assert f'id="approve-{exception["id"]}"' not in worker.get("/case/1").text   # not the recorder's to approve
+    approved = boss.post("/case/1/approve", data={"csrf": csrf(boss, "/case/1"), "exception_id": exception["id"]},
+                         follow_redirects=False)
+    assert approved.status_code == 303
+    [row] = [f for f in store.case_findings(ws, store.get_case(ws, 1)) if f["finding_id"] == finding_id]
+    assert row["exceptions"][0]["approved_by"] == "supervisor"
+    notes = [h["new_value"] for h in store.history(ws, 1) if h["field"] == "exception"]
+    assert notes == [f"#{exception['id']} {finding_id} transfer", f"#{exception['id']} approved"]
+    assert [r["details"]["change"] for r in audit.read(ws, "exception")] == ["recorded", "approved"]
+    wrong = boss.post("/case/1/explain", data={"csrf": csrf(boss, "/case/1"), "finding_id": "NOT:1",
+                                               "reason_kind": "other", "reason": "xx"})
+    assert wrong.status_code == 400 and "is not in case 1" in wrong.text
+
+
+def test_a_case_whose_ring_split_is_flagged(city_copy):
+    import json
+
+    from rxring.serve import create_app
+    from rxring.workspace import Workspace
+
+    ring_id = store.open_ring_case(city_copy, Actor("li", "supervisor"), "R001")["ring_id"]
+    assert store.ring_fate_of(city_copy, store.get_case(city_copy, 1)) is None
+    lineage = Workspace(city_copy).results_dir / "ring_lineage.json"
+    lineage.write_text(json.dumps({"rings": [{"previous_id": ring_id, "kind": "split", "ring_ids": [ring_id, "R042"]}]}),
+                       encoding="utf-8")
+    assert store.ring_fate_of(city_copy, store.get_case(city_copy, 1)) == {"kind": "split",
+                                                                           "ring_ids": [ring_id, "R042"]}
+    app = create_app(city_copy)
+    client = TestClient(app, base_url="http://127.0.0.1")
+    client.get(f"/login?token={app.state.store.token}")
+    page = client.get("/case/1").text
+    assert 'id="ring-fate"' in page and "已拆分" in page and "/ring/R042" in page
+    assert 'class="flag ring-fate"' in client.get("/cases").text
+
+
+def test_repeated_failed_sign_ins_lock_the_name(ws):
+    from rxring.serve import create_app
+    from rxring.serve.auth import MAX_FAILED_LOGINS
+
+    app = create_app(ws)
+    add_user(ws, "target", "viewer", PASSWORD + "target")
+    for _ in range(MAX_FAILED_LOGINS):
+        sign_in(app, "target", password="guess-guess-guess")
+    client = TestClient(app, base_url="http://127.0.0.1")
+    token = re.search(r'name="login_token" value="([^"]+)"', client.get("/login").text).group(1)
+    right = client.post("/login", data={"name": "target", "password": PASSWORD + "target", "login_token": token})
+    assert right.status_code == 429 and "稍后再试" in right.text
+    assert audit.read(ws, "login_failed")[-1]["details"]["locked"] is True
+    sign_in(app, "viewer")          # other names are not locked
+
+
+
+def test_hostile_comments_and_file_names_are_shown_as_text(app, ws):
+    worker = sign_in(app, "investigator")
+    token = csrf(worker, "/case/1")
+    payload = '<script>alert(1)</script><img src=x onerror=alert(2)>'
+    worker.post("/case/1/comment", data={"csrf": token, "body": payload})
+    worker.post("/case/1/attach", data={"csrf": token},
+                files={"file": ('<img src=x onerror=alert(3)>.pdf', b"%PDF x", "application/pdf")})
+    page = worker.get("/case/1")
+    assert "<script>alert(1)" not in page.text and "onerror=alert(2)>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "<img src=x onerror=alert(3)>" not in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
