@@ -1,12 +1,18 @@
 """The evidence package of a case: its record, history, comments, leads, attachments and its ring's package.
 
-One zip (``WS/evidence/case-<id>.zip`` by default)::
+One zip (``WS/evidence/case-<id>.zip`` by default).  A case that holds a ring gets
+the ring's sealed package (:func:`rxring.report.build_evidence`, masked: 提取笔录,
+manifest, signed statement) with the case as its ``case_record/`` section
+(:class:`rxring.report.EvidenceSection`), so the manifest, the 提取笔录 and the
+signature cover the case record too::
 
-    case/case.json            the case, its findings, leads, comments and attachments (metadata)
-    case/history.csv          every change: 时间 at, 人员 who, 项目 field, 原值 from, 新值 to, 理由 why
-    case/attachments/<sha256>-<name>   each attached document, as stored
-    ring/<ring>.zip           the ring's evidence package (:func:`rxring.report.build_evidence`, masked)
-    MANIFEST.sha256           SHA-256 of every file above
+    case_record/case.json            the case, its findings, leads, comments and attachments (metadata)
+    case_record/history.csv          every change: 时间 at, 人员 who, 项目 field, 原值 from, 新值 to, 理由 why
+    case_record/attachments/<sha256>-<name>   each attached document, as stored
+    ...                       the ring's package (case.json of the ring, custody, queries, 提取笔录 ...)
+
+A case without a ring (leads only), or whose ring is gone from the current
+results, gets the ``case_record/`` files and a MANIFEST.sha256 of them alone.
 
 Personal ids are masked as everywhere (the ring package is built masked); the
 package is recorded in the audit log (event ``evidence``).
@@ -64,24 +70,36 @@ def case_evidence(workspace, case_id: int, actor: Actor, output=None) -> tuple[P
         if hashlib.sha256(data).hexdigest() != row["sha256"]:
             raise RxringError(f"attachment {row['filename']} of case {case_id} no longer matches its SHA-256 "
                               f"{row['sha256']}: the stored file was altered")
-        files[f"case/attachments/{row['sha256']}-{row['filename']}"] = data
+        files[f"case_record/attachments/{row['sha256']}-{row['filename']}"] = data
     record = {"case": case, "leads": list_leads(root, case_id=case_id), "comments": comments(root, case_id),
               "attachments": attached}
-    if case["ring_id"]:
-        from ..report import build_evidence
-
-        with tempfile.TemporaryDirectory(prefix="rxring-case-") as folder:
-            try:
-                package = build_evidence(root, case["ring_id"], Path(folder) / "ring.zip", operator=actor.name)
-            except RxringError as exc:   # the ring is gone from the current results: say so in the package
-                record["ring_package"] = f"not built: {exc}"
-            else:
-                files[f"ring/{case['ring_id']}.zip"] = package.path.read_bytes()
-                record["ring_package"] = {"file": f"ring/{case['ring_id']}.zip", "manifest_sha256": package.digest}
-    files["case/case.json"] = dumps(record).encode("utf-8")
-    files["case/history.csv"] = _history_csv(history(root, case_id))
-    manifest = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items()))
     output = Path(output) if output is not None else root / "evidence" / f"case-{case_id}.zip"
+    digest = None
+    if case["ring_id"]:
+        from ..report import EvidenceSection, build_evidence
+
+        section = {name.removeprefix("case_record/"): data for name, data in files.items()}
+        section["history.csv"] = _history_csv(history(root, case_id))
+        record["ring_package"] = {"ring_id": case["ring_id"], "sealed_with_this_case": True}
+        section["case.json"] = dumps(record).encode("utf-8")
+        try:
+            package = build_evidence(root, case["ring_id"], output, operator=actor.name,
+                                     sections=[EvidenceSection("case_record", "案件记录", "Case record", section)])
+        except RxringError as exc:   # the ring is gone from the current results: say so in the package
+            record["ring_package"] = f"not built: {exc}"
+        else:
+            digest = package.digest
+    if digest is None:
+        digest = _case_only_zip(output, files, record, history(root, case_id))
+    audit.append(root, "evidence", actor.name, {"case": case_id, "ring": case["ring_id"], "file": output.name,
+                                                "manifest_sha256": digest})
+    return output, digest
+
+
+def _case_only_zip(output: Path, files: dict[str, bytes], record: dict, changes: list[dict]) -> str:
+    """Write the ``case_record/`` files and their MANIFEST.sha256 alone; return the manifest's SHA-256."""
+    files = {**files, "case_record/case.json": dumps(record).encode("utf-8"), "case_record/history.csv": _history_csv(changes)}
+    manifest = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items()))
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         tmp = output.with_name(f".{output.name}.tmp")
@@ -92,7 +110,4 @@ def case_evidence(workspace, case_id: int, actor: Actor, output=None) -> tuple[P
         tmp.replace(output)
     except OSError as exc:
         raise RxringError(f"cannot write {output}: {exc.strerror or exc}") from None
-    digest = hashlib.sha256(manifest.encode("utf-8")).hexdigest()
-    audit.append(root, "evidence", actor.name, {"case": case_id, "ring": case["ring_id"], "file": output.name,
-                                                "manifest_sha256": digest})
-    return output, digest
+    return hashlib.sha256(manifest.encode("utf-8")).hexdigest()

@@ -90,7 +90,7 @@ def _keep_operator(ctx, param, value):
 def current_operator() -> str | None:
     """``--operator`` of the running command (env RXRING_OPERATOR), None when not given."""
     ctx = click.get_current_context(silent=True)
-    return ctx.meta.get(_OPERATOR_KEY) if ctx is not None else None
+    return ctx.meta.get(OPERATOR_KEY) if ctx is not None else None
 
 
 def reveal_pii_option(help: str = "Show patient and prescriber ids unmasked."):

@@ -160,7 +160,7 @@ def test_users_and_a_tampered_audit_log(ws, tmp_path):
     assert result.exit_code == 1 and "line 1" in result.output
 
 
-def test_a_case_evidence_package_holds_history_attachments_and_the_ring_package(ws, tmp_path):
+def test_a_case_evidence_package_is_the_rings_sealed_package_with_the_case_as_a_section(ws, tmp_path):
     import hashlib
     import zipfile
 
@@ -175,15 +175,23 @@ def test_a_case_evidence_package_holds_history_attachments_and_the_ring_package(
     with zipfile.ZipFile(tmp_path / "case.zip") as archive:
         names = archive.namelist()
         manifest = archive.read("MANIFEST.sha256").decode()
+        listed = {}
         for line in manifest.splitlines():
             digest, name = line.split("  ", 1)
             assert hashlib.sha256(archive.read(name)).hexdigest() == digest
-        record = json.loads(archive.read("case/case.json"))
-        history_csv = archive.read("case/history.csv").decode("utf-8-sig")
+            listed[name] = digest
+        record = json.loads(archive.read("case_record/case.json"))
+        history_csv = archive.read("case_record/history.csv").decode("utf-8-sig")
+        extraction = archive.read("extraction_record.zh.md").decode("utf-8")
     sha = hashlib.sha256(b"%PDF invoice").hexdigest()
-    assert f"case/attachments/{sha}-发票.pdf" in names and f"ring/{ring_id}.zip" in names
+    # the ring's sealed package with the case as its section: the manifest and the 提取笔录 cover the case files
+    attachment = f"case_record/attachments/{sha}-发票.pdf"
+    assert attachment in listed and "case_record/history.csv" in listed and "custody/timeline.md" in names
+    assert "case_record/history.csv" in extraction and "案件记录" in extraction
     assert record["case"]["ring_id"] == ring_id and record["comments"][0]["body"].startswith("=cmd")
     assert history_csv.startswith("时间 at,人员 who") and "attachment" in history_csv
+    verified = run("evidence", "verify", tmp_path / "case.zip")
+    assert verified.exit_code == 0, verified.output
     assert audit.read(ws, "evidence")[-1]["details"]["case"] == 1
 
 
