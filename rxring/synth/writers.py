@@ -13,6 +13,7 @@ product code, settlement or split quantity).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import random
@@ -32,8 +33,11 @@ __all__ = ["make_writer", "FORMATS", "VISIBLE", "CSV_HEADER", "NhsaWriter", "NHS
 FORMATS = ("nhsa", "csv", "parquet", "epcis")
 
 _ALL = frozenset(EVENT_SCHEMA.names)
-_HMS = [f"{h:02d}:{m:02d}:{sec:02d}" for h in range(24) for m in range(60) for sec in range(60)]
-_HMS_COMPACT = [x.replace(":", "") for x in _HMS]
+@functools.cache
+def _hms(compact: bool = False) -> list[str]:
+    """``HH:MM:SS`` (or ``HHMMSS``) of every second of a day, by second: built at first use, not at import."""
+    table = [f"{h:02d}:{m:02d}:{sec:02d}" for h in range(24) for m in range(60) for sec in range(60)]
+    return [x.replace(":", "") for x in table] if compact else table
 #: JSON text of an object (ensure_ascii off); the codes of a message go in as text at CODES_SLOT (faster).
 encode_json = json.JSONEncoder(ensure_ascii=False).encode
 CODES_SLOT = "\x00codes\x00"
@@ -79,11 +83,11 @@ class _Base:
 
     def time_str(self, t: int) -> str:
         day, sec = divmod(t, DAY)
-        return f"{self.day_str(day)} {_HMS[sec]}"
+        return f"{self.day_str(day)} {_hms()[sec]}"
 
     def compact(self, t: int) -> str:
         day, sec = divmod(t, DAY)
-        return self.day_str(day).replace("-", "") + _HMS_COMPACT[sec]
+        return self.day_str(day).replace("-", "") + _hms(True)[sec]
 
     def date_of(self, day: int) -> str:
         return self.day_str(day) if 0 <= day < 4000 else (self.start + timedelta(days=day)).isoformat()
@@ -357,7 +361,7 @@ class EpcisWriter(_Base):
             day, sec = divmod(line.t, DAY)
             event = {
                 "type": "ObjectEvent",
-                "eventTime": f"{self.day_str(day)}T{_HMS[sec]}.000+08:00",
+                "eventTime": f"{self.day_str(day)}T{_hms()[sec]}.000+08:00",
                 "eventTimeZoneOffset": "+08:00",
                 "eventID": f"urn:uuid:{self._uuid()}",
                 "epcList": [codes.sgtin_uri(p.code) for p in line.packs],

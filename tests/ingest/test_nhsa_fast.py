@@ -272,3 +272,11 @@ def test_parallel_pieces_use_the_block_reader_and_agree(tmp_path, monkeypatch):
     big = tmp_path / "big.jsonl"
     big.write_bytes(_odd_text(8).encode("utf-8").replace(b'"drug_trac_info"', b'"drug_trac_inf0"'))
     _same_workspaces([big], tmp_path, monkeypatch)
+
+
+def test_whitespace_is_what_str_strip_removes():
+    import sys
+
+    from rxring.ingest.formats.nhsa_fast import WHITESPACE
+
+    assert WHITESPACE == "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
