@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -63,6 +64,8 @@ __all__ = [
     "entity_report",
     "event_counts",
     "match_ids",
+    "box_events",
+    "BOX_EVENT_EXTRA",
     "actor_events",
     "actor_neighbours",
     "ACTOR_COLUMNS",
@@ -281,18 +284,70 @@ def box_timeline(workspace, trace_code: str, options: AnalysisOptions | None = N
                         api="rxring.results.box_timeline")
 
 
-def _timeline(workspace, trace_code: str, options: AnalysisOptions | None = None) -> pd.DataFrame:
-    """:func:`box_timeline` with the ids as stored."""
+def _timeline(workspace, trace_code: str, options: AnalysisOptions | None = None,
+              extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """:func:`box_timeline` with the ids as stored (and the event columns *extra* after the note).
+
+    With the look-up copies (:func:`build_lookup`) the code's rows are read by this
+    process' DuckDB from the code-sorted copy, whose footer its object cache keeps
+    (so only the one or two row groups whose min/max can hold the code are read),
+    and the custody notes are computed on a cursor of the same database; without
+    them, from the event parts.
+    """
     from .backends.duckdb import code_timeline
 
     ws = as_workspace(workspace)
     options = options or AnalysisOptions.from_dict(load_analysis(ws).get("options", {}))
     code = canonical_code(trace_code)
     copy = _lookup_copy(ws, "trace_code")
-    timeline = code_timeline(ws if copy is None else _CodeSorted(ws, copy), code, options)
+    if copy is None:
+        timeline = code_timeline(ws, code, options, extra=extra)
+    else:
+        con = _cursor()
+        try:
+            timeline = code_timeline(ws, code, options, events=_code_rows(copy, code), con=con, extra=extra)
+        finally:
+            con.close()
     if timeline.empty:
         raise RxringError(f"trace code {code} does not occur in workspace {ws.root}")
     return timeline
+
+
+def _code_rows(copy: Path, code: str):
+    """The rows of *code* in the code-sorted look-up copy, as Arrow with the columns of
+    ``schema.EVENT_READ_SCHEMA`` (origin columns null where the copy has none).
+
+    The row groups that can hold the code are found by bisecting their trace_code
+    min/max (:func:`_code_index`, read once per copy), and only those are read.
+    """
+    import bisect
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from .schema import EVENT_READ_SCHEMA
+
+    metadata, lows, highs = _code_index(str(copy), copy.stat().st_mtime_ns)
+    groups = [i for i in range(bisect.bisect_left(highs, code), bisect.bisect_right(lows, code))
+              if lows[i] <= code <= highs[i]]
+    table = pq.ParquetFile(str(copy), metadata=metadata).read_row_groups(groups)
+    table = table.filter(pc.equal(table["trace_code"], code))
+    columns = [table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+               for f in EVENT_READ_SCHEMA]
+    return pa.Table.from_arrays(columns, schema=EVENT_READ_SCHEMA)
+
+
+@functools.lru_cache(maxsize=8)
+def _code_index(path: str, mtime_ns: int):
+    """(footer, trace_code min per row group, max per row group) of a code-sorted copy, cached per file
+    version: at 10M events the footer alone takes ~70 ms to parse, longer than reading the code's rows."""
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(path).metadata
+    column = metadata.schema.to_arrow_schema().get_field_index("trace_code")
+    stats = [metadata.row_group(i).column(column).statistics for i in range(metadata.num_row_groups)]
+    return metadata, [s.min for s in stats], [s.max for s in stats]
 
 
 class _CodeSorted:
@@ -664,9 +719,9 @@ _DB_LOCK = threading.Lock()
 
 
 def _cursor():
-    """A cursor of this process' DuckDB for the event queries: one in-memory database whose object cache
-    keeps the Parquet footers of the look-up copies (thousands of row groups at 10M events) between
-    queries; a cursor per query, so threads never share one."""
+    """A cursor of this process' DuckDB for the event queries: one in-memory database whose Parquet
+    metadata cache keeps the footers of the look-up copies (hundreds of row groups at 10M events, ~70 ms
+    to parse) between queries; a cursor per query, so threads never share one."""
     global _DB
     import duckdb
 
@@ -674,6 +729,7 @@ def _cursor():
         if _DB is None:
             _DB = duckdb.connect()
             _DB.execute("SET enable_object_cache = true")
+            _DB.execute("SET parquet_metadata_cache = true")   # footers of the look-up copies, parsed once
             _DB.execute("SET enable_progress_bar = false")
         return _DB.cursor()
 
@@ -730,6 +786,16 @@ def match_ids(workspace, text: str, limit: int = 20) -> pd.DataFrame:
     code = canonical_code(text).lower()
     found.loc[found["kind"] == "code", "exact"] = found.loc[found["kind"] == "code", "id"].str.lower() == code
     return found.reset_index(drop=True)
+
+
+#: Event columns :func:`box_events` adds to the timeline (what a page shows beside the chain).
+BOX_EVENT_EXTRA = ("trace_code", "product_name", "pharmacist_id")
+
+
+def box_events(workspace, code: str) -> pd.DataFrame:
+    """One pack's chain of custody as :func:`box_timeline` gives it (with its notes), ids as stored,
+    and the columns :data:`BOX_EVENT_EXTRA`; one read of the code's rows (RxringError when absent)."""
+    return _timeline(workspace, code, extra=BOX_EVENT_EXTRA)
 
 
 def actor_events(workspace, kind: str, key: str, limit: int = 500) -> pd.DataFrame:

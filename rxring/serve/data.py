@@ -274,26 +274,14 @@ class Workbench:
         """One pack's chain of custody, the findings on it, and the events they name (NotFound if absent)."""
         canonical = results.canonical_code(code)
         try:
-            timeline = results.box_timeline(self.ws, canonical)   # masked; the ids are joined back below
+            timeline = results.box_events(self.ws, canonical)
         except RxringError as exc:
             raise NotFound(f"trace code {canonical}") from exc
         revealed = self.permit(reveal, {"trace_code": canonical})
         raw_findings = results.findings_for(self.findings, code=canonical)
         offending = {e for ids in raw_findings["event_ids"] for e in ids}
-        events = self.event_rows(self._raw_box_events(canonical, timeline), revealed, offending)
-        return {"code": canonical, "events": events, "findings": self.finding_rows(raw_findings, revealed),
-                "revealed": revealed}
-
-    def _raw_box_events(self, code: str, masked: pd.DataFrame) -> pd.DataFrame:
-        """The box's events with ids as stored: box_report's rows joined to the events by event id."""
-        raw = results.actor_events(self.ws, "code", code, limit=100_000)
-        people = raw.drop_duplicates("event_id").set_index("event_id")
-        out = masked.copy()
-        out["trace_code"] = code
-        for column in ("patient_id", "prescriber_id", "pharmacist_id", "product_name"):
-            if column in people.columns:
-                out[column] = out["event_id"].map(people[column])
-        return out
+        return {"code": canonical, "events": self.event_rows(timeline, revealed, offending),
+                "findings": self.finding_rows(raw_findings, revealed), "revealed": revealed}
 
     def event_rows(self, frame: pd.DataFrame, revealed: bool, offending=frozenset()) -> list[dict]:
         out = []
