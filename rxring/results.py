@@ -811,12 +811,15 @@ def actor_events(workspace, kind: str, key: str, limit: int = 500) -> pd.DataFra
     return frame.iloc[::-1].reset_index(drop=True)
 
 
-def actor_neighbours(workspace, kind: str, key: str, limit: int = 40) -> pd.DataFrame:
+def actor_neighbours(workspace, kind: str, key: str, limit: int = 40, offset: int = 0,
+                     relations=None) -> pd.DataFrame:
     """Who a site, patient or prescriber is joined to through the events, strongest first.
 
     Columns ``kind`` (site/patient/prescriber), ``id``, ``relation``, ``boxes`` (distinct
-    codes), ``fund`` (fund paid on those dispenses), ``first_time``, ``last_time``; at
-    most *limit* rows per relation.  Relations:
+    codes), ``fund`` (fund paid on those dispenses), ``first_time``, ``last_time``, and
+    over all the relation's neighbours ``total`` (their number), ``total_boxes``,
+    ``total_fund``, ``total_first``, ``total_last``; at most *limit* rows per relation
+    after skipping *offset* (paging), only *relations* when given.  Relations:
 
     * site: ``source_site`` / ``source_patient`` — a code seen at the site was earlier
       dispensed to that patient at that other site (where its packs come from);
@@ -855,9 +858,20 @@ def actor_neighbours(workspace, kind: str, key: str, limit: int = 40) -> pd.Data
             ("dispensed_at", "site", "d.site_id",
              "FROM EVENTS_BY_prescriber_id d WHERE d.prescriber_id = $key AND d.event_type = 'dispense'", event),
         ]
+    if relations is not None:
+        unknown = set(relations) - {q[0] for q in queries}
+        if unknown:
+            raise RxringError(f"a {kind} has no relation {', '.join(sorted(unknown))}")
+        queries = [q for q in queries if q[0] in relations]
     selects = []
     for relation, other, column, body, (code, fund, when) in queries:
         selects.append(f"(SELECT '{other}' AS kind, {column} AS id, '{relation}' AS relation, "
                        f"count(DISTINCT {code}) AS boxes, sum({fund}) AS fund, min({when}) AS first_time, "
-                       f"max({when}) AS last_time {body} GROUP BY {column} ORDER BY boxes DESC, id LIMIT {int(limit)})")
+                       f"max({when}) AS last_time, count(*) OVER () AS total, "
+                       f"sum(count(DISTINCT {code})) OVER () AS total_boxes, sum(sum({fund})) OVER () AS total_fund, "
+                       f"min(min({when})) OVER () AS total_first, max(max({when})) OVER () AS total_last "
+                       f"{body} GROUP BY {column} ORDER BY boxes DESC, id LIMIT {int(limit)} OFFSET {int(offset)})")
+    if not selects:
+        return pd.DataFrame(columns=["kind", "id", "relation", "boxes", "fund", "first_time", "last_time", "total",
+                                     "total_boxes", "total_fund", "total_first", "total_last"])
     return _query(ws, " UNION ALL ".join(selects), {"key": key}).reset_index(drop=True)

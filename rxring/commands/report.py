@@ -12,7 +12,7 @@ import click
 from ..report.evidence import build_evidence
 from ..report.build import FORMATS, build_report
 from ..report.verify import verify_evidence
-from ..report.viz import MAX_NODES, write_viz
+from ..report.viz import write_viz
 from .. import results
 from . import options as opt
 
@@ -45,8 +45,7 @@ def report_command(workspace, fmt, lang, output, ring_ids, reveal_pii):
 @opt.workspace
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="HTML file (default WS/viz/<ring>.html).")
 @_lang
-@click.option("--max-nodes", type=int, default=MAX_NODES, show_default=True,
-              help="Above this many nodes, patients are grouped per site.")
+@opt.max_nodes
 @_reveal
 def viz_command(rings, workspace, output, lang, max_nodes, reveal_pii):
     """Offline ring visualisation (one self-contained HTML file, no network needed).

@@ -16,7 +16,8 @@ from . import options as opt
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free port).")
 @click.option("--operator", metavar="NAME", envvar="RXRING_OPERATOR", default=None,
               help="Who uses the workbench, recorded with every reveal [env RXRING_OPERATOR; default: the OS user].")
-def serve_command(workspace, host, port, operator):
+@opt.max_nodes
+def serve_command(workspace, host, port, operator, max_nodes):
     """Investigator workbench: a local web app to explore rings, boxes, sites and people.
 
     Prints a URL with a token made at start; open it in a browser on this machine.
@@ -28,7 +29,7 @@ def serve_command(workspace, host, port, operator):
 
     results.load_findings(workspace)   # an unanalysed workspace is an error before the server starts
     results.stale_warning(workspace)
-    serve(workspace, host=host, port=port, user=(operator or os_user() or "local"), echo=click.echo)
+    serve(workspace, host=host, port=port, user=(operator or os_user() or "local"), echo=click.echo, max_nodes=max_nodes)
 
 
 COMMANDS = [serve_command]

@@ -29,6 +29,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..errors import RxringError
 from ..pii import Masker, mask_id
+from ..report.graph_groups import MAX_NODES
 from ..report.htmlkit import script_json
 from ..report.i18n import EVENT_TYPE_KEYS, LANGS, label, rule_text
 from ..schema import RULES
@@ -78,9 +79,10 @@ def _safe_next(value: str | None) -> str:
     return value
 
 
-def create_app(workspace, user: str = "local", token: str | None = None) -> Starlette:
-    """The workbench over an analysed *workspace*; ``app.state.store.token`` opens a session."""
-    bench = Workbench(workspace)
+def create_app(workspace, user: str = "local", token: str | None = None, max_nodes: int = MAX_NODES) -> Starlette:
+    """The workbench over an analysed *workspace*; ``app.state.store.token`` opens a session.
+    A ring graph above *max_nodes* nodes is drawn with people grouped (:mod:`rxring.serve.graph`)."""
+    bench = Workbench(workspace, max_nodes=max_nodes)
     store = SessionStore(user, token)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True,
                              undefined=jinja2.StrictUndefined)
@@ -327,7 +329,10 @@ def create_app(workspace, user: str = "local", token: str | None = None) -> Star
         return _ring_json(request, lambda ring_id, node, lang, reveal: ring_graph(bench, ring_id, lang, reveal))
 
     def api_expand(request: Request):
-        return _ring_json(request, lambda ring_id, node, lang, reveal: expand_node(bench, ring_id, node, lang, reveal))
+        page = request.query_params.get("page", "0")
+        page = int(page) if page.isdigit() else 0
+        return _ring_json(request, lambda ring_id, node, lang, reveal: expand_node(bench, ring_id, node, lang, reveal,
+                                                                                   page=page))
 
     def api_node(request: Request):
         return _ring_json(request, lambda ring_id, node, lang, reveal: node_detail(bench, ring_id, node, lang, reveal))

@@ -26,6 +26,7 @@ import pandas as pd
 from .. import results
 from ..errors import RxringError
 from ..pii import mask_frame, mask_id
+from ..report.graph_groups import MAX_NODES
 from ..reveal import permit_reveal, reveal_session
 from ..schema import RULES
 
@@ -100,8 +101,10 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 class Workbench:
     """One analysed workspace as the workbench reads it (see the module docstring)."""
 
-    def __init__(self, workspace):
+    def __init__(self, workspace, max_nodes: int = MAX_NODES):
         self.ws = results.open_results(workspace, warn=False)
+        #: The ring explorer's node budget (:func:`rxring.report.graph_groups.budget_groups`).
+        self.max_nodes = max_nodes
         self.findings = results.load_findings(self.ws)
         self.rings = results.load_rings(self.ws)
         self.analysis = results.load_analysis(self.ws)

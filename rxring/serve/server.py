@@ -34,16 +34,17 @@ def free_port(host: str = LOOPBACK) -> int:
         return sock.getsockname()[1]
 
 
-def serve(workspace, host: str = LOOPBACK, port: int = 8765, user: str = "local", echo=print) -> None:
+def serve(workspace, host: str = LOOPBACK, port: int = 8765, user: str = "local", echo=print, **app_options) -> None:
     """Build the app over *workspace* and serve it until interrupted (after writing the workspace's
-    look-up copies once per ingest, :func:`rxring.results.build_lookup`, which keep pages fast)."""
+    look-up copies once per ingest, :func:`rxring.results.build_lookup`, which keep pages fast).
+    *app_options* go to :func:`rxring.serve.app.create_app` (``max_nodes``)."""
     import uvicorn
 
     from ..results import build_lookup
     from .app import create_app
 
     build_lookup(workspace, echo=echo)
-    app = create_app(workspace, user=user)
+    app = create_app(workspace, user=user, **app_options)
     if port == 0:
         port = free_port(host)
     where = "loopback only: other machines cannot connect" if is_loopback(host) else \
