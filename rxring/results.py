@@ -68,6 +68,8 @@ __all__ = [
     "BOX_EVENT_EXTRA",
     "actor_events",
     "actor_neighbours",
+    "NEIGHBOUR_RELATIONS",
+    "check_relations",
     "ACTOR_COLUMNS",
     "build_lookup",
     "lookup_dir",
@@ -806,9 +808,24 @@ def actor_events(workspace, kind: str, key: str, limit: int = 500) -> pd.DataFra
     ws = as_workspace(workspace)
     column = ACTOR_COLUMNS[kind]
     frame = _query(ws, f"SELECT * FROM EVENTS_BY_{column} WHERE {column} = ? "
-                       f"ORDER BY event_time DESC, event_id LIMIT {int(limit)}",
+                       f"ORDER BY event_time DESC, event_id DESC LIMIT {int(limit)}",
                    [key])
     return frame.iloc[::-1].reset_index(drop=True)
+
+
+#: The relations :func:`actor_neighbours` follows from each kind of actor (its docstring says what they mean).
+NEIGHBOUR_RELATIONS = {"site": ("source_site", "source_patient", "resurface_site"),
+                       "patient": ("dispensed_at", "prescribed_by", "resurface_site"),
+                       "prescriber": ("prescribed_to", "dispensed_at")}
+
+
+def check_relations(kind: str, relations) -> None:
+    """RxringError unless *kind* is site, patient or prescriber and each of *relations* one of its relations."""
+    if kind not in NEIGHBOUR_RELATIONS:
+        raise RxringError(f"kind must be site, patient or prescriber, not {kind!r}")
+    unknown = set(relations or ()) - set(NEIGHBOUR_RELATIONS[kind])
+    if unknown:
+        raise RxringError(f"a {kind} has no relation {', '.join(sorted(unknown))}")
 
 
 def actor_neighbours(workspace, kind: str, key: str, limit: int = 40, offset: int = 0,
@@ -830,8 +847,7 @@ def actor_neighbours(workspace, kind: str, key: str, limit: int = 40, offset: in
 
     Ids as stored: mask people before showing.
     """
-    if kind not in ("site", "patient", "prescriber"):
-        raise RxringError(f"kind must be site, patient or prescriber, not {kind!r}")
+    check_relations(kind, relations)
     ws = as_workspace(workspace)
     moved = ("m.trace_code", "m.fund", "m.to_time")          # a movement: the resurfacing event's time
     event = ("d.trace_code", "d.fund_amount", "d.event_time")
@@ -859,9 +875,7 @@ def actor_neighbours(workspace, kind: str, key: str, limit: int = 40, offset: in
              "FROM EVENTS_BY_prescriber_id d WHERE d.prescriber_id = $key AND d.event_type = 'dispense'", event),
         ]
     if relations is not None:
-        unknown = set(relations) - {q[0] for q in queries}
-        if unknown:
-            raise RxringError(f"a {kind} has no relation {', '.join(sorted(unknown))}")
+        check_relations(kind, relations)
         queries = [q for q in queries if q[0] in relations]
     selects = []
     for relation, other, column, body, (code, fund, when) in queries:

@@ -10,6 +10,7 @@ is masked unless the page was revealed with a reason (:mod:`rxring.serve.auth`).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -79,10 +80,15 @@ def _safe_next(value: str | None) -> str:
     return value
 
 
-def create_app(workspace, user: str = "local", token: str | None = None, max_nodes: int = MAX_NODES) -> Starlette:
+def create_app(workspace, user: str = "local", token: str | None = None, max_nodes: int = MAX_NODES,
+               backend: str | None = None, neo4j=None) -> Starlette:
     """The workbench over an analysed *workspace*; ``app.state.store.token`` opens a session.
-    A ring graph above *max_nodes* nodes is drawn with people grouped (:mod:`rxring.serve.graph`)."""
-    bench = Workbench(workspace, max_nodes=max_nodes)
+
+    A ring graph above *max_nodes* nodes is drawn with people grouped (:mod:`rxring.serve.graph`).
+    *backend* and *neo4j* (a Neo4jConfig or a URI) say where boxes, sites, patients, prescribers
+    and neighbourhoods are looked up (:func:`rxring.serve.lookups.open_lookups`).
+    """
+    bench = Workbench(workspace, max_nodes=max_nodes, backend=backend, neo4j=neo4j)
     store = SessionStore(user, token)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True,
                              undefined=jinja2.StrictUndefined)
@@ -393,8 +399,15 @@ def create_app(workspace, user: str = "local", token: str | None = None, max_nod
         Route("/settlement/{key:path}", actor_page("settlement")),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        try:
+            yield
+        finally:
+            bench.lookups.close()
+
     app = Starlette(routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=guard)],
-                    exception_handlers={HTTPException: http_error})
+                    exception_handlers={HTTPException: http_error}, lifespan=lifespan)
     app.state.store = store
     app.state.bench = bench
     return app

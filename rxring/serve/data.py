@@ -27,6 +27,7 @@ from .. import results
 from ..errors import RxringError
 from ..pii import mask_frame, mask_id
 from ..report.graph_groups import MAX_NODES
+from .lookups import open_lookups
 from ..reveal import permit_reveal, reveal_session
 from ..schema import RULES
 
@@ -101,8 +102,10 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 class Workbench:
     """One analysed workspace as the workbench reads it (see the module docstring)."""
 
-    def __init__(self, workspace, max_nodes: int = MAX_NODES):
+    def __init__(self, workspace, max_nodes: int = MAX_NODES, backend: str | None = None, neo4j=None):
         self.ws = results.open_results(workspace, warn=False)
+        #: Where boxes, sites, patients, prescribers and neighbourhoods are looked up (:mod:`rxring.serve.lookups`).
+        self.lookups = open_lookups(self.ws, backend, neo4j)
         #: The ring explorer's node budget (:func:`rxring.report.graph_groups.budget_groups`).
         self.max_nodes = max_nodes
         self.findings = results.load_findings(self.ws)
@@ -277,7 +280,7 @@ class Workbench:
         """One pack's chain of custody, the findings on it, and the events they name (NotFound if absent)."""
         canonical = results.canonical_code(code)
         try:
-            timeline = results.box_events(self.ws, canonical)
+            timeline = self.lookups.box_events(canonical)
         except RxringError as exc:
             raise NotFound(f"trace code {canonical}") from exc
         revealed = self.permit(reveal, {"trace_code": canonical})
@@ -304,7 +307,7 @@ class Workbench:
 
     def actor(self, kind: str, key: str, reveal: Reveal | None = None, limit: int = 200) -> dict:
         """A site, patient, prescriber or settlement page: summary, findings, rings, activity, counterparties."""
-        events = results.actor_events(self.ws, kind, key, limit=limit)
+        events = self.lookups.actor_events(kind, key, limit)
         if kind == "site":
             found = self.filter_findings(site=key)
             rings = self.rings_of(site=key)
@@ -324,7 +327,7 @@ class Workbench:
         revealed = self.permit(reveal, {f"{kind}_id": key})
         neighbours = []
         if kind in ("site", "patient", "prescriber"):
-            for row in _records(results.actor_neighbours(self.ws, kind, key, limit=15)):
+            for row in _records(self.lookups.neighbours(kind, key, limit=15)):
                 who = self.site(row["id"]) if row["kind"] == "site" else self.person(row["kind"], row["id"], revealed)
                 neighbours.append({**who, "relation": row["relation"], "boxes": row["boxes"], "fund": row["fund"],
                                    "first_time": row["first_time"], "last_time": row["last_time"]})

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from .. import results
+from ..errors import RxringError
 from ..report.graph_groups import GROUP_STEPS, budget_groups, group_label, merge_edges
 from ..report.i18n import label
 from ..report.viz_graph import ROLE_STYLE
@@ -163,6 +163,11 @@ def _actor_of(bench: Workbench, key: str) -> tuple[str, str]:
     raise NotFound(f"node {key}")
 
 
+def _money(value) -> float:
+    """A sum of money to the fen (sums read from SQL and from Cypher differ in the last float digits)."""
+    return round(float(clean(value) or 0.0), 2)
+
+
 def _page(page: int) -> int:
     return max(0, int(page))
 
@@ -171,7 +176,7 @@ def expand_node(bench: Workbench, ring_id: str, key: str, lang: str, reveal: Rev
                 page: int = 0, limit: int = EXPAND_PAGE) -> dict:
     """What expanding a node adds: ``{node, nodes, edges, revealed, group}``.
 
-    An actor's neighbours come from the events (:func:`rxring.results.actor_neighbours`);
+    An actor's neighbours come from the events (``Workbench.lookups``, :mod:`rxring.serve.lookups`);
     a relation with more than *limit* of them comes as one group node.  A group node
     (of the ring's budget, or of neighbours) gives its members, *limit* at a time from
     *page*; ``group`` is then ``{id, remaining, label, next}`` (None for an actor).
@@ -185,9 +190,8 @@ def expand_node(bench: Workbench, ring_id: str, key: str, lang: str, reveal: Rev
         kind, raw = _actor_of(bench, actor)
         revealed = bench.permit(reveal, {"ring_id": ring["ring_id"], f"{kind}_id": raw})
         try:
-            rows = results.actor_neighbours(bench.ws, kind, raw, limit=limit, offset=_page(page) * limit,
-                                            relations=[relation])
-        except results.RxringError as exc:
+            rows = bench.lookups.neighbours(kind, raw, limit=limit, offset=_page(page) * limit, relations=[relation])
+        except RxringError as exc:
             raise NotFound(f"node {key}") from exc
         nodes, edges, _ = _neighbours(bench, ring, actor, rows, revealed, lang, limit=None)
         total = int(rows["total"].iloc[0]) if len(rows) else 0
@@ -197,7 +201,7 @@ def expand_node(bench: Workbench, ring_id: str, key: str, lang: str, reveal: Rev
         return {"node": key, "nodes": nodes, "edges": edges, "revealed": revealed, "group": group}
     kind, raw = _actor_of(bench, key)
     revealed = bench.permit(reveal, {"ring_id": ring["ring_id"], f"{kind}_id": raw})
-    rows = results.actor_neighbours(bench.ws, kind, raw, limit=limit)
+    rows = bench.lookups.neighbours(kind, raw, limit=limit)
     nodes, edges, _ = _neighbours(bench, ring, key, rows, revealed, lang, limit=limit)
     return {"node": key, "nodes": nodes, "edges": edges, "revealed": revealed, "group": None}
 
@@ -219,7 +223,7 @@ def _neighbours(bench: Workbench, ring: dict, key: str, rows: pd.DataFrame, reve
             nkey, role = f"near:{relation}:{key}", f"{row['kind']}_group"
             shown = {"label": label("near_group", lang, n=int(row["total"]), relation=label("rel_" + relation, lang)),
                      "href": ""}
-            fund, boxes = float(clean(row["total_fund"]) or 0.0), int(row["total_boxes"])
+            fund, boxes = _money(row["total_fund"]), int(row["total_boxes"])
             times = [t for t in (_epoch(row["total_first"]), _epoch(row["total_last"])) if t is not None]
             node = {**_node(nkey, role, shown, fund, in_ring=False), "count": int(row["total"])}
         else:
@@ -228,7 +232,7 @@ def _neighbours(bench: Workbench, ring: dict, key: str, rows: pd.DataFrame, reve
             else:
                 shown = bench.person(row["kind"], row["id"], revealed)
                 nkey, role = node_key(row["kind"], shown["ref"]), row["kind"]
-            fund, boxes = float(clean(row["fund"]) or 0.0), int(row["boxes"])
+            fund, boxes = _money(row["fund"]), int(row["boxes"])
             times = [t for t in (_epoch(row["first_time"]), _epoch(row["last_time"])) if t is not None]
             node = _node(nkey, role, shown, fund, in_ring=nkey in members)
         nodes.append(node)
@@ -270,7 +274,7 @@ def node_detail(bench: Workbench, ring_id: str, key: str, lang: str, reveal: Rev
     revealed = bench.permit(reveal, {"ring_id": ring["ring_id"], f"{kind}_id": raw})
     found = bench.filter_findings(ring=ring["ring_id"], **{kind: raw})
     rings = bench.rings_of(**{kind: raw})
-    events = results.actor_events(bench.ws, kind, raw, limit=20)
+    events = bench.lookups.actor_events(kind, raw, 20)
     title = bench.site(raw) if kind == "site" else bench.person(kind, raw, revealed)
     rows = bench.finding_rows(found.head(20), revealed)
     return {

@@ -37,7 +37,7 @@ def free_port(host: str = LOOPBACK) -> int:
 def serve(workspace, host: str = LOOPBACK, port: int = 8765, user: str = "local", echo=print, **app_options) -> None:
     """Build the app over *workspace* and serve it until interrupted (after writing the workspace's
     look-up copies once per ingest, :func:`rxring.results.build_lookup`, which keep pages fast).
-    *app_options* go to :func:`rxring.serve.app.create_app` (``max_nodes``)."""
+    *app_options* go to :func:`rxring.serve.app.create_app` (``max_nodes``, ``backend``, ``neo4j``)."""
     import uvicorn
 
     from ..results import build_lookup
@@ -50,5 +50,8 @@ def serve(workspace, host: str = LOOPBACK, port: int = 8765, user: str = "local"
     where = "loopback only: other machines cannot connect" if is_loopback(host) else \
         "WARNING: not loopback, other machines on this network can connect (they still need the token)"
     echo(f"rxring serve: listening on {host}:{port} ({where}); Ctrl-C stops it")
+    lookups = app.state.bench.lookups
+    if lookups.backend == "neo4j":
+        echo(f"boxes, sites, patients, prescribers and neighbourhoods: the Neo4j graph at {lookups.where}")
     echo(f"open: {login_url(host, port, app.state.store.token)}")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, server_header=False)
