@@ -882,7 +882,7 @@ def actor_neighbours(workspace, kind: str, key: str, limit: int = 40, offset: in
         selects.append(f"(SELECT '{other}' AS kind, {column} AS id, '{relation}' AS relation, "
                        f"count(DISTINCT {code}) AS boxes, sum({fund}) AS fund, min({when}) AS first_time, "
                        f"max({when}) AS last_time, count(*) OVER () AS total, "
-                       f"sum(count(DISTINCT {code})) OVER () AS total_boxes, sum(sum({fund})) OVER () AS total_fund, "
+                       f"CAST(sum(count(DISTINCT {code})) OVER () AS BIGINT) AS total_boxes, sum(sum({fund})) OVER () AS total_fund, "
                        f"min(min({when})) OVER () AS total_first, max(max({when})) OVER () AS total_last "
                        f"{body} GROUP BY {column} ORDER BY boxes DESC, id LIMIT {int(limit)} OFFSET {int(offset)})")
     if not selects:

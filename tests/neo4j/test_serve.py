@@ -119,3 +119,25 @@ def test_not_in_the_graph_is_a_404(apps):
     client = _client(apps[1])
     assert client.get("/box/89999999999999999999").status_code == 404
     assert client.get("/site/NO-SUCH-SITE").status_code == 404
+
+
+def test_the_neighbourhoods_agree_row_for_row(apps, served):
+    """neighbours.cypher and rxring.results.actor_neighbours: the same rows, pages and totals for every kind."""
+    embedded, graph = (app.state.bench.lookups for app in apps)
+    ring = served[1].rings.iloc[0]
+    asked = ([("site", s) for s in ring["source_sites"][:1] + ring["laundering_sites"][:2]]
+             + [("patient", p) for p in ring["source_patients"][:2]] + [("prescriber", p) for p in ring["prescribers"][:2]])
+    rows = 0
+    for kind, key in asked:
+        for limit, offset, relations in ((40, 0, None), (3, 2, None), (5, 0, ["resurface_site" if kind != "prescriber"
+                                                                               else "dispensed_at"])):
+            want = embedded.neighbours(kind, key, limit, offset, relations)
+            got = graph.neighbours(kind, key, limit, offset, relations)
+            rows += len(want)
+            assert got[["kind", "id", "relation", "boxes", "total", "total_boxes"]].astype(str).equals(
+                want[["kind", "id", "relation", "boxes", "total", "total_boxes"]].astype(str)), (kind, key, limit, offset)
+            for column in ("fund", "total_fund"):
+                assert got[column].fillna(-1).round(2).tolist() == want[column].fillna(-1).round(2).tolist()
+            for column in ("first_time", "last_time", "total_first", "total_last"):
+                assert [str(v)[:19] for v in got[column]] == [str(v)[:19] for v in want[column]], column
+    assert rows > 20

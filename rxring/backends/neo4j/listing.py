@@ -4,8 +4,8 @@ The listing commands (``rxring box|site|patient --backend neo4j``) are thin shel
 over these functions.  Every query is a shipped Cypher file over the model of
 DESIGN §4 (``rxring/rules/cypher``: ``box_chain``, ``box_exists``, ``site_summary``,
 ``site_events``, ``patient_events``, ``patient_exists``, ``graph_prepared``; for the
-workbench, ``rxring serve --backend neo4j``, also ``prescriber_events`` and the
-neighbourhoods ``site_neighbours``, ``patient_neighbours``, ``prescriber_neighbours``), one
+workbench, ``rxring serve --backend neo4j``, also ``prescriber_events`` and
+``neighbours``), one
 parameterised statement an investigator can paste into Neo4j Browser or run with
 ``rxring neo4j run NAME --param ...``.  Rows come back as a :class:`pandas.DataFrame`
 with the columns of :func:`rxring.results.box_timeline` (the embedded twin), so the
@@ -183,20 +183,16 @@ def prescriber_events(driver, prescriber_id: str, database: str | None = None, l
     return _frame(records, graph_is_prepared(driver, database), extra)
 
 
-#: The parameter naming the key of each kind in the neighbourhood files.
-_NEIGHBOUR_KEYS = {"site": "site", "patient": "patient", "prescriber": "prescriber"}
-
-
 def neighbours(driver, kind: str, key: str, database: str | None = None, limit: int = 40, offset: int = 0,
                relations=None) -> pd.DataFrame:
     """Who a site, patient or prescriber is joined to through its boxes, strongest first
-    (``<kind>_neighbours.cypher``): the graph's twin of :func:`rxring.results.actor_neighbours`,
+    (``neighbours.cypher``): the graph's twin of :func:`rxring.results.actor_neighbours`,
     with its relations, columns (:data:`NEIGHBOUR_COLUMNS`), paging and totals."""
-    if kind not in _NEIGHBOUR_KEYS:
+    if kind not in ("site", "patient", "prescriber"):
         raise RxringError(f"kind must be site, patient or prescriber, not {kind!r}")
-    params = {_NEIGHBOUR_KEYS[kind]: key, "limit": int(limit), "offset": int(offset),
+    params = {"kind": kind, "key": key, "limit": int(limit), "offset": int(offset),
               "relations": None if relations is None else list(relations)}
-    records, _, _ = driver.execute_query(_query(f"{kind}_neighbours"), params, database_=database)
+    records, _, _ = driver.execute_query(_query("neighbours"), params, database_=database)
     rows = [{k: _native(v) for k, v in record.data().items()} for record in records]
     frame = pd.DataFrame(rows, columns=list(NEIGHBOUR_COLUMNS))
     for column in ("first_time", "last_time", "total_first", "total_last"):
