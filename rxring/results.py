@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -64,8 +65,12 @@ __all__ = [
     "event_counts",
     "events_of",
     "match_ids",
+    "box_events",
+    "BOX_EVENT_EXTRA",
     "actor_events",
     "actor_neighbours",
+    "NEIGHBOUR_RELATIONS",
+    "check_relations",
     "ACTOR_COLUMNS",
     "build_lookup",
     "lookup_dir",
@@ -282,18 +287,70 @@ def box_timeline(workspace, trace_code: str, options: AnalysisOptions | None = N
                         api="rxring.results.box_timeline")
 
 
-def _timeline(workspace, trace_code: str, options: AnalysisOptions | None = None) -> pd.DataFrame:
-    """:func:`box_timeline` with the ids as stored."""
+def _timeline(workspace, trace_code: str, options: AnalysisOptions | None = None,
+              extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """:func:`box_timeline` with the ids as stored (and the event columns *extra* after the note).
+
+    With the look-up copies (:func:`build_lookup`) the code's rows are read by this
+    process' DuckDB from the code-sorted copy, whose footer its object cache keeps
+    (so only the one or two row groups whose min/max can hold the code are read),
+    and the custody notes are computed on a cursor of the same database; without
+    them, from the event parts.
+    """
     from .backends.duckdb import code_timeline
 
     ws = as_workspace(workspace)
     options = options or AnalysisOptions.from_dict(load_analysis(ws).get("options", {}))
     code = canonical_code(trace_code)
     copy = _lookup_copy(ws, "trace_code")
-    timeline = code_timeline(ws if copy is None else _CodeSorted(ws, copy), code, options)
+    if copy is None:
+        timeline = code_timeline(ws, code, options, extra=extra)
+    else:
+        con = _cursor()
+        try:
+            timeline = code_timeline(ws, code, options, events=_code_rows(copy, code), con=con, extra=extra)
+        finally:
+            con.close()
     if timeline.empty:
         raise RxringError(f"trace code {code} does not occur in workspace {ws.root}")
     return timeline
+
+
+def _code_rows(copy: Path, code: str):
+    """The rows of *code* in the code-sorted look-up copy, as Arrow with the columns of
+    ``schema.EVENT_READ_SCHEMA`` (origin columns null where the copy has none).
+
+    The row groups that can hold the code are found by bisecting their trace_code
+    min/max (:func:`_code_index`, read once per copy), and only those are read.
+    """
+    import bisect
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from .schema import EVENT_READ_SCHEMA
+
+    metadata, lows, highs = _code_index(str(copy), copy.stat().st_mtime_ns)
+    groups = [i for i in range(bisect.bisect_left(highs, code), bisect.bisect_right(lows, code))
+              if lows[i] <= code <= highs[i]]
+    table = pq.ParquetFile(str(copy), metadata=metadata).read_row_groups(groups)
+    table = table.filter(pc.equal(table["trace_code"], code))
+    columns = [table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+               for f in EVENT_READ_SCHEMA]
+    return pa.Table.from_arrays(columns, schema=EVENT_READ_SCHEMA)
+
+
+@functools.lru_cache(maxsize=8)
+def _code_index(path: str, mtime_ns: int):
+    """(footer, trace_code min per row group, max per row group) of a code-sorted copy, cached per file
+    version: at 10M events the footer alone takes ~70 ms to parse, longer than reading the code's rows."""
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(path).metadata
+    column = metadata.schema.to_arrow_schema().get_field_index("trace_code")
+    stats = [metadata.row_group(i).column(column).statistics for i in range(metadata.num_row_groups)]
+    return metadata, [s.min for s in stats], [s.max for s in stats]
 
 
 class _CodeSorted:
@@ -665,9 +722,9 @@ _DB_LOCK = threading.Lock()
 
 
 def _cursor():
-    """A cursor of this process' DuckDB for the event queries: one in-memory database whose object cache
-    keeps the Parquet footers of the look-up copies (thousands of row groups at 10M events) between
-    queries; a cursor per query, so threads never share one."""
+    """A cursor of this process' DuckDB for the event queries: one in-memory database whose Parquet
+    metadata cache keeps the footers of the look-up copies (hundreds of row groups at 10M events, ~70 ms
+    to parse) between queries; a cursor per query, so threads never share one."""
     global _DB
     import duckdb
 
@@ -675,6 +732,7 @@ def _cursor():
         if _DB is None:
             _DB = duckdb.connect()
             _DB.execute("SET enable_object_cache = true")
+            _DB.execute("SET parquet_metadata_cache = true")   # footers of the look-up copies, parsed once
             _DB.execute("SET enable_progress_bar = false")
         return _DB.cursor()
 
@@ -790,6 +848,16 @@ def match_ids(workspace, text: str, limit: int = 20) -> pd.DataFrame:
     return found.reset_index(drop=True)
 
 
+#: Event columns :func:`box_events` adds to the timeline (what a page shows beside the chain).
+BOX_EVENT_EXTRA = ("trace_code", "product_name", "pharmacist_id")
+
+
+def box_events(workspace, code: str) -> pd.DataFrame:
+    """One pack's chain of custody as :func:`box_timeline` gives it (with its notes), ids as stored,
+    and the columns :data:`BOX_EVENT_EXTRA`; one read of the code's rows (RxringError when absent)."""
+    return _timeline(workspace, code, extra=BOX_EVENT_EXTRA)
+
+
 def actor_events(workspace, kind: str, key: str, limit: int = 500) -> pd.DataFrame:
     """The events of one site, patient, prescriber, settlement or code (:data:`ACTOR_COLUMNS`), latest
     *limit* in time order; ids as stored (mask people before showing)."""
@@ -798,17 +866,35 @@ def actor_events(workspace, kind: str, key: str, limit: int = 500) -> pd.DataFra
     ws = as_workspace(workspace)
     column = ACTOR_COLUMNS[kind]
     frame = _query(ws, f"SELECT * FROM EVENTS_BY_{column} WHERE {column} = ? "
-                       f"ORDER BY event_time DESC, event_id LIMIT {int(limit)}",
+                       f"ORDER BY event_time DESC, event_id DESC LIMIT {int(limit)}",
                    [key])
     return frame.iloc[::-1].reset_index(drop=True)
 
 
-def actor_neighbours(workspace, kind: str, key: str, limit: int = 40) -> pd.DataFrame:
+#: The relations :func:`actor_neighbours` follows from each kind of actor (its docstring says what they mean).
+NEIGHBOUR_RELATIONS = {"site": ("source_site", "source_patient", "resurface_site"),
+                       "patient": ("dispensed_at", "prescribed_by", "resurface_site"),
+                       "prescriber": ("prescribed_to", "dispensed_at")}
+
+
+def check_relations(kind: str, relations) -> None:
+    """RxringError unless *kind* is site, patient or prescriber and each of *relations* one of its relations."""
+    if kind not in NEIGHBOUR_RELATIONS:
+        raise RxringError(f"kind must be site, patient or prescriber, not {kind!r}")
+    unknown = set(relations or ()) - set(NEIGHBOUR_RELATIONS[kind])
+    if unknown:
+        raise RxringError(f"a {kind} has no relation {', '.join(sorted(unknown))}")
+
+
+def actor_neighbours(workspace, kind: str, key: str, limit: int = 40, offset: int = 0,
+                     relations=None) -> pd.DataFrame:
     """Who a site, patient or prescriber is joined to through the events, strongest first.
 
     Columns ``kind`` (site/patient/prescriber), ``id``, ``relation``, ``boxes`` (distinct
-    codes), ``fund`` (fund paid on those dispenses), ``first_time``, ``last_time``; at
-    most *limit* rows per relation.  Relations:
+    codes), ``fund`` (fund paid on those dispenses), ``first_time``, ``last_time``, and
+    over all the relation's neighbours ``total`` (their number), ``total_boxes``,
+    ``total_fund``, ``total_first``, ``total_last``; at most *limit* rows per relation
+    after skipping *offset* (paging), only *relations* when given.  Relations:
 
     * site: ``source_site`` / ``source_patient`` — a code seen at the site was earlier
       dispensed to that patient at that other site (where its packs come from);
@@ -819,8 +905,7 @@ def actor_neighbours(workspace, kind: str, key: str, limit: int = 40) -> pd.Data
 
     Ids as stored: mask people before showing.
     """
-    if kind not in ("site", "patient", "prescriber"):
-        raise RxringError(f"kind must be site, patient or prescriber, not {kind!r}")
+    check_relations(kind, relations)
     ws = as_workspace(workspace)
     moved = ("m.trace_code", "m.fund", "m.to_time")          # a movement: the resurfacing event's time
     event = ("d.trace_code", "d.fund_amount", "d.event_time")
@@ -847,9 +932,18 @@ def actor_neighbours(workspace, kind: str, key: str, limit: int = 40) -> pd.Data
             ("dispensed_at", "site", "d.site_id",
              "FROM EVENTS_BY_prescriber_id d WHERE d.prescriber_id = $key AND d.event_type = 'dispense'", event),
         ]
+    if relations is not None:
+        check_relations(kind, relations)
+        queries = [q for q in queries if q[0] in relations]
     selects = []
     for relation, other, column, body, (code, fund, when) in queries:
         selects.append(f"(SELECT '{other}' AS kind, {column} AS id, '{relation}' AS relation, "
                        f"count(DISTINCT {code}) AS boxes, sum({fund}) AS fund, min({when}) AS first_time, "
-                       f"max({when}) AS last_time {body} GROUP BY {column} ORDER BY boxes DESC, id LIMIT {int(limit)})")
+                       f"max({when}) AS last_time, count(*) OVER () AS total, "
+                       f"CAST(sum(count(DISTINCT {code})) OVER () AS BIGINT) AS total_boxes, sum(sum({fund})) OVER () AS total_fund, "
+                       f"min(min({when})) OVER () AS total_first, max(max({when})) OVER () AS total_last "
+                       f"{body} GROUP BY {column} ORDER BY boxes DESC, id LIMIT {int(limit)} OFFSET {int(offset)})")
+    if not selects:
+        return pd.DataFrame(columns=["kind", "id", "relation", "boxes", "fund", "first_time", "last_time", "total",
+                                     "total_boxes", "total_fund", "total_first", "total_last"])
     return _query(ws, " UNION ALL ".join(selects), {"key": key}).reset_index(drop=True)

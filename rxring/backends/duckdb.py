@@ -285,7 +285,7 @@ class DuckDBBackend(Backend):
 _TIMELINE_SQL = """
 SELECT r.event_id, r.event_type, r.event_time, r.site_id, r.patient_id, r.prescriber_id, r.settlement_id,
        r.product_code, r.batch, r.expiry, r.quantity, r.split_sale, r.fund_amount, r.total_amount,
-       r.counterparty, r.source_file, r.source_line,
+       r.counterparty, r.source_file, r.source_line, {extra}
        CASE WHEN c.row_key IS NULL THEN COALESCE((
               SELECT MIN(CASE d.key_kind WHEN 'record_no' THEN 'deleted (NHSA 3507)'
                                          WHEN 'settlement_id' THEN 'settlement cancelled (NHSA 2208/2305)'
@@ -307,25 +307,37 @@ ORDER BY r.event_time, r.event_id, r.source_file, r.source_line
 """
 
 
-def code_timeline(ws: Workspace, trace_code: str, options: AnalysisOptions) -> pd.DataFrame:
+def code_timeline(ws: Workspace, trace_code: str, options: AnalysisOptions, *, events: pa.Table | None = None,
+                  con=None, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """Every event of one (canonical) trace code in *ws*, in time order, with a note when it does not count.
 
     Runs the stages the note needs (scan, ev, dr) on that code's events only; a
     repeated event id is judged within the code (the copy that counts is the one
     :mod:`rxring.rules.events` keeps).  Empty when the code does not occur.
+
+    *events* are the code's rows when the caller has read them already (the
+    columns of ``schema.EVENT_READ_SCHEMA``), else they are read from *ws*'s parts.
+    *con* is a DuckDB connection to run on (the caller closes it, which drops the
+    temporary tables made here); default a new one.  *extra* names event columns
+    added after the note (e.g. ``product_name``).
     """
-    table = (ws.events_dataset(origin=True).to_table(filter=pads.field("trace_code") == trace_code)
-             if ws.event_parts() else None)
-    if table is None or table.num_rows == 0:
+    if events is None:
+        events = (ws.events_dataset(origin=True).to_table(filter=pads.field("trace_code") == trace_code)
+                  if ws.event_parts() else None)
+    if events is None or events.num_rows == 0:
         return pd.DataFrame()
-    events = table.append_column("row_key", pa.array(range(table.num_rows), type=pa.int64()))
-    deletions = ws.deletions()
-    con = connect()
+    unknown = [c for c in extra if c not in EVENT_READ_SCHEMA.names]
+    if unknown:
+        raise ValueError(f"not event columns: {', '.join(unknown)}")
+    events = events.append_column("row_key", pa.array(range(events.num_rows), type=pa.int64()))
+    own = con is None
+    con = connect() if own else con
     try:
-        register_inputs(con, events, ws.master("products"), deletions)
+        register_inputs(con, events, ws.master("products"), ws.deletions())
         for stage in ("scan", "cand", "ev", "dr"):   # one code: its events are all candidates
             sql = "SELECT DISTINCT trace_code FROM scan" if stage == "cand" else stage_sql(stage)
             con.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS {strip_comments(render(sql, options))}")
-        return con.execute(_TIMELINE_SQL).df()
+        return con.execute(_TIMELINE_SQL.format(extra="".join(f"r.{c}, " for c in extra))).df()
     finally:
-        con.close()
+        if own:
+            con.close()

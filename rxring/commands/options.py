@@ -34,12 +34,13 @@ import click
 
 from ..backends import BACKENDS
 from ..options import AnalysisOptions
+from ..report.graph_groups import MAX_NODES as GRAPH_MAX_NODES
 
 __all__ = [
     "WORKSPACE_HELP", "workspace_option", "workspace", "JSON_KEY", "JSON_PRINTED_KEY", "json_option", "as_json",
     "reveal_pii_option", "reveal_pii", "OPERATOR_KEY",
     "limit_option", "limit", "progress_option", "input_limits", "column_map", "load_column_map_option", "analysis_backend", "results_backend", "graph_backend",
-    "neo4j_uri", "neo4j_database", "analysis_options", "options_from_values", "ANALYSIS_OPTION_NAMES",
+    "neo4j_uri", "neo4j_database", "max_nodes", "analysis_options", "options_from_values", "ANALYSIS_OPTION_NAMES",
 ]
 
 # ---------------------------------------------------------------- workspace
@@ -206,6 +207,11 @@ neo4j_uri = click.option(
     "--neo4j", "neo4j_uri", metavar="URI", default=None,
     help="Bolt URI of the Neo4j server, e.g. bolt://localhost:7687 [env NEO4J_URI; default: the server of "
          "`rxring neo4j start`; user, password and database from NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE].")
+
+max_nodes = click.option(
+    "--max-nodes", type=click.IntRange(1, None), default=GRAPH_MAX_NODES, show_default=True,
+    help="Node budget of a ring graph: above it, patients are grouped per site (then prescribers); "
+         "a group shows its count.")
 
 neo4j_database = click.option("--database", envvar="NEO4J_DATABASE",
                               help="[env NEO4J_DATABASE; default: the server's default]")

@@ -16,7 +16,7 @@ from ..report.evidence import build_evidence
 from ..report.seal import Seal, add_timestamp, sidecar_path
 from ..report.build import FORMATS, build_report
 from ..report.verify import verify_evidence, verify_lines
-from ..report.viz import MAX_NODES, write_viz
+from ..report.viz import write_viz
 from .. import results
 from . import options as opt
 from .output import echo_json
@@ -64,8 +64,7 @@ def report_command(workspace, fmt, lang, output, ring_ids, reveal_pii):
 @opt.workspace
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="HTML file (default WS/viz/<ring>.html).")
 @_lang
-@click.option("--max-nodes", type=int, default=MAX_NODES, show_default=True,
-              help="Above this many nodes, patients are grouped per site.")
+@opt.max_nodes
 @_reveal
 def viz_command(rings, workspace, output, lang, max_nodes, reveal_pii):
     """Offline ring visualisation (one self-contained HTML file, no network needed).

@@ -214,6 +214,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "graph": ("关系图", "Graph"),
     "expand": ("展开关联方", "Expand neighbours"),
     "expand_hint": ("展开会从事件中加入团伙以外的关联方（虚线框）。", "Expand adds neighbours outside the ring from the events (dashed)."),
+    "near_group": ("{relation}：{n} 个（已合并，展开可分页查看）", "{relation}: {n} (grouped; expand to page through them)"),
     "time_window": ("时间窗口", "Time window"),
     "window_from": ("时间窗口起点", "Window start"),
     "window_to": ("时间窗口终点", "Window end"),

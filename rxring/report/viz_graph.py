@@ -10,18 +10,18 @@ labelled masked unless revealing: raw ids never reach the page.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..schema import EVENT_TYPES
 from .data import CaseData, fmt_money, fmt_time, fund_of, load_events, ring_findings
+from .graph_groups import MAX_NODES, budget_groups, group_label, merge_edges
 from .i18n import label
 from .pii import Masker
 from .sources import input_name_map
 
 __all__ = ["ROLE_STYLE", "ROLE_LABEL", "EVENT_FIELDS", "MAX_NODES", "MAX_EVENTS_PER_NODE", "RingGraph", "build_ring_graph"]
 
-MAX_NODES = 150
 MAX_EVENTS_PER_NODE = 200
 
 ROLE_STYLE = {
@@ -128,51 +128,27 @@ def _collect(case: CaseData, rings: list[dict], masker: Masker):
     return nodes, edges, findings
 
 
-def _regroup(nodes, edges, mapping: dict[str, str], new_nodes: dict[str, _Node]):
-    """Merge nodes by ``mapping`` (old id → group id) and re-route their edges."""
-    merged_nodes = {k: v for k, v in nodes.items() if k not in mapping}
-    merged_nodes.update(new_nodes)
-    merged_edges: dict[tuple[str, str], dict] = {}
-    for (a, b), edge in edges.items():
-        a2, b2 = mapping.get(a, a), mapping.get(b, b)
-        if a2 == b2:
-            continue
-        target = merged_edges.setdefault((a2, b2), {"findings": set(), "codes": set()})
-        target["findings"] |= edge["findings"]
-        target["codes"] |= edge["codes"]
-    return merged_nodes, merged_edges
-
-
-def _group_by_site(nodes, edges, role: str, group_role: str, case: CaseData, lang: str):
-    """Group every ``role`` node with the site (or site group) it shares most boxes with."""
-    anchors = ("source_site", "laundering_site", "patient_group")
-    best: dict[str, Counter] = defaultdict(Counter)
-    for (a, b), edge in edges.items():
-        for mine, other in ((a, b), (b, a)):
-            if nodes[mine].role == role and nodes[other].role in anchors:
-                best[mine][other] += len(edge["codes"])
-    mapping, groups = {}, {}
-    for node_id, item in nodes.items():
-        if item.role != role:
-            continue
-        anchor = best[node_id].most_common(1)[0][0] if best[node_id] else "none"
-        group_id = f"{group_role}:{anchor}"
-        mapping[node_id] = group_id
-        group = groups.get(group_id)
-        if group is None:
-            group = groups[group_id] = _Node(group_id, group_role, "", "", members=[])
-            group.anchor = anchor
+def _apply_groups(nodes, edges, mapping: dict[str, str], lang: str):
+    """Merge nodes into the groups of :func:`rxring.report.graph_groups.budget_groups` and re-route their edges."""
+    groups: dict[str, _Node] = {}
+    for node_id, group_id in mapping.items():
+        group_role, anchor = group_id.split(":", 1)
+        group = groups.setdefault(group_id, _Node(group_id, group_role, "", "", members=[], anchor=anchor))
+        item = nodes[node_id]
         group.findings |= item.findings
         group.codes |= item.codes
         group.members.extend(item.members)
-    for group in groups.values():
-        anchor = nodes.get(group.anchor)
-        where = anchor.display if anchor is not None else "?"
-        if group_role == "patient_group":
-            group.display = label("aggregated", lang, n=len(group.members), site=where)
-        else:
-            group.display = label("aggregated_prescribers", lang, n=len(group.members)) + f" → {where}"
-    return _regroup(nodes, edges, mapping, groups)
+    known = dict(nodes)
+    for group in sorted(groups.values(), key=lambda g: g.role != "patient_group"):   # prescribers may sit at patients
+        anchor = known.get(group.anchor)
+        group.display = group_label(group.role, len(group.members), anchor.display if anchor is not None else "?", lang)
+        known[group.node_id] = group
+    merged_nodes = {k: v for k, v in nodes.items() if k not in mapping}
+    merged_nodes.update(groups)
+    merged_edges = merge_edges(edges, mapping, lambda joined, edge: {
+        "findings": (joined["findings"] if joined else set()) | edge["findings"],
+        "codes": (joined["codes"] if joined else set()) | edge["codes"]})
+    return merged_nodes, merged_edges
 
 
 def build_ring_graph(
@@ -204,12 +180,11 @@ def build_ring_graph(
     masker = masker or case.masker(reveal=False)
     nodes, edges, findings = _collect(case, rings, masker)
     notes, aggregated = [], False
-    if len(nodes) > max_nodes:
-        nodes, edges = _group_by_site(nodes, edges, "patient", "patient_group", case, lang)
+    mapping = budget_groups({k: n.role for k, n in nodes.items()}, {k: e["codes"] for k, e in edges.items()}, max_nodes)
+    if mapping:
+        nodes, edges = _apply_groups(nodes, edges, mapping, lang)
         aggregated = True
         notes.append(label("aggregation_note", lang, limit=max_nodes))
-    if len(nodes) > max_nodes:
-        nodes, edges = _group_by_site(nodes, edges, "prescriber", "prescriber_group", case, lang)
 
     event_ids = {e for f in findings.values() for e in f["event_ids"]}
     codes = {c for f in findings.values() for c in f["trace_codes"]}

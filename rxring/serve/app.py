@@ -10,6 +10,7 @@ is masked unless the page was revealed with a reason (:mod:`rxring.serve.auth`).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -30,6 +31,7 @@ from starlette.staticfiles import StaticFiles
 from .. import audit
 from ..errors import RxringError
 from ..pii import Masker, mask_id
+from ..report.graph_groups import MAX_NODES
 from ..report.htmlkit import script_json
 from ..report.i18n import EVENT_TYPE_KEYS, LANGS, label, note_text, rule_text
 from ..schema import RULES
@@ -81,10 +83,16 @@ def _safe_next(value: str | None) -> str:
 
 
 def create_app(workspace, user: str = "local", token: str | None = None, session_idle: float = SESSION_IDLE_SECONDS,
-               session_max: float = SESSION_MAX_SECONDS) -> Starlette:
+               session_max: float = SESSION_MAX_SECONDS, max_nodes: int = MAX_NODES, backend: str | None = None,
+               neo4j=None) -> Starlette:
     """The workbench over an analysed *workspace*; ``app.state.store.token`` opens a session while the
-    workspace has no accounts, else ``/login`` asks for a name and password (:mod:`rxring.serve.auth`)."""
-    bench = Workbench(workspace)
+    workspace has no accounts, else ``/login`` asks for a name and password (:mod:`rxring.serve.auth`).
+
+    A ring graph above *max_nodes* nodes is drawn with people grouped (:mod:`rxring.serve.graph`).
+    *backend* and *neo4j* (a Neo4jConfig or a URI) say where boxes, sites, patients, prescribers
+    and neighbourhoods are looked up (:func:`rxring.serve.lookups.open_lookups`).
+    """
+    bench = Workbench(workspace, max_nodes=max_nodes, backend=backend, neo4j=neo4j)
     store = SessionStore(user, token, workspace=bench.ws.root, idle=session_idle, longest=session_max)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True,
                              undefined=jinja2.StrictUndefined)
@@ -334,7 +342,10 @@ def create_app(workspace, user: str = "local", token: str | None = None, session
         return _ring_json(request, lambda ring_id, node, lang, reveal: ring_graph(bench, ring_id, lang, reveal))
 
     def api_expand(request: Request):
-        return _ring_json(request, lambda ring_id, node, lang, reveal: expand_node(bench, ring_id, node, lang, reveal))
+        page = request.query_params.get("page", "0")
+        page = int(page) if page.isdigit() else 0
+        return _ring_json(request, lambda ring_id, node, lang, reveal: expand_node(bench, ring_id, node, lang, reveal,
+                                                                                   page=page))
 
     def api_node(request: Request):
         return _ring_json(request, lambda ring_id, node, lang, reveal: node_detail(bench, ring_id, node, lang, reveal))
@@ -396,8 +407,15 @@ def create_app(workspace, user: str = "local", token: str | None = None, session
         *case_routes(bench, store, render, render_bare, not_found, _safe_next),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        try:
+            yield
+        finally:
+            bench.lookups.close()
+
     app = Starlette(routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=guard)],
-                    exception_handlers={HTTPException: http_error})
+                    exception_handlers={HTTPException: http_error}, lifespan=lifespan)
     app.state.store = store
     app.state.bench = bench
     return app

@@ -26,6 +26,8 @@ import pandas as pd
 from .. import results
 from ..errors import RxringError
 from ..pii import mask_frame, mask_id
+from ..report.graph_groups import MAX_NODES
+from .lookups import open_lookups
 from ..reveal import permit_reveal, reveal_session
 from ..schema import RULES
 
@@ -100,8 +102,12 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 class Workbench:
     """One analysed workspace as the workbench reads it (see the module docstring)."""
 
-    def __init__(self, workspace):
+    def __init__(self, workspace, max_nodes: int = MAX_NODES, backend: str | None = None, neo4j=None):
         self.ws = results.open_results(workspace, warn=False)
+        #: Where boxes, sites, patients, prescribers and neighbourhoods are looked up (:mod:`rxring.serve.lookups`).
+        self.lookups = open_lookups(self.ws, backend, neo4j)
+        #: The ring explorer's node budget (:func:`rxring.report.graph_groups.budget_groups`).
+        self.max_nodes = max_nodes
         self.findings = results.load_findings(self.ws)
         self.rings = results.load_rings(self.ws)
         self.analysis = results.load_analysis(self.ws)
@@ -275,26 +281,14 @@ class Workbench:
         """One pack's chain of custody, the findings on it, and the events they name (NotFound if absent)."""
         canonical = results.canonical_code(code)
         try:
-            timeline = results.box_timeline(self.ws, canonical)   # masked; the ids are joined back below
+            timeline = self.lookups.box_events(canonical)
         except RxringError as exc:
             raise NotFound(f"trace code {canonical}") from exc
         revealed = self.permit(reveal, {"trace_code": canonical})
         raw_findings = results.findings_for(self.findings, code=canonical)
         offending = {e for ids in raw_findings["event_ids"] for e in ids}
-        events = self.event_rows(self._raw_box_events(canonical, timeline), revealed, offending)
-        return {"code": canonical, "events": events, "findings": self.finding_rows(raw_findings, revealed),
-                "revealed": revealed}
-
-    def _raw_box_events(self, code: str, masked: pd.DataFrame) -> pd.DataFrame:
-        """The box's events with ids as stored: box_report's rows joined to the events by event id."""
-        raw = results.actor_events(self.ws, "code", code, limit=100_000)
-        people = raw.drop_duplicates("event_id").set_index("event_id")
-        out = masked.copy()
-        out["trace_code"] = code
-        for column in ("patient_id", "prescriber_id", "pharmacist_id", "product_name"):
-            if column in people.columns:
-                out[column] = out["event_id"].map(people[column])
-        return out
+        return {"code": canonical, "events": self.event_rows(timeline, revealed, offending),
+                "findings": self.finding_rows(raw_findings, revealed), "revealed": revealed}
 
     def event_rows(self, frame: pd.DataFrame, revealed: bool, offending=frozenset()) -> list[dict]:
         out = []
@@ -314,7 +308,7 @@ class Workbench:
 
     def actor(self, kind: str, key: str, reveal: Reveal | None = None, limit: int = 200) -> dict:
         """A site, patient, prescriber or settlement page: summary, findings, rings, activity, counterparties."""
-        events = results.actor_events(self.ws, kind, key, limit=limit)
+        events = self.lookups.actor_events(kind, key, limit)
         if kind == "site":
             found = self.filter_findings(site=key)
             rings = self.rings_of(site=key)
@@ -334,7 +328,7 @@ class Workbench:
         revealed = self.permit(reveal, {f"{kind}_id": key})
         neighbours = []
         if kind in ("site", "patient", "prescriber"):
-            for row in _records(results.actor_neighbours(self.ws, kind, key, limit=15)):
+            for row in _records(self.lookups.neighbours(kind, key, limit=15)):
                 who = self.site(row["id"]) if row["kind"] == "site" else self.person(row["kind"], row["id"], revealed)
                 neighbours.append({**who, "relation": row["relation"], "boxes": row["boxes"], "fund": row["fund"],
                                    "first_time": row["first_time"], "last_time": row["last_time"]})

@@ -34,9 +34,10 @@ def free_port(host: str = LOOPBACK) -> int:
         return sock.getsockname()[1]
 
 
-def serve(workspace, host: str = LOOPBACK, port: int = 8765, user: str = "local", echo=print) -> None:
+def serve(workspace, host: str = LOOPBACK, port: int = 8765, user: str = "local", echo=print, **app_options) -> None:
     """Build the app over *workspace* and serve it until interrupted (after writing the workspace's
-    look-up copies once per ingest, :func:`rxring.results.build_lookup`, which keep pages fast)."""
+    look-up copies once per ingest, :func:`rxring.results.build_lookup`, which keep pages fast).
+    *app_options* go to :func:`rxring.serve.app.create_app` (``max_nodes``, ``backend``, ``neo4j``)."""
     import uvicorn
 
     from ..results import build_lookup
@@ -49,12 +50,15 @@ def serve(workspace, host: str = LOOPBACK, port: int = 8765, user: str = "local"
         raise RxringError(f"--host {host} lets other machines connect: add accounts first "
                           f"(`rxring users add NAME --role admin -w {workspace}`), or keep the default 127.0.0.1")
     build_lookup(workspace, echo=echo)
-    app = create_app(workspace, user=user)
+    app = create_app(workspace, user=user, **app_options)
     if port == 0:
         port = free_port(host)
     where = "loopback only: other machines cannot connect" if is_loopback(host) else \
         "WARNING: not loopback, other machines on this network can connect (they still need an account)"
     echo(f"rxring serve: listening on {host}:{port} ({where}); Ctrl-C stops it")
+    lookups = app.state.bench.lookups
+    if lookups.backend == "neo4j":
+        echo(f"boxes, sites, patients, prescribers and neighbourhoods: the Neo4j graph at {lookups.where}")
     if app.state.store.accounts():
         shown = f"[{host}]" if ":" in host else host
         echo(f"open: http://{shown}:{port}/login (sign in with an account of `rxring users list`)")

@@ -8,7 +8,7 @@ from rxring.rules.render import CYPHER_WRITE_QUERIES, cypher_header, cypher_name
 
 #: The listing queries of rxring.backends.neo4j.listing, once inline Cypher.
 LISTING_QUERIES = ("box_chain", "box_exists", "site_summary", "site_events", "patient_events", "patient_exists",
-                   "graph_prepared")
+                   "graph_prepared", "prescriber_events", "neighbours")
 
 
 def read_queries() -> list[str]:

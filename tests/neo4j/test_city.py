@@ -58,7 +58,9 @@ def test_every_read_query_runs_on_the_analysed_city(neo4j_city, neo4j_driver, ne
     ring = result.rings.iloc[0]
     flagged = result.findings[result.findings["finding_id"].isin(ring["finding_ids"])].iloc[0]
     values = {**cypher_parameters(options), "limit": 1000, "ring": ring["ring_id"], "code": flagged["trace_codes"][0],
-              "site": ring["source_sites"][0], "patient": ring["source_patients"][0]}
+              "site": ring["source_sites"][0], "patient": ring["source_patients"][0],
+              "prescriber": ring["prescribers"][0], "offset": 0, "relations": None, "kind": "site",
+              "key": ring["laundering_sites"][0]}
     values["ids"] = list(run_query(neo4j_driver, "box_chain", values, neo4j_config.database)["event_id"])
     for name in read_queries():
         assert set(parameters(name)) <= set(values), name

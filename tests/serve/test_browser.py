@@ -12,7 +12,7 @@ import pytest
 
 from rxring.pii import mask_id
 from rxring.reveal import read_reveals
-from rxring.serve.graph import expand_node, ring_graph
+from rxring.serve.graph import EXPAND_PAGE, expand_node, ring_graph
 
 pytestmark = pytest.mark.browser
 
@@ -126,3 +126,38 @@ def test_reveal_a_patient_with_a_reason(page, live, artifacts):
     page.shot(artifacts, "patient-revealed")
     record = read_reveals(live.workspace)[-1]
     assert record["reason"] == "核查团伙 R001 来源参保人" and record["user"] == "browser-tester"
+
+
+def test_a_group_node_shows_its_count_and_expands(page, live, artifacts, monkeypatch):
+    """Over the node budget a ring's patients come as group nodes; expanding one brings its patients in,
+    inside the ring's outline, and the group shows what is left of it (or goes)."""
+    bench = live.app.state.bench
+    ring_id = bench.rings.iloc[0]["ring_id"]
+    monkeypatch.setattr(bench, "max_nodes", 4)
+    graph = ring_graph(bench, ring_id, "zh")
+    group = max((n for n in graph["nodes"] if n["role"] == "patient_group"), key=lambda n: n["count"])
+    tab = page.page
+    tab.goto(f"{live.base}/ring/{ring_id}")
+    tab.wait_for_selector("body[data-graph-ready='1']", timeout=15_000)
+    shown = tab.evaluate("(id) => window.rxringCy.getElementById(id).data('label')", group["id"])
+    assert shown == group["label"] and str(group["count"]) in shown
+    before = tab.evaluate("() => window.rxringCy.nodes('.member').length")
+    page.shot(artifacts, "ring-grouped")
+
+    box = tab.locator("#cy").bounding_box()
+    point = tab.evaluate("(id) => window.rxringCy.getElementById(id).renderedPosition()", group["id"])
+    tab.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+    tab.wait_for_selector("#panel h4")
+    tab.click("#expand-node")
+    added = min(group["count"], EXPAND_PAGE)
+    tab.wait_for_function(f"() => window.rxringCy.nodes('.member').length === {before + added - (added == group['count'])}",
+                          timeout=10_000)
+    patients = tab.evaluate("() => window.rxringCy.nodes('[role = \"patient\"]').map(n => n.parent().id())")
+    assert len(patients) == added and set(patients) == {"ring-outline"}
+    left = tab.evaluate("(id) => window.rxringCy.getElementById(id).empty() ? null : window.rxringCy.getElementById(id).data('label')",
+                        group["id"])
+    if group["count"] > EXPAND_PAGE:
+        assert str(group["count"] - EXPAND_PAGE) in left
+    else:
+        assert left is None
+    page.shot(artifacts, "ring-group-expanded")

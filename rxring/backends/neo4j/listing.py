@@ -3,7 +3,9 @@
 The listing commands (``rxring box|site|patient --backend neo4j``) are thin shells
 over these functions.  Every query is a shipped Cypher file over the model of
 DESIGN §4 (``rxring/rules/cypher``: ``box_chain``, ``box_exists``, ``site_summary``,
-``site_events``, ``patient_events``, ``patient_exists``, ``graph_prepared``), one
+``site_events``, ``patient_events``, ``patient_exists``, ``graph_prepared``; for the
+workbench, ``rxring serve --backend neo4j``, also ``prescriber_events`` and
+``neighbours``), one
 parameterised statement an investigator can paste into Neo4j Browser or run with
 ``rxring neo4j run NAME --param ...``.  Rows come back as a :class:`pandas.DataFrame`
 with the columns of :func:`rxring.results.box_timeline` (the embedded twin), so the
@@ -22,12 +24,18 @@ import pandas as pd
 from ...errors import RxringError
 from ...rules.render import cypher_statements
 
-__all__ = ["TIMELINE_COLUMNS", "box_chain", "site_events", "patient_events", "graph_is_prepared"]
+__all__ = ["TIMELINE_COLUMNS", "PAGE_COLUMNS", "NEIGHBOUR_COLUMNS", "box_chain", "site_events", "patient_events",
+           "prescriber_events", "neighbours", "graph_is_prepared"]
 
 #: Columns of every listing, as :func:`rxring.results.box_timeline` returns them.
 TIMELINE_COLUMNS = ("event_id", "event_type", "event_time", "trace_code", "site_id", "patient_id", "prescriber_id",
                     "settlement_id", "product_code", "batch", "expiry", "quantity", "split_sale", "fund_amount",
                     "total_amount", "counterparty", "source_file", "source_line", "note")
+#: Event columns the listings can add for a page (``extra``): what the workbench shows beside the chain.
+PAGE_COLUMNS = ("product_name", "pharmacist_id")
+#: Columns of :func:`neighbours`, as :func:`rxring.results.actor_neighbours` returns them.
+NEIGHBOUR_COLUMNS = ("kind", "id", "relation", "boxes", "fund", "first_time", "last_time", "total", "total_boxes",
+                     "total_fund", "total_first", "total_last")
 
 
 def _query(name: str) -> str:
@@ -42,14 +50,17 @@ def graph_is_prepared(driver, database: str | None = None) -> bool:
     return bool(records[0]["prepared"])
 
 
-def _frame(records, prepared: bool) -> pd.DataFrame:
+def _native(value):
+    return value.to_native() if value is not None and hasattr(value, "to_native") else value
+
+
+def _frame(records, prepared: bool, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     rows = []
     for record in records:
         row = record.data()
         rescan, net = row.pop("rescan"), row.pop("net")
         for key in ("event_time", "expiry"):
-            if row[key] is not None and hasattr(row[key], "to_native"):
-                row[key] = row[key].to_native()
+            row[key] = _native(row[key])
         note = ""
         if rescan:
             note = "same sale reported again (counted once)"
@@ -57,7 +68,7 @@ def _frame(records, prepared: bool) -> pd.DataFrame:
             note = "cancelled by a refund"
         row["note"] = note
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=list(TIMELINE_COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(TIMELINE_COLUMNS) + [c for c in extra if c in PAGE_COLUMNS])
     frame["event_time"] = pd.to_datetime(frame["event_time"])
     for column in ("quantity", "fund_amount", "total_amount"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
@@ -72,7 +83,8 @@ def _check_limit(limit: int | None) -> int:
     return int(limit)
 
 
-def box_chain(driver, trace_code: str, database: str | None = None, where: str = "") -> pd.DataFrame:
+def box_chain(driver, trace_code: str, database: str | None = None, where: str = "",
+              extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """The chain of custody of one box: its events along ``(:Event)-[:NEXT]->(:Event)``.
 
     Parameters
@@ -85,11 +97,13 @@ def box_chain(driver, trace_code: str, database: str | None = None, where: str =
         Database name (default: the server's default).
     where : str
         The server, for the error message (``Neo4jConfig.describe()``).
+    extra : tuple of str
+        Columns of :data:`PAGE_COLUMNS` to add after the note.
 
     Returns
     -------
     pandas.DataFrame
-        One row per event in custody order (:data:`TIMELINE_COLUMNS`).
+        One row per event in custody order (:data:`TIMELINE_COLUMNS`, then *extra*).
 
     Raises
     ------
@@ -106,12 +120,13 @@ def box_chain(driver, trace_code: str, database: str | None = None, where: str =
         raise RxringError(f"trace code {trace_code} is not in the Neo4j graph at {where or 'the server'}; "
                           f"load the workspace with `rxring load --workspace WS`")
     records, _, _ = driver.execute_query(_query("box_chain"), code=trace_code, database_=database)
-    return _frame(records, graph_is_prepared(driver, database))
+    return _frame(records, graph_is_prepared(driver, database), extra)
 
 
 def site_events(driver, site_id: str, database: str | None = None, limit: int | None = 50,
-                where: str = "") -> tuple[dict, pd.DataFrame]:
-    """A site's node properties and event counts, and its latest ``limit`` events (time order).
+                where: str = "", extra: tuple[str, ...] = ()) -> tuple[dict, pd.DataFrame]:
+    """A site's node properties and event counts, and its latest ``limit`` events (time order;
+    *extra* as for :func:`box_chain`).
 
     Returns
     -------
@@ -136,14 +151,15 @@ def site_events(driver, site_id: str, database: str | None = None, limit: int | 
     summary["event_types"] = sorted(summary["event_types"])
     summary.pop("types", None)
     records, _, _ = driver.execute_query(_query("site_events"), site=site_id, limit=limit, database_=database)
-    return summary, _frame(records, graph_is_prepared(driver, database))
+    return summary, _frame(records, graph_is_prepared(driver, database), extra)
 
 
 def patient_events(driver, patient_id: str, database: str | None = None, limit: int | None = None,
-                   where: str = "", shown_id: str | None = None) -> pd.DataFrame:
+                   where: str = "", shown_id: str | None = None, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """The events dispensed or refunded to one patient (``(:Event)-[:TO]->(:Patient)``), in time order.
 
-    ``shown_id`` is how the patient is named in an error message (masked by the CLI).
+    ``shown_id`` is how the patient is named in an error message (masked by the CLI);
+    *extra* as for :func:`box_chain`.
 
     Raises
     ------
@@ -155,4 +171,30 @@ def patient_events(driver, patient_id: str, database: str | None = None, limit: 
     if not records or records[0]["events"] == 0:
         raise RxringError(f"patient {shown_id or patient_id} is not in the Neo4j graph at {where or 'the server'}")
     records, _, _ = driver.execute_query(_query("patient_events"), patient=patient_id, limit=limit, database_=database)
-    return _frame(records, graph_is_prepared(driver, database))
+    return _frame(records, graph_is_prepared(driver, database), extra)
+
+
+def prescriber_events(driver, prescriber_id: str, database: str | None = None, limit: int | None = 50,
+                      extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The latest ``limit`` events of one prescriber's prescriptions (``(:Event)-[:BY]->(:Prescriber)``),
+    in time order (*extra* as for :func:`box_chain`); empty when the graph has none."""
+    records, _, _ = driver.execute_query(_query("prescriber_events"), prescriber=prescriber_id,
+                                         limit=_check_limit(limit), database_=database)
+    return _frame(records, graph_is_prepared(driver, database), extra)
+
+
+def neighbours(driver, kind: str, key: str, database: str | None = None, limit: int = 40, offset: int = 0,
+               relations=None) -> pd.DataFrame:
+    """Who a site, patient or prescriber is joined to through its boxes, strongest first
+    (``neighbours.cypher``): the graph's twin of :func:`rxring.results.actor_neighbours`,
+    with its relations, columns (:data:`NEIGHBOUR_COLUMNS`), paging and totals."""
+    if kind not in ("site", "patient", "prescriber"):
+        raise RxringError(f"kind must be site, patient or prescriber, not {kind!r}")
+    params = {"kind": kind, "key": key, "limit": int(limit), "offset": int(offset),
+              "relations": None if relations is None else list(relations)}
+    records, _, _ = driver.execute_query(_query("neighbours"), params, database_=database)
+    rows = [{k: _native(v) for k, v in record.data().items()} for record in records]
+    frame = pd.DataFrame(rows, columns=list(NEIGHBOUR_COLUMNS))
+    for column in ("first_time", "last_time", "total_first", "total_last"):
+        frame[column] = pd.to_datetime(frame[column])
+    return frame

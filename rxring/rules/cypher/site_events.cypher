@@ -5,7 +5,8 @@
 // (:param limit => 50).
 // Returns: event_id, event_type, event_time, trace_code, site_id, patient_id,
 // prescriber_id, settlement_id, product_code, batch, expiry, quantity, split_sale,
-// fund_amount, total_amount, counterparty, source_file, source_line, rescan, net.
+// fund_amount, total_amount, counterparty, source_file, source_line, product_name,
+// pharmacist_id, rescan, net.
 MATCH (site:Site {id: $site})
 CALL (site) {
   MATCH (site)<-[:AT]-(e:Event)
@@ -22,4 +23,4 @@ RETURN e.id AS event_id, e.type AS event_type, e.time AS event_time, code AS tra
        e.product_code AS product_code, e.batch AS batch, e.expiry AS expiry, e.quantity AS quantity,
        e.split_sale AS split_sale, e.fund_amount AS fund_amount, e.total_amount AS total_amount,
        e.counterparty AS counterparty, e.source_file AS source_file, e.source_line AS source_line,
-       e.rescan AS rescan, e.net AS net;
+       e.product_name AS product_name, e.pharmacist_id AS pharmacist_id, e.rescan AS rescan, e.net AS net;

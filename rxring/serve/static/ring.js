@@ -10,7 +10,8 @@
   var to = document.getElementById("t-to");
   var tLabel = document.getElementById("t-label");
   var tmin = null, tmax = null, playing = null;
-  var ROLE_RING = { laundering_site: 0, source_site: 1, site: 1, patient_group: 2, patient: 2, prescriber: 3 };
+  var ROLE_RING = { laundering_site: 0, source_site: 1, site: 1, patient_group: 2, patient: 2, prescriber: 3,
+    prescriber_group: 3 };
 
   function el(tag, text, attrs) {
     var node = document.createElement(tag);
@@ -37,7 +38,7 @@
     var out = [{ group: "nodes", data: { id: RING_BOX, label: config.ring, role: "ring" }, classes: "ring", selectable: false }];
     graph.nodes.forEach(function (n) {
       out.push({ group: "nodes", data: { id: n.id, label: n.label, role: n.role, color: n.color, shape: n.shape,
-        href: n.href, inRing: n.inRing, size: sizeOf(n.fund, maxFund), fund: n.fund, parent: RING_BOX },
+        href: n.href, inRing: n.inRing, size: sizeOf(n.fund, maxFund), fund: n.fund, count: n.count, parent: RING_BOX },
         classes: n.inRing ? "member" : "outside" });
     });
     graph.edges.forEach(function (e) {
@@ -85,12 +86,10 @@
     panel.appendChild(el("h3", node.data("label")));
     var actions = el("p");
     if (node.data("href")) actions.appendChild(el("a", L.open_page, { href: node.data("href"), "class": "button" }));
-    if (node.data("role") !== "patient_group") {
-      var button = el("button", L.expand, { type: "button", id: "expand-node" });
-      button.addEventListener("click", function () { expand(node); });
-      actions.appendChild(document.createTextNode(" "));
-      actions.appendChild(button);
-    }
+    var button = el("button", L.expand, { type: "button", id: "expand-node" });
+    button.addEventListener("click", function () { expand(node); });
+    actions.appendChild(document.createTextNode(" "));
+    actions.appendChild(button);
     panel.appendChild(actions);
     getJSON(config.node + "?node=" + encodeURIComponent(id)).then(function (d) {
       panel.appendChild(el("p", d.kind || "", { "class": "note" }));
@@ -127,8 +126,11 @@
     return { x: x, y: y };
   }
 
+  // a group node (people merged above the node budget, or a relation with many neighbours) gives its
+  // members a page at a time; it shows what is left of it, and goes when none is left
   function expand(node) {
-    getJSON(config.expand + "?node=" + encodeURIComponent(node.id())).then(function (d) {
+    var page = node.data("page") || 0;
+    getJSON(config.expand + "?node=" + encodeURIComponent(node.id()) + "&page=" + page).then(function (d) {
       var pos = node.position();
       var added = d.nodes.filter(function (n) { return cy.getElementById(n.id).empty(); });
       var maxFund = Math.max.apply(null, cy.nodes().map(function (n) { return n.data("fund") || 0; }).concat([1]));
@@ -136,10 +138,13 @@
       cy.batch(function () {
         added.forEach(function (n, i) {
           var angle = 2 * Math.PI * i / Math.max(added.length, 1);
+          var inside = d.group && n.inRing;     // members of one of the ring's groups stay inside its outline
           cy.add({ group: "nodes", data: { id: n.id, label: n.label, role: n.role, color: n.color, shape: n.shape,
-            href: n.href, inRing: n.inRing, size: sizeOf(n.fund, maxFund) * 0.8, fund: n.fund },
+            href: n.href, inRing: n.inRing, size: sizeOf(n.fund, maxFund) * 0.8, fund: n.fund, count: n.count,
+            parent: inside ? RING_BOX : undefined },
             classes: n.inRing ? "member" : "outside",
-            position: outsidePosition(pos, outer, angle) });
+            position: inside ? { x: pos.x + 90 * Math.cos(angle), y: pos.y + 90 * Math.sin(angle) }
+                             : outsidePosition(pos, outer, angle) });
         });
         d.edges.forEach(function (e) {
           if (cy.getElementById(e.id).empty() && cy.getElementById(e.source).nonempty() && cy.getElementById(e.target).nonempty()) {
@@ -149,6 +154,15 @@
         });
       });
       node.addClass("was-expanded");
+      if (d.group) {
+        if (d.group.remaining > 0) {
+          node.data("label", d.group.label);
+          node.data("page", d.group.next);
+          var title = panel.querySelector("h3");
+          if (title) title.textContent = d.group.label;
+        }
+        else { node.remove(); panel.textContent = ""; }
+      }
       document.getElementById("cy").setAttribute("data-nodes", String(cy.nodes().length));
       updateRange();
     }).catch(function (err) { panel.appendChild(el("p", String(err), { "class": "error" })); });
