@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .. import audit
 from ..errors import RxringError
 from ..workspace import as_workspace
 from .db import connect, database_path, transaction
@@ -130,7 +131,7 @@ def _get(con, exception_id: int) -> FindingException:
 
 
 def record_exception(workspace, finding_id: str, reason_kind: str, reason: str, recorded_by: str, *,
-                     until=None, approved_by: str | None = None) -> FindingException:
+                     until=None, approved_by: str | None = None, context: dict | None = None) -> FindingException:
     """Record why *finding_id* is explained; it takes effect once approved (here or by :func:`approve_exception`).
 
     Parameters
@@ -147,6 +148,10 @@ def record_exception(workspace, finding_id: str, reason_kind: str, reason: str, 
         The last day it holds (inclusive); None: until revoked.
     approved_by : str, optional
         The supervisor approving it at once; must not be *recorded_by*.
+    context : dict, optional
+        Added to the audit line (e.g. the case it was recorded from).  Every record,
+        approval and revocation is a line of the workspace's audit log
+        (:func:`rxring.audit.append`, event ``exception``), from the CLI and the web alike.
 
     Raises
     ------
@@ -174,9 +179,17 @@ def record_exception(workspace, finding_id: str, reason_kind: str, reason: str, 
                 "approved_by, approved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (finding_id, reason_kind, reason, recorded_by, now, until, approved_by,
                  now if approved_by is not None else None))
-            return _get(con, cursor.lastrowid)
+            exception = _get(con, cursor.lastrowid)
     finally:
         con.close()
+    _audit(workspace, exception, recorded_by, "recorded" if approved_by is None else "recorded and approved", context)
+    return exception
+
+
+def _audit(workspace, exception: FindingException, user: str, change: str, context: dict | None) -> None:
+    audit.append(workspace, "exception", user,
+                 {**(context or {}), "exception": exception.id, "finding": exception.finding_id,
+                  "kind": exception.reason_kind, "change": change})
 
 
 def _change(workspace, exception_id: int, check, values: dict) -> FindingException:
@@ -194,7 +207,7 @@ def _change(workspace, exception_id: int, check, values: dict) -> FindingExcepti
         con.close()
 
 
-def approve_exception(workspace, exception_id: int, approved_by: str) -> FindingException:
+def approve_exception(workspace, exception_id: int, approved_by: str, context: dict | None = None) -> FindingException:
     """Approve a recorded exception (by someone other than who recorded it); the next analysis honours it."""
     approved_by = _name(approved_by, "who approves it")
 
@@ -206,10 +219,13 @@ def approve_exception(workspace, exception_id: int, approved_by: str) -> Finding
         if approved_by == exception.recorded_by:
             raise RxringError("an exception is approved by someone other than who recorded it")
 
-    return _change(workspace, exception_id, check, {"approved_by": approved_by, "approved_at": _now()})
+    exception = _change(workspace, exception_id, check, {"approved_by": approved_by, "approved_at": _now()})
+    _audit(workspace, exception, approved_by, "approved", context)
+    return exception
 
 
-def revoke_exception(workspace, exception_id: int, revoked_by: str, reason: str) -> FindingException:
+def revoke_exception(workspace, exception_id: int, revoked_by: str, reason: str,
+                     context: dict | None = None) -> FindingException:
     """Revoke an exception (the row stays); the next analysis counts the finding again."""
     revoked_by, reason = _name(revoked_by, "who revokes it"), _name(reason, "a reason for revoking it", limit=4000)
 
@@ -217,8 +233,10 @@ def revoke_exception(workspace, exception_id: int, revoked_by: str, reason: str)
         if exception.revoked_by is not None:
             raise RxringError(f"exception {exception_id} was already revoked by {exception.revoked_by}")
 
-    return _change(workspace, exception_id, check,
-                   {"revoked_by": revoked_by, "revoked_at": _now(), "revoke_reason": reason})
+    exception = _change(workspace, exception_id, check,
+                        {"revoked_by": revoked_by, "revoked_at": _now(), "revoke_reason": reason})
+    _audit(workspace, exception, revoked_by, "revoked", context)
+    return exception
 
 
 def _all(workspace) -> list[FindingException]:

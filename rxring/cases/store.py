@@ -580,10 +580,9 @@ def explain_finding(workspace, actor: Actor, case_id: int, finding_id: str, reas
     case = get_case(workspace, case_id)
     if finding_id not in case["finding_ids"]:
         raise RxringError(f"finding {finding_id} is not in case {case_id}")
-    exception = record_exception(workspace, finding_id, reason_kind, reason, actor.name, until=until)
+    exception = record_exception(workspace, finding_id, reason_kind, reason, actor.name, until=until,
+                                 context={"case": case_id})   # the audit line is written there
     _note(workspace, actor, case_id, "exception", f"#{exception.id} {finding_id} {reason_kind}", reason)
-    audit.append(workspace, "exception", actor.name, {"case": case_id, "exception": exception.id,
-                                                      "finding": finding_id, "kind": reason_kind, "change": "recorded"})
     return exception
 
 
@@ -596,8 +595,6 @@ def approve_explanation(workspace, actor: Actor, case_id: int, exception_id: int
     known = {e["id"]: e for f in case_findings(workspace, case) for e in f["exceptions"]}
     if int(exception_id) not in known:
         raise RxringError(f"exception {exception_id} is not on a finding of case {case_id}")
-    exception = approve_exception(workspace, int(exception_id), actor.name)
+    exception = approve_exception(workspace, int(exception_id), actor.name, context={"case": case_id})
     _note(workspace, actor, case_id, "exception", f"#{exception.id} approved", None)
-    audit.append(workspace, "exception", actor.name, {"case": case_id, "exception": exception.id,
-                                                      "finding": exception.finding_id, "change": "approved"})
     return exception

@@ -160,6 +160,16 @@ def test_the_cli_records_approves_and_lists_and_the_analysis_honours_it(ws):
     assert "approved by zhang" in run("exceptions", "approve", "1", "-w", ws.root, "--operator", "zhang").output
     listed = run("exceptions", "list", "-w", ws.root, "--json").output
     assert '"finding_id": "' + FINDINGS[0] + '"' in listed and '"approved_by": "zhang"' in listed
+    run("exceptions", "revoke", "1", "-w", ws.root, "--reason", "slip was for another pack", "--operator", "zhang")
+    from rxring import audit
+
+    lines = audit.read(ws.root, "exception")   # every decision from the CLI is attributable in the audit log
+    assert [(line["user"], line["details"]["change"]) for line in lines] == [
+        ("li", "recorded"), ("zhang", "approved"), ("zhang", "revoked")]
+    assert audit.verify(ws.root).ok
+    run("exceptions", "approve", "1", "-w", ws.root, "--operator", "wang", code=2)   # revoked: stays revoked
+    run("exceptions", "add", FINDINGS[0], "-w", ws.root, "--kind", "refund_unreported",
+        "--reason", "refund slip found", "--operator", "li", "--approved-by", "zhang")
     run("analyze", "-w", ws.root, "--no-progress")
     assert load_analysis(ws)["stats"]["findings_set_aside"] == {"refund_unreported": 1}
     bad = run("exceptions", "add", "NO:SUCH", "-w", ws.root, "--kind", "other", "--reason", "x", code=2)
