@@ -263,6 +263,9 @@ class Masker:
         self.reveal = bool(reveal)
         self._known: set[str] = set()
         self._by_prefix: dict[str, list[tuple[int, set[str]]]] | None = None
+        #: masked free text by its input (names, products and notes repeat: an evidence package masks
+        #: the same few hundred texts tens of thousands of times); emptied when a value is learnt
+        self._masked: dict[str, str] = {}
         self._aliases = dict(aliases or {})
         self.add_known(known)
 
@@ -278,6 +281,7 @@ class Masker:
                 self._known.add(text)
         if len(self._known) != before:
             self._by_prefix = None
+            self._masked.clear()
 
     def _replace_known(self, text: str) -> str:
         """Replace every known value in ``text`` by its mask, longest match first.
@@ -327,11 +331,15 @@ class Masker:
         text = str(value)
         if self.reveal or not text:
             return text
-        if self._known:
-            text = self._replace_known(text)
-        text = _ID_NUMBER.sub(lambda m: m.group(1)[:3] + "*" * 13 + m.group(3)[-2:], text)
-        text = _MOBILE.sub(lambda m: m.group(1) + m.group(2) + "****" + m.group(3) + m.group(4), text)
-        return text
+        done = self._masked.get(text)
+        if done is not None:
+            return done
+        masked = self._replace_known(text) if self._known else text
+        masked = _ID_NUMBER.sub(lambda m: m.group(1)[:3] + "*" * 13 + m.group(3)[-2:], masked)
+        masked = _MOBILE.sub(lambda m: m.group(1) + m.group(2) + "****" + m.group(3) + m.group(4), masked)
+        if len(self._masked) < 100_000 and len(text) < 4096:   # bounded: raw source lines are long and unique
+            self._masked[text] = masked
+        return masked
 
     def raw_line(self, line: str, header=None) -> str:
         """One raw source line, masked.
