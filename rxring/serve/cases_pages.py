@@ -44,6 +44,11 @@ LABELS = {
     "token_only": ("请使用 rxring serve 启动时打印的链接登录", "Use the URL printed by rxring serve"),
     "state": ("状态", "State"), "title": ("标题", "Title"), "assignee": ("承办人", "Assignee"),
     "due": ("办结期限", "Due"), "ring": ("团伙", "Ring"), "kind": ("类型", "Kind"), "version": ("版本", "Version"),
+    # a case's kind (rxring.cases.store.KINDS) and a finding's status in the case (open, explained, gone)
+    "kind_ring": ("团伙 ring", "ring"), "kind_findings": ("疑点 findings", "findings"),
+    "kind_leads": ("线索 leads", "leads"), "status_open": ("待核查 open", "open"),
+    "status_explained": ("已排除 explained", "explained"), "status_gone": ("本次分析中已无 gone", "gone"),
+    "new_finding": ("新 new", "new"),
     "recovered": ("追回金额（元）", "Recovered (CNY)"), "fined": ("罚款金额（元）", "Fined (CNY)"),
     "referral_no": ("移送编号", "Referral no."), "reason": ("理由", "Reason"), "move_to": ("变更为", "Move to"),
     "assign": ("分派", "Assign"), "comment": ("意见", "Comment"), "comments": ("意见", "Comments"),
