@@ -12,7 +12,7 @@ signature cover the case record too::
     ...                       the ring's package (case.json of the ring, custody, queries, 提取笔录 ...)
 
 A case without a ring (leads only), or whose ring is gone from the current
-results, gets the ``case_record/`` files and a MANIFEST.sha256 of them alone.
+results, gets the ``case_record/`` files alone, sealed the same way (manifest and statement).
 
 Personal ids are masked as everywhere (the ring package is built masked); the
 package is recorded in the audit log (event ``evidence``).
@@ -24,8 +24,6 @@ import csv
 import hashlib
 import io
 import os
-import tempfile
-import zipfile
 from pathlib import Path
 
 from .. import audit
@@ -35,9 +33,7 @@ from .leads import list_leads
 from .store import attachment_path, attachments, comments, get_case, history
 from .users import Actor
 
-__all__ = ["case_evidence", "MANIFEST_NAME"]
-
-MANIFEST_NAME = "MANIFEST.sha256"
+__all__ = ["case_evidence"]
 _HISTORY_HEADER = ["时间 at", "人员 who", "项目 field", "原值 from", "新值 to", "理由 why"]
 
 
@@ -97,17 +93,11 @@ def case_evidence(workspace, case_id: int, actor: Actor, output=None) -> tuple[P
 
 
 def _case_only_zip(output: Path, files: dict[str, bytes], record: dict, changes: list[dict]) -> str:
-    """Write the ``case_record/`` files and their MANIFEST.sha256 alone; return the manifest's SHA-256."""
-    files = {**files, "case_record/case.json": dumps(record).encode("utf-8"), "case_record/history.csv": _history_csv(changes)}
-    manifest = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items()))
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = output.with_name(f".{output.name}.tmp")
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, data in sorted(files.items()):
-                archive.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), data)
-            archive.writestr(zipfile.ZipInfo(MANIFEST_NAME, date_time=(2020, 1, 1, 0, 0, 0)), manifest)
-        tmp.replace(output)
-    except OSError as exc:
-        raise RxringError(f"cannot write {output}: {exc.strerror or exc}") from None
-    return hashlib.sha256(manifest.encode("utf-8")).hexdigest()
+    """Write the ``case_record/`` files alone as a package (manifest and unsigned statement, as every evidence
+    package: :func:`rxring.report.seal.write_package`); return its digest."""
+    from ..report.seal import Seal, creation_time, write_package
+
+    files = {**files, "case_record/case.json": dumps(record).encode("utf-8"),
+             "case_record/history.csv": _history_csv(changes)}
+    digest, _, _ = write_package(output, files, lambda _digest: {}, Seal(), creation_time())
+    return digest

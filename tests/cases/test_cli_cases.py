@@ -227,3 +227,19 @@ def test_a_report_is_an_export_in_the_audit_log(ws, tmp_path):
     [line] = audit.read(ws, "export")
     assert line["user"] == "zhou" and line["details"]["what"] == "report" and line["details"]["reveal_pii"] is True
     assert audit.read(ws, "reveal")[-1]["user"] == "zhou"
+
+
+def test_a_case_without_a_ring_is_sealed_as_every_package(ws, tmp_path):
+    import zipfile
+
+    from rxring.results import load_findings
+
+    finding = load_findings(ws)["finding_id"].iloc[0]
+    run("cases", "open", "--finding", finding, "-w", ws, "--operator", "li")
+    run("cases", "evidence", 1, "-w", ws, "-o", tmp_path / "case.zip", "--operator", "li")
+    with zipfile.ZipFile(tmp_path / "case.zip") as archive:
+        names = set(archive.namelist())
+    assert {"case_record/case.json", "case_record/history.csv", "MANIFEST.sha256"} <= names
+    assert not any(name.startswith("custody/") for name in names)   # no ring: the case record alone
+    verified = run("evidence", "verify", tmp_path / "case.zip")
+    assert verified.exit_code == 0 and "integrity only" in verified.output, verified.output
