@@ -29,12 +29,18 @@ from __future__ import annotations
 import os
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import RxringError
 
 __all__ = ["Migration", "MIGRATIONS", "register_migration", "connect", "cases_dir", "database_path",
-           "schema_version", "transaction", "BUSY_TIMEOUT_MS"]
+           "schema_version", "transaction", "utc_now", "BUSY_TIMEOUT_MS"]
+
+def utc_now() -> str:
+    """Now in UTC as ``YYYY-MM-DDTHH:MM:SSZ``: the time every case, account and exception row records."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
 
 #: Milliseconds a connection waits for another writer before giving up with "database is locked".
 BUSY_TIMEOUT_MS = 15_000

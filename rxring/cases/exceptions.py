@@ -37,7 +37,7 @@ import pandas as pd
 from .. import audit
 from ..errors import RxringError
 from ..workspace import as_workspace
-from .db import connect, database_path, transaction
+from .db import connect, database_path, transaction, utc_now
 
 __all__ = ["REASONS", "FindingException", "record_exception", "approve_exception", "revoke_exception",
            "list_exceptions", "active_exceptions", "reason_text", "set_aside_counts", "set_aside_line", "set_aside_note"]
@@ -81,10 +81,6 @@ class FindingException:
         """Approved, not revoked, and not expired on *day*."""
         return (self.approved_by is not None and self.revoked_by is None
                 and (self.until is None or dt.date.fromisoformat(self.until) >= day))
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _name(value, what: str, limit: int = 200) -> str:
@@ -170,7 +166,7 @@ def record_exception(workspace, finding_id: str, reason_kind: str, reason: str, 
         approved_by = _name(approved_by, "who approves it")
         if approved_by == recorded_by:
             raise RxringError("an exception is approved by someone other than who recorded it")
-    now = _now()
+    now = utc_now()
     con = connect(workspace)
     try:
         with transaction(con):
@@ -219,7 +215,7 @@ def approve_exception(workspace, exception_id: int, approved_by: str, context: d
         if approved_by == exception.recorded_by:
             raise RxringError("an exception is approved by someone other than who recorded it")
 
-    exception = _change(workspace, exception_id, check, {"approved_by": approved_by, "approved_at": _now()})
+    exception = _change(workspace, exception_id, check, {"approved_by": approved_by, "approved_at": utc_now()})
     _audit(workspace, exception, approved_by, "approved", context)
     return exception
 
@@ -234,7 +230,7 @@ def revoke_exception(workspace, exception_id: int, revoked_by: str, reason: str,
             raise RxringError(f"exception {exception_id} was already revoked by {exception.revoked_by}")
 
     exception = _change(workspace, exception_id, check,
-                        {"revoked_by": revoked_by, "revoked_at": _now(), "revoke_reason": reason})
+                        {"revoked_by": revoked_by, "revoked_at": utc_now(), "revoke_reason": reason})
     _audit(workspace, exception, revoked_by, "revoked", context)
     return exception
 

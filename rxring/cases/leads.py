@@ -27,12 +27,11 @@ import hashlib
 import io
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import audit
 from ..errors import RxringError
-from .db import connect
+from .db import connect, utc_now
 from .store import open_case
 from .users import Actor
 
@@ -302,7 +301,7 @@ def _store(workspace, path: Path, sha: str, actor: Actor, leads: list[dict], res
     try:
         con.execute("BEGIN IMMEDIATE")
         try:
-            at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            at = utc_now()
             result.batch_id = con.execute(
                 "INSERT INTO lead_batches (source_file, sha256, imported_at, imported_by, rows_read, rows_matched, "
                 "rows_unmatched, rows_rejected) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -35,12 +35,12 @@ import mimetypes
 import os
 import re
 import sqlite3
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 
 from .. import audit
 from ..errors import RxringError
-from .db import cases_dir, connect, transaction
+from .db import cases_dir, connect, transaction, utc_now
 from .users import ROLES, Actor
 
 __all__ = [
@@ -93,10 +93,6 @@ class Forbidden(RxringError):
     """The actor's role does not allow this."""
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _require(actor: Actor, role: str, what: str) -> None:
     if not actor.may(role):
         raise Forbidden(f"{actor.name} ({actor.role}) may not {what}: needs {role} or above · 权限不足")
@@ -135,7 +131,7 @@ def open_case(workspace, actor: Actor, kind: str, title: str, *, ring_id: str | 
     own = con is None
     con = con or connect(workspace)
     try:
-        at = _now()
+        at = utc_now()
         if own:
             con.execute("BEGIN IMMEDIATE")
         try:
@@ -250,7 +246,7 @@ def _write(workspace, actor: Actor, case_id: int, version: int | None, change):
                 raise CaseConflict(
                     f"case {case_id} was changed by {last['actor']} at {last['at']} (now version "
                     f"{case['version']}, your page had {version}); reload it and try again · 案件已被他人修改，请刷新")
-            at = _now()
+            at = utc_now()
             change(con, case, at)
             con.execute("UPDATE cases SET version = version + 1, updated_at = ? WHERE id = ?", (at, case_id))
             return _row(con, case_id)
@@ -363,7 +359,7 @@ def comment(workspace, actor: Actor, case_id: int, body: str) -> dict:
     try:
         with transaction(con):
             _row(con, case_id)
-            at = _now()
+            at = utc_now()
             cur = con.execute("INSERT INTO case_comments (case_id, at, actor, body) VALUES (?, ?, ?, ?)",
                               (case_id, at, actor.name, body))
             _history(con, case_id, actor, "comment", None, f"#{cur.lastrowid}", None, at)
@@ -427,7 +423,7 @@ def attach(workspace, actor: Actor, case_id: int, filename: str, data: bytes) ->
     con = connect(workspace)
     try:
         with transaction(con):
-            at = _now()
+            at = utc_now()
             cur = con.execute("INSERT INTO case_attachments (case_id, at, actor, filename, sha256, size, media_type) "
                               "VALUES (?, ?, ?, ?, ?, ?, ?)", (case_id, at, actor.name, name, sha, len(data), media))
             _history(con, case_id, actor, "attachment", None, f"{name} sha256:{sha}", None, at)
@@ -565,7 +561,7 @@ def _note(workspace, actor: Actor, case_id: int, field: str, value: str, reason:
     try:
         with transaction(con):
             _row(con, case_id)
-            _history(con, case_id, actor, field, None, value, reason, _now())
+            _history(con, case_id, actor, field, None, value, reason, utc_now())
     finally:
         con.close()
 

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from ..errors import RxringError
-from .db import connect, transaction
+from .db import connect, transaction, utc_now
 
 __all__ = ["ROLES", "Actor", "role_allows", "add_user", "set_password", "set_role", "disable_user",
            "list_users", "authenticate", "has_accounts", "account_role", "MIN_PASSWORD", "NAME_PATTERN"]
@@ -60,10 +59,6 @@ def role_allows(held: str, needed: str) -> bool:
     return held in ROLES and ROLES.index(held) >= ROLES.index(needed)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _check(name: str, role: str | None, password: str | None) -> None:
     if not NAME_PATTERN.fullmatch(name or ""):
         raise RxringError(f"account name {name!r}: use 1-64 letters, digits, '_', '.', '-' or Chinese characters")
@@ -82,7 +77,7 @@ def add_user(workspace, name: str, role: str, password: str) -> None:
             if con.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
                 raise RxringError(f"account {name} exists; use `rxring users passwd` or `rxring users role`")
             con.execute("INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
-                        (name, role, _HASHER.hash(password), _now()))
+                        (name, role, _HASHER.hash(password), utc_now()))
     finally:
         con.close()
 
