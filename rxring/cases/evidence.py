@@ -20,9 +20,7 @@ package is recorded in the audit log (event ``evidence``).
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import os
 from pathlib import Path
 
@@ -38,15 +36,10 @@ _HISTORY_HEADER = ["时间 at", "人员 who", "项目 field", "原值 from", "�
 
 
 def _history_csv(rows: list[dict]) -> bytes:
-    from ..report.tables import formula_safe
+    from ..report.tables import csv_bytes
 
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(_HISTORY_HEADER)
-    for h in rows:
-        writer.writerow([formula_safe(h[k]) if h[k] is not None else ""
-                         for k in ("at", "actor", "field", "old_value", "new_value", "reason")])
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    return csv_bytes(list(_HISTORY_HEADER),
+                     [[h[k] for k in ("at", "actor", "field", "old_value", "new_value", "reason")] for h in rows])
 
 
 def case_evidence(workspace, case_id: int, actor: Actor, output=None) -> tuple[Path, str]:

@@ -50,7 +50,6 @@ folder, listed in the manifest, the 提取笔录 and the summaries' file guide.
 from __future__ import annotations
 
 import csv
-import io
 import platform
 import os
 import sys
@@ -66,7 +65,7 @@ from ..errors import RxringError
 from ..options import AnalysisOptions
 from ..rules.render import rendered_queries, sql_parameters
 from ..schema import RULES
-from .data import (CaseData, fmt_money, fmt_time, is_missing, load_case, load_events, period, read_ring_events,
+from .data import (CaseData, fmt_money, fmt_time, load_case, load_events, period, read_ring_events,
                    ring_findings, select_rings)
 from .custody import CUSTODY_COLUMNS, custody_headers, custody_table
 from .i18n import LANGS, ROLE_KEYS, bilingual, label, rule_text
@@ -77,7 +76,7 @@ from .pdf import PDF_NAMES, package_pdfs
 from .seal import MANIFEST_NAME, STATEMENT_NAME, Seal, creation_time, write_package
 from .sources import input_name_map, input_names, inputs_listing, manifest_inputs, read_source_lines
 from .htmlkit import safe_name
-from .tables import TABLES, finding_rows, formula_safe, headers, member_rows
+from .tables import TABLES, csv_bytes, finding_rows, headers, member_rows
 from .viz import build_ring_graph, render_viz
 
 __all__ = ["EvidencePackage", "EvidenceSection", "build_evidence", "MANIFEST_NAME", "INPUTS_NAME", "UNLISTED_NAMES"]
@@ -151,14 +150,6 @@ def section_files(sections: Sequence[EvidenceSection], existing: Mapping[str, by
 def _operator(operator: str | None) -> str:
     """Who makes the package: ``--operator``, else RXRING_OPERATOR, else the OS user."""
     return (operator or os.environ.get("RXRING_OPERATOR") or "").strip() or os_user() or "?"
-
-
-def _csv_bytes(header: list[str], rows: list[list]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows([[formula_safe("" if is_missing(v) else str(v)) for v in row] for row in rows])
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
 def _md(text) -> str:
@@ -292,11 +283,11 @@ def _case_files(case: CaseData, ring: dict, masker: Masker, tool: dict, sections
             case, ring, lang, members, findings, tool["reveal_pii"], inputs, tool["command_line"], sections
         ).encode("utf-8")
     members, findings = per_lang["zh"]
-    files["findings.csv"] = _csv_bytes(
+    files["findings.csv"] = csv_bytes(
         headers("findings", "zh"),
         [[fmt_time(f.get(k)) if k in ("first_time", "last_time") else f.get(k) for k in TABLES["findings"]] for f in findings],
     )
-    files["members.csv"] = _csv_bytes(headers("members", "zh"), [[m.get(k) for k in TABLES["members"]] for m in members])
+    files["members.csv"] = csv_bytes(headers("members", "zh"), [[m.get(k) for k in TABLES["members"]] for m in members])
 
     def times(row: dict) -> dict:
         return {k: (fmt_time(v) if k in ("first_time", "last_time") else v) for k, v in row.items()}
@@ -390,9 +381,9 @@ def _custody_files(case: CaseData, ring: dict, masker: Masker, custody) -> dict[
             masker.raw_line(found.raw, found.header or None) if found and found.raw else "",
         ])
     return {
-        "custody/timeline.csv": _csv_bytes(_TIMELINE_HEADER, timeline),
+        "custody/timeline.csv": csv_bytes(_TIMELINE_HEADER, timeline),
         "custody/timeline.md": _timeline_md(codes, rows, masker, case, proving).encode("utf-8"),
-        "source_rows.csv": _csv_bytes(
+        "source_rows.csv": csv_bytes(
             ["event_id", "source_file", "source_line", "status", "状态", "status_text", "raw"], source_rows
         ),
     }

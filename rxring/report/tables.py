@@ -7,11 +7,14 @@ format only lays the rows out.
 
 from __future__ import annotations
 
+import csv
+import io
+
 from .data import CaseData, fmt_time, is_missing, ring_findings, ring_members
 from .i18n import ROLE_KEYS, label, rule_text
 from .pii import Masker
 
-__all__ = ["TABLES", "NUMERIC", "ring_rows", "finding_rows", "member_rows", "headers", "formula_safe", "cell_text"]
+__all__ = ["TABLES", "NUMERIC", "ring_rows", "finding_rows", "member_rows", "headers", "formula_safe", "cell_text", "csv_bytes"]
 
 TABLES = {
     "rings": (
@@ -44,6 +47,20 @@ def formula_safe(value):
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
+
+
+def csv_bytes(header: list[str], rows: list[list]) -> bytes:
+    """A CSV file as bytes (UTF-8 with BOM, so Excel reads the Chinese): missing values empty, every cell text
+    and formula-safe.
+
+    >>> csv_bytes(["a", "b"], [["=1+1", None]]).decode("utf-8-sig").splitlines()
+    ['a,b', "'=1+1,"]
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([[formula_safe("" if is_missing(v) else str(v)) for v in row] for row in rows])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
 def _site(case: CaseData, site_id: str) -> str:
