@@ -74,7 +74,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 __all__ = [
-    "REVEALS_NAME", "KEY_NAME", "reveals_path", "os_user", "reveal_session", "permit_reveal", "reveal_frame",
+    "REVEALS_NAME", "KEY_NAME", "reveals_path", "os_user", "named_operator", "acting_user", "reveal_session", "permit_reveal", "reveal_frame",
     "record_reveal", "read_reveals", "person_digest",
 ]
 
@@ -116,6 +116,16 @@ def os_user() -> str:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - getuser raises several types without a passwd entry
         return ""
+
+
+def named_operator(operator: str | None = None) -> str | None:
+    """Who acts, as named: *operator* (``--operator``), else ``$RXRING_OPERATOR``; None when neither names one."""
+    return (operator or os.environ.get("RXRING_OPERATOR") or "").strip() or None
+
+
+def acting_user(operator: str | None = None) -> str:
+    """Who acts: :func:`named_operator`, else the OS user, else ``?``."""
+    return named_operator(operator) or os_user() or "?"
 
 
 # ---------------------------------------------------------------- the key and digests
@@ -293,7 +303,7 @@ def record_reveal(workspace, command: str, what, operator: str | None = None, ar
     workspace = _workspace_or_env(workspace)
     path = reveals_path(workspace)
     user = os_user()
-    operator = (operator or os.environ.get("RXRING_OPERATOR") or "").strip() or None
+    operator = named_operator(operator)
     try:
         key = _key(path)
         personal: set = set()

@@ -5,7 +5,6 @@ Thin shells over :mod:`rxring.report`; every option maps to a parameter there.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -28,11 +27,9 @@ _reveal = opt.reveal_pii_option("Show patient/prescriber ids and names unmasked 
 def _audit(workspace, event: str, details: dict) -> None:
     """One line in the workspace's audit log (rxring.audit) by --operator / RXRING_OPERATOR or the OS user."""
     from .. import audit
-    from ..reveal import os_user
+    from ..reveal import acting_user
 
-    ctx = click.get_current_context()
-    user = ctx.meta.get(opt.OPERATOR_KEY) or os.environ.get("RXRING_OPERATOR") or os_user()
-    audit.append(workspace, event, user, details)
+    audit.append(workspace, event, acting_user(opt.current_operator()), details)
 
 
 @click.command("report")

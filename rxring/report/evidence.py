@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import csv
 import platform
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -59,7 +58,7 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 
 from ..jsonout import dumps
-from ..reveal import os_user, permit_reveal
+from ..reveal import acting_user, permit_reveal
 from ..version import __version__
 from ..errors import RxringError
 from ..options import AnalysisOptions
@@ -145,11 +144,6 @@ def section_files(sections: Sequence[EvidenceSection], existing: Mapping[str, by
                 raise RxringError(f"evidence section {folder}: unsafe file name {name!r}")
             out[f"{folder}/{PurePosixPath(*parts).as_posix()}"] = bytes(data)
     return out
-
-
-def _operator(operator: str | None) -> str:
-    """Who makes the package: ``--operator``, else RXRING_OPERATOR, else the OS user."""
-    return (operator or os.environ.get("RXRING_OPERATOR") or "").strip() or os_user() or "?"
 
 
 def _md(text) -> str:
@@ -469,7 +463,7 @@ def build_evidence(
     _learn_people(masker, custody[1], custody[2])  # before anything is written with the masker
     seal = seal or Seal()
     created = creation_time(seal.created)  # kept out of the hashed files: in signature/statement.json only
-    operator = _operator(operator)
+    operator = acting_user(operator)
     if command_line is None:
         command_line = " ".join(["rxring", *sys.argv[1:]])
     tool = {
