@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import difflib
 import sys
 from pathlib import Path
 
@@ -40,8 +41,11 @@ def render() -> str:
 def main() -> int:
     text = render()
     if "--check" in sys.argv:
-        if not DOC.exists() or DOC.read_text(encoding="utf-8") != text:
+        current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+        if current != text:
             print(f"{DOC} is stale: run python scripts/cli_reference.py", file=sys.stderr)
+            sys.stderr.writelines(difflib.unified_diff(current.splitlines(True), text.splitlines(True),
+                                                       "docs/cli.md", "--help now", n=1))
             return 1
         return 0
     DOC.parent.mkdir(exist_ok=True)

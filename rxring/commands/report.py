@@ -177,7 +177,7 @@ def evidence_verify(package, expect_digest, pubkey, tsa_cert, input_dirs, as_jso
 @click.argument("package", type=click.Path(dir_okay=False, exists=True))
 @click.option("--tsa", "tsa_url", metavar="URL", required=True, help="RFC 3161 timestamp authority.")
 def evidence_timestamp(package, tsa_url):
-    """Add a trusted timestamp to a package made without one (e.g. made offline).
+    """Add a trusted timestamp to a package made without one (one made offline, say).
 
     The package is verified first, then rewritten with signature/timestamp.tsr
     (over the unchanged package digest) and a new ZIP.sha256.
