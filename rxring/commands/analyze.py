@@ -19,7 +19,7 @@ from ..errors import RxringError
 from ..schema import RULES
 from . import options as opt
 from ..reveal import reveal_frame
-from .output import cell, echo_json, findings_table, jsonable, records, ring_table, table
+from .output import cell, echo_json, findings_table, jsonable, records, ring_table, table, tail_cell
 
 __all__ = ["COMMANDS"]
 
@@ -187,10 +187,10 @@ _EVENT_TABLE = [("event_time", "time"), ("event_type", "type"), ("trace_code", "
                 ("where", "source"), ("note", "note")]
 
 
-def _event_rows(timeline: pd.DataFrame) -> list[dict]:
+def _event_rows(timeline: pd.DataFrame, limit: int) -> list[dict]:
     rows = []
     for event in timeline.to_dict("records"):
-        where = f"{event['source_file']}:{event['source_line']}" if event.get("source_file") else ""
+        where = tail_cell(f"{event['source_file']}:{event['source_line']}", limit) if event.get("source_file") else ""
         rows.append({**event, "where": where, "quantity": f"{event['quantity']:g}" if pd.notna(event["quantity"]) else ""})
     return rows
 
@@ -218,7 +218,7 @@ def box_command(code, workspace, backend, neo4j_uri, as_json, reveal_pii):
         return
     source = f" (chain of custody in Neo4j at {box.where})" if box.backend == "neo4j" else ""
     click.echo(f"Trace code {box.trace_code}: {len(events)} events{source}")
-    click.echo(table(_event_rows(events), _BOX_TABLE, limit=60))
+    click.echo(table(_event_rows(events, 60), _BOX_TABLE, limit=60))
     if findings is not None and len(findings):
         click.echo("")
         click.echo(findings_table(findings))
@@ -256,7 +256,7 @@ def _show_entity(kind: str, key: str, workspace, backend, neo4j_uri, limit, as_j
             click.echo(f"The latest {len(events)} events (use --limit 0 for all):")
     else:
         click.echo(f"Patient {shown_key}: {len(events)} events in Neo4j at {found.where}")
-    click.echo(table(_event_rows(events), _EVENT_TABLE, limit=40))
+    click.echo(table(_event_rows(events, 40), _EVENT_TABLE, limit=40))
     if findings is not None:
         click.echo(f"\n{len(findings)} findings, {len(rings)} rings in {workspace}\n")
         click.echo(ring_table(rings))

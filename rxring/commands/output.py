@@ -76,6 +76,24 @@ def cell(value, limit: int = 48) -> str:
     return text if width(text) <= limit else text[: limit - 1] + "…"
 
 
+def tail_cell(text: str, limit: int = 48) -> str:
+    """*text* cut from the left to *limit* columns: a source path keeps its file name and line.
+
+    >>> tail_cell("/tmp/a/very/long/folder/inputs/nhsa-2025-02.jsonl:12", 24)
+    '…/nhsa-2025-02.jsonl:12'
+    """
+    if width(text) <= limit:
+        return text
+    tail = ""
+    for ch in reversed(text):
+        if width(tail) + width(ch) > limit - 1:
+            break
+        tail = ch + tail
+    if "/" in tail[1:]:   # start at a folder boundary when the cut fell inside a name
+        tail = tail[tail.index("/", 1):]
+    return "…" + tail
+
+
 def table(rows: list[dict], columns: list[tuple[str, str]], limit: int = 48) -> str:
     """A plain-text table of *rows*: *columns* are (key, title) pairs; cells cut at *limit* columns."""
     if not rows:
