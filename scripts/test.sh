@@ -10,8 +10,10 @@ python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 bash scripts/install-browser.sh   # headless Chromium + CJK fonts (report and visualisation tests)
 bash scripts/install-java.sh      # JDK 17 + Maven (the local Neo4j server and Spark)
 
+# Two worker processes (RXRING_TEST_WORKERS; 0 runs in this process): the Neo4j tests on one, the Spark
+# tests on the other, every other folder as one unit on whichever is free (tests/conftest.py).
 set +e
-python -m pytest "$@"
+python -m pytest -n "${RXRING_TEST_WORKERS:-2}" --dist loadgroup "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

@@ -33,6 +33,9 @@ os.environ.setdefault("RXRING_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1")
 #: Markers per top-level test folder.
 FOLDER_MARKERS = {"neo4j": "neo4j", "spark": "spark"}
 
+#: The tests that share one JVM (a Neo4j server, a SparkSession): one xdist group each, longest first.
+JVM_GROUPS = ("spark", "neo4j")
+
 #: Markers per fixture a test uses.
 FIXTURE_MARKERS = {"chromium": "browser", "spark": "spark", "neo4j_config": "neo4j", "neo4j_driver": "neo4j"}
 
@@ -72,9 +75,17 @@ def pytest_collection_modifyitems(config, items):
         for fixture, mark in FIXTURE_MARKERS.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(getattr(pytest.mark, mark))
-        group = next((m for m in ("neo4j", "spark") if item.get_closest_marker(m)), None)
-        if group:   # one server / one SparkSession: all its tests on one xdist worker
-            item.add_marker(pytest.mark.xdist_group(group))
+        # Under xdist (--dist loadgroup): the tests of one server or one SparkSession on one worker, and each
+        # other folder's tests together, so its session- and module-scoped fixtures are built once, not once
+        # per worker (the package's doctests: by module).
+        group = next((m for m in JVM_GROUPS if item.get_closest_marker(m)), None)
+        item.add_marker(pytest.mark.xdist_group(group or folder or str(item.fspath)))
+    if getattr(config.option, "dist", "no") != "no" and getattr(config.option, "numprocesses", None):
+        # Under xdist the two JVM groups are the longest units of work: handed out first, each to its own
+        # worker, while the other tests fill in around them (a serial run keeps the folder order, in which
+        # the JVMs boot early in a thread beside the Python tests: tests/early_start.py).
+        items.sort(key=lambda item: next((i for i, m in enumerate(JVM_GROUPS) if item.get_closest_marker(m)),
+                                         len(JVM_GROUPS)))
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -107,18 +118,38 @@ class City:
         return json.loads(self.summary.ground_truth.read_text(encoding="utf-8"))
 
 
-@pytest.fixture(scope="session")
-def city(tmp_path_factory) -> City:
-    """One NHSA city, ingested and analysed (embedded backend, seed ``CITY_SEED``); do not modify it."""
+def _build_city(root: Path) -> City:
     from rxring.analysis import analyze
     from rxring.options import AnalysisOptions
     from rxring.synth import generate
 
-    root = tmp_path_factory.mktemp("city")
     summary = generate(root / "gen", seed=CITY_SEED, fmt="nhsa", **CITY_SIZE)
     workspace = root / "ws"
     result = analyze(workspace, "embedded", AnalysisOptions(seed=CITY_SEED), inputs=[summary.inputs_dir])
     return City(root=root, summary=summary, inputs=Path(summary.inputs_dir), workspace=workspace, result=result)
+
+
+@pytest.fixture(scope="session")
+def city(tmp_path_factory) -> City:
+    """One NHSA city, ingested and analysed (embedded backend, seed ``CITY_SEED``); do not modify it.
+
+    Under xdist the workers share one: the first to ask builds it in the run's common temporary folder
+    (under a lock), the others read its pickled description."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return _build_city(tmp_path_factory.mktemp("city"))
+    import fcntl
+    import pickle
+
+    root = tmp_path_factory.getbasetemp().parent / "shared-city"
+    root.mkdir(exist_ok=True)
+    with open(root / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        described = root / "city.pickle"
+        if described.exists():
+            return pickle.loads(described.read_bytes())
+        built = _build_city(root)
+        described.write_bytes(pickle.dumps(built))
+        return built
 
 
 @pytest.fixture

@@ -87,13 +87,20 @@ def spark_session(master: str | None = DEFAULT_MASTER, app_name: str = "rxring",
 
     Notes
     -----
-    An already active session is reused as it is (its master cannot change), but
-    rxring's SQL settings (time zone, NTZ timestamps) are applied to it.
+    An already active session is reused as it is (its master cannot change, and its
+    own tuning such as shuffle partitions stays), but rxring's SQL settings (time
+    zone, NTZ timestamps, bucketing; :data:`BASE_CONF`) and *conf* are applied to it.
     """
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
         raise RxringError("the Spark engine needs pyspark: pip install 'rxring[spark]' (and Java 17+)") from exc
+    active = SparkSession.getActiveSession()
+    if active is not None:   # its own tuning (partitions, adaptive execution) stays; rxring's SQL semantics apply
+        for key, value in {**BASE_CONF, **(conf or {})}.items():
+            if key.startswith("spark.sql.") and active.conf.isModifiable(key):
+                active.conf.set(key, value)
+        return active
     settings = dict(BASE_CONF)
     if master and master.startswith("local"):
         settings.update(LOCAL_CONF)
@@ -102,12 +109,6 @@ def spark_session(master: str | None = DEFAULT_MASTER, app_name: str = "rxring",
     if extra:   # $RXRING_JAVA_OPTIONS after rxring's (and the caller's) driver options
         settings["spark.driver.extraJavaOptions"] = " ".join(
             [settings.get("spark.driver.extraJavaOptions", ""), *map(shlex.quote, extra)]).strip()
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        for key, value in settings.items():
-            if key.startswith("spark.sql.") and active.conf.isModifiable(key):
-                active.conf.set(key, value)
-        return active
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
