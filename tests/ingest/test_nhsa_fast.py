@@ -153,9 +153,7 @@ def test_block_reader_reads_every_shape_as_the_line_reader(monkeypatch):
 
 
 def test_plain_messages_are_read_columnar(monkeypatch):
-    """The plain messages do take the fast way (else this test would pass with the line reader alone); the
-    columnar path (nhsa_columnar, tests/ingest/test_nhsa_columnar.py) off, or it would take most of them first."""
-    monkeypatch.setenv("RXRING_NHSA_COLUMNAR", "0")
+    """The plain messages do take the fast way (else this test would pass with the line reader alone)."""
     taken = []
     original = jsonfmt.fast_rows
 

@@ -33,7 +33,6 @@ from . import Chunk, FileProblem
 from .epcis import document_events, event_records
 from ..feedetails import FeeLookup
 from .nhsa import SCAN_INFNOS, field_text, message_items
-from .nhsa_columnar import OBJECT_SCHEMA, SCHEMA as COLUMNAR_SCHEMA, candidates, parse, records as columnar_records
 from .nhsa_fast import FastRows, fast_rows
 from .settlement import channel_message, unwrap_envelope
 
@@ -140,7 +139,6 @@ class _Batcher:
         self.kinds: Counter = Counter()
         self.fast = FastRows()  # plain 进销存 messages read by the block reader (nhsa_fast)
         self.fast_raw: dict[int, bytes] = {}
-        self.columnar: list[pa.Table] = []  # plain 进销存 messages parsed into Arrow (nhsa_columnar)
 
     def full(self) -> bool:
         """Records and rejected lines together: a file of broken lines is handed on in chunks too."""
@@ -180,7 +178,6 @@ class _Batcher:
             tables.append(self._item_table())
         if self.records:
             tables.append(pa.Table.from_pylist(self.records, schema=RECORD_SCHEMA))
-        tables.extend(self.columnar)
         table = None
         if self.fast.items:
             fast = self.fast.table(RECORD_SCHEMA, self.fast_raw, self.sha16)
@@ -204,7 +201,7 @@ class _Batcher:
                       deferred=self.deferred)
         self.fee_details, self.skipped, self.missing_fee, self.deferred = [], Counter(), [], []
         self.records, self.items, self.repeats, self.codes, self.event_ids = [], [], [], [], []
-        self.message_ids, self.channels, self.columnar = [], [], []
+        self.message_ids, self.channels = [], []
         self.size = 0
         self.deletions, self.rejects, self.raw, self.fast_raw = [], [], {}, {}
         return chunk
@@ -389,38 +386,6 @@ BLOCK_BYTES = 4 << 20
 _BOM = b"\xef\xbb\xbf"
 
 
-def _columnar_block(body: bytes, lines: list, first: int, max_line: int, depth: int, sha16: str):
-    """The plain 进销存 messages among a block's ``lines`` (the first is line ``first``), parsed columnar
-    (:mod:`.nhsa_columnar`): (records in line order, their ``_line`` as numpy, codes per line read), or None
-    when there are none (``RXRING_NHSA_COLUMNAR=0``: never)."""
-    if os.environ.get("RXRING_NHSA_COLUMNAR", "1").strip() == "0":
-        return None
-    tables, numbers = [], []
-    for picked, schema in zip(candidates(body, lines, max_line, depth), (COLUMNAR_SCHEMA, OBJECT_SCHEMA)):
-        texts = [line[:-1] if line[-1:] == b"\r" else line for line in (lines[i] for i in picked)]
-        try:
-            b"".join(texts).decode("utf-8")  # (pyarrow does not check the text of the fields it skips)
-        except UnicodeDecodeError:
-            continue
-        table, read = parse(texts, schema)
-        if table is not None:
-            tables.append(table)
-            numbers.append(first + np.asarray(picked, dtype=np.int64)[read])
-    if not tables:
-        return None
-    numbers = np.concatenate(numbers)
-    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    if len(tables) > 1:  # in line order
-        order = np.argsort(numbers, kind="stable")
-        table, numbers = table.take(pa.array(order)), numbers[order]
-    recs, _ = columnar_records(table, numbers, sha16, RECORD_SCHEMA)
-    if not recs.num_rows:
-        return None
-    at = recs.column("_line").to_numpy()
-    done, counts = np.unique(at, return_counts=True)
-    return recs, at, dict(zip(done.tolist(), counts.tolist()))
-
-
 def block_reader_enabled(encoding: str | None) -> bool:
     """Whether :func:`jsonl_block_chunks` reads a JSON Lines file of this encoding (UTF-8, with or without BOM;
     ``RXRING_NHSA_FAST=0`` turns it off)."""
@@ -502,21 +467,8 @@ def jsonl_block_chunks(raw, first_line: int, encoding: str, sha16: str, source_f
         head = raw.read(3)
         carry = b"" if head == _BOM else head
 
-    columnar, at, taken, done = None, None, 0, {}  # this block's columnar records, their lines, handed on, per line
-
-    def hand_on(upto: int | None) -> None:
-        """The block's columnar records of the lines before ``upto`` (None: all) into the batch."""
-        nonlocal taken
-        if columnar is None:
-            return
-        cut = len(at) if upto is None else int(np.searchsorted(at, upto))
-        if cut > taken:
-            batch.columnar.append(columnar.slice(taken, cut - taken))
-            taken = cut
-
     def flush() -> Chunk:
         nonlocal fast, fast_raw
-        hand_on(number)
         kinds.update(batch.kinds)
         batch.kinds.clear()
         tick()
@@ -556,21 +508,11 @@ def jsonl_block_chunks(raw, first_line: int, encoding: str, sha16: str, source_f
                     _take_line(line, oversize, number, lim, sha16, source_file, batch)
                     number += 1
             else:
-                got = _columnar_block(body, lines, number, max_line, depth, sha16)
-                columnar, at, done = got if got is not None else (None, None, {})
-                taken = 0
                 last = len(lines) - 1
                 for i, line in enumerate(lines):
                     if batch.full():
                         yield flush()
                     bare = line[:-1] if line.endswith(b"\r") else line
-                    codes = done.get(number)
-                    if codes is not None:  # read columnar
-                        nhsa["nhsa"] += 1
-                        fast_raw[number] = bare
-                        batch.size += codes
-                        number += 1
-                        continue
                     if (bare.startswith(b"{") and bare.endswith(b"}") and len(line) + 1 < max_line
                             and bare.count(b"{") + bare.count(b"[") <= depth):
                         try:
@@ -593,8 +535,6 @@ def jsonl_block_chunks(raw, first_line: int, encoding: str, sha16: str, source_f
                     for piece, oversize in (text_lines(text) if len(text) >= max_line else ((text, 0),)):
                         _take_line(piece, oversize, number, lim, sha16, source_file, batch)
                     number += 1
-                hand_on(None)
-                columnar, done = None, {}
         if carry is None:
             stream = io.TextIOWrapper(io.BufferedReader(_Chained(rest, raw), 1 << 20), encoding="utf-8",
                                       errors=errors, newline="")
