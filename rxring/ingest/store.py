@@ -142,11 +142,6 @@ QUARANTINE_SLICE = 20_000
 # each, large enough for DuckDB and Spark to scan well.  The same size as a Parquet
 # input's chunks, which go through as they are.
 ROW_GROUP_ROWS = 256_000
-# ... or of this many bytes of Arrow data, when that comes first: NHSA events (origin
-# columns, long ids) take ~350 bytes a row, and a gathered table is held, concatenated
-# and encoded at once (3M NHSA city: peak RSS 839 MB with row groups of 256k rows,
-# 664 MB with 128k; bench/RESULTS.md, issue 15).
-ROW_GROUP_BYTES = 48 << 20
 
 
 def part_schema(schema: pa.Schema) -> pa.Schema:
@@ -209,7 +204,7 @@ class InputWriter:
         self._part_writer = part_writer
         self._job: PartJob | None = None
         self._gathered: list[pa.Table] = []  # events not yet handed to the writer thread
-        self._gathered_rows = self._gathered_bytes = 0
+        self._gathered_rows = 0
         self._quarantine_fh = None
         self._quarantine_csv = None
         self.events = 0
@@ -227,18 +222,16 @@ class InputWriter:
             if self._part_writer is None:
                 self._part_writer = PartWriterThread()
             self._job = PartJob(self._tmp_part, part_schema(table.schema))
-        table = conform_events(table, self._job.schema)
-        self._gathered.append(table)
+        self._gathered.append(conform_events(table, self._job.schema))
         self._gathered_rows += table.num_rows
-        self._gathered_bytes += table.nbytes
         self.events += table.num_rows
-        if self._gathered_rows >= ROW_GROUP_ROWS or self._gathered_bytes >= ROW_GROUP_BYTES:
+        if self._gathered_rows >= ROW_GROUP_ROWS:
             self._submit_gathered()
 
     def _submit_gathered(self) -> None:
         if not self._gathered:
             return
-        tables, self._gathered, self._gathered_rows, self._gathered_bytes = self._gathered, [], 0, 0
+        tables, self._gathered, self._gathered_rows = self._gathered, [], 0
         self._part_writer.submit(self._job, tables[0] if len(tables) == 1 else pa.concat_tables(tables))
 
     def add_quarantine(self, rows) -> None:
@@ -284,7 +277,7 @@ class InputWriter:
         if self._job is not None:
             if not self._job.cancelled:
                 self._submit_gathered()
-            self._gathered, self._gathered_rows, self._gathered_bytes = [], 0, 0
+            self._gathered, self._gathered_rows = [], 0
             self._part_writer.close_async(self._job)
         if self._quarantine_fh is not None:
             self._quarantine_fh.close()

@@ -250,24 +250,3 @@ def test_small_chunks_are_gathered_into_row_groups(tmp_path, monkeypatch):
     monkeypatch.undo()
     plain = ingest([source], tmp_path / "ws2", progress=False)
     assert pq.read_table(part).equals(pq.read_table(tmp_path / "ws2" / "events" / plain.files[0].part))
-
-
-def test_wide_events_are_cut_into_row_groups_by_bytes(parquet_inputs, tmp_path, monkeypatch):
-    """A row group is handed on once its gathered events hold ROW_GROUP_BYTES of Arrow data, before
-    ROW_GROUP_ROWS rows (wide NHSA events: the gathered table is what the ingest holds at its peak); the
-    events are the same."""
-    whole = ingest([parquet_inputs], tmp_path / "rows", progress=False)
-    chunk_bytes = _canonical(3000, 0, False).nbytes  # about what one gathered chunk holds
-    monkeypatch.setattr(store, "ROW_GROUP_ROWS", 10**9)
-    monkeypatch.setattr(store, "ROW_GROUP_BYTES", chunk_bytes // 2)
-    ws = tmp_path / "bytes"
-    report = ingest([parquet_inputs], ws, progress=False)
-    assert report.balanced and report.events == whole.events
-    manifest = json.loads((ws / "manifest.json").read_text(encoding="utf-8"))
-    for entry in manifest["inputs"]:
-        meta = pq.ParquetFile(ws / "events" / entry["part"]).metadata
-        sizes = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
-        assert sum(sizes) == entry["events"] and max(sizes) <= 3000  # one chunk each, not the whole file
-        assert len(sizes) > 1 or entry["events"] <= 3000
-        assert pq.read_table(ws / "events" / entry["part"]).equals(
-            pq.read_table(tmp_path / "rows" / "events" / entry["part"]))
