@@ -158,6 +158,8 @@ def split_code_cell(text: str) -> list[str]:
     >>> split_code_cell("8115 1257 9140 8562 3274")
     ['8115 1257 9140 8562 3274']
     """
+    if text.isascii() and text.isalnum():  # one code (no separator, no space): the usual cell, without the regex
+        return [text]
     pieces = [p.strip() for p in re.split(_SEPARATORS, text) if p.strip()]
     out: list[str] = []
     for piece in pieces:

@@ -201,3 +201,19 @@ def test_columnar_gs1_agrees_with_parse_code(codes):
         if not is_ok and text.startswith("01") and not text.isdigit():
             with pytest.raises(CodeError):
                 parse_code(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=string.ascii_letters + string.digits + " ,;、|\t\n\u3000８１", min_size=1, max_size=60))
+def test_split_code_cell_shortcut_gives_what_the_split_gives(text):
+    """A cell of ASCII letters and digits only is taken as one code without the regex split (the usual cell of an
+    NHSA export); the split itself (forced by a trailing separator, which it drops) gives the same for it, and
+    item_codes gives what split_code_cell gives."""
+    from rxring.ingest.formats.nhsa import item_codes
+    from rxring.ingest.normalise import split_code_cell
+
+    pieces = split_code_cell(text)
+    if text.isascii() and text.isalnum():
+        assert pieces == [text] == split_code_cell(text + ",")
+    item = {"drug_trac_codg": text}
+    assert item_codes(item, item) == (pieces if text else [])

@@ -191,6 +191,8 @@ def item_codes(item: dict, message: dict) -> list:
         return []
     if isinstance(code, list):
         return code
+    if code.__class__ is str and code.isascii() and code.isalnum():  # one code: what split_code_cell gives
+        return [code]
     from ..normalise import split_code_cell
 
     return split_code_cell(str(code))

@@ -158,6 +158,8 @@ def _number(fields: dict, names: tuple):
     value = fields.get(names[0])
     if value is None or value == "":
         value = pick_field(fields, names)
+        if value is None:  # (field_number(None))
+            return None
     cls = value.__class__
     if cls is int or cls is float:
         return float(value)

@@ -30,7 +30,6 @@ means the call failed: its settlement or cancellation did not happen (quarantine
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass, field
 
 from ...rules.events import INV_DATA_TYPES
@@ -225,7 +224,8 @@ def fee_detail_rows(message: dict, infno: str, line: int, source_file: str) -> t
         cnt, price, total = numbers["cnt"], numbers["pric"], numbers["det_item_fee_sumamt"]
         if total is None and cnt is not None and price is not None:
             total = cnt * price
-        fee = {column: field_text(pick_field(row, names)) for column, names in _FEE_TEXT.items()}
+        fee = {column: field_text(row.get(names[0]) if len(names) == 1 else pick_field(row, names))
+               for column, names in _FEE_TEXT.items()}  # (one name: pick_field's value or "" or None, the same text)
         fee.update(site_id=fee["site_id"] or site, feedetl_sn=sn, quantity=cnt, price=price, total_amount=total,
                    infno=infno, msgid=msgid, source_file=source_file, source_line=line)
         out.append(fee)
@@ -271,7 +271,11 @@ def settlement_items(message: dict, infno: str, line: int, sha16: str, fees, out
     fund = field_number(pick_field(setl, ("fund_pay_sumamt", "hifp_pay")))
     medfee = field_number(pick_field(setl, ("medfee_sumamt",))) or field_number(data.get("medfee_sumamt"))
     fund_bad = isinstance(fund, str) or isinstance(medfee, str)
-    per_line = Counter(field_text(e.get("feedetl_sn")) for e in info if isinstance(e, dict))
+    per_line: dict = {}  # codes naming each fee line (a dict: Counter costs more on this hot path)
+    for e in info:
+        if isinstance(e, dict):
+            sn = field_text(e.get("feedetl_sn"))
+            per_line[sn] = per_line.get(sn, 0) + 1
     found = {sn: (fees.get(site, sn) if fees is not None and sn is not None else None) for sn in per_line}
     if fees is not None and fees.partial and any(sn is not None and row is None for sn, row in found.items()):
         out.deferred = True  # the fee detail may be in the part of the file this reader does not see
