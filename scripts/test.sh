@@ -13,7 +13,7 @@ bash scripts/install-java.sh      # JDK 17 + Maven (the local Neo4j server and S
 # Two worker processes (RXRING_TEST_WORKERS; 0 runs in this process): the Neo4j tests on one, the Spark
 # tests on the other, every other folder as one unit on whichever is free (tests/conftest.py).
 set +e
-python -m pytest -n "${RXRING_TEST_WORKERS:-2}" --dist loadgroup "$@"
+python -m pytest -n "${RXRING_TEST_WORKERS:-2}" --dist loadscope "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

@@ -33,7 +33,8 @@ os.environ.setdefault("RXRING_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1")
 #: Markers per top-level test folder.
 FOLDER_MARKERS = {"neo4j": "neo4j", "spark": "spark"}
 
-#: The tests that share one JVM (a Neo4j server, a SparkSession): one xdist group each, longest first.
+#: The folders whose tests share one JVM (a Neo4j server, a SparkSession), longest first: under xdist each
+#: is one unit of work, handed out first.
 JVM_GROUPS = ("spark", "neo4j")
 
 #: Markers per fixture a test uses.
@@ -75,17 +76,41 @@ def pytest_collection_modifyitems(config, items):
         for fixture, mark in FIXTURE_MARKERS.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(getattr(pytest.mark, mark))
-        # Under xdist (--dist loadgroup): the tests of one server or one SparkSession on one worker, and each
-        # other folder's tests together, so its session- and module-scoped fixtures are built once, not once
-        # per worker (the package's doctests: by module).
-        group = next((m for m in JVM_GROUPS if item.get_closest_marker(m)), None)
-        item.add_marker(pytest.mark.xdist_group(group or folder or str(item.fspath)))
-    if getattr(config.option, "dist", "no") != "no" and getattr(config.option, "numprocesses", None):
-        # Under xdist the two JVM groups are the longest units of work: handed out first, each to its own
-        # worker, while the other tests fill in around them (a serial run keeps the folder order, in which
-        # the JVMs boot early in a thread beside the Python tests: tests/early_start.py).
-        items.sort(key=lambda item: next((i for i, m in enumerate(JVM_GROUPS) if item.get_closest_marker(m)),
+    if hasattr(config, "workerinput"):
+        # In an xdist worker: the two JVM folders are the longest units of work (work_unit below), handed out
+        # first, each to its own worker, while the other folders fill in around them (a serial run keeps the
+        # folder order, in which the JVMs boot early in a thread beside the Python tests: tests/early_start.py).
+        items.sort(key=lambda item: next((i for i, m in enumerate(JVM_GROUPS) if work_unit(item.nodeid) == m),
                                          len(JVM_GROUPS)))
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit of work a test belongs to under xdist: its folder of tests/, else its file.
+
+    One folder on one worker: its session- and module-scoped fixtures are built once, and the Neo4j
+    (or Spark) tests share one server (one SparkSession).
+
+    >>> work_unit("tests/neo4j/test_city.py::test_x"), work_unit("rxring/pii.py::rxring.pii.mask_id")
+    ('neo4j', 'rxring/pii.py')
+    """
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
+    return parts[1] if parts[0] == "tests" and len(parts) > 2 else path
+
+
+@pytest.hookimpl(optionalhook=True)   # a pytest-xdist hook: ignored without it
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadscope`` with folders of tests/ as the scopes (:func:`work_unit`), in collection order."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FolderScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False   # keep the JVM folders first (pytest_collection_modifyitems)
+    return FolderScheduling(config, log)
 
 
 @pytest.fixture(autouse=True, scope="session")
