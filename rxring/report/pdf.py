@@ -36,7 +36,7 @@ from pathlib import Path
 from ..version import __version__
 from .custody import CUSTODY_COLUMNS, custody_headers, custody_table
 from .data import CaseData, fmt_money, period, ring_findings
-from .extraction import ExtractionRecord, record_text
+from .extraction import ExtractionRecord, input_notes, record_text
 from .i18n import ROLE_KEYS, label
 from .pii import Masker
 from .tables import finding_rows, member_rows
@@ -302,6 +302,9 @@ def _record_flowables(text: PdfText, record: ExtractionRecord, usable: float) ->
         rows = [[item.name, item.category(lang), item.format, "—" if item.size is None else str(item.size),
                  item.sha256 or missing, item.sm3 or missing] for item in items]
         out += _table(text, header, rows, widths, len(rows), "", limit=None)
+        if key == "inputs":
+            out += [text.para(f"{name}：{note}" if lang == "zh" else f"{name}: {note}", text.note)
+                    for name, note in input_notes(record, lang)]
     out.append(text.para(record_text("coverage", lang), text.h2))
     out.append(text.para(record.coverage[0 if lang == "zh" else 1].replace("`", "")))   # Markdown code marks
     out.append(text.para(record_text("signatures", lang), text.h2))
