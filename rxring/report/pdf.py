@@ -28,6 +28,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass, field
 
@@ -40,7 +41,7 @@ from .extraction import ExtractionRecord, input_notes, record_text
 from .i18n import ROLE_KEYS, label
 from .pii import Masker
 from .tables import finding_rows, member_rows
-from .viz_graph import ROLE_STYLE, RingGraph, build_ring_graph
+from .viz_graph import ROLE_STYLE, RingGraph, RingParts, build_ring_graph
 
 __all__ = ["FONT", "MAX_ROWS", "MAX_NODES", "MAX_BOXES", "PdfText", "RingSection", "Dossier", "render_dossier",
            "ring_section", "write_report_pdf", "package_pdfs", "PDF_NAMES"]
@@ -95,16 +96,72 @@ class Dossier:
     files_note: str = ""
 
 
+#: Line breaks of table cells already computed, by text, style and width (see :func:`_cell_type`).
+_CELL_LINES: dict[tuple, tuple] = {}
+_CELL_LINES_LIMIT = 50_000
+
+
+@functools.lru_cache(maxsize=1)
+def _cell_type():
+    """The Paragraph of a table cell, whose line breaks are remembered by text, style and width.
+
+    reportlab wraps every cell of a table two or three times (to size the rows, to split the
+    table across pages, to draw it), measuring it character by character each time (CJK line
+    breaking), and both dossiers of a package print the same ids, times and amounts.  The lines
+    of a text in a style and width are always the same, so they are computed once: the pages
+    are the same as with plain Paragraphs.  Cells are never split across pages (tables are, by row).
+    """
+    from reportlab.platypus import Paragraph
+
+    class Cell(Paragraph):
+        def wrap(self, availWidth, availHeight):  # noqa: N803 (reportlab's names)
+            style = self.style
+            key = (self.text, style.name, style.fontName, style.fontSize, style.leading, style.wordWrap, availWidth)
+            known = _CELL_LINES.get(key)
+            if known is None:
+                size = super().wrap(availWidth, availHeight)
+                if hasattr(self, "blPara"):
+                    if len(_CELL_LINES) >= _CELL_LINES_LIMIT:
+                        _CELL_LINES.clear()
+                    _CELL_LINES[key] = (self.blPara, self._wrapWidths, size)
+                return size
+            self.blPara, self._wrapWidths, (self.width, self.height) = known
+            return known[2]
+
+    return Cell
+
+
+@functools.lru_cache(maxsize=1)
+def _register_font() -> None:
+    """Register :data:`FONT` with its text widths remembered (reportlab measures each character of
+    a CJK paragraph by a call of its own: the same few hundred characters, tens of thousands of times)."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+
+    class MeasuredFont(UnicodeCIDFont):
+        def __init__(self, face):
+            super().__init__(face)
+            self._widths: dict[tuple, float] = {}
+
+        def stringWidth(self, text, size, encoding=None):  # noqa: N802 (reportlab's name)
+            key = (text, size)
+            width = self._widths.get(key)
+            if width is None:
+                if len(self._widths) >= _CELL_LINES_LIMIT:
+                    self._widths.clear()
+                width = self._widths[key] = super().stringWidth(text, size, encoding)
+            return width
+
+    pdfmetrics.registerFont(MeasuredFont(FONT))
+
+
 class PdfText:
     """Paragraph styles and text helpers of one language (reportlab's mini-markup escaped)."""
 
     def __init__(self, lang: str):
         from reportlab.lib.styles import ParagraphStyle
-        from reportlab.pdfbase import pdfmetrics
-        from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 
-        if FONT not in pdfmetrics.getRegisteredFontNames():
-            pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+        _register_font()
         self.lang = lang
         wrap = "CJK"   # break lines between any two characters, as Chinese is set
         self.title = ParagraphStyle("title", fontName=FONT, fontSize=16, leading=22, spaceAfter=8, wordWrap=wrap)
@@ -113,7 +170,7 @@ class PdfText:
         self.h2 = ParagraphStyle("h2", fontName=FONT, fontSize=11, leading=15, spaceBefore=8, spaceAfter=4,
                                  wordWrap=wrap)
         self.body = ParagraphStyle("body", fontName=FONT, fontSize=9, leading=13, wordWrap=wrap)
-        self.cell = ParagraphStyle("cell", fontName=FONT, fontSize=7, leading=9, wordWrap=wrap)
+        self.cell_style = ParagraphStyle("cell", fontName=FONT, fontSize=7, leading=9, wordWrap=wrap)
         self.note = ParagraphStyle("note", fontName=FONT, fontSize=8, leading=11, textColor="#555555", wordWrap=wrap)
 
     @staticmethod
@@ -126,6 +183,10 @@ class PdfText:
 
         return Paragraph(self.escape(text), style or self.body)
 
+    def cell(self, text):
+        """A table cell (:func:`_cell_type`) in the cell style."""
+        return _cell_type()(self.escape(text), self.cell_style)
+
     def label(self, key: str, **values) -> str:
         return label(key, self.lang, **values)
 
@@ -137,7 +198,7 @@ def _table(text: PdfText, header: list[str], rows: list[list], widths: list[floa
     from reportlab.platypus import Table, TableStyle
 
     shown = rows if limit is None else rows[:limit]
-    data = [[text.para(h, text.cell) for h in header]] + [[text.para(v, text.cell) for v in row] for row in shown]
+    data = [[text.cell(h) for h in header]] + [[text.cell(v) for v in row] for row in shown]
     table = Table(data, colWidths=widths, repeatRows=1)
     table.setStyle(TableStyle([
         ("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#999999")),
@@ -248,18 +309,24 @@ def _when(finding: dict) -> str:
     return period(finding.get("first_time"), finding.get("last_time"))
 
 
-def ring_section(case: CaseData, ring: dict, masker: Masker, lang: str, custody=None) -> RingSection:
-    """One ring's pages: what was found, members, diagram (:data:`MAX_NODES`), findings, custody if given."""
+def ring_section(case: CaseData, ring: dict, masker: Masker, lang: str, custody=None, *, rows=None,
+                 parts: RingParts | None = None) -> RingSection:
+    """One ring's pages: what was found, members, diagram (:data:`MAX_NODES`), findings, custody if given.
+
+    ``rows``: the ring's (:func:`~rxring.report.tables.member_rows`, ``finding_rows``) in ``lang``
+    and ``parts`` its :func:`~rxring.report.viz_graph.ring_parts`, when the caller has them already.
+    """
     summary = label(
         "ring_found", lang, ring_id=ring["ring_id"], rank=ring.get("rank"), score=ring.get("score"),
         boxes=ring.get("boxes"), events=ring.get("events"), fund=fmt_money(ring.get("fund_at_risk")),
         period=period(ring.get("first_time"), ring.get("last_time")),
     )
     custody = list(custody or [])
+    members, findings = rows if rows is not None else (member_rows(case, [ring], masker, lang),
+                                                       finding_rows(case, [ring], masker, lang))
     return RingSection(
-        ring=ring, summary=summary, members=member_rows(case, [ring], masker, lang),
-        findings=finding_rows(case, [ring], masker, lang),
-        graph=build_ring_graph(case, [ring], lang=lang, masker=masker, max_nodes=MAX_NODES),
+        ring=ring, summary=summary, members=members, findings=findings,
+        graph=build_ring_graph(case, [ring], lang=lang, masker=masker, max_nodes=MAX_NODES, parts=parts, events=False),
         custody=custody[:MAX_BOXES], custody_total=len(custody),
     )
 
@@ -377,15 +444,17 @@ def render_dossier(dossier: Dossier) -> bytes:
 
 
 def package_pdfs(case: CaseData, ring: dict, masker: Masker, custody, tool: dict, package_digest: str,
-                 record: ExtractionRecord | None = None) -> dict[str, bytes]:
+                 record: ExtractionRecord | None = None, *, rows: dict | None = None,
+                 parts: RingParts | None = None) -> dict[str, bytes]:
     """``summary.zh.pdf`` and ``summary.en.pdf`` (:data:`PDF_NAMES`) of an evidence package.
 
     ``custody`` is the package's ``(codes, rows, …)`` of its chain of custody;
     ``package_digest`` the digest every footer carries (a PDF cannot hold the digest of
     a list that includes itself, so the PDFs stay out of what that digest covers);
-    ``record`` the package's 提取笔录, printed after the title page.
+    ``record`` the package's 提取笔录, printed after the title page; ``rows`` (language → the ring's
+    member and finding rows) and ``parts`` as the package's other files have them (:func:`ring_section`).
     """
-    codes, rows = custody[0], custody[1]
+    codes, events = custody[0], custody[1]
     proving = {e for f in ring_findings(case, ring) for e in f["event_ids"]}
     out = {}
     for lang, name in PDF_NAMES.items():
@@ -396,7 +465,8 @@ def package_pdfs(case: CaseData, ring: dict, masker: Masker, custody, tool: dict
         dossier = Dossier(
             lang=lang, title=label("dossier_title", lang, what=label("ring_title", lang, ring_id=ring["ring_id"])),
             facts=facts,
-            rings=[ring_section(case, ring, masker, lang, custody_table(codes, rows, case, masker, proving, lang))],
+            rings=[ring_section(case, ring, masker, lang, custody_table(codes, events, case, masker, proving, lang),
+                                rows=(rows or {}).get(lang), parts=parts)],
             footer=f"rxring {__version__} | {label('ring_title', lang, ring_id=ring['ring_id'])} | "
                    f"{label('package_digest_short', lang)}: {package_digest}",
             record=record,
