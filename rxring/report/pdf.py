@@ -96,34 +96,55 @@ class Dossier:
     files_note: str = ""
 
 
-#: Line breaks of table cells already computed, by text, style and width (see :func:`_cell_type`).
+#: Parsed text and line breaks of table cells, by text (and width): see :func:`_cell_type`.
+_CELL_FRAGS: dict[str, list] = {}
 _CELL_LINES: dict[tuple, tuple] = {}
-_CELL_LINES_LIMIT = 50_000
+_CELL_LIMIT = 50_000
+
+
+@functools.lru_cache(maxsize=1)
+def _cell_style():
+    """The style of every table cell, in both languages (one object: :func:`_cell_type` keys on it)."""
+    from reportlab.lib.styles import ParagraphStyle
+
+    # wordWrap CJK: break lines between any two characters, as Chinese is set
+    return ParagraphStyle("cell", fontName=FONT, fontSize=7, leading=9, wordWrap="CJK")
+
+
+def _remember(cache: dict, key, value) -> None:
+    if len(cache) >= _CELL_LIMIT:
+        cache.clear()
+    cache[key] = value
 
 
 @functools.lru_cache(maxsize=1)
 def _cell_type():
-    """The Paragraph of a table cell, whose line breaks are remembered by text, style and width.
+    """The Paragraph of a table cell (style :func:`_cell_style`), whose parsed text and line breaks are
+    remembered by text and width.
 
-    reportlab wraps every cell of a table two or three times (to size the rows, to split the
-    table across pages, to draw it), measuring it character by character each time (CJK line
-    breaking), and both dossiers of a package print the same ids, times and amounts.  The lines
-    of a text in a style and width are always the same, so they are computed once: the pages
-    are the same as with plain Paragraphs.  Cells are never split across pages (tables are, by row).
+    reportlab parses every cell's text as markup, then wraps it two or three times (to size the
+    rows, to split the table across pages, to draw it), measuring it character by character each
+    time (CJK line breaking); a package's dossiers print the same ids, times, amounts and labels
+    many times over, in both languages.  The parse of a text, and its lines at a width, are always
+    the same, so each is computed once: the pages are the same as with plain Paragraphs.  Cells
+    are never split across pages (tables are, by row), so a cell's lines are only ever read.
     """
     from reportlab.platypus import Paragraph
 
     class Cell(Paragraph):
+        def __init__(self, text: str):
+            frags = _CELL_FRAGS.get(text)
+            super().__init__(text, _cell_style(), frags=frags)
+            if frags is None:
+                _remember(_CELL_FRAGS, text, self.frags)
+
         def wrap(self, availWidth, availHeight):  # noqa: N803 (reportlab's names)
-            style = self.style
-            key = (self.text, style.name, style.fontName, style.fontSize, style.leading, style.wordWrap, availWidth)
+            key = (self.text, availWidth)
             known = _CELL_LINES.get(key)
             if known is None:
                 size = super().wrap(availWidth, availHeight)
                 if hasattr(self, "blPara"):
-                    if len(_CELL_LINES) >= _CELL_LINES_LIMIT:
-                        _CELL_LINES.clear()
-                    _CELL_LINES[key] = (self.blPara, self._wrapWidths, size)
+                    _remember(_CELL_LINES, key, (self.blPara, self._wrapWidths, size))
                 return size
             self.blPara, self._wrapWidths, (self.width, self.height) = known
             return known[2]
@@ -147,9 +168,8 @@ def _register_font() -> None:
             key = (text, size)
             width = self._widths.get(key)
             if width is None:
-                if len(self._widths) >= _CELL_LINES_LIMIT:
-                    self._widths.clear()
-                width = self._widths[key] = super().stringWidth(text, size, encoding)
+                width = super().stringWidth(text, size, encoding)
+                _remember(self._widths, key, width)
             return width
 
     pdfmetrics.registerFont(MeasuredFont(FONT))
@@ -170,7 +190,6 @@ class PdfText:
         self.h2 = ParagraphStyle("h2", fontName=FONT, fontSize=11, leading=15, spaceBefore=8, spaceAfter=4,
                                  wordWrap=wrap)
         self.body = ParagraphStyle("body", fontName=FONT, fontSize=9, leading=13, wordWrap=wrap)
-        self.cell_style = ParagraphStyle("cell", fontName=FONT, fontSize=7, leading=9, wordWrap=wrap)
         self.note = ParagraphStyle("note", fontName=FONT, fontSize=8, leading=11, textColor="#555555", wordWrap=wrap)
 
     @staticmethod
@@ -185,7 +204,7 @@ class PdfText:
 
     def cell(self, text):
         """A table cell (:func:`_cell_type`) in the cell style."""
-        return _cell_type()(self.escape(text), self.cell_style)
+        return _cell_type()(self.escape(text))
 
     def label(self, key: str, **values) -> str:
         return label(key, self.lang, **values)

@@ -270,9 +270,7 @@ def build_ring_graph(
             masker.text(source),
         ]
 
-    from pyvis.network import Network  # imported here: pyvis pulls in IPython (slow CLI start)
-
-    net = Network(directed=True, cdn_resources="in_line", height="100%", width="100%")
+    node_list: list[dict] = []
     details: dict[str, dict] = {}
     funds = {}
     for node_id, item in nodes.items():
@@ -283,21 +281,18 @@ def build_ring_graph(
         if events:
             details[node_id] = _details(item, role_name, funds[node_id], per_member, event_row, lang)
         title = f"{role_name}: {item.display}\n{label('fund_at_risk', lang)}: {fmt_money(funds[node_id])}\n{label('boxes', lang)}: {len(item.codes)}"
-        net.add_node(
-            node_id,
-            label=item.display if len(item.display) <= 40 else item.display[:39] + "…",
-            title=title,
-            color=style["color"],
-            shape=style["shape"],
-            value=max(funds[node_id], 1.0),
-        )
+        shown = item.display if len(item.display) <= 40 else item.display[:39] + "…"
+        # vis-network's node and edge objects, keys in the order pyvis wrote them (the pages stay the same)
+        node_list.append({"color": style["color"], "title": title, "value": max(funds[node_id], 1.0),
+                          "id": node_id, "label": shown or node_id, "shape": style["shape"]})
+    edge_list = []
     for (a, b), edge in sorted(edges.items()):
         boxes = len(edge["codes"])
-        net.add_edge(a, b, value=boxes, label=label("edge_boxes", lang, n=boxes), title=label("edge_boxes", lang, n=boxes))
-    vis_nodes, vis_edges = net.get_nodes(), net.edges
+        text = label("edge_boxes", lang, n=boxes)
+        edge_list.append({"value": boxes, "label": text, "title": text, "from": a, "to": b, "arrows": "to"})
     return RingGraph(
-        nodes=[net.get_node(n) for n in vis_nodes],
-        edges=list(vis_edges),
+        nodes=node_list,
+        edges=edge_list,
         details=details,
         notes=notes,
         ring_ids=[str(r["ring_id"]) for r in rings],
