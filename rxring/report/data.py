@@ -175,6 +175,8 @@ class CaseData:
     known_people: frozenset | None = field(default=None, repr=False)
     #: Events read ahead by :meth:`read_events`: (codes, event ids, the Arrow table of their events).
     event_cache: tuple[frozenset, frozenset, pa.Table] | None = field(default=None, repr=False)
+    #: :func:`ring_findings` already sorted, by the ring's finding ids (an output asks for them many times).
+    sorted_findings: dict[tuple, list[dict]] = field(default_factory=dict, repr=False, compare=False)
 
     def read_events(self, trace_codes=(), event_ids=()) -> None:
         """Read the events of these codes and event ids in one scan (:func:`rxring.results.events_of`);
@@ -337,8 +339,13 @@ def select_rings(case: CaseData, ring_ids: list[str] | tuple[str, ...] | None) -
 
 def ring_findings(case: CaseData, ring: dict) -> list[dict]:
     """The findings of ``ring``, by first time then id (unknown finding ids are skipped)."""
-    found = [case.findings[f] for f in ring["finding_ids"] if f in case.findings]
-    return sorted(found, key=lambda f: (fmt_time(f.get("first_time")), str(f["finding_id"])))
+    key = tuple(ring["finding_ids"])
+    known = case.sorted_findings.get(key)
+    if known is None:
+        found = [case.findings[f] for f in key if f in case.findings]
+        known = case.sorted_findings[key] = sorted(
+            found, key=lambda f: (fmt_time(f.get("first_time")), str(f["finding_id"])))
+    return list(known)
 
 
 def fund_of(findings) -> float:

@@ -293,10 +293,10 @@ def _ring_flowables(text: PdfText, section: RingSection, usable: float) -> list:
         mine = [m for m in section.members if m["role_key"] == role]
         out.append(text.para(f"{text.label(role)} ({len(mine)})", text.body))
         rows = [[m["member_id"], m["name"] or "", str(m["boxes"]), str(m["events"]), _money(m["fund_amount"]),
-                 str(m["findings_count"])] for m in mine]
+                 str(m["findings_count"])] for m in mine[:MAX_ROWS]]   # the rows shown: the rest are in the CSV
         header = [text.label(k) for k in ("member_id", "name", "boxes", "events", "fund_at_risk", "findings_count")]
         widths = [usable * w for w in (0.22, 0.34, 0.1, 0.1, 0.14, 0.1)]
-        out += _table(text, header, rows, widths, len(rows), "members.csv")
+        out += _table(text, header, rows, widths, len(mine), "members.csv")
         out.append(Spacer(1, 4))
     out.append(text.para(text.label("ring_diagram"), text.h2))
     if section.graph.notes:
@@ -304,9 +304,10 @@ def _ring_flowables(text: PdfText, section: RingSection, usable: float) -> list:
     out.append(_diagram(text, section.graph, usable))
     out.append(text.para(f"{text.label('findings')} ({len(section.findings)})", text.h2))
     rows = [[f["finding_id"], f["rule"], _when(f), _money(f.get("fund_amount")), f["explanation"]]
-            for f in section.findings]
+            for f in section.findings[:MAX_ROWS]]
     header = [text.label(k) for k in ("finding_id", "rule", "period", "fund_amount", "explanation")]
-    out += _table(text, header, rows, [usable * w for w in (0.2, 0.13, 0.15, 0.1, 0.42)], len(rows), "findings.csv")
+    out += _table(text, header, rows, [usable * w for w in (0.2, 0.13, 0.15, 0.1, 0.42)], len(section.findings),
+                  "findings.csv")
     if section.custody:
         out.append(text.para(text.label("custody_title"), text.h2))
         widths = [usable * _CUSTODY_WIDTHS[k] for k in CUSTODY_COLUMNS]
@@ -329,8 +330,9 @@ def _when(finding: dict) -> str:
 
 
 def ring_section(case: CaseData, ring: dict, masker: Masker, lang: str, custody=None, *, rows=None,
-                 parts: RingParts | None = None) -> RingSection:
-    """One ring's pages: what was found, members, diagram (:data:`MAX_NODES`), findings, custody if given.
+                 parts: RingParts | None = None, custody_total: int | None = None) -> RingSection:
+    """One ring's pages: what was found, members, diagram (:data:`MAX_NODES`), findings, custody if given
+    (of its first :data:`MAX_BOXES` boxes, of ``custody_total``, default all given).
 
     ``rows``: the ring's (:func:`~rxring.report.tables.member_rows`, ``finding_rows``) in ``lang``
     and ``parts`` its :func:`~rxring.report.viz_graph.ring_parts`, when the caller has them already.
@@ -346,7 +348,7 @@ def ring_section(case: CaseData, ring: dict, masker: Masker, lang: str, custody=
     return RingSection(
         ring=ring, summary=summary, members=members, findings=findings,
         graph=build_ring_graph(case, [ring], lang=lang, masker=masker, max_nodes=MAX_NODES, parts=parts, events=False),
-        custody=custody[:MAX_BOXES], custody_total=len(custody),
+        custody=custody[:MAX_BOXES], custody_total=len(custody) if custody_total is None else custody_total,
     )
 
 
@@ -484,8 +486,9 @@ def package_pdfs(case: CaseData, ring: dict, masker: Masker, custody, tool: dict
         dossier = Dossier(
             lang=lang, title=label("dossier_title", lang, what=label("ring_title", lang, ring_id=ring["ring_id"])),
             facts=facts,
-            rings=[ring_section(case, ring, masker, lang, custody_table(codes, events, case, masker, proving, lang),
-                                rows=(rows or {}).get(lang), parts=parts)],
+            rings=[ring_section(case, ring, masker, lang,
+                                custody_table(codes[:MAX_BOXES], events, case, masker, proving, lang),
+                                rows=(rows or {}).get(lang), parts=parts, custody_total=len(codes))],
             footer=f"rxring {__version__} | {label('ring_title', lang, ring_id=ring['ring_id'])} | "
                    f"{label('package_digest_short', lang)}: {package_digest}",
             record=record,
