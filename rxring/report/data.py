@@ -70,6 +70,8 @@ def is_missing(value) -> bool:
     """
     if value is None or value is pd.NA or value is pd.NaT:
         return True
+    if isinstance(value, str):   # the common case: tens of thousands of cells per package
+        return False
     if isinstance(value, float):  # numpy float64 too
         return math.isnan(value)
     if isinstance(value, pd.Timestamp):
