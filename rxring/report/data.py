@@ -39,7 +39,13 @@ __all__ = [
     "FINDING_ROLE",
     "fund_of",
     "is_missing",
+    "SHOWN_EVENT_COLUMNS",
 ]
+
+#: The event columns the outputs show (chains of custody, a graph node's events, source lines) or
+#: mask by (every person's id): :func:`load_events` reads only these.
+SHOWN_EVENT_COLUMNS = ("event_id", "trace_code", "event_type", "event_time", "site_id", "quantity", "patient_id",
+                       "prescriber_id", "pharmacist_id", "settlement_id", "fund_amount", "source_file", "source_line")
 
 # Which finding column names the members of a ring role.
 FINDING_ROLE = {
@@ -185,7 +191,7 @@ class CaseData:
         :func:`load_events` then takes what it is asked for from them, so a report's pages or a
         package's files read the city once, not once each."""
         codes, ids = frozenset(map(str, trace_codes)), frozenset(map(str, event_ids))
-        self.event_cache = (codes, ids, events_of(self.workspace, codes, ids))
+        self.event_cache = (codes, ids, events_of(self.workspace, codes, ids, SHOWN_EVENT_COLUMNS))
 
     def site_name(self, site_id: str) -> str:
         info = self.sites.get(site_id) or {}
@@ -417,13 +423,13 @@ def load_events(case: CaseData, trace_codes=None, event_ids=None, within_codes=N
     read ahead when that holds them.  *within_codes*: codes the events of *event_ids* lie in,
     if known (the findings' codes): the scan then reads only the row groups of the look-up
     copy sorted by code that hold them; the answer is the same.  Empty when the workspace
-    holds no events.
+    holds no events.  Only the columns of :data:`SHOWN_EVENT_COLUMNS`.
     """
     codes, ids = frozenset(map(str, trace_codes or ())), frozenset(map(str, event_ids or ()))
     if case.event_cache is not None and codes <= case.event_cache[0] and ids <= case.event_cache[1]:
         table = case.event_cache[2]
     else:
-        table = events_of(case.workspace, codes | frozenset(map(str, within_codes or ())), ids)
+        table = events_of(case.workspace, codes | frozenset(map(str, within_codes or ())), ids, SHOWN_EVENT_COLUMNS)
     wanted = pc.or_(pc.is_in(table["trace_code"], value_set=pa.array(sorted(codes), pa.string())),
                     pc.is_in(table["event_id"], value_set=pa.array(sorted(ids), pa.string())))
     frame = table.filter(wanted).to_pandas()
