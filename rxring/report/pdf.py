@@ -99,7 +99,7 @@ class Dossier:
 #: Parsed text and line breaks of table cells, by text (and width): see :func:`_cell_type`.
 _CELL_FRAGS: dict[str, list] = {}
 _CELL_LINES: dict[tuple, tuple] = {}
-_CELL_LIMIT = 50_000
+_CELL_LIMIT = 20_000   # entries per cache: bounded in a long-running process (rxring serve)
 
 
 @functools.lru_cache(maxsize=1)
