@@ -595,6 +595,10 @@ def _ingest_locked(paths: list, ws: Workspace, progress: bool, reveal_pii: bool 
                 else:
                     entry.message = map_note(previous, column_map) or ""
                     entry.column_map = previous.get("column_map")
+                    if not previous.get("sm3") and previous.get("abs_path") == _abs_path(path):
+                        # ingested before SM3 was recorded: the same bytes were just read, keep their SM3
+                        previous.update(sm3=entry.sm3, mtime_ns=entry.mtime_ns)
+                        unsaved = True
                 continue
             try:
                 finishing = _ingest_file(ws, path, display, entry, progress, part_writer, part_pool, reveal_pii, fees,

@@ -353,7 +353,8 @@ def record_inputs(manifest: dict) -> list[dict]:
     those bytes (:func:`rxring.report.sources.check_input`: read again only when its size or time
     changed), ``changed`` (another SHA-256) or ``missing`` (not found or unreadable) since ingest,
     ``unknown`` without a recorded SHA-256.  A workspace ingested before SM3 was recorded gets the
-    SM3 of an unchanged file computed now, None otherwise."""
+    SM3 of an unchanged file computed now (each time: ingesting the same files again records it),
+    None otherwise."""
     inputs = manifest_inputs(manifest)
     out = []
     for item, name in zip(inputs, input_names(inputs)):
