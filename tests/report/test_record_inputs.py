@@ -3,10 +3,12 @@ when its size or modification time changed, and a file changed or gone since ing
 
 from __future__ import annotations
 
+import io
 import os
 import zipfile
 
 import pytest
+from pypdf import PdfReader
 
 import rxring.report.sources as sources
 from rxring.digests import sm3_hex
@@ -66,6 +68,9 @@ def test_the_record_says_when_an_input_changed_or_vanished_since_ingest(make_cas
     assert sm3_hex(ingested) in zh and sm3_hex(ingested + b"\n") not in zh
     assert f"`{case.input_path.name}`: 原始文件在导入后已被修改" in zh
     assert f"`{case.input_path.name}`: the original file changed since ingest" in en
+    with zipfile.ZipFile(pkg.path) as archive:   # the PDF dossier prints the note too
+        pdf = " ".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(archive.read("summary.en.pdf"))).pages)
+    assert "the original file changed since ingest" in " ".join(pdf.split())
     case.input_path.unlink()
     pkg = build_evidence(case.root, "R001", tmp_path / "gone.zip")
     en = _text(pkg.path, RECORD_NAMES["en"])
