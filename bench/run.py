@@ -470,7 +470,12 @@ def render_outputs(measurements: list[Measurement]) -> list[str]:
         events = f"{m.actual_events:,}" if not m.workspace else f"{m.outputs.get('events', m.events):,}"
         lines.append(f"| {size_label(m.events)} | {events} | " + " | ".join(cells)
                      + f" | {' → '.join(f'{x:.1f}' for x in m.load_avg) or '—'} |")
-    return lines + [""]
+    notes = [f"- {size_label(m.events)} (`{m.workspace}`): "
+             + ("with" if m.outputs["lookup_copies"] else "without") + " its look-up copies; its manifest "
+             + ("holds" if m.outputs["inputs_sm3"] else "lacks (ingested before issue 20: each evidence package hashes "
+                "the inputs again)") + " the inputs' SM3"
+             for m in done if m.workspace and "lookup_copies" in m.outputs]
+    return lines + ([""] + notes if notes else []) + [""]
 
 
 # --------------------------------------------------------------------------- reporting
@@ -772,6 +777,17 @@ def measure_outputs(workspace: Path, folder: Path) -> dict:
     return found
 
 
+def workspace_facts(workspace: Path) -> dict:
+    """What of a given workspace moves the outputs' figures: are its look-up copies written (``rxring serve``),
+    does its manifest hold the inputs' SM3 (ingest since issue 20; else each evidence package hashes them)."""
+    from rxring.results import lookup_dir
+    from rxring.workspace import Workspace
+
+    inputs = Workspace(workspace).manifest().get("inputs") or []
+    return {"lookup_copies": (lookup_dir(workspace) / "done").exists(),
+            "inputs_sm3": bool(inputs) and all(isinstance(i, dict) and i.get("sm3") for i in inputs)}
+
+
 def measure_workspaces(specs: list[str], out: Path) -> list[Measurement]:
     """``SIZE=PATH`` specs: the outputs of each analysed workspace that is already there."""
     measurements = []
@@ -785,6 +801,7 @@ def measure_workspaces(specs: list[str], out: Path) -> list[Measurement]:
         m = Measurement(events=parse_sizes(size)[0], workspace=str(workspace), load_avg=[os.getloadavg()[0]])
         m.outputs = measure_outputs(workspace, out / f"outputs-{m.events}")
         m.outputs["events"] = sum(pq.ParquetFile(p).metadata.num_rows for p in (workspace / "events").glob("*.parquet"))
+        m.outputs.update(workspace_facts(workspace))
         m.load_avg.append(os.getloadavg()[0])
         measurements.append(m)
     return measurements

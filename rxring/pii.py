@@ -263,6 +263,7 @@ class Masker:
         self.reveal = bool(reveal)
         self._known: set[str] = set()
         self._by_prefix: dict[str, list[tuple[int, set[str]]]] | None = None
+        self._starts: re.Pattern | None = None   # the first characters of the known values
         #: masked free text by its input (names, products and notes repeat: an evidence package masks
         #: the same few hundred texts tens of thousands of times); emptied when a value is learnt
         self._masked: dict[str, str] = {}
@@ -287,9 +288,11 @@ class Masker:
         """Replace every known value in ``text`` by its mask, longest match first.
 
         Values are bucketed by their first two characters and their length, so the
-        scan costs a few set lookups per character whatever the number of known
-        values (a city has tens of thousands of patients; one regex alternation of
-        them is far too slow).
+        scan costs a few set lookups per place a value could start, whatever the
+        number of known values (a city has tens of thousands of patients; one regex
+        alternation of them is far too slow); those places, the characters some value
+        starts with, are found by one regex character class (a package masks
+        thousands of explanations: most of their characters start no value).
         """
         if self._by_prefix is None:
             grouped: dict[str, dict[int, set[str]]] = {}
@@ -298,17 +301,19 @@ class Masker:
             self._by_prefix = {
                 prefix: sorted(by_length.items(), reverse=True) for prefix, by_length in grouped.items()
             }
-        buckets = self._by_prefix
-        out, i, n = [], 0, len(text)
-        while i < n:
+            self._starts = re.compile("[" + "".join(re.escape(c) for c in sorted({v[0] for v in self._known})) + "]")
+        buckets, starts = self._by_prefix, self._starts
+        out, done, at = [], 0, 0   # text[:done] is written; values are looked for from ``at`` on
+        while (found := starts.search(text, at)) is not None:
+            i = found.start()
             for length, values in buckets.get(text[i:i + 2], ()):
                 if text[i:i + length] in values:
-                    out.append(mask_value(text[i:i + length]))
-                    i += length
+                    out += [text[done:i], mask_value(text[i:i + length])]
+                    done = at = i + length
                     break
             else:
-                out.append(text[i])
-                i += 1
+                at = i + 1
+        out.append(text[done:])
         return "".join(out)
 
     def alias(self, value) -> int | None:

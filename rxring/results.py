@@ -753,7 +753,7 @@ def _query(ws: Workspace, sql: str, params=None) -> pd.DataFrame:
         con.close()
 
 
-def events_of(workspace, trace_codes=(), event_ids=()):
+def events_of(workspace, trace_codes=(), event_ids=(), columns=None):
     """The events whose trace code is one of *trace_codes* or whose id is one of *event_ids*, as Arrow.
 
     What an output shows of the events (a ring's chains of custody, the events of its
@@ -764,38 +764,56 @@ def events_of(workspace, trace_codes=(), event_ids=()):
     not the city.  Columns and types are :data:`rxring.schema.EVENT_SCHEMA` (null where a
     part lacks a column), ids as stored (mask people before showing), rows in the order
     of the events read; empty when the workspace holds no events or nothing is asked for.
+    *columns*: only these columns of the schema (always with ``trace_code`` and ``event_id``),
+    for a caller that shows only those: the others are never decoded.
     """
     import pyarrow as pa
 
     from .schema import EVENT_SCHEMA
 
+    schema = EVENT_SCHEMA
+    if columns is not None:
+        wanted = set(columns) | {"trace_code", "event_id"}
+        schema = pa.schema([f for f in EVENT_SCHEMA if f.name in wanted])
     ws = as_workspace(workspace)
     codes, ids = sorted({str(c) for c in trace_codes}), sorted({str(e) for e in event_ids})
     tables = []
     if ws.event_parts() and (codes or ids):
+        names = None if columns is None else schema.names
         if codes and _lookup_copy(ws, "trace_code") is not None:
-            tables.append(_scan(_events_sql(ws, "trace_code"), codes, ()))
+            tables.append(_scan(_events_sql(ws, "trace_code"), codes, (), names))
             found = set(tables[0].column("event_id").to_pylist())
             codes, ids = [], [e for e in ids if e not in found]
         if codes or ids:
-            tables.append(_scan(_events_sql(ws), codes, ids))
+            tables.append(_scan(_events_sql(ws), codes, ids, names))
     shaped = [pa.Table.from_arrays([t.column(f.name).cast(f.type) if f.name in t.column_names
-                                    else pa.nulls(t.num_rows, f.type) for f in EVENT_SCHEMA], schema=EVENT_SCHEMA)
+                                    else pa.nulls(t.num_rows, f.type) for f in schema], schema=schema)
               for t in tables]
-    return pa.concat_tables(shaped) if shaped else EVENT_SCHEMA.empty_table()
+    return pa.concat_tables(shaped) if shaped else schema.empty_table()
 
 
-def _scan(source: str, codes: list[str], ids: list[str]):
+def _scan(source: str, codes: list[str], ids: list[str], columns: list[str] | None = None):
     """The rows of *source* (a DuckDB relation over events) whose code is one of *codes* or whose id is one of
-    *ids*, as Arrow (:func:`_scan_sql`)."""
+    *ids*, as Arrow (:func:`_scan_sql`); all columns, or those of *columns* that *source* has."""
     from .rules.findings import arrow_table
 
-    sql, params = _scan_sql(source, codes, ids)
+    sql, params = _scan_sql(source if columns is None else _project(source, columns), codes, ids)
     con = _cursor()
     try:
         return arrow_table(con.sql(sql, params=params))
     finally:
         con.close()
+
+
+def _project(source: str, columns: list[str]) -> str:
+    """*source* (a DuckDB relation) with only those of *columns* it has: DuckDB pushes a filter on it down to
+    the Parquet scan all the same, and decodes no other column."""
+    con = _cursor()
+    try:
+        present = set(con.sql(f"SELECT * FROM {source} LIMIT 0").columns)
+    finally:
+        con.close()
+    return "(SELECT " + ", ".join('"' + c.replace('"', '""') + '"' for c in columns if c in present) + f" FROM {source})"
 
 
 def _scan_sql(source: str, codes: list[str], ids: list[str]) -> tuple[str, list | dict]:

@@ -32,6 +32,10 @@ class FileReport:
     path: str
     size: int = 0
     sha256: str = ""
+    #: SM3 of the same bytes (GB/T 32905-2016), for the 提取笔录 of evidence packages.
+    sm3: str = ""
+    #: The file's modification time when it was hashed (ns): a later check re-hashes only if it or the size changed.
+    mtime_ns: int | None = None
     format: str = ""
     encoding: str | None = None
     table: str = ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import queue
 import stat
@@ -14,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
+from ..digests import file_digests
 from ..version import __version__
 from ..errors import RxringError
 from ..workspace import Workspace, create_workspace, fault_point, workspace_lock
@@ -45,11 +45,7 @@ def dry_run_hint(display: str) -> str:
 
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file's bytes as stored (a .gz file is hashed compressed)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digests(path, sm3=False)[0]
 
 
 def collect_inputs(paths: Iterable, skip: Path | None = None) -> list[tuple[Path, str, str | None]]:
@@ -578,8 +574,9 @@ def _ingest_locked(paths: list, ws: Workspace, progress: bool, reveal_pii: bool 
                 reject(entry, path)
                 continue
             try:
-                entry.size = path.stat().st_size
-                entry.sha256 = file_sha256(path)
+                status = path.stat()   # before the read: a file changed while it is read shows a later mtime
+                entry.size, entry.mtime_ns = status.st_size, status.st_mtime_ns
+                entry.sha256, entry.sm3, _ = file_digests(path)
             except OSError as exc:
                 entry.status = ERROR
                 entry.message = f"cannot read the file: {exc.strerror or exc}"
@@ -598,6 +595,10 @@ def _ingest_locked(paths: list, ws: Workspace, progress: bool, reveal_pii: bool 
                 else:
                     entry.message = map_note(previous, column_map) or ""
                     entry.column_map = previous.get("column_map")
+                    if not previous.get("sm3") and previous.get("abs_path") == _abs_path(path):
+                        # ingested before SM3 was recorded: the same bytes were just read, keep their SM3
+                        previous.update(sm3=entry.sm3, mtime_ns=entry.mtime_ns)
+                        unsaved = True
                 continue
             try:
                 finishing = _ingest_file(ws, path, display, entry, progress, part_writer, part_pool, reveal_pii, fees,

@@ -77,6 +77,7 @@ from .sources import input_name_map, input_names, inputs_listing, manifest_input
 from .htmlkit import safe_name
 from .tables import TABLES, csv_bytes, finding_rows, headers, member_rows
 from .viz import build_ring_graph, render_viz
+from .viz_graph import ring_parts
 
 __all__ = ["EvidencePackage", "EvidenceSection", "build_evidence", "MANIFEST_NAME", "INPUTS_NAME", "UNLISTED_NAMES"]
 
@@ -264,13 +265,12 @@ def _timeline_md(codes: list[str], rows: list[dict], masker: Masker, case: CaseD
     return "\n".join(out)
 
 
-def _case_files(case: CaseData, ring: dict, masker: Masker, tool: dict, sections=()) -> dict[str, bytes]:
-    """Summaries (zh, en), findings.csv, members.csv and case.json."""
+def _case_files(case: CaseData, ring: dict, masker: Masker, tool: dict, per_lang: dict, sections=()) -> dict[str, bytes]:
+    """Summaries (zh, en), findings.csv, members.csv and case.json (``per_lang``: :func:`_rows`)."""
     files = {}
     listed = manifest_inputs(case.manifest)
     # machine-independent names, as in inputs.sha256
     inputs = [dict(item, path=name) for item, name in zip(listed, input_names(listed))]
-    per_lang = {lang: (member_rows(case, [ring], masker, lang), finding_rows(case, [ring], masker, lang)) for lang in LANGS}
     for lang in LANGS:
         members, findings = per_lang[lang]
         files[f"summary.{lang}.md"] = _summary(
@@ -299,6 +299,11 @@ def _case_files(case: CaseData, ring: dict, masker: Masker, tool: dict, sections
     }
     files["case.json"] = dumps(case_json).encode("utf-8")
     return files
+
+
+def _rows(case: CaseData, ring: dict, masker: Masker) -> dict[str, tuple[list[dict], list[dict]]]:
+    """The ring's member and finding rows in each language, for the summaries, the tables and the PDFs."""
+    return {lang: (member_rows(case, [ring], masker, lang), finding_rows(case, [ring], masker, lang)) for lang in LANGS}
 
 
 # What each file of the package is, for the summary's file guide.
@@ -472,12 +477,13 @@ def build_evidence(
         "reveal_pii": bool(reveal_pii), "workspace": masker.text(str(case.workspace.root)),
         "analysis_version": case.analysis.get("version"),
     }
+    rows, parts = _rows(case, ring, masker), ring_parts(case, [ring], masker)   # for the files and the PDFs
     files: dict[str, bytes] = {}
-    files.update(_case_files(case, ring, masker, tool, sections))
+    files.update(_case_files(case, ring, masker, tool, rows, sections))
     files.update(_custody_files(case, ring, masker, custody))
     files.update(_rule_files(case, ring))
     files["tool.json"] = dumps(tool).encode("utf-8")
-    graph = build_ring_graph(case, [ring], lang="zh", masker=masker)
+    graph = build_ring_graph(case, [ring], lang="zh", masker=masker, parts=parts)
     files["ring.html"] = render_viz(graph, lang="zh", reveal_pii=reveal_pii).encode("utf-8")
     files[INPUTS_NAME] = inputs_listing(case.manifest)
     files.update(section_files(sections, files))
@@ -492,7 +498,8 @@ def build_evidence(
         )
         out = {RECORD_NAMES[lang]: render_record(record, lang).encode("utf-8") for lang in LANGS}
         # the PDFs print the package digest in every footer, so MANIFEST.sha256 cannot list them either
-        out.update(package_pdfs(case, ring, masker, custody, dict(tool, created_utc=created), digest, record))
+        out.update(package_pdfs(case, ring, masker, custody, dict(tool, created_utc=created), digest, record,
+                                rows=rows, parts=parts))
         return out
 
     digest, signer, names = write_package(output, files, documents, seal, created)

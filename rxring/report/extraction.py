@@ -25,18 +25,17 @@ import re
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
-from cryptography.hazmat.primitives import hashes
-
+from ..digests import sm3_hex
 from ..jsonout import dumps
 from ..version import __version__
 from .i18n import rule_text
 from .markdown import md_code
-from .sources import input_names, manifest_inputs
+from .sources import check_input, input_names, manifest_inputs
 
 __all__ = ["DataItem", "ExtractionRecord", "RecordField", "extraction_record", "render_record", "sm3_hex",
-           "RECORD_NAMES", "SHANGHAI", "record_inputs", "record_text"]
+           "RECORD_NAMES", "SHANGHAI", "record_inputs", "record_text", "input_notes"]
 
 #: The Markdown renderings of the record in the package, by language.
 RECORD_NAMES = {"zh": "extraction_record.zh.md", "en": "extraction_record.en.md"}
@@ -74,6 +73,10 @@ _TEXT = {
     "format": ("格式", "Format"),
     "size": ("大小（字节）", "Size (bytes)"),
     "not_computed": ("未计算：原始文件不在本机或已改变", "not computed: the original file is not here or has changed"),
+    "changed": ("原始文件在导入后已被修改（SHA-256 不符），上表为导入时的值",
+                "the original file changed since ingest (SHA-256 differs); the table gives the values at ingest"),
+    "missing": ("原始文件已不在本机或无法读取，上表为导入时的值",
+                "the original file is no longer here or cannot be read; the table gives the values at ingest"),
     "to_fill": ("（待填写）", "(to be filled in)"),
     "none": ("无", "none"),
     "files_source": ("文件", "files"),
@@ -147,6 +150,8 @@ class DataItem:
     size: int | None
     sha256: str | None
     sm3: str | None
+    #: Inputs: ``changed`` or ``missing`` since ingest (:func:`record_inputs`), else empty.
+    state: str = ""
 
     def category(self, lang: str) -> str:
         return self.category_zh if lang == "zh" else self.category_en
@@ -176,17 +181,6 @@ class ExtractionRecord:
             "files": [item.__dict__ for item in self.files],
             "package_digest": self.package_digest,
         }
-
-
-def sm3_hex(data: bytes) -> str:
-    """SM3 (GB/T 32905-2016) of ``data`` as hex, from ``cryptography``.
-
-    >>> sm3_hex(b"abc")
-    '66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0'
-    """
-    digest = hashes.Hash(hashes.SM3())
-    digest.update(data)
-    return digest.finalize().hex()
 
 
 def _t(key: str) -> tuple[str, str]:
@@ -341,7 +335,8 @@ def extraction_record(
     input_items = tuple(
         DataItem(name=str(i["name"]), category_zh=_t("input_data")[0], category_en=_t("input_data")[1],
                  format=str(i.get("format") or file_format(str(i["name"]))), size=i.get("size"),
-                 sha256=i.get("sha256"), sm3=i.get("sm3"))
+                 sha256=i.get("sha256"), sm3=i.get("sm3"),
+                 state=i["state"] if i.get("state") in ("changed", "missing") else "")
         for i in inputs
     )
     file_items = tuple(
@@ -353,36 +348,33 @@ def extraction_record(
 
 
 def record_inputs(manifest: dict) -> list[dict]:
-    """The workspace's inputs for the record: machine-independent name, format, size, SHA-256, and
-    SM3 when the original file is still here with the SHA-256 recorded at ingest (read once)."""
+    """The workspace's inputs for the record: machine-independent name, format, size, SHA-256 and SM3
+    as ingest recorded them, and ``state``: ``unchanged`` while the original file is still here with
+    those bytes (:func:`rxring.report.sources.check_input`: read again only when its size or time
+    changed), ``changed`` (another SHA-256) or ``missing`` (not found or unreadable) since ingest,
+    ``unknown`` without a recorded SHA-256.  A workspace ingested before SM3 was recorded gets the
+    SM3 of an unchanged file computed now (each time: ingesting the same files again records it),
+    None otherwise."""
     inputs = manifest_inputs(manifest)
     out = []
     for item, name in zip(inputs, input_names(inputs)):
         entry = {"name": name, "sha256": item.get("sha256"), "size": item.get("size"), "format": item.get("format"),
-                 "ingested_at": item.get("ingested_at"), "skipped_infno": item.get("skipped_infno"), "sm3": None}
+                 "ingested_at": item.get("ingested_at"), "skipped_infno": item.get("skipped_infno"),
+                 "sm3": item.get("sm3") or None, "state": "missing" if item.get("sha256") else "unknown"}
         for where in (item.get("abs_path"), item.get("path")):
             if not where or not item.get("sha256"):
                 continue
             try:
-                with open(where, "rb") as handle:
-                    sha, sm3, size = _sha256_sm3(handle)
+                same, sm3 = check_input(Path(where), item)
+                size = Path(where).stat().st_size   # the same bytes: also for a manifest without sizes
             except OSError:
                 continue
-            if sha == item["sha256"]:
-                entry.update(sm3=sm3, size=size)
+            entry.update(state="unchanged" if same else "changed", sm3=sm3)
+            if same:
+                entry["size"] = size
                 break
         out.append(entry)
     return out
-
-
-def _sha256_sm3(handle, chunk: int = 1 << 20) -> tuple[str, str, int]:
-    """SHA-256, SM3 and size of a binary file object, in one pass."""
-    sha, sm3, size = hashlib.sha256(), hashes.Hash(hashes.SM3()), 0
-    while block := handle.read(chunk):
-        sha.update(block)
-        sm3.update(block)
-        size += len(block)
-    return sha.hexdigest(), sm3.finalize().hex(), size
 
 
 def _sha256(data: bytes) -> str:
@@ -403,6 +395,19 @@ def _item_rows(items, lang: str) -> list[str]:
     return rows
 
 
+def input_notes(record: ExtractionRecord, lang: str) -> list[tuple[str, str]]:
+    """(input name, note) for each input that changed or vanished since ingest (evidence-relevant:
+    its listed values are those of the bytes ingested, no longer those of the file).
+
+    >>> item = DataItem("a.csv", "", "", "CSV", 3, "ab" * 32, None, state="missing")
+    >>> rec = ExtractionRecord(fields=(), steps=(), inputs=(item,), files=(), package_digest="")
+    >>> input_notes(rec, "en")
+    [('a.csv', 'the original file is no longer here or cannot be read; the table gives the values at ingest')]
+    """
+    i = 0 if lang == "zh" else 1
+    return [(item.name, _t(item.state)[i]) for item in record.inputs if item.state]
+
+
 def render_record(record: ExtractionRecord, lang: str) -> str:
     """The record as Markdown in ``lang`` (``"zh"`` or ``"en"``); every data value in a code span.
 
@@ -419,6 +424,9 @@ def render_record(record: ExtractionRecord, lang: str) -> str:
     out += [f"{n}. {step[i]}" for n, step in enumerate(record.steps, start=1)]
     out += ["", f"## {_t('inputs')[i]} ({len(record.inputs)})", ""]
     out += _item_rows(record.inputs, lang)
+    notes = input_notes(record, lang)
+    if notes:
+        out += [""] + [f"- {md_code(name)}: {note}" for name, note in notes]
     out += ["", f"## {_t('files')[i]} ({len(record.files)})", ""]
     out += _item_rows(record.files, lang)
     out += ["", f"## {_t('coverage')[i]}", "", record.coverage[i], ""]

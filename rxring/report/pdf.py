@@ -28,6 +28,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass, field
 
@@ -36,11 +37,11 @@ from pathlib import Path
 from ..version import __version__
 from .custody import CUSTODY_COLUMNS, custody_headers, custody_table
 from .data import CaseData, fmt_money, period, ring_findings
-from .extraction import ExtractionRecord, record_text
+from .extraction import ExtractionRecord, input_notes, record_text
 from .i18n import ROLE_KEYS, label
 from .pii import Masker
 from .tables import finding_rows, member_rows
-from .viz_graph import ROLE_STYLE, RingGraph, build_ring_graph
+from .viz_graph import ROLE_STYLE, RingGraph, RingParts, build_ring_graph
 
 __all__ = ["FONT", "MAX_ROWS", "MAX_NODES", "MAX_BOXES", "PdfText", "RingSection", "Dossier", "render_dossier",
            "ring_section", "write_report_pdf", "package_pdfs", "PDF_NAMES"]
@@ -95,16 +96,96 @@ class Dossier:
     files_note: str = ""
 
 
+#: Parsed text and line breaks of table cells, by text (and width): see :func:`_cell_type`.
+_CELL_FRAGS: dict[str, list] = {}
+_CELL_LINES: dict[tuple, tuple] = {}
+_CELL_LIMIT = 20_000   # entries per cache: bounded in a long-running process (rxring serve)
+
+
+@functools.lru_cache(maxsize=1)
+def _cell_style():
+    """The style of every table cell, in both languages (one object: :func:`_cell_type` keys on it)."""
+    from reportlab.lib.styles import ParagraphStyle
+
+    # wordWrap CJK: break lines between any two characters, as Chinese is set
+    return ParagraphStyle("cell", fontName=FONT, fontSize=7, leading=9, wordWrap="CJK")
+
+
+#: Left and right padding of a table cell (points).
+_CELL_PADDING = 2
+
+
+def _remember(cache: dict, key, value) -> None:
+    if len(cache) >= _CELL_LIMIT:
+        cache.clear()
+    cache[key] = value
+
+
+@functools.lru_cache(maxsize=1)
+def _cell_type():
+    """The Paragraph of a table cell (style :func:`_cell_style`), whose parsed text and line breaks are
+    remembered by text and width.
+
+    reportlab parses every cell's text as markup, then wraps it two or three times (to size the
+    rows, to split the table across pages, to draw it), measuring it character by character each
+    time (CJK line breaking); a package's dossiers print the same ids, times, amounts and labels
+    many times over, in both languages.  The parse of a text, and its lines at a width, are always
+    the same, so each is computed once: the pages are the same as with plain Paragraphs.  Cells
+    are never split across pages (tables are, by row), so a cell's lines are only ever read.
+    """
+    from reportlab.platypus import Paragraph
+
+    class Cell(Paragraph):
+        def __init__(self, text: str):
+            frags = _CELL_FRAGS.get(text)
+            super().__init__(text, _cell_style(), frags=frags)
+            if frags is None:
+                _remember(_CELL_FRAGS, text, self.frags)
+
+        def wrap(self, availWidth, availHeight):  # noqa: N803 (reportlab's names)
+            key = (self.text, availWidth)
+            known = _CELL_LINES.get(key)
+            if known is None:
+                size = super().wrap(availWidth, availHeight)
+                if hasattr(self, "blPara"):
+                    _remember(_CELL_LINES, key, (self.blPara, self._wrapWidths, size))
+                return size
+            self.blPara, self._wrapWidths, (self.width, self.height) = known
+            return known[2]
+
+    return Cell
+
+
+@functools.lru_cache(maxsize=1)
+def _register_font() -> None:
+    """Register :data:`FONT` with its text widths remembered (reportlab measures each character of
+    a CJK paragraph by a call of its own: the same few hundred characters, tens of thousands of times)."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+
+    class MeasuredFont(UnicodeCIDFont):
+        def __init__(self, face):
+            super().__init__(face)
+            self._widths: dict[tuple, float] = {}
+
+        def stringWidth(self, text, size, encoding=None):  # noqa: N802 (reportlab's name)
+            key = (text, size)
+            width = self._widths.get(key)
+            if width is None:
+                width = super().stringWidth(text, size, encoding)
+                _remember(self._widths, key, width)
+            return width
+
+    pdfmetrics.registerFont(MeasuredFont(FONT))
+
+
 class PdfText:
     """Paragraph styles and text helpers of one language (reportlab's mini-markup escaped)."""
 
     def __init__(self, lang: str):
         from reportlab.lib.styles import ParagraphStyle
-        from reportlab.pdfbase import pdfmetrics
-        from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 
-        if FONT not in pdfmetrics.getRegisteredFontNames():
-            pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+        _register_font()
         self.lang = lang
         wrap = "CJK"   # break lines between any two characters, as Chinese is set
         self.title = ParagraphStyle("title", fontName=FONT, fontSize=16, leading=22, spaceAfter=8, wordWrap=wrap)
@@ -113,7 +194,6 @@ class PdfText:
         self.h2 = ParagraphStyle("h2", fontName=FONT, fontSize=11, leading=15, spaceBefore=8, spaceAfter=4,
                                  wordWrap=wrap)
         self.body = ParagraphStyle("body", fontName=FONT, fontSize=9, leading=13, wordWrap=wrap)
-        self.cell = ParagraphStyle("cell", fontName=FONT, fontSize=7, leading=9, wordWrap=wrap)
         self.note = ParagraphStyle("note", fontName=FONT, fontSize=8, leading=11, textColor="#555555", wordWrap=wrap)
 
     @staticmethod
@@ -126,6 +206,19 @@ class PdfText:
 
         return Paragraph(self.escape(text), style or self.body)
 
+    @staticmethod
+    def cell(value, room: float):
+        """A table cell of ``room`` points of text width: the text itself when it fits on one line as it
+        is (the table draws it where the one-line Paragraph would, at a fraction of the cost), else
+        a Paragraph (:func:`_cell_type`) that wraps it."""
+        from reportlab.pdfbase.pdfmetrics import stringWidth
+
+        style = _cell_style()
+        text = "" if value is None else str(value)
+        if text and text == " ".join(text.split()) and stringWidth(text, style.fontName, style.fontSize) <= room:
+            return text
+        return _cell_type()(PdfText.escape(text))
+
     def label(self, key: str, **values) -> str:
         return label(key, self.lang, **values)
 
@@ -137,13 +230,16 @@ def _table(text: PdfText, header: list[str], rows: list[list], widths: list[floa
     from reportlab.platypus import Table, TableStyle
 
     shown = rows if limit is None else rows[:limit]
-    data = [[text.para(h, text.cell) for h in header]] + [[text.para(v, text.cell) for v in row] for row in shown]
+    rooms = [width - 2 * _CELL_PADDING for width in widths]
+    data = [[text.cell(v, room) for v, room in zip(row, rooms)] for row in [header, *shown]]
     table = Table(data, colWidths=widths, repeatRows=1)
+    style = _cell_style()   # plain text cells are set as the Paragraph cells are
     table.setStyle(TableStyle([
         ("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#999999")),
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8e8e8")),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LEFTPADDING", (0, 0), (-1, -1), 2), ("RIGHTPADDING", (0, 0), (-1, -1), 2),
+        ("LEFTPADDING", (0, 0), (-1, -1), _CELL_PADDING), ("RIGHTPADDING", (0, 0), (-1, -1), _CELL_PADDING),
+        ("FONT", (0, 0), (-1, -1), style.fontName, style.fontSize, style.leading),
     ]))
     out = [table]
     if total > len(shown):
@@ -213,10 +309,10 @@ def _ring_flowables(text: PdfText, section: RingSection, usable: float) -> list:
         mine = [m for m in section.members if m["role_key"] == role]
         out.append(text.para(f"{text.label(role)} ({len(mine)})", text.body))
         rows = [[m["member_id"], m["name"] or "", str(m["boxes"]), str(m["events"]), _money(m["fund_amount"]),
-                 str(m["findings_count"])] for m in mine]
+                 str(m["findings_count"])] for m in mine[:MAX_ROWS]]   # the rows shown: the rest are in the CSV
         header = [text.label(k) for k in ("member_id", "name", "boxes", "events", "fund_at_risk", "findings_count")]
         widths = [usable * w for w in (0.22, 0.34, 0.1, 0.1, 0.14, 0.1)]
-        out += _table(text, header, rows, widths, len(rows), "members.csv")
+        out += _table(text, header, rows, widths, len(mine), "members.csv")
         out.append(Spacer(1, 4))
     out.append(text.para(text.label("ring_diagram"), text.h2))
     if section.graph.notes:
@@ -224,9 +320,10 @@ def _ring_flowables(text: PdfText, section: RingSection, usable: float) -> list:
     out.append(_diagram(text, section.graph, usable))
     out.append(text.para(f"{text.label('findings')} ({len(section.findings)})", text.h2))
     rows = [[f["finding_id"], f["rule"], _when(f), _money(f.get("fund_amount")), f["explanation"]]
-            for f in section.findings]
+            for f in section.findings[:MAX_ROWS]]
     header = [text.label(k) for k in ("finding_id", "rule", "period", "fund_amount", "explanation")]
-    out += _table(text, header, rows, [usable * w for w in (0.2, 0.13, 0.15, 0.1, 0.42)], len(rows), "findings.csv")
+    out += _table(text, header, rows, [usable * w for w in (0.2, 0.13, 0.15, 0.1, 0.42)], len(section.findings),
+                  "findings.csv")
     if section.custody:
         out.append(text.para(text.label("custody_title"), text.h2))
         widths = [usable * _CUSTODY_WIDTHS[k] for k in CUSTODY_COLUMNS]
@@ -248,19 +345,26 @@ def _when(finding: dict) -> str:
     return period(finding.get("first_time"), finding.get("last_time"))
 
 
-def ring_section(case: CaseData, ring: dict, masker: Masker, lang: str, custody=None) -> RingSection:
-    """One ring's pages: what was found, members, diagram (:data:`MAX_NODES`), findings, custody if given."""
+def ring_section(case: CaseData, ring: dict, masker: Masker, lang: str, custody=None, *, rows=None,
+                 parts: RingParts | None = None, custody_total: int | None = None) -> RingSection:
+    """One ring's pages: what was found, members, diagram (:data:`MAX_NODES`), findings, custody if given
+    (of its first :data:`MAX_BOXES` boxes, of ``custody_total``, default all given).
+
+    ``rows``: the ring's (:func:`~rxring.report.tables.member_rows`, ``finding_rows``) in ``lang``
+    and ``parts`` its :func:`~rxring.report.viz_graph.ring_parts`, when the caller has them already.
+    """
     summary = label(
         "ring_found", lang, ring_id=ring["ring_id"], rank=ring.get("rank"), score=ring.get("score"),
         boxes=ring.get("boxes"), events=ring.get("events"), fund=fmt_money(ring.get("fund_at_risk")),
         period=period(ring.get("first_time"), ring.get("last_time")),
     )
     custody = list(custody or [])
+    members, findings = rows if rows is not None else (member_rows(case, [ring], masker, lang),
+                                                       finding_rows(case, [ring], masker, lang))
     return RingSection(
-        ring=ring, summary=summary, members=member_rows(case, [ring], masker, lang),
-        findings=finding_rows(case, [ring], masker, lang),
-        graph=build_ring_graph(case, [ring], lang=lang, masker=masker, max_nodes=MAX_NODES),
-        custody=custody[:MAX_BOXES], custody_total=len(custody),
+        ring=ring, summary=summary, members=members, findings=findings,
+        graph=build_ring_graph(case, [ring], lang=lang, masker=masker, max_nodes=MAX_NODES, parts=parts, events=False),
+        custody=custody[:MAX_BOXES], custody_total=len(custody) if custody_total is None else custody_total,
     )
 
 
@@ -302,6 +406,9 @@ def _record_flowables(text: PdfText, record: ExtractionRecord, usable: float) ->
         rows = [[item.name, item.category(lang), item.format, "—" if item.size is None else str(item.size),
                  item.sha256 or missing, item.sm3 or missing] for item in items]
         out += _table(text, header, rows, widths, len(rows), "", limit=None)
+        if key == "inputs":
+            out += [text.para(f"{name}：{note}" if lang == "zh" else f"{name}: {note}", text.note)
+                    for name, note in input_notes(record, lang)]
     out.append(text.para(record_text("coverage", lang), text.h2))
     out.append(text.para(record.coverage[0 if lang == "zh" else 1].replace("`", "")))   # Markdown code marks
     out.append(text.para(record_text("signatures", lang), text.h2))
@@ -374,15 +481,17 @@ def render_dossier(dossier: Dossier) -> bytes:
 
 
 def package_pdfs(case: CaseData, ring: dict, masker: Masker, custody, tool: dict, package_digest: str,
-                 record: ExtractionRecord | None = None) -> dict[str, bytes]:
+                 record: ExtractionRecord | None = None, *, rows: dict | None = None,
+                 parts: RingParts | None = None) -> dict[str, bytes]:
     """``summary.zh.pdf`` and ``summary.en.pdf`` (:data:`PDF_NAMES`) of an evidence package.
 
     ``custody`` is the package's ``(codes, rows, …)`` of its chain of custody;
     ``package_digest`` the digest every footer carries (a PDF cannot hold the digest of
     a list that includes itself, so the PDFs stay out of what that digest covers);
-    ``record`` the package's 提取笔录, printed after the title page.
+    ``record`` the package's 提取笔录, printed after the title page; ``rows`` (language → the ring's
+    member and finding rows) and ``parts`` as the package's other files have them (:func:`ring_section`).
     """
-    codes, rows = custody[0], custody[1]
+    codes, events = custody[0], custody[1]
     proving = {e for f in ring_findings(case, ring) for e in f["event_ids"]}
     out = {}
     for lang, name in PDF_NAMES.items():
@@ -393,7 +502,9 @@ def package_pdfs(case: CaseData, ring: dict, masker: Masker, custody, tool: dict
         dossier = Dossier(
             lang=lang, title=label("dossier_title", lang, what=label("ring_title", lang, ring_id=ring["ring_id"])),
             facts=facts,
-            rings=[ring_section(case, ring, masker, lang, custody_table(codes, rows, case, masker, proving, lang))],
+            rings=[ring_section(case, ring, masker, lang,
+                                custody_table(codes[:MAX_BOXES], events, case, masker, proving, lang),
+                                rows=(rows or {}).get(lang), parts=parts, custody_total=len(codes))],
             footer=f"rxring {__version__} | {label('ring_title', lang, ring_id=ring['ring_id'])} | "
                    f"{label('package_digest_short', lang)}: {package_digest}",
             record=record,

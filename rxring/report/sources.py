@@ -3,7 +3,8 @@
 Events carry ``source_file`` and ``source_line`` (DESIGN §2); the workspace
 manifest records each input's path and SHA-256.  For an evidence package we show
 the raw line when the file is still there *and unchanged* (same SHA-256 as at
-ingest), and otherwise say why it is not shown.
+ingest; not read again while its size and modification time are those ingest
+recorded, :func:`check_input`), and otherwise say why it is not shown.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from ..digests import file_digests
 from ..pii import HEADER_SCAN_LINES, decode_line, find_header_line, split_header
 
-__all__ = ["SourceLine", "manifest_inputs", "inputs_listing", "input_names", "input_name_map", "sha256_listing", "read_source_lines", "sha256_file", "MAX_RAW_CHARS", "mapped_header"]
+__all__ = ["SourceLine", "manifest_inputs", "inputs_listing", "input_names", "input_name_map", "sha256_listing", "read_source_lines", "sha256_file", "check_input", "MAX_RAW_CHARS", "mapped_header"]
 
 # a column map's column -> the header name the masker knows it by
 _MASKER_NAMES = {"prescriber_name": "prsc_dr_name"}
@@ -54,13 +56,28 @@ class SourceLine:
     header: str = ""  # the file's header line when it is a delimited text file (to mask raw by column)
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+def sha256_file(path: Path) -> str:
     """SHA-256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digests(path, sm3=False)[0]
+
+
+def check_input(path: Path, item: dict, sm3: bool = True) -> tuple[bool, str | None]:
+    """Whether the file at ``path`` still holds the bytes ingest hashed (``item``: its entry of the
+    manifest, :func:`manifest_inputs`), and the SM3 of those bytes when known.
+
+    While the file's size and modification time are those ingest recorded beside its SHA-256
+    and SM3, it is taken as unchanged without reading it (as ``make`` and ``git status`` do);
+    otherwise, or for a workspace ingested before SM3 was recorded, it is read again and its
+    SHA-256 compared (and its SM3 computed, unless ``sm3`` is false).  OSError when the file
+    cannot be read.
+    """
+    status = path.stat()
+    if (item.get("sm3") and item.get("mtime_ns") is not None and status.st_size == item.get("size")
+            and status.st_mtime_ns == item.get("mtime_ns")):
+        return True, str(item["sm3"])
+    sha, computed, _ = file_digests(path, sm3=sm3)
+    same = sha == item.get("sha256")
+    return same, (computed if same and computed else item.get("sm3") or None)
 
 
 def manifest_inputs(manifest: dict) -> list[dict]:
@@ -138,8 +155,8 @@ def sha256_listing(files: dict[str, bytes]) -> bytes:
     return "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())).encode("utf-8")
 
 
-def _resolve(source_file: str, inputs: list[dict], workspace_root: Path) -> tuple[Path | None, str | None]:
-    """The local path of ``source_file`` and its SHA-256 at ingest (from the manifest)."""
+def _resolve(source_file: str, inputs: list[dict], workspace_root: Path) -> tuple[Path | None, dict | None]:
+    """The local path of ``source_file`` and its entry of the manifest (with its SHA-256 at ingest)."""
     recorded = None
     name = Path(source_file).name
     for item in inputs:
@@ -160,10 +177,10 @@ def _resolve(source_file: str, inputs: list[dict], workspace_root: Path) -> tupl
     for candidate in candidates:
         try:
             if candidate.is_file():
-                return candidate, (recorded or {}).get("sha256")
+                return candidate, recorded
         except OSError:
             continue
-    return None, (recorded or {}).get("sha256")
+    return None, recorded
 
 
 def _decode(data: bytes) -> str:
@@ -190,7 +207,8 @@ def read_source_lines(wanted: dict[str, set[int]], manifest: dict, workspace_roo
     inputs = manifest_inputs(manifest)
     out: dict[tuple[str, int], SourceLine] = {}
     for source_file, lines in wanted.items():
-        path, recorded_sha = _resolve(source_file, inputs, workspace_root)
+        path, recorded = _resolve(source_file, inputs, workspace_root)
+        recorded_sha = (recorded or {}).get("sha256")
 
         def mark(status: str) -> None:
             for line in lines:
@@ -203,7 +221,7 @@ def read_source_lines(wanted: dict[str, set[int]], manifest: dict, workspace_roo
             mark("binary_format")
             continue
         try:
-            if recorded_sha and sha256_file(path) != recorded_sha:
+            if recorded_sha and not check_input(path, recorded, sm3=False)[0]:
                 mark("file_changed")
                 continue
             remaining = set(lines)

@@ -6,8 +6,10 @@ role, size by fund at risk), and each finding joins its actors in the order
 prescriber → patient → source site → laundering site (edge label = boxes).
 Clicking a node lists its events in a side panel.
 
-pyvis builds the node and edge lists; the page itself is rendered here, because
-pyvis' template pulls bootstrap and vis-network from a CDN.  vis-network 9.1.2 is
+:func:`rxring.report.viz_graph.build_ring_graph` writes vis-network's node and edge
+objects (as pyvis wrote them, without importing pyvis and the IPython and NetworkX
+it pulls in: over a second of a one-ring output); the page is rendered here, not
+with pyvis' template, which pulls bootstrap and vis-network from a CDN.  vis-network 9.1.2 is
 vendored in ``assets/`` (MIT, from pyvis' own copy) and inlined, the page has a
 ``default-src 'none'`` Content-Security-Policy, and it makes no request at all.
 """

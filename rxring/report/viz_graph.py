@@ -20,7 +20,8 @@ from .i18n import label
 from .pii import Masker
 from .sources import input_name_map
 
-__all__ = ["ROLE_STYLE", "ROLE_LABEL", "EVENT_FIELDS", "MAX_NODES", "MAX_EVENTS_PER_NODE", "RingGraph", "build_ring_graph"]
+__all__ = ["ROLE_STYLE", "ROLE_LABEL", "EVENT_FIELDS", "MAX_NODES", "MAX_EVENTS_PER_NODE", "RingGraph", "RingParts",
+           "build_ring_graph", "ring_parts"]
 
 MAX_EVENTS_PER_NODE = 200
 
@@ -72,6 +73,23 @@ def _site_role(case_rings: list[dict], site: str) -> str:
         if site in ring["laundering_sites"]:
             return "laundering_site"
     return "source_site"
+
+
+@dataclass(frozen=True)
+class RingParts:
+    """The members of some rings as nodes (one per member) and the member pairs of their findings as
+    edges, before grouping and in no language: :func:`ring_parts`, for :func:`build_ring_graph`."""
+
+    nodes: dict
+    edges: dict
+    findings: dict
+    ring_ids: tuple[str, ...]
+
+
+def ring_parts(case: CaseData, rings: list[dict], masker: Masker) -> RingParts:
+    """The nodes and edges of ``rings`` (people keyed by ``masker``'s alias numbers), once for every
+    drawing of them: a package draws its ring for the HTML page and in each PDF language."""
+    return RingParts(*_collect(case, rings, masker), tuple(str(r["ring_id"]) for r in rings))
 
 
 def _collect(case: CaseData, rings: list[dict], masker: Masker):
@@ -151,12 +169,40 @@ def _apply_groups(nodes, edges, mapping: dict[str, str], lang: str):
     return merged_nodes, merged_edges
 
 
+def _details(item: _Node, role_name: str, fund: float, per_member: dict, event_row, lang: str) -> dict:
+    """A node's side panel: its facts and its first :data:`MAX_EVENTS_PER_NODE` events in time order."""
+    kind = "site" if item.role.endswith("site") else item.role.split("_")[0]
+    rows = []
+    for member in item.members:
+        rows.extend(per_member.get((kind, member), []))
+    rows.sort(key=lambda r: (fmt_time(r.get("event_time")), str(r.get("event_id"))))
+    shown = rows[:MAX_EVENTS_PER_NODE]
+    facts = [
+        [label("role", lang), role_name],
+        [label("fund_at_risk", lang), fmt_money(fund)],
+        [label("boxes", lang), str(len(item.codes))],
+        [label("findings_count", lang), str(len(item.findings))],
+    ]
+    if item.role.endswith("group"):
+        facts.append([label("members", lang), str(len(item.members))])
+    return {
+        "label": f"{role_name}: {item.display}",
+        "facts": facts,
+        "events": [event_row(r) for r in shown],
+        "more": len(rows) - len(shown),
+        "more_text": label("more_events", lang, n=len(rows) - len(shown)),
+    }
+
+
 def build_ring_graph(
     case: CaseData,
     rings: list[dict],
     lang: str = "zh",
     masker: Masker | None = None,
     max_nodes: int = MAX_NODES,
+    *,
+    parts: RingParts | None = None,
+    events: bool = True,
 ) -> RingGraph:
     """The resale graph of ``rings`` with display attributes and each node's events.
 
@@ -172,13 +218,20 @@ def build_ring_graph(
         Personal-data masking; masks by default.
     max_nodes : int
         Above this many nodes patients are grouped per site, then prescribers.
+    parts : RingParts, optional
+        :func:`ring_parts` of the same rings and masker, when the rings are drawn more than once.
+    events : bool
+        Read each node's events for its side panel (``details``); a drawing without one (the PDF
+        dossier's diagram) reads none and has empty ``details``.
 
     Returns
     -------
     RingGraph
     """
     masker = masker or case.masker(reveal=False)
-    nodes, edges, findings = _collect(case, rings, masker)
+    if parts is None or parts.ring_ids != tuple(str(r["ring_id"]) for r in rings):
+        parts = ring_parts(case, rings, masker)
+    nodes, edges, findings = parts.nodes, parts.edges, parts.findings
     notes, aggregated = [], False
     mapping = budget_groups({k: n.role for k, n in nodes.items()}, {k: e["codes"] for k, e in edges.items()}, max_nodes)
     if mapping:
@@ -188,11 +241,11 @@ def build_ring_graph(
 
     event_ids = {e for f in findings.values() for e in f["event_ids"]}
     codes = {c for f in findings.values() for c in f["trace_codes"]}
-    events = load_events(case, event_ids=event_ids, within_codes=codes) if event_ids else None
+    frame = load_events(case, event_ids=event_ids, within_codes=codes) if event_ids and events else None
     per_member: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    if events is not None and len(events):
-        events = events[events["event_id"].isin(event_ids)]
-        for row in events.to_dict("records"):
+    if frame is not None and len(frame):
+        frame = frame[frame["event_id"].isin(event_ids)]
+        for row in frame.to_dict("records"):
             for kind, column in (("site", "site_id"), ("patient", "patient_id"), ("prescriber", "prescriber_id")):
                 value = row.get(column)
                 if value is not None and value == value:
@@ -217,9 +270,7 @@ def build_ring_graph(
             masker.text(source),
         ]
 
-    from pyvis.network import Network  # imported here: pyvis pulls in IPython (slow CLI start)
-
-    net = Network(directed=True, cdn_resources="in_line", height="100%", width="100%")
+    node_list: list[dict] = []
     details: dict[str, dict] = {}
     funds = {}
     for node_id, item in nodes.items():
@@ -227,43 +278,21 @@ def build_ring_graph(
     for node_id, item in sorted(nodes.items()):
         style = ROLE_STYLE[item.role]
         role_name = label(ROLE_LABEL[item.role], lang)
-        kind = "site" if item.role.endswith("site") else item.role.split("_")[0]
-        rows = []
-        for member in item.members:
-            rows.extend(per_member.get((kind, member), []))
-        rows.sort(key=lambda r: (fmt_time(r.get("event_time")), str(r.get("event_id"))))
-        shown = rows[:MAX_EVENTS_PER_NODE]
-        facts = [
-            [label("role", lang), role_name],
-            [label("fund_at_risk", lang), fmt_money(funds[node_id])],
-            [label("boxes", lang), str(len(item.codes))],
-            [label("findings_count", lang), str(len(item.findings))],
-        ]
-        if item.role.endswith("group"):
-            facts.append([label("members", lang), str(len(item.members))])
-        details[node_id] = {
-            "label": f"{role_name}: {item.display}",
-            "facts": facts,
-            "events": [event_row(r) for r in shown],
-            "more": len(rows) - len(shown),
-            "more_text": label("more_events", lang, n=len(rows) - len(shown)),
-        }
+        if events:
+            details[node_id] = _details(item, role_name, funds[node_id], per_member, event_row, lang)
         title = f"{role_name}: {item.display}\n{label('fund_at_risk', lang)}: {fmt_money(funds[node_id])}\n{label('boxes', lang)}: {len(item.codes)}"
-        net.add_node(
-            node_id,
-            label=item.display if len(item.display) <= 40 else item.display[:39] + "…",
-            title=title,
-            color=style["color"],
-            shape=style["shape"],
-            value=max(funds[node_id], 1.0),
-        )
+        shown = item.display if len(item.display) <= 40 else item.display[:39] + "…"
+        # vis-network's node and edge objects, keys in the order pyvis wrote them (the pages stay the same)
+        node_list.append({"color": style["color"], "title": title, "value": max(funds[node_id], 1.0),
+                          "id": node_id, "label": shown or node_id, "shape": style["shape"]})
+    edge_list = []
     for (a, b), edge in sorted(edges.items()):
         boxes = len(edge["codes"])
-        net.add_edge(a, b, value=boxes, label=label("edge_boxes", lang, n=boxes), title=label("edge_boxes", lang, n=boxes))
-    vis_nodes, vis_edges = net.get_nodes(), net.edges
+        text = label("edge_boxes", lang, n=boxes)
+        edge_list.append({"value": boxes, "label": text, "title": text, "from": a, "to": b, "arrows": "to"})
     return RingGraph(
-        nodes=[net.get_node(n) for n in vis_nodes],
-        edges=list(vis_edges),
+        nodes=node_list,
+        edges=edge_list,
         details=details,
         notes=notes,
         ring_ids=[str(r["ring_id"]) for r in rings],

@@ -156,6 +156,8 @@ def test_outputs_of_an_existing_workspace(tmp_path):
     row = next(line for line in text.splitlines() if line.startswith("| 10k |"))
     assert "—" not in row.split("|")[3:-2], row  # every output measured
     assert "viz of one ring < 3 s and < 1 GB at 10M | not measured" not in text
+    # the fixture's manifest is hand-made without SM3, and no look-up copies were written
+    assert f"- 10k (`{workspace}`): without its look-up copies; its manifest lacks (ingested before" in text
     bad = subprocess.run([sys.executable, str(SCRIPT), "--workspace", f"10k={tmp_path / 'nothing'}", "--results",
                           str(tmp_path / "R2.md")], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "analysed workspace" in bad.stderr

@@ -164,10 +164,10 @@ def test_unreadable_file_is_reported_not_raised(tmp_path, monkeypatch):
     path = tmp_path / "locked.csv"
     path.write_text("追溯码,机构编码,业务类型,业务时间\n", encoding="utf-8")
 
-    def denied(p):
+    def denied(p, sm3=True):
         raise PermissionError(13, "Permission denied", str(p))
 
-    monkeypatch.setattr(pipeline, "file_sha256", denied)
+    monkeypatch.setattr(pipeline, "file_digests", denied)   # the read that hashes it (SHA-256 and SM3)
     report = ingest([path], tmp_path / "ws", progress=False)
     assert report.files[0].status == "error" and "Permission denied" in report.files[0].message
 

@@ -6,7 +6,7 @@ import duckdb
 import pyarrow.dataset as ds
 
 from rxring.report.data import load_case, load_events, read_ring_events, ring_findings
-from rxring.results import _events_sql, _scan_sql, build_lookup, events_of
+from rxring.results import _events_sql, _project, _scan_sql, build_lookup, events_of
 from rxring.workspace import Workspace
 
 
@@ -61,3 +61,20 @@ def test_events_read_ahead_answer_as_a_fresh_read(make_case):
     again = [load_events(data, trace_codes=codes), load_events(data, event_ids=ids, within_codes=codes)]
     for a, b in zip(fresh, again):
         assert len(a) > 0 and a.equals(b)
+
+
+def test_only_the_columns_asked_for_are_read(make_case):
+    case = make_case(big=False)
+    ws = Workspace(case.root)
+    codes = set(case.small_ring_codes)
+    full = events_of(ws, codes, ())
+    for copies in (False, True):
+        if copies:
+            build_lookup(ws)
+        some = events_of(ws, codes, (), ["event_time", "site_id", "no_such_column"])
+        assert some.schema.names == ["event_id", "trace_code", "event_time", "site_id"]   # schema order
+        assert _rows(some) == _rows(full.select(["event_id", "trace_code", "event_time", "site_id"]))
+    sql, params = _scan_sql(_project(_events_sql(ws, "trace_code"), ["event_id", "trace_code"]), sorted(codes)[:2], [])
+    plan = duckdb.connect().execute("EXPLAIN " + sql, params).fetchall()[0][1]
+    scan = plan[plan.index("READ_PARQUET"):]
+    assert "Filters:" in scan and "trace_code IN (" in scan and "site_id" not in scan, plan

@@ -193,3 +193,37 @@ def test_evidence_source_rows_mask_formatted_phones_and_names_the_data_knows(tmp
     for name, text in texts.items():
         for value in ("赵六娃", "1234-5678", "8765-4321", "13912345678"):
             assert value not in text, (name, value)
+
+
+def _replace_known_reference(known: set[str], text: str) -> str:
+    """Free-text masking as it was written first: at each character, the longest known value starting there."""
+    from rxring.pii import mask_value
+
+    out, i = [], 0
+    while i < len(text):
+        for length in sorted({len(v) for v in known}, reverse=True):
+            if text[i:i + length] in known:
+                out.append(mask_value(text[i:i + length]))
+                i += length
+                break
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def test_free_text_masking_matches_the_plain_scan():
+    import random
+
+    from rxring.pii import Masker
+
+    rng = random.Random(20)
+    alphabet = "张王李三丰12345678 -]^\\[D患者退药"
+    for _ in range(300):
+        known = {"".join(rng.choice(alphabet) for _ in range(rng.randint(2, 6))) for _ in range(rng.randint(1, 8))}
+        known = {v.strip() for v in known if len(v.strip()) >= 2}
+        if not known:
+            continue
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        masker = Masker(known=known)
+        assert masker._replace_known(text) == _replace_known_reference(known, text), (known, text)
