@@ -765,16 +765,18 @@ def events_of(workspace, trace_codes=(), event_ids=(), columns=None):
     part lacks a column), ids as stored (mask people before showing), rows in the order
     of the events read; empty when the workspace holds no events or nothing is asked for.
     *columns*: only these columns of the schema (always with ``trace_code`` and ``event_id``),
-    for a caller that shows only those: the others are never decoded.
+    for a caller that shows only those: the others are never decoded; they may name origin
+    columns too (:data:`rxring.schema.EVENT_ORIGIN_SCHEMA`: the message's ``channel`` ...),
+    null for events of parts without them.
     """
     import pyarrow as pa
 
-    from .schema import EVENT_SCHEMA
+    from .schema import EVENT_READ_SCHEMA, EVENT_SCHEMA
 
     schema = EVENT_SCHEMA
     if columns is not None:
         wanted = set(columns) | {"trace_code", "event_id"}
-        schema = pa.schema([f for f in EVENT_SCHEMA if f.name in wanted])
+        schema = pa.schema([f for f in EVENT_READ_SCHEMA if f.name in wanted])
     ws = as_workspace(workspace)
     codes, ids = sorted({str(c) for c in trace_codes}), sorted({str(e) for e in event_ids})
     tables = []

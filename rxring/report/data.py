@@ -42,10 +42,11 @@ __all__ = [
     "SHOWN_EVENT_COLUMNS",
 ]
 
-#: The event columns the outputs show (chains of custody, a graph node's events, source lines) or
-#: mask by (every person's id): :func:`load_events` reads only these.
+#: The event columns the outputs show (chains of custody, a graph node's events, source lines, the NHSA
+#: interfaces the 提取笔录 names) or mask by (every person's id): :func:`load_events` reads only these.
 SHOWN_EVENT_COLUMNS = ("event_id", "trace_code", "event_type", "event_time", "site_id", "quantity", "patient_id",
-                       "prescriber_id", "pharmacist_id", "settlement_id", "fund_amount", "source_file", "source_line")
+                       "prescriber_id", "pharmacist_id", "settlement_id", "fund_amount", "source_file", "source_line",
+                       "channel")
 
 # Which finding column names the members of a ring role.
 FINDING_ROLE = {

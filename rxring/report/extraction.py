@@ -320,8 +320,8 @@ def extraction_record(
         _field("package_digest", package_digest),
     )
     steps = (
-        (f"导入原始数据 {len(inputs)} 个文件，逐个计算 SHA-256（见原始数据清单）。",
-         f"Ingested {len(inputs)} original file(s), each hashed with SHA-256 (see the original data)."),
+        (f"导入原始数据 {len(inputs)} 个文件，逐个计算 SHA-256 和 SM3（见原始数据清单）。",
+         f"Ingested {len(inputs)} original file(s), each hashed with SHA-256 and SM3 (see the original data)."),
         (f"以 {engine} 引擎按所列参数和随机种子运行分析规则。",
          f"Ran the rules on the {engine} engine with the options and seed listed."),
         (f"选取团伙 {ring['ring_id']}，导出其线索、成员、流向记录、来源行和规则语句。",

@@ -85,3 +85,26 @@ def test_an_unchanged_input_has_no_note(make_case, tmp_path):
     en = _text(pkg.path, RECORD_NAMES["en"])
     assert sm3_hex(case.input_path.read_bytes()) in en
     assert "since ingest" not in en and "no longer here" not in en
+
+
+def test_the_record_names_the_interfaces_the_rings_events_came_through(city_copy, tmp_path):
+    """An NHSA city: the 提取笔录's interfaces are the messages (infno) of the ring's own events."""
+    import duckdb
+
+    from rxring.results import load_findings, load_rings
+
+    ws = Workspace(city_copy)
+    ring = load_rings(ws.root).iloc[0]
+    findings = load_findings(ws.root)
+    codes = sorted({c for codes in findings[findings["finding_id"].isin(list(ring["finding_ids"]))]["trace_codes"]
+                    for c in codes})
+    parts = [str(p) for p in ws.event_parts()]
+    expected = sorted(r[0] for r in duckdb.execute(
+        "SELECT DISTINCT channel FROM read_parquet(?, union_by_name = true) "
+        "WHERE channel IS NOT NULL AND trace_code IN (SELECT unnest(?))", [parts, codes]).fetchall())
+    assert expected and set(expected) <= {"3501", "3502", "3503", "3504", "3505", "3506", "3501A", "3502A", "3503A",
+                                          "3504A", "3505A", "3506A", "2207", "2304"}
+    package = build_evidence(ws.root, str(ring["ring_id"]), tmp_path / "case.zip", command_line="rxring x")
+    record = _text(package.path, RECORD_NAMES["en"])
+    line = next(line for line in record.splitlines() if "interface" in line.lower())
+    assert all(infno in line for infno in expected), line
