@@ -64,7 +64,7 @@ from ..errors import RxringError
 from ..options import AnalysisOptions
 from ..rules.render import rendered_queries, sql_parameters
 from ..schema import RULES
-from .data import (CaseData, fmt_money, fmt_time, load_case, load_events, period, read_ring_events,
+from .data import (CaseData, fmt_money, fmt_time, is_missing, load_case, load_events, period, read_ring_events,
                    ring_findings, select_rings)
 from .custody import CUSTODY_COLUMNS, custody_headers, custody_table
 from .i18n import LANGS, ROLE_KEYS, bilingual, label, rule_text
@@ -492,7 +492,7 @@ def build_evidence(
         """The documents that name the package digest: the 提取笔录 (zh, en) and the PDF dossiers."""
         record = extraction_record(
             ring=ring, analysis=case.analysis, inputs=record_inputs(case.manifest), files=files,
-            package_digest=digest, channels=[str(r.get("channel") or "") for r in custody[1]],
+            package_digest=digest, channels=[str(r["channel"]) for r in custody[1] if not is_missing(r.get("channel"))],
             command_line=tool["command_line"], operator=operator, holder=holder,
             sections={s.folder: (s.title_zh, s.title_en) for s in sections}, created=created,
         )

@@ -108,3 +108,13 @@ def test_the_record_names_the_interfaces_the_rings_events_came_through(city_copy
     record = _text(package.path, RECORD_NAMES["en"])
     line = next(line for line in record.splitlines() if "interface" in line.lower())
     assert all(infno in line for infno in expected), line
+
+
+def test_events_without_an_interface_leave_the_line_empty_never_nan(make_case, tmp_path):
+    """Events of inputs that name no NHSA interface (CSV, Parquet, a part without the origin columns)."""
+    case = make_case(big=False)
+    package = build_evidence(case.root, "R001", tmp_path / "case.zip", command_line="rxring x")
+    for lang, empty in (("zh", "无"), ("en", "none")):
+        line = next(line for line in _text(package.path, RECORD_NAMES[lang]).splitlines()
+                    if "接口" in line or "interface" in line.lower())
+        assert "nan" not in line.lower() and f"`{empty}`" in line, line
