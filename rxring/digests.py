@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 
-__all__ = ["file_digests", "sm3_hex"]
+__all__ = ["file_digests", "sha256_file", "sm3_hex"]
 
 
 def sm3_hex(data: bytes) -> str:
@@ -24,6 +24,11 @@ def sm3_hex(data: bytes) -> str:
     digest = hashes.Hash(hashes.SM3())
     digest.update(data)
     return digest.finalize().hex()
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file's bytes as stored (a .gz file is hashed compressed), streamed."""
+    return file_digests(path, sm3=False)[0]
 
 
 def file_digests(path: Path, sm3: bool = True) -> tuple[str, str | None, int]:

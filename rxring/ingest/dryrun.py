@@ -20,13 +20,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..digests import sha256_file
 from .accounting import FileReport
 from .aliases import EVENT_TYPE_ALIASES, normalise_header
 from .columnmap import MAP_COLUMNS, ColumnMap, load_column_map
 from .formats import FileProblem
 from .formats.tabular import TablePlan, masking_header, plan_headers
 from .normalise import FileContext
-from .pipeline import TABULAR_FORMATS, collect_inputs, file_sha256, input_chunks, map_note
+from .pipeline import TABULAR_FORMATS, collect_inputs, input_chunks, map_note
 from .prepared import prepare_chunk
 from .sniff import limits, sniff
 from .suggest import suggest_columns, suggest_event_types, toml_snippet
@@ -69,7 +70,7 @@ def _one_file(path: Path, display: str, column_map: ColumnMap | None, samples: i
                    "events": 0, "event_types": [], "samples": [], "quarantine": [], "notes": [],
                    "column_map": None, "suggested_map": None}
     try:
-        sha = file_sha256(path)
+        sha = sha256_file(path)
         sniffed = sniff(path)
     except (OSError, RecursionError, MemoryError, ValueError) as exc:
         entry.update(status="error", message=f"cannot read the file ({type(exc).__name__}: {exc})")

@@ -31,7 +31,7 @@ from .partwriter import PartWriterThread
 from .prepared import Prepared, prepare_chunk
 from .store import InputWriter, cleanup_temporaries, committed_sizes, restore_committed
 
-__all__ = ["ingest", "collect_inputs", "unreadable_reason", "file_sha256", "input_chunks", "TABULAR_FORMATS",
+__all__ = ["ingest", "collect_inputs", "unreadable_reason", "input_chunks", "TABULAR_FORMATS",
            "dry_run_hint", "map_note"]
 
 #: Formats a column map applies to (as sniffed, and as the manifest labels them).
@@ -41,11 +41,6 @@ TABULAR_FORMATS = ("csv", "tsv", "xlsx", "parquet")
 def dry_run_hint(display: str) -> str:
     """The command that shows how a file would be read, with a column map to start from."""
     return f"see how it would be read and a column map to start from: rxring ingest --dry-run {display}"
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes as stored (a .gz file is hashed compressed)."""
-    return file_digests(path, sm3=False)[0]
 
 
 def collect_inputs(paths: Iterable, skip: Path | None = None) -> list[tuple[Path, str, str | None]]:

@@ -41,7 +41,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import RxringError
 from .evidence import INPUTS_NAME, build_evidence
-from .sources import sha256_file
+from ..digests import sha256_file
 from .verify import verify_evidence
 
 __all__ = ["InputMatch", "Difference", "ReproduceResult", "reproduce_evidence", "RING_FIELDS", "FINDING_FIELDS",

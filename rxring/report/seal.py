@@ -36,7 +36,8 @@ from ..errors import RxringError
 from ..jsonout import dumps
 from ..keys import key_id, load_private_key, sign
 from ..version import __version__
-from .sources import sha256_file, sha256_listing
+from ..digests import sha256_file
+from .sources import sha256_listing
 from .timestamp import TIMESTAMP_NAME, request_timestamp
 
 __all__ = ["Seal", "MANIFEST_NAME", "STATEMENT_NAME", "SIGNATURE_NAME", "TIMESTAMP_NAME", "SEAL_NAMES",

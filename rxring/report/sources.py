@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from ..digests import file_digests
 from ..pii import HEADER_SCAN_LINES, decode_line, find_header_line, split_header
 
-__all__ = ["SourceLine", "manifest_inputs", "inputs_listing", "input_names", "input_name_map", "sha256_listing", "read_source_lines", "sha256_file", "check_input", "MAX_RAW_CHARS", "mapped_header"]
+__all__ = ["SourceLine", "manifest_inputs", "inputs_listing", "input_names", "input_name_map", "sha256_listing", "read_source_lines", "check_input", "MAX_RAW_CHARS", "mapped_header"]
 
 # a column map's column -> the header name the masker knows it by
 _MASKER_NAMES = {"prescriber_name": "prsc_dr_name"}
@@ -54,11 +54,6 @@ class SourceLine:
     status: str  # ok | file_missing | file_changed | beyond_end | binary_format | no_line
     raw: str = ""
     header: str = ""  # the file's header line when it is a delimited text file (to mask raw by column)
-
-
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file, streamed."""
-    return file_digests(path, sm3=False)[0]
 
 
 def check_input(path: Path, item: dict, sm3: bool = True) -> tuple[bool, str | None]:

@@ -32,12 +32,12 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from ..digests import sha256_file
 from ..errors import RxringError
 from ..keys import key_id, load_public_key, signature_valid
 from .evidence import INPUTS_NAME
 from .extraction import RECORD_NAMES
 from .seal import MANIFEST_NAME, SEAL_NAMES, SIGNATURE_NAME, STATEMENT_NAME, read_statement, sidecar_path
-from .sources import sha256_file
 from .timestamp import TIMESTAMP_NAME, TimestampCheck, check_timestamp, load_tsa_certificates
 
 __all__ = ["Problem", "VerifyResult", "verify_evidence", "verify_lines", "LIMITS"]
