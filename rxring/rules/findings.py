@@ -24,7 +24,7 @@ from ..schema import FINDING_COLUMNS
 from .registry import EVENT_TYPE_NAMES
 from .registry import rule as registry_rule
 
-__all__ = ["RULE_OUTPUT_COLUMNS", "EVIDENCE_COLUMNS", "EVIDENCE_SQL", "assemble_findings", "empty_findings", "explain", "arrow_table"]
+__all__ = ["RULE_OUTPUT_COLUMNS", "EVIDENCE_COLUMNS", "EVIDENCE_SQL", "assemble_findings", "empty_findings", "no_evidence", "explain", "arrow_table"]
 
 #: Columns of the flat evidence rows every rule query returns.
 RULE_OUTPUT_COLUMNS = ("rule", "trace_code", "disc", "event_id", "role", "money", "note")
@@ -43,6 +43,11 @@ SELECT x.rule, x.trace_code, x.disc, x.event_id, x.role, x.money, x.note,
        e.product_norm, e.fund_money, e.total_money
 FROM evidence x JOIN ev e ON e.trace_code = x.trace_code AND e.event_id = x.event_id
 """
+
+
+def no_evidence() -> pd.DataFrame:
+    """Flat evidence rows (:data:`EVIDENCE_COLUMNS`), none: what a rule run without events returns."""
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in EVIDENCE_COLUMNS})
 
 
 def empty_findings() -> pd.DataFrame:

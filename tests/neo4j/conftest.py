@@ -46,6 +46,28 @@ def pytest_collection_finish(session):
         _EARLY.begin_for(session, "neo4j")
 
 
+#: Tests that leave the graph holding something other than the city's analysis (``neo4j_city`` loads it again).
+_CITY_LAST = ("test_city_options_variant",)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The tests on the city analysed on Neo4j run one after another, first in this folder, so the
+    city is loaded once: the tests that empty the database come after them."""
+    here = Path(__file__).parent
+    mine = [i for i, item in enumerate(items) if here in Path(str(item.path)).parents]
+    if not mine:
+        return
+
+    def rank(item):
+        if "neo4j_city" not in getattr(item, "fixturenames", ()):
+            return 2
+        return 1 if item.originalname in _CITY_LAST else 0
+
+    ordered = sorted((items[i] for i in mine), key=rank)   # stable: file order within each rank
+    for i, item in zip(mine, ordered):
+        items[i] = item
+
+
 def pytest_sessionfinish(session):
     """Stop a server started early that no test asked for (``neo4j_config`` stops the one it used)."""
     if _EARLY.thread is not None and not _STARTED.get("stopped") and _EARLY.started:

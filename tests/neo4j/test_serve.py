@@ -1,9 +1,9 @@
 """`rxring serve --backend neo4j`: box, site, patient and prescriber pages and the ring explorer's expand
-read the graph, and show what the embedded backend shows on the same workspace (differential test).
+read the graph, and show what the embedded backend shows on the same events (differential test).
 
-The graph holds the events the rules count (the loader leaves out NHSA deletions and
-repeated event ids, which the embedded pages list with a note), so the workspace
-compared is the shared city's counted events, analysed on Neo4j."""
+The graph is the session's city analysed on Neo4j (``neo4j_city``).  It holds the events the rules
+count (the loader leaves out NHSA deletions and repeated event ids, which the embedded pages list with
+a note), so the embedded side serves the city's counted events as a workspace of their own."""
 
 from __future__ import annotations
 
@@ -17,8 +17,6 @@ from starlette.testclient import TestClient
 
 from rxring.serve import create_app
 
-from .graph_data import reset_graph
-
 #: A person's link (``/patient/<ref>``): refs are per app (an HMAC under a secret made at start).
 REF = re.compile(r"(patient|prescriber)(/|:|%2F)([0-9a-f]{20})")
 #: A form's token, per session.
@@ -26,27 +24,27 @@ CSRF = re.compile(r'name="csrf" value="[^"]*"')
 
 
 @pytest.fixture(scope="module")
-def served(city, tmp_path_factory, neo4j_driver, neo4j_config):
-    """(workspace, analysis result): the city's counted events as a workspace, analysed on Neo4j (which loads
-    them into the emptied graph); the next test that needs ``neo4j_city`` loads the city again."""
+def served(city, tmp_path_factory):
+    """(workspace, analysis result): the city's counted events as a workspace, analysed on the embedded
+    backend (the same findings and rings as the city: what does not count is not judged)."""
     from rxring.analysis import analyze
     from rxring.backends.duckdb import counted_events
     from rxring.options import AnalysisOptions
     from rxring.workspace import Workspace
 
     source = Workspace(city.workspace)
-    ws = Workspace(tmp_path_factory.mktemp("serve-neo4j") / "ws", create=True)
+    ws = Workspace(tmp_path_factory.mktemp("serve-counted") / "ws", create=True)
     shutil.copytree(source.masters_dir, ws.masters_dir, dirs_exist_ok=True)
     ws.write_event_part("counted", counted_events(source))
-    reset_graph(neo4j_driver, neo4j_config.database)
-    result = analyze(ws.root, "neo4j", AnalysisOptions.from_dict(city.result.meta["options"]), neo4j=neo4j_config)
+    result = analyze(ws.root, "embedded", AnalysisOptions.from_dict(city.result.meta["options"]))
     return ws.root, result
 
 
-@pytest.fixture(scope="module")
-def apps(served, neo4j_config):
+@pytest.fixture
+def apps(served, neo4j_city, neo4j_config):
+    """(embedded app over the counted workspace, neo4j app over the city's workspace and its graph)."""
     embedded = create_app(served[0], user="tester")
-    graph = create_app(served[0], user="tester", backend="neo4j", neo4j=neo4j_config)
+    graph = create_app(neo4j_city.workspace, user="tester", backend="neo4j", neo4j=neo4j_config)
     yield embedded, graph
     graph.state.bench.lookups.close()
 
@@ -85,8 +83,11 @@ def _urls(bench, result) -> list[str]:
             + [f"/api/ring/{ring['ring_id']}/node?node={n}" for n in nodes])
 
 
-def test_the_pages_read_the_graph(apps, served, neo4j_config):
+def test_the_pages_read_the_graph(apps, served, city, neo4j_config):
     embedded, graph = apps
+    # the two workspaces served: the same findings and rings
+    assert served[1].findings["finding_id"].tolist() == city.result.findings["finding_id"].tolist()
+    assert served[1].rings["ring_id"].tolist() == city.result.rings["ring_id"].tolist()
     assert embedded.state.bench.lookups.backend == "embedded"
     assert graph.state.bench.lookups.backend == "neo4j" and graph.state.bench.lookups.where == neo4j_config.describe()
     code = served[1].findings.iloc[0]["trace_codes"][0]
@@ -94,9 +95,10 @@ def test_the_pages_read_the_graph(apps, served, neo4j_config):
     assert list(chain["trace_code"].unique()) == [code] and chain["source_file"].str.len().min() > 0
 
 
-def test_every_page_shows_the_same_with_either_backend(apps, served):
-    """The same workspace served on each backend: the pages of the first ring's boxes, sites, patients and
-    prescribers, and its expand and side-panel answers, are the same text (refs, which are per app, aside)."""
+def test_every_page_shows_the_same_with_either_backend(apps, served, neo4j_city):
+    """The same events served on each backend: the pages of the first ring's boxes, sites, patients and
+    prescribers, and its expand and side-panel answers, are the same text (refs, which are per app, and the
+    workspace folder in the footer aside)."""
     embedded, graph = apps
     one, other = _client(embedded), _client(graph)
     urls = _urls(embedded.state.bench, served[1])
@@ -107,7 +109,8 @@ def test_every_page_shows_the_same_with_either_backend(apps, served):
         want, got = one.get(url), other.get(in_graph)
         assert want.status_code == got.status_code == 200, (url, want.status_code, got.status_code)
         expected = CSRF.sub("", _same_refs(_lines(want), embedded.state.bench))
-        answered = CSRF.sub("", _same_refs(_lines(got), graph.state.bench))
+        answered = CSRF.sub("", _same_refs(_lines(got), graph.state.bench)).replace(str(neo4j_city.workspace),
+                                                                                   str(served[0]))
         if answered != expected:
             changed = [line for line in difflib.unified_diff(expected.splitlines(), answered.splitlines(), lineterm="", n=0)
                        if line[:1] in "+-" and line[:3] not in ("+++", "---")]

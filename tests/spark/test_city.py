@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from pandas.testing import assert_frame_equal
 
-from rxring.analysis import AnalysisResult, analyze
+from rxring.analysis import AnalysisResult
 from rxring.results import load_analysis, load_findings, load_rings
 from rxring.cli import cli
 from rxring.options import AnalysisOptions
@@ -23,11 +23,22 @@ from rxring.workspace import Workspace
 @pytest.fixture(scope="module")
 def both(spark, city, tmp_path_factory):
     """(embedded workspace, spark workspace, embedded result, spark result): the session's
-    city (~20k events, analysed on the embedded backend) and a copy of it analysed on Spark."""
+    city (~20k events, analysed on the embedded backend) and a copy of it analysed on Spark.
+
+    Spark reads the events as a cluster job would: a plain folder of Parquet parts (as on
+    HDFS / S3, not a workspace), the masters passed explicitly, the results written into
+    the copy (:func:`run_spark_analysis`; ``rxring analyze --backend spark`` on a workspace
+    is tests/spark/test_cli.py).  One Spark job chain for every test here."""
     ws = city.workspace
     out = tmp_path_factory.mktemp("city-spark") / "ws"
     shutil.copytree(ws, out)
-    result = analyze(out, "spark", _options(city), spark=spark)
+    workspace = Workspace(ws)
+    events_only = out.parent / "events-only"
+    shutil.copytree(workspace.events_dir, events_only)
+    deletions = pd.read_parquet(workspace.deletions_path) if workspace.deletions_path.exists() else None
+    products = pd.read_parquet(workspace.masters_dir / "products.parquet")
+    result = run_spark_analysis(str(events_only), out, _options(city), products=products, deletions=deletions,
+                                spark=spark)
     return ws, out, city.result, result
 
 
@@ -86,15 +97,3 @@ def test_results_to_a_uri_are_spark_datasets(spark, both, tmp_path):
     assert sorted(rings["ring_id"]) == sorted(embedded.rings["ring_id"])
     meta = [p for p in (tmp_path / "results" / "analysis.json").iterdir() if p.name.startswith("part-")]
     assert json.loads(meta[0].read_text().strip()) == {"engine": "spark"}
-
-
-def test_events_from_a_plain_parquet_folder(spark, both, city, tmp_path):
-    """Not a workspace: a folder of Parquet parts (as on HDFS / S3), masters passed explicitly."""
-    ws, _, embedded, _ = both
-    workspace = Workspace(ws)
-    shutil.copytree(workspace.events_dir, tmp_path / "events-only")
-    deletions = pd.read_parquet(workspace.deletions_path) if workspace.deletions_path.exists() else None
-    products = pd.read_parquet(workspace.masters_dir / "products.parquet")
-    result = run_spark_analysis(str(tmp_path / "events-only"), tmp_path / "out", _options(city),
-                                products=products, deletions=deletions, spark=spark)
-    assert_frame_equal(result.findings, embedded.findings)

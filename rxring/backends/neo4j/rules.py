@@ -22,7 +22,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ...options import AnalysisOptions
-from ...rules.findings import EVIDENCE_COLUMNS, RULE_OUTPUT_COLUMNS, assemble_findings
+from ...rules.findings import EVIDENCE_COLUMNS, RULE_OUTPUT_COLUMNS, assemble_findings, no_evidence
 from ...rules.render import cypher_parameters, cypher_statements
 from ...schema import RULES
 from ..base import Backend, Evidence
@@ -110,7 +110,7 @@ def graph_evidence(driver, options: AnalysisOptions | None = None, database: str
     parts = [rule_evidence(driver, rule, options, database) for rule in rules]
     parts = [p for p in parts if len(p)]
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in EVIDENCE_COLUMNS})
+        return no_evidence()
     flat = pd.concat(parts, ignore_index=True)
     details = _event_details(driver, sorted(set(flat["event_id"])), database)
     return flat.merge(details, on="event_id", how="inner")[list(EVIDENCE_COLUMNS)]

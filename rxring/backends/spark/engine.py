@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 from ...errors import RxringError
 from ...options import AnalysisOptions
 from ...rules.events import COUNTED_VIEW, DELETION_COLUMNS, counted_sql, deletions_frame, products_frame
-from ...rules.findings import EVIDENCE_COLUMNS, EVIDENCE_SQL
+from ...rules.findings import EVIDENCE_SQL, no_evidence
 from ...rules.render import EVENTS_STAGE, STAGES, render, rule_sql, stage_sql, strip_comments
 from ...schema import EVENT_ORIGIN_COLUMNS, EVENT_READ_SCHEMA, REQUIRED_EVENT_COLUMNS, RULES
 from ...workspace import Workspace
@@ -369,7 +369,7 @@ def run_flat_rules(spark, options: AnalysisOptions, rules=RULES, progress=None, 
                 progress(rule)
             frames.append(rule_frame(spark, rule, options))
         if not frames:
-            return pd.DataFrame({c: pd.Series(dtype="object") for c in EVIDENCE_COLUMNS})
+            return no_evidence()
         evidence = frames[0]
         for frame in frames[1:]:
             evidence = evidence.unionAll(frame)
@@ -443,12 +443,15 @@ class SparkBackend(Backend):
         spark = self.spark
         try:
             events = read_events(spark, str(location))
-            register_inputs(spark, events, products, deletions)
-            counts: dict = {}
-            flat = run_flat_rules(spark, options, progress=step, stats=counts)
+            events_read = events.count()   # the files as read (Parquet metadata), not the layout
+            counts: dict = {"events_used": 0}
+            if events_read:
+                register_inputs(spark, events, products, deletions)
+                flat = run_flat_rules(spark, options, progress=step, stats=counts)
+            else:   # nothing to judge: no job chain (about 17 CPU-seconds of stages on an empty table)
+                flat = no_evidence()
             if step:
                 step("count")
-            events_read = events.count()   # the files as read (Parquet metadata), not the layout
         finally:
             drop_views(spark)
         meta = {"spark": {"version": spark.version, "master": spark.sparkContext.master, "events": str(location)}}
