@@ -10,6 +10,12 @@ python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 bash scripts/install-browser.sh   # headless Chromium + CJK fonts (report and visualisation tests)
 bash scripts/install-java.sh      # JDK 17 + Maven (the local Neo4j server and Spark)
 
+# Byte-compiled modules are kept (PYTHONDONTWRITEBYTECODE, set on some machines, would have every
+# process the tests start, CLI runs and ingest workers, compile rxring again, and pytest rewrite the
+# test modules' asserts on every run): rxring is compiled once here, the tests on first import.
+unset PYTHONDONTWRITEBYTECODE
+python -m compileall -q -j 0 rxring >/dev/null
+
 # Two worker processes (RXRING_TEST_WORKERS; 0 runs in this process): the Neo4j tests on one, the Spark
 # tests on the other, every other folder as one unit on whichever is free (tests/conftest.py).
 set +e

@@ -62,3 +62,11 @@ def spark(unavailable):
         unavailable(str(exc))
     yield session
     stop_spark_session()
+
+
+@pytest.fixture(scope="session")
+def together(spark):
+    """The rule fixtures and the edge cases judged by Spark in one job chain (tests/spark/together.py)."""
+    from .together import judge_together
+
+    return judge_together(spark)

@@ -1,7 +1,8 @@
 """Edge cases of the Spark engine: errors a user can cause, sub-second times, masters.
 
 The cases compared with the embedded engine run on Spark together, in one table
-(each in its own namespace, see namespaced.py): one Spark job chain instead of four.
+(each in its own namespace, see tests/rules/namespaced.py), with the rule fixtures:
+one Spark job chain (tests/spark/together.py).
 """
 
 from __future__ import annotations
@@ -16,41 +17,15 @@ from rxring.analysis import run_rules
 from rxring.errors import RxringError
 from rxring.options import AnalysisOptions
 from rxring.backends.spark import read_events, run_spark_analysis, spark_session
-from tests.rules.fixtures import FIXTURES, ev
-from tests.rules.namespaced import prefixed, subset
-
-
-def _two_sales(first: str, second: str) -> pd.DataFrame:
-    """Two dispenses of one code to one patient, no settlement id: a double scan
-    when at most ``double_scan_minutes`` apart, else two sales (DUP_DISPENSE)."""
-    return pd.DataFrame([
-        ev("in1", "inbound", "01-02 09:00", "S1"),
-        ev("d1", "dispense", first, "S1", patient_id="P1", total_amount=30.0),
-        ev("d2", "dispense", second, "S1", patient_id="P1", total_amount=30.0),
-    ])
-
-
-def _cases() -> dict[str, pd.DataFrame]:
-    """The events of each case compared with the embedded engine."""
-    return {
-        "at_the_window": _two_sales("2025-01-10 10:00:00", "2025-01-10 10:10:00"),
-        "past_the_window": _two_sales("2025-01-10 10:00:00", "2025-01-10 10:10:01"),
-        "sub_second": _two_sales("2025-01-10 10:00:00.600", "2025-01-10 10:10:00.900"),
-        "resold": FIXTURES["resold_at_another_site"].events,
-    }
+from tests.rules.fixtures import FIXTURES
 
 
 @pytest.fixture(scope="module")
-def judged(spark):
+def judged(together):
     """(the one table Spark judged, {case: (embedded findings of the case alone, Spark's
-    findings of it)}).  Every case is canonical Parquet as other tools write it: an
-    extra column, and source_line as int64."""
-    cases = {name: prefixed(events, f"{name}-").assign(extra_column="x", source_line=range(len(events)))
-             for name, events in _cases().items()}
-    table = pd.concat(cases.values(), ignore_index=True)
-    together = run_rules(table, AnalysisOptions(), backend="spark", spark=spark)
-    return table, {name: (run_rules(events, AnalysisOptions(), backend="embedded"), subset(together, f"{name}-"))
-                   for name, events in cases.items()}
+    findings of it)}).  The table is canonical Parquet as other tools write it: an extra
+    column, and source_line as int64 (tests/spark/together.py; the rule fixtures are in it too)."""
+    return together.table, {name: together.case(name) for name in together.cases}
 
 
 def test_double_scan_window_whole_seconds(judged):

@@ -1,7 +1,8 @@
 """Differential tests: every rule fixture gives the embedded engine's findings and rings on Spark.
 
 All fixtures run in one Spark job chain (see tests/rules/namespaced.py; that the
-combined table stands for each fixture is tests/rules/test_namespaced.py); the
+combined table stands for each fixture is tests/rules/test_namespaced.py), with the
+edge cases of test_edges.py (tests/spark/together.py); the
 comparison is on whole frames: every column, every row, same order, same dtypes.
 """
 
@@ -27,10 +28,10 @@ def all_fixtures():
 
 
 @pytest.fixture(scope="module")
-def default_run(spark, all_fixtures):
-    events, products, deletions, _ = all_fixtures
-    got = run_rules(events, AnalysisOptions(), products, deletions, backend="spark", spark=spark)
-    return combined_findings(), got
+def default_run(together):
+    """(the embedded engine's findings of the combined fixtures, Spark's of their namespaces): Spark
+    judged them in one table with the edge cases of test_edges.py (tests/spark/together.py)."""
+    return combined_findings(), together.fixture_findings()
 
 
 def test_same_findings_all_columns(default_run):
