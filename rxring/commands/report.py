@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from ..keys import read_passphrase
-from ..report.evidence import build_evidence
+from ..report.evidence import build_evidence, portable_command
 from ..report.seal import Seal, add_timestamp, sidecar_path
 from ..report.build import FORMATS, build_report
 from ..report.verify import verify_evidence, verify_lines
@@ -117,10 +117,12 @@ def evidence_create(ring, workspace, output, sign_key, passphrase_file, tsa_url,
     signature lines) and signature/statement.json (package digest, creation time);
     --sign signs the statement, --tsa adds a trusted timestamp.  Beside the zip,
     ZIP.sha256 holds the zip's own SHA-256.  The same workspace, options, key and
-    SOURCE_DATE_EPOCH give the same bytes.  --operator names who made it.
+    SOURCE_DATE_EPOCH give the same bytes, wherever the workspace, the key and the zip
+    lie (the command line is recorded with WORKSPACE, OUTPUT, KEY for their paths).
+    --operator names who made it.
     """
     results.stale_warning(workspace)
-    command_line = " ".join(["rxring", *sys.argv[1:]])
+    command_line = portable_command(["rxring", *sys.argv[1:]])
     seal = Seal(sign_key=sign_key, passphrase=read_passphrase(passphrase_file), tsa_url=tsa_url)
     package = build_evidence(workspace, ring, output, reveal_pii=reveal_pii, command_line=command_line,
                              operator=opt.current_operator(), holder=holder, seal=seal)

@@ -12,8 +12,9 @@ Contents (every text file UTF-8)::
     rules.md                        the rule sentences (DESIGN §3) in Chinese and English
     queries/…                       the SQL/Cypher files of the rules, the SQL rendered with
                                     the analysis options, and parameters.json
-    tool.json                       tool version, Python, command line, --reveal-pii (no time:
-                                    the hashed files are reproducible)
+    tool.json                       tool version, Python, command line (paths as WORKSPACE, OUTPUT,
+                                    KEY), --reveal-pii (no time, no path, no host: the hashed
+                                    files are the same for the same workspace wherever it lies)
     ring.html                       the offline ring visualisation
     inputs.sha256                   SHA-256 of the original inputs, named relative to the folder
                                     that holds them all (``rxring evidence verify --check-inputs FOLDER``)
@@ -52,6 +53,7 @@ from __future__ import annotations
 import csv
 import platform
 import sys
+from collections.abc import Iterable
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -79,7 +81,8 @@ from .tables import TABLES, csv_bytes, finding_rows, headers, member_rows
 from .viz import build_ring_graph, render_viz
 from .viz_graph import ring_parts
 
-__all__ = ["EvidencePackage", "EvidenceSection", "build_evidence", "MANIFEST_NAME", "INPUTS_NAME", "UNLISTED_NAMES"]
+__all__ = ["EvidencePackage", "EvidenceSection", "build_evidence", "portable_command", "MANIFEST_NAME", "INPUTS_NAME",
+           "UNLISTED_NAMES"]
 
 INPUTS_NAME = "inputs.sha256"
 #: Members that MANIFEST.sha256 does not list because they name its digest (the 提取笔录, the PDF
@@ -150,6 +153,49 @@ def section_files(sections: Sequence[EvidenceSection], existing: Mapping[str, by
 def _md(text) -> str:
     """One line of our own label text (never data: data goes through :func:`md_code`)."""
     return " ".join(("" if text is None else str(text)).split())
+
+
+#: Options of `rxring evidence` whose value is a path on the machine that made the package: the
+#: recorded command line names their role instead, so that a copy of the workspace, another output
+#: file or another copy of the key gives the same package.
+_PATH_OPTIONS = {"-w": "WORKSPACE", "--workspace": "WORKSPACE", "-o": "OUTPUT", "--output": "OUTPUT",
+                 "--sign": "KEY", "--passphrase-file": "PASSPHRASE_FILE"}
+#: What analysis.json records about the run (when, how long), not about its results: left out of
+#: queries/parameters.json, so the same inputs and options analysed again give the same package.
+_RUN_FACTS = ("finished", "started", "seconds")
+
+
+def portable_command(args: Iterable[str]) -> str:
+    """The command line ``args`` with the values of path options replaced by their role.
+
+    >>> portable_command(["rxring", "evidence", "R001", "-w", "/data/ws 2", "-o/tmp/R001.zip",
+    ...                   "--sign=keys/k.pem", "--operator", "李警官"])
+    'rxring evidence R001 -w WORKSPACE -oOUTPUT --sign=KEY --operator 李警官'
+    """
+    out, role = [], None
+    for arg in args:
+        name, equals, _ = arg.partition("=")
+        if role is not None:
+            out.append(role)
+            role = None
+        elif arg in _PATH_OPTIONS:
+            out.append(arg)
+            role = _PATH_OPTIONS[arg]
+        elif equals and name.startswith("--") and name in _PATH_OPTIONS:
+            out.append(f"{name}={_PATH_OPTIONS[name]}")
+        elif arg[:2] in ("-w", "-o") and len(arg) > 2:
+            out.append(arg[:2] + _PATH_OPTIONS[arg[:2]])
+        else:
+            out.append(arg)
+    return " ".join(out)
+
+
+def _run_free(analysis: dict) -> dict:
+    """``analysis`` (analysis.json) without the facts of the run (:data:`_RUN_FACTS`, the CPU seconds)."""
+    out = {k: v for k, v in analysis.items() if k not in _RUN_FACTS}
+    if isinstance(out.get("stats"), dict):
+        out["stats"] = {k: v for k, v in out["stats"].items() if k not in (*_RUN_FACTS, "cpu_seconds_by_step")}
+    return out
 
 
 def _query_files(rules: list[str]) -> dict[str, bytes]:
@@ -401,7 +447,7 @@ def _rule_files(case: CaseData, ring: dict) -> dict[str, bytes]:
     files.update(rendered)
     codes = sorted({c for f in ring_findings(case, ring) for c in f["trace_codes"]})
     files["queries/parameters.json"] = dumps(
-        {"analysis": case.analysis, "sql_parameters": sql_params, "note": note,
+        {"analysis": _run_free(case.analysis), "sql_parameters": sql_params, "note": note,
          "ring_id": ring["ring_id"], "rules": rules, "trace_codes": codes},
     ).encode("utf-8")
     return files
@@ -433,7 +479,8 @@ def build_evidence(
         Include personal data unmasked; recorded in the package and in the
         workspace's reveals.jsonl (:func:`rxring.reveal.permit_reveal`).
     command_line : str, optional
-        The command that made the package (default: this process' argv).
+        The command that made the package (default: this process' argv, paths as their
+        role: :func:`portable_command`).
     operator : str, optional
         Who reveals and who made the package (default RXRING_OPERATOR, else the OS user).
     holder : str, optional
@@ -470,11 +517,11 @@ def build_evidence(
     created = creation_time(seal.created)  # kept out of the hashed files: in signature/statement.json only
     operator = acting_user(operator)
     if command_line is None:
-        command_line = " ".join(["rxring", *sys.argv[1:]])
+        command_line = portable_command(["rxring", *sys.argv[1:]])
+    # nothing of this machine (its paths, its platform): the place is the host name in the 提取笔录
     tool = {
         "tool": "rxring", "version": __version__, "python": platform.python_version(),
-        "platform": platform.platform(), "command_line": masker.text(command_line),
-        "reveal_pii": bool(reveal_pii), "workspace": masker.text(str(case.workspace.root)),
+        "command_line": masker.text(command_line), "reveal_pii": bool(reveal_pii),
         "analysis_version": case.analysis.get("version"),
     }
     rows, parts = _rows(case, ring, masker), ring_parts(case, [ring], masker)   # for the files and the PDFs

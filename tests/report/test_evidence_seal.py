@@ -297,6 +297,32 @@ def test_package_bytes_are_reproducible(small_case, keys, tmp_path, monkeypatch)
         assert info.date_time == (1980, 1, 1, 0, 0, 0)
 
 
+def test_the_same_package_from_another_folder_is_the_same_bytes(small_case, keys, tmp_path, monkeypatch):
+    """Issue 18 item 7: a copy of the workspace elsewhere, another output file and another copy of the key give
+    the same zip, byte for byte (nothing of the paths, the platform or the run's timings is in the package)."""
+    copy = tmp_path / "elsewhere" / "ws"
+    shutil.copytree(small_case.root, copy)
+    key_copy = tmp_path / "k.pem"
+    shutil.copy(keys[0].private, key_copy)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1773100000")
+    runner, zips = CliRunner(), []
+    for number, (workspace, key) in enumerate(((small_case.root, keys[0].private), (copy, key_copy))):
+        out = tmp_path / f"out{number}" / f"R001-{number}.zip"
+        argv = ["evidence", "R001", "-w", str(workspace), "-o", str(out), "--sign", str(key), "--operator", "李警官"]
+        monkeypatch.setattr("sys.argv", ["rxring", *argv])
+        result = runner.invoke(cli, argv)
+        assert result.exit_code == 0, result.output
+        zips.append(out)
+    first, second = (_members(z) for z in zips)
+    assert sorted(n for n in first if first[n] != second.get(n)) == []
+    assert zips[0].read_bytes() == zips[1].read_bytes()
+    tool = json.loads(first["tool.json"])
+    assert tool["command_line"] == "rxring evidence R001 -w WORKSPACE -o OUTPUT --sign KEY --operator 李警官"
+    assert "platform" not in tool and "workspace" not in tool
+    analysis = json.loads(first["queries/parameters.json"])["analysis"]
+    assert "finished" not in analysis and "cpu_seconds_by_step" not in analysis.get("stats", {})
+
+
 def test_prepended_script_and_sidecar(unsigned, tmp_path):
     wrapped = tmp_path / "wrapped.zip"
     wrapped.write_bytes(b"#!/bin/sh\necho harmless\nexit 0\n" + unsigned.path.read_bytes())
