@@ -17,7 +17,7 @@ from .data import CaseData, fmt_money, fmt_time, is_missing
 from .i18n import EVENT_TYPE_KEYS, bilingual, label
 from .pii import Masker
 
-__all__ = ["CUSTODY_COLUMNS", "custody_headers", "custody_table"]
+__all__ = ["CUSTODY_COLUMNS", "custody_headers", "custody_table", "event_type_name"]
 
 #: The columns of a custody table: label keys, in order.
 CUSTODY_COLUMNS = ("seq", "event_time", "event_type", "site", "patient", "prescriber", "quantity", "fund_amount",
@@ -29,7 +29,12 @@ def custody_headers(lang: str) -> list[str]:
     return [bilingual(k) if lang == "both" else label(k, lang) for k in CUSTODY_COLUMNS]
 
 
-def _event_type(value, lang: str) -> str:
+def event_type_name(value, lang: str) -> str:
+    """An event type's name in ``lang`` (``both``: Chinese with English beside); other values as they are.
+
+    >>> event_type_name("dispense", "zh"), event_type_name("dispense", "both"), event_type_name("x", "zh")
+    ('销售', '销售 / dispense', 'x')
+    """
     value = "" if value is None else str(value)
     if value not in EVENT_TYPE_KEYS:
         return value
@@ -51,7 +56,7 @@ def custody_table(codes: list[str], rows: list[dict], case: CaseData, masker: Ma
             name = case.site_name(site)
             line = row.get("source_line")
             table.append([
-                str(n), fmt_time(row.get("event_time")), _event_type(row.get("event_type"), lang),
+                str(n), fmt_time(row.get("event_time")), event_type_name(row.get("event_type"), lang),
                 f"{name} ({site})" if name else site, masker.person(row.get("patient_id")),
                 masker.person(row.get("prescriber_id")), "" if is_missing(row.get("quantity")) else str(row["quantity"]),
                 fmt_money(row.get("fund_amount")),

@@ -8,7 +8,8 @@ Contents (every text file UTF-8)::
     custody/timeline.csv            every event of every pack of the ring, in time order
     custody/timeline.md             the same as one timeline per pack
     source_rows.csv                 each event's source file and line, and the raw line when
-                                    the original file is still there and unchanged
+                                    the original file is still there and unchanged (the CSV
+                                    headers in Chinese: :func:`read_package_csv` reads them back)
     rules.md                        the rule sentences (DESIGN §3) in Chinese and English
     queries/…                       the SQL/Cypher files of the rules, the SQL rendered with
                                     the analysis options, and parameters.json
@@ -51,6 +52,7 @@ folder, listed in the manifest, the 提取笔录 and the summaries' file guide.
 from __future__ import annotations
 
 import csv
+import io
 import platform
 import sys
 from collections.abc import Iterable
@@ -68,8 +70,8 @@ from ..rules.render import rendered_queries, sql_parameters
 from ..schema import RULES
 from .data import (CaseData, fmt_money, fmt_time, is_missing, load_case, load_events, period, read_ring_events,
                    ring_findings, select_rings)
-from .custody import CUSTODY_COLUMNS, custody_headers, custody_table
-from .i18n import LANGS, ROLE_KEYS, bilingual, label, rule_text
+from .custody import CUSTODY_COLUMNS, custody_headers, custody_table, event_type_name
+from .i18n import EVENT_TYPE_KEYS, LANGS, ROLE_KEYS, bilingual, label, rule_text
 from .markdown import md_code
 from .pii import Masker
 from .extraction import RECORD_NAMES, extraction_record, record_inputs, render_record
@@ -81,8 +83,8 @@ from .tables import TABLES, csv_bytes, finding_rows, headers, member_rows
 from .viz import build_ring_graph, render_viz
 from .viz_graph import ring_parts
 
-__all__ = ["EvidencePackage", "EvidenceSection", "build_evidence", "portable_command", "MANIFEST_NAME", "INPUTS_NAME",
-           "UNLISTED_NAMES"]
+__all__ = ["EvidencePackage", "EvidenceSection", "build_evidence", "portable_command", "read_package_csv",
+           "TIMELINE_COLUMNS", "SOURCE_ROW_COLUMNS", "MANIFEST_NAME", "INPUTS_NAME", "UNLISTED_NAMES"]
 
 INPUTS_NAME = "inputs.sha256"
 #: Members that MANIFEST.sha256 does not list because they name its digest (the 提取笔录, the PDF
@@ -370,8 +372,39 @@ _FILE_GUIDE = (
     (("signature/",), "file_signature"),
 )
 
-_TIMELINE_HEADER = ["trace_code", "seq", "event_time", "event_type", "site_id", "site_name", "patient", "prescriber",
-                    "quantity", "fund_amount", "settlement_id", "event_id", "proving", "source_file", "source_line"]
+#: The columns of custody/timeline.csv and of source_rows.csv, as programs read them
+#: (:func:`read_package_csv`); their headers are the Chinese labels (rxring.report.i18n) of these keys.
+TIMELINE_COLUMNS = ("trace_code", "seq", "event_time", "event_type", "site_id", "site_name", "patient", "prescriber",
+                    "quantity", "fund_amount", "settlement_id", "event_id", "proving", "source_file", "source_line")
+SOURCE_ROW_COLUMNS = ("event_id", "source_file", "source_line", "source_status", "raw_line")
+# the English headers of packages made before the columns were Chinese (issue 18 item 5)
+_OLD_HEADERS = {"status": "source_status", "raw": "raw_line"}
+
+
+def read_package_csv(data: bytes) -> list[dict[str, str]]:
+    """The rows of a package's custody/timeline.csv or source_rows.csv keyed by :data:`TIMELINE_COLUMNS` /
+    :data:`SOURCE_ROW_COLUMNS`, with the event type, the proving mark and the source row's status as codes
+    (``dispense``, ``yes``, ``file_changed``); the English headers of older packages are read too.
+
+    >>> read_package_csv("追溯码,类型,证据事件\\n8300,销售,是\\n".encode("utf-8-sig"))
+    [{'trace_code': '8300', 'event_type': 'dispense', 'proving': 'yes'}]
+    """
+    keys = {label(key, "zh"): key for key in (*TIMELINE_COLUMNS, *SOURCE_ROW_COLUMNS)} | _OLD_HEADERS
+    values = {"event_type": {label(t, "zh"): t for t in EVENT_TYPE_KEYS}, "proving": {label("yes", "zh"): "yes"},
+              "source_status": {_status_text(code): code for code in _STATUS_TEXT}}
+    rows = []
+    for row in csv.DictReader(io.StringIO(data.decode("utf-8-sig"))):
+        out = {}
+        for header, value in row.items():
+            key = keys.get(header, header)
+            out[key] = values.get(key, {}).get(value, value)
+        rows.append(out)
+    return rows
+
+
+def _status_text(status: str) -> str:
+    """The source row's status in Chinese with English beside."""
+    return " / ".join(_STATUS_TEXT[status])
 
 
 def _line_number(row: dict) -> int | None:
@@ -405,11 +438,11 @@ def _custody_files(case: CaseData, ring: dict, masker: Masker, custody) -> dict[
         seq[code] = seq.get(code, 0) + 1
         line = _line_number(row)
         timeline.append([
-            code, seq[code], fmt_time(row.get("event_time")), row.get("event_type"), row.get("site_id"),
+            code, seq[code], fmt_time(row.get("event_time")), event_type_name(row.get("event_type"), "zh"), row.get("site_id"),
             case.site_name(str(row.get("site_id") or "")), masker.person(row.get("patient_id")),
             masker.person(row.get("prescriber_id")), row.get("quantity"), row.get("fund_amount"),
             masker.text(row.get("settlement_id") or ""), row.get("event_id"),
-            "yes" if row.get("event_id") in proving else "", masker.text(row.get("source_file") or ""),
+            label("yes", "zh") if row.get("event_id") in proving else "", masker.text(row.get("source_file") or ""),
             "" if line is None else line,
         ])
     source_rows, seen = [], set()
@@ -421,16 +454,13 @@ def _custody_files(case: CaseData, ring: dict, masker: Masker, custody) -> dict[
         found = sources.get(key) if key[1] is not None else None
         status = found.status if found else "no_line"
         source_rows.append([
-            row.get("event_id"), masker.text(key[0]), "" if key[1] is None else key[1], status,
-            _STATUS_TEXT[status][0], _STATUS_TEXT[status][1],
+            row.get("event_id"), masker.text(key[0]), "" if key[1] is None else key[1], _status_text(status),
             masker.raw_line(found.raw, found.header or None) if found and found.raw else "",
         ])
     return {
-        "custody/timeline.csv": csv_bytes(_TIMELINE_HEADER, timeline),
+        "custody/timeline.csv": csv_bytes([label(k, "zh") for k in TIMELINE_COLUMNS], timeline),
         "custody/timeline.md": _timeline_md(codes, rows, masker, case, proving).encode("utf-8"),
-        "source_rows.csv": csv_bytes(
-            ["event_id", "source_file", "source_line", "status", "状态", "status_text", "raw"], source_rows
-        ),
+        "source_rows.csv": csv_bytes([label(k, "zh") for k in SOURCE_ROW_COLUMNS], source_rows),
     }
 
 

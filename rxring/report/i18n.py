@@ -134,6 +134,14 @@ LABELS: dict[str, tuple[str, str]] = {
     "seq": ("序号", "No."),
     "proving": ("证据事件", "Proving event"),
     "yes": ("是", "yes"),
+    # columns of the package's custody/timeline.csv and source_rows.csv
+    "site_id": ("机构编码", "Site id"),
+    "site_name": ("机构名称", "Site name"),
+    "event_id": ("事件编号", "Event id"),
+    "source_file": ("来源文件", "Source file"),
+    "source_line": ("来源行号", "Source line"),
+    "source_status": ("原始行状态", "Raw line status"),
+    "raw_line": ("原始行", "Raw line"),
     # the printable dossier (PDF)
     "dossier_title": ("回流药团伙案件材料 — {what}", "Returned-drug resale ring dossier — {what}"),
     "page_of_total": ("第 {page} / {pages} 页", "Page {page} of {pages}"),
