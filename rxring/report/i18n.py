@@ -145,6 +145,11 @@ LABELS: dict[str, tuple[str, str]] = {
     # the printable dossier (PDF)
     "dossier_title": ("回流药团伙案件材料 — {what}", "Returned-drug resale ring dossier — {what}"),
     "page_of_total": ("第 {page} / {pages} 页", "Page {page} of {pages}"),
+    "rings_at_a_glance": ("团伙概况", "The rings at a glance"),
+    "contents": ("本卷宗内容", "Contents"),
+    "contents_rings": ("团伙 {n} 个，每个团伙：成员（按角色）、团伙关系图、线索",
+                       "{n} ring(s), each with its members by role, ring diagram and findings"),
+    "contents_custody": ("、每盒药的流转记录", ", and each box's chain of custody"),
     "ring_diagram": ("团伙关系图（从左到右：开方医师 → 参保人 → 来源机构 → 洗白药店）",
                      "Ring diagram (left to right: prescribers → patients → source sites → laundering sites)"),
     "rows_in_csv": ("另有 {n} 行未列出，全部见 {file}。", "{n} more rows not shown; all of them are in {file}."),
