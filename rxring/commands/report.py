@@ -129,12 +129,18 @@ def evidence_create(ring, workspace, output, sign_key, passphrase_file, tsa_url,
     _audit(workspace, "evidence", {"ring": ring, "file": package.path.name, "manifest_sha256": package.digest,
                                    "reveal_pii": package.reveal_pii})
     click.echo(f"{package.path}")
-    click.echo(f"package digest (SHA-256 of MANIFEST.sha256): {package.digest}")
-    click.echo(f"zip SHA-256 in {sidecar_path(package.path).name}; 提取笔录 extraction_record.zh.md"
-               + (f"; signed with key {package.signer_key_id}" if package.signer_key_id else "; not signed (--sign)"))
+    click.echo(f"证据包摘要 package digest (SHA-256 of MANIFEST.sha256): {package.digest}")
+    click.echo(f"zip 文件的 SHA-256 见 / zip SHA-256 in {sidecar_path(package.path).name}；"
+               "提取笔录 extraction record: extraction_record.zh.md")
+    click.echo(f"已用密钥签名 / signed with key {package.signer_key_id}" if package.signer_key_id
+               else "未签名 / not signed (--sign)")
     if package.reveal_pii:
-        click.echo("personal data revealed (--reveal-pii); this is recorded in the package and in the workspace's "
-                   "reveals.jsonl")
+        click.echo("个人信息已显示（--reveal-pii），已记入证据包和工作区的 reveals.jsonl / personal data revealed "
+                   "(--reveal-pii); this is recorded in the package and in the workspace's reveals.jsonl")
+
+
+#: What `--check-inputs` found for an input (rxring.report.verify), in Chinese; any other status: not checked.
+_INPUT_STATUS = {"matches": "相符", "differs": "不符", "not found": "未找到"}
 
 
 @evidence_group.command("verify")
@@ -164,14 +170,14 @@ def evidence_verify(package, expect_digest, pubkey, tsa_cert, input_dirs, as_jso
     for line in verify_lines(result):
         click.echo(line)
     for name, status in result.input_checks:
-        click.echo(f"  原始输入 original input {status}: {name}")
+        click.echo(f"  原始输入 original input {_INPUT_STATUS.get(status, '未能核对')} / {status}: {name}")
     if result.ok:
         for sha, name in result.inputs:
-            click.echo(f"  input {sha}  {name}")
+            click.echo(f"  原始输入 input {sha}  {name}")
         return
     for problem in result.problems:
-        click.echo(f"TAMPERED {problem}", err=False)
-    click.echo(f"{len(result.problems)} problem(s) in {result.path}", err=True)
+        click.echo(f"问题 TAMPERED {problem}", err=False)
+    click.echo(f"{len(result.problems)} 个问题 problem(s) in {result.path}", err=True)
     sys.exit(1)
 
 
@@ -185,7 +191,8 @@ def evidence_timestamp(package, tsa_url):
     (over the unchanged package digest) and a new ZIP.sha256.
     """
     digest = add_timestamp(package, tsa_url)
-    click.echo(f"{package}: timestamped (package digest {digest}); new zip SHA-256 in {sidecar_path(Path(package)).name}")
+    click.echo(f"{package}: 已加时间戳 / timestamped (证据包摘要 package digest {digest})；新的 zip SHA-256 见 / "
+               f"new zip SHA-256 in {sidecar_path(Path(package)).name}")
 
 
 COMMANDS = [report_command, viz_command, evidence_group]

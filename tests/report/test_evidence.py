@@ -227,13 +227,17 @@ def test_cli_evidence_create_and_verify(small_case, tmp_path):
     result = runner.invoke(cli, ["evidence", "R001", "--workspace", str(small_case.root), "-o", str(out)])
     assert result.exit_code == 0, result.output
     digest = result.output.split("digest (SHA-256 of MANIFEST.sha256): ")[1].split()[0]
-    result = runner.invoke(cli, ["evidence", "verify", str(out), "--expect", digest])
+    assert "证据包摘要 package digest" in result.output and "未签名 / not signed (--sign)" in result.output
+    result = runner.invoke(cli, ["evidence", "verify", str(out), "--expect", digest, "--check-inputs",
+                                 str(small_case.input_path.parent)])
     assert result.exit_code == 0 and result.output.startswith("结论：") and "OK" in result.output, result.output
+    assert f"原始输入 original input 相符 / matches: {small_case.input_path.name}" in result.output
+    assert f"原始输入 input {hashlib.sha256(small_case.input_path.read_bytes()).hexdigest()}" in result.output
     members = _members(out)
     members["findings.csv"] += b"x"
     _rewrite(out, tmp_path / "bad.zip", members)
     result = runner.invoke(cli, ["evidence", "verify", str(tmp_path / "bad.zip")])
-    assert result.exit_code == 1 and "TAMPERED changed: findings.csv" in result.output
+    assert result.exit_code == 1 and "问题 TAMPERED changed: findings.csv" in result.output
     result = runner.invoke(cli, ["evidence", "R404", "-w", str(small_case.root), "-o", str(out)])
     assert result.exit_code == 2 and "unknown ring R404" in result.output
 

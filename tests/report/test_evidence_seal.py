@@ -423,7 +423,8 @@ def test_cli_sign_timestamp_and_verify(small_case, keys, tsa, tmp_path):
     result = runner.invoke(cli, ["evidence", "R001", "-w", str(small_case.root), "-o", str(out), "--sign",
                                  str(keys[0].private), "--tsa", tsa[0], "--operator", "王警官", "--holder", "某药店连锁"])
     assert result.exit_code == 0, result.output
-    assert f"signed with key {keys[0].key_id}" in result.output
+    assert f"已用密钥签名 / signed with key {keys[0].key_id}" in result.output
+    assert "证据包摘要 package digest" in result.output and "提取笔录" in result.output
     record = _members(out)[RECORD_NAMES["zh"]].decode()
     assert "王警官" in record and "某药店连锁" in record
     result = runner.invoke(cli, ["evidence", "verify", str(out), "--pubkey", str(keys[0].public), "--tsa-cert",
