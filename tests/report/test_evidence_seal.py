@@ -525,3 +525,21 @@ def test_a_hostile_statement_is_reported(unsigned, tmp_path):
     result = verify_evidence(_rewrite(tmp_path / "n.zip", no_statement))
     assert [(p.file, p.kind) for p in result.problems] == [(STATEMENT_NAME, "missing")]
     assert all(name in result.problems[0].detail for name in RECORD_NAMES.values())
+
+
+def test_a_package_made_before_statements_verifies_as_integrity_only(unsigned, keys, tmp_path):
+    """Packages of an older rxring have no statement, record nor PDFs: every member is in the manifest.
+    They verify as intact (never as signed), and say why there is no more to check."""
+    members = _members(unsigned.path)
+    older = {n: d for n, d in members.items() if n not in UNLISTED_NAMES and not n.startswith("signature/")}
+    path = _rewrite(tmp_path / "older.zip", older)
+    result = verify_evidence(path)
+    assert result.ok and result.level == "integrity" and result.statement == "absent", result.problems
+    assert any(line.startswith("声明 statement: 无（旧版 rxring") for line in verify_lines(result))
+    assert verify_evidence(path, expect_digest=unsigned.digest).level == "anchored"
+    signed = verify_evidence(path, pubkey=keys[0].public)
+    assert [(p.file, p.kind) for p in signed.problems] == [(SIGNATURE_NAME, "signature")]
+    # an older package altered: the manifest still names the file
+    altered = dict(older, **{"findings.csv": older["findings.csv"] + b"x"})
+    result = verify_evidence(_rewrite(tmp_path / "altered.zip", altered))
+    assert [(p.file, p.kind) for p in result.problems] == [("findings.csv", "changed")]
