@@ -44,9 +44,10 @@ def report_command(workspace, fmt, lang, output, ring_ids, reveal_pii):
 
     html writes a folder (index.html, one page per ring, visualisations of the top
     rings); csv writes PATH plus PATH-findings.csv and PATH-members.csv; xlsx has the
-    sheets rings, findings, members; pdf is a printable dossier (members by role, a ring
-    diagram, findings; page numbers and the inputs' digest on every page).  Personal data
-    is masked unless --reveal-pii.
+    sheets rings, findings, members; pdf is a printable dossier (the rings at a glance, then
+    per ring its members by role, a ring diagram, findings and the chain of custody of its
+    first 20 boxes; page numbers and the inputs' digest on every page).  Personal data is
+    masked unless --reveal-pii.
     """
     results.stale_warning(workspace)
     paths = build_report(workspace, fmt=fmt, lang=lang, output=output, reveal_pii=reveal_pii, ring_ids=list(ring_ids))

@@ -13,15 +13,35 @@ Examples
 
 from __future__ import annotations
 
-from .data import CaseData, fmt_money, fmt_time, is_missing
+from .data import CaseData, fmt_money, fmt_time, is_missing, load_events, ring_findings
 from .i18n import EVENT_TYPE_KEYS, bilingual, label
 from .pii import Masker
+from .sources import input_name_map
 
-__all__ = ["CUSTODY_COLUMNS", "custody_headers", "custody_table", "event_type_name"]
+__all__ = ["CUSTODY_COLUMNS", "custody_headers", "custody_table", "event_type_name", "ring_custody", "portable_sources"]
 
 #: The columns of a custody table: label keys, in order.
 CUSTODY_COLUMNS = ("seq", "event_time", "event_type", "site", "patient", "prescriber", "quantity", "fund_amount",
                    "source", "proving")
+
+
+def ring_custody(case: CaseData, ring: dict, limit: int | None = None) -> tuple[list[str], list[dict], set[str]]:
+    """The ring's trace codes (sorted), the events of the first ``limit`` of them (all by default) in time
+    order per code, and the ids of the events that prove its findings."""
+    findings = ring_findings(case, ring)
+    codes = sorted({c for f in findings for c in f["trace_codes"]})
+    shown = codes if limit is None else codes[:limit]
+    events = load_events(case, trace_codes=shown) if shown else None
+    return codes, [] if events is None else events.to_dict("records"), {e for f in findings for e in f["event_ids"]}
+
+
+def portable_sources(rows: list[dict], case: CaseData) -> dict[str, str]:
+    """Name the source files of ``rows`` as inputs.sha256 does (machine-independent), in place; return the names."""
+    names = input_name_map(case.manifest)
+    for row in rows:
+        if row.get("source_file") in names:
+            row["source_file"] = names[row["source_file"]]
+    return names
 
 
 def custody_headers(lang: str) -> list[str]:

@@ -68,16 +68,16 @@ from ..errors import RxringError
 from ..options import AnalysisOptions
 from ..rules.render import rendered_queries, sql_parameters
 from ..schema import RULES
-from .data import (CaseData, fmt_money, fmt_time, is_missing, load_case, load_events, period, read_ring_events,
+from .data import (CaseData, fmt_money, fmt_time, is_missing, load_case, period, read_ring_events,
                    ring_findings, select_rings)
-from .custody import CUSTODY_COLUMNS, custody_headers, custody_table, event_type_name
+from .custody import CUSTODY_COLUMNS, custody_headers, custody_table, event_type_name, portable_sources, ring_custody
 from .i18n import EVENT_TYPE_KEYS, LANGS, ROLE_KEYS, bilingual, label, rule_text
 from .markdown import md_code
 from .pii import Masker
 from .extraction import RECORD_NAMES, extraction_record, record_inputs, render_record
 from .pdf import PDF_NAMES, package_pdfs
 from .seal import MANIFEST_NAME, STATEMENT_NAME, Seal, creation_time, write_package
-from .sources import input_name_map, input_names, inputs_listing, manifest_inputs, read_source_lines
+from .sources import input_names, inputs_listing, manifest_inputs, read_source_lines
 from .htmlkit import safe_name
 from .tables import TABLES, csv_bytes, finding_rows, headers, member_rows
 from .viz import build_ring_graph, render_viz
@@ -228,20 +228,14 @@ def _rendered_queries(rules: list[str], analysis: dict) -> tuple[dict[str, bytes
 
 def _custody(case: CaseData, ring: dict):
     """Every event of every pack of the ring, in time order, with source status."""
-    codes = sorted({c for f in ring_findings(case, ring) for c in f["trace_codes"]})
-    events = load_events(case, trace_codes=codes) if codes else None
-    rows = [] if events is None else events.to_dict("records")
+    codes, rows, _ = ring_custody(case, ring)
     wanted: dict[str, set[int]] = {}
     for row in rows:
         line = row.get("source_line")
         if row.get("source_file") and line is not None and line == line:
             wanted.setdefault(str(row["source_file"]), set()).add(int(line))
     sources = read_source_lines(wanted, case.manifest, case.workspace.root)
-    # shown by their machine-independent names, as in inputs.sha256 (the lines were read above)
-    names = input_name_map(case.manifest)
-    for row in rows:
-        if row.get("source_file") in names:
-            row["source_file"] = names[row["source_file"]]
+    names = portable_sources(rows, case)   # as in inputs.sha256 (the lines were read above)
     sources = {(names.get(file, file), line): found for (file, line), found in sources.items()}
     return codes, rows, sources
 

@@ -161,8 +161,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "printed_package": ("本文件是证据包的打印版。完整数据见包内 CSV 与 Markdown 文件；页脚的证据包摘要用 rxring evidence verify 核验。",
                         "This is the printable copy of the evidence package. All the data is in its CSV and Markdown "
                         "files; check the package digest in the footer with rxring evidence verify."),
-    "custody_in_box": ("每盒药的流转记录：rxring box 追溯码 -w 工作区，或证据包 custody/timeline.csv。",
-                       "Chain of custody of a box: rxring box CODE -w WORKSPACE, or custody/timeline.csv of the evidence package."),
+    "custody_where_box": ("rxring box 追溯码 -w 工作区", "rxring box CODE -w WORKSPACE"),
+    "custody_in_box": ("本报告印出每个团伙前 {n} 盒药的流转记录；任一盒药的流转记录：rxring box 追溯码 -w 工作区，"
+                       "或证据包 custody/timeline.csv。",
+                       "The chain of custody of each ring's first {n} boxes is printed here; of any box: rxring box CODE "
+                       "-w WORKSPACE, or custody/timeline.csv of the evidence package."),
     "verify_hint": (
         "核验：rxring evidence verify 本文件.zip（或 sha256sum -c MANIFEST.sha256）。",
         "Verify: rxring evidence verify this.zip (or sha256sum -c MANIFEST.sha256).",

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..version import __version__
-from .custody import CUSTODY_COLUMNS, custody_headers, custody_table
-from .data import CaseData, fmt_money, period, ring_findings
+from .custody import CUSTODY_COLUMNS, custody_headers, custody_table, portable_sources, ring_custody
+from .data import CaseData, fmt_money, period, read_ring_events, ring_findings
 from .extraction import ExtractionRecord, input_notes, record_text
 from .i18n import ROLE_KEYS, label, rule_text
 from .pii import Masker
@@ -71,8 +71,9 @@ class RingSection:
     """One ring as the dossier prints it: rows already masked and in the dossier's language.
 
     ``members`` and ``findings`` are :func:`rxring.report.tables.member_rows` and
-    ``finding_rows``; ``custody`` is :func:`rxring.report.custody.custody_table`
-    (empty for a report, which points to ``rxring box`` instead).
+    ``finding_rows``; ``custody`` is :func:`rxring.report.custody.custody_table` of its first
+    :data:`MAX_BOXES` boxes, ``custody_file`` where all of it is (a package's custody/timeline.csv,
+    ``rxring box`` for a report).
     """
 
     ring: dict
@@ -82,6 +83,7 @@ class RingSection:
     graph: RingGraph
     custody: list = field(default_factory=list)
     custody_total: int = 0
+    custody_file: str = "custody/timeline.csv"
 
 
 @dataclass
@@ -330,11 +332,11 @@ def _ring_flowables(text: PdfText, section: RingSection, usable: float) -> list:
         widths = [usable * _CUSTODY_WIDTHS[k] for k in CUSTODY_COLUMNS]
         for code, table in section.custody[:MAX_BOXES]:
             out.append(text.para(f"{text.label('trace_code')} {code}", text.body))
-            out += _table(text, custody_headers(text.lang), table, widths, len(table), "custody/timeline.csv")
+            out += _table(text, custody_headers(text.lang), table, widths, len(table), section.custody_file)
             out.append(Spacer(1, 4))
         if section.custody_total > MAX_BOXES:
             out.append(text.para(text.label("boxes_in_csv", n=section.custody_total - MAX_BOXES,
-                                            file="custody/timeline.csv"), text.note))
+                                            file=section.custody_file), text.note))
     return out
 
 
@@ -347,7 +349,8 @@ def _when(finding: dict) -> str:
 
 
 def ring_section(case: CaseData, ring: dict, masker: Masker, lang: str, custody=None, *, rows=None,
-                 parts: RingParts | None = None, custody_total: int | None = None) -> RingSection:
+                 parts: RingParts | None = None, custody_total: int | None = None,
+                 custody_file: str = "custody/timeline.csv") -> RingSection:
     """One ring's pages: what was found, members, diagram (:data:`MAX_NODES`), findings, custody if given
     (of its first :data:`MAX_BOXES` boxes, of ``custody_total``, default all given).
 
@@ -366,22 +369,33 @@ def ring_section(case: CaseData, ring: dict, masker: Masker, lang: str, custody=
         ring=ring, summary=summary, members=members, findings=findings,
         graph=build_ring_graph(case, [ring], lang=lang, masker=masker, max_nodes=MAX_NODES, parts=parts, events=False),
         custody=custody[:MAX_BOXES], custody_total=len(custody) if custody_total is None else custody_total,
+        custody_file=custody_file,
     )
 
 
 def write_report_pdf(case: CaseData, rings: list[dict], output: Path, lang: str, masker: Masker, created: str,
                      inputs_digest: str) -> list[Path]:
-    """``rxring report --format pdf``: every ring of ``rings`` (custody: ``rxring box``, or the evidence package)."""
+    """``rxring report --format pdf``: every ring of ``rings``, with the chain of custody of its first
+    :data:`MAX_BOXES` boxes (the others: ``rxring box``, or the ring's evidence package)."""
+    read_ring_events(case, rings)   # one scan for every ring's boxes and graph
+
+    def section(ring: dict) -> RingSection:
+        codes, events, proving = ring_custody(case, ring, MAX_BOXES)
+        portable_sources(events, case)   # the inputs' names, as the evidence package shows them
+        return ring_section(case, ring, masker, lang,
+                            custody_table(codes[:MAX_BOXES], events, case, masker, proving, lang),
+                            custody_total=len(codes), custody_file=label("custody_where_box", lang))
+
     facts = [(label("generated", lang), created), (label("tool_version", lang), f"rxring {__version__}"),
              (label("workspace", lang), masker.text(str(case.workspace.root))),
              (label("rings_count", lang), str(len(rings))),
              (label("inputs_digest", lang), inputs_digest)]
     dossier = Dossier(
         lang=lang, title=label("report_title", lang), facts=facts,
-        rings=[ring_section(case, ring, masker, lang) for ring in rings],
+        rings=[section(ring) for ring in rings],
         footer=f"rxring {__version__} | {label('inputs_digest', lang)}: {inputs_digest}",
         files_note=_sentences(lang, label("pii_revealed" if masker.reveal else "pii_masked", lang),
-                              label("custody_in_box", lang)),
+                              label("custody_in_box", lang, n=MAX_BOXES)),
     )
     if not rings:
         dossier.files_note += " " + label("no_rings", lang)

@@ -190,3 +190,16 @@ def test_the_title_page_says_what_the_dossier_holds(small_case, fixture_case, tm
         pixels = page.load()
         inked = [y for y in range(int(page.height * 0.9)) if any(pixels[x, y] < 128 for x in range(page.width))]
         assert inked and inked[-1] > page.height * 0.35, (name, inked[-1] / page.height)
+
+
+def test_report_pdf_prints_each_rings_chain_of_custody(fixture_case, tmp_path):
+    """`rxring report --format pdf` prints the chain of custody of each ring's first boxes, as the package does."""
+    (path,) = build_report(fixture_case.root, "pdf", "zh", tmp_path / "report.pdf")
+    texts = pages_text(path.read_bytes())
+    whole = "\n".join(texts)
+    starts = [n for n, text in enumerate(texts) for ring in ("R001", "R002") if f"团伙 {ring}（排名" in text]
+    custody = [n for n, text in enumerate(texts) if "每盒药的流转记录" in text and n > 0]
+    assert len(custody) >= 2 and starts[0] <= custody[0] < starts[1] <= custody[-1], (starts, custody)
+    assert "来源文件:行" in whole and "证据事件" in whole and "采购入库" in whole
+    assert "sales.jsonl:2" in whole and whole.replace("\n", "").count(str(fixture_case.root.parent)) == 1  # the
+    # workspace line of the title page: the custody rows name the input files as inputs.sha256 does
