@@ -73,7 +73,8 @@ class RingSection:
     ``members`` and ``findings`` are :func:`rxring.report.tables.member_rows` and
     ``finding_rows``; ``custody`` is :func:`rxring.report.custody.custody_table` of its first
     :data:`MAX_BOXES` boxes, ``custody_file`` where all of it is (a package's custody/timeline.csv,
-    ``rxring box`` for a report).
+    ``rxring box`` for a report); ``tables_from`` where all member and finding rows are (a report's
+    CSV command; the package's members.csv and findings.csv when None).
     """
 
     ring: dict
@@ -84,6 +85,7 @@ class RingSection:
     custody: list = field(default_factory=list)
     custody_total: int = 0
     custody_file: str = "custody/timeline.csv"
+    tables_from: str | None = None
 
 
 @dataclass
@@ -315,7 +317,7 @@ def _ring_flowables(text: PdfText, section: RingSection, usable: float) -> list:
                  str(m["findings_count"])] for m in mine[:MAX_ROWS]]   # the rows shown: the rest are in the CSV
         header = [text.label(k) for k in ("member_id", "name", "boxes", "events", "fund_at_risk", "findings_count")]
         widths = [usable * w for w in (0.22, 0.34, 0.1, 0.1, 0.14, 0.1)]
-        out += _table(text, header, rows, widths, len(mine), "members.csv")
+        out += _table(text, header, rows, widths, len(mine), section.tables_from or "members.csv")
         out.append(Spacer(1, 4))
     diagram = [text.para(text.label("ring_diagram"), text.h2)]
     if section.graph.notes:
@@ -326,7 +328,7 @@ def _ring_flowables(text: PdfText, section: RingSection, usable: float) -> list:
             for f in section.findings[:MAX_ROWS]]
     header = [text.label(k) for k in ("finding_id", "rule", "period", "fund_amount", "explanation")]
     out += _table(text, header, rows, [usable * w for w in (0.2, 0.13, 0.15, 0.1, 0.42)], len(section.findings),
-                  "findings.csv")
+                  section.tables_from or "findings.csv")
     if section.custody:
         out.append(text.para(text.label("custody_title"), text.h2))
         widths = [usable * _CUSTODY_WIDTHS[k] for k in CUSTODY_COLUMNS]
@@ -350,7 +352,7 @@ def _when(finding: dict) -> str:
 
 def ring_section(case: CaseData, ring: dict, masker: Masker, lang: str, custody=None, *, rows=None,
                  parts: RingParts | None = None, custody_total: int | None = None,
-                 custody_file: str = "custody/timeline.csv") -> RingSection:
+                 custody_file: str = "custody/timeline.csv", tables_from: str | None = None) -> RingSection:
     """One ring's pages: what was found, members, diagram (:data:`MAX_NODES`), findings, custody if given
     (of its first :data:`MAX_BOXES` boxes, of ``custody_total``, default all given).
 
@@ -369,7 +371,7 @@ def ring_section(case: CaseData, ring: dict, masker: Masker, lang: str, custody=
         ring=ring, summary=summary, members=members, findings=findings,
         graph=build_ring_graph(case, [ring], lang=lang, masker=masker, max_nodes=MAX_NODES, parts=parts, events=False),
         custody=custody[:MAX_BOXES], custody_total=len(custody) if custody_total is None else custody_total,
-        custody_file=custody_file,
+        custody_file=custody_file, tables_from=tables_from,
     )
 
 
@@ -384,7 +386,8 @@ def write_report_pdf(case: CaseData, rings: list[dict], output: Path, lang: str,
         portable_sources(events, case)   # the inputs' names, as the evidence package shows them
         return ring_section(case, ring, masker, lang,
                             custody_table(codes[:MAX_BOXES], events, case, masker, proving, lang),
-                            custody_total=len(codes), custody_file=label("custody_where_box", lang))
+                            custody_total=len(codes), custody_file=label("custody_where_box", lang),
+                            tables_from=f"rxring report --format csv --ring {ring['ring_id']}")
 
     facts = [(label("generated", lang), created), (label("tool_version", lang), f"rxring {__version__}"),
              (label("workspace", lang), masker.text(str(case.workspace.root))),

@@ -100,7 +100,7 @@ def test_report_pdf_pages_numbers_and_footers(fixture_case, tmp_path):
     whole = "\n".join(texts)
     assert XSS_SCRIPT + "大药房" in whole                               # hostile names printed as text
     hidden = BIG_RING_PATIENTS - MAX_ROWS
-    assert f"另有 {hidden} 行未列出，全部见 members.csv" in whole.replace("\n", "")
+    assert f"另有 {hidden} 行未列出，全部见 rxring report --format csv --ring R002" in whole.replace("\n", "")
     assert build_report(fixture_case.root, "pdf", "zh", tmp_path / "again.pdf")[0].read_bytes() == data
 
 
