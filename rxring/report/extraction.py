@@ -314,7 +314,7 @@ def extraction_record(
         _field("command_line", command_line),
         _field("options", dumps(options).strip() if options else _t("none")[0], dumps(options).strip() if options else _t("none")[1]),
         _field("seed", "" if seed is None else seed),
-        _field("rules", "；".join(f"{r}：{rule_text(r, 'zh')}" for r in rules),
+        _field("rules", "；".join(f"{r}：{rule_text(r, 'zh').rstrip('。')}" for r in rules) + ("。" if rules else ""),
                "; ".join(f"{r}: {rule_text(r, 'en')}" for r in rules)),
         _field("operator", operator or _t("to_fill")[0], operator or _t("to_fill")[1]),
         _field("package_digest", package_digest),

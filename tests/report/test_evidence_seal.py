@@ -460,6 +460,10 @@ def test_record_times_in_utc_and_shanghai():
     assert record.field("ingested").value_en == "2026-02-28 16:30:00 UTC (Asia/Shanghai 2026-03-01 00:30:00)"
     assert record.field("interfaces").value_en == "3505, 3506, 9001"
     assert record.field("source").value_zh == "Neo4j 数据库 bolt://127.0.0.1:7687"
+    two = extraction_record(ring={"ring_id": "R1", "rules": ["RESURFACE", "EXPIRED"]}, analysis={}, inputs=[], files={},
+                            package_digest="0" * 64, channels=[], command_line="rxring", host="h")
+    rules = two.field("rules").value_zh   # one full stop, at the end
+    assert "；EXPIRED：" in rules and "。；" not in rules and rules.endswith("。") and not rules.endswith("。。")
     assert record.inputs[0].sm3 is None
     en = render_record(record, "en")
     assert "not computed: the original file is not here or has changed" in en and "`host-1`" in en
