@@ -422,7 +422,7 @@ def _record_flowables(text: PdfText, record: ExtractionRecord, usable: float) ->
     missing = record_text("not_computed", lang)
     for key, items in (("inputs", record.inputs), ("files", record.files)):
         out.append(text.para(f"{record_text(key, lang)} ({len(items)})", text.h2))
-        rows = [[item.name, item.category(lang), item.format, "—" if item.size is None else str(item.size),
+        rows = [[item.name, item.category(lang), item.format_in(lang), "—" if item.size is None else str(item.size),
                  item.sha256 or missing, item.sm3 or missing] for item in items]
         out += _table(text, header, rows, widths, len(rows), "", limit=None)
         if key == "inputs":

@@ -368,7 +368,8 @@ def test_case_history_section_slots_in(small_case, tmp_path):
     from rxring.report.evidence import EvidenceSection
 
     history = EvidenceSection("case_history", "案件历史", "Case history",
-                              {"events.md": "# 案件历史\n- 立案\n".encode(), "notes/2026-03-01.md": b"opened"})
+                              {"events.md": "# 案件历史\n- 立案\n".encode(), "notes/2026-03-01.md": b"opened",
+                               "remark.txt": "备注".encode(), "scan.png": b"\x89PNG"})
     package = build_evidence(small_case.root, "R001", tmp_path / "case.zip", sections=[history])
     members = _members(package.path)
     listed = members[MANIFEST_NAME].decode()
@@ -376,6 +377,10 @@ def test_case_history_section_slots_in(small_case, tmp_path):
     assert "| `case_history/events.md` | 案件历史 |" in members[RECORD_NAMES["zh"]].decode()
     assert "| `case_history/events.md` | Case history |" in members[RECORD_NAMES["en"]].decode()
     assert "`case_history/`: 案件历史" in members["summary.zh.md"].decode()
+    # formats that are words are named in Chinese in the Chinese record (issue 18 item 5); unknown ones by extension
+    assert "| `case_history/remark.txt` | 案件历史 | 文本 (UTF-8) |" in members[RECORD_NAMES["zh"]].decode()
+    assert "| `case_history/remark.txt` | Case history | text (UTF-8) |" in members[RECORD_NAMES["en"]].decode()
+    assert "| `case_history/scan.png` | 案件历史 | PNG |" in members[RECORD_NAMES["zh"]].decode()
     assert verify_evidence(package.path).ok
     for bad in (EvidenceSection("queries", "x", "x", {"a": b""}), EvidenceSection("../up", "x", "x", {"a": b""}),
                 EvidenceSection("case_history", "x", "x", {"../../evil": b""})):
