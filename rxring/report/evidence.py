@@ -13,9 +13,10 @@ Contents (every text file UTF-8)::
     rules.md                        the rule sentences (DESIGN §3) in Chinese and English
     queries/…                       the SQL/Cypher files of the rules, the SQL rendered with
                                     the analysis options, and parameters.json
-    tool.json                       tool version, Python, command line (paths as WORKSPACE, OUTPUT,
-                                    KEY), --reveal-pii (no time, no path, no host: the hashed
-                                    files are the same for the same workspace wherever it lies)
+    tool.json                       tool version, command line (paths as WORKSPACE, OUTPUT, KEY),
+                                    --reveal-pii (no time, path, host or Python version: the
+                                    hashed files are the same for the same workspace, options and
+                                    rxring on any machine)
     ring.html                       the offline ring visualisation
     inputs.sha256                   SHA-256 of the original inputs, named relative to the folder
                                     that holds them all (``rxring evidence verify --check-inputs FOLDER``)
@@ -29,7 +30,8 @@ Contents (every text file UTF-8)::
                                     every footer
     signature/statement.json        the package digest, the SHA-256 of the documents that name it
                                     (the 提取笔录 and PDFs cannot be in MANIFEST.sha256), the creation
-                                    time (kept out of every hashed content file), the signer's key id
+                                    time and the Python version (kept out of every hashed content
+                                    file), the signer's key id
     signature/statement.sig         Ed25519 signature of the statement (``--sign``)
     signature/timestamp.tsr         RFC 3161 timestamp over the package digest (``--tsa``)
 
@@ -53,7 +55,6 @@ from __future__ import annotations
 
 import csv
 import io
-import platform
 import sys
 from collections.abc import Iterable
 from collections.abc import Mapping, Sequence
@@ -542,9 +543,9 @@ def build_evidence(
     operator = acting_user(operator)
     if command_line is None:
         command_line = portable_command(["rxring", *sys.argv[1:]])
-    # nothing of this machine (its paths, its platform): the place is the host name in the 提取笔录
+    # nothing of this machine (its paths, platform, Python): the 提取笔录 names the host, the statement the Python
     tool = {
-        "tool": "rxring", "version": __version__, "python": platform.python_version(),
+        "tool": "rxring", "version": __version__,
         "command_line": masker.text(command_line), "reveal_pii": bool(reveal_pii),
         "analysis_version": case.analysis.get("version"),
     }

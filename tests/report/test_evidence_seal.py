@@ -318,9 +318,15 @@ def test_the_same_package_from_another_folder_is_the_same_bytes(small_case, keys
     assert zips[0].read_bytes() == zips[1].read_bytes()
     tool = json.loads(first["tool.json"])
     assert tool["command_line"] == "rxring evidence R001 -w WORKSPACE -o OUTPUT --sign KEY --operator 李警官"
-    assert "platform" not in tool and "workspace" not in tool
+    assert "platform" not in tool and "workspace" not in tool and "python" not in tool
     analysis = json.loads(first["queries/parameters.json"])["analysis"]
     assert "finished" not in analysis and "cpu_seconds_by_step" not in analysis.get("stats", {})
+    # another Python: the same content (package digest); the signed statement names the Python
+    monkeypatch.setattr("platform.python_version", lambda: "3.99.0")
+    other = build_evidence(copy, "R001", tmp_path / "py.zip", command_line=tool["command_line"], operator="李警官",
+                           seal=Seal(sign_key=key_copy))
+    assert other.digest == hashlib.sha256(first[MANIFEST_NAME]).hexdigest()
+    assert json.loads(_members(other.path)[STATEMENT_NAME])["python"] == "3.99.0"
 
 
 def test_prepended_script_and_sidecar(unsigned, tmp_path):
