@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from ..keys import read_passphrase
-from ..report.evidence import build_evidence
+from ..report.evidence import build_evidence, portable_command
 from ..report.seal import Seal, add_timestamp, sidecar_path
 from ..report.build import FORMATS, build_report
 from ..report.verify import verify_evidence, verify_lines
@@ -44,9 +44,10 @@ def report_command(workspace, fmt, lang, output, ring_ids, reveal_pii):
 
     html writes a folder (index.html, one page per ring, visualisations of the top
     rings); csv writes PATH plus PATH-findings.csv and PATH-members.csv; xlsx has the
-    sheets rings, findings, members; pdf is a printable dossier (members by role, a ring
-    diagram, findings; page numbers and the inputs' digest on every page).  Personal data
-    is masked unless --reveal-pii.
+    sheets rings, findings, members; pdf is a printable dossier (the rings at a glance, then
+    per ring its members by role, a ring diagram, findings and the chain of custody of its
+    first 20 boxes; page numbers and the inputs' digest on every page).  Personal data is
+    masked unless --reveal-pii.
     """
     results.stale_warning(workspace)
     paths = build_report(workspace, fmt=fmt, lang=lang, output=output, reveal_pii=reveal_pii, ring_ids=list(ring_ids))
@@ -117,22 +118,30 @@ def evidence_create(ring, workspace, output, sign_key, passphrase_file, tsa_url,
     signature lines) and signature/statement.json (package digest, creation time);
     --sign signs the statement, --tsa adds a trusted timestamp.  Beside the zip,
     ZIP.sha256 holds the zip's own SHA-256.  The same workspace, options, key and
-    SOURCE_DATE_EPOCH give the same bytes.  --operator names who made it.
+    SOURCE_DATE_EPOCH give the same bytes, wherever the workspace, the key and the zip
+    lie (the command line is recorded with WORKSPACE, OUTPUT, KEY for their paths).
+    --operator names who made it.
     """
     results.stale_warning(workspace)
-    command_line = " ".join(["rxring", *sys.argv[1:]])
+    command_line = portable_command(["rxring", *sys.argv[1:]])
     seal = Seal(sign_key=sign_key, passphrase=read_passphrase(passphrase_file), tsa_url=tsa_url)
     package = build_evidence(workspace, ring, output, reveal_pii=reveal_pii, command_line=command_line,
                              operator=opt.current_operator(), holder=holder, seal=seal)
     _audit(workspace, "evidence", {"ring": ring, "file": package.path.name, "manifest_sha256": package.digest,
                                    "reveal_pii": package.reveal_pii})
     click.echo(f"{package.path}")
-    click.echo(f"package digest (SHA-256 of MANIFEST.sha256): {package.digest}")
-    click.echo(f"zip SHA-256 in {sidecar_path(package.path).name}; 提取笔录 extraction_record.zh.md"
-               + (f"; signed with key {package.signer_key_id}" if package.signer_key_id else "; not signed (--sign)"))
+    click.echo(f"证据包摘要 package digest (SHA-256 of MANIFEST.sha256): {package.digest}")
+    click.echo(f"zip 文件的 SHA-256 见 / zip SHA-256 in {sidecar_path(package.path).name}；"
+               "提取笔录 extraction record: extraction_record.zh.md")
+    click.echo(f"已用密钥签名 / signed with key {package.signer_key_id}" if package.signer_key_id
+               else "未签名 / not signed (--sign)")
     if package.reveal_pii:
-        click.echo("personal data revealed (--reveal-pii); this is recorded in the package and in the workspace's "
-                   "reveals.jsonl")
+        click.echo("个人信息已显示（--reveal-pii），已记入证据包和工作区的 reveals.jsonl / personal data revealed "
+                   "(--reveal-pii); this is recorded in the package and in the workspace's reveals.jsonl")
+
+
+#: What `--check-inputs` found for an input (rxring.report.verify), in Chinese; any other status: not checked.
+_INPUT_STATUS = {"matches": "相符", "differs": "不符", "not found": "未找到"}
 
 
 @evidence_group.command("verify")
@@ -162,14 +171,14 @@ def evidence_verify(package, expect_digest, pubkey, tsa_cert, input_dirs, as_jso
     for line in verify_lines(result):
         click.echo(line)
     for name, status in result.input_checks:
-        click.echo(f"  原始输入 original input {status}: {name}")
+        click.echo(f"  原始输入 original input {_INPUT_STATUS.get(status, '未能核对')} / {status}: {name}")
     if result.ok:
         for sha, name in result.inputs:
-            click.echo(f"  input {sha}  {name}")
+            click.echo(f"  原始输入 input {sha}  {name}")
         return
     for problem in result.problems:
-        click.echo(f"TAMPERED {problem}", err=False)
-    click.echo(f"{len(result.problems)} problem(s) in {result.path}", err=True)
+        click.echo(f"问题 TAMPERED {problem}", err=False)
+    click.echo(f"{len(result.problems)} 个问题 problem(s) in {result.path}", err=True)
     sys.exit(1)
 
 
@@ -183,7 +192,8 @@ def evidence_timestamp(package, tsa_url):
     (over the unchanged package digest) and a new ZIP.sha256.
     """
     digest = add_timestamp(package, tsa_url)
-    click.echo(f"{package}: timestamped (package digest {digest}); new zip SHA-256 in {sidecar_path(Path(package)).name}")
+    click.echo(f"{package}: 已加时间戳 / timestamped (证据包摘要 package digest {digest})；新的 zip SHA-256 见 / "
+               f"new zip SHA-256 in {sidecar_path(Path(package)).name}")
 
 
 COMMANDS = [report_command, viz_command, evidence_group]

@@ -13,15 +13,35 @@ Examples
 
 from __future__ import annotations
 
-from .data import CaseData, fmt_money, fmt_time, is_missing
+from .data import CaseData, fmt_money, fmt_time, is_missing, load_events, ring_findings
 from .i18n import EVENT_TYPE_KEYS, bilingual, label
 from .pii import Masker
+from .sources import input_name_map
 
-__all__ = ["CUSTODY_COLUMNS", "custody_headers", "custody_table"]
+__all__ = ["CUSTODY_COLUMNS", "custody_headers", "custody_table", "event_type_name", "ring_custody", "portable_sources"]
 
 #: The columns of a custody table: label keys, in order.
 CUSTODY_COLUMNS = ("seq", "event_time", "event_type", "site", "patient", "prescriber", "quantity", "fund_amount",
                    "source", "proving")
+
+
+def ring_custody(case: CaseData, ring: dict, limit: int | None = None) -> tuple[list[str], list[dict], set[str]]:
+    """The ring's trace codes (sorted), the events of the first ``limit`` of them (all by default) in time
+    order per code, and the ids of the events that prove its findings."""
+    findings = ring_findings(case, ring)
+    codes = sorted({c for f in findings for c in f["trace_codes"]})
+    shown = codes if limit is None else codes[:limit]
+    events = load_events(case, trace_codes=shown) if shown else None
+    return codes, [] if events is None else events.to_dict("records"), {e for f in findings for e in f["event_ids"]}
+
+
+def portable_sources(rows: list[dict], case: CaseData) -> dict[str, str]:
+    """Name the source files of ``rows`` as inputs.sha256 does (machine-independent), in place; return the names."""
+    names = input_name_map(case.manifest)
+    for row in rows:
+        if row.get("source_file") in names:
+            row["source_file"] = names[row["source_file"]]
+    return names
 
 
 def custody_headers(lang: str) -> list[str]:
@@ -29,7 +49,12 @@ def custody_headers(lang: str) -> list[str]:
     return [bilingual(k) if lang == "both" else label(k, lang) for k in CUSTODY_COLUMNS]
 
 
-def _event_type(value, lang: str) -> str:
+def event_type_name(value, lang: str) -> str:
+    """An event type's name in ``lang`` (``both``: Chinese with English beside); other values as they are.
+
+    >>> event_type_name("dispense", "zh"), event_type_name("dispense", "both"), event_type_name("x", "zh")
+    ('销售', '销售 / dispense', 'x')
+    """
     value = "" if value is None else str(value)
     if value not in EVENT_TYPE_KEYS:
         return value
@@ -51,7 +76,7 @@ def custody_table(codes: list[str], rows: list[dict], case: CaseData, masker: Ma
             name = case.site_name(site)
             line = row.get("source_line")
             table.append([
-                str(n), fmt_time(row.get("event_time")), _event_type(row.get("event_type"), lang),
+                str(n), fmt_time(row.get("event_time")), event_type_name(row.get("event_type"), lang),
                 f"{name} ({site})" if name else site, masker.person(row.get("patient_id")),
                 masker.person(row.get("prescriber_id")), "" if is_missing(row.get("quantity")) else str(row["quantity"]),
                 fmt_money(row.get("fund_amount")),

@@ -8,12 +8,15 @@ Contents (every text file UTF-8)::
     custody/timeline.csv            every event of every pack of the ring, in time order
     custody/timeline.md             the same as one timeline per pack
     source_rows.csv                 each event's source file and line, and the raw line when
-                                    the original file is still there and unchanged
+                                    the original file is still there and unchanged (the CSV
+                                    headers in Chinese: :func:`read_package_csv` reads them back)
     rules.md                        the rule sentences (DESIGN §3) in Chinese and English
     queries/…                       the SQL/Cypher files of the rules, the SQL rendered with
                                     the analysis options, and parameters.json
-    tool.json                       tool version, Python, command line, --reveal-pii (no time:
-                                    the hashed files are reproducible)
+    tool.json                       tool version, command line (paths as WORKSPACE, OUTPUT, KEY),
+                                    --reveal-pii (no time, path, host or Python version: the
+                                    hashed files are the same for the same workspace, options and
+                                    rxring on any machine)
     ring.html                       the offline ring visualisation
     inputs.sha256                   SHA-256 of the original inputs, named relative to the folder
                                     that holds them all (``rxring evidence verify --check-inputs FOLDER``)
@@ -27,7 +30,8 @@ Contents (every text file UTF-8)::
                                     every footer
     signature/statement.json        the package digest, the SHA-256 of the documents that name it
                                     (the 提取笔录 and PDFs cannot be in MANIFEST.sha256), the creation
-                                    time (kept out of every hashed content file), the signer's key id
+                                    time and the Python version (kept out of every hashed content
+                                    file), the signer's key id
     signature/statement.sig         Ed25519 signature of the statement (``--sign``)
     signature/timestamp.tsr         RFC 3161 timestamp over the package digest (``--tsa``)
 
@@ -50,8 +54,9 @@ folder, listed in the manifest, the 提取笔录 and the summaries' file guide.
 from __future__ import annotations
 
 import csv
-import platform
+import io
 import sys
+from collections.abc import Iterable
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -64,22 +69,23 @@ from ..errors import RxringError
 from ..options import AnalysisOptions
 from ..rules.render import rendered_queries, sql_parameters
 from ..schema import RULES
-from .data import (CaseData, fmt_money, fmt_time, is_missing, load_case, load_events, period, read_ring_events,
+from .data import (CaseData, fmt_money, fmt_time, is_missing, load_case, period, read_ring_events,
                    ring_findings, select_rings)
-from .custody import CUSTODY_COLUMNS, custody_headers, custody_table
-from .i18n import LANGS, ROLE_KEYS, bilingual, label, rule_text
+from .custody import CUSTODY_COLUMNS, custody_headers, custody_table, event_type_name, portable_sources, ring_custody
+from .i18n import EVENT_TYPE_KEYS, LANGS, ROLE_KEYS, bilingual, label, rule_text
 from .markdown import md_code
 from .pii import Masker
 from .extraction import RECORD_NAMES, extraction_record, record_inputs, render_record
 from .pdf import PDF_NAMES, package_pdfs
 from .seal import MANIFEST_NAME, STATEMENT_NAME, Seal, creation_time, write_package
-from .sources import input_name_map, input_names, inputs_listing, manifest_inputs, read_source_lines
+from .sources import input_names, inputs_listing, manifest_inputs, read_source_lines
 from .htmlkit import safe_name
 from .tables import TABLES, csv_bytes, finding_rows, headers, member_rows
 from .viz import build_ring_graph, render_viz
 from .viz_graph import ring_parts
 
-__all__ = ["EvidencePackage", "EvidenceSection", "build_evidence", "MANIFEST_NAME", "INPUTS_NAME", "UNLISTED_NAMES"]
+__all__ = ["EvidencePackage", "EvidenceSection", "build_evidence", "portable_command", "read_package_csv",
+           "TIMELINE_COLUMNS", "SOURCE_ROW_COLUMNS", "MANIFEST_NAME", "INPUTS_NAME", "UNLISTED_NAMES"]
 
 INPUTS_NAME = "inputs.sha256"
 #: Members that MANIFEST.sha256 does not list because they name its digest (the 提取笔录, the PDF
@@ -152,6 +158,49 @@ def _md(text) -> str:
     return " ".join(("" if text is None else str(text)).split())
 
 
+#: Options of `rxring evidence` whose value is a path on the machine that made the package: the
+#: recorded command line names their role instead, so that a copy of the workspace, another output
+#: file or another copy of the key gives the same package.
+_PATH_OPTIONS = {"-w": "WORKSPACE", "--workspace": "WORKSPACE", "-o": "OUTPUT", "--output": "OUTPUT",
+                 "--sign": "KEY", "--passphrase-file": "PASSPHRASE_FILE"}
+#: What analysis.json records about the run (when, how long), not about its results: left out of
+#: queries/parameters.json, so the same inputs and options analysed again give the same package.
+_RUN_FACTS = ("finished", "started", "seconds")
+
+
+def portable_command(args: Iterable[str]) -> str:
+    """The command line ``args`` with the values of path options replaced by their role.
+
+    >>> portable_command(["rxring", "evidence", "R001", "-w", "/data/ws 2", "-o/tmp/R001.zip",
+    ...                   "--sign=keys/k.pem", "--operator", "李警官"])
+    'rxring evidence R001 -w WORKSPACE -oOUTPUT --sign=KEY --operator 李警官'
+    """
+    out, role = [], None
+    for arg in args:
+        name, equals, _ = arg.partition("=")
+        if role is not None:
+            out.append(role)
+            role = None
+        elif arg in _PATH_OPTIONS:
+            out.append(arg)
+            role = _PATH_OPTIONS[arg]
+        elif equals and name.startswith("--") and name in _PATH_OPTIONS:
+            out.append(f"{name}={_PATH_OPTIONS[name]}")
+        elif arg[:2] in ("-w", "-o") and len(arg) > 2:
+            out.append(arg[:2] + _PATH_OPTIONS[arg[:2]])
+        else:
+            out.append(arg)
+    return " ".join(out)
+
+
+def _run_free(analysis: dict) -> dict:
+    """``analysis`` (analysis.json) without the facts of the run (:data:`_RUN_FACTS`, the CPU seconds)."""
+    out = {k: v for k, v in analysis.items() if k not in _RUN_FACTS}
+    if isinstance(out.get("stats"), dict):
+        out["stats"] = {k: v for k, v in out["stats"].items() if k not in (*_RUN_FACTS, "cpu_seconds_by_step")}
+    return out
+
+
 def _query_files(rules: list[str]) -> dict[str, bytes]:
     """Query files of ``rules`` plus shared ones (stages, schema); files of other rules left out."""
     out = {}
@@ -180,20 +229,14 @@ def _rendered_queries(rules: list[str], analysis: dict) -> tuple[dict[str, bytes
 
 def _custody(case: CaseData, ring: dict):
     """Every event of every pack of the ring, in time order, with source status."""
-    codes = sorted({c for f in ring_findings(case, ring) for c in f["trace_codes"]})
-    events = load_events(case, trace_codes=codes) if codes else None
-    rows = [] if events is None else events.to_dict("records")
+    codes, rows, _ = ring_custody(case, ring)
     wanted: dict[str, set[int]] = {}
     for row in rows:
         line = row.get("source_line")
         if row.get("source_file") and line is not None and line == line:
             wanted.setdefault(str(row["source_file"]), set()).add(int(line))
     sources = read_source_lines(wanted, case.manifest, case.workspace.root)
-    # shown by their machine-independent names, as in inputs.sha256 (the lines were read above)
-    names = input_name_map(case.manifest)
-    for row in rows:
-        if row.get("source_file") in names:
-            row["source_file"] = names[row["source_file"]]
+    names = portable_sources(rows, case)   # as in inputs.sha256 (the lines were read above)
     sources = {(names.get(file, file), line): found for (file, line), found in sources.items()}
     return codes, rows, sources
 
@@ -324,8 +367,39 @@ _FILE_GUIDE = (
     (("signature/",), "file_signature"),
 )
 
-_TIMELINE_HEADER = ["trace_code", "seq", "event_time", "event_type", "site_id", "site_name", "patient", "prescriber",
-                    "quantity", "fund_amount", "settlement_id", "event_id", "proving", "source_file", "source_line"]
+#: The columns of custody/timeline.csv and of source_rows.csv, as programs read them
+#: (:func:`read_package_csv`); their headers are the Chinese labels (rxring.report.i18n) of these keys.
+TIMELINE_COLUMNS = ("trace_code", "seq", "event_time", "event_type", "site_id", "site_name", "patient", "prescriber",
+                    "quantity", "fund_amount", "settlement_id", "event_id", "proving", "source_file", "source_line")
+SOURCE_ROW_COLUMNS = ("event_id", "source_file", "source_line", "source_status", "raw_line")
+# the English headers of packages made before the columns were Chinese (issue 18 item 5)
+_OLD_HEADERS = {"status": "source_status", "raw": "raw_line"}
+
+
+def read_package_csv(data: bytes) -> list[dict[str, str]]:
+    """The rows of a package's custody/timeline.csv or source_rows.csv keyed by :data:`TIMELINE_COLUMNS` /
+    :data:`SOURCE_ROW_COLUMNS`, with the event type, the proving mark and the source row's status as codes
+    (``dispense``, ``yes``, ``file_changed``); the English headers of older packages are read too.
+
+    >>> read_package_csv("追溯码,类型,证据事件\\n8300,销售,是\\n".encode("utf-8-sig"))
+    [{'trace_code': '8300', 'event_type': 'dispense', 'proving': 'yes'}]
+    """
+    keys = {label(key, "zh"): key for key in (*TIMELINE_COLUMNS, *SOURCE_ROW_COLUMNS)} | _OLD_HEADERS
+    values = {"event_type": {label(t, "zh"): t for t in EVENT_TYPE_KEYS}, "proving": {label("yes", "zh"): "yes"},
+              "source_status": {_status_text(code): code for code in _STATUS_TEXT}}
+    rows = []
+    for row in csv.DictReader(io.StringIO(data.decode("utf-8-sig"))):
+        out = {}
+        for header, value in row.items():
+            key = keys.get(header, header)
+            out[key] = values.get(key, {}).get(value, value)
+        rows.append(out)
+    return rows
+
+
+def _status_text(status: str) -> str:
+    """The source row's status in Chinese with English beside."""
+    return " / ".join(_STATUS_TEXT[status])
 
 
 def _line_number(row: dict) -> int | None:
@@ -359,11 +433,11 @@ def _custody_files(case: CaseData, ring: dict, masker: Masker, custody) -> dict[
         seq[code] = seq.get(code, 0) + 1
         line = _line_number(row)
         timeline.append([
-            code, seq[code], fmt_time(row.get("event_time")), row.get("event_type"), row.get("site_id"),
+            code, seq[code], fmt_time(row.get("event_time")), event_type_name(row.get("event_type"), "zh"), row.get("site_id"),
             case.site_name(str(row.get("site_id") or "")), masker.person(row.get("patient_id")),
             masker.person(row.get("prescriber_id")), row.get("quantity"), row.get("fund_amount"),
             masker.text(row.get("settlement_id") or ""), row.get("event_id"),
-            "yes" if row.get("event_id") in proving else "", masker.text(row.get("source_file") or ""),
+            label("yes", "zh") if row.get("event_id") in proving else "", masker.text(row.get("source_file") or ""),
             "" if line is None else line,
         ])
     source_rows, seen = [], set()
@@ -375,16 +449,13 @@ def _custody_files(case: CaseData, ring: dict, masker: Masker, custody) -> dict[
         found = sources.get(key) if key[1] is not None else None
         status = found.status if found else "no_line"
         source_rows.append([
-            row.get("event_id"), masker.text(key[0]), "" if key[1] is None else key[1], status,
-            _STATUS_TEXT[status][0], _STATUS_TEXT[status][1],
+            row.get("event_id"), masker.text(key[0]), "" if key[1] is None else key[1], _status_text(status),
             masker.raw_line(found.raw, found.header or None) if found and found.raw else "",
         ])
     return {
-        "custody/timeline.csv": csv_bytes(_TIMELINE_HEADER, timeline),
+        "custody/timeline.csv": csv_bytes([label(k, "zh") for k in TIMELINE_COLUMNS], timeline),
         "custody/timeline.md": _timeline_md(codes, rows, masker, case, proving).encode("utf-8"),
-        "source_rows.csv": csv_bytes(
-            ["event_id", "source_file", "source_line", "status", "状态", "status_text", "raw"], source_rows
-        ),
+        "source_rows.csv": csv_bytes([label(k, "zh") for k in SOURCE_ROW_COLUMNS], source_rows),
     }
 
 
@@ -401,7 +472,7 @@ def _rule_files(case: CaseData, ring: dict) -> dict[str, bytes]:
     files.update(rendered)
     codes = sorted({c for f in ring_findings(case, ring) for c in f["trace_codes"]})
     files["queries/parameters.json"] = dumps(
-        {"analysis": case.analysis, "sql_parameters": sql_params, "note": note,
+        {"analysis": _run_free(case.analysis), "sql_parameters": sql_params, "note": note,
          "ring_id": ring["ring_id"], "rules": rules, "trace_codes": codes},
     ).encode("utf-8")
     return files
@@ -433,7 +504,8 @@ def build_evidence(
         Include personal data unmasked; recorded in the package and in the
         workspace's reveals.jsonl (:func:`rxring.reveal.permit_reveal`).
     command_line : str, optional
-        The command that made the package (default: this process' argv).
+        The command that made the package (default: this process' argv, paths as their
+        role: :func:`portable_command`).
     operator : str, optional
         Who reveals and who made the package (default RXRING_OPERATOR, else the OS user).
     holder : str, optional
@@ -470,11 +542,11 @@ def build_evidence(
     created = creation_time(seal.created)  # kept out of the hashed files: in signature/statement.json only
     operator = acting_user(operator)
     if command_line is None:
-        command_line = " ".join(["rxring", *sys.argv[1:]])
+        command_line = portable_command(["rxring", *sys.argv[1:]])
+    # nothing of this machine (its paths, platform, Python): the 提取笔录 names the host, the statement the Python
     tool = {
-        "tool": "rxring", "version": __version__, "python": platform.python_version(),
-        "platform": platform.platform(), "command_line": masker.text(command_line),
-        "reveal_pii": bool(reveal_pii), "workspace": masker.text(str(case.workspace.root)),
+        "tool": "rxring", "version": __version__,
+        "command_line": masker.text(command_line), "reveal_pii": bool(reveal_pii),
         "analysis_version": case.analysis.get("version"),
     }
     rows, parts = _rows(case, ring, masker), ring_parts(case, [ring], masker)   # for the files and the PDFs

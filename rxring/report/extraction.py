@@ -120,6 +120,8 @@ _FORMATS = {
     ".sql": "SQL", ".cypher": "Cypher", ".sha256": "sha256sum", ".pdf": "PDF", ".txt": "text (UTF-8)",
     ".jsonl": "JSON Lines", ".xlsx": "XLSX", ".parquet": "Parquet",
 }
+#: The format names that are words, in Chinese (the others are names: CSV, JSON, Markdown).
+_FORMATS_ZH = {".txt": "文本 (UTF-8)", ".jsonl": "JSON 行文件 (UTF-8)", ".parquet": "Parquet 列式文件"}
 
 
 @dataclass(frozen=True)
@@ -152,9 +154,14 @@ class DataItem:
     sm3: str | None
     #: Inputs: ``changed`` or ``missing`` since ingest (:func:`record_inputs`), else empty.
     state: str = ""
+    #: The format in Chinese, when it differs (package files: :func:`file_format`).
+    format_zh: str = ""
 
     def category(self, lang: str) -> str:
         return self.category_zh if lang == "zh" else self.category_en
+
+    def format_in(self, lang: str) -> str:
+        return self.format_zh or self.format if lang == "zh" else self.format
 
 
 @dataclass(frozen=True)
@@ -192,9 +199,16 @@ def _field(key: str, zh, en=None) -> RecordField:
     return RecordField(key, label_zh, label_en, str(zh), str(zh if en is None else en))
 
 
-def file_format(name: str) -> str:
-    """A file's format from its name, e.g. ``"CSV (UTF-8)"``."""
-    return _FORMATS.get(PurePosixPath(name).suffix.lower(), PurePosixPath(name).suffix.lstrip(".") or "—")
+def file_format(name: str, lang: str = "en") -> str:
+    """A file's format from its name, in ``lang``; an unknown one by its extension.
+
+    >>> file_format("a.csv"), file_format("notes.txt", "zh"), file_format("scan.png", "zh"), file_format("README")
+    ('CSV (UTF-8)', '文本 (UTF-8)', 'PNG', '—')
+    """
+    suffix = PurePosixPath(name).suffix.lower()
+    if lang == "zh" and suffix in _FORMATS_ZH:
+        return _FORMATS_ZH[suffix]
+    return _FORMATS.get(suffix, suffix.lstrip(".").upper() or "—")
 
 
 def _category(name: str, sections: dict[str, tuple[str, str]]) -> tuple[str, str]:
@@ -314,7 +328,7 @@ def extraction_record(
         _field("command_line", command_line),
         _field("options", dumps(options).strip() if options else _t("none")[0], dumps(options).strip() if options else _t("none")[1]),
         _field("seed", "" if seed is None else seed),
-        _field("rules", "；".join(f"{r}：{rule_text(r, 'zh')}" for r in rules),
+        _field("rules", "；".join(f"{r}：{rule_text(r, 'zh').rstrip('。')}" for r in rules) + ("。" if rules else ""),
                "; ".join(f"{r}: {rule_text(r, 'en')}" for r in rules)),
         _field("operator", operator or _t("to_fill")[0], operator or _t("to_fill")[1]),
         _field("package_digest", package_digest),
@@ -341,7 +355,8 @@ def extraction_record(
     )
     file_items = tuple(
         DataItem(name=name, category_zh=_category(name, sections)[0], category_en=_category(name, sections)[1],
-                 format=file_format(name), size=len(data), sha256=_sha256(data), sm3=sm3_hex(data))
+                 format=file_format(name), size=len(data), sha256=_sha256(data), sm3=sm3_hex(data),
+                 format_zh=file_format(name, "zh"))
         for name, data in sorted(files.items())
     )
     return ExtractionRecord(fields, steps, input_items, file_items, package_digest)
@@ -387,7 +402,7 @@ def _item_rows(items, lang: str) -> list[str]:
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     missing = _t("not_computed")[i]
     for item in items:
-        cells = [md_code(item.name, table=True), item.category(lang), item.format,
+        cells = [md_code(item.name, table=True), item.category(lang), item.format_in(lang),
                  "—" if item.size is None else str(item.size),
                  md_code(item.sha256, table=True) if item.sha256 else missing,
                  md_code(item.sm3, table=True) if item.sm3 else missing]

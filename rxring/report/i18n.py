@@ -134,9 +134,22 @@ LABELS: dict[str, tuple[str, str]] = {
     "seq": ("序号", "No."),
     "proving": ("证据事件", "Proving event"),
     "yes": ("是", "yes"),
+    # columns of the package's custody/timeline.csv and source_rows.csv
+    "site_id": ("机构编码", "Site id"),
+    "site_name": ("机构名称", "Site name"),
+    "event_id": ("事件编号", "Event id"),
+    "source_file": ("来源文件", "Source file"),
+    "source_line": ("来源行号", "Source line"),
+    "source_status": ("原始行状态", "Raw line status"),
+    "raw_line": ("原始行", "Raw line"),
     # the printable dossier (PDF)
     "dossier_title": ("回流药团伙案件材料 — {what}", "Returned-drug resale ring dossier — {what}"),
     "page_of_total": ("第 {page} / {pages} 页", "Page {page} of {pages}"),
+    "rings_at_a_glance": ("团伙概况", "The rings at a glance"),
+    "contents": ("本卷宗内容", "Contents"),
+    "contents_rings": ("团伙 {n} 个，每个团伙：成员（按角色）、团伙关系图、线索",
+                       "{n} ring(s), each with its members by role, ring diagram and findings"),
+    "contents_custody": ("、每盒药的流转记录", ", and each box's chain of custody"),
     "ring_diagram": ("团伙关系图（从左到右：开方医师 → 参保人 → 来源机构 → 洗白药店）",
                      "Ring diagram (left to right: prescribers → patients → source sites → laundering sites)"),
     "rows_in_csv": ("另有 {n} 行未列出，全部见 {file}。", "{n} more rows not shown; all of them are in {file}."),
@@ -148,8 +161,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "printed_package": ("本文件是证据包的打印版。完整数据见包内 CSV 与 Markdown 文件；页脚的证据包摘要用 rxring evidence verify 核验。",
                         "This is the printable copy of the evidence package. All the data is in its CSV and Markdown "
                         "files; check the package digest in the footer with rxring evidence verify."),
-    "custody_in_box": ("每盒药的流转记录：rxring box 追溯码 -w 工作区，或证据包 custody/timeline.csv。",
-                       "Chain of custody of a box: rxring box CODE -w WORKSPACE, or custody/timeline.csv of the evidence package."),
+    "custody_where_box": ("rxring box 追溯码 -w 工作区", "rxring box CODE -w WORKSPACE"),
+    "custody_in_box": ("本报告印出每个团伙前 {n} 盒药的流转记录；任一盒药的流转记录：rxring box 追溯码 -w 工作区，"
+                       "或证据包 custody/timeline.csv。",
+                       "The chain of custody of each ring's first {n} boxes is printed here; of any box: rxring box CODE "
+                       "-w WORKSPACE, or custody/timeline.csv of the evidence package."),
     "verify_hint": (
         "核验：rxring evidence verify 本文件.zip（或 sha256sum -c MANIFEST.sha256）。",
         "Verify: rxring evidence verify this.zip (or sha256sum -c MANIFEST.sha256).",

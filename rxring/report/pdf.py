@@ -1,6 +1,7 @@
 """A printable dossier (PDF) of one or more rings: `summary.zh.pdf` / `summary.en.pdf`, `rxring report --format pdf`.
 
-What it holds, in order: the title and what was found; the extraction record
+What it holds, in order: the title page (the facts, what was found, the rings at
+a glance, the contents); the extraction record
 (提取笔录) when the dossier is an evidence package's; per ring its members by
 role, a ring diagram, the findings and each box's chain of custody.  Every page
 carries its number ("第 3 / 12 页") and a digest in the footer (the evidence
@@ -35,10 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..version import __version__
-from .custody import CUSTODY_COLUMNS, custody_headers, custody_table
-from .data import CaseData, fmt_money, period, ring_findings
+from .custody import CUSTODY_COLUMNS, custody_headers, custody_table, portable_sources, ring_custody
+from .data import CaseData, fmt_money, period, read_ring_events, ring_findings
 from .extraction import ExtractionRecord, input_notes, record_text
-from .i18n import ROLE_KEYS, label
+from .i18n import ROLE_KEYS, label, rule_text
 from .pii import Masker
 from .tables import finding_rows, member_rows
 from .viz_graph import ROLE_STYLE, RingGraph, RingParts, build_ring_graph
@@ -70,8 +71,10 @@ class RingSection:
     """One ring as the dossier prints it: rows already masked and in the dossier's language.
 
     ``members`` and ``findings`` are :func:`rxring.report.tables.member_rows` and
-    ``finding_rows``; ``custody`` is :func:`rxring.report.custody.custody_table`
-    (empty for a report, which points to ``rxring box`` instead).
+    ``finding_rows``; ``custody`` is :func:`rxring.report.custody.custody_table` of its first
+    :data:`MAX_BOXES` boxes, ``custody_file`` where all of it is (a package's custody/timeline.csv,
+    ``rxring box`` for a report); ``tables_from`` where all member and finding rows are (a report's
+    CSV command; the package's members.csv and findings.csv when None).
     """
 
     ring: dict
@@ -81,6 +84,8 @@ class RingSection:
     graph: RingGraph
     custody: list = field(default_factory=list)
     custody_total: int = 0
+    custody_file: str = "custody/timeline.csv"
+    tables_from: str | None = None
 
 
 @dataclass
@@ -300,7 +305,7 @@ def _diagram(text: PdfText, graph: RingGraph, width: float):
 
 
 def _ring_flowables(text: PdfText, section: RingSection, usable: float) -> list:
-    from reportlab.platypus import Spacer
+    from reportlab.platypus import KeepTogether, Spacer
 
     ring = section.ring
     out = [text.para(text.label("ring_title", ring_id=ring["ring_id"]), text.h1), text.para(section.summary)]
@@ -312,28 +317,28 @@ def _ring_flowables(text: PdfText, section: RingSection, usable: float) -> list:
                  str(m["findings_count"])] for m in mine[:MAX_ROWS]]   # the rows shown: the rest are in the CSV
         header = [text.label(k) for k in ("member_id", "name", "boxes", "events", "fund_at_risk", "findings_count")]
         widths = [usable * w for w in (0.22, 0.34, 0.1, 0.1, 0.14, 0.1)]
-        out += _table(text, header, rows, widths, len(mine), "members.csv")
+        out += _table(text, header, rows, widths, len(mine), section.tables_from or "members.csv")
         out.append(Spacer(1, 4))
-    out.append(text.para(text.label("ring_diagram"), text.h2))
+    diagram = [text.para(text.label("ring_diagram"), text.h2)]
     if section.graph.notes:
-        out.append(text.para(" ".join(section.graph.notes), text.note))
-    out.append(_diagram(text, section.graph, usable))
+        diagram.append(text.para(" ".join(section.graph.notes), text.note))
+    out.append(KeepTogether([*diagram, _diagram(text, section.graph, usable)]))   # never a heading alone at a page end
     out.append(text.para(f"{text.label('findings')} ({len(section.findings)})", text.h2))
     rows = [[f["finding_id"], f["rule"], _when(f), _money(f.get("fund_amount")), f["explanation"]]
             for f in section.findings[:MAX_ROWS]]
     header = [text.label(k) for k in ("finding_id", "rule", "period", "fund_amount", "explanation")]
     out += _table(text, header, rows, [usable * w for w in (0.2, 0.13, 0.15, 0.1, 0.42)], len(section.findings),
-                  "findings.csv")
+                  section.tables_from or "findings.csv")
     if section.custody:
         out.append(text.para(text.label("custody_title"), text.h2))
         widths = [usable * _CUSTODY_WIDTHS[k] for k in CUSTODY_COLUMNS]
         for code, table in section.custody[:MAX_BOXES]:
             out.append(text.para(f"{text.label('trace_code')} {code}", text.body))
-            out += _table(text, custody_headers(text.lang), table, widths, len(table), "custody/timeline.csv")
+            out += _table(text, custody_headers(text.lang), table, widths, len(table), section.custody_file)
             out.append(Spacer(1, 4))
         if section.custody_total > MAX_BOXES:
             out.append(text.para(text.label("boxes_in_csv", n=section.custody_total - MAX_BOXES,
-                                            file="custody/timeline.csv"), text.note))
+                                            file=section.custody_file), text.note))
     return out
 
 
@@ -346,7 +351,8 @@ def _when(finding: dict) -> str:
 
 
 def ring_section(case: CaseData, ring: dict, masker: Masker, lang: str, custody=None, *, rows=None,
-                 parts: RingParts | None = None, custody_total: int | None = None) -> RingSection:
+                 parts: RingParts | None = None, custody_total: int | None = None,
+                 custody_file: str = "custody/timeline.csv", tables_from: str | None = None) -> RingSection:
     """One ring's pages: what was found, members, diagram (:data:`MAX_NODES`), findings, custody if given
     (of its first :data:`MAX_BOXES` boxes, of ``custody_total``, default all given).
 
@@ -365,21 +371,34 @@ def ring_section(case: CaseData, ring: dict, masker: Masker, lang: str, custody=
         ring=ring, summary=summary, members=members, findings=findings,
         graph=build_ring_graph(case, [ring], lang=lang, masker=masker, max_nodes=MAX_NODES, parts=parts, events=False),
         custody=custody[:MAX_BOXES], custody_total=len(custody) if custody_total is None else custody_total,
+        custody_file=custody_file, tables_from=tables_from,
     )
 
 
 def write_report_pdf(case: CaseData, rings: list[dict], output: Path, lang: str, masker: Masker, created: str,
                      inputs_digest: str) -> list[Path]:
-    """``rxring report --format pdf``: every ring of ``rings`` (custody: ``rxring box``, or the evidence package)."""
+    """``rxring report --format pdf``: every ring of ``rings``, with the chain of custody of its first
+    :data:`MAX_BOXES` boxes (the others: ``rxring box``, or the ring's evidence package)."""
+    read_ring_events(case, rings)   # one scan for every ring's boxes and graph
+
+    def section(ring: dict) -> RingSection:
+        codes, events, proving = ring_custody(case, ring, MAX_BOXES)
+        portable_sources(events, case)   # the inputs' names, as the evidence package shows them
+        return ring_section(case, ring, masker, lang,
+                            custody_table(codes[:MAX_BOXES], events, case, masker, proving, lang),
+                            custody_total=len(codes), custody_file=label("custody_where_box", lang),
+                            tables_from=f"rxring report --format csv --ring {ring['ring_id']}")
+
     facts = [(label("generated", lang), created), (label("tool_version", lang), f"rxring {__version__}"),
              (label("workspace", lang), masker.text(str(case.workspace.root))),
              (label("rings_count", lang), str(len(rings))),
              (label("inputs_digest", lang), inputs_digest)]
     dossier = Dossier(
         lang=lang, title=label("report_title", lang), facts=facts,
-        rings=[ring_section(case, ring, masker, lang) for ring in rings],
+        rings=[section(ring) for ring in rings],
         footer=f"rxring {__version__} | {label('inputs_digest', lang)}: {inputs_digest}",
-        files_note=" ".join([label("pii_revealed" if masker.reveal else "pii_masked", lang), label("custody_in_box", lang)]),
+        files_note=_sentences(lang, label("pii_revealed" if masker.reveal else "pii_masked", lang),
+                              label("custody_in_box", lang, n=MAX_BOXES)),
     )
     if not rings:
         dossier.files_note += " " + label("no_rings", lang)
@@ -390,7 +409,7 @@ def write_report_pdf(case: CaseData, rings: list[dict], output: Path, lang: str,
 
 def _record_flowables(text: PdfText, record: ExtractionRecord, usable: float) -> list:
     """The 提取笔录 (:mod:`rxring.report.extraction`): fields, process, data lists, coverage, signature lines."""
-    from reportlab.platypus import Spacer
+    from reportlab.platypus import KeepTogether, Spacer
 
     lang = text.lang
     out = [text.para(record_text("title", lang), text.h1), text.para(record_text("basis", lang), text.note)]
@@ -403,19 +422,55 @@ def _record_flowables(text: PdfText, record: ExtractionRecord, usable: float) ->
     missing = record_text("not_computed", lang)
     for key, items in (("inputs", record.inputs), ("files", record.files)):
         out.append(text.para(f"{record_text(key, lang)} ({len(items)})", text.h2))
-        rows = [[item.name, item.category(lang), item.format, "—" if item.size is None else str(item.size),
+        rows = [[item.name, item.category(lang), item.format_in(lang), "—" if item.size is None else str(item.size),
                  item.sha256 or missing, item.sm3 or missing] for item in items]
         out += _table(text, header, rows, widths, len(rows), "", limit=None)
         if key == "inputs":
             out += [text.para(f"{name}：{note}" if lang == "zh" else f"{name}: {note}", text.note)
                     for name, note in input_notes(record, lang)]
-    out.append(text.para(record_text("coverage", lang), text.h2))
-    out.append(text.para(record.coverage[0 if lang == "zh" else 1].replace("`", "")))   # Markdown code marks
-    out.append(text.para(record_text("signatures", lang), text.h2))
+    out.append(KeepTogether([text.para(record_text("coverage", lang), text.h2),   # Markdown code marks dropped
+                             text.para(record.coverage[0 if lang == "zh" else 1].replace("`", ""))]))
+    signatures = [text.para(record_text("signatures", lang), text.h2)]
     date = "日期" if lang == "zh" else "Date"
     for signer in record.signers:
-        out += [Spacer(1, 10), text.para(f"{signer[0 if lang == 'zh' else 1]}：________________________　"
-                                         f"{date}：______________")]
+        signatures += [Spacer(1, 10), text.para(f"{signer[0 if lang == 'zh' else 1]}：________________________　"
+                                                f"{date}：______________")]
+    out.append(KeepTogether(signatures))   # the signature lines on one page, under their heading
+    return out
+
+
+def _sentences(lang: str, first: str, *more: str) -> str:
+    """``first`` (a label without its full stop) and the sentences ``more``, as one paragraph.
+
+    >>> _sentences("zh", "个人信息已脱敏", "本文件是打印版。"), _sentences("en", "Personal data masked", "Print.")
+    ('个人信息已脱敏。本文件是打印版。', 'Personal data masked. Print.')
+    """
+    return ("。" if lang == "zh" else ". ").join([first, " ".join(more)]) if more else first
+
+
+def _cover_flowables(text: PdfText, dossier: Dossier, usable: float) -> list:
+    """The rest of the title page: what was found (a package's ring in one sentence), the rings at a glance, the contents."""
+    out = []
+    if len(dossier.rings) == 1 and dossier.record is not None:
+        out += [text.para(text.label("what_was_found"), text.h2), text.para(dossier.rings[0].summary)]
+    if dossier.rings:
+        out.append(text.para(text.label("rings_at_a_glance"), text.h2))
+        keys = ("ring_id", "rank", "score", "boxes", "events", "fund_at_risk", "period", "rules")
+        rows = [[s.ring["ring_id"], s.ring.get("rank"), s.ring.get("score"), s.ring.get("boxes"), s.ring.get("events"),
+                 _money(s.ring.get("fund_at_risk")), period(s.ring.get("first_time"), s.ring.get("last_time")),
+                 ", ".join(str(r) for r in s.ring.get("rules", ()))] for s in dossier.rings]
+        widths = [usable * w for w in (0.08, 0.06, 0.07, 0.06, 0.07, 0.12, 0.24, 0.3)]
+        out += _table(text, [text.label(k) for k in keys], rows, widths, len(rows), "", limit=None)
+    rules = list(dict.fromkeys(str(r) for s in dossier.rings for r in s.ring.get("rules", ())))
+    if rules:
+        out.append(text.para(text.label("rules"), text.h2))
+        out += [text.para(f"{rule}　{rule_text(rule, text.lang)}" if text.lang == "zh"
+                          else f"{rule}: {rule_text(rule, text.lang)}") for rule in rules]
+    contents = [record_text("title", text.lang)] if dossier.record is not None else []
+    contents.append(text.label("contents_rings", n=len(dossier.rings))
+                    + (text.label("contents_custody") if any(s.custody for s in dossier.rings) else ""))
+    out.append(text.para(text.label("contents"), text.h2))
+    out += [text.para(f"{n}. {item}") for n, item in enumerate(contents, start=1)]
     return out
 
 
@@ -464,6 +519,7 @@ def render_dossier(dossier: Dossier) -> bytes:
         story.append(text.para(f"{name}：{value}" if dossier.lang == "zh" else f"{name}: {value}"))
     if dossier.files_note:
         story.append(text.para(dossier.files_note, text.note))
+    story += _cover_flowables(text, dossier, usable)
     if dossier.record:
         story += [PageBreak()] + _record_flowables(text, dossier.record, usable)
     for section in dossier.rings:
@@ -508,8 +564,8 @@ def package_pdfs(case: CaseData, ring: dict, masker: Masker, custody, tool: dict
             footer=f"rxring {__version__} | {label('ring_title', lang, ring_id=ring['ring_id'])} | "
                    f"{label('package_digest_short', lang)}: {package_digest}",
             record=record,
-            files_note=" ".join([label("pii_revealed" if masker.reveal else "pii_masked", lang),
-                                 label("printed_package", lang)]),
+            files_note=_sentences(lang, label("pii_revealed" if masker.reveal else "pii_masked", lang),
+                                  label("printed_package", lang)),
         )
         out[name] = render_dossier(dossier)
     return out

@@ -29,9 +29,7 @@ a temporary rerun could not record its reveal of).
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import re
 import tempfile
@@ -40,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..errors import RxringError
-from .evidence import INPUTS_NAME, build_evidence
+from .evidence import INPUTS_NAME, build_evidence, read_package_csv
 from ..digests import sha256_file
 from .verify import verify_evidence
 
@@ -139,7 +137,7 @@ class _Package:
 def _load(archive: zipfile.ZipFile) -> _Package:
     case = json.loads(_read(archive, "case.json"))
     parameters = json.loads(_read(archive, "queries/parameters.json"))
-    timeline = list(csv.DictReader(io.StringIO(_read(archive, "custody/timeline.csv").decode("utf-8-sig"))))
+    timeline = read_package_csv(_read(archive, "custody/timeline.csv"))
     inputs = []
     for number, line in enumerate(_read(archive, INPUTS_NAME).decode("utf-8").splitlines(), start=1):
         sha, sep, name = line.partition("  ")

@@ -8,7 +8,8 @@ Layout of the sealed part of a package::
                                  digest, so they cannot be in it): listed with their SHA-256
                                  in the statement
     signature/statement.json     the package digest, the documents' SHA-256, the creation
-                                 time (out of every content file; the documents show it) and the key id
+                                 time (out of every content file; the documents show it), the
+                                 Python version and the key id
     signature/statement.sig      Ed25519 signature (base64) over statement.json, when signed
     signature/timestamp.tsr      RFC 3161 answer over the package digest, when timestamped
 
@@ -27,6 +28,7 @@ import base64
 import hashlib
 import json
 import os
+import platform
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -91,6 +93,7 @@ def statement_bytes(package_digest: str, documents: dict[str, bytes], created: s
         "documents": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(documents.items())},
         "created_utc": created,
         "tool": f"rxring {__version__}",
+        "python": platform.python_version(),
         "signer_key_id": signer,
     }
     return dumps(statement, sort_keys=True).encode("utf-8")

@@ -9,7 +9,9 @@ Three things are checked and reported apart (:attr:`VerifyResult.levels`):
 * **signature** — statement.json is signed by the organisation key given (``--pubkey``).
 
 Without a public key (and without ``--expect``) only integrity is proved: anyone who
-alters a file can recompute the manifest.  A timestamp (signature/timestamp.tsr) is
+alters a file can recompute the manifest.  A package made by an rxring from before
+signature/statement.json (every member in the manifest, no record, no signature) is
+checked the same way and said to be one (``statement == "absent"``).  A timestamp (signature/timestamp.tsr) is
 checked offline against the TSA certificates given (``--tsa-cert``); its digest is
 compared with the manifest's in any case.
 
@@ -87,6 +89,9 @@ class VerifyResult:
     created_utc: str | None = None
     timestamp: str = "absent"  # valid | invalid | not_checked | absent
     timestamp_time: str | None = None
+    # "present", or "absent": a package made before packages had signature/statement.json (every member in the
+    # manifest; it can be no more than intact, or anchored by --expect)
+    statement: str = "present"
 
     @property
     def ok(self) -> bool:
@@ -109,6 +114,7 @@ class VerifyResult:
             "zip_sha256": self.file_digest, "files_checked": self.checked, "documents_checked": self.documents,
             "anchored_by": self.anchored, "signature": self.signature, "signer_key_id": self.signer_key_id,
             "created_utc": self.created_utc, "timestamp": self.timestamp, "timestamp_time": self.timestamp_time,
+            "statement": self.statement,
             "problems": [{"file": p.file, "kind": p.kind, "detail": p.detail} for p in self.problems],
             "inputs": [{"sha256": sha, "name": name} for sha, name in self.inputs],
             "input_checks": [{"name": name, "status": status} for name, status in self.input_checks],
@@ -244,7 +250,11 @@ def verify_evidence(
         return result
     documents = _check_statement(result, kept, actual, listed)
     outside = sorted(set(actual) - set(listed) - set(documents or ()) - {MANIFEST_NAME, *SEAL_NAMES})
-    if documents is None and outside:
+    if documents is None and not outside and STATEMENT_NAME not in actual and STATEMENT_NAME not in kept:
+        # made before packages had a statement: every member is in the manifest, which is all there is to check
+        problems.remove(next(p for p in problems if p.file == STATEMENT_NAME and p.kind == "missing"))
+        result.statement = "absent"
+    elif documents is None and outside:
         # no usable statement: its one problem says so, naming what it would have listed
         at = next(i for i, p in enumerate(problems) if p.file == STATEMENT_NAME)
         problems[at] = Problem(STATEMENT_NAME, problems[at].kind, f"{problems[at].detail}; members outside "
@@ -514,5 +524,9 @@ def verify_lines(result: VerifyResult) -> list[str]:
     lines.append(f"时间戳 timestamp: {stamp[0]} / {stamp[1]}{when}")
     if result.created_utc:
         lines.append(f"生成时间 created (statement): {result.created_utc}")
+    if result.statement == "absent":
+        lines.append("声明 statement: 无（旧版 rxring 生成的证据包：没有 signature/statement.json、提取笔录和签名，"
+                     "只能核对清单所列文件） / none (a package made by an older rxring: no signature/statement.json, "
+                     "record or signature; only the files of the manifest can be checked)")
     lines.append(f"zip 文件 SHA-256 zip file: {result.file_digest}")
     return lines

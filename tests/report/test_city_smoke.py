@@ -34,5 +34,5 @@ def test_every_output_on_a_city(city, tmp_path):
     assert verify_evidence(package.path, package.digest).ok
     with zipfile.ZipFile(package.path) as archive:
         sources = archive.read("source_rows.csv").decode("utf-8-sig")
-    assert ",ok," in sources  # raw lines were read back from the city's input files
+    assert ",原始行如下 / raw line shown," in sources  # raw lines were read back from the city's input files
 

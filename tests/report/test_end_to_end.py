@@ -6,8 +6,6 @@ pharmacies (inbound, then sold again).  The analysis area's engine must find one
 ring; the outputs must describe it, with the raw source lines read back.
 """
 
-import csv
-import io
 import json
 import shutil
 import zipfile
@@ -19,6 +17,7 @@ import pytest
 
 from rxring.analysis import analyze
 from rxring.report import build_evidence, build_report, verify_evidence, write_viz
+from rxring.report.evidence import read_package_csv
 
 EXAMPLES = Path("/work/shared/examples")
 HOSPITAL = "H111607491723"
@@ -94,11 +93,11 @@ def test_viz_and_evidence_of_the_analysed_ring(analysed, tmp_path):
     package = build_evidence(analysed, "R001", tmp_path / "case.zip")
     assert verify_evidence(package.path, package.digest).ok
     with zipfile.ZipFile(package.path) as archive:
-        sources = list(csv.DictReader(io.StringIO(archive.read("source_rows.csv").decode("utf-8-sig"))))
+        sources = read_package_csv(archive.read("source_rows.csv"))
         names = set(archive.namelist())
         blob = b"".join(archive.read(n) for n in names).decode("utf-8", errors="replace")
     assert {"queries/RESURFACE.sql", "queries/rendered/RESURFACE.sql", "queries/DUP_DISPENSE.sql"} <= names
-    assert {r["status"] for r in sources} == {"ok"}
+    assert {r["source_status"] for r in sources} == {"ok"}
     assert len(sources) == 24  # every event of the six packs, inbound and sales
     for value in PATIENTS + (BUYER, "张三", "李医生"):
         assert value not in blob

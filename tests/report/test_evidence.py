@@ -1,8 +1,6 @@
 """Evidence packages: contents, masking, round trip, tampering, hostile zips."""
 
-import csv
 import hashlib
-import io
 import json
 import zipfile
 
@@ -11,7 +9,7 @@ from click.testing import CliRunner
 
 from rxring.cli import cli
 from rxring.errors import RxringError
-from rxring.report.evidence import MANIFEST_NAME, UNLISTED_NAMES, build_evidence
+from rxring.report.evidence import MANIFEST_NAME, UNLISTED_NAMES, build_evidence, read_package_csv
 from rxring.report.seal import STATEMENT_NAME
 from rxring.report.verify import LIMITS, verify_evidence
 
@@ -63,16 +61,19 @@ def test_package_contents(package):
     tool = json.loads(members["tool.json"])
     assert tool["reveal_pii"] is False and tool["version"] and tool["command_line"] == "rxring evidence R001"
     # chain of custody: every event of the four packs, in time order per pack
-    timeline = list(csv.DictReader(io.StringIO(members["custody/timeline.csv"].decode("utf-8-sig"))))
+    assert members["custody/timeline.csv"].decode("utf-8-sig").startswith("追溯码,序号,时间,类型,机构编码,机构名称,")
+    timeline = read_package_csv(members["custody/timeline.csv"])
     assert len(timeline) == 16
     first = [r for r in timeline if r["trace_code"] == "80000000000000001000"]
     assert [r["event_type"] for r in first] == ["inbound", "dispense", "inbound", "dispense"]
     assert [r["proving"] for r in first] == ["", "yes", "yes", "yes"]
     # source rows: file and line, raw line read back from the original input
-    sources = list(csv.DictReader(io.StringIO(members["source_rows.csv"].decode("utf-8-sig"))))
-    assert len(sources) == 16 and {r["status"] for r in sources} == {"ok"}
+    assert members["source_rows.csv"].decode("utf-8-sig").startswith("事件编号,来源文件,来源行号,原始行状态,原始行\n")
+    assert ",原始行如下 / raw line shown," in members["source_rows.csv"].decode("utf-8-sig")
+    sources = read_package_csv(members["source_rows.csv"])
+    assert len(sources) == 16 and {r["source_status"] for r in sources} == {"ok"}
     row = next(r for r in sources if r["source_line"] == "2")
-    assert json.loads(row["raw"])["drug_trac_codg"] == "80000000000000001000"
+    assert json.loads(row["raw_line"])["drug_trac_codg"] == "80000000000000001000"
     inputs = members["inputs.sha256"].decode()
     assert inputs.split("  ")[0] == json.loads(members["case.json"])["inputs"][0]["sha256"]
     assert "default-src 'none'" in members["ring.html"].decode()
@@ -210,13 +211,13 @@ def test_source_rows_say_when_the_original_is_changed_or_gone(make_case, tmp_pat
     case = make_case()
     case.input_path.write_text(case.input_path.read_text() + "\n", encoding="utf-8")
     pkg = build_evidence(case.root, "R001", tmp_path / "a.zip")
-    rows = list(csv.DictReader(io.StringIO(_members(pkg.path)["source_rows.csv"].decode("utf-8-sig"))))
-    assert {r["status"] for r in rows} == {"file_changed"} and not any(r["raw"] for r in rows)
+    rows = read_package_csv(_members(pkg.path)["source_rows.csv"])
+    assert {r["source_status"] for r in rows} == {"file_changed"} and not any(r["raw_line"] for r in rows)
     case.input_path.unlink()
     pkg = build_evidence(case.root, "R001", tmp_path / "b.zip")
-    rows = list(csv.DictReader(io.StringIO(_members(pkg.path)["source_rows.csv"].decode("utf-8-sig"))))
-    assert {r["status"] for r in rows} == {"file_missing"}
-    assert {r["status_text"] for r in rows} == {"original file not readable"}
+    text = _members(pkg.path)["source_rows.csv"].decode("utf-8-sig")
+    assert {r["source_status"] for r in read_package_csv(text.encode())} == {"file_missing"}
+    assert ",原始文件不可读 / original file not readable," in text
     assert verify_evidence(pkg.path).ok
 
 
@@ -226,13 +227,17 @@ def test_cli_evidence_create_and_verify(small_case, tmp_path):
     result = runner.invoke(cli, ["evidence", "R001", "--workspace", str(small_case.root), "-o", str(out)])
     assert result.exit_code == 0, result.output
     digest = result.output.split("digest (SHA-256 of MANIFEST.sha256): ")[1].split()[0]
-    result = runner.invoke(cli, ["evidence", "verify", str(out), "--expect", digest])
+    assert "证据包摘要 package digest" in result.output and "未签名 / not signed (--sign)" in result.output
+    result = runner.invoke(cli, ["evidence", "verify", str(out), "--expect", digest, "--check-inputs",
+                                 str(small_case.input_path.parent)])
     assert result.exit_code == 0 and result.output.startswith("结论：") and "OK" in result.output, result.output
+    assert f"原始输入 original input 相符 / matches: {small_case.input_path.name}" in result.output
+    assert f"原始输入 input {hashlib.sha256(small_case.input_path.read_bytes()).hexdigest()}" in result.output
     members = _members(out)
     members["findings.csv"] += b"x"
     _rewrite(out, tmp_path / "bad.zip", members)
     result = runner.invoke(cli, ["evidence", "verify", str(tmp_path / "bad.zip")])
-    assert result.exit_code == 1 and "TAMPERED changed: findings.csv" in result.output
+    assert result.exit_code == 1 and "问题 TAMPERED changed: findings.csv" in result.output
     result = runner.invoke(cli, ["evidence", "R404", "-w", str(small_case.root), "-o", str(out)])
     assert result.exit_code == 2 and "unknown ring R404" in result.output
 

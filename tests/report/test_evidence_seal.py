@@ -297,6 +297,38 @@ def test_package_bytes_are_reproducible(small_case, keys, tmp_path, monkeypatch)
         assert info.date_time == (1980, 1, 1, 0, 0, 0)
 
 
+def test_the_same_package_from_another_folder_is_the_same_bytes(small_case, keys, tmp_path, monkeypatch):
+    """Issue 18 item 7: a copy of the workspace elsewhere, another output file and another copy of the key give
+    the same zip, byte for byte (nothing of the paths, the platform or the run's timings is in the package)."""
+    copy = tmp_path / "elsewhere" / "ws"
+    shutil.copytree(small_case.root, copy)
+    key_copy = tmp_path / "k.pem"
+    shutil.copy(keys[0].private, key_copy)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1773100000")
+    runner, zips = CliRunner(), []
+    for number, (workspace, key) in enumerate(((small_case.root, keys[0].private), (copy, key_copy))):
+        out = tmp_path / f"out{number}" / f"R001-{number}.zip"
+        argv = ["evidence", "R001", "-w", str(workspace), "-o", str(out), "--sign", str(key), "--operator", "李警官"]
+        monkeypatch.setattr("sys.argv", ["rxring", *argv])
+        result = runner.invoke(cli, argv)
+        assert result.exit_code == 0, result.output
+        zips.append(out)
+    first, second = (_members(z) for z in zips)
+    assert sorted(n for n in first if first[n] != second.get(n)) == []
+    assert zips[0].read_bytes() == zips[1].read_bytes()
+    tool = json.loads(first["tool.json"])
+    assert tool["command_line"] == "rxring evidence R001 -w WORKSPACE -o OUTPUT --sign KEY --operator 李警官"
+    assert "platform" not in tool and "workspace" not in tool and "python" not in tool
+    analysis = json.loads(first["queries/parameters.json"])["analysis"]
+    assert "finished" not in analysis and "cpu_seconds_by_step" not in analysis.get("stats", {})
+    # another Python: the same content (package digest); the signed statement names the Python
+    monkeypatch.setattr("platform.python_version", lambda: "3.99.0")
+    other = build_evidence(copy, "R001", tmp_path / "py.zip", command_line=tool["command_line"], operator="李警官",
+                           seal=Seal(sign_key=key_copy))
+    assert other.digest == hashlib.sha256(first[MANIFEST_NAME]).hexdigest()
+    assert json.loads(_members(other.path)[STATEMENT_NAME])["python"] == "3.99.0"
+
+
 def test_prepended_script_and_sidecar(unsigned, tmp_path):
     wrapped = tmp_path / "wrapped.zip"
     wrapped.write_bytes(b"#!/bin/sh\necho harmless\nexit 0\n" + unsigned.path.read_bytes())
@@ -342,7 +374,8 @@ def test_case_history_section_slots_in(small_case, tmp_path):
     from rxring.report.evidence import EvidenceSection
 
     history = EvidenceSection("case_history", "案件历史", "Case history",
-                              {"events.md": "# 案件历史\n- 立案\n".encode(), "notes/2026-03-01.md": b"opened"})
+                              {"events.md": "# 案件历史\n- 立案\n".encode(), "notes/2026-03-01.md": b"opened",
+                               "remark.txt": "备注".encode(), "scan.png": b"\x89PNG"})
     package = build_evidence(small_case.root, "R001", tmp_path / "case.zip", sections=[history])
     members = _members(package.path)
     listed = members[MANIFEST_NAME].decode()
@@ -350,6 +383,10 @@ def test_case_history_section_slots_in(small_case, tmp_path):
     assert "| `case_history/events.md` | 案件历史 |" in members[RECORD_NAMES["zh"]].decode()
     assert "| `case_history/events.md` | Case history |" in members[RECORD_NAMES["en"]].decode()
     assert "`case_history/`: 案件历史" in members["summary.zh.md"].decode()
+    # formats that are words are named in Chinese in the Chinese record (issue 18 item 5); unknown ones by extension
+    assert "| `case_history/remark.txt` | 案件历史 | 文本 (UTF-8) |" in members[RECORD_NAMES["zh"]].decode()
+    assert "| `case_history/remark.txt` | Case history | text (UTF-8) |" in members[RECORD_NAMES["en"]].decode()
+    assert "| `case_history/scan.png` | 案件历史 | PNG |" in members[RECORD_NAMES["zh"]].decode()
     assert verify_evidence(package.path).ok
     for bad in (EvidenceSection("queries", "x", "x", {"a": b""}), EvidenceSection("../up", "x", "x", {"a": b""}),
                 EvidenceSection("case_history", "x", "x", {"../../evil": b""})):
@@ -397,7 +434,8 @@ def test_cli_sign_timestamp_and_verify(small_case, keys, tsa, tmp_path):
     result = runner.invoke(cli, ["evidence", "R001", "-w", str(small_case.root), "-o", str(out), "--sign",
                                  str(keys[0].private), "--tsa", tsa[0], "--operator", "王警官", "--holder", "某药店连锁"])
     assert result.exit_code == 0, result.output
-    assert f"signed with key {keys[0].key_id}" in result.output
+    assert f"已用密钥签名 / signed with key {keys[0].key_id}" in result.output
+    assert "证据包摘要 package digest" in result.output and "提取笔录" in result.output
     record = _members(out)[RECORD_NAMES["zh"]].decode()
     assert "王警官" in record and "某药店连锁" in record
     result = runner.invoke(cli, ["evidence", "verify", str(out), "--pubkey", str(keys[0].public), "--tsa-cert",
@@ -433,6 +471,10 @@ def test_record_times_in_utc_and_shanghai():
     assert record.field("ingested").value_en == "2026-02-28 16:30:00 UTC (Asia/Shanghai 2026-03-01 00:30:00)"
     assert record.field("interfaces").value_en == "3505, 3506, 9001"
     assert record.field("source").value_zh == "Neo4j 数据库 bolt://127.0.0.1:7687"
+    two = extraction_record(ring={"ring_id": "R1", "rules": ["RESURFACE", "EXPIRED"]}, analysis={}, inputs=[], files={},
+                            package_digest="0" * 64, channels=[], command_line="rxring", host="h")
+    rules = two.field("rules").value_zh   # one full stop, at the end
+    assert "；EXPIRED：" in rules and "。；" not in rules and rules.endswith("。") and not rules.endswith("。。")
     assert record.inputs[0].sm3 is None
     en = render_record(record, "en")
     assert "not computed: the original file is not here or has changed" in en and "`host-1`" in en
@@ -498,3 +540,21 @@ def test_a_hostile_statement_is_reported(unsigned, tmp_path):
     result = verify_evidence(_rewrite(tmp_path / "n.zip", no_statement))
     assert [(p.file, p.kind) for p in result.problems] == [(STATEMENT_NAME, "missing")]
     assert all(name in result.problems[0].detail for name in RECORD_NAMES.values())
+
+
+def test_a_package_made_before_statements_verifies_as_integrity_only(unsigned, keys, tmp_path):
+    """Packages of an older rxring have no statement, record nor PDFs: every member is in the manifest.
+    They verify as intact (never as signed), and say why there is no more to check."""
+    members = _members(unsigned.path)
+    older = {n: d for n, d in members.items() if n not in UNLISTED_NAMES and not n.startswith("signature/")}
+    path = _rewrite(tmp_path / "older.zip", older)
+    result = verify_evidence(path)
+    assert result.ok and result.level == "integrity" and result.statement == "absent", result.problems
+    assert any(line.startswith("声明 statement: 无（旧版 rxring") for line in verify_lines(result))
+    assert verify_evidence(path, expect_digest=unsigned.digest).level == "anchored"
+    signed = verify_evidence(path, pubkey=keys[0].public)
+    assert [(p.file, p.kind) for p in signed.problems] == [(SIGNATURE_NAME, "signature")]
+    # an older package altered: the manifest still names the file
+    altered = dict(older, **{"findings.csv": older["findings.csv"] + b"x"})
+    result = verify_evidence(_rewrite(tmp_path / "altered.zip", altered))
+    assert [(p.file, p.kind) for p in result.problems] == [("findings.csv", "changed")]

@@ -100,7 +100,7 @@ def test_report_pdf_pages_numbers_and_footers(fixture_case, tmp_path):
     whole = "\n".join(texts)
     assert XSS_SCRIPT + "大药房" in whole                               # hostile names printed as text
     hidden = BIG_RING_PATIENTS - MAX_ROWS
-    assert f"另有 {hidden} 行未列出，全部见 members.csv" in whole.replace("\n", "")
+    assert f"另有 {hidden} 行未列出，全部见 rxring report --format csv --ring R002" in whole.replace("\n", "")
     assert build_report(fixture_case.root, "pdf", "zh", tmp_path / "again.pdf")[0].read_bytes() == data
 
 
@@ -165,3 +165,41 @@ def test_report_pdf_renders_every_page(fixture_case, tmp_path, unavailable, lang
     pngs = render(path, unavailable, dpi=40)
     assert len(pngs) == len(PdfReader(path).pages)
     assert all(re.search(r"-\d+\.png$", p.name) for p in pngs)
+
+
+def test_the_title_page_says_what_the_dossier_holds(small_case, fixture_case, tmp_path, unavailable):
+    """The first page is no blank sheet: what was found, the rings at a glance, the rules, the contents."""
+    from PIL import Image
+
+    package = build_evidence(small_case.root, "R001", tmp_path / "case.zip")
+    with zipfile.ZipFile(package.path) as archive:
+        dossiers = {lang: archive.read(f"summary.{lang}.pdf") for lang in ("zh", "en")}
+    (report,) = build_report(fixture_case.root, "pdf", "zh", tmp_path / "report.pdf")
+    first = {lang: pages_text(data)[0] for lang, data in dossiers.items()}
+    for heading in ("发现了什么", "团伙概况", "规则", "本卷宗内容", "电子数据提取笔录", "每盒药的流转记录",
+                    "团伙 R001（排名", "个人信息已脱敏。本文件是证据包的打印版"):
+        assert heading in first["zh"].replace("\n", ""), heading
+    assert "The rings at a glance" in first["en"] and "Contents" in first["en"]
+    report_first = pages_text(report.read_bytes())[0]
+    assert "团伙概况" in report_first and "R002" in report_first and "团伙 2 个" in report_first
+    assert "电子数据提取笔录" not in report_first   # a report has no extraction record
+    for data, name in ((dossiers["zh"], "cover-zh.pdf"), (report.read_bytes(), "cover-report.pdf")):
+        path = tmp_path / name
+        path.write_bytes(data)
+        page = Image.open(render(path, unavailable, dpi=30, first=1, last=1)[0]).convert("L")
+        pixels = page.load()
+        inked = [y for y in range(int(page.height * 0.9)) if any(pixels[x, y] < 128 for x in range(page.width))]
+        assert inked and inked[-1] > page.height * 0.35, (name, inked[-1] / page.height)
+
+
+def test_report_pdf_prints_each_rings_chain_of_custody(fixture_case, tmp_path):
+    """`rxring report --format pdf` prints the chain of custody of each ring's first boxes, as the package does."""
+    (path,) = build_report(fixture_case.root, "pdf", "zh", tmp_path / "report.pdf")
+    texts = pages_text(path.read_bytes())
+    whole = "\n".join(texts)
+    starts = [n for n, text in enumerate(texts) for ring in ("R001", "R002") if f"团伙 {ring}（排名" in text]
+    custody = [n for n, text in enumerate(texts) if "每盒药的流转记录" in text and n > 0]
+    assert len(custody) >= 2 and starts[0] <= custody[0] < starts[1] <= custody[-1], (starts, custody)
+    assert "来源文件:行" in whole and "证据事件" in whole and "采购入库" in whole
+    assert "sales.jsonl:2" in whole and whole.replace("\n", "").count(str(fixture_case.root.parent)) == 1  # the
+    # workspace line of the title page: the custody rows name the input files as inputs.sha256 does

@@ -59,6 +59,7 @@ def test_raw_json_line_masks_personal_fields_and_keeps_nulls():
 from rxring.ingest.aliases import COLUMN_ALIASES  # noqa: E402
 from rxring.pii import is_pii_header, mask_quarantine_raw, mask_quarantine_rows  # noqa: E402
 from rxring.report.sources import read_source_lines  # noqa: E402
+from rxring.report.evidence import read_package_csv  # noqa: E402
 
 from .conftest import member_text  # noqa: E402
 
@@ -155,9 +156,7 @@ def test_ordinary_numbers_are_not_taken_for_phones(text):
 
 def test_evidence_source_rows_mask_formatted_phones_and_names_the_data_knows(tmp_path):
     """A remark naming a person of the patients' master (not a ring member) and phones in any spelling."""
-    import csv
     import hashlib
-    import io
     import zipfile
 
     from rxring.report import build_evidence
@@ -185,11 +184,11 @@ def test_evidence_source_rows_mask_formatted_phones_and_names_the_data_knows(tmp
     package = build_evidence(case.root, "R001", tmp_path / "e.zip")
     with zipfile.ZipFile(package.path) as archive:
         texts = {name: member_text(name, archive.read(name)) for name in archive.namelist()}
-    rows = list(csv.DictReader(io.StringIO(texts["source_rows.csv"])))
-    remarks = [json.loads(row["raw"])["memo"] for row in rows if row["raw"] and '"memo"' in row["raw"]]
+    rows = read_package_csv(texts["source_rows.csv"].encode())
+    remarks = [json.loads(row["raw_line"])["memo"] for row in rows if row["raw_line"] and '"memo"' in row["raw_line"]]
     assert remarks and all(r == "家属赵**代取，电话 +86 139-****-4321 或 (0)139****5678，数量 12，单价 138.50" for r in remarks)
-    assert all(json.loads(row["raw"])["drug_trac_codg"] in case.small_ring_codes for row in rows if row["raw"])
-    assert any("2026-03-0" in row["raw"] for row in rows)  # times readable
+    assert all(json.loads(row["raw_line"])["drug_trac_codg"] in case.small_ring_codes for row in rows if row["raw_line"])
+    assert any("2026-03-0" in row["raw_line"] for row in rows)  # times readable
     for name, text in texts.items():
         for value in ("赵六娃", "1234-5678", "8765-4321", "13912345678"):
             assert value not in text, (name, value)

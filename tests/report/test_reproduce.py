@@ -8,8 +8,6 @@ input, the custody row that moved and the finding on that pack.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import shutil
 import zipfile
@@ -21,6 +19,7 @@ from click.testing import CliRunner
 from rxring.cli import cli
 from rxring.errors import RxringError
 from rxring.report import build_evidence
+from rxring.report.evidence import read_package_csv
 from rxring.report.reproduce import reproduce_evidence
 
 
@@ -33,7 +32,7 @@ def city_package(city, tmp_path_factory):
 def _resold_row(package: Path) -> dict:
     """The last proving dispense of a pack with a RESURFACE finding: the resale at the laundering pharmacy."""
     with zipfile.ZipFile(package) as archive:
-        timeline = list(csv.DictReader(io.StringIO(archive.read("custody/timeline.csv").decode("utf-8-sig"))))
+        timeline = read_package_csv(archive.read("custody/timeline.csv"))
         findings = json.loads(archive.read("case.json"))["findings"]
     resurfaced = {f["trace_codes"] for f in findings if f["rule"] == "RESURFACE"}
     rows = [r for r in timeline if r["trace_code"] in resurfaced and r["proving"] == "yes" and r["event_type"] == "dispense"]
@@ -91,3 +90,12 @@ def test_a_tampered_package_is_not_reproduced(city, city_package, tmp_path):
             archive.writestr(name, data)
     with pytest.raises(RxringError, match="fails verification"):
         reproduce_evidence(forged, [city.inputs])
+
+
+def test_package_csv_reads_chinese_and_older_english_headers():
+    """custody/timeline.csv and source_rows.csv have Chinese headers and values; packages made before did not."""
+    new = "追溯码,类型,证据事件,原始行状态,原始行\n8300,销售,是,原始文件不可读 / original file not readable,\n"
+    old = "trace_code,event_type,proving,status,raw\n8300,dispense,yes,file_missing,\n"
+    expected = [{"trace_code": "8300", "event_type": "dispense", "proving": "yes", "source_status": "file_missing",
+                 "raw_line": ""}]
+    assert read_package_csv(new.encode("utf-8-sig")) == expected == read_package_csv(old.encode())

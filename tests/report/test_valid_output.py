@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from rxring.cli import cli
 from rxring.jsonout import dumps, jsonable, write_json
 from rxring.report import build_evidence, build_report
+from rxring.report.evidence import read_package_csv
 from rxring.report.htmlkit import script_json
 from rxring.workspace import Workspace
 
@@ -86,7 +87,7 @@ def test_evidence_json_members_are_valid_and_csv_cells_never_say_nan(nan_case, t
         rows = list(csv.reader(io.StringIO(members[name])))
         cells = [c for row in rows for c in row]
         assert not [c for c in cells if c.strip().lower() in ("nan", "nat", "<na>", "none")], name
-    timeline = list(csv.DictReader(io.StringIO(members["custody/timeline.csv"])))
+    timeline = read_package_csv(members["custody/timeline.csv"].encode())
     inbound = [row for row in timeline if row["event_type"] == "inbound"]
     assert inbound and {row["fund_amount"] for row in inbound} == {""}  # inbound events have no money
     assert {row["quantity"] for row in timeline} == {"1.0"}  # values that are there are still printed

@@ -111,7 +111,8 @@ def test_every_timeline_note_has_chinese():
 
 @pytest.fixture(scope="module")
 def zh_outputs(city, tmp_path_factory) -> dict[str, str]:
-    """Every zh output of the city: the evidence package's zh files and PDF, and the md, csv, html and pdf reports."""
+    """Every zh output of the city: the evidence package's zh files (custody CSV and source rows included) and PDF,
+    and the md, csv, xlsx, every html page and pdf reports."""
     from pypdf import PdfReader
 
     out = tmp_path_factory.mktemp("zh")
@@ -119,15 +120,20 @@ def zh_outputs(city, tmp_path_factory) -> dict[str, str]:
     package = build_evidence(ws, "R001", out / "case.zip", command_line="rxring evidence R001 -w ws")  # data, as typed
     docs = {}
     with zipfile.ZipFile(package.path) as archive:
-        for name in ("summary.zh.md", "extraction_record.zh.md", "custody/timeline.md", "findings.csv", "members.csv"):
+        for name in ("summary.zh.md", "extraction_record.zh.md", "custody/timeline.md", "custody/timeline.csv",
+                     "source_rows.csv", "findings.csv", "members.csv"):
             docs[name] = archive.read(name).decode("utf-8-sig")
+        # the raw source lines are the inputs' own bytes (data, in the inputs' language): every other column is scanned
+        rows = list(csv.reader(io.StringIO(docs["source_rows.csv"])))
+        raw = rows[0].index("原始行")
+        docs["source_rows.csv"] = "\n".join(",".join(c for i, c in enumerate(row) if i != raw) for row in rows)
         docs["ring.html"] = html_text(archive.read("ring.html").decode("utf-8"))
         docs["summary.zh.pdf"] = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(archive.read("summary.zh.pdf"))).pages)
     docs["report.md"] = build_report(ws, "md", "zh", out / "r.md")[0].read_text(encoding="utf-8")
     for path in build_report(ws, "csv", "zh", out / "r.csv"):
         docs[path.name] = path.read_text(encoding="utf-8-sig")
     index = build_report(ws, "html", "zh", out / "html")[0]
-    for page in sorted(index.parent.glob("*.html"))[:12]:
+    for page in sorted(index.parent.glob("*.html")):
         docs[f"html/{page.name}"] = html_text(page.read_text(encoding="utf-8"))
     book = openpyxl.load_workbook(build_report(ws, "xlsx", "zh", out / "r.xlsx")[0])
     for sheet in book.worksheets:   # cells (sheet names stay the tables' ids: rings, findings, members)
