@@ -35,8 +35,8 @@ from .db import connect, utc_now
 from .store import open_case
 from .users import Actor
 
-__all__ = ["COLUMN_ALIASES", "MAX_LEAD_ROWS", "MAX_LEAD_BYTES", "ImportResult", "canonical_column", "read_leads",
-           "import_leads", "list_leads", "list_batches"]
+__all__ = ["COLUMN_ALIASES", "MAX_LEAD_ROWS", "MAX_LEAD_BYTES", "MAX_TITLE_ROWS", "ImportResult", "canonical_column",
+           "read_leads", "import_leads", "list_leads", "list_batches"]
 
 #: Accepted header spellings (compared without case, spaces, '_' and '-').
 COLUMN_ALIASES = {
@@ -46,6 +46,8 @@ COLUMN_ALIASES = {
 }
 MAX_LEAD_ROWS = 200_000
 MAX_LEAD_BYTES = 64 * 1024 * 1024
+#: Rows above the header that are read as the list's title (its name, the batch, the date) and skipped.
+MAX_TITLE_ROWS = 10
 
 
 def _norm(text) -> str:
@@ -136,6 +138,9 @@ _NUMBER = "#NUMBER"
 def read_leads(path) -> list[dict]:
     """The rows of a lead list: ``line``, ``trace_code``, ``setl_id``, ``reason`` (text, '' when absent).
 
+    The header is the first row naming a code or settlement-id column (:data:`COLUMN_ALIASES`);
+    up to :data:`MAX_TITLE_ROWS` rows above it (a title, the batch, the date) are skipped.
+
     Raises
     ------
     RxringError
@@ -150,32 +155,37 @@ def read_leads(path) -> list[dict]:
     except OSError as exc:
         raise RxringError(f"{path}: cannot read ({exc.strerror or exc})") from None
     rows = _rows_xlsx(path, data) if data[:4] == b"PK\x03\x04" else _rows_csv(path, data)
-    header, columns, out = None, {}, []
+    header, columns, out, first = None, {}, [], None
     for line, cells in rows:
+        if not any(str(c).strip() for c in cells):
+            continue
         if header is None:
-            if not any(str(c).strip() for c in cells):
-                continue
-            header = cells
             columns = {}
             for index, name in enumerate(cells):
                 column = canonical_column(name)
                 if column and column not in columns:
                     columns[column] = index
-            if "trace_code" not in columns and "setl_id" not in columns:
-                raise RxringError(
-                    f"{path}, line {line}: no code or settlement-id column among {', '.join(map(str, cells))}; "
-                    "name one 追溯码/trace_code or 结算ID/setl_id (and 疑点原因/reason)")
-            continue
-        if not any(str(c).strip() for c in cells):
-            continue
+            first = first or (line, cells)
+            if "trace_code" in columns or "setl_id" in columns:
+                header = cells
+            elif line - first[0] >= MAX_TITLE_ROWS:
+                break
+            continue   # a title row above the header (the list's name, the batch, the date)
         if len(out) >= MAX_LEAD_ROWS:
             raise RxringError(f"{path}, line {line}: more than {MAX_LEAD_ROWS} leads; split the list")
         out.append({"line": line, **{name: (str(cells[i]).strip() if i < len(cells) else "")
                                      for name, i in columns.items()}})
         for name in ("trace_code", "setl_id", "reason"):
             out[-1].setdefault(name, "")
+    if first is None:
+        raise RxringError(f"{path}: 空文件（没有表头）· empty (no header row)")
     if header is None:
-        raise RxringError(f"{path}: empty (no header row)")
+        line, cells = first
+        shown = ", ".join(str(c) for c in cells if str(c).strip())
+        raise RxringError(
+            f"{path}, line {line}: 找不到追溯码或结算ID列（{shown}）· no code or settlement-id column among "
+            f"{shown} (nor in the {MAX_TITLE_ROWS} rows below it); name one 追溯码/trace_code or "
+            "结算ID/setl_id (and 疑点原因/reason)")
     return out
 
 
@@ -241,7 +251,8 @@ def import_leads(workspace, path, actor: Actor, progress: bool = False) -> Impor
     prepared = []
     for row in rows:
         if _NUMBER in (row["trace_code"], row["setl_id"]):
-            prepared.append((row, None, None, "the code or settlement id is stored as a number in the spreadsheet "
+            prepared.append((row, None, None, "表格中追溯码或结算ID存为数字，已丢失位数；请将该列设为文本后重新导出 · "
+                                              "the code or settlement id is stored as a number in the spreadsheet "
                                               "and has lost digits; format that column as text (文本) and "
                                               "export the list again"))
             continue
@@ -250,10 +261,10 @@ def import_leads(workspace, path, actor: Actor, progress: bool = False) -> Impor
         elif row["setl_id"]:
             kind, key = "setl_id", row["setl_id"]
         else:
-            prepared.append((row, None, None, "no code and no settlement id on this row"))
+            prepared.append((row, None, None, "此行既无追溯码也无结算ID · no code and no settlement id on this row"))
             continue
         if (kind, key) in seen:
-            prepared.append((row, kind, key, f"repeats line {seen[(kind, key)]}"))
+            prepared.append((row, kind, key, f"与第 {seen[(kind, key)]} 行重复 · repeats line {seen[(kind, key)]}"))
             continue
         seen[(kind, key)] = row["line"]
         prepared.append((row, kind, key, None))
@@ -274,7 +285,9 @@ def import_leads(workspace, path, actor: Actor, progress: bool = False) -> Impor
         events = events_of[kind].get(key, empty)
         if events.empty:
             result.unmatched += 1
-            result.problems.append((row["line"], f"{key}: not in the workspace's events (未匹配)"))
+            named = "追溯码" if kind == "trace_code" else "结算ID"
+            result.problems.append((row["line"], f"{key}：工作区中没有此{named}的记录（未匹配）· {key}: not in the "
+                                                 "workspace's events"))
             leads.append({"row": row, "kind": kind, "key": key, "matched": False})
             continue
         result.matched += 1

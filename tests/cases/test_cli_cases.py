@@ -62,6 +62,8 @@ def test_a_lead_list_is_imported_with_every_row_accounted_for(ws, tmp_path):
     problems = {p["line"]: p["reason"] for p in out["problems"]}
     assert set(problems) == {5, 6, 7}
     assert "not in the workspace" in problems[5] and "no code" in problems[6] and "repeats line 2" in problems[7]
+    assert [problems[n].split("·")[0].strip() for n in (5, 6, 7)] == [
+        "99999999999999999999：工作区中没有此追溯码的记录（未匹配）", "此行既无追溯码也无结算ID", "与第 2 行重复"]
     rows = {r["source_line"]: r for r in lead_lists.list_leads(ws)}
     assert rows[2]["ring_id"] == ring_id and rows[2]["rules"] and rows[2]["case_id"]
     assert store.get_case(ws, rows[2]["case_id"])["ring_id"] == ring_id
@@ -91,7 +93,8 @@ def test_bad_lead_files_are_one_clear_error(ws, tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("name,amount\nx,1\n", encoding="utf-8")
     result = run("leads", "import", path, "-w", ws, ok=False)
-    assert result.exit_code == 2 and "line 1: no code or settlement-id column" in result.output
+    assert result.exit_code == 2 and "line 1: 找不到追溯码或结算ID列" in result.output
+    assert "no code or settlement-id column among name, amount" in result.output
     broken = tmp_path / "broken.xlsx"
     broken.write_bytes(b"PK\x03\x04 not really a zip")
     result = run("leads", "import", broken, "-w", ws, ok=False)
