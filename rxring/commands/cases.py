@@ -420,6 +420,9 @@ def audit_verify(workspace):
     click.echo(verdict.message(audit_log.audit_path(ws)), err=not verdict.ok)
     if not verdict.ok:
         raise SystemExit(1)
+    seq, sha = audit_log.head(ws)
+    click.echo(f"最后一行 last line: {seq} sha256 {sha}（另行记录，可发现日志末尾被删 · note it elsewhere to "
+               "tell lines later cut off the end）")
 
 
 @audit_group.command("show")

@@ -132,7 +132,10 @@ def test_a_case_through_the_cli_from_ring_to_ledger(ws, tmp_path):
     assert frame.iloc[0]["移送编号 (referral no.)"] == "GA-17" and frame.iloc[0]["追回金额(元) (recovered (CNY))"] == 1200
     assert "1 cases" in run("cases", "export", "-w", ws, "-o", tmp_path / "l.csv").output
     assert run("cases", "export", "-w", ws, "-o", tmp_path / "l.txt", ok=False).exit_code == 2
-    assert "chain intact" in run("audit", "verify", "-w", ws).output
+    verified = run("audit", "verify", "-w", ws).output
+    last = audit.audit_path(ws).read_bytes().splitlines()[-1]
+    assert "chain intact" in verified
+    assert f"last line: {len(audit.read(ws))} sha256 {audit.line_hash(last)}" in verified   # to note elsewhere
     events = [r["event"] for r in audit.read(ws)]
     assert events.count("case_state") == 3 and events.count("export") == 2 and "case_attach" in events
 
