@@ -207,8 +207,8 @@ class Verdict:
 
     def message(self, path) -> str:
         if self.ok:
-            return f"{path}: {self.lines} lines, chain intact · 审计日志完整"
-        return f"{path}, line {self.line}: {self.problem} · 审计日志被改动"
+            return f"{path}：审计日志完整，共 {self.lines} 行 · {self.lines} lines, chain intact"
+        return f"{path}, line {self.line}：审计日志被改动 · {self.problem}"
 
 
 def verify(workspace) -> Verdict:

@@ -117,6 +117,43 @@ def test_a_bureau_lead_batch_from_import_to_the_ledger_survives_the_next_months(
     assert store.ring_fates(root, store.list_cases(root)) == {a: {"kind": "merged", "ring_ids": [merged]},
                                                               b: {"kind": "merged", "ring_ids": [merged]}}
     flagged = run("cases", "show", b, "-w", root).output
-    assert f"团伙 ring {ring_b} in the latest analysis: merged → {merged}" in flagged
+    assert f"团伙 ring {ring_b} 在最新分析中已合并 → {merged} · in the latest analysis: merged → {merged}" in flagged
     assert store.get_case(root, a)["ring_id"] == ring_a            # never silently detached
     assert "chain intact" in run("audit", "verify", "-w", root).output
+
+
+def _headers(output: str) -> list[str]:
+    """The column titles of every plain-text table in *output* (the line above a line of dashes)."""
+    import re
+
+    lines = output.splitlines()
+    return [title for above, below in zip(lines, lines[1:]) if below.startswith("---")
+            for title in re.split(r"\s{2,}", above.strip())]
+
+
+def test_cli_listings_and_messages_are_chinese_first_with_english_beside(ws, tmp_path):
+    import re
+
+    root = ws.root
+    run("leads", "import", bureau_list(tmp_path / "线索.xlsx"), "-w", root)
+    scan = tmp_path / "scan.pdf"
+    scan.write_bytes(b"%PDF-1.4 scan")
+    password = tmp_path / "pw"
+    password.write_text("a-long-password\n", encoding="utf-8")
+    said = [run("cases", "attach", 1, scan, "-w", root).output, run("cases", "comment", 1, "已核查", "-w", root).output,
+            run("cases", "export", "-o", tmp_path / "l.csv", "-w", root).output,
+            run("users", "add", "wang", "--role", "viewer", "--password-file", password, "-w", root).output,
+            run("users", "role", "wang", "investigator", "-w", root).output,
+            run("users", "passwd", "wang", "--password-file", password, "-w", root).output,
+            run("users", "disable", "wang", "-w", root).output, run("audit", "verify", "-w", root).output]
+    for line in said:
+        message = line.split("：", 1)[1] if "：" in line else line        # after the file it names
+        assert re.search(r"[A-Za-z\u4e00-\u9fff]", message).group()[0] >= "\u4e00", line   # Chinese first
+        assert re.search(r"\s?· .*[A-Za-z]{3}", message), line                                  # English beside
+    listed = "\n".join(run(*command, "-w", root).output for command in (
+        ("cases", "list"), ("cases", "show", 1), ("leads", "list"), ("users", "list"), ("audit", "show")))
+    titles = _headers(listed)
+    assert len(titles) > 25
+    for title in titles:
+        assert title == "#" or re.fullmatch(r"[\u4e00-\u9fff]\S* [A-Za-z][A-Za-z0-9 ./\-]*", title), title
+    assert "版本 version 1" in listed and "解释 explanation" in listed
