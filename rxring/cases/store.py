@@ -95,7 +95,7 @@ class Forbidden(RxringError):
 
 def _require(actor: Actor, role: str, what: str) -> None:
     if not actor.may(role):
-        raise Forbidden(f"{actor.name} ({actor.role}) may not {what}: needs {role} or above · 权限不足")
+        raise Forbidden(f"权限不足 · {actor.name} ({actor.role}) may not {what}: needs {role} or above")
 
 
 def _row(con: sqlite3.Connection, case_id: int) -> dict:
@@ -244,8 +244,9 @@ def _write(workspace, actor: Actor, case_id: int, version: int | None, change):
                 last = con.execute("SELECT actor, at FROM case_history WHERE case_id = ? ORDER BY id DESC LIMIT 1",
                                    (case_id,)).fetchone()
                 raise CaseConflict(
-                    f"case {case_id} was changed by {last['actor']} at {last['at']} (now version "
-                    f"{case['version']}, your page had {version}); reload it and try again · 案件已被他人修改，请刷新")
+                    f"案件已被他人修改，请刷新后重试：{last['actor']} 于 {last['at']} 修改了案件 {case_id}（现为版本 "
+                    f"{case['version']}，您的页面为版本 {version}）· case {case_id} was changed by {last['actor']} at "
+                    f"{last['at']} (now version {case['version']}, your page had {version}); reload it and try again")
             at = utc_now()
             change(con, case, at)
             con.execute("UPDATE cases SET version = version + 1, updated_at = ? WHERE id = ?", (at, case_id))

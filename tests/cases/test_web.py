@@ -125,6 +125,7 @@ def test_a_case_worked_in_the_browser_forms(app, ws):
     token = csrf(worker, "/case/1")
     stale = worker.post("/case/1/state", data={"csrf": token, "to": "verifying", "reason": "go", "version": version})
     assert stale.status_code == 409 and "reload it and try again" in stale.text
+    assert stale.text.index("案件已被他人修改，请刷新后重试") < stale.text.index("reload it and try again")
     ok = worker.post("/case/1/state", data={"csrf": token, "to": "verifying", "reason": "go",
                                             "version": case["version"]}, follow_redirects=False)
     assert ok.status_code == 303
