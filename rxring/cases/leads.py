@@ -9,8 +9,9 @@ may be Chinese or English (:data:`COLUMN_ALIASES`).  Each row is
   can say so);
 - **matched** otherwise: it gets its ring (when a finding on its code belongs to one), the
   rules that fired on its codes, or — where no rule fired — the triage explanation of the
-  code's repeats (:mod:`rxring.cases.triage`), and joins a case: the ring's case, else one
-  case per site where the code was last seen (the institution to visit).
+  code's repeats (:mod:`rxring.cases.triage`), and joins a case: the ring's case, else the
+  open case an earlier list's lead on the same code joined, else one case per site where the
+  code was last seen (the institution to visit).
 
 ``read + (matched + unmatched + rejected)`` always balance: every row is accounted for.
 
@@ -325,8 +326,13 @@ def _store(workspace, path: Path, sha: str, actor: Actor, leads: list[dict], res
                 case_id = None
                 if lead["matched"]:
                     group = ("ring", lead["ring_id"]) if lead["ring_id"] else ("site", lead["site"])
-                    case_id = case_of.get(group) or _case_for(con, workspace, actor, group, result)
-                    case_of[group] = case_id
+                    case_id = None if lead["ring_id"] else _case_of_key(con, lead["kind"], lead["key"])
+                    if case_id is not None:
+                        if case_id not in result.cases_joined + result.cases_opened:
+                            result.cases_joined.append(case_id)
+                    else:
+                        case_id = case_of.get(group) or _case_for(con, workspace, actor, group, result)
+                        case_of[group] = case_id
                     con.executemany("INSERT OR IGNORE INTO case_findings (case_id, finding_id) VALUES (?, ?)",
                                     [(case_id, fid) for fid in lead["finding_ids"]])
                 con.execute(
@@ -341,6 +347,13 @@ def _store(workspace, path: Path, sha: str, actor: Actor, leads: list[dict], res
             raise
     finally:
         con.close()
+
+
+def _case_of_key(con, kind: str, key: str) -> int | None:
+    """The open case an earlier list's lead on the same code (or settlement) joined, if any."""
+    row = con.execute("SELECT l.case_id FROM leads l JOIN cases c ON c.id = l.case_id WHERE l.key_kind = ? "
+                      "AND l.key_value = ? AND c.state != 'closed' ORDER BY l.id LIMIT 1", (kind, key)).fetchone()
+    return None if row is None else row[0]
 
 
 def _case_for(con, workspace, actor: Actor, group: tuple, result: ImportResult) -> int:

@@ -274,8 +274,10 @@ def leads_import(file, workspace, operator, progress, as_json):
     (结算ID/setl_id), with the sender's reason (疑点原因/reason).
 
     Each row is matched to the workspace's events, findings and rings and joins a case
-    (its ring's, else one per site where the code was last seen).  Rows without a key or
-    repeating an earlier one are rejected with their line; every row is accounted for.
+    (its ring's; else the open case the same code joined in an earlier list; else one per
+    site where the code was last seen).  Title rows above the header are skipped.  Rows
+    without a key or repeating an earlier one are rejected with their line; every row is
+    accounted for.
     """
     from ..cases.leads import import_leads
 

@@ -249,3 +249,23 @@ def test_a_case_without_a_ring_is_sealed_as_every_package(ws, tmp_path):
     assert not any(name.startswith("custody/") for name in names)   # no ring: the case record alone
     verified = run("evidence", "verify", tmp_path / "case.zip")
     assert verified.exit_code == 0 and "integrity only" in verified.output, verified.output
+
+
+def test_a_code_sent_again_in_a_later_list_joins_its_open_case(ws, tmp_path):
+    """Bureaus send the next batch with codes they sent before: those leads join the open case, not a new one."""
+    _, ring_code, quiet_code, _ = _codes(ws)
+    first, again = tmp_path / "第1批.csv", tmp_path / "第2批.csv"
+    first.write_text(f"追溯码,疑点原因\n{quiet_code},重复结算\n", encoding="utf-8-sig")
+    again.write_text(f"追溯码,疑点原因\n{quiet_code},再次重复结算\n{ring_code},多次结算\n", encoding="utf-8-sig")
+    opened = json.loads(run("leads", "import", first, "-w", ws, "--json").stdout)["cases_opened"]
+    out = json.loads(run("leads", "import", again, "-w", ws, "--json").stdout)
+    assert opened and out["cases_joined"] == opened and len(out["cases_opened"]) == 1   # the ring's case is new
+    assert [lead["case_id"] for lead in lead_lists.list_leads(ws) if lead["key_value"] == quiet_code] == opened * 2
+    from rxring.cases.users import Actor
+
+    boss = Actor("li", "supervisor", "cli")
+    store.assign(ws, boss, opened[0], "wang")
+    for state in ("verifying", "explained", "closed"):
+        store.transition(ws, boss, opened[0], state, "调拨单已核对")
+    out = json.loads(run("leads", "import", first, "-w", ws, "--json").stdout)
+    assert out["cases_joined"] == [] and len(out["cases_opened"]) == 1                  # a closed case stays closed
