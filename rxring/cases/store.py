@@ -44,7 +44,7 @@ from .db import cases_dir, connect, transaction, utc_now
 from .users import ROLES, Actor
 
 __all__ = [
-    "STATES", "STATE_LABELS", "TRANSITIONS", "KINDS", "CaseConflict", "CaseNotFound", "Forbidden",
+    "STATES", "STATE_LABELS", "TRANSITIONS", "KINDS", "KIND_LABELS", "CaseConflict", "CaseNotFound", "Forbidden",
     "MAX_ATTACHMENT_BYTES", "open_case", "open_ring_case", "get_case", "list_cases", "history", "comments",
     "attachments", "attachment_path", "allowed_moves", "transition", "assign", "comment", "attach",
     "ledger_rows", "LEDGER_COLUMNS", "write_ledger", "ring_fates", "ring_fate_of", "case_findings", "explain_finding",
@@ -57,6 +57,7 @@ STATE_LABELS = {
     "appealed": "申诉中", "referred": "已移送", "closed": "已结案",
 }
 KINDS = ("ring", "findings", "leads")
+KIND_LABELS = {"ring": "团伙", "findings": "疑点", "leads": "线索"}
 
 #: (from, to) -> the lowest role allowed to make the move.  The one table of allowed moves.
 TRANSITIONS = {
@@ -438,7 +439,8 @@ def attach(workspace, actor: Actor, case_id: int, filename: str, data: bytes) ->
 #: The 台账 (ledger) columns: (field, Chinese header, English header).
 LEDGER_COLUMNS = (
     ("id", "案件编号", "case"), ("kind", "类型", "kind"), ("title", "标题", "title"), ("ring_id", "团伙", "ring"),
-    ("state", "状态", "state"), ("assignee", "承办人", "assignee"), ("due_date", "办结期限", "due date"),
+    ("state", "状态", "state"), ("last_reason", "处理理由", "reason of the last state change"),
+    ("assignee", "承办人", "assignee"), ("due_date", "办结期限", "due date"),
     ("findings", "疑点数", "findings"), ("leads", "线索数", "leads"),
     ("amount_recovered", "追回金额(元)", "recovered (CNY)"), ("amount_fined", "罚款金额(元)", "fined (CNY)"),
     ("referral_no", "移送编号", "referral no."), ("created_at", "立案时间", "opened"),
@@ -454,12 +456,16 @@ def ledger_rows(workspace, **filters) -> list[dict]:
         findings = dict(con.execute("SELECT case_id, count(*) FROM case_findings GROUP BY case_id").fetchall())
         leads = dict(con.execute("SELECT case_id, count(*) FROM leads WHERE case_id IS NOT NULL "
                                  "GROUP BY case_id").fetchall())
+        reasons = dict(con.execute("SELECT case_id, reason FROM case_history WHERE id IN (SELECT max(id) FROM "
+                                   "case_history WHERE field = 'state' GROUP BY case_id)").fetchall())
     finally:
         con.close()
     out = []
     for case in cases:
         row = {field: case.get(field) for field, _, _ in LEDGER_COLUMNS}
         row["state"] = f"{STATE_LABELS[case['state']]} {case['state']}"
+        row["kind"] = f"{KIND_LABELS[case['kind']]} {case['kind']}"
+        row["last_reason"] = reasons.get(case["id"])
         row["findings"], row["leads"] = findings.get(case["id"], 0), leads.get(case["id"], 0)
         out.append(row)
     return out
