@@ -186,6 +186,19 @@ def test_an_expired_session_is_rejected(ws):
     assert client.post("/logout", data={"csrf": "x"}).status_code == 401
 
 
+def test_a_session_in_use_still_ends_at_its_longest_lifetime(ws):
+    from rxring.serve import create_app
+
+    app = create_app(ws, session_idle=60, session_max=0.8)
+    client = sign_in(app, "viewer")
+    for _ in range(3):                      # used all along, so never idle
+        assert client.get("/cases", follow_redirects=False).status_code == 200
+        time.sleep(0.2)
+    time.sleep(0.4)
+    response = client.get("/cases", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/login")
+
+
 def test_logout_ends_the_session(app):
     client = sign_in(app, "viewer")
     assert client.post("/logout", data={"csrf": csrf(client)}, follow_redirects=False).status_code == 303
