@@ -44,7 +44,7 @@ from .db import cases_dir, connect, transaction, utc_now
 from .users import ROLES, Actor
 
 __all__ = [
-    "STATES", "STATE_LABELS", "TRANSITIONS", "KINDS", "KIND_LABELS", "CaseConflict", "CaseNotFound", "Forbidden",
+    "STATES", "STATE_LABELS", "TRANSITIONS", "KINDS", "KIND_LABELS", "FIELD_LABELS", "CaseConflict", "CaseNotFound", "Forbidden",
     "MAX_ATTACHMENT_BYTES", "open_case", "open_ring_case", "get_case", "list_cases", "history", "comments",
     "attachments", "attachment_path", "allowed_moves", "transition", "assign", "comment", "attach",
     "ledger_rows", "LEDGER_COLUMNS", "write_ledger", "ring_fates", "ring_fate_of", "case_findings", "explain_finding",
@@ -58,6 +58,10 @@ STATE_LABELS = {
 }
 KINDS = ("ring", "findings", "leads")
 KIND_LABELS = {"ring": "团伙", "findings": "疑点", "leads": "线索"}
+#: What a history row changed (its ``field``), in Chinese.
+FIELD_LABELS = {"state": "状态", "assignee": "承办人", "due_date": "办结期限", "amount_recovered": "追回金额",
+                "amount_fined": "罚款金额", "referral_no": "移送编号", "comment": "意见", "attachment": "附件",
+                "exception": "疑点排除"}
 
 #: (from, to) -> the lowest role allowed to make the move.  The one table of allowed moves.
 TRANSITIONS = {

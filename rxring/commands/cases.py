@@ -115,6 +115,11 @@ def cases_show(case_id, workspace, as_json):
                                                ("sha256", "哈希 SHA-256"), ("actor", "人 by"), ("at", "时间 at")],
                          limit=64))
     click.echo("\n历史 history:")
+    for row in parts["history"]:
+        if row["field"] == "state":
+            row["old_value"], row["new_value"] = (f"{store.STATE_LABELS[v]} {v}" if v in store.STATE_LABELS else v
+                                                  for v in (row["old_value"], row["new_value"]))
+        row["field"] = f"{store.FIELD_LABELS.get(row['field'], '')} {row['field']}".strip()
     click.echo(table(parts["history"], [("at", "时间 at"), ("actor", "人 who"), ("field", "项 field"),
                                        ("old_value", "原 from"), ("new_value", "新 to"), ("reason", "理由 why")]))
 

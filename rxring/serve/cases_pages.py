@@ -23,7 +23,7 @@ from starlette.routing import Route
 from .. import audit
 from ..cases import leads as lead_lists
 from ..cases import store as cases
-from ..cases.users import ROLES, add_user, disable_user, list_users, set_role
+from ..cases.users import ROLE_LABELS, ROLES, add_user, disable_user, list_users, set_role
 from ..errors import RxringError
 from .auth import COOKIE, LOGIN_COOKIE, SESSION_MAX_SECONDS, Session
 
@@ -185,7 +185,10 @@ def case_routes(bench, store, render, render_bare, not_found, safe_next) -> list
     def page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
         lang = request.state.session.lang
         return render(request, name, status=status, c=lambda key: _label(key, lang),
-                      state_label=lambda s: f"{cases.STATE_LABELS[s]} {s}" if lang == "zh" else s, **context)
+                      state_label=lambda s: f"{cases.STATE_LABELS[s]} {s}" if lang == "zh" else s,
+                      field_label=lambda f: f"{cases.FIELD_LABELS[f]} {f}" if lang == "zh" and f in cases.FIELD_LABELS
+                      else f,
+                      role_label=lambda r: ROLE_LABELS[r] if lang == "zh" else r, **context)
 
     def case_id_of(request: Request) -> int:
         try:

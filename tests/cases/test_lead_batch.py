@@ -157,3 +157,4 @@ def test_cli_listings_and_messages_are_chinese_first_with_english_beside(ws, tmp
     for title in titles:
         assert title == "#" or re.fullmatch(r"[\u4e00-\u9fff]\S* [A-Za-z][A-Za-z0-9 ./\-]*", title), title
     assert "版本 version 1" in listed and "解释 explanation" in listed
+    assert re.search(r"状态 state +新建 new", listed) and re.search(r"附件 attachment +scan.pdf", listed)  # history

@@ -418,3 +418,11 @@ def test_every_route_is_refused_below_its_role_and_open_from_it(app, ws, role):
             if method == "POST" and path != "/logout":
                 assert response.status_code == 400, (role, method, path, response.status_code)
                 assert _state(ws)[1:] == before[1:], (role, method, path)
+
+
+def test_history_and_roles_are_named_in_chinese_with_english_beside(app, ws):
+    page = sign_in(app, "supervisor").get("/case/1").text
+    history = page[page.index('id="history"'):]
+    assert "<td>状态 state</td><td></td><td>新建 new</td>" in history
+    users = sign_in(app, "admin").get("/users").text
+    assert ">调查员 investigator</option>" in users and ">查看 viewer</option>" in users
