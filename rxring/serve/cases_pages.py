@@ -151,8 +151,10 @@ def _login_routes(ws, store, render_bare, safe_next):
         locked = store.locked(name)
         session = None if locked else store.login_password(name, str(form.get("password") or ""))
         if session is None:
-            audit.append(ws, "login_failed", name, {"via": "password", "client": _client(request),
-                                                    "locked": locked})
+            # a name that is no account is not logged: it is often a password typed into the wrong box
+            known = any(user["name"] == name for user in list_users(ws))
+            audit.append(ws, "login_failed", name if known else "", {"via": "password", "account": known,
+                                                                     "client": _client(request), "locked": locked})
             return login_page(request, 429 if locked else 401, error="locked" if locked else "login_failed")
         audit.append(ws, "login", session.user, {"via": "password", "role": session.role, "client": _client(request)})
         return open_session(session, safe_next(form.get("next")))

@@ -167,6 +167,21 @@ def test_wrong_password_and_login_csrf(app, ws, caplog):
     assert "argon2" not in logged
 
 
+def test_a_password_typed_as_the_name_is_not_logged(app, ws):
+    """The failed sign-in of a name that is no account is logged without the name (often a password typed
+    into the wrong box); a known account's failures are logged by name."""
+    client = TestClient(app, base_url="http://127.0.0.1")
+    token = re.search(r'name="login_token" value="([^"]+)"', client.get("/login").text).group(1)
+    response = client.post("/login", data={"name": "Tr0ub4dor&3-secret", "password": "", "login_token": token})
+    assert response.status_code == 401
+    failed = audit.read(ws, "login_failed")[-1]
+    assert failed["user"] == "" and failed["details"]["account"] is False
+    assert "Tr0ub4dor" not in audit.audit_path(ws).read_text(encoding="utf-8")
+    sign_in(app, "viewer", password="not-the-password")
+    failed = audit.read(ws, "login_failed")[-1]
+    assert failed["user"] == "viewer" and failed["details"]["account"] is True
+
+
 def test_the_start_token_stops_working_once_accounts_exist(app):
     client = TestClient(app, base_url="http://127.0.0.1")
     response = client.get(f"/login?token={app.state.store.token}", follow_redirects=False)
