@@ -102,17 +102,20 @@ def _rows_csv(path: Path, data: bytes):
         raise RxringError(f"{path}, line {reader.line_num}: {exc}") from None
 
 
-def _rows_xlsx(path: Path, data: bytes):
+def _sheets_xlsx(path: Path, data: bytes):
+    """Each worksheet of the workbook as rows ``(line, cells)``, in the workbook's order."""
     from openpyxl import load_workbook
 
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a damaged file
         raise RxringError(f"{path}: not a readable XLSX workbook ({exc.__class__.__name__})") from None
-    sheet = book.worksheets[0]
-    for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-        yield number, [_cell_text(v) for v in row]
-    book.close()
+    try:
+        for sheet in book.worksheets:
+            yield ((number, [_cell_text(v) for v in row])
+                   for number, row in enumerate(sheet.iter_rows(values_only=True), start=1))
+    finally:
+        book.close()
 
 
 #: Integers above this lose digits when a spreadsheet stores them as numbers (doubles).
@@ -140,7 +143,8 @@ def read_leads(path) -> list[dict]:
     """The rows of a lead list: ``line``, ``trace_code``, ``setl_id``, ``reason`` (text, '' when absent).
 
     The header is the first row naming a code or settlement-id column (:data:`COLUMN_ALIASES`);
-    up to :data:`MAX_TITLE_ROWS` rows above it (a title, the batch, the date) are skipped.
+    up to :data:`MAX_TITLE_ROWS` rows above it (a title, the batch, the date) are skipped.  In a
+    workbook, the first sheet with such a header is read (an instructions sheet may come first).
 
     Raises
     ------
@@ -155,7 +159,25 @@ def read_leads(path) -> list[dict]:
         data = path.read_bytes()
     except OSError as exc:
         raise RxringError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    rows = _rows_xlsx(path, data) if data[:4] == b"PK\x03\x04" else _rows_csv(path, data)
+    tables = _sheets_xlsx(path, data) if data[:4] == b"PK\x03\x04" else [_rows_csv(path, data)]
+    first = None
+    for rows in tables:   # the first sheet with a header (an instructions sheet may come before the list)
+        out, found = _read_table(path, rows)
+        if out is not None:
+            return out
+        first = first or found
+    if first is None:
+        raise RxringError(f"{path}: 空文件（没有表头）· empty (no header row)")
+    line, cells = first
+    shown = ", ".join(str(c) for c in cells if str(c).strip())
+    raise RxringError(
+        f"{path}, line {line}: 找不到追溯码或结算ID列（{shown}）· no code or settlement-id column among "
+        f"{shown} (nor in the {MAX_TITLE_ROWS} rows below it); name one 追溯码/trace_code or "
+        "结算ID/setl_id (and 疑点原因/reason)")
+
+
+def _read_table(path: Path, rows) -> tuple[list | None, tuple | None]:
+    """The leads of one sheet, or (None, its first non-empty row) when no header is found in its first rows."""
     header, columns, out, first = None, {}, [], None
     for line, cells in rows:
         if not any(str(c).strip() for c in cells):
@@ -178,16 +200,7 @@ def read_leads(path) -> list[dict]:
                                      for name, i in columns.items()}})
         for name in ("trace_code", "setl_id", "reason"):
             out[-1].setdefault(name, "")
-    if first is None:
-        raise RxringError(f"{path}: 空文件（没有表头）· empty (no header row)")
-    if header is None:
-        line, cells = first
-        shown = ", ".join(str(c) for c in cells if str(c).strip())
-        raise RxringError(
-            f"{path}, line {line}: 找不到追溯码或结算ID列（{shown}）· no code or settlement-id column among "
-            f"{shown} (nor in the {MAX_TITLE_ROWS} rows below it); name one 追溯码/trace_code or "
-            "结算ID/setl_id (and 疑点原因/reason)")
-    return out
+    return (out if header is not None else None), first
 
 
 def _lead_events(workspace, codes: list[str], setl_ids: list[str]):

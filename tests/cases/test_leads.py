@@ -47,3 +47,14 @@ def test_no_key_column_near_the_top_is_one_clear_error_in_chinese_first(tmp_path
         read_leads(path)
     message = str(error.value)
     assert message.startswith(f"{path}, line 1: 找不到追溯码或结算ID列") and "no code or settlement-id column" in message
+
+
+def test_the_list_is_read_from_the_first_sheet_that_has_one(tmp_path):
+    """A workbook whose first sheet is the form's instructions (填表说明) and the list on the second."""
+    book = Workbook()
+    book.active.title = "填表说明"
+    book.active.append(["请逐行核查以下线索，并于30日内反馈核查结果。"])
+    book.create_sheet("疑点线索").append(HEADER)
+    book["疑点线索"].append([1, "市本级", "P1", "某某大药房", CODE, "阿托伐他汀钙片", 3, "同一追溯码多次结算"])
+    book.save(tmp_path / "线索.xlsx")
+    assert [(r["line"], r["trace_code"]) for r in read_leads(tmp_path / "线索.xlsx")] == [(2, CODE)]
