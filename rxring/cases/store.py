@@ -44,7 +44,8 @@ from .db import cases_dir, connect, transaction, utc_now
 from .users import ROLES, Actor
 
 __all__ = [
-    "STATES", "STATE_LABELS", "TRANSITIONS", "KINDS", "KIND_LABELS", "FIELD_LABELS", "CaseConflict", "CaseNotFound", "Forbidden",
+    "STATES", "STATE_LABELS", "TRANSITIONS", "KINDS", "KIND_LABELS", "FIELD_LABELS", "CaseConflict", "CaseNotFound",
+    "Forbidden",
     "MAX_ATTACHMENT_BYTES", "open_case", "open_ring_case", "get_case", "list_cases", "history", "comments",
     "attachments", "attachment_path", "allowed_moves", "transition", "assign", "comment", "attach",
     "ledger_rows", "LEDGER_COLUMNS", "write_ledger", "ring_fates", "ring_fate_of", "case_findings", "explain_finding",

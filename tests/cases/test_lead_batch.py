@@ -88,7 +88,8 @@ def test_a_bureau_lead_batch_from_import_to_the_ledger_survives_the_next_months(
     run("cases", "export", "-o", ledger, "-w", root, "--operator", "li")
     sheet = load_workbook(ledger).worksheets[0]
     header = [c.value for c in sheet[1]]
-    rows = {r["团伙 (ring)"]: r for r in (dict(zip(header, [c.value for c in row])) for row in sheet.iter_rows(min_row=2))}
+    rows = {r["团伙 (ring)"]: r
+            for r in (dict(zip(header, [c.value for c in row])) for row in sheet.iter_rows(min_row=2))}
     assert rows[ring_a]["状态 (state)"] == "已移送 referred" and rows[ring_a]["移送编号 (referral no.)"] == "GA-2026-0017"
     assert (rows[ring_a]["追回金额(元) (recovered (CNY))"], rows[ring_a]["罚款金额(元) (fined (CNY))"]) == (120, 240)
     assert rows[ring_b]["状态 (state)"] == "已结案 closed" and rows[ring_a]["线索数 (leads)"] == 1
@@ -111,7 +112,8 @@ def test_a_bureau_lead_batch_from_import_to_the_ledger_survives_the_next_months(
     assert "in the latest analysis" not in run("cases", "show", a, "-w", root).output
 
     # March: B's patients also get prescriptions from A's doctor, the two rings merge: both cases are flagged
-    planted.add_part(ws, "march", planted.box(50, "B1", "DA", "L2", month=3) + planted.box(51, "B2", "DA", "L2", month=3))
+    planted.add_part(ws, "march",
+                     planted.box(50, "B1", "DA", "L2", month=3) + planted.box(51, "B2", "DA", "L2", month=3))
     analyze(root, "embedded")
     [merged] = set(planted.ring_ids_by_patient(ws).values())
     assert store.ring_fates(root, store.list_cases(root)) == {a: {"kind": "merged", "ring_ids": [merged]},
