@@ -118,13 +118,21 @@ def _read_head(path: Path) -> tuple[int, str]:
         raise RxringError(f"{path.with_name(HEAD_NAME)}: unreadable ({exc}); run `rxring audit verify`") from None
 
 
+def _read_at(fd: int, size: int, offset: int) -> bytes:
+    """*size* bytes of *fd* from *offset* (``os.pread`` where there is one)."""
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
+    return os.read(fd, size)  # pragma: no cover
+
+
 def _last_line(fd: int) -> bytes:
     """The last complete line of the open log *fd* (b'' when it has none), read backwards from its end."""
     size = os.fstat(fd).st_size
     end, chunk, tail = size, 8192, b""
     while end > 0:
         start = max(0, end - chunk)
-        tail = os.pread(fd, end - start, start) + tail
+        tail = _read_at(fd, end - start, start) + tail
         end = start
         body = tail[:tail.rfind(b"\n")] if b"\n" in tail else b""
         if b"\n" in body or (end == 0 and body):
@@ -170,7 +178,9 @@ def append(workspace, event: str, user: str, details: dict | None = None) -> dic
             seq, prev = _chain_end(fd, *_read_head(path))
             record["seq"], record["prev"] = seq + 1, prev
             line = dumps(record, indent=None).encode("utf-8")
-            os.write(fd, line + b"\n")
+            size = os.fstat(fd).st_size
+            cut = size > 0 and _read_at(fd, 1, size - 1) != b"\n"   # a write that stopped mid-line
+            os.write(fd, (b"\n" if cut else b"") + line + b"\n")
             os.fsync(fd)
             head = path.with_name(HEAD_NAME)
             tmp = head.with_name(f".{HEAD_NAME}.{os.getpid()}")
@@ -231,7 +241,8 @@ def verify(workspace) -> Verdict:
             item = json.loads(line)
             seq, chained = int(item["seq"]), str(item["prev"])
         except (ValueError, KeyError, TypeError):
-            return Verdict(False, len(lines), number, "not a record of this log (edited or inserted)")
+            return Verdict(False, len(lines), number,
+                           "not a record of this log (edited, inserted, or cut short by a failed write)")
         if seq > expected_seq:
             return Verdict(False, len(lines), number,
                            f"lines {expected_seq}..{seq - 1} are missing before it (removed)")

@@ -126,3 +126,15 @@ def test_a_forged_last_line_is_not_taken_up(log):
     _write(log, lines)
     audit.append(log, "login", "li", {})
     assert audit.verify(log).line == 6
+
+
+def test_a_line_cut_short_by_a_failed_write_stays_alone_and_is_named(log):
+    """A write that stopped mid-line (disk full, power cut): the next line starts on a line of its own, so only
+    the cut line is damaged, and verify names it."""
+    with open(audit.audit_path(log), "ab") as handle:
+        handle.write(b'{"seq": 6, "prev": "ab')
+    audit.append(log, "login", "li", {})
+    lines = _lines(log)
+    assert lines[5] == '{"seq": 6, "prev": "ab' and json.loads(lines[6])["user"] == "li"
+    verdict = audit.verify(log)
+    assert not verdict.ok and verdict.line == 6 and "cut short" in verdict.problem, verdict
