@@ -13,6 +13,13 @@ So an edited line breaks the next line's ``prev``; a removed line leaves a gap i
 line's ``seq`` and hash, so cutting lines off the end, or editing the last line, is
 told too.  :func:`verify` names the first line that breaks the chain.
 
+An append killed after writing its line but before replacing the head leaves one
+line the head does not record: :func:`verify` names it (a crash and a forged line
+look alike), and the next append, finding that the log's last line is the one after
+the head and chains from it, chains from that line, so the chain does not fork.  The
+head lives beside the log: someone who rewrites both can cut lines off the end
+unseen; against that, note :func:`head` (``rxring audit verify`` prints it) somewhere else.
+
 Never pass a password, a session id or a token in *details*: :func:`append` refuses
 keys that name one (:data:`SECRET_KEYS`), and masks personal ids in text like every output.
 
@@ -45,7 +52,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 __all__ = ["AUDIT_NAME", "HEAD_NAME", "EVENTS", "SECRET_KEYS", "audit_path", "append", "read", "verify",
-           "Verdict", "line_hash"]
+           "Verdict", "line_hash", "head"]
 
 AUDIT_NAME = "audit.jsonl"
 HEAD_NAME = "audit.head"
@@ -96,6 +103,11 @@ def _clean(details, masker: Masker):
     return masker.text(details) if isinstance(details, str) else details
 
 
+def head(workspace) -> tuple[int, str]:
+    """The number and SHA-256 of the log's last line as ``audit.head`` records them ((0, 64 zeros) when empty)."""
+    return _read_head(audit_path(workspace))
+
+
 def _read_head(path: Path) -> tuple[int, str]:
     try:
         head = json.loads(path.with_name(HEAD_NAME).read_text(encoding="utf-8"))
@@ -104,6 +116,41 @@ def _read_head(path: Path) -> tuple[int, str]:
         return 0, GENESIS
     except (ValueError, KeyError, TypeError) as exc:
         raise RxringError(f"{path.with_name(HEAD_NAME)}: unreadable ({exc}); run `rxring audit verify`") from None
+
+
+def _read_at(fd: int, size: int, offset: int) -> bytes:
+    """*size* bytes of *fd* from *offset* (``os.pread`` where there is one)."""
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
+    return os.read(fd, size)  # pragma: no cover
+
+
+def _last_line(fd: int) -> bytes:
+    """The last complete line of the open log *fd* (b'' when it has none), read backwards from its end."""
+    size = os.fstat(fd).st_size
+    end, chunk, tail = size, 8192, b""
+    while end > 0:
+        start = max(0, end - chunk)
+        tail = _read_at(fd, end - start, start) + tail
+        end = start
+        body = tail[:tail.rfind(b"\n")] if b"\n" in tail else b""
+        if b"\n" in body or (end == 0 and body):
+            return body.rsplit(b"\n", 1)[-1]
+    return b""
+
+
+def _chain_end(fd: int, seq: int, prev: str) -> tuple[int, str]:
+    """Where the next line chains from: the head's (*seq*, *prev*), or the log's last line when that
+    line is the one after the head and chains from it (an append killed before it replaced the head)."""
+    last = _last_line(fd)
+    try:
+        item = json.loads(last) if last else None
+        if item is not None and int(item["seq"]) == seq + 1 and str(item["prev"]) == prev:
+            return seq + 1, line_hash(last)
+    except (ValueError, KeyError, TypeError):
+        pass
+    return seq, prev
 
 
 def append(workspace, event: str, user: str, details: dict | None = None) -> dict:
@@ -128,10 +175,12 @@ def append(workspace, event: str, user: str, details: dict | None = None) -> dic
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-            seq, prev = _read_head(path)
+            seq, prev = _chain_end(fd, *_read_head(path))
             record["seq"], record["prev"] = seq + 1, prev
             line = dumps(record, indent=None).encode("utf-8")
-            os.write(fd, line + b"\n")
+            size = os.fstat(fd).st_size
+            cut = size > 0 and _read_at(fd, 1, size - 1) != b"\n"   # a write that stopped mid-line
+            os.write(fd, (b"\n" if cut else b"") + line + b"\n")
             os.fsync(fd)
             head = path.with_name(HEAD_NAME)
             tmp = head.with_name(f".{HEAD_NAME}.{os.getpid()}")
@@ -168,8 +217,8 @@ class Verdict:
 
     def message(self, path) -> str:
         if self.ok:
-            return f"{path}: {self.lines} lines, chain intact · 审计日志完整"
-        return f"{path}, line {self.line}: {self.problem} · 审计日志被改动"
+            return f"{path}：审计日志完整，共 {self.lines} 行 · {self.lines} lines, chain intact"
+        return f"{path}, line {self.line}：审计日志被改动 · {self.problem}"
 
 
 def verify(workspace) -> Verdict:
@@ -192,7 +241,8 @@ def verify(workspace) -> Verdict:
             item = json.loads(line)
             seq, chained = int(item["seq"]), str(item["prev"])
         except (ValueError, KeyError, TypeError):
-            return Verdict(False, len(lines), number, "not a record of this log (edited or inserted)")
+            return Verdict(False, len(lines), number,
+                           "not a record of this log (edited, inserted, or cut short by a failed write)")
         if seq > expected_seq:
             return Verdict(False, len(lines), number,
                            f"lines {expected_seq}..{seq - 1} are missing before it (removed)")
@@ -202,10 +252,16 @@ def verify(workspace) -> Verdict:
             inserted = number - 1 if following == line_hash(line) else number
             return Verdict(False, len(lines), inserted, f"inserted (line {inserted} repeats number {seq})")
         if chained != prev:
-            if number > 1:
+            # the line before was altered, unless this line is not the one the next line (or the head) holds
+            following = _prev_of(lines[number]) if number < len(lines) else (
+                _read_head(path)[1] if _read_head(path)[0] == number else None)
+            if number > 1 and following == line_hash(line):
                 return Verdict(False, len(lines), number - 1,
                                f"its content changed after it was written (line {number} holds the hash "
                                "of the original)")
+            if number > 1:
+                return Verdict(False, len(lines), number,
+                               f"it does not chain from line {number - 1} (edited or inserted)")
             return Verdict(False, len(lines), number, "the first line does not start the chain (edited)")
         prev, expected_seq = line_hash(line), seq + 1
     head_seq, head_hash = _read_head(path)
@@ -213,7 +269,9 @@ def verify(workspace) -> Verdict:
         return Verdict(False, len(lines), len(lines) + 1,
                        f"lines {len(lines) + 1}..{head_seq} are missing at the end (removed)")
     if head_seq < len(lines):
-        return Verdict(False, len(lines), head_seq + 1, "written after the last logged event (inserted)")
+        return Verdict(False, len(lines), head_seq + 1,
+                       f"written after the last event {HEAD_NAME} records: inserted, or its append was killed "
+                       f"before {HEAD_NAME} was updated (then the next event takes it up)")
     if lines and head_hash != prev:
         return Verdict(False, len(lines), len(lines), "the last line's content changed after it was written")
     return Verdict(True, len(lines))

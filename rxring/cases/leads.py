@@ -9,8 +9,9 @@ may be Chinese or English (:data:`COLUMN_ALIASES`).  Each row is
   can say so);
 - **matched** otherwise: it gets its ring (when a finding on its code belongs to one), the
   rules that fired on its codes, or — where no rule fired — the triage explanation of the
-  code's repeats (:mod:`rxring.cases.triage`), and joins a case: the ring's case, else one
-  case per site where the code was last seen (the institution to visit).
+  code's repeats (:mod:`rxring.cases.triage`), and joins a case: the ring's case, else the
+  open case an earlier list's lead on the same code joined, else one case per site where the
+  code was last seen (the institution to visit).
 
 ``read + (matched + unmatched + rejected)`` always balance: every row is accounted for.
 
@@ -35,8 +36,8 @@ from .db import connect, utc_now
 from .store import open_case
 from .users import Actor
 
-__all__ = ["COLUMN_ALIASES", "MAX_LEAD_ROWS", "MAX_LEAD_BYTES", "ImportResult", "canonical_column", "read_leads",
-           "import_leads", "list_leads", "list_batches"]
+__all__ = ["COLUMN_ALIASES", "MAX_LEAD_ROWS", "MAX_LEAD_BYTES", "MAX_TITLE_ROWS", "ImportResult", "canonical_column",
+           "read_leads", "import_leads", "list_leads", "list_batches"]
 
 #: Accepted header spellings (compared without case, spaces, '_' and '-').
 COLUMN_ALIASES = {
@@ -46,6 +47,8 @@ COLUMN_ALIASES = {
 }
 MAX_LEAD_ROWS = 200_000
 MAX_LEAD_BYTES = 64 * 1024 * 1024
+#: Rows above the header that are read as the list's title (its name, the batch, the date) and skipped.
+MAX_TITLE_ROWS = 10
 
 
 def _norm(text) -> str:
@@ -99,17 +102,20 @@ def _rows_csv(path: Path, data: bytes):
         raise RxringError(f"{path}, line {reader.line_num}: {exc}") from None
 
 
-def _rows_xlsx(path: Path, data: bytes):
+def _sheets_xlsx(path: Path, data: bytes):
+    """Each worksheet of the workbook as rows ``(line, cells)``, in the workbook's order."""
     from openpyxl import load_workbook
 
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a damaged file
         raise RxringError(f"{path}: not a readable XLSX workbook ({exc.__class__.__name__})") from None
-    sheet = book.worksheets[0]
-    for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-        yield number, [_cell_text(v) for v in row]
-    book.close()
+    try:
+        for sheet in book.worksheets:
+            yield ((number, [_cell_text(v) for v in row])
+                   for number, row in enumerate(sheet.iter_rows(values_only=True), start=1))
+    finally:
+        book.close()
 
 
 #: Integers above this lose digits when a spreadsheet stores them as numbers (doubles).
@@ -136,6 +142,10 @@ _NUMBER = "#NUMBER"
 def read_leads(path) -> list[dict]:
     """The rows of a lead list: ``line``, ``trace_code``, ``setl_id``, ``reason`` (text, '' when absent).
 
+    The header is the first row naming a code or settlement-id column (:data:`COLUMN_ALIASES`);
+    up to :data:`MAX_TITLE_ROWS` rows above it (a title, the batch, the date) are skipped.  In a
+    workbook, the first sheet with such a header is read (an instructions sheet may come first).
+
     Raises
     ------
     RxringError
@@ -149,34 +159,48 @@ def read_leads(path) -> list[dict]:
         data = path.read_bytes()
     except OSError as exc:
         raise RxringError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    rows = _rows_xlsx(path, data) if data[:4] == b"PK\x03\x04" else _rows_csv(path, data)
-    header, columns, out = None, {}, []
+    tables = _sheets_xlsx(path, data) if data[:4] == b"PK\x03\x04" else [_rows_csv(path, data)]
+    first = None
+    for rows in tables:   # the first sheet with a header (an instructions sheet may come before the list)
+        out, found = _read_table(path, rows)
+        if out is not None:
+            return out
+        first = first or found
+    if first is None:
+        raise RxringError(f"{path}: 空文件（没有表头）· empty (no header row)")
+    line, cells = first
+    shown = ", ".join(str(c) for c in cells if str(c).strip())
+    raise RxringError(
+        f"{path}, line {line}: 找不到追溯码或结算ID列（{shown}）· no code or settlement-id column among "
+        f"{shown} (nor in the {MAX_TITLE_ROWS} rows below it); name one 追溯码/trace_code or "
+        "结算ID/setl_id (and 疑点原因/reason)")
+
+
+def _read_table(path: Path, rows) -> tuple[list | None, tuple | None]:
+    """The leads of one sheet, or (None, its first non-empty row) when no header is found in its first rows."""
+    header, columns, out, first = None, {}, [], None
     for line, cells in rows:
+        if not any(str(c).strip() for c in cells):
+            continue
         if header is None:
-            if not any(str(c).strip() for c in cells):
-                continue
-            header = cells
             columns = {}
             for index, name in enumerate(cells):
                 column = canonical_column(name)
                 if column and column not in columns:
                     columns[column] = index
-            if "trace_code" not in columns and "setl_id" not in columns:
-                raise RxringError(
-                    f"{path}, line {line}: no code or settlement-id column among {', '.join(map(str, cells))}; "
-                    "name one 追溯码/trace_code or 结算ID/setl_id (and 疑点原因/reason)")
-            continue
-        if not any(str(c).strip() for c in cells):
-            continue
+            first = first or (line, cells)
+            if "trace_code" in columns or "setl_id" in columns:
+                header = cells
+            elif line - first[0] >= MAX_TITLE_ROWS:
+                break
+            continue   # a title row above the header (the list's name, the batch, the date)
         if len(out) >= MAX_LEAD_ROWS:
             raise RxringError(f"{path}, line {line}: more than {MAX_LEAD_ROWS} leads; split the list")
         out.append({"line": line, **{name: (str(cells[i]).strip() if i < len(cells) else "")
                                      for name, i in columns.items()}})
         for name in ("trace_code", "setl_id", "reason"):
             out[-1].setdefault(name, "")
-    if header is None:
-        raise RxringError(f"{path}: empty (no header row)")
-    return out
+    return (out if header is not None else None), first
 
 
 def _lead_events(workspace, codes: list[str], setl_ids: list[str]):
@@ -241,7 +265,8 @@ def import_leads(workspace, path, actor: Actor, progress: bool = False) -> Impor
     prepared = []
     for row in rows:
         if _NUMBER in (row["trace_code"], row["setl_id"]):
-            prepared.append((row, None, None, "the code or settlement id is stored as a number in the spreadsheet "
+            prepared.append((row, None, None, "表格中追溯码或结算ID存为数字，已丢失位数；请将该列设为文本后重新导出 · "
+                                              "the code or settlement id is stored as a number in the spreadsheet "
                                               "and has lost digits; format that column as text (文本) and "
                                               "export the list again"))
             continue
@@ -250,10 +275,10 @@ def import_leads(workspace, path, actor: Actor, progress: bool = False) -> Impor
         elif row["setl_id"]:
             kind, key = "setl_id", row["setl_id"]
         else:
-            prepared.append((row, None, None, "no code and no settlement id on this row"))
+            prepared.append((row, None, None, "此行既无追溯码也无结算ID · no code and no settlement id on this row"))
             continue
         if (kind, key) in seen:
-            prepared.append((row, kind, key, f"repeats line {seen[(kind, key)]}"))
+            prepared.append((row, kind, key, f"与第 {seen[(kind, key)]} 行重复 · repeats line {seen[(kind, key)]}"))
             continue
         seen[(kind, key)] = row["line"]
         prepared.append((row, kind, key, None))
@@ -274,7 +299,9 @@ def import_leads(workspace, path, actor: Actor, progress: bool = False) -> Impor
         events = events_of[kind].get(key, empty)
         if events.empty:
             result.unmatched += 1
-            result.problems.append((row["line"], f"{key}: not in the workspace's events (未匹配)"))
+            named = "追溯码" if kind == "trace_code" else "结算ID"
+            result.problems.append((row["line"], f"{key}：工作区中没有此{named}的记录（未匹配）· {key}: not in the "
+                                                 "workspace's events"))
             leads.append({"row": row, "kind": kind, "key": key, "matched": False})
             continue
         result.matched += 1
@@ -312,8 +339,13 @@ def _store(workspace, path: Path, sha: str, actor: Actor, leads: list[dict], res
                 case_id = None
                 if lead["matched"]:
                     group = ("ring", lead["ring_id"]) if lead["ring_id"] else ("site", lead["site"])
-                    case_id = case_of.get(group) or _case_for(con, workspace, actor, group, result)
-                    case_of[group] = case_id
+                    case_id = None if lead["ring_id"] else _case_of_key(con, lead["kind"], lead["key"])
+                    if case_id is not None:
+                        if case_id not in result.cases_joined + result.cases_opened:
+                            result.cases_joined.append(case_id)
+                    else:
+                        case_id = case_of.get(group) or _case_for(con, workspace, actor, group, result)
+                        case_of[group] = case_id
                     con.executemany("INSERT OR IGNORE INTO case_findings (case_id, finding_id) VALUES (?, ?)",
                                     [(case_id, fid) for fid in lead["finding_ids"]])
                 con.execute(
@@ -328,6 +360,13 @@ def _store(workspace, path: Path, sha: str, actor: Actor, leads: list[dict], res
             raise
     finally:
         con.close()
+
+
+def _case_of_key(con, kind: str, key: str) -> int | None:
+    """The open case an earlier list's lead on the same code (or settlement) joined, if any."""
+    row = con.execute("SELECT l.case_id FROM leads l JOIN cases c ON c.id = l.case_id WHERE l.key_kind = ? "
+                      "AND l.key_value = ? AND c.state != 'closed' ORDER BY l.id LIMIT 1", (kind, key)).fetchone()
+    return None if row is None else row[0]
 
 
 def _case_for(con, workspace, actor: Actor, group: tuple, result: ImportResult) -> int:

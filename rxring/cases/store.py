@@ -44,7 +44,8 @@ from .db import cases_dir, connect, transaction, utc_now
 from .users import ROLES, Actor
 
 __all__ = [
-    "STATES", "STATE_LABELS", "TRANSITIONS", "KINDS", "CaseConflict", "CaseNotFound", "Forbidden",
+    "STATES", "STATE_LABELS", "TRANSITIONS", "KINDS", "KIND_LABELS", "FIELD_LABELS", "CaseConflict", "CaseNotFound",
+    "Forbidden",
     "MAX_ATTACHMENT_BYTES", "open_case", "open_ring_case", "get_case", "list_cases", "history", "comments",
     "attachments", "attachment_path", "allowed_moves", "transition", "assign", "comment", "attach",
     "ledger_rows", "LEDGER_COLUMNS", "write_ledger", "ring_fates", "ring_fate_of", "case_findings", "explain_finding",
@@ -57,6 +58,11 @@ STATE_LABELS = {
     "appealed": "申诉中", "referred": "已移送", "closed": "已结案",
 }
 KINDS = ("ring", "findings", "leads")
+KIND_LABELS = {"ring": "团伙", "findings": "疑点", "leads": "线索"}
+#: What a history row changed (its ``field``), in Chinese.
+FIELD_LABELS = {"state": "状态", "assignee": "承办人", "due_date": "办结期限", "amount_recovered": "追回金额",
+                "amount_fined": "罚款金额", "referral_no": "移送编号", "comment": "意见", "attachment": "附件",
+                "exception": "疑点排除"}
 
 #: (from, to) -> the lowest role allowed to make the move.  The one table of allowed moves.
 TRANSITIONS = {
@@ -95,7 +101,7 @@ class Forbidden(RxringError):
 
 def _require(actor: Actor, role: str, what: str) -> None:
     if not actor.may(role):
-        raise Forbidden(f"{actor.name} ({actor.role}) may not {what}: needs {role} or above · 权限不足")
+        raise Forbidden(f"权限不足 · {actor.name} ({actor.role}) may not {what}: needs {role} or above")
 
 
 def _row(con: sqlite3.Connection, case_id: int) -> dict:
@@ -244,8 +250,9 @@ def _write(workspace, actor: Actor, case_id: int, version: int | None, change):
                 last = con.execute("SELECT actor, at FROM case_history WHERE case_id = ? ORDER BY id DESC LIMIT 1",
                                    (case_id,)).fetchone()
                 raise CaseConflict(
-                    f"case {case_id} was changed by {last['actor']} at {last['at']} (now version "
-                    f"{case['version']}, your page had {version}); reload it and try again · 案件已被他人修改，请刷新")
+                    f"案件已被他人修改，请刷新后重试：{last['actor']} 于 {last['at']} 修改了案件 {case_id}（现为版本 "
+                    f"{case['version']}，您的页面为版本 {version}）· case {case_id} was changed by {last['actor']} at "
+                    f"{last['at']} (now version {case['version']}, your page had {version}); reload it and try again")
             at = utc_now()
             change(con, case, at)
             con.execute("UPDATE cases SET version = version + 1, updated_at = ? WHERE id = ?", (at, case_id))
@@ -437,7 +444,8 @@ def attach(workspace, actor: Actor, case_id: int, filename: str, data: bytes) ->
 #: The 台账 (ledger) columns: (field, Chinese header, English header).
 LEDGER_COLUMNS = (
     ("id", "案件编号", "case"), ("kind", "类型", "kind"), ("title", "标题", "title"), ("ring_id", "团伙", "ring"),
-    ("state", "状态", "state"), ("assignee", "承办人", "assignee"), ("due_date", "办结期限", "due date"),
+    ("state", "状态", "state"), ("last_reason", "处理理由", "reason of the last state change"),
+    ("assignee", "承办人", "assignee"), ("due_date", "办结期限", "due date"),
     ("findings", "疑点数", "findings"), ("leads", "线索数", "leads"),
     ("amount_recovered", "追回金额(元)", "recovered (CNY)"), ("amount_fined", "罚款金额(元)", "fined (CNY)"),
     ("referral_no", "移送编号", "referral no."), ("created_at", "立案时间", "opened"),
@@ -453,12 +461,16 @@ def ledger_rows(workspace, **filters) -> list[dict]:
         findings = dict(con.execute("SELECT case_id, count(*) FROM case_findings GROUP BY case_id").fetchall())
         leads = dict(con.execute("SELECT case_id, count(*) FROM leads WHERE case_id IS NOT NULL "
                                  "GROUP BY case_id").fetchall())
+        reasons = dict(con.execute("SELECT case_id, reason FROM case_history WHERE id IN (SELECT max(id) FROM "
+                                   "case_history WHERE field = 'state' GROUP BY case_id)").fetchall())
     finally:
         con.close()
     out = []
     for case in cases:
         row = {field: case.get(field) for field, _, _ in LEDGER_COLUMNS}
         row["state"] = f"{STATE_LABELS[case['state']]} {case['state']}"
+        row["kind"] = f"{KIND_LABELS[case['kind']]} {case['kind']}"
+        row["last_reason"] = reasons.get(case["id"])
         row["findings"], row["leads"] = findings.get(case["id"], 0), leads.get(case["id"], 0)
         out.append(row)
     return out

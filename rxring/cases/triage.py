@@ -158,9 +158,16 @@ def _listing(ids: list[str], limit: int = 5) -> str:
     return shown if len(ids) <= limit else f"{shown}, … (+{len(ids) - limit})"
 
 
+#: Said in place of a site that the records leave unnamed, ``(zh, en)``.
+_UNREPORTED_SITE = ("未报调出机构", "a site not reported")
+
+
 def _explanation(kind_id: str, event_ids: list[str], **fields) -> Explanation:
+    """Fill the kind's templates; a field given as a ``(zh, en)`` pair is said in each language."""
     entry = kind(kind_id)
-    return Explanation(kind_id, entry.template_zh.format(**fields), entry.template_en.format(**fields), event_ids)
+    zh = {k: v[0] if isinstance(v, tuple) else v for k, v in fields.items()}
+    en = {k: v[1] if isinstance(v, tuple) else v for k, v in fields.items()}
+    return Explanation(kind_id, entry.template_zh.format(**zh), entry.template_en.format(**en), event_ids)
 
 
 def explain_timeline(timeline: pd.DataFrame, pack_units: dict | None = None) -> list[Explanation]:
@@ -197,7 +204,7 @@ def explain_timeline(timeline: pd.DataFrame, pack_units: dict | None = None) -> 
         if len(sold) and not any(e.kind == "chain_transfer" and e.event_ids[-1] == str(sold.iloc[0]["event_id"])
                                  for e in found):
             found.append(_explanation("chain_transfer", [str(move.event_id), str(sold.iloc[0]["event_id"])],
-                                      from_site=from_site if from_site and not pd.isna(from_site) else "?",
+                                      from_site=from_site if from_site and not pd.isna(from_site) else _UNREPORTED_SITE,
                                       to_site=to_site, day=_day(move.event_time)))
     # one sale reported again
     for site, rows in t[t["note"].isin(_SAME_SALE_NOTES)].groupby("site_id", sort=True):

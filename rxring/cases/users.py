@@ -27,7 +27,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from ..errors import RxringError
 from .db import connect, transaction, utc_now
 
-__all__ = ["ROLES", "Actor", "role_allows", "add_user", "set_password", "set_role", "disable_user",
+__all__ = ["ROLES", "ROLE_LABELS", "Actor", "role_allows", "add_user", "set_password", "set_role", "disable_user",
            "list_users", "authenticate", "has_accounts", "account_role", "MIN_PASSWORD", "NAME_PATTERN"]
 
 ROLES = ("viewer", "investigator", "supervisor", "admin")

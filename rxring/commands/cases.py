@@ -42,7 +42,7 @@ def _show(case: dict) -> str:
     from ..cases.store import STATE_LABELS
 
     lines = [f"案件 case {case['id']} · {case['title']}",
-             f"  状态 state: {STATE_LABELS[case['state']]} {case['state']} · version {case['version']}",
+             f"  状态 state: {STATE_LABELS[case['state']]} {case['state']} · 版本 version {case['version']}",
              f"  类型 kind: {case['kind']}" + (f" · 团伙 ring {case['ring_id']}" if case["ring_id"] else ""),
              f"  承办人 assignee: {case['assignee'] or '-'} · 期限 due: {case['due_date'] or '-'}",
              f"  追回 recovered: {case['amount_recovered'] if case['amount_recovered'] is not None else '-'} 元 · "
@@ -77,7 +77,7 @@ def cases_list(workspace, state, assignee, ring_id, as_json):
     for row in rows:
         row["state"] = f"{STATE_LABELS[row['state']]} {row['state']}"
     click.echo(table(rows, [("id", "案件 case"), ("state", "状态 state"), ("title", "标题 title"),
-                            ("assignee", "承办人 assignee"), ("due_date", "期限 due"), ("version", "version")]))
+                            ("assignee", "承办人 assignee"), ("due_date", "期限 due"), ("version", "版本 version")]))
 
 
 @cases_group.command("show")
@@ -97,8 +97,11 @@ def cases_show(case_id, workspace, as_json):
     click.echo(_show(case))
     fate = parts["ring_fate"]
     if fate:
-        click.echo(f"  ! 团伙 ring {case['ring_id']} in the latest analysis: {fate['kind']}"
-                   + (f" → {', '.join(fate['ring_ids'])}" if fate["ring_ids"] else ""))
+        from ..cases.identity import LINEAGE_KINDS
+
+        now = f" → {', '.join(fate['ring_ids'])}" if fate["ring_ids"] else ""
+        click.echo(f"  ! 团伙 ring {case['ring_id']} 在最新分析中{LINEAGE_KINDS.get(fate['kind'], ('',))[0]}{now} · "
+                   f"in the latest analysis: {fate['kind']}{now}")
     if parts["leads"]:
         click.echo("\n线索 leads:")
         click.echo(table(parts["leads"], [("source_line", "行 line"), ("key_value", "追溯码/结算ID key"),
@@ -108,9 +111,15 @@ def cases_show(case_id, workspace, as_json):
         click.echo(f"\n[{comment['at']}] {comment['actor']}: {comment['body']}")
     if parts["attachments"]:
         click.echo("\n附件 attachments:")
-        click.echo(table(parts["attachments"], [("filename", "文件 file"), ("size", "bytes"),
-                                               ("sha256", "SHA-256", ), ("actor", "by"), ("at", "at")], limit=64))
+        click.echo(table(parts["attachments"], [("filename", "文件 file"), ("size", "大小 bytes"),
+                                               ("sha256", "哈希 SHA-256"), ("actor", "人 by"), ("at", "时间 at")],
+                         limit=64))
     click.echo("\n历史 history:")
+    for row in parts["history"]:
+        if row["field"] == "state":
+            row["old_value"], row["new_value"] = (f"{store.STATE_LABELS[v]} {v}" if v in store.STATE_LABELS else v
+                                                  for v in (row["old_value"], row["new_value"]))
+        row["field"] = f"{store.FIELD_LABELS.get(row['field'], '')} {row['field']}".strip()
     click.echo(table(parts["history"], [("at", "时间 at"), ("actor", "人 who"), ("field", "项 field"),
                                        ("old_value", "原 from"), ("new_value", "新 to"), ("reason", "理由 why")]))
 
@@ -189,7 +198,7 @@ def cases_comment(case_id, text, workspace, operator):
     from ..cases import store
 
     row = store.comment(_workspace(workspace), _actor(operator), case_id, text)
-    click.echo(f"comment {row['id']} added to case {case_id}")
+    click.echo(f"已添加意见 {row['id']} · comment {row['id']} added to case {case_id}")
 
 
 @cases_group.command("attach")
@@ -210,7 +219,8 @@ def cases_attach(case_id, files, workspace, operator):
         if path.stat().st_size > store.MAX_ATTACHMENT_BYTES:
             raise RxringError(f"{path}: larger than the {store.MAX_ATTACHMENT_BYTES} bytes allowed")
         row = store.attach(ws, _actor(operator), case_id, path.name, path.read_bytes())
-        click.echo(f"{path}: sha256 {row['sha256']} ({row['size']} bytes) attached to case {case_id}")
+        click.echo(f"{path}：已附加到案件 {case_id} · sha256 {row['sha256']} ({row['size']} bytes) "
+                   f"attached to case {case_id}")
 
 
 @cases_group.command("export")
@@ -235,7 +245,7 @@ def cases_export(workspace, output, state, operator):
         raise RxringError(f"cannot write {output}: {exc.strerror or exc}") from None
     audit_log.append(ws, "export", _actor(operator).name, {"what": "cases ledger", "rows": len(rows),
                                                            "file": Path(output).name, "via": "cli"})
-    click.echo(f"{output}: {len(rows)} cases")
+    click.echo(f"{output}：台账 {len(rows)} 个案件 · {len(rows)} cases")
 
 
 @cases_group.command("evidence")
@@ -269,8 +279,10 @@ def leads_import(file, workspace, operator, progress, as_json):
     (结算ID/setl_id), with the sender's reason (疑点原因/reason).
 
     Each row is matched to the workspace's events, findings and rings and joins a case
-    (its ring's, else one per site where the code was last seen).  Rows without a key or
-    repeating an earlier one are rejected with their line; every row is accounted for.
+    (its ring's; else the open case the same code joined in an earlier list; else one per
+    site where the code was last seen).  Title rows above the header are skipped.  Rows
+    without a key or repeating an earlier one are rejected with their line; every row is
+    accounted for.
     """
     from ..cases.leads import import_leads
 
@@ -305,9 +317,12 @@ def leads_list(workspace, batch_id, limit):
                                         ("rows_rejected", "拒绝 rejected")]))
     rows = list_leads(ws, batch_id=batch_id, limit=limit or 1_000_000)
     click.echo("")
-    click.echo(table(rows, [("batch_id", "批次"), ("source_line", "行 line"), ("key_value", "key"),
-                            ("matched", "匹配"), ("ring_id", "团伙 ring"), ("rules", "规则 rules"),
-                            ("case_id", "案件 case"), ("reason", "疑点原因 reason")]))
+    for row in rows:
+        row["matched"] = "是 yes" if row["matched"] else "否 no"
+    click.echo(table(rows, [("batch_id", "批次 batch"), ("source_line", "行 line"), ("key_value", "追溯码/结算ID key"),
+                            ("matched", "匹配 matched"), ("ring_id", "团伙 ring"), ("rules", "规则 rules"),
+                            ("case_id", "案件 case"), ("reason", "疑点原因 reason"),
+                            ("explanation", "解释 explanation")]))
 
 
 @click.group("users")
@@ -347,7 +362,7 @@ def users_add(name, role, workspace, password_file, operator):
     ws = _workspace(workspace)
     add_user(ws, name, role, _password(password_file))
     audit_log.append(ws, "user_change", _actor(operator).name, {"account": name, "change": "added", "role": role})
-    click.echo(f"account {name} ({role}) added")
+    click.echo(f"已添加账户 {name}（{role}）· account {name} ({role}) added")
 
 
 @users_group.command("role")
@@ -362,7 +377,7 @@ def users_role(name, role, workspace, operator):
     ws = _workspace(workspace)
     set_role(ws, name, role)
     audit_log.append(ws, "user_change", _actor(operator).name, {"account": name, "change": "role", "role": role})
-    click.echo(f"account {name} is now {role}")
+    click.echo(f"账户 {name} 的角色改为 {role} · account {name} is now {role}")
 
 
 @users_group.command("passwd")
@@ -377,7 +392,7 @@ def users_passwd(name, workspace, password_file, operator):
     ws = _workspace(workspace)
     set_password(ws, name, _password(password_file))
     audit_log.append(ws, "user_change", _actor(operator).name, {"account": name, "change": "new password"})
-    click.echo(f"password of {name} changed")
+    click.echo(f"已修改账户 {name} 的密码 · password of {name} changed")
 
 
 @users_group.command("disable")
@@ -393,7 +408,7 @@ def users_disable(name, workspace, enable, operator):
     disable_user(ws, name, disabled=not enable)
     audit_log.append(ws, "user_change", _actor(operator).name,
                      {"account": name, "change": "enabled" if enable else "disabled"})
-    click.echo(f"account {name} {'enabled' if enable else 'disabled'}")
+    click.echo(f"账户 {name} {'已启用' if enable else '已停用'} · account {name} {'enabled' if enable else 'disabled'}")
 
 
 @users_group.command("list")
@@ -402,8 +417,11 @@ def users_list(workspace):
     """List the accounts and their roles."""
     from ..cases.users import list_users
 
-    click.echo(table(list_users(_workspace(workspace)), [("name", "账户 name"), ("role", "角色 role"),
-                                                          ("disabled", "停用 disabled"), ("created_at", "创建 at")]))
+    rows = list_users(_workspace(workspace))
+    for row in rows:
+        row["disabled"] = "是 yes" if row["disabled"] else "否 no"
+    click.echo(table(rows, [("name", "账户 name"), ("role", "角色 role"), ("disabled", "停用 disabled"),
+                            ("created_at", "创建 at")]))
 
 
 @click.group("audit")
@@ -420,6 +438,9 @@ def audit_verify(workspace):
     click.echo(verdict.message(audit_log.audit_path(ws)), err=not verdict.ok)
     if not verdict.ok:
         raise SystemExit(1)
+    seq, sha = audit_log.head(ws)
+    click.echo(f"最后一行 last line: {seq} sha256 {sha}（另行记录，可发现日志末尾被删 · note it elsewhere to "
+               "tell lines later cut off the end）")
 
 
 @audit_group.command("show")

@@ -23,7 +23,7 @@ from starlette.routing import Route
 from .. import audit
 from ..cases import leads as lead_lists
 from ..cases import store as cases
-from ..cases.users import ROLES, add_user, disable_user, list_users, set_role
+from ..cases.users import ROLE_LABELS, ROLES, add_user, disable_user, list_users, set_role
 from ..errors import RxringError
 from .auth import COOKIE, LOGIN_COOKIE, SESSION_MAX_SECONDS, Session
 
@@ -97,10 +97,10 @@ def form_post(role: str, max_bytes: int = MAX_FORM_BYTES):
             form = await request.form(max_files=1, max_fields=64)
             try:
                 if not session.check_csrf(form.get("csrf")):
-                    raise HTTPException(403, "bad form token: reload the page · 表单令牌无效，请刷新页面")
+                    raise HTTPException(403, "表单令牌无效，请刷新页面 · bad form token: reload the page")
                 if not session.may(role):
-                    raise HTTPException(403, f"{session.user} ({session.role}) may not do this: needs {role} "
-                                             "or above · 权限不足")
+                    raise HTTPException(403, f"权限不足 · {session.user} ({session.role}) may not do this: needs "
+                                             f"{role} or above")
                 return await handler(request, form)
             finally:
                 await form.close()
@@ -146,13 +146,15 @@ def _login_routes(ws, store, render_bare, safe_next):
         form = await request.form(max_files=0, max_fields=8)
         cookie = request.cookies.get(LOGIN_COOKIE)
         if not cookie or not secrets.compare_digest(str(form.get("login_token") or ""), cookie):
-            raise HTTPException(403, "bad form token: reload the sign-in page · 表单令牌无效，请刷新登录页")
+            raise HTTPException(403, "表单令牌无效，请刷新登录页 · bad form token: reload the sign-in page")
         name = str(form.get("name") or "").strip()[:64]
         locked = store.locked(name)
         session = None if locked else store.login_password(name, str(form.get("password") or ""))
         if session is None:
-            audit.append(ws, "login_failed", name, {"via": "password", "client": _client(request),
-                                                    "locked": locked})
+            # a name that is no account is not logged: it is often a password typed into the wrong box
+            known = any(user["name"] == name for user in list_users(ws))
+            audit.append(ws, "login_failed", name if known else "", {"via": "password", "account": known,
+                                                                     "client": _client(request), "locked": locked})
             return login_page(request, 429 if locked else 401, error="locked" if locked else "login_failed")
         audit.append(ws, "login", session.user, {"via": "password", "role": session.role, "client": _client(request)})
         return open_session(session, safe_next(form.get("next")))
@@ -185,7 +187,10 @@ def case_routes(bench, store, render, render_bare, not_found, safe_next) -> list
     def page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
         lang = request.state.session.lang
         return render(request, name, status=status, c=lambda key: _label(key, lang),
-                      state_label=lambda s: f"{cases.STATE_LABELS[s]} {s}" if lang == "zh" else s, **context)
+                      state_label=lambda s: f"{cases.STATE_LABELS[s]} {s}" if lang == "zh" else s,
+                      field_label=lambda f: f"{cases.FIELD_LABELS[f]} {f}" if lang == "zh" and f in cases.FIELD_LABELS
+                      else f,
+                      role_label=lambda r: ROLE_LABELS[r] if lang == "zh" else r, **context)
 
     def case_id_of(request: Request) -> int:
         try:
@@ -308,7 +313,7 @@ def case_routes(bench, store, render, render_bare, not_found, safe_next) -> list
     def case_file(request: Request):
         session: Session = request.state.session
         if not session.may("investigator"):
-            raise HTTPException(403, f"{session.user} ({session.role}) may not open attachments · 权限不足")
+            raise HTTPException(403, f"权限不足 · {session.user} ({session.role}) may not open attachments")
         case_id = case_id_of(request)
         try:
             found = [a for a in cases.attachments(ws, case_id) if str(a["id"]) == request.path_params["file_id"]]
@@ -329,7 +334,7 @@ def case_routes(bench, store, render, render_bare, not_found, safe_next) -> list
 
         session: Session = request.state.session
         if not session.may("investigator"):
-            raise HTTPException(403, f"{session.user} ({session.role}) may not build evidence packages · 权限不足")
+            raise HTTPException(403, f"权限不足 · {session.user} ({session.role}) may not build evidence packages")
         case_id = case_id_of(request)
         with tempfile.TemporaryDirectory(prefix="rxring-case-") as folder:
             try:
@@ -343,7 +348,7 @@ def case_routes(bench, store, render, render_bare, not_found, safe_next) -> list
     def cases_export(request: Request):
         session: Session = request.state.session
         if not session.may("investigator"):
-            raise HTTPException(403, f"{session.user} ({session.role}) may not export · 权限不足")
+            raise HTTPException(403, f"权限不足 · {session.user} ({session.role}) may not export")
         fmt = request.query_params.get("format", "xlsx")
         if fmt not in ("csv", "xlsx"):
             raise HTTPException(400, "format: csv or xlsx")
@@ -384,7 +389,7 @@ def case_routes(bench, store, render, render_bare, not_found, safe_next) -> list
     def users_page(request: Request, status: int = 200, error: str | None = None):
         session: Session = request.state.session
         if not session.may("admin"):
-            raise HTTPException(403, f"{session.user} ({session.role}) may not manage accounts · 权限不足")
+            raise HTTPException(403, f"权限不足 · {session.user} ({session.role}) may not manage accounts")
         return page(request, "users.html", status=status, users=list_users(ws), roles=ROLES, error=error)
 
     @form_post("admin")

@@ -97,3 +97,44 @@ def test_concurrent_appends_keep_the_chain(tmp_path):
     [t.start() for t in threads]
     [t.join() for t in threads]
     assert audit.verify(tmp_path) == audit.Verdict(True, 80)
+
+
+def test_the_last_lines_removed_are_named(log):
+    lines = _lines(log)
+    _write(log, lines[:3])
+    verdict = audit.verify(log)
+    assert not verdict.ok and verdict.line == 4 and "lines 4..5 are missing at the end" in verdict.problem, verdict
+
+
+def test_an_append_killed_before_the_head_was_written_is_taken_up_by_the_next(log):
+    """kill -9 between writing the line and replacing audit.head: verify names that line (it cannot tell a
+    crash from a forgery), and the next append chains from it instead of forking the chain."""
+    head = (log / audit.HEAD_NAME).read_bytes()
+    audit.append(log, "login", "wang", {})
+    (log / audit.HEAD_NAME).write_bytes(head)          # the head as it was before the killed append
+    verdict = audit.verify(log)
+    assert not verdict.ok and verdict.line == 6 and "audit.head" in verdict.problem, verdict
+    audit.append(log, "login", "li", {})
+    assert audit.verify(log) == audit.Verdict(True, 7)
+    assert [json.loads(line)["seq"] for line in _lines(log)] == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_a_forged_last_line_is_not_taken_up(log):
+    """Only a line that chains from the head is taken up; a line that does not stays named."""
+    lines = _lines(log)
+    lines.append(json.dumps({"seq": 6, "prev": "f" * 64, "event": "login"}))
+    _write(log, lines)
+    audit.append(log, "login", "li", {})
+    assert audit.verify(log).line == 6
+
+
+def test_a_line_cut_short_by_a_failed_write_stays_alone_and_is_named(log):
+    """A write that stopped mid-line (disk full, power cut): the next line starts on a line of its own, so only
+    the cut line is damaged, and verify names it."""
+    with open(audit.audit_path(log), "ab") as handle:
+        handle.write(b'{"seq": 6, "prev": "ab')
+    audit.append(log, "login", "li", {})
+    lines = _lines(log)
+    assert lines[5] == '{"seq": 6, "prev": "ab' and json.loads(lines[6])["user"] == "li"
+    verdict = audit.verify(log)
+    assert not verdict.ok and verdict.line == 6 and "cut short" in verdict.problem, verdict

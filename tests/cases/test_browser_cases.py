@@ -8,9 +8,7 @@ state even by posting the form itself (the server refuses).  Uses the shared ``b
 
 from __future__ import annotations
 
-import csv
 import importlib.util
-import io
 import shutil
 import sys
 from pathlib import Path
@@ -82,23 +80,36 @@ class Signed:
         assert not [e for e in self.errors if "403" not in e], self.errors   # the viewer's refused posts log 403s
 
 
-def _lead_list(ws: Path, folder: Path) -> tuple[Path, str]:
+def _lead_list(ws: Path, folder: Path) -> tuple[Path, str, str]:
+    """A lead list as a bureau sends it (XLSX, a title row, 序号 … 疑点描述): a code of the first ring, the most
+    repeated code no rule fired on (triage explains it), a code not in the workspace, a row without a code."""
+    from openpyxl import Workbook
+
     from rxring.results import load_findings, load_rings
+    from rxring.workspace import Workspace
 
     rings, findings = load_rings(ws), load_findings(ws)
     ring = rings.iloc[0]
     code = findings[findings["finding_id"] == ring["finding_ids"][0]]["trace_codes"].iloc[0][0]
-    path = folder / "医保局线索.csv"
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerows([["追溯码", "疑点原因"], [code, "同一追溯码多次结算"], ["00000000000000000000", "不存在"], ["", "空行"]])
-    path.write_text(text.getvalue(), encoding="utf-8-sig")
-    return path, ring["ring_id"]
+    flagged = {c for codes in findings["trace_codes"] for c in codes}
+    events = Workspace(ws).events_dataset().to_table(columns=["trace_code"]).to_pandas()
+    quiet = events[~events["trace_code"].isin(flagged)]["trace_code"].value_counts().index[0]
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["某市医疗保障局 药品追溯码疑点线索清单（2026年第3批）"])
+    sheet.append(["序号", "定点医药机构名称", "追溯码", "结算次数", "疑点描述"])
+    sheet.append([1, "某某大药房", code, 3, "同一追溯码多次结算"])
+    sheet.append([2, "某某药店", quiet, 2, "追溯码重复上传"])
+    sheet.append([3, "某某诊所", "00000000000000000000", 2, "不存在"])
+    sheet.append([4, "某某诊所", "", 1, "空行"])
+    path = folder / "医保局线索.xlsx"
+    book.save(path)
+    return path, ring["ring_id"], quiet
 
 
 def test_a_lead_batch_from_import_to_referral_and_export(browser, server, artifacts, tmp_path):
     base, ws = server
-    leads_file, ring_id = _lead_list(ws, tmp_path)
+    leads_file, ring_id, quiet = _lead_list(ws, tmp_path)
 
     worker = Signed(browser, base, "investigator")
     tab = worker.tab
@@ -106,10 +117,13 @@ def test_a_lead_batch_from_import_to_referral_and_export(browser, server, artifa
     tab.set_input_files("#leads-file", str(leads_file))
     tab.click("#leads-submit")
     summary = tab.locator("#import-summary").inner_text()
-    assert "3 rows read" in summary and "1 matched" in summary and "1 not in the workspace" in summary
+    assert "4 rows read" in summary and "2 matched" in summary and "1 not in the workspace" in summary
     assert "1 rejected" in summary
     assert tab.locator("#import-problems tr").count() == 3        # header + two rows with their line
     assert ring_id in tab.locator("#leads-table").inner_text()
+    triaged = tab.locator("#leads-table tr", has_text=quiet).inner_text()   # no rule fired: what explains it
+    [lead] = [lead for lead in lead_lists.list_leads(ws) if lead["key_value"] == quiet]
+    assert lead["rules"] is None and lead["explanation"] and lead["explanation"][:30] in triaged
     _SERVE.Watched(tab, [], []).shot(artifacts, "cases-leads")
     tab.locator("#leads-table a[href^='/case/']").first.click()
     case_id = int(tab.url.rsplit("/", 1)[1])
@@ -163,7 +177,8 @@ def test_a_lead_batch_from_import_to_referral_and_export(browser, server, artifa
 
     sheet = load_workbook(saved).worksheets[0]
     header = [c.value for c in sheet[1]]
-    row = dict(zip(header, [c.value for c in sheet[2]]))
+    [row] = [r for r in (dict(zip(header, [c.value for c in line])) for line in sheet.iter_rows(min_row=2))
+             if r["案件编号 (case)"] == case_id]
     assert row["状态 (state)"] == "已移送 referred" and row["移送编号 (referral no.)"] == "GA-2026-0017"
     boss.close()
 
@@ -171,7 +186,7 @@ def test_a_lead_batch_from_import_to_referral_and_export(browser, server, artifa
     assert (case["state"], case["amount_recovered"], case["amount_fined"]) == ("referred", 1500.0, 3000.0)
     assert [h["actor"] for h in store.history(ws, case_id) if h["field"] == "state"] == [
         "investigator", "supervisor", "investigator", "supervisor", "supervisor"]
-    assert lead_lists.list_batches(ws)[0]["rows_read"] == 3
+    assert lead_lists.list_batches(ws)[0]["rows_read"] == 4
     assert audit.verify(ws).ok
 
 

@@ -62,6 +62,8 @@ def test_a_lead_list_is_imported_with_every_row_accounted_for(ws, tmp_path):
     problems = {p["line"]: p["reason"] for p in out["problems"]}
     assert set(problems) == {5, 6, 7}
     assert "not in the workspace" in problems[5] and "no code" in problems[6] and "repeats line 2" in problems[7]
+    assert [problems[n].split("·")[0].strip() for n in (5, 6, 7)] == [
+        "99999999999999999999：工作区中没有此追溯码的记录（未匹配）", "此行既无追溯码也无结算ID", "与第 2 行重复"]
     rows = {r["source_line"]: r for r in lead_lists.list_leads(ws)}
     assert rows[2]["ring_id"] == ring_id and rows[2]["rules"] and rows[2]["case_id"]
     assert store.get_case(ws, rows[2]["case_id"])["ring_id"] == ring_id
@@ -91,7 +93,8 @@ def test_bad_lead_files_are_one_clear_error(ws, tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("name,amount\nx,1\n", encoding="utf-8")
     result = run("leads", "import", path, "-w", ws, ok=False)
-    assert result.exit_code == 2 and "line 1: no code or settlement-id column" in result.output
+    assert result.exit_code == 2 and "line 1: 找不到追溯码或结算ID列" in result.output
+    assert "no code or settlement-id column among name, amount" in result.output
     broken = tmp_path / "broken.xlsx"
     broken.write_bytes(b"PK\x03\x04 not really a zip")
     result = run("leads", "import", broken, "-w", ws, ok=False)
@@ -129,7 +132,10 @@ def test_a_case_through_the_cli_from_ring_to_ledger(ws, tmp_path):
     assert frame.iloc[0]["移送编号 (referral no.)"] == "GA-17" and frame.iloc[0]["追回金额(元) (recovered (CNY))"] == 1200
     assert "1 cases" in run("cases", "export", "-w", ws, "-o", tmp_path / "l.csv").output
     assert run("cases", "export", "-w", ws, "-o", tmp_path / "l.txt", ok=False).exit_code == 2
-    assert "chain intact" in run("audit", "verify", "-w", ws).output
+    verified = run("audit", "verify", "-w", ws).output
+    last = audit.audit_path(ws).read_bytes().splitlines()[-1]
+    assert "chain intact" in verified
+    assert f"last line: {len(audit.read(ws))} sha256 {audit.line_hash(last)}" in verified   # to note elsewhere
     events = [r["event"] for r in audit.read(ws)]
     assert events.count("case_state") == 3 and events.count("export") == 2 and "case_attach" in events
 
@@ -243,3 +249,23 @@ def test_a_case_without_a_ring_is_sealed_as_every_package(ws, tmp_path):
     assert not any(name.startswith("custody/") for name in names)   # no ring: the case record alone
     verified = run("evidence", "verify", tmp_path / "case.zip")
     assert verified.exit_code == 0 and "integrity only" in verified.output, verified.output
+
+
+def test_a_code_sent_again_in_a_later_list_joins_its_open_case(ws, tmp_path):
+    """Bureaus send the next batch with codes they sent before: those leads join the open case, not a new one."""
+    _, ring_code, quiet_code, _ = _codes(ws)
+    first, again = tmp_path / "第1批.csv", tmp_path / "第2批.csv"
+    first.write_text(f"追溯码,疑点原因\n{quiet_code},重复结算\n", encoding="utf-8-sig")
+    again.write_text(f"追溯码,疑点原因\n{quiet_code},再次重复结算\n{ring_code},多次结算\n", encoding="utf-8-sig")
+    opened = json.loads(run("leads", "import", first, "-w", ws, "--json").stdout)["cases_opened"]
+    out = json.loads(run("leads", "import", again, "-w", ws, "--json").stdout)
+    assert opened and out["cases_joined"] == opened and len(out["cases_opened"]) == 1   # the ring's case is new
+    assert [lead["case_id"] for lead in lead_lists.list_leads(ws) if lead["key_value"] == quiet_code] == opened * 2
+    from rxring.cases.users import Actor
+
+    boss = Actor("li", "supervisor", "cli")
+    store.assign(ws, boss, opened[0], "wang")
+    for state in ("verifying", "explained", "closed"):
+        store.transition(ws, boss, opened[0], state, "调拨单已核对")
+    out = json.loads(run("leads", "import", first, "-w", ws, "--json").stdout)
+    assert out["cases_joined"] == [] and len(out["cases_opened"]) == 1                  # a closed case stays closed

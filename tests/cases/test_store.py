@@ -182,7 +182,19 @@ def test_the_ledger_has_chinese_headers_with_english_and_no_formulas(ws):
     assert "'=HYPERLINK" in csv_text
     sheet = load_workbook(io.BytesIO(store.write_ledger(rows, "xlsx"))).worksheets[0]
     assert sheet["A1"].value == "案件编号 (case)" and sheet["E2"].value == "新建 new"
-    assert sheet["C2"].value.startswith("'=")
+    assert sheet["C2"].value.startswith("'=") and sheet["B2"].value == "疑点 findings"
+
+
+def test_the_ledger_says_why_each_case_is_where_it_is(ws):
+    case = _new(ws)
+    store.assign(ws, BOSS, case["id"], "wang", reason="按区域分派")
+    store.transition(ws, WANG, case["id"], "verifying", "要求提供随货同行单")
+    store.comment(ws, WANG, case["id"], "机构无法提供发票")        # a comment is not a decision
+    other = _new(ws)
+    rows = {row["id"]: row for row in store.ledger_rows(ws)}
+    assert rows[case["id"]]["last_reason"] == "要求提供随货同行单" and rows[other["id"]]["last_reason"] is None
+    header = store.write_ledger(list(rows.values()), "csv").decode("utf-8-sig").splitlines()[0].split(",")
+    assert header[4:6] == ["状态 (state)", "处理理由 (reason of the last state change)"]
 
 
 def test_comment_and_unknown_case(ws):

@@ -117,3 +117,18 @@ def test_nhsa_messages_one_sale_reported_twice_or_undone(tmp_path):
     resale = explain(ws, resold)
     assert resale.finding_ids == [f"DUP_DISPENSE:{resold}", f"RESURFACE:{resold}"]
     assert [e.kind for e in resale.explanations] == ["unexplained"]
+
+
+def test_a_transfer_whose_sender_was_not_reported_says_so_in_words():
+    """A transfer_in without its counterparty: the sentence names no '?', it says the sender was not reported."""
+    import pandas as pd
+
+    from rxring.cases.triage import explain_timeline
+
+    timeline = pd.DataFrame({
+        "event_id": ["t1", "d1"], "event_type": ["transfer_in", "dispense"], "site_id": ["P2", "P2"],
+        "counterparty": [None, None], "event_time": pd.to_datetime(["2025-02-11 09:00", "2025-02-12 10:00"]),
+        "note": ["", ""], "split_sale": [False, False]})
+    [transfer] = [e for e in explain_timeline(timeline) if e.kind == "chain_transfer"]
+    assert transfer.zh == "未报调出机构 于 2025-02-11 调拨至 P2，P2 之后销售"
+    assert transfer.en == "transferred from a site not reported to P2 on 2025-02-11, then sold at P2"

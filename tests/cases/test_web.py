@@ -125,6 +125,7 @@ def test_a_case_worked_in_the_browser_forms(app, ws):
     token = csrf(worker, "/case/1")
     stale = worker.post("/case/1/state", data={"csrf": token, "to": "verifying", "reason": "go", "version": version})
     assert stale.status_code == 409 and "reload it and try again" in stale.text
+    assert stale.text.index("案件已被他人修改，请刷新后重试") < stale.text.index("reload it and try again")
     ok = worker.post("/case/1/state", data={"csrf": token, "to": "verifying", "reason": "go",
                                             "version": case["version"]}, follow_redirects=False)
     assert ok.status_code == 303
@@ -166,6 +167,21 @@ def test_wrong_password_and_login_csrf(app, ws, caplog):
     assert "argon2" not in logged
 
 
+def test_a_password_typed_as_the_name_is_not_logged(app, ws):
+    """The failed sign-in of a name that is no account is logged without the name (often a password typed
+    into the wrong box); a known account's failures are logged by name."""
+    client = TestClient(app, base_url="http://127.0.0.1")
+    token = re.search(r'name="login_token" value="([^"]+)"', client.get("/login").text).group(1)
+    response = client.post("/login", data={"name": "Tr0ub4dor&3-secret", "password": "", "login_token": token})
+    assert response.status_code == 401
+    failed = audit.read(ws, "login_failed")[-1]
+    assert failed["user"] == "" and failed["details"]["account"] is False
+    assert "Tr0ub4dor" not in audit.audit_path(ws).read_text(encoding="utf-8")
+    sign_in(app, "viewer", password="not-the-password")
+    failed = audit.read(ws, "login_failed")[-1]
+    assert failed["user"] == "viewer" and failed["details"]["account"] is True
+
+
 def test_the_start_token_stops_working_once_accounts_exist(app):
     client = TestClient(app, base_url="http://127.0.0.1")
     response = client.get(f"/login?token={app.state.store.token}", follow_redirects=False)
@@ -183,6 +199,19 @@ def test_an_expired_session_is_rejected(ws):
     response = client.get("/cases", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
     assert client.post("/logout", data={"csrf": "x"}).status_code == 401
+
+
+def test_a_session_in_use_still_ends_at_its_longest_lifetime(ws):
+    from rxring.serve import create_app
+
+    app = create_app(ws, session_idle=60, session_max=0.8)
+    client = sign_in(app, "viewer")
+    for _ in range(3):                      # used all along, so never idle
+        assert client.get("/cases", follow_redirects=False).status_code == 200
+        time.sleep(0.2)
+    time.sleep(0.4)
+    response = client.get("/cases", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/login")
 
 
 def test_logout_ends_the_session(app):
@@ -312,3 +341,103 @@ def test_hostile_comments_and_file_names_are_shown_as_text(app, ws):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     assert "<img src=x onerror=alert(3)>" not in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+#: Every route of the workbench and the lowest role that may use it, written here and not read from the
+#: code under test: a route missing from this table, or guarded at another level, fails the test below.
+#: GET routes that write (the ledger export and the evidence package are audit events) count as write routes.
+ROUTE_ROLES = {
+    ("GET", "/favicon.ico"): None, ("GET", "/login"): None, ("POST", "/login"): None,   # before sign-in
+    ("GET", "/lang/{lang}"): "viewer", ("GET", "/reveal"): "viewer", ("GET", "/"): "viewer",
+    ("GET", "/search"): "viewer", ("GET", "/findings"): "viewer", ("GET", "/rings"): "viewer",
+    ("GET", "/ring/{ring_id}"): "viewer", ("GET", "/api/ring/{ring_id}/graph"): "viewer",
+    ("GET", "/api/ring/{ring_id}/expand"): "viewer", ("GET", "/api/ring/{ring_id}/node"): "viewer",
+    ("GET", "/box/{code:path}"): "viewer", ("GET", "/site/{key:path}"): "viewer",
+    ("GET", "/patient/{key}"): "viewer", ("GET", "/prescriber/{key}"): "viewer",
+    ("GET", "/settlement/{key:path}"): "viewer", ("GET", "/cases"): "viewer", ("GET", "/case/{case_id}"): "viewer",
+    ("GET", "/leads"): "viewer", ("POST", "/logout"): "viewer",
+    ("POST", "/reveal"): "investigator", ("POST", "/cases/open"): "investigator",
+    ("GET", "/cases/export"): "investigator", ("POST", "/case/{case_id}/state"): "investigator",
+    ("POST", "/case/{case_id}/comment"): "investigator", ("POST", "/case/{case_id}/attach"): "investigator",
+    ("POST", "/case/{case_id}/explain"): "investigator", ("GET", "/case/{case_id}/file/{file_id}"): "investigator",
+    ("GET", "/case/{case_id}/evidence"): "investigator", ("POST", "/leads/import"): "investigator",
+    ("POST", "/case/{case_id}/assign"): "supervisor", ("POST", "/case/{case_id}/approve"): "supervisor",
+    ("GET", "/users"): "admin", ("POST", "/users"): "admin",
+}
+
+
+def _all_routes(app) -> set:
+    return {(method, r.path) for r in app.routes if isinstance(r, Route) for method in r.methods if method != "HEAD"}
+
+
+def _state(ws) -> tuple:
+    """Everything a write route could change: the audit log, the case, its children, accounts, lead lists."""
+    from rxring.cases.leads import list_batches
+    from rxring.cases.users import list_users
+
+    return (audit.audit_path(ws).read_bytes(), store.get_case(ws, 1), store.comments(ws, 1),
+            store.attachments(ws, 1), list_users(ws), list_batches(ws))
+
+
+def test_the_route_table_covers_every_route(app):
+    assert _all_routes(app) == set(ROUTE_ROLES)
+
+
+def _valid_form(ws, path: str) -> tuple[dict, dict | None]:
+    """A form the route would carry out for a user allowed to: the refused requests send it."""
+    case = store.get_case(ws, 1)
+    forms = {
+        "/reveal": {"next": "/", "reason": "核查线索"}, "/cases/open": {"ring_id": case["ring_id"] or "R001"},
+        "/case/{case_id}/state": {"to": "verifying", "reason": "核查", "version": case["version"]},
+        "/case/{case_id}/assign": {"assignee": "intruder", "version": case["version"]},
+        "/case/{case_id}/comment": {"body": "intruder"},
+        "/case/{case_id}/explain": {"finding_id": case["finding_ids"][0], "reason_kind": "transfer", "reason": "xx"},
+        "/case/{case_id}/approve": {"exception_id": "1"},
+        "/users": {"action": "add", "name": "intruder", "role": "admin", "password": "intruder-password"},
+    }
+    files = {"/case/{case_id}/attach": {"file": ("scan.pdf", b"%PDF intruder", "application/pdf")},
+             "/leads/import": {"file": ("leads.csv", "追溯码,疑点原因\n81000000000000000000,x\n".encode(), "text/csv")}}
+    return forms.get(path, {}), files.get(path)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_route_is_refused_below_its_role_and_open_from_it(app, ws, role):
+    """Signed in as *role*, every route: below its role the server answers 403 to a form it would otherwise
+    carry out, and nothing changes; from its role up the handler runs (an empty form gets 400, never 403)."""
+    from rxring.results import load_rings
+
+    values = {"{case_id}": "1", "{file_id}": "999", "{ring_id}": load_rings(ws).iloc[0]["ring_id"],
+              "{code:path}": "81000000000000000000", "{key:path}": "nobody", "{key}": "nobody", "{lang}": "zh"}
+    client = sign_in(app, role)
+    token = csrf(client)
+    for (method, path), needed in sorted(ROUTE_ROLES.items(), key=lambda item: item[0][1] == "/logout"):
+        if needed is None:
+            continue
+        url = path
+        for name, value in values.items():
+            url = url.replace(name, value)
+        refused = ROLES.index(role) < ROLES.index(needed)
+        before = _state(ws)
+        if method == "GET":
+            response = client.get(url, follow_redirects=False)
+        elif refused:
+            form, files = _valid_form(ws, path)
+            response = client.post(url, data={"csrf": token, **form}, files=files, follow_redirects=False)
+        else:
+            response = client.post(url, data={"csrf": token}, follow_redirects=False)
+        if refused:
+            assert response.status_code == 403 and "权限不足" in response.text, (role, method, path)
+            assert _state(ws) == before, (role, method, path)
+        else:
+            assert response.status_code not in (401, 403), (role, method, path, response.status_code)
+            if method == "POST" and path != "/logout":
+                assert response.status_code == 400, (role, method, path, response.status_code)
+                assert _state(ws)[1:] == before[1:], (role, method, path)
+
+
+def test_history_and_roles_are_named_in_chinese_with_english_beside(app, ws):
+    page = sign_in(app, "supervisor").get("/case/1").text
+    history = page[page.index('id="history"'):]
+    assert "<td>状态 state</td><td></td><td>新建 new</td>" in history
+    users = sign_in(app, "admin").get("/users").text
+    assert ">调查员 investigator</option>" in users and ">查看 viewer</option>" in users
