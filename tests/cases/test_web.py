@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import time
 
 import pytest
 from starlette.routing import Route
@@ -189,13 +188,24 @@ def test_the_start_token_stops_working_once_accounts_exist(app):
     assert client.get("/", follow_redirects=False).status_code == 303          # to /login
 
 
+def _age(app, seconds: float, *, idle_too: bool = True) -> None:
+    """Move the clocks of every live session of *app* *seconds* into the past (no sleeping: a loaded
+    machine cannot stretch the test's time)."""
+    for session in app.state.store.sessions.values():
+        session.started -= seconds
+        if idle_too:
+            session.seen -= seconds
+
+
 def test_an_expired_session_is_rejected(ws):
     from rxring.serve import create_app
 
-    app = create_app(ws, session_idle=0.3)
+    app = create_app(ws, session_idle=60)
     client = sign_in(app, "viewer")
     assert client.get("/cases").status_code == 200
-    time.sleep(0.5)
+    _age(app, 59)
+    assert client.get("/cases", follow_redirects=False).status_code == 200   # 59 s idle: still alive
+    _age(app, 61)
     response = client.get("/cases", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
     assert client.post("/logout", data={"csrf": "x"}).status_code == 401
@@ -204,12 +214,13 @@ def test_an_expired_session_is_rejected(ws):
 def test_a_session_in_use_still_ends_at_its_longest_lifetime(ws):
     from rxring.serve import create_app
 
-    app = create_app(ws, session_idle=60, session_max=0.8)
+    app = create_app(ws, session_idle=60, session_max=3600)
     client = sign_in(app, "viewer")
-    for _ in range(3):                      # used all along, so never idle
+    for _ in range(3):                      # used every 50 s, so never idle
         assert client.get("/cases", follow_redirects=False).status_code == 200
-        time.sleep(0.2)
-    time.sleep(0.4)
+        _age(app, 50)
+    assert client.get("/cases", follow_redirects=False).status_code == 200
+    _age(app, 3600 - 150 + 1, idle_too=False)   # in use a moment ago, but signed in over an hour ago
     response = client.get("/cases", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
 
