@@ -55,6 +55,8 @@ __all__ = [
     "require_engine",
     "findings_for",
     "rings_for",
+    "time_window",
+    "in_window",
     "canonical_code",
     "box_timeline",
     "BoxReport",
@@ -220,10 +222,59 @@ def require_engine(workspace, backend: str | None) -> None:
                           f"run `rxring analyze --backend {backend} -w {workspace}` first")
 
 
+def time_window(since=None, until=None) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """The window from the start of day *since* to the end of day *until* (each a ``YYYY-MM-DD``
+    date, or empty for open): ``(start, end)`` with *end* exclusive, RxringError for a date that is not one.
+
+    Examples
+    --------
+    >>> time_window("2025-03-01", "2025-03-31")
+    (Timestamp('2025-03-01 00:00:00'), Timestamp('2025-04-01 00:00:00'))
+    >>> time_window("", None)
+    (None, None)
+    >>> time_window("2025-13-01")
+    Traceback (most recent call last):
+    ...
+    rxring.errors.RxringError: since: '2025-13-01' is not a date (YYYY-MM-DD)
+    """
+    bounds = []
+    for name, value in (("since", since), ("until", until)):
+        text = str(value or "").strip()
+        if not text:
+            bounds.append(None)
+            continue
+        try:
+            day = pd.Timestamp(text).normalize()
+        except (ValueError, TypeError) as exc:
+            raise RxringError(f"{name}: {text!r} is not a date (YYYY-MM-DD)") from exc
+        if pd.isna(day):
+            raise RxringError(f"{name}: {text!r} is not a date (YYYY-MM-DD)")
+        bounds.append(day if name == "since" else day + pd.Timedelta(days=1))
+    if bounds[0] is not None and bounds[1] is not None and bounds[1] <= bounds[0]:
+        raise RxringError(f"until ({until}) is before since ({since})")
+    return bounds[0], bounds[1]
+
+
+def in_window(frame: pd.DataFrame, since=None, until=None) -> pd.Series:
+    """Which rows of findings or rings were active in :func:`time_window` (*since*, *until*): their
+    ``first_time`` … ``last_time`` overlaps it (a resurfacing inside the window counts, however early
+    the pack was first sold)."""
+    start, end = time_window(since, until)
+    mask = pd.Series(True, index=frame.index)
+    if start is not None:
+        mask &= frame["last_time"].fillna(frame["first_time"]) >= start
+    if end is not None:
+        mask &= frame["first_time"] < end
+    return mask
+
+
 def findings_for(findings: pd.DataFrame, *, rule: str | None = None, site: str | None = None,
-                 patient: str | None = None, code: str | None = None) -> pd.DataFrame:
-    """Findings filtered by rule, site (any role), patient (any role) or trace code."""
+                 patient: str | None = None, code: str | None = None, since=None, until=None) -> pd.DataFrame:
+    """Findings filtered by rule, site (any role), patient (any role), trace code, or active between
+    the days *since* and *until* (:func:`in_window`)."""
     mask = pd.Series(True, index=findings.index)
+    if since or until:
+        mask &= in_window(findings, since, until)
     if rule:
         if rule.upper() not in RULES:
             raise RxringError(f"unknown rule {rule!r}; known rules: {', '.join(RULES)}")

@@ -189,7 +189,24 @@ class Workbench:
             "top_laundering": self._top_sites("laundering_sites"),
             "top_sources": self._top_sites("source_sites"),
             "regions": self._regions(),
+            "months": self._months(),
         }
+
+    def _months(self) -> list[dict]:
+        """Per calendar month of the data: the findings and rings active in it (:func:`rxring.results.in_window`,
+        as the lists' date filter counts them), their fund, and the first and last day to filter the lists by."""
+        first, last = self.counts.get("first_time"), self.counts.get("last_time")
+        if first is None or last is None or pd.isna(first) or pd.isna(last):
+            return []
+        out = []
+        for start in pd.period_range(pd.Timestamp(first), pd.Timestamp(last), freq="M"):
+            since, until = start.start_time.strftime("%Y-%m-%d"), start.end_time.strftime("%Y-%m-%d")
+            found = self.findings[results.in_window(self.findings, since, until)]
+            rings = self.rings[results.in_window(self.rings, since, until)]
+            out.append({"month": str(start), "since": since, "until": until, "findings": len(found),
+                        "fund": float(found["fund_amount"].fillna(0).sum()), "rings": len(rings),
+                        "ring_ids": list(rings.sort_values("rank")["ring_id"][:5])})
+        return out
 
     def _site_table(self, column: str) -> pd.DataFrame:
         rows = self.findings[[column, "fund_amount", "finding_id"]].explode(column).dropna(subset=[column])
@@ -256,10 +273,11 @@ class Workbench:
         return out
 
     def filter_findings(self, rule: str = "", site: str = "", code: str = "", ring: str = "",
-                        patient: str = "", prescriber: str = "") -> pd.DataFrame:
-        """Findings filtered by rule, site, trace code (any spelling), ring, patient or prescriber (raw ids)."""
+                        patient: str = "", prescriber: str = "", since: str = "", until: str = "") -> pd.DataFrame:
+        """Findings filtered by rule, site, trace code (any spelling), ring, patient or prescriber (raw ids),
+        or active between the days *since* and *until* (:func:`rxring.results.in_window`)."""
         f = results.findings_for(self.findings, rule=rule or None, site=site or None, patient=patient or None,
-                                 code=results.canonical_code(code) if code else None)
+                                 code=results.canonical_code(code) if code else None, since=since, until=until)
         if prescriber:
             f = f[f["prescribers"].map(lambda v: prescriber in v)]
         if ring:

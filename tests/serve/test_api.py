@@ -318,3 +318,27 @@ def test_results_older_than_the_data_are_flagged(serve_case, tmp_path):
 
 def test_current_results_carry_no_stale_banner(client):
     assert "stale-banner" not in client.get("/").text
+
+
+def test_what_happened_in_a_chosen_month(client, app):
+    """The overview lists each month with the findings and rings active in it, linked to the lists
+    filtered to that month; the lists take any window (a finding counts when its period overlaps it)."""
+    months = app.state.bench.overview()["months"]
+    assert [(m["month"], m["since"], m["until"], m["findings"], m["rings"]) for m in months] == \
+        [("2026-02", "2026-02-01", "2026-02-28", 0, 0), ("2026-03", "2026-03-01", "2026-03-31", 214, 2)]
+    overview = client.get("/").text
+    assert 'href="/findings?since=2026-03-01&amp;until=2026-03-31">214</a>' in overview
+    assert 'href="/rings?since=2026-03-01&amp;until=2026-03-31">2</a>' in overview
+    assert "共 214 条" in client.get("/findings?since=2026-03-01&until=2026-03-31").text
+    # R001's findings run 03-01..03-04, 03-02..03-05, 03-03..03-06, 03-04..03-07
+    one_day = client.get("/findings?ring=R001&since=2026-03-06&until=2026-03-06").text
+    assert "共 2 条" in one_day and 'name="since" value="2026-03-06"' in one_day
+    assert "共 0 条" in client.get("/findings?ring=R001&since=2026-03-08").text
+    later = client.get("/rings?since=2026-03-08").text
+    assert "/ring/R002" in later and "/ring/R001" not in later
+    rows = list(csv.DictReader(io.StringIO(
+        client.get("/findings?ring=R001&until=2026-03-01&format=csv").text.lstrip("\ufeff"))))
+    assert [r["finding_id"] for r in rows] == ["RESURFACE:80000000000000001000:1"]
+    for url in ("/findings?since=2026-13-01", "/rings?until=yesterday", "/findings?since=2026-03-05&until=2026-03-01"):
+        response = client.get(url)
+        assert response.status_code == 400 and ("is not a date" in response.text or "is before" in response.text), url
