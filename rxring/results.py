@@ -70,6 +70,7 @@ __all__ = [
     "box_events",
     "BOX_EVENT_EXTRA",
     "actor_events",
+    "actor_weeks",
     "actor_neighbours",
     "NEIGHBOUR_RELATIONS",
     "check_relations",
@@ -940,6 +941,19 @@ def actor_events(workspace, kind: str, key: str, limit: int = 500) -> pd.DataFra
                        f"ORDER BY event_time DESC, event_id DESC LIMIT {int(limit)}",
                    [key])
     return frame.iloc[::-1].reset_index(drop=True)
+
+
+def actor_weeks(workspace, kind: str, key: str) -> dict[str, int]:
+    """All the events of one site, patient, prescriber, settlement or code (:data:`ACTOR_COLUMNS`) counted
+    per week: ``{first day (Monday) of the week as YYYY-MM-DD: events}``, in time order."""
+    if kind not in ACTOR_COLUMNS:
+        raise RxringError(f"kind must be one of {', '.join(ACTOR_COLUMNS)}, not {kind!r}")
+    column = ACTOR_COLUMNS[kind]
+    frame = _query(as_workspace(workspace),
+                   f"SELECT strftime(date_trunc('week', event_time), '%Y-%m-%d') AS week, count(*) AS events "
+                   f"FROM EVENTS_BY_{column} WHERE {column} = ? AND event_time IS NOT NULL GROUP BY week ORDER BY week",
+                   [key])
+    return {str(w): int(n) for w, n in zip(frame["week"], frame["events"])}
 
 
 #: The relations :func:`actor_neighbours` follows from each kind of actor (its docstring says what they mean).

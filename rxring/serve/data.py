@@ -350,11 +350,7 @@ class Workbench:
                 who = self.site(row["id"]) if row["kind"] == "site" else self.person(row["kind"], row["id"], revealed)
                 neighbours.append({**who, "relation": row["relation"], "boxes": row["boxes"], "fund": row["fund"],
                                    "first_time": row["first_time"], "last_time": row["last_time"]})
-        weekly = {}
-        if not events.empty:
-            times = pd.to_datetime(events["event_time"])
-            week = (times - pd.to_timedelta(times.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d")
-            weekly = {k: int(v) for k, v in week.value_counts().sort_index().items()}
+        weekly = self.lookups.weeks(kind, key) if not events.empty else {}
         offending = {e for ids in found["event_ids"] for e in ids}
         title = self.site(key) if kind == "site" else (
             self.person(kind, key, revealed) if kind in PERSON_KINDS else {"label": key})

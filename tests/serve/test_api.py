@@ -11,6 +11,7 @@ import io
 import json
 import re
 
+import pandas as pd
 import pytest
 
 from rxring.pii import mask_id
@@ -342,3 +343,18 @@ def test_what_happened_in_a_chosen_month(client, app):
     for url in ("/findings?since=2026-13-01", "/rings?until=yesterday", "/findings?since=2026-03-05&until=2026-03-01"):
         response = client.get(url)
         assert response.status_code == 400 and ("is not a date" in response.text or "is before" in response.text), url
+
+
+def test_the_activity_chart_counts_every_event_not_only_those_listed(client, app, serve_case):
+    """A busy site lists its latest 200 events, but its events per week count all of them."""
+    from rxring.workspace import Workspace
+
+    times = Workspace(serve_case.root).events_dataset().to_table(columns=["site_id", "event_time"]).to_pandas()
+    times = times.loc[times["site_id"] == "S-BIG", "event_time"]
+    assert len(times) > 200
+    expected = (times - pd.to_timedelta(times.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d").value_counts()
+    site = app.state.bench.actor("site", "S-BIG")
+    assert len(site["events"]) == 200
+    assert site["weekly"] == {week: int(n) for week, n in sorted(expected.items())}
+    page = client.get("/site/S-BIG").text
+    assert all(f"{week} events: {n}</title>" in page for week, n in site["weekly"].items())
