@@ -358,3 +358,13 @@ def test_the_activity_chart_counts_every_event_not_only_those_listed(client, app
     assert site["weekly"] == {week: int(n) for week, n in sorted(expected.items())}
     page = client.get("/site/S-BIG").text
     assert all(f"{week} events: {n}</title>" in page for week, n in site["weekly"].items())
+
+
+def test_a_site_page_shows_its_counterparties_before_its_findings(client):
+    """Who else a pharmacy deals with is read near the top, not under a hundred findings; a chart of
+    one or two weeks keeps narrow bars."""
+    page = client.get("/site/S-BIG").text
+    assert page.index('id="counterparties"') < page.index('class="data findings"') < page.index('class="data events"')
+    assert page.index('svg class="chart"') < page.index('class="data findings"')
+    widths = [float(w) for w in re.findall(r'<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)"', page)]
+    assert widths and max(widths) <= 48
