@@ -368,3 +368,19 @@ def test_a_site_page_shows_its_counterparties_before_its_findings(client):
     assert page.index('svg class="chart"') < page.index('class="data findings"')
     widths = [float(w) for w in re.findall(r'<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)"', page)]
     assert widths and max(widths) <= 48
+
+
+def test_the_time_bar_sees_a_pack_move_when_it_resurfaced(client):
+    """An edge into a laundering site carries the time the pack turned up there (the finding's last
+    time); the steps up to the source site carry the sale — so a window after the sales still shows
+    where the packs went."""
+    def epochs(*stamps):
+        return [int(pd.Timestamp(s).timestamp()) for s in stamps]
+
+    edges = {e["id"]: e for e in client.get("/api/ring/R001/graph").json()["edges"]}
+    # R001: packs 1001 and 1003 sold at H-001 on 03-02 and 03-04, resurfaced at S-XSS2 on 03-05 and 03-07
+    assert edges["site:H-001>site:S-XSS2"]["times"] == epochs("2026-03-05 09:00", "2026-03-07 09:00")
+    assert edges["site:H-001>site:S-XSS1"]["times"] == epochs("2026-03-04 09:00", "2026-03-06 09:00")
+    into_source = [e["times"] for e in edges.values() if e["target"] == "site:H-001"]
+    assert sorted(t for times in into_source for t in times) == epochs(
+        "2026-03-01 09:00", "2026-03-02 09:00", "2026-03-03 09:00", "2026-03-04 09:00")
