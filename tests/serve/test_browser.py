@@ -14,6 +14,8 @@ from rxring.pii import mask_id
 from rxring.reveal import read_reveals
 from rxring.serve.graph import EXPAND_PAGE, expand_node, ring_graph
 
+from .conftest import XSS_IMG, XSS_SCRIPT, Watched, serving
+
 pytestmark = pytest.mark.browser
 
 #: Draws two different CJK characters in the page's font; tofu (a missing glyph) draws both as the same box.
@@ -161,3 +163,36 @@ def test_a_group_node_shows_its_count_and_expands(page, live, artifacts, monkeyp
     else:
         assert left is None
     page.shot(artifacts, "ring-group-expanded")
+
+
+def test_hostile_names_stay_text_in_the_browser_and_the_graph(browser, app, serve_case, artifacts):
+    """Site and product names holding <script> / onerror= payloads (the report fixture) are shown as
+    text on every page and as the graph's node labels and side panel: no dialog opens, no element
+    comes of them."""
+    with serving(app) as base:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+        tab = context.new_page()
+        dialogs, errors = [], []
+        tab.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        tab.goto(f"{base}/login?token={app.state.store.token}")
+        shown = {"/site/S-XSS1": "S-XSS1 " + XSS_SCRIPT + "大药房", "/site/S-XSS2": "S-XSS2 " + XSS_IMG,
+                 f"/box/{serve_case.small_ring_codes[0]}": XSS_IMG + "胶囊"}
+        for url in ["/", "/rings", "/findings?site=S-XSS1", "/search?q=S-XSS", *shown, "/ring/R001"]:
+            tab.goto(base + url)
+            assert tab.locator("img").count() == 0, url
+            assert tab.locator("script:not([src]):not([type='application/json'])").count() == 0, url
+            if url in shown:
+                assert shown[url] in tab.locator("main").inner_text(), url
+        tab.wait_for_selector("body[data-graph-ready='1']", timeout=15_000)
+        labels = tab.evaluate("() => window.rxringCy.nodes().map(n => n.data('label'))")
+        assert "S-XSS1 " + XSS_SCRIPT + "大药房" in labels and "S-XSS2 " + XSS_IMG in labels
+        box = tab.locator("#cy").bounding_box()
+        point = tab.evaluate("() => window.rxringCy.getElementById('site:S-XSS2').renderedPosition()")
+        tab.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+        tab.wait_for_selector("#panel h4")
+        assert tab.locator("#panel h3").inner_text() == "S-XSS2 " + XSS_IMG
+        assert tab.locator("#panel img").count() == 0
+        Watched(page=tab, requests=[], errors=[]).shot(artifacts, "ring-hostile-names")
+        context.close()
+    assert not dialogs and not errors, (dialogs, errors)
