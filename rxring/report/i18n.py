@@ -246,6 +246,7 @@ LABELS: dict[str, tuple[str, str]] = {
                       "Findings and rings active in each month (their period overlaps it); click a number for the list."),
     "month": ("月份", "Month"),
     "rings_active": ("活跃团伙", "Rings active"),
+    "latest_events": ("最近事件", "Latest events"),
     "ring_members_note": ("成员", "Members"),
     "first_findings": ("前 {n} 条线索", "First {n} findings"),
     "all_findings": ("全部线索", "All findings"),

@@ -323,7 +323,7 @@ def create_app(workspace, user: str = "local", token: str | None = None, session
             "expand": f"/api/ring/{quote(ring['ring_id'], safe='')}/expand",
             "node": f"/api/ring/{quote(ring['ring_id'], safe='')}/node",
             "labels": {k: label(k, lang) for k in (
-                "expand", "open_page", "findings", "events", "rings_of", "outside_ring", "play", "time_window",
+                "expand", "open_page", "findings", "latest_events", "rings_of", "outside_ring", "play", "time_window",
                 "edge_boxes", "click_node", "fund_at_risk", "rule", "trace_code", "event_time", "site")},
         }
         row = bench.ring_rows(bench.rings[bench.rings["ring_id"] == ring["ring_id"]], revealed)[0]

@@ -95,6 +95,11 @@ def test_ring_graph_expand_and_time_bar(page, live, artifacts):
     point = tab.evaluate("(id) => window.rxringCy.getElementById(id).renderedPosition()", node_id)
     tab.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
     tab.wait_for_selector("#panel h4")
+    assert tab.locator("#panel h4").last.inner_text() == "最近事件"    # a list of events, not a count
+    # the legend draws each role in its graph shape (prescriber triangle, laundering star)
+    shapes = tab.evaluate("""() => ['prescriber', 'patient', 'source', 'laundering'].map(r =>
+        getComputedStyle(document.querySelector('.lg-' + r), '::before').clipPath)""")
+    assert shapes[0].startswith("polygon") and shapes[3].startswith("polygon")
     tab.click("#expand-node")
     tab.wait_for_function(f"() => window.rxringCy.nodes().length > {before}", timeout=10_000)
     outside = tab.evaluate("() => window.rxringCy.nodes('.outside').length")

@@ -107,7 +107,7 @@
       var rings = el("p");
       d.rings.forEach(function (r) { rings.appendChild(el("a", r.id, { href: r.href })); rings.appendChild(document.createTextNode(" ")); });
       panel.appendChild(rings);
-      panel.appendChild(el("h4", L.events));
+      panel.appendChild(el("h4", L.latest_events));
       var ev = el("ul");
       d.events.forEach(function (e) { ev.appendChild(el("li", (e.time || "").slice(0, 16) + " " + e.type + " " + e.site)); });
       panel.appendChild(ev);
