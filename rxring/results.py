@@ -370,38 +370,45 @@ def _timeline(workspace, trace_code: str, options: AnalysisOptions | None = None
 
 def _code_rows(copy: Path, code: str):
     """The rows of *code* in the code-sorted look-up copy, as Arrow with the columns of
-    ``schema.EVENT_READ_SCHEMA`` (origin columns null where the copy has none).
-
-    The row groups that can hold the code are found by bisecting their trace_code
-    min/max (:func:`_code_index`, read once per copy), and only those are read.
-    """
-    import bisect
-
+    ``schema.EVENT_READ_SCHEMA`` (origin columns null where the copy has none), read as
+    :func:`_sorted_rows` reads them."""
     import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     from .schema import EVENT_READ_SCHEMA
 
-    metadata, lows, highs = _code_index(str(copy), copy.stat().st_mtime_ns)
-    groups = [i for i in range(bisect.bisect_left(highs, code), bisect.bisect_right(lows, code))
-              if lows[i] <= code <= highs[i]]
-    table = pq.ParquetFile(str(copy), metadata=metadata).read_row_groups(groups)
-    table = table.filter(pc.equal(table["trace_code"], code))
+    table = _sorted_rows(copy, "trace_code", code)
     columns = [table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
                for f in EVENT_READ_SCHEMA]
     return pa.Table.from_arrays(columns, schema=EVENT_READ_SCHEMA)
 
 
-@functools.lru_cache(maxsize=8)
-def _code_index(path: str, mtime_ns: int):
-    """(footer, trace_code min per row group, max per row group) of a code-sorted copy, cached per file
-    version: at 10M events the footer alone takes ~70 ms to parse, longer than reading the code's rows."""
+def _sorted_rows(copy: Path, column: str, value: str, columns=None):
+    """The rows whose *column* is *value* in the look-up copy sorted by it (Arrow, only *columns* when given).
+
+    The row groups that can hold the value are found by bisecting their min/max of
+    *column* (:func:`_sorted_index`, read once per copy), and only those are read.
+    """
+    import bisect
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    metadata, lows, highs = _sorted_index(str(copy), copy.stat().st_mtime_ns, column)
+    groups = [i for i in range(bisect.bisect_left(highs, value), bisect.bisect_right(lows, value))
+              if lows[i] <= value <= highs[i]]
+    table = pq.ParquetFile(str(copy), metadata=metadata).read_row_groups(groups, columns=columns)
+    return table.filter(pc.equal(table[column], value))
+
+
+@functools.lru_cache(maxsize=16)
+def _sorted_index(path: str, mtime_ns: int, column: str):
+    """(footer, *column* min per row group, max per row group) of a copy sorted by *column*, cached per
+    file version: at 10M events the footer alone takes ~70 ms to parse, longer than reading one value's rows."""
     import pyarrow.parquet as pq
 
     metadata = pq.ParquetFile(path).metadata
-    column = metadata.schema.to_arrow_schema().get_field_index("trace_code")
-    stats = [metadata.row_group(i).column(column).statistics for i in range(metadata.num_row_groups)]
+    index = metadata.schema.to_arrow_schema().get_field_index(column)
+    stats = [metadata.row_group(i).column(index).statistics for i in range(metadata.num_row_groups)]
     return metadata, [s.min for s in stats], [s.max for s in stats]
 
 
@@ -948,12 +955,15 @@ def actor_weeks(workspace, kind: str, key: str) -> dict[str, int]:
     per week: ``{first day (Monday) of the week as YYYY-MM-DD: events}``, in time order."""
     if kind not in ACTOR_COLUMNS:
         raise RxringError(f"kind must be one of {', '.join(ACTOR_COLUMNS)}, not {kind!r}")
-    column = ACTOR_COLUMNS[kind]
-    frame = _query(as_workspace(workspace),
-                   f"SELECT strftime(date_trunc('week', event_time), '%Y-%m-%d') AS week, count(*) AS events "
-                   f"FROM EVENTS_BY_{column} WHERE {column} = ? AND event_time IS NOT NULL GROUP BY week ORDER BY week",
-                   [key])
-    return {str(w): int(n) for w, n in zip(frame["week"], frame["events"])}
+    ws, column = as_workspace(workspace), ACTOR_COLUMNS[kind]
+    copy = _lookup_copy(ws, column)
+    if copy is not None:      # the copy's row groups that hold the key (a site's are a few of hundreds)
+        times = _sorted_rows(copy, column, str(key), [column, "event_time"])["event_time"].to_pandas()
+    else:
+        times = _query(ws, f"SELECT event_time FROM EVENTS WHERE {column} = ?", [key])["event_time"]
+    times = pd.to_datetime(times).dropna()
+    weeks = (times - pd.to_timedelta(times.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d").value_counts()
+    return {str(w): int(n) for w, n in sorted(weeks.items())}
 
 
 #: The relations :func:`actor_neighbours` follows from each kind of actor (its docstring says what they mean).
