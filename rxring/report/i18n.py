@@ -247,6 +247,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "month": ("月份", "Month"),
     "rings_active": ("活跃团伙", "Rings active"),
     "latest_events": ("最近事件", "Latest events"),
+    "stale_data": ("工作区的数据在这些结果计算之后有变动，页面所示可能已过时：请运行 rxring analyze -w {ws} 后重启 rxring serve。",
+                   "The workspace's data changed after these results were computed: run rxring analyze -w {ws}, "
+                   "then restart rxring serve."),
+    "stale_results": ("工作台启动后已发布新的分析结果，页面仍显示旧结果：请重启 rxring serve。",
+                      "A newer analysis was published after the workbench started; these pages show the older "
+                      "results: restart rxring serve."),
     "ring_members_note": ("成员", "Members"),
     "first_findings": ("前 {n} 条线索", "First {n} findings"),
     "all_findings": ("全部线索", "All findings"),

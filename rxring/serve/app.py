@@ -111,7 +111,7 @@ def create_app(workspace, user: str = "local", token: str | None = None, session
             t=lambda key, **kw: label(key, lang, **kw), lang=lang, rule_text=lambda r: rule_text(r, lang),
             session=session, page=page, page_url=page + (("?" + request.url.query) if request.url.query else ""),
             reveal_reason=reason, version=__version__, workspace=str(bench.ws.root), rule_colors=rule_colors,
-            stale=bench.stale,
+            stale=bench.staleness(),
             event_label=lambda e: label(e, lang) if e in EVENT_TYPE_KEYS else (e or ""),
             note_text=lambda n: note_text(n, lang), **context)
         return HTMLResponse(html, status_code=status)

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import math
 import secrets
+import time
 from urllib.parse import quote
 from dataclasses import dataclass
 
@@ -35,6 +36,9 @@ __all__ = ["Workbench", "Reveal", "NotFound", "PERSON_KINDS", "fmt_time", "fmt_m
 
 #: Findings listed on an actor's page (the findings list, filtered, has them all).
 MAX_FINDINGS_SHOWN = 100
+
+#: Seconds between two checks of whether the workspace changed under the running workbench.
+CHECK_SECONDS = 5.0
 
 #: Kinds of actor whose ids are personal (addressed by ref, masked by default).
 PERSON_KINDS = ("patient", "prescriber")
@@ -116,8 +120,8 @@ class Workbench:
             str(r["site_id"]): {k: clean(r.get(k)) for k in ("name", "kind", "chain", "region")}
             for r in sites.to_dict("records")}
         self.counts = results.event_counts(self.ws)
-        #: The warning that the data changed after these results were computed (None when current).
-        self.stale = results.stale_warning(self.ws, echo=False)
+        self._results_read = self.ws.results_dir      # the generation read at start (pinned)
+        self._checked: tuple[float, str | None] | None = None
         self._overview: dict | None = None
         self._secret = secrets.token_bytes(16)
         self._refs: dict[str, tuple[str, str]] = {}
@@ -125,6 +129,21 @@ class Workbench:
             for values in self.findings[column]:
                 for value in values:
                     self.ref(kind, value)
+
+    # ------------------------------------------------------------ is what is shown current
+
+    def staleness(self) -> str | None:
+        """Why the pages may be out of date, checked at most every :data:`CHECK_SECONDS`: ``"data"`` when
+        the workspace's data changed after the results shown were computed (:func:`rxring.results.stale_warning`:
+        run ``rxring analyze``), ``"results"`` when a newer analysis was published after the server
+        read its results (restart ``rxring serve``), else None."""
+        now = time.monotonic()
+        if self._checked is None or now - self._checked[0] >= CHECK_SECONDS:
+            current = self.ws.current_generation() or self.ws.root
+            why = ("data" if results.stale_warning(self.ws, echo=False) else
+                   "results" if current != self._results_read else None)
+            self._checked = (now, why)
+        return self._checked[1]
 
     # ------------------------------------------------------------ people, refs, reveals
 

@@ -384,3 +384,33 @@ def test_the_time_bar_sees_a_pack_move_when_it_resurfaced(client):
     into_source = [e["times"] for e in edges.values() if e["target"] == "site:H-001"]
     assert sorted(t for times in into_source for t in times) == epochs(
         "2026-03-01 09:00", "2026-03-02 09:00", "2026-03-03 09:00", "2026-03-04 09:00")
+
+
+def test_a_change_under_the_running_workbench_is_flagged(city, tmp_path, monkeypatch):
+    """The pages say so when, after the workbench started, a newer analysis is published (restart it) or
+    the data changes (analyse again); in Chinese first."""
+    import shutil
+
+    from starlette.testclient import TestClient
+
+    import rxring.serve.data as data
+    from rxring.serve import create_app
+    from rxring.workspace import Workspace
+
+    monkeypatch.setattr(data, "CHECK_SECONDS", 0.0)
+    root = tmp_path / "ws"
+    shutil.copytree(city.workspace, root)
+    ws = Workspace(root)
+    running = create_app(root)
+    with TestClient(running, base_url="http://127.0.0.1") as c:
+        c.get(f"/login?token={running.state.store.token}")
+        assert "stale-banner" not in c.get("/").text
+        newer = ws.generations_dir / "gen-999999"           # what `rxring analyze` publishes
+        shutil.copytree(ws.current_generation(), newer)
+        ws.current_pointer.write_text(newer.name, encoding="utf-8")
+        page = c.get("/rings").text
+        assert 'id="stale-banner"' in page and "请重启 rxring serve" in page
+        products = next(ws.masters_dir.glob("*.parquet"))
+        products.write_bytes(products.read_bytes() + b"\0")    # the data changed: another size
+        page = c.get("/").text
+        assert "数据在这些结果计算之后有变动" in page and f"rxring analyze -w {root}" in page
