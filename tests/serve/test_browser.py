@@ -104,6 +104,10 @@ def test_ring_graph_expand_and_time_bar(page, live, artifacts):
     tab.wait_for_function(f"() => window.rxringCy.nodes().length > {before}", timeout=10_000)
     outside = tab.evaluate("() => window.rxringCy.nodes('.outside').length")
     assert outside > 0
+    unseen = tab.evaluate("""() => { const v = window.rxringCy.extent();
+        return window.rxringCy.nodes().filter(n => { const b = n.boundingBox();
+            return b.x1 < v.x1 || b.x2 > v.x2 || b.y1 < v.y1 || b.y2 > v.y2; }).map(n => n.id()); }""")
+    assert not unseen, f"expanded nodes drawn outside the view: {unseen}"
     page.shot(artifacts, "ring-expanded")
 
     # the time bar: a narrow window at the start hides the edges of later movements
