@@ -944,9 +944,17 @@ def actor_events(workspace, kind: str, key: str, limit: int = 500) -> pd.DataFra
         raise RxringError(f"kind must be one of {', '.join(ACTOR_COLUMNS)}, not {kind!r}")
     ws = as_workspace(workspace)
     column = ACTOR_COLUMNS[kind]
-    frame = _query(ws, f"SELECT * FROM EVENTS_BY_{column} WHERE {column} = ? "
-                       f"ORDER BY event_time DESC, event_id DESC LIMIT {int(limit)}",
-                   [key])
+    latest = f"WHERE {column} = ? ORDER BY event_time DESC, event_id DESC LIMIT {int(limit)}"
+    copy = _lookup_copy(ws, column)
+    if copy is None:
+        frame = _query(ws, f"SELECT * FROM EVENTS {latest}", [key])
+    else:                     # the copy's row groups that hold the key, not a scan of its hundreds
+        con = _cursor()
+        try:
+            con.register("actor_rows", _sorted_rows(copy, column, str(key)))
+            frame = con.execute(f"SELECT * FROM actor_rows {latest}", [key]).df()
+        finally:
+            con.close()
     return frame.iloc[::-1].reset_index(drop=True)
 
 
