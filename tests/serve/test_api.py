@@ -176,6 +176,7 @@ def test_search_jumps_or_lists(client, app, serve_case):
     assert jump("S-BIG") == "/site/S-BIG"
     assert jump("SETL000002") == "/settlement/SETL000002"
     assert jump(SMALL_PATIENTS[0]) == f"/patient/{app.state.bench.ref('patient', SMALL_PATIENTS[0])}"
+    assert jump("DOC1") == f"/prescriber/{app.state.bench.ref('prescriber', 'DOC1')}"
     listed = client.get("/search", params={"q": "S-XSS"}).text
     assert listed.count("/site/S-XSS") >= 2
     by_name = client.get("/search", params={"q": "惠民"}).text

@@ -205,3 +205,37 @@ def test_hostile_names_stay_text_in_the_browser_and_the_graph(browser, app, serv
         Watched(page=tab, requests=[], errors=[]).shot(artifacts, "ring-hostile-names")
         context.close()
     assert not dialogs and not errors, (dialogs, errors)
+
+
+def test_ring_explorer_sizes_by_money_plays_through_time_and_keeps_its_layout(page, live, artifacts):
+    """Node size follows fund at risk, edge width the boxes moved; *play* slides the time window
+    through the ring's period; the same ring is drawn the same way on the next visit."""
+    ring_id = live.app.state.bench.rings.iloc[0]["ring_id"]
+    tab = page.page
+
+    def drawn():
+        tab.goto(f"{live.base}/ring/{ring_id}")
+        tab.wait_for_selector("body[data-graph-ready='1']", timeout=15_000)
+        return tab.evaluate("""() => ({
+            nodes: window.rxringCy.nodes().not('.ring').map(n => [n.id(), n.data('fund'), n.width(), n.position()]),
+            edges: window.rxringCy.edges().map(e => [e.data('boxes'), e.width()]) })""")
+
+    first = drawn()
+    by_fund = sorted((fund, size) for _, fund, size, _ in first["nodes"])
+    assert all(a[1] <= b[1] + 1e-6 for a, b in zip(by_fund, by_fund[1:])) and by_fund[0][1] < by_fund[-1][1]
+    by_boxes = sorted(first["edges"])
+    assert all(a[1] <= b[1] + 1e-6 for a, b in zip(by_boxes, by_boxes[1:])) and by_boxes[0][1] < by_boxes[-1][1]
+
+    edges = len(first["edges"])
+    label = tab.locator("#t-label").inner_text()
+    tab.click("#play")
+    tab.wait_for_function("() => Number(document.getElementById('t-from').value) >= 100", timeout=10_000)
+    moving = tab.locator("#t-label").inner_text()
+    assert moving != label and tab.evaluate("() => window.rxringCy.edges(':visible').length") < edges
+    tab.click("#play")    # stops it
+
+    again = drawn()
+    where = {node_id: pos for node_id, _, _, pos in first["nodes"]}
+    moved = [node_id for node_id, _, _, pos in again["nodes"]
+             if abs(pos["x"] - where[node_id]["x"]) > 0.5 or abs(pos["y"] - where[node_id]["y"]) > 0.5]
+    assert not moved, f"the layout changed between visits: {moved[:5]}"
