@@ -204,6 +204,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "activity_per_week": ("每周事件数", "Events per week"),
     "counterparties": ("关联方", "Counterparties"),
     "relation": ("关系", "Relation"),
+    "shown_of": ("显示前 {shown} 个，共 {total} 个", "the first {shown} of {total}"),
     "rel_source_site": ("药品来源机构", "Source site of its packs"),
     "rel_source_patient": ("药品来源参保人", "Source patient of its packs"),
     "rel_resurface_site": ("药品回流去向", "Where its packs resurfaced"),

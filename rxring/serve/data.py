@@ -368,7 +368,8 @@ class Workbench:
             for row in _records(self.lookups.neighbours(kind, key, limit=15)):
                 who = self.site(row["id"]) if row["kind"] == "site" else self.person(row["kind"], row["id"], revealed)
                 neighbours.append({**who, "relation": row["relation"], "boxes": row["boxes"], "fund": row["fund"],
-                                   "first_time": row["first_time"], "last_time": row["last_time"]})
+                                   "first_time": row["first_time"], "last_time": row["last_time"],
+                                   "total": row["total"]})
         weekly = self.lookups.weeks(kind, key) if not events.empty else {}
         offending = {e for ids in found["event_ids"] for e in ids}
         title = self.site(key) if kind == "site" else (

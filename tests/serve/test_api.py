@@ -415,3 +415,14 @@ def test_a_change_under_the_running_workbench_is_flagged(city, tmp_path, monkeyp
         products.write_bytes(products.read_bytes() + b"\0")    # the data changed: another size
         page = c.get("/").text
         assert "数据在这些结果计算之后有变动" in page and f"rxring analyze -w {root}" in page
+
+
+def test_counterparties_say_how_many_there_are(client):
+    """Each relation of a site's counterparties is headed by its number, and says when only the first
+    15 of them are listed (S-BIG: 210 source patients, 2 source sites)."""
+    page = client.get("/site/S-BIG").text
+    headings = re.findall(r'<tr class="relation"><th colspan="5">([^<]*)</th></tr>', page)
+    assert headings == ["药品来源参保人 · 显示前 15 个，共 210 个", "药品来源机构 · 2"]
+    english = client.get("/lang/en?next=/site/S-BIG").text
+    assert "· the first 15 of 210</th>" in english
+    client.get("/lang/zh")
