@@ -394,8 +394,12 @@ def _sorted_rows(copy: Path, column: str, value: str, columns=None):
     import pyarrow.parquet as pq
 
     metadata, lows, highs = _sorted_index(str(copy), copy.stat().st_mtime_ns, column)
-    groups = [i for i in range(bisect.bisect_left(highs, value), bisect.bisect_right(lows, value))
-              if lows[i] <= value <= highs[i]]
+    if None in lows or None in highs:     # a row group without statistics: test each one
+        groups = [i for i, (low, high) in enumerate(zip(lows, highs))
+                  if low is None or high is None or low <= value <= high]
+    else:
+        groups = [i for i in range(bisect.bisect_left(highs, value), bisect.bisect_right(lows, value))
+                  if lows[i] <= value <= highs[i]]
     table = pq.ParquetFile(str(copy), metadata=metadata).read_row_groups(groups, columns=columns)
     return table.filter(pc.equal(table[column], value))
 
@@ -409,7 +413,9 @@ def _sorted_index(path: str, mtime_ns: int, column: str):
     metadata = pq.ParquetFile(path).metadata
     index = metadata.schema.to_arrow_schema().get_field_index(column)
     stats = [metadata.row_group(i).column(index).statistics for i in range(metadata.num_row_groups)]
-    return metadata, [s.min for s in stats], [s.max for s in stats]
+    known = [s is not None and s.has_min_max for s in stats]
+    return (metadata, [s.min if ok else None for s, ok in zip(stats, known)],
+            [s.max if ok else None for s, ok in zip(stats, known)])
 
 
 class _CodeSorted:
@@ -745,11 +751,17 @@ def _copy_sorted(con, select: str, column: str, path: Path) -> None:
                 f"(FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE {_LOOKUP_ROW_GROUP})")
 
 
-def _moves_sql(ws: Workspace, column: str) -> str:
-    """The box movements sorted by *column* (:data:`_MOVE_COPIES`): the look-up copy, else computed from the events."""
+def _moves_copy(ws: Workspace, column: str) -> Path | None:
+    """The look-up copy of the box movements sorted by *column* for the current ingest state, or None."""
     folder = lookup_dir(ws)
     path = folder / f"moves_by_{column}.parquet"
-    if (folder / "done").exists() and path.exists():
+    return path if (folder / "done").exists() and path.exists() else None
+
+
+def _moves_sql(ws: Workspace, column: str) -> str:
+    """The box movements sorted by *column* (:data:`_MOVE_COPIES`): the look-up copy, else computed from the events."""
+    path = _moves_copy(ws, column)
+    if path is not None:
         return "read_parquet('" + str(path).replace("'", "''") + "')"
     return "(" + _MOVES_SQL.format(events=_events_sql(ws, "trace_code")) + ")"
 
@@ -796,17 +808,27 @@ def _cursor():
         return _DB.cursor()
 
 
-def _query(ws: Workspace, sql: str, params=None) -> pd.DataFrame:
+def _query(ws: Workspace, sql: str, params=None, key=None) -> pd.DataFrame:
     """Run *sql* with ``EVENTS`` (all events), ``EVENTS_BY_<column>`` (the look-up copy sorted by it) and
-    ``MOVES_BY_<column>`` (the box movements) replaced."""
-    for column in _MOVE_COPIES:
-        if f"MOVES_BY_{column}" in sql:
-            sql = sql.replace(f"MOVES_BY_{column}", _moves_sql(ws, column))
-    for column in sorted(_LOOKUP_COPIES, key=len, reverse=True):
-        if f"EVENTS_BY_{column}" in sql:
-            sql = sql.replace(f"EVENTS_BY_{column}", _events_sql(ws, column))
+    ``MOVES_BY_<column>`` (the box movements) replaced.
+
+    With *key*, for a query that keeps only the rows of each copy it names whose sort column
+    is *key*: each copy there is read as those rows alone (:func:`_sorted_rows`, a few row groups
+    of hundreds), not filtered by DuckDB over all of it."""
     con = _cursor()
     try:
+        named = [(f"MOVES_BY_{column}", column, _moves_copy, _moves_sql) for column in _MOVE_COPIES] + \
+                [(f"EVENTS_BY_{column}", column, _lookup_copy, _events_sql)
+                 for column in sorted(_LOOKUP_COPIES, key=len, reverse=True)]
+        for i, (name, column, copy_of, sql_of) in enumerate(named):
+            if name not in sql:
+                continue
+            copy = copy_of(ws, column) if key is not None else None
+            if copy is not None:
+                con.register(f"key_rows_{i}", _sorted_rows(copy, column, str(key)))
+                sql = sql.replace(name, f"key_rows_{i}")
+            else:
+                sql = sql.replace(name, sql_of(ws, column))
         return con.execute(sql.replace("EVENTS", _events_sql(ws)), params or []).df()
     finally:
         con.close()
@@ -944,17 +966,9 @@ def actor_events(workspace, kind: str, key: str, limit: int = 500) -> pd.DataFra
         raise RxringError(f"kind must be one of {', '.join(ACTOR_COLUMNS)}, not {kind!r}")
     ws = as_workspace(workspace)
     column = ACTOR_COLUMNS[kind]
-    latest = f"WHERE {column} = ? ORDER BY event_time DESC, event_id DESC LIMIT {int(limit)}"
-    copy = _lookup_copy(ws, column)
-    if copy is None:
-        frame = _query(ws, f"SELECT * FROM EVENTS {latest}", [key])
-    else:                     # the copy's row groups that hold the key, not a scan of its hundreds
-        con = _cursor()
-        try:
-            con.register("actor_rows", _sorted_rows(copy, column, str(key)))
-            frame = con.execute(f"SELECT * FROM actor_rows {latest}", [key]).df()
-        finally:
-            con.close()
+    frame = _query(ws, f"SELECT * FROM EVENTS_BY_{column} WHERE {column} = ? "
+                       f"ORDER BY event_time DESC, event_id DESC LIMIT {int(limit)}",
+                   [key], key=key)
     return frame.iloc[::-1].reset_index(drop=True)
 
 
@@ -1049,4 +1063,4 @@ def actor_neighbours(workspace, kind: str, key: str, limit: int = 40, offset: in
     if not selects:
         return pd.DataFrame(columns=["kind", "id", "relation", "boxes", "fund", "first_time", "last_time", "total",
                                      "total_boxes", "total_fund", "total_first", "total_last"])
-    return _query(ws, " UNION ALL ".join(selects), {"key": key}).reset_index(drop=True)
+    return _query(ws, " UNION ALL ".join(selects), {"key": key}, key=key).reset_index(drop=True)
