@@ -426,3 +426,30 @@ def test_counterparties_say_how_many_there_are(client):
     english = client.get("/lang/en?next=/site/S-BIG").text
     assert "· the first 15 of 210</th>" in english
     client.get("/lang/zh")
+
+
+def test_the_readme_line_starts_the_workbench_on_the_demo_city(city, tmp_path, monkeypatch):
+    """README's one line (`rxring demo && rxring serve -w rxring-demo/workspace`) names the demo's
+    workspace, and `rxring serve` on a demo city prints a URL that opens its overview."""
+    import shutil
+    from pathlib import Path
+
+    from click.testing import CliRunner
+    from starlette.testclient import TestClient
+
+    from rxring.cli import cli
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    line = re.search(r"^rxring demo && rxring serve -w (\S+)", readme, re.M)
+    out = next(p.default for p in cli.get_command(None, "demo").params if p.name == "out_dir")
+    assert line and line.group(1) == f"{out}/workspace"
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(city.workspace, Path(out) / "workspace")
+    served = {}
+    monkeypatch.setattr("uvicorn.run", lambda app, **kw: served.update(app=app, **kw))
+    result = CliRunner().invoke(cli, ["serve", "-w", line.group(1)])
+    assert result.exit_code == 0, result.output
+    url = re.search(r"open: (http://127\.0\.0\.1:8765/login\?token=\S+)", result.output).group(1)
+    with TestClient(served["app"], base_url="http://127.0.0.1:8765") as browser:
+        page = browser.get(url)
+        assert page.status_code == 200 and "<h1>概览</h1>" in page.text and "/ring/R001" in page.text
