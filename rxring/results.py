@@ -382,10 +382,13 @@ def _code_rows(copy: Path, code: str):
     return pa.Table.from_arrays(columns, schema=EVENT_READ_SCHEMA)
 
 
-def _sorted_rows(copy: Path, column: str, value: str, columns=None):
-    """The rows whose *column* is *value* in the look-up copy sorted by it (Arrow, only *columns* when given).
+def _sorted_rows(copy: Path, column: str, value: str, columns=None, below: str | None = None,
+                 most: int | None = None):
+    """The rows whose *column* is *value* (with *below*: from *value* up to, not including, *below*) in the
+    look-up copy sorted by it (Arrow, only *columns* when given); None when they lie in more than *most*
+    row groups (the caller then lets DuckDB scan, faster for many rows).
 
-    The row groups that can hold the value are found by bisecting their min/max of
+    The row groups that can hold them are found by bisecting their min/max of
     *column* (:func:`_sorted_index`, read once per copy), and only those are read.
     """
     import bisect
@@ -394,14 +397,24 @@ def _sorted_rows(copy: Path, column: str, value: str, columns=None):
     import pyarrow.parquet as pq
 
     metadata, lows, highs = _sorted_index(str(copy), copy.stat().st_mtime_ns, column)
-    if None in lows or None in highs:     # a row group without statistics: test each one
-        groups = [i for i, (low, high) in enumerate(zip(lows, highs))
-                  if low is None or high is None or low <= value <= high]
+    if below is None:
+        def holds(low, high):
+            return low <= value <= high
+        span = range(bisect.bisect_left(highs, value), bisect.bisect_right(lows, value))
     else:
-        groups = [i for i in range(bisect.bisect_left(highs, value), bisect.bisect_right(lows, value))
-                  if lows[i] <= value <= highs[i]]
+        def holds(low, high):
+            return low < below and high >= value
+        span = range(bisect.bisect_left(highs, value), bisect.bisect_left(lows, below))
+    if None in lows or None in highs:     # a row group without statistics: test each one
+        groups = [i for i, (low, high) in enumerate(zip(lows, highs)) if low is None or high is None or holds(low, high)]
+    else:
+        groups = [i for i in span if holds(lows[i], highs[i])]
+    if most is not None and len(groups) > most:
+        return None
     table = pq.ParquetFile(str(copy), metadata=metadata).read_row_groups(groups, columns=columns)
-    return table.filter(pc.equal(table[column], value))
+    if below is None:
+        return table.filter(pc.equal(table[column], value))
+    return table.filter(pc.and_(pc.greater_equal(table[column], value), pc.less(table[column], below)))
 
 
 @functools.lru_cache(maxsize=16)
@@ -921,6 +934,11 @@ def event_counts(workspace) -> dict:
             for k, v in row.items()}
 
 
+#: A prefix whose ids lie in at most this many row groups of a look-up copy is read from those alone
+#: (:func:`match_ids`); a shorter, broader one is left to DuckDB's scan.
+_PREFIX_GROUPS = 8
+
+
 def match_ids(workspace, text: str, limit: int = 20) -> pd.DataFrame:
     """Ids in the events that start with *text* (as typed or in upper case), exact matches first.
 
@@ -934,16 +952,29 @@ def match_ids(workspace, text: str, limit: int = 20) -> pd.DataFrame:
     if not text:
         return pd.DataFrame(columns=["kind", "id", "events", "exact"])
     selects, params = [], []
-    for kind, column in ACTOR_COLUMNS.items():
-        needle = canonical_code(text) if kind == "code" else text
-        for variant in dict.fromkeys([needle, needle.upper()]):
-            selects.append(f"SELECT '{kind}' AS kind, {column} AS id FROM EVENTS_BY_{column} "
-                           f"WHERE {column} >= ? AND {column} < ?")
-            params += [variant, variant + "\U0010ffff"]
-    sql = (f"SELECT kind, id, count(*) AS events, lower(id) = lower(?) AS exact FROM ({' UNION ALL '.join(selects)}) "
-           f"GROUP BY kind, id QUALIFY row_number() OVER (PARTITION BY kind ORDER BY exact DESC, events DESC, id) "
-           f"<= {int(limit)} ORDER BY kind, exact DESC, events DESC, id")
-    found = _query(ws, sql, [text, *params])
+    con = _cursor()
+    try:
+        for kind, column in ACTOR_COLUMNS.items():
+            needle = canonical_code(text) if kind == "code" else text
+            copy = _lookup_copy(ws, column)
+            for variant in dict.fromkeys([needle, needle.upper()]):
+                source = f"EVENTS_BY_{column}"
+                rows = None if copy is None else _sorted_rows(copy, column, variant, [column],
+                                                              below=variant + "\U0010ffff", most=_PREFIX_GROUPS)
+                if rows is not None:      # the few row groups of the copy that can hold the prefix, read here
+                    source = f"prefix_rows_{len(selects)}"
+                    con.register(source, rows)
+                selects.append(f"SELECT '{kind}' AS kind, {column} AS id FROM {source} "
+                               f"WHERE {column} >= ? AND {column} < ?")
+                params += [variant, variant + "\U0010ffff"]
+        sql = (f"SELECT kind, id, count(*) AS events, lower(id) = lower(?) AS exact FROM ({' UNION ALL '.join(selects)}) "
+               f"GROUP BY kind, id QUALIFY row_number() OVER (PARTITION BY kind ORDER BY exact DESC, events DESC, id) "
+               f"<= {int(limit)} ORDER BY kind, exact DESC, events DESC, id")
+        for column in sorted(_LOOKUP_COPIES, key=len, reverse=True):
+            sql = sql.replace(f"EVENTS_BY_{column}", _events_sql(ws, column))
+        found = con.execute(sql, [text, *params]).df()
+    finally:
+        con.close()
     code = canonical_code(text).lower()
     found.loc[found["kind"] == "code", "exact"] = found.loc[found["kind"] == "code", "id"].str.lower() == code
     return found.reset_index(drop=True)
