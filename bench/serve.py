@@ -75,6 +75,7 @@ def samplers(app, rng: random.Random) -> dict:
     prescribers = sorted({p for ps in f["source_prescribers"] for p in ps})
     small = [r for r in rings if len(bench.ring(r)["finding_ids"]) <= 400] or rings
     first = {r: bench.ring(r) for r in small[:20]}
+    months = [(m["since"], m["until"]) for m in bench.overview()["months"]] or [("", "")]
 
     def settlement():
         from rxring.results import actor_events
@@ -93,6 +94,8 @@ def samplers(app, rng: random.Random) -> dict:
         "rings list": lambda: f"/rings?page={rng.randint(1, 3)}",
         "findings list": lambda: f"/findings?page={rng.randint(1, 20)}",
         "findings filtered": lambda: f"/findings?rule={pick(['RESURFACE', 'DUP_DISPENSE', 'NO_PROVENANCE'])}&sort=fund_amount",
+        "findings in a month": lambda: "/findings?since={}&until={}".format(*pick(months)),
+        "rings in a month": lambda: "/rings?since={}&until={}".format(*pick(months)),
         "findings CSV": lambda: f"/findings?format=csv&site={pick(sites)}",
         "ring page": lambda: f"/ring/{pick(small)}",
         "ring graph JSON": lambda: f"/api/ring/{pick(small)}/graph",

@@ -55,6 +55,8 @@ __all__ = [
     "require_engine",
     "findings_for",
     "rings_for",
+    "time_window",
+    "in_window",
     "canonical_code",
     "box_timeline",
     "BoxReport",
@@ -68,6 +70,7 @@ __all__ = [
     "box_events",
     "BOX_EVENT_EXTRA",
     "actor_events",
+    "actor_weeks",
     "actor_neighbours",
     "NEIGHBOUR_RELATIONS",
     "check_relations",
@@ -220,10 +223,59 @@ def require_engine(workspace, backend: str | None) -> None:
                           f"run `rxring analyze --backend {backend} -w {workspace}` first")
 
 
+def time_window(since=None, until=None) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """The window from the start of day *since* to the end of day *until* (each a ``YYYY-MM-DD``
+    date, or empty for open): ``(start, end)`` with *end* exclusive, RxringError for a date that is not one.
+
+    Examples
+    --------
+    >>> time_window("2025-03-01", "2025-03-31")
+    (Timestamp('2025-03-01 00:00:00'), Timestamp('2025-04-01 00:00:00'))
+    >>> time_window("", None)
+    (None, None)
+    >>> time_window("2025-13-01")
+    Traceback (most recent call last):
+    ...
+    rxring.errors.RxringError: since: '2025-13-01' is not a date (YYYY-MM-DD)
+    """
+    bounds = []
+    for name, value in (("since", since), ("until", until)):
+        text = str(value or "").strip()
+        if not text:
+            bounds.append(None)
+            continue
+        try:
+            day = pd.Timestamp(text).normalize()
+        except (ValueError, TypeError) as exc:
+            raise RxringError(f"{name}: {text!r} is not a date (YYYY-MM-DD)") from exc
+        if pd.isna(day):
+            raise RxringError(f"{name}: {text!r} is not a date (YYYY-MM-DD)")
+        bounds.append(day if name == "since" else day + pd.Timedelta(days=1))
+    if bounds[0] is not None and bounds[1] is not None and bounds[1] <= bounds[0]:
+        raise RxringError(f"until ({until}) is before since ({since})")
+    return bounds[0], bounds[1]
+
+
+def in_window(frame: pd.DataFrame, since=None, until=None) -> pd.Series:
+    """Which rows of findings or rings were active in :func:`time_window` (*since*, *until*): their
+    ``first_time`` … ``last_time`` overlaps it (a resurfacing inside the window counts, however early
+    the pack was first sold)."""
+    start, end = time_window(since, until)
+    mask = pd.Series(True, index=frame.index)
+    if start is not None:
+        mask &= frame["last_time"].fillna(frame["first_time"]) >= start
+    if end is not None:
+        mask &= frame["first_time"] < end
+    return mask
+
+
 def findings_for(findings: pd.DataFrame, *, rule: str | None = None, site: str | None = None,
-                 patient: str | None = None, code: str | None = None) -> pd.DataFrame:
-    """Findings filtered by rule, site (any role), patient (any role) or trace code."""
+                 patient: str | None = None, code: str | None = None, since=None, until=None) -> pd.DataFrame:
+    """Findings filtered by rule, site (any role), patient (any role), trace code, or active between
+    the days *since* and *until* (:func:`in_window`)."""
     mask = pd.Series(True, index=findings.index)
+    if since or until:
+        mask &= in_window(findings, since, until)
     if rule:
         if rule.upper() not in RULES:
             raise RxringError(f"unknown rule {rule!r}; known rules: {', '.join(RULES)}")
@@ -318,39 +370,65 @@ def _timeline(workspace, trace_code: str, options: AnalysisOptions | None = None
 
 def _code_rows(copy: Path, code: str):
     """The rows of *code* in the code-sorted look-up copy, as Arrow with the columns of
-    ``schema.EVENT_READ_SCHEMA`` (origin columns null where the copy has none).
-
-    The row groups that can hold the code are found by bisecting their trace_code
-    min/max (:func:`_code_index`, read once per copy), and only those are read.
-    """
-    import bisect
-
+    ``schema.EVENT_READ_SCHEMA`` (origin columns null where the copy has none), read as
+    :func:`_sorted_rows` reads them."""
     import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     from .schema import EVENT_READ_SCHEMA
 
-    metadata, lows, highs = _code_index(str(copy), copy.stat().st_mtime_ns)
-    groups = [i for i in range(bisect.bisect_left(highs, code), bisect.bisect_right(lows, code))
-              if lows[i] <= code <= highs[i]]
-    table = pq.ParquetFile(str(copy), metadata=metadata).read_row_groups(groups)
-    table = table.filter(pc.equal(table["trace_code"], code))
+    table = _sorted_rows(copy, "trace_code", code)
     columns = [table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
                for f in EVENT_READ_SCHEMA]
     return pa.Table.from_arrays(columns, schema=EVENT_READ_SCHEMA)
 
 
-@functools.lru_cache(maxsize=8)
-def _code_index(path: str, mtime_ns: int):
-    """(footer, trace_code min per row group, max per row group) of a code-sorted copy, cached per file
-    version: at 10M events the footer alone takes ~70 ms to parse, longer than reading the code's rows."""
+def _sorted_rows(copy: Path, column: str, value: str, columns=None, below: str | None = None,
+                 most: int | None = None):
+    """The rows whose *column* is *value* (with *below*: from *value* up to, not including, *below*) in the
+    look-up copy sorted by it (Arrow, only *columns* when given); None when they lie in more than *most*
+    row groups (the caller then lets DuckDB scan, faster for many rows).
+
+    The row groups that can hold them are found by bisecting their min/max of
+    *column* (:func:`_sorted_index`, read once per copy), and only those are read.
+    """
+    import bisect
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    metadata, lows, highs = _sorted_index(str(copy), copy.stat().st_mtime_ns, column)
+    if below is None:
+        def holds(low, high):
+            return low <= value <= high
+        span = range(bisect.bisect_left(highs, value), bisect.bisect_right(lows, value))
+    else:
+        def holds(low, high):
+            return low < below and high >= value
+        span = range(bisect.bisect_left(highs, value), bisect.bisect_left(lows, below))
+    if None in lows or None in highs:     # a row group without statistics: test each one
+        groups = [i for i, (low, high) in enumerate(zip(lows, highs)) if low is None or high is None or holds(low, high)]
+    else:
+        groups = [i for i in span if holds(lows[i], highs[i])]
+    if most is not None and len(groups) > most:
+        return None
+    table = pq.ParquetFile(str(copy), metadata=metadata).read_row_groups(groups, columns=columns)
+    if below is None:
+        return table.filter(pc.equal(table[column], value))
+    return table.filter(pc.and_(pc.greater_equal(table[column], value), pc.less(table[column], below)))
+
+
+@functools.lru_cache(maxsize=16)
+def _sorted_index(path: str, mtime_ns: int, column: str):
+    """(footer, *column* min per row group, max per row group) of a copy sorted by *column*, cached per
+    file version: at 10M events the footer alone takes ~70 ms to parse, longer than reading one value's rows."""
     import pyarrow.parquet as pq
 
     metadata = pq.ParquetFile(path).metadata
-    column = metadata.schema.to_arrow_schema().get_field_index("trace_code")
-    stats = [metadata.row_group(i).column(column).statistics for i in range(metadata.num_row_groups)]
-    return metadata, [s.min for s in stats], [s.max for s in stats]
+    index = metadata.schema.to_arrow_schema().get_field_index(column)
+    stats = [metadata.row_group(i).column(index).statistics for i in range(metadata.num_row_groups)]
+    known = [s is not None and s.has_min_max for s in stats]
+    return (metadata, [s.min if ok else None for s, ok in zip(stats, known)],
+            [s.max if ok else None for s, ok in zip(stats, known)])
 
 
 class _CodeSorted:
@@ -686,11 +764,17 @@ def _copy_sorted(con, select: str, column: str, path: Path) -> None:
                 f"(FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE {_LOOKUP_ROW_GROUP})")
 
 
-def _moves_sql(ws: Workspace, column: str) -> str:
-    """The box movements sorted by *column* (:data:`_MOVE_COPIES`): the look-up copy, else computed from the events."""
+def _moves_copy(ws: Workspace, column: str) -> Path | None:
+    """The look-up copy of the box movements sorted by *column* for the current ingest state, or None."""
     folder = lookup_dir(ws)
     path = folder / f"moves_by_{column}.parquet"
-    if (folder / "done").exists() and path.exists():
+    return path if (folder / "done").exists() and path.exists() else None
+
+
+def _moves_sql(ws: Workspace, column: str) -> str:
+    """The box movements sorted by *column* (:data:`_MOVE_COPIES`): the look-up copy, else computed from the events."""
+    path = _moves_copy(ws, column)
+    if path is not None:
         return "read_parquet('" + str(path).replace("'", "''") + "')"
     return "(" + _MOVES_SQL.format(events=_events_sql(ws, "trace_code")) + ")"
 
@@ -737,17 +821,27 @@ def _cursor():
         return _DB.cursor()
 
 
-def _query(ws: Workspace, sql: str, params=None) -> pd.DataFrame:
+def _query(ws: Workspace, sql: str, params=None, key=None) -> pd.DataFrame:
     """Run *sql* with ``EVENTS`` (all events), ``EVENTS_BY_<column>`` (the look-up copy sorted by it) and
-    ``MOVES_BY_<column>`` (the box movements) replaced."""
-    for column in _MOVE_COPIES:
-        if f"MOVES_BY_{column}" in sql:
-            sql = sql.replace(f"MOVES_BY_{column}", _moves_sql(ws, column))
-    for column in sorted(_LOOKUP_COPIES, key=len, reverse=True):
-        if f"EVENTS_BY_{column}" in sql:
-            sql = sql.replace(f"EVENTS_BY_{column}", _events_sql(ws, column))
+    ``MOVES_BY_<column>`` (the box movements) replaced.
+
+    With *key*, for a query that keeps only the rows of each copy it names whose sort column
+    is *key*: each copy there is read as those rows alone (:func:`_sorted_rows`, a few row groups
+    of hundreds), not filtered by DuckDB over all of it."""
     con = _cursor()
     try:
+        named = [(f"MOVES_BY_{column}", column, _moves_copy, _moves_sql) for column in _MOVE_COPIES] + \
+                [(f"EVENTS_BY_{column}", column, _lookup_copy, _events_sql)
+                 for column in sorted(_LOOKUP_COPIES, key=len, reverse=True)]
+        for i, (name, column, copy_of, sql_of) in enumerate(named):
+            if name not in sql:
+                continue
+            copy = copy_of(ws, column) if key is not None else None
+            if copy is not None:
+                con.register(f"key_rows_{i}", _sorted_rows(copy, column, str(key)))
+                sql = sql.replace(name, f"key_rows_{i}")
+            else:
+                sql = sql.replace(name, sql_of(ws, column))
         return con.execute(sql.replace("EVENTS", _events_sql(ws)), params or []).df()
     finally:
         con.close()
@@ -840,6 +934,11 @@ def event_counts(workspace) -> dict:
             for k, v in row.items()}
 
 
+#: A prefix whose ids lie in at most this many row groups of a look-up copy is read from those alone
+#: (:func:`match_ids`); a shorter, broader one is left to DuckDB's scan.
+_PREFIX_GROUPS = 8
+
+
 def match_ids(workspace, text: str, limit: int = 20) -> pd.DataFrame:
     """Ids in the events that start with *text* (as typed or in upper case), exact matches first.
 
@@ -853,16 +952,29 @@ def match_ids(workspace, text: str, limit: int = 20) -> pd.DataFrame:
     if not text:
         return pd.DataFrame(columns=["kind", "id", "events", "exact"])
     selects, params = [], []
-    for kind, column in ACTOR_COLUMNS.items():
-        needle = canonical_code(text) if kind == "code" else text
-        for variant in dict.fromkeys([needle, needle.upper()]):
-            selects.append(f"SELECT '{kind}' AS kind, {column} AS id FROM EVENTS_BY_{column} "
-                           f"WHERE {column} >= ? AND {column} < ?")
-            params += [variant, variant + "\U0010ffff"]
-    sql = (f"SELECT kind, id, count(*) AS events, lower(id) = lower(?) AS exact FROM ({' UNION ALL '.join(selects)}) "
-           f"GROUP BY kind, id QUALIFY row_number() OVER (PARTITION BY kind ORDER BY exact DESC, events DESC, id) "
-           f"<= {int(limit)} ORDER BY kind, exact DESC, events DESC, id")
-    found = _query(ws, sql, [text, *params])
+    con = _cursor()
+    try:
+        for kind, column in ACTOR_COLUMNS.items():
+            needle = canonical_code(text) if kind == "code" else text
+            copy = _lookup_copy(ws, column)
+            for variant in dict.fromkeys([needle, needle.upper()]):
+                source = f"EVENTS_BY_{column}"
+                rows = None if copy is None else _sorted_rows(copy, column, variant, [column],
+                                                              below=variant + "\U0010ffff", most=_PREFIX_GROUPS)
+                if rows is not None:      # the few row groups of the copy that can hold the prefix, read here
+                    source = f"prefix_rows_{len(selects)}"
+                    con.register(source, rows)
+                selects.append(f"SELECT '{kind}' AS kind, {column} AS id FROM {source} "
+                               f"WHERE {column} >= ? AND {column} < ?")
+                params += [variant, variant + "\U0010ffff"]
+        sql = (f"SELECT kind, id, count(*) AS events, lower(id) = lower(?) AS exact FROM ({' UNION ALL '.join(selects)}) "
+               f"GROUP BY kind, id QUALIFY row_number() OVER (PARTITION BY kind ORDER BY exact DESC, events DESC, id) "
+               f"<= {int(limit)} ORDER BY kind, exact DESC, events DESC, id")
+        for column in sorted(_LOOKUP_COPIES, key=len, reverse=True):
+            sql = sql.replace(f"EVENTS_BY_{column}", _events_sql(ws, column))
+        found = con.execute(sql, [text, *params]).df()
+    finally:
+        con.close()
     code = canonical_code(text).lower()
     found.loc[found["kind"] == "code", "exact"] = found.loc[found["kind"] == "code", "id"].str.lower() == code
     return found.reset_index(drop=True)
@@ -887,8 +999,24 @@ def actor_events(workspace, kind: str, key: str, limit: int = 500) -> pd.DataFra
     column = ACTOR_COLUMNS[kind]
     frame = _query(ws, f"SELECT * FROM EVENTS_BY_{column} WHERE {column} = ? "
                        f"ORDER BY event_time DESC, event_id DESC LIMIT {int(limit)}",
-                   [key])
+                   [key], key=key)
     return frame.iloc[::-1].reset_index(drop=True)
+
+
+def actor_weeks(workspace, kind: str, key: str) -> dict[str, int]:
+    """All the events of one site, patient, prescriber, settlement or code (:data:`ACTOR_COLUMNS`) counted
+    per week: ``{first day (Monday) of the week as YYYY-MM-DD: events}``, in time order."""
+    if kind not in ACTOR_COLUMNS:
+        raise RxringError(f"kind must be one of {', '.join(ACTOR_COLUMNS)}, not {kind!r}")
+    ws, column = as_workspace(workspace), ACTOR_COLUMNS[kind]
+    copy = _lookup_copy(ws, column)
+    if copy is not None:      # the copy's row groups that hold the key (a site's are a few of hundreds)
+        times = _sorted_rows(copy, column, str(key), [column, "event_time"])["event_time"].to_pandas()
+    else:
+        times = _query(ws, f"SELECT event_time FROM EVENTS WHERE {column} = ?", [key])["event_time"]
+    times = pd.to_datetime(times).dropna()
+    weeks = (times - pd.to_timedelta(times.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d").value_counts()
+    return {str(w): int(n) for w, n in sorted(weeks.items())}
 
 
 #: The relations :func:`actor_neighbours` follows from each kind of actor (its docstring says what they mean).
@@ -966,4 +1094,4 @@ def actor_neighbours(workspace, kind: str, key: str, limit: int = 40, offset: in
     if not selects:
         return pd.DataFrame(columns=["kind", "id", "relation", "boxes", "fund", "first_time", "last_time", "total",
                                      "total_boxes", "total_fund", "total_first", "total_last"])
-    return _query(ws, " UNION ALL ".join(selects), {"key": key}).reset_index(drop=True)
+    return _query(ws, " UNION ALL ".join(selects), {"key": key}, key=key).reset_index(drop=True)

@@ -28,7 +28,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .. import audit
+from .. import audit, results
 from ..errors import RxringError
 from ..pii import Masker, mask_id
 from ..report.graph_groups import MAX_NODES
@@ -111,7 +111,7 @@ def create_app(workspace, user: str = "local", token: str | None = None, session
             t=lambda key, **kw: label(key, lang, **kw), lang=lang, rule_text=lambda r: rule_text(r, lang),
             session=session, page=page, page_url=page + (("?" + request.url.query) if request.url.query else ""),
             reveal_reason=reason, version=__version__, workspace=str(bench.ws.root), rule_colors=rule_colors,
-            stale=bench.stale,
+            stale=bench.staleness(),
             event_label=lambda e: label(e, lang) if e in EVENT_TYPE_KEYS else (e or ""),
             note_text=lambda n: note_text(n, lang), **context)
         return HTMLResponse(html, status_code=status)
@@ -253,10 +253,10 @@ def create_app(workspace, user: str = "local", token: str | None = None, session
         q = request.query_params
         try:
             frame = bench.filter_findings(rule=q.get("rule", ""), site=q.get("site", ""), code=q.get("code", ""),
-                                          ring=q.get("ring", ""))
+                                          ring=q.get("ring", ""), since=q.get("since", ""), until=q.get("until", ""))
         except NotFound as exc:
             return not_found(request, str(exc))
-        except RxringError as exc:  # an unknown rule name
+        except RxringError as exc:  # an unknown rule name, a date that is not one
             raise HTTPException(400, str(exc)) from exc
         frame, sort, order = _sorted(frame, request, FINDING_SORTS, "first_time", "desc")
         paging = _paging(request, len(frame))
@@ -269,7 +269,8 @@ def create_app(workspace, user: str = "local", token: str | None = None, session
                          "fund_amount", "first_time", "last_time", "explanation"], "findings", q["format"])
         rows = bench.finding_rows(frame.iloc[paging["start"]:paging["start"] + paging["per"]], revealed=False)
         return render(request, "findings.html", rows=rows, paging=paging, sort=sort, order=order, rules=RULES,
-                      filters={k: q.get(k, "") for k in ("rule", "site", "code", "ring")}, sorts=FINDING_SORTS)
+                      filters={k: q.get(k, "") for k in ("rule", "site", "code", "ring", "since", "until")},
+                      sorts=FINDING_SORTS)
 
     def rings_list(request: Request):
         q = request.query_params
@@ -285,6 +286,11 @@ def create_app(workspace, user: str = "local", token: str | None = None, session
             min_fund = 0.0
         if min_fund:
             frame = frame[frame["fund_at_risk"].fillna(0) >= min_fund]
+        if q.get("since") or q.get("until"):
+            try:
+                frame = frame[results.in_window(frame, q.get("since"), q.get("until"))]
+            except RxringError as exc:  # a date that is not one
+                raise HTTPException(400, str(exc)) from exc
         frame, sort, order = _sorted(frame, request, RING_SORTS, "rank", "asc")
         paging = _paging(request, len(frame))
         if q.get("format") in ("csv", "xlsx"):
@@ -297,7 +303,8 @@ def create_app(workspace, user: str = "local", token: str | None = None, session
                          "prescribers", "source_sites", "laundering_sites", "rules", "first_time", "last_time"], "rings", q["format"])
         rows = bench.ring_rows(frame.iloc[paging["start"]:paging["start"] + paging["per"]], revealed=False)
         return render(request, "rings.html", rows=rows, paging=paging, sort=sort, order=order, rules=RULES,
-                      filters={k: q.get(k, "") for k in ("rule", "site", "min_fund")}, sorts=RING_SORTS)
+                      filters={k: q.get(k, "") for k in ("rule", "site", "min_fund", "since", "until")},
+                      sorts=RING_SORTS)
 
     def ring_page(request: Request):
         try:
@@ -316,7 +323,7 @@ def create_app(workspace, user: str = "local", token: str | None = None, session
             "expand": f"/api/ring/{quote(ring['ring_id'], safe='')}/expand",
             "node": f"/api/ring/{quote(ring['ring_id'], safe='')}/node",
             "labels": {k: label(k, lang) for k in (
-                "expand", "open_page", "findings", "events", "rings_of", "outside_ring", "play", "time_window",
+                "expand", "open_page", "findings", "latest_events", "rings_of", "outside_ring", "play", "time_window",
                 "edge_boxes", "click_node", "fund_at_risk", "rule", "trace_code", "event_time", "site")},
         }
         row = bench.ring_rows(bench.rings[bench.rings["ring_id"] == ring["ring_id"]], revealed)[0]

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import math
 import secrets
+import time
 from urllib.parse import quote
 from dataclasses import dataclass
 
@@ -35,6 +36,9 @@ __all__ = ["Workbench", "Reveal", "NotFound", "PERSON_KINDS", "fmt_time", "fmt_m
 
 #: Findings listed on an actor's page (the findings list, filtered, has them all).
 MAX_FINDINGS_SHOWN = 100
+
+#: Seconds between two checks of whether the workspace changed under the running workbench.
+CHECK_SECONDS = 5.0
 
 #: Kinds of actor whose ids are personal (addressed by ref, masked by default).
 PERSON_KINDS = ("patient", "prescriber")
@@ -116,8 +120,8 @@ class Workbench:
             str(r["site_id"]): {k: clean(r.get(k)) for k in ("name", "kind", "chain", "region")}
             for r in sites.to_dict("records")}
         self.counts = results.event_counts(self.ws)
-        #: The warning that the data changed after these results were computed (None when current).
-        self.stale = results.stale_warning(self.ws, echo=False)
+        self._results_read = self.ws.results_dir      # the generation read at start (pinned)
+        self._checked: tuple[float, str | None] | None = None
         self._overview: dict | None = None
         self._secret = secrets.token_bytes(16)
         self._refs: dict[str, tuple[str, str]] = {}
@@ -125,6 +129,21 @@ class Workbench:
             for values in self.findings[column]:
                 for value in values:
                     self.ref(kind, value)
+
+    # ------------------------------------------------------------ is what is shown current
+
+    def staleness(self) -> str | None:
+        """Why the pages may be out of date, checked at most every :data:`CHECK_SECONDS`: ``"data"`` when
+        the workspace's data changed after the results shown were computed (:func:`rxring.results.stale_warning`:
+        run ``rxring analyze``), ``"results"`` when a newer analysis was published after the server
+        read its results (restart ``rxring serve``), else None."""
+        now = time.monotonic()
+        if self._checked is None or now - self._checked[0] >= CHECK_SECONDS:
+            current = self.ws.current_generation() or self.ws.root
+            why = ("data" if results.stale_warning(self.ws, echo=False) else
+                   "results" if current != self._results_read else None)
+            self._checked = (now, why)
+        return self._checked[1]
 
     # ------------------------------------------------------------ people, refs, reveals
 
@@ -189,7 +208,24 @@ class Workbench:
             "top_laundering": self._top_sites("laundering_sites"),
             "top_sources": self._top_sites("source_sites"),
             "regions": self._regions(),
+            "months": self._months(),
         }
+
+    def _months(self) -> list[dict]:
+        """Per calendar month of the data: the findings and rings active in it (:func:`rxring.results.in_window`,
+        as the lists' date filter counts them), their fund, and the first and last day to filter the lists by."""
+        first, last = self.counts.get("first_time"), self.counts.get("last_time")
+        if first is None or last is None or pd.isna(first) or pd.isna(last):
+            return []
+        out = []
+        for start in pd.period_range(pd.Timestamp(first), pd.Timestamp(last), freq="M"):
+            since, until = start.start_time.strftime("%Y-%m-%d"), start.end_time.strftime("%Y-%m-%d")
+            found = self.findings[results.in_window(self.findings, since, until)]
+            rings = self.rings[results.in_window(self.rings, since, until)]
+            out.append({"month": str(start), "since": since, "until": until, "findings": len(found),
+                        "fund": float(found["fund_amount"].fillna(0).sum()), "rings": len(rings),
+                        "ring_ids": list(rings.sort_values("rank")["ring_id"][:5])})
+        return out
 
     def _site_table(self, column: str) -> pd.DataFrame:
         rows = self.findings[[column, "fund_amount", "finding_id"]].explode(column).dropna(subset=[column])
@@ -256,10 +292,11 @@ class Workbench:
         return out
 
     def filter_findings(self, rule: str = "", site: str = "", code: str = "", ring: str = "",
-                        patient: str = "", prescriber: str = "") -> pd.DataFrame:
-        """Findings filtered by rule, site, trace code (any spelling), ring, patient or prescriber (raw ids)."""
+                        patient: str = "", prescriber: str = "", since: str = "", until: str = "") -> pd.DataFrame:
+        """Findings filtered by rule, site, trace code (any spelling), ring, patient or prescriber (raw ids),
+        or active between the days *since* and *until* (:func:`rxring.results.in_window`)."""
         f = results.findings_for(self.findings, rule=rule or None, site=site or None, patient=patient or None,
-                                 code=results.canonical_code(code) if code else None)
+                                 code=results.canonical_code(code) if code else None, since=since, until=until)
         if prescriber:
             f = f[f["prescribers"].map(lambda v: prescriber in v)]
         if ring:
@@ -331,12 +368,9 @@ class Workbench:
             for row in _records(self.lookups.neighbours(kind, key, limit=15)):
                 who = self.site(row["id"]) if row["kind"] == "site" else self.person(row["kind"], row["id"], revealed)
                 neighbours.append({**who, "relation": row["relation"], "boxes": row["boxes"], "fund": row["fund"],
-                                   "first_time": row["first_time"], "last_time": row["last_time"]})
-        weekly = {}
-        if not events.empty:
-            times = pd.to_datetime(events["event_time"])
-            week = (times - pd.to_timedelta(times.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d")
-            weekly = {k: int(v) for k, v in week.value_counts().sort_index().items()}
+                                   "first_time": row["first_time"], "last_time": row["last_time"],
+                                   "total": row["total"]})
+        weekly = self.lookups.weeks(kind, key) if not events.empty else {}
         offending = {e for ids in found["event_ids"] for e in ids}
         title = self.site(key) if kind == "site" else (
             self.person(kind, key, revealed) if kind in PERSON_KINDS else {"label": key})

@@ -3,7 +3,9 @@
 A ring's graph comes from its findings (DESIGN §4): each finding joins its actors in
 the order prescriber → patient → source site → laundering site.  Nodes carry their
 role, fund at risk and a link to their page; edges carry the boxes they moved, the
-money and the time of each movement (epoch seconds), so the page's time bar can
+money and the time of each movement (epoch seconds: the sale for the steps up to
+the source site, the finding's last time — the pack turning up again — for the step
+into a laundering site), so the page's time bar can
 filter them.  People are keyed by refs and labelled masked unless revealed.
 
 The graph keeps to a node budget (``Workbench.max_nodes``) as ``rxring viz
@@ -104,11 +106,13 @@ def _ring_parts(bench: Workbench, ring: dict, revealed: bool) -> tuple[dict, dic
         for s in f["source_sites"]:
             role = "laundering_site" if s in laundering and s not in ring["source_sites"] else "source_site"
             chain.append(add_node(node_key("site", s), role, bench.site(s), fund))
+        sources = len(chain)      # the steps into the laundering sites happened at the finding's last time
         for s in f["laundering_sites"]:
             chain.append(add_node(node_key("site", s), "laundering_site", bench.site(s), fund))
-        when = _epoch(f["first_time"])
-        for a, b in zip(chain, chain[1:]):
+        sold, resold = _epoch(f["first_time"]), _epoch(f["last_time"])
+        for i, (a, b) in enumerate(zip(chain, chain[1:])):
             if a != b:
+                when = (sold if resold is None else resold) if i + 1 >= sources else sold
                 edges[(a, b)] = _join(edges.get((a, b)), {"codes": set(f["trace_codes"]), "fund": fund,
                                                           "times": [] if when is None else [when]})
     return nodes, edges

@@ -47,6 +47,11 @@ class EmbeddedLookups:
         """The latest *limit* events of a site, patient, prescriber, settlement or code, in time order."""
         return results.actor_events(self.ws, kind, key, limit=limit)
 
+    def weeks(self, kind: str, key: str) -> dict[str, int]:
+        """All the events of a site, patient, prescriber or settlement per week (:func:`rxring.results.actor_weeks`;
+        from the workspace for both backends: the activity chart counts every event ingested)."""
+        return results.actor_weeks(self.ws, kind, key)
+
     def neighbours(self, kind: str, key: str, limit: int, offset: int = 0, relations=None) -> pd.DataFrame:
         """:func:`rxring.results.actor_neighbours`, in :func:`_ordered` order."""
         return _ordered(results.actor_neighbours(self.ws, kind, key, limit=limit, offset=offset,

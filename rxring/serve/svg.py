@@ -13,6 +13,9 @@ from ..report.htmlkit import esc
 
 __all__ = ["weekly_svg", "lanes_svg", "EVENT_COLORS"]
 
+#: The widest bar of :func:`weekly_svg` (px of its 900-wide view box).
+MAX_BAR = 48
+
 EVENT_COLORS = {
     "inbound": "#59a14f", "transfer_in": "#8cd17d", "dispense": "#4e79a7", "refund": "#f28e2b",
     "transfer_out": "#b6992d", "purchase_return": "#9c755f", "adjust": "#bab0ac", "inventory": "#79706e",
@@ -28,7 +31,7 @@ def weekly_svg(weeks: dict, colors: dict, width: int = 900, height: int = 220) -
     top = max(max(totals), 1)
     left, bottom, right = 40, 40, 10
     plot_w, plot_h = width - left - right, height - bottom - 10
-    bar = plot_w / len(keys)
+    bar = min(plot_w / len(keys), MAX_BAR)     # a few weeks stay bars, not a wall
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img">',
              f'<line x1="{left}" y1="{10 + plot_h}" x2="{width - right}" y2="{10 + plot_h}" stroke="#888"/>',
              f'<text x="{left - 4}" y="16" text-anchor="end" class="axis">{top}</text>',

@@ -28,6 +28,7 @@ def test_demo_small_city(tmp_path):
     viz = out / "rings.html"
     assert index.is_file() and viz.is_file()
     assert index.resolve().as_uri() in result.output
+    assert f"rxring serve -w {out / 'workspace'}" in result.output   # the workbench, as README says
     assert "R001" in index.read_text(encoding="utf-8")
     # No external resource: licence comments of the vendored library may name URLs,
     # but no src/href/url() may point off the file.

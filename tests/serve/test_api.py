@@ -11,6 +11,7 @@ import io
 import json
 import re
 
+import pandas as pd
 import pytest
 
 from rxring.pii import mask_id
@@ -175,6 +176,7 @@ def test_search_jumps_or_lists(client, app, serve_case):
     assert jump("S-BIG") == "/site/S-BIG"
     assert jump("SETL000002") == "/settlement/SETL000002"
     assert jump(SMALL_PATIENTS[0]) == f"/patient/{app.state.bench.ref('patient', SMALL_PATIENTS[0])}"
+    assert jump("DOC1") == f"/prescriber/{app.state.bench.ref('prescriber', 'DOC1')}"
     listed = client.get("/search", params={"q": "S-XSS"}).text
     assert listed.count("/site/S-XSS") >= 2
     by_name = client.get("/search", params={"q": "惠民"}).text
@@ -318,3 +320,136 @@ def test_results_older_than_the_data_are_flagged(serve_case, tmp_path):
 
 def test_current_results_carry_no_stale_banner(client):
     assert "stale-banner" not in client.get("/").text
+
+
+def test_what_happened_in_a_chosen_month(client, app):
+    """The overview lists each month with the findings and rings active in it, linked to the lists
+    filtered to that month; the lists take any window (a finding counts when its period overlaps it)."""
+    months = app.state.bench.overview()["months"]
+    assert [(m["month"], m["since"], m["until"], m["findings"], m["rings"]) for m in months] == \
+        [("2026-02", "2026-02-01", "2026-02-28", 0, 0), ("2026-03", "2026-03-01", "2026-03-31", 214, 2)]
+    overview = client.get("/").text
+    assert 'href="/findings?since=2026-03-01&amp;until=2026-03-31">214</a>' in overview
+    assert 'href="/rings?since=2026-03-01&amp;until=2026-03-31">2</a>' in overview
+    assert "共 214 条" in client.get("/findings?since=2026-03-01&until=2026-03-31").text
+    # R001's findings run 03-01..03-04, 03-02..03-05, 03-03..03-06, 03-04..03-07
+    one_day = client.get("/findings?ring=R001&since=2026-03-06&until=2026-03-06").text
+    assert "共 2 条" in one_day and 'name="since" value="2026-03-06"' in one_day
+    assert "共 0 条" in client.get("/findings?ring=R001&since=2026-03-08").text
+    later = client.get("/rings?since=2026-03-08").text
+    assert "/ring/R002" in later and "/ring/R001" not in later
+    rows = list(csv.DictReader(io.StringIO(
+        client.get("/findings?ring=R001&until=2026-03-01&format=csv").text.lstrip("\ufeff"))))
+    assert [r["finding_id"] for r in rows] == ["RESURFACE:80000000000000001000:1"]
+    for url in ("/findings?since=2026-13-01", "/rings?until=yesterday", "/findings?since=2026-03-05&until=2026-03-01"):
+        response = client.get(url)
+        assert response.status_code == 400 and ("is not a date" in response.text or "is before" in response.text), url
+
+
+def test_the_activity_chart_counts_every_event_not_only_those_listed(client, app, serve_case):
+    """A busy site lists its latest 200 events, but its events per week count all of them."""
+    from rxring.workspace import Workspace
+
+    times = Workspace(serve_case.root).events_dataset().to_table(columns=["site_id", "event_time"]).to_pandas()
+    times = times.loc[times["site_id"] == "S-BIG", "event_time"]
+    assert len(times) > 200
+    expected = (times - pd.to_timedelta(times.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d").value_counts()
+    site = app.state.bench.actor("site", "S-BIG")
+    assert len(site["events"]) == 200
+    assert site["weekly"] == {week: int(n) for week, n in sorted(expected.items())}
+    page = client.get("/site/S-BIG").text
+    assert all(f"{week} events: {n}</title>" in page for week, n in site["weekly"].items())
+
+
+def test_a_site_page_shows_its_counterparties_before_its_findings(client):
+    """Who else a pharmacy deals with is read near the top, not under a hundred findings; a chart of
+    one or two weeks keeps narrow bars."""
+    page = client.get("/site/S-BIG").text
+    assert page.index('id="counterparties"') < page.index('class="data findings"') < page.index('class="data events"')
+    assert page.index('svg class="chart"') < page.index('class="data findings"')
+    widths = [float(w) for w in re.findall(r'<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)"', page)]
+    assert widths and max(widths) <= 48
+
+
+def test_the_time_bar_sees_a_pack_move_when_it_resurfaced(client):
+    """An edge into a laundering site carries the time the pack turned up there (the finding's last
+    time); the steps up to the source site carry the sale — so a window after the sales still shows
+    where the packs went."""
+    def epochs(*stamps):
+        return [int(pd.Timestamp(s).timestamp()) for s in stamps]
+
+    edges = {e["id"]: e for e in client.get("/api/ring/R001/graph").json()["edges"]}
+    # R001: packs 1001 and 1003 sold at H-001 on 03-02 and 03-04, resurfaced at S-XSS2 on 03-05 and 03-07
+    assert edges["site:H-001>site:S-XSS2"]["times"] == epochs("2026-03-05 09:00", "2026-03-07 09:00")
+    assert edges["site:H-001>site:S-XSS1"]["times"] == epochs("2026-03-04 09:00", "2026-03-06 09:00")
+    into_source = [e["times"] for e in edges.values() if e["target"] == "site:H-001"]
+    assert sorted(t for times in into_source for t in times) == epochs(
+        "2026-03-01 09:00", "2026-03-02 09:00", "2026-03-03 09:00", "2026-03-04 09:00")
+
+
+def test_a_change_under_the_running_workbench_is_flagged(city, tmp_path, monkeypatch):
+    """The pages say so when, after the workbench started, a newer analysis is published (restart it) or
+    the data changes (analyse again); in Chinese first."""
+    import shutil
+
+    from starlette.testclient import TestClient
+
+    import rxring.serve.data as data
+    from rxring.serve import create_app
+    from rxring.workspace import Workspace
+
+    monkeypatch.setattr(data, "CHECK_SECONDS", 0.0)
+    root = tmp_path / "ws"
+    shutil.copytree(city.workspace, root)
+    ws = Workspace(root)
+    running = create_app(root)
+    with TestClient(running, base_url="http://127.0.0.1") as c:
+        c.get(f"/login?token={running.state.store.token}")
+        assert "stale-banner" not in c.get("/").text
+        newer = ws.generations_dir / "gen-999999"           # what `rxring analyze` publishes
+        shutil.copytree(ws.current_generation(), newer)
+        ws.current_pointer.write_text(newer.name, encoding="utf-8")
+        page = c.get("/rings").text
+        assert 'id="stale-banner"' in page and "请重启 rxring serve" in page
+        products = next(ws.masters_dir.glob("*.parquet"))
+        products.write_bytes(products.read_bytes() + b"\0")    # the data changed: another size
+        page = c.get("/").text
+        assert "数据在这些结果计算之后有变动" in page and f"rxring analyze -w {root}" in page
+
+
+def test_counterparties_say_how_many_there_are(client):
+    """Each relation of a site's counterparties is headed by its number, and says when only the first
+    15 of them are listed (S-BIG: 210 source patients, 2 source sites)."""
+    page = client.get("/site/S-BIG").text
+    headings = re.findall(r'<tr class="relation"><th colspan="5">([^<]*)</th></tr>', page)
+    assert headings == ["药品来源参保人 · 显示前 15 个，共 210 个", "药品来源机构 · 2"]
+    english = client.get("/lang/en?next=/site/S-BIG").text
+    assert "· the first 15 of 210</th>" in english
+    client.get("/lang/zh")
+
+
+def test_the_readme_line_starts_the_workbench_on_the_demo_city(city, tmp_path, monkeypatch):
+    """README's one line (`rxring demo && rxring serve -w rxring-demo/workspace`) names the demo's
+    workspace, and `rxring serve` on a demo city prints a URL that opens its overview."""
+    import shutil
+    from pathlib import Path
+
+    from click.testing import CliRunner
+    from starlette.testclient import TestClient
+
+    from rxring.cli import cli
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    line = re.search(r"^rxring demo && rxring serve -w (\S+)", readme, re.M)
+    out = next(p.default for p in cli.get_command(None, "demo").params if p.name == "out_dir")
+    assert line and line.group(1) == f"{out}/workspace"
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(city.workspace, Path(out) / "workspace")
+    served = {}
+    monkeypatch.setattr("uvicorn.run", lambda app, **kw: served.update(app=app, **kw))
+    result = CliRunner().invoke(cli, ["serve", "-w", line.group(1)])
+    assert result.exit_code == 0, result.output
+    url = re.search(r"open: (http://127\.0\.0\.1:8765/login\?token=\S+)", result.output).group(1)
+    with TestClient(served["app"], base_url="http://127.0.0.1:8765") as browser:
+        page = browser.get(url)
+        assert page.status_code == 200 and "<h1>概览</h1>" in page.text and "/ring/R001" in page.text

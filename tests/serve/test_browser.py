@@ -14,6 +14,8 @@ from rxring.pii import mask_id
 from rxring.reveal import read_reveals
 from rxring.serve.graph import EXPAND_PAGE, expand_node, ring_graph
 
+from .conftest import XSS_IMG, XSS_SCRIPT, Watched, serving
+
 pytestmark = pytest.mark.browser
 
 #: Draws two different CJK characters in the page's font; tofu (a missing glyph) draws both as the same box.
@@ -93,10 +95,19 @@ def test_ring_graph_expand_and_time_bar(page, live, artifacts):
     point = tab.evaluate("(id) => window.rxringCy.getElementById(id).renderedPosition()", node_id)
     tab.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
     tab.wait_for_selector("#panel h4")
+    assert tab.locator("#panel h4").last.inner_text() == "最近事件"    # a list of events, not a count
+    # the legend draws each role in its graph shape (prescriber triangle, laundering star)
+    shapes = tab.evaluate("""() => ['prescriber', 'patient', 'source', 'laundering'].map(r =>
+        getComputedStyle(document.querySelector('.lg-' + r), '::before').clipPath)""")
+    assert shapes[0].startswith("polygon") and shapes[3].startswith("polygon")
     tab.click("#expand-node")
     tab.wait_for_function(f"() => window.rxringCy.nodes().length > {before}", timeout=10_000)
     outside = tab.evaluate("() => window.rxringCy.nodes('.outside').length")
     assert outside > 0
+    unseen = tab.evaluate("""() => { const v = window.rxringCy.extent();
+        return window.rxringCy.nodes().filter(n => { const b = n.boundingBox();
+            return b.x1 < v.x1 || b.x2 > v.x2 || b.y1 < v.y1 || b.y2 > v.y2; }).map(n => n.id()); }""")
+    assert not unseen, f"expanded nodes drawn outside the view: {unseen}"
     page.shot(artifacts, "ring-expanded")
 
     # the time bar: a narrow window at the start hides the edges of later movements
@@ -161,3 +172,70 @@ def test_a_group_node_shows_its_count_and_expands(page, live, artifacts, monkeyp
     else:
         assert left is None
     page.shot(artifacts, "ring-group-expanded")
+
+
+def test_hostile_names_stay_text_in_the_browser_and_the_graph(browser, app, serve_case, artifacts):
+    """Site and product names holding <script> / onerror= payloads (the report fixture) are shown as
+    text on every page and as the graph's node labels and side panel: no dialog opens, no element
+    comes of them."""
+    with serving(app) as base:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+        tab = context.new_page()
+        dialogs, errors = [], []
+        tab.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        tab.goto(f"{base}/login?token={app.state.store.token}")
+        shown = {"/site/S-XSS1": "S-XSS1 " + XSS_SCRIPT + "大药房", "/site/S-XSS2": "S-XSS2 " + XSS_IMG,
+                 f"/box/{serve_case.small_ring_codes[0]}": XSS_IMG + "胶囊"}
+        for url in ["/", "/rings", "/findings?site=S-XSS1", "/search?q=S-XSS", *shown, "/ring/R001"]:
+            tab.goto(base + url)
+            assert tab.locator("img").count() == 0, url
+            assert tab.locator("script:not([src]):not([type='application/json'])").count() == 0, url
+            if url in shown:
+                assert shown[url] in tab.locator("main").inner_text(), url
+        tab.wait_for_selector("body[data-graph-ready='1']", timeout=15_000)
+        labels = tab.evaluate("() => window.rxringCy.nodes().map(n => n.data('label'))")
+        assert "S-XSS1 " + XSS_SCRIPT + "大药房" in labels and "S-XSS2 " + XSS_IMG in labels
+        box = tab.locator("#cy").bounding_box()
+        point = tab.evaluate("() => window.rxringCy.getElementById('site:S-XSS2').renderedPosition()")
+        tab.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+        tab.wait_for_selector("#panel h4")
+        assert tab.locator("#panel h3").inner_text() == "S-XSS2 " + XSS_IMG
+        assert tab.locator("#panel img").count() == 0
+        Watched(page=tab, requests=[], errors=[]).shot(artifacts, "ring-hostile-names")
+        context.close()
+    assert not dialogs and not errors, (dialogs, errors)
+
+
+def test_ring_explorer_sizes_by_money_plays_through_time_and_keeps_its_layout(page, live, artifacts):
+    """Node size follows fund at risk, edge width the boxes moved; *play* slides the time window
+    through the ring's period; the same ring is drawn the same way on the next visit."""
+    ring_id = live.app.state.bench.rings.iloc[0]["ring_id"]
+    tab = page.page
+
+    def drawn():
+        tab.goto(f"{live.base}/ring/{ring_id}")
+        tab.wait_for_selector("body[data-graph-ready='1']", timeout=15_000)
+        return tab.evaluate("""() => ({
+            nodes: window.rxringCy.nodes().not('.ring').map(n => [n.id(), n.data('fund'), n.width(), n.position()]),
+            edges: window.rxringCy.edges().map(e => [e.data('boxes'), e.width()]) })""")
+
+    first = drawn()
+    by_fund = sorted((fund, size) for _, fund, size, _ in first["nodes"])
+    assert all(a[1] <= b[1] + 1e-6 for a, b in zip(by_fund, by_fund[1:])) and by_fund[0][1] < by_fund[-1][1]
+    by_boxes = sorted(first["edges"])
+    assert all(a[1] <= b[1] + 1e-6 for a, b in zip(by_boxes, by_boxes[1:])) and by_boxes[0][1] < by_boxes[-1][1]
+
+    edges = len(first["edges"])
+    label = tab.locator("#t-label").inner_text()
+    tab.click("#play")
+    tab.wait_for_function("() => Number(document.getElementById('t-from').value) >= 100", timeout=10_000)
+    moving = tab.locator("#t-label").inner_text()
+    assert moving != label and tab.evaluate("() => window.rxringCy.edges(':visible').length") < edges
+    tab.click("#play")    # stops it
+
+    again = drawn()
+    where = {node_id: pos for node_id, _, _, pos in first["nodes"]}
+    moved = [node_id for node_id, _, _, pos in again["nodes"]
+             if abs(pos["x"] - where[node_id]["x"]) > 0.5 or abs(pos["y"] - where[node_id]["y"]) > 0.5]
+    assert not moved, f"the layout changed between visits: {moved[:5]}"

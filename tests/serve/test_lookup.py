@@ -22,6 +22,8 @@ def _answers(ws, case) -> dict:
         out[("events", kind, key)] = frame[[c for c in frame.columns if c in (
             "event_id", "trace_code", "event_type", "event_time", "site_id", "patient_id", "prescriber_id",
             "settlement_id", "fund_amount", "source_file", "source_line")]]
+        out[("weeks", kind, key)] = pd.DataFrame(list(results.actor_weeks(ws, kind, key).items()),
+                                                  columns=["week", "events"])
     for text in ("S-", "1101051", code, "SETL00000"):
         out[("match", text)] = results.match_ids(ws, text)
     out[("box", code)] = results.box_report(ws, code).events
@@ -40,6 +42,7 @@ def test_lookup_copies_give_the_same_answers(serve_case, tmp_path):
     for key, frame in before.items():
         pd.testing.assert_frame_equal(frame, after[key], check_dtype=False, obj=str(key))
     assert len(before[("neighbours", "site", "S-BIG")]) > 0 and before[("match", "S-")]["id"].tolist()
+    assert before[("weeks", "site", "S-BIG")]["events"].sum() == 210
 
 
 def test_a_new_ingest_state_is_never_read_from_old_copies(serve_case, tmp_path):

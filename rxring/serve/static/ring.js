@@ -107,7 +107,7 @@
       var rings = el("p");
       d.rings.forEach(function (r) { rings.appendChild(el("a", r.id, { href: r.href })); rings.appendChild(document.createTextNode(" ")); });
       panel.appendChild(rings);
-      panel.appendChild(el("h4", L.events));
+      panel.appendChild(el("h4", L.latest_events));
       var ev = el("ul");
       d.events.forEach(function (e) { ev.appendChild(el("li", (e.time || "").slice(0, 16) + " " + e.type + " " + e.site)); });
       panel.appendChild(ev);
@@ -154,6 +154,13 @@
         });
       });
       node.addClass("was-expanded");
+      // what was added must be seen: zoom out to the whole graph when some of it fell outside the view
+      var view = cy.extent();
+      var unseen = added.some(function (n) {
+        var b = cy.getElementById(n.id).boundingBox();
+        return b.x1 < view.x1 || b.x2 > view.x2 || b.y1 < view.y1 || b.y2 > view.y2;
+      });
+      if (unseen) cy.fit(undefined, 20);
       if (d.group) {
         if (d.group.remaining > 0) {
           node.data("label", d.group.label);
