@@ -821,15 +821,17 @@ def _cursor():
         return _DB.cursor()
 
 
-def _query(ws: Workspace, sql: str, params=None, key=None) -> pd.DataFrame:
+def _query(ws: Workspace, sql: str, params=None, key=None, tables=None) -> pd.DataFrame:
     """Run *sql* with ``EVENTS`` (all events), ``EVENTS_BY_<column>`` (the look-up copy sorted by it) and
-    ``MOVES_BY_<column>`` (the box movements) replaced.
+    ``MOVES_BY_<column>`` (the box movements) replaced, and the Arrow *tables* (name -> table) registered.
 
     With *key*, for a query that keeps only the rows of each copy it names whose sort column
     is *key*: each copy there is read as those rows alone (:func:`_sorted_rows`, a few row groups
     of hundreds), not filtered by DuckDB over all of it."""
     con = _cursor()
     try:
+        for name, table in (tables or {}).items():
+            con.register(name, table)
         named = [(f"MOVES_BY_{column}", column, _moves_copy, _moves_sql) for column in _MOVE_COPIES] + \
                 [(f"EVENTS_BY_{column}", column, _lookup_copy, _events_sql)
                  for column in sorted(_LOOKUP_COPIES, key=len, reverse=True)]
@@ -951,30 +953,24 @@ def match_ids(workspace, text: str, limit: int = 20) -> pd.DataFrame:
     text = str(text).strip()
     if not text:
         return pd.DataFrame(columns=["kind", "id", "events", "exact"])
-    selects, params = [], []
-    con = _cursor()
-    try:
-        for kind, column in ACTOR_COLUMNS.items():
-            needle = canonical_code(text) if kind == "code" else text
-            copy = _lookup_copy(ws, column)
-            for variant in dict.fromkeys([needle, needle.upper()]):
-                source = f"EVENTS_BY_{column}"
-                rows = None if copy is None else _sorted_rows(copy, column, variant, [column],
-                                                              below=variant + "\U0010ffff", most=_PREFIX_GROUPS)
-                if rows is not None:      # the few row groups of the copy that can hold the prefix, read here
-                    source = f"prefix_rows_{len(selects)}"
-                    con.register(source, rows)
-                selects.append(f"SELECT '{kind}' AS kind, {column} AS id FROM {source} "
-                               f"WHERE {column} >= ? AND {column} < ?")
-                params += [variant, variant + "\U0010ffff"]
-        sql = (f"SELECT kind, id, count(*) AS events, lower(id) = lower(?) AS exact FROM ({' UNION ALL '.join(selects)}) "
-               f"GROUP BY kind, id QUALIFY row_number() OVER (PARTITION BY kind ORDER BY exact DESC, events DESC, id) "
-               f"<= {int(limit)} ORDER BY kind, exact DESC, events DESC, id")
-        for column in sorted(_LOOKUP_COPIES, key=len, reverse=True):
-            sql = sql.replace(f"EVENTS_BY_{column}", _events_sql(ws, column))
-        found = con.execute(sql, [text, *params]).df()
-    finally:
-        con.close()
+    selects, params, tables = [], [], {}
+    for kind, column in ACTOR_COLUMNS.items():
+        needle = canonical_code(text) if kind == "code" else text
+        copy = _lookup_copy(ws, column)
+        for variant in dict.fromkeys([needle, needle.upper()]):
+            source = f"EVENTS_BY_{column}"
+            rows = None if copy is None else _sorted_rows(copy, column, variant, [column],
+                                                          below=variant + "\U0010ffff", most=_PREFIX_GROUPS)
+            if rows is not None:      # the few row groups of the copy that can hold the prefix, read here
+                source = f"prefix_rows_{len(selects)}"
+                tables[source] = rows
+            selects.append(f"SELECT '{kind}' AS kind, {column} AS id FROM {source} "
+                           f"WHERE {column} >= ? AND {column} < ?")
+            params += [variant, variant + "\U0010ffff"]
+    sql = (f"SELECT kind, id, count(*) AS events, lower(id) = lower(?) AS exact FROM ({' UNION ALL '.join(selects)}) "
+           f"GROUP BY kind, id QUALIFY row_number() OVER (PARTITION BY kind ORDER BY exact DESC, events DESC, id) "
+           f"<= {int(limit)} ORDER BY kind, exact DESC, events DESC, id")
+    found = _query(ws, sql, [text, *params], tables=tables)
     code = canonical_code(text).lower()
     found.loc[found["kind"] == "code", "exact"] = found.loc[found["kind"] == "code", "id"].str.lower() == code
     return found.reset_index(drop=True)
