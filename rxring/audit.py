@@ -35,6 +35,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -235,6 +236,7 @@ def verify(workspace) -> Verdict:
     lines = raw.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
+    recorded = functools.cache(lambda: _read_head(path))   # audit.head's (seq, hash), read once when needed
     prev, expected_seq = GENESIS, 1
     for number, line in enumerate(lines, start=1):
         try:
@@ -248,13 +250,13 @@ def verify(workspace) -> Verdict:
                            f"lines {expected_seq}..{seq - 1} are missing before it (removed)")
         if seq < expected_seq:
             # two lines claim one number: the original is the one the following line (or the head) chains from
-            following = _prev_of(lines[number]) if number < len(lines) else _read_head(path)[1]
+            following = _prev_of(lines[number]) if number < len(lines) else recorded()[1]
             inserted = number - 1 if following == line_hash(line) else number
             return Verdict(False, len(lines), inserted, f"inserted (line {inserted} repeats number {seq})")
         if chained != prev:
             # the line before was altered, unless this line is not the one the next line (or the head) holds
             following = _prev_of(lines[number]) if number < len(lines) else (
-                _read_head(path)[1] if _read_head(path)[0] == number else None)
+                recorded()[1] if recorded()[0] == number else None)
             if number > 1 and following == line_hash(line):
                 return Verdict(False, len(lines), number - 1,
                                f"its content changed after it was written (line {number} holds the hash "
@@ -264,7 +266,7 @@ def verify(workspace) -> Verdict:
                                f"it does not chain from line {number - 1} (edited or inserted)")
             return Verdict(False, len(lines), number, "the first line does not start the chain (edited)")
         prev, expected_seq = line_hash(line), seq + 1
-    head_seq, head_hash = _read_head(path)
+    head_seq, head_hash = recorded()
     if head_seq > len(lines):
         return Verdict(False, len(lines), len(lines) + 1,
                        f"lines {len(lines) + 1}..{head_seq} are missing at the end (removed)")

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from ..keys import read_passphrase
-from ..report.evidence import build_evidence, portable_command
+from ..report.evidence import build_evidence
 from ..report.seal import Seal, add_timestamp, sidecar_path
 from ..report.build import FORMATS, build_report
 from ..report.verify import verify_evidence, verify_lines
@@ -123,9 +123,8 @@ def evidence_create(ring, workspace, output, sign_key, passphrase_file, tsa_url,
     --operator names who made it.
     """
     results.stale_warning(workspace)
-    command_line = portable_command(["rxring", *sys.argv[1:]])
     seal = Seal(sign_key=sign_key, passphrase=read_passphrase(passphrase_file), tsa_url=tsa_url)
-    package = build_evidence(workspace, ring, output, reveal_pii=reveal_pii, command_line=command_line,
+    package = build_evidence(workspace, ring, output, reveal_pii=reveal_pii,
                              operator=opt.current_operator(), holder=holder, seal=seal)
     _audit(workspace, "evidence", {"ring": ring, "file": package.path.name, "manifest_sha256": package.digest,
                                    "reveal_pii": package.reveal_pii})

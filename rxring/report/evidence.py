@@ -56,8 +56,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from collections.abc import Iterable
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -69,8 +68,7 @@ from ..errors import RxringError
 from ..options import AnalysisOptions
 from ..rules.render import rendered_queries, sql_parameters
 from ..schema import RULES
-from .data import (CaseData, fmt_money, fmt_time, is_missing, load_case, period, read_ring_events,
-                   ring_findings, select_rings)
+from .data import CaseData, fmt_money, fmt_time, is_missing, load_case, period, read_ring_events, select_rings
 from .custody import CUSTODY_COLUMNS, custody_headers, custody_table, event_type_name, portable_sources, ring_custody
 from .i18n import EVENT_TYPE_KEYS, LANGS, ROLE_KEYS, bilingual, label, rule_text
 from .markdown import md_code
@@ -228,8 +226,9 @@ def _rendered_queries(rules: list[str], analysis: dict) -> tuple[dict[str, bytes
 
 
 def _custody(case: CaseData, ring: dict):
-    """Every event of every pack of the ring, in time order, with source status."""
-    codes, rows, _ = ring_custody(case, ring)
+    """(the ring's trace codes, every event of its packs in time order, their source lines by (file, line),
+    the ids of the events that prove its findings)."""
+    codes, rows, proving = ring_custody(case, ring)
     wanted: dict[str, set[int]] = {}
     for row in rows:
         line = row.get("source_line")
@@ -238,7 +237,7 @@ def _custody(case: CaseData, ring: dict):
     sources = read_source_lines(wanted, case.manifest, case.workspace.root)
     names = portable_sources(rows, case)   # as in inputs.sha256 (the lines were read above)
     sources = {(names.get(file, file), line): found for (file, line), found in sources.items()}
-    return codes, rows, sources
+    return codes, rows, sources, proving
 
 
 def _summary(case, ring, lang, members, findings, reveal, inputs, command_line, sections=()) -> str:
@@ -425,8 +424,7 @@ def _learn_people(masker: Masker, rows: list[dict], sources: dict) -> None:
 
 def _custody_files(case: CaseData, ring: dict, masker: Masker, custody) -> dict[str, bytes]:
     """custody/timeline.csv and .md (every event of every pack) and source_rows.csv."""
-    proving = {e for f in ring_findings(case, ring) for e in f["event_ids"]}
-    codes, rows, sources = custody
+    codes, rows, sources, proving = custody
     timeline, seq = [], {}
     for row in rows:
         code = str(row["trace_code"])
@@ -459,8 +457,8 @@ def _custody_files(case: CaseData, ring: dict, masker: Masker, custody) -> dict[
     }
 
 
-def _rule_files(case: CaseData, ring: dict) -> dict[str, bytes]:
-    """rules.md, the query files, the SQL rendered with the options, parameters.json."""
+def _rule_files(case: CaseData, ring: dict, codes: list[str]) -> dict[str, bytes]:
+    """rules.md, the query files, the SQL rendered with the options, parameters.json (naming the ring's *codes*)."""
     rules = [str(r) for r in ring["rules"]]
     lines = ["# Rules / 规则", ""]
     for rule in rules:
@@ -470,7 +468,6 @@ def _rule_files(case: CaseData, ring: dict) -> dict[str, bytes]:
     files.update(_query_files(rules))
     rendered, sql_params, note = _rendered_queries(rules, case.analysis)
     files.update(rendered)
-    codes = sorted({c for f in ring_findings(case, ring) for c in f["trace_codes"]})
     files["queries/parameters.json"] = dumps(
         {"analysis": _run_free(case.analysis), "sql_parameters": sql_params, "note": note,
          "ring_id": ring["ring_id"], "rules": rules, "trace_codes": codes},
@@ -553,7 +550,7 @@ def build_evidence(
     files: dict[str, bytes] = {}
     files.update(_case_files(case, ring, masker, tool, rows, sections))
     files.update(_custody_files(case, ring, masker, custody))
-    files.update(_rule_files(case, ring))
+    files.update(_rule_files(case, ring, custody[0]))   # the ring's trace codes, sorted (ring_custody)
     files["tool.json"] = dumps(tool).encode("utf-8")
     graph = build_ring_graph(case, [ring], lang="zh", masker=masker, parts=parts)
     files["ring.html"] = render_viz(graph, lang="zh", reveal_pii=reveal_pii).encode("utf-8")

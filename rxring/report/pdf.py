@@ -37,7 +37,7 @@ from pathlib import Path
 
 from ..version import __version__
 from .custody import CUSTODY_COLUMNS, custody_headers, custody_table, portable_sources, ring_custody
-from .data import CaseData, fmt_money, period, read_ring_events, ring_findings
+from .data import CaseData, fmt_money, period, read_ring_events
 from .extraction import ExtractionRecord, input_notes, record_text
 from .i18n import ROLE_KEYS, label, rule_text
 from .pii import Masker
@@ -541,14 +541,13 @@ def package_pdfs(case: CaseData, ring: dict, masker: Masker, custody, tool: dict
                  parts: RingParts | None = None) -> dict[str, bytes]:
     """``summary.zh.pdf`` and ``summary.en.pdf`` (:data:`PDF_NAMES`) of an evidence package.
 
-    ``custody`` is the package's ``(codes, rows, …)`` of its chain of custody;
+    ``custody`` is the package's ``(codes, rows, sources, proving)`` of its chain of custody;
     ``package_digest`` the digest every footer carries (a PDF cannot hold the digest of
     a list that includes itself, so the PDFs stay out of what that digest covers);
     ``record`` the package's 提取笔录, printed after the title page; ``rows`` (language → the ring's
     member and finding rows) and ``parts`` as the package's other files have them (:func:`ring_section`).
     """
-    codes, events = custody[0], custody[1]
-    proving = {e for f in ring_findings(case, ring) for e in f["event_ids"]}
+    codes, events, _, proving = custody
     out = {}
     for lang, name in PDF_NAMES.items():
         facts = [(label("generated", lang), tool.get("created_utc", "")),

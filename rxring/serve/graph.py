@@ -112,7 +112,7 @@ def _ring_parts(bench: Workbench, ring: dict, revealed: bool) -> tuple[dict, dic
         sold, resold = _epoch(f["first_time"]), _epoch(f["last_time"])
         for i, (a, b) in enumerate(zip(chain, chain[1:])):
             if a != b:
-                when = (sold if resold is None else resold) if i + 1 >= sources else sold
+                when = resold if i + 1 >= sources and resold is not None else sold
                 edges[(a, b)] = _join(edges.get((a, b)), {"codes": set(f["trace_codes"]), "fund": fund,
                                                           "times": [] if when is None else [when]})
     return nodes, edges
