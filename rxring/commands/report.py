@@ -47,7 +47,8 @@ def report_command(workspace, fmt, lang, output, ring_ids, reveal_pii):
     sheets rings, findings, members; pdf is a printable dossier (the rings at a glance, then
     per ring its members by role, a ring diagram, findings and the chain of custody of its
     first 20 boxes; page numbers and the inputs' digest on every page).  Personal data is
-    masked unless --reveal-pii.
+    masked unless --reveal-pii.  SOURCE_DATE_EPOCH, when set, is the time the report says it
+    was made.
     """
     results.stale_warning(workspace)
     paths = build_report(workspace, fmt=fmt, lang=lang, output=output, reveal_pii=reveal_pii, ring_ids=list(ring_ids))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +32,7 @@ from .markdown import md_code
 from .pii import Masker
 from .html_report import write_html_report
 from .pdf import write_report_pdf
+from .seal import creation_datetime
 from .sources import inputs_listing
 from .tables import NUMERIC, TABLES, cell_text, finding_rows, formula_safe, headers, member_rows, ring_rows
 
@@ -41,7 +42,8 @@ FORMATS = ("html", "md", "json", "csv", "xlsx", "pdf")
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    """When the report is made (``SOURCE_DATE_EPOCH`` when set, as for evidence packages), to the minute."""
+    return creation_datetime().strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _plain(value):

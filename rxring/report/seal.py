@@ -44,7 +44,7 @@ from .timestamp import TIMESTAMP_NAME, request_timestamp
 
 __all__ = ["Seal", "MANIFEST_NAME", "STATEMENT_NAME", "SIGNATURE_NAME", "TIMESTAMP_NAME", "SEAL_NAMES",
            "STATEMENT_FORMAT", "statement_bytes", "read_statement", "write_package", "sidecar_path",
-           "creation_time", "add_timestamp"]
+           "creation_time", "creation_datetime", "add_timestamp"]
 
 MANIFEST_NAME = "MANIFEST.sha256"
 STATEMENT_NAME = "signature/statement.json"
@@ -64,21 +64,26 @@ class Seal:
     created: datetime | None = None
 
 
+def creation_datetime() -> datetime:
+    """When an output is made, in UTC: ``SOURCE_DATE_EPOCH`` (seconds since 1970) when set, else now,
+    so that the same inputs can give the same bytes (packages, reports)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not epoch:
+        return datetime.now(timezone.utc)
+    try:
+        return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise RxringError(f"SOURCE_DATE_EPOCH={epoch!r}: not a number of seconds since 1970") from exc
+
+
 def creation_time(created: datetime | None = None) -> str:
-    """``created`` (default ``SOURCE_DATE_EPOCH``, else now) as ``YYYY-MM-DDTHH:MM:SSZ``.
+    """``created`` (default :func:`creation_datetime`) as ``YYYY-MM-DDTHH:MM:SSZ``.
 
     >>> creation_time(datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc))
     '2026-03-01T08:00:00Z'
     """
     if created is None:
-        epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-        if epoch:
-            try:
-                created = datetime.fromtimestamp(int(epoch), tz=timezone.utc)
-            except (ValueError, OverflowError, OSError) as exc:
-                raise RxringError(f"SOURCE_DATE_EPOCH={epoch!r}: not a number of seconds since 1970") from exc
-        else:
-            created = datetime.now(timezone.utc)
+        created = creation_datetime()
     if created.tzinfo is None:
         created = created.replace(tzinfo=timezone.utc)
     return created.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -85,7 +85,8 @@ def differs(a, b) -> float:
     return sum(1 for x, y in zip(pa, pb) if abs(x - y) > 128) / len(pa)
 
 
-def test_report_pdf_pages_numbers_and_footers(fixture_case, tmp_path):
+def test_report_pdf_pages_numbers_and_footers(fixture_case, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")   # the time printed: two builds give the same bytes
     ws = Workspace(fixture_case.root)
     (path,) = build_report(fixture_case.root, "pdf", "zh", tmp_path / "report.pdf")
     data = path.read_bytes()
