@@ -15,23 +15,21 @@ from __future__ import annotations
 import argparse
 import json
 
-from rxring.backends.spark.engine import drop_views, read_events, register_inputs, workspace_masters
-from rxring.backends.spark.plans import over_budget, plan_report
+from rxring.backends.spark.engine import SparkBackend
+from rxring.backends.spark.plans import PlanLog, no_automatic_broadcast, over_budget
 from rxring.backends.spark.session import spark_session
 from rxring.errors import RxringError
 from rxring.options import AnalysisOptions
 
 
 def workspace_report(location, master: str = "local[2]", options: AnalysisOptions | None = None) -> list:
-    """:func:`plan_report` for a workspace or Parquet events location (starts a session)."""
-    
-    spark = spark_session(master)
-    products, deletions = workspace_masters(location)
-    register_inputs(spark, read_events(spark, str(location)), products, deletions)
-    try:
-        return plan_report(spark, options)
-    finally:
-        drop_views(spark)
+    """The plans of each step of the Spark engine's analysis of a workspace or Parquet events
+    location, read as it runs and as on big data (starts a session; the results are not written)."""
+    log = PlanLog()
+    backend = SparkBackend(spark_session(master), inspect=log)
+    with no_automatic_broadcast(backend.spark):
+        backend.evidence_at(str(location), options or AnalysisOptions())
+    return log.plans
 
 
 def _format(plans) -> str:

@@ -65,8 +65,9 @@ def spark(unavailable):
 
 
 @pytest.fixture(scope="session")
-def together(spark):
-    """The rule fixtures and the edge cases judged by Spark in one job chain (tests/spark/together.py)."""
+def together(spark, tmp_path_factory):
+    """The rule fixtures and the edge cases judged by Spark in one job chain, its plans read as it
+    ran (tests/spark/together.py)."""
     from .together import judge_together
 
-    return judge_together(spark)
+    return judge_together(spark, tmp_path_factory.mktemp("together"))

@@ -1,19 +1,28 @@
-"""The one Spark job chain the rule fixtures and the engine's edge cases share.
+"""The one Spark job chain the rule fixtures, the engine's edge cases and the plan report share.
 
 A Spark job chain costs some 20 CPU-seconds whatever the data (tests/rules/namespaced.py),
 so every rule fixture (namespace ``F<nn>-``) and every edge case compared with the embedded
-engine (namespace ``E-<case>-``) is judged by Spark in one table.  The table is canonical
-Parquet as other tools write it: an extra column, and ``source_line`` as int64 (row
-numbers, in row order: the order the rules' tie-breaks see is unchanged).
+engine (namespace ``E-<case>-``) is judged by Spark in one table, as a cluster job reads its
+events: :func:`rxring.backends.spark.run_spark_analysis` on a plain folder of Parquet parts
+(not a workspace; as on HDFS or S3) written as other tools write them (with a column rxring
+does not know), the masters passed explicitly, the results written to a local folder.
+While it runs, each step's plan is read as on big data (:class:`rxring.backends.spark.plans.PlanLog`
+under ``no_automatic_broadcast``): tests/spark/test_plans.py checks the shuffles of this very job.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from rxring.analysis import run_rules
+from rxring.analysis import AnalysisResult, run_rules
+from rxring.backends.duckdb import events_table
+from rxring.backends.spark import run_spark_analysis
+from rxring.backends.spark.plans import PlanLog, QueryPlan, no_automatic_broadcast
 from rxring.options import AnalysisOptions
 from tests.rules.fixtures import FIXTURES, ev
 from tests.rules.namespaced import combined, prefixed, subset
@@ -45,11 +54,18 @@ def edge_prefix(case: str) -> str:
 
 @dataclass
 class Together:
-    """The table Spark judged, its findings, and the edge cases (namespaced) that are in it."""
+    """The table Spark judged, its result, the edge cases (namespaced) in it and the job's plans."""
 
     table: pd.DataFrame
-    findings: pd.DataFrame
+    result: AnalysisResult
     cases: dict
+    plans: dict[str, QueryPlan]
+    events: Path
+    out: Path
+
+    @property
+    def findings(self) -> pd.DataFrame:
+        return self.result.findings
 
     def fixture_findings(self) -> pd.DataFrame:
         """The findings of the rule fixtures' namespaces (what a run of :func:`combined` alone gives)."""
@@ -62,10 +78,37 @@ class Together:
                 subset(self.findings, edge_prefix(name)))
 
 
-def judge_together(spark) -> Together:
+#: Parts of the events folder: the table split in row order (part names sort in that order, so the
+#: order the rules' tie-breaks see, by file then row, is the table's).
+PARTS = 2
+
+
+#: How the parts differ from rxring's own: other integer and timestamp widths (Spark casts them).
+FOREIGN_TYPES = {"source_line": pa.int32(), "event_time": pa.timestamp("ms")}
+
+
+def write_parts(table: pd.DataFrame, folder: Path) -> Path:
+    """*table* as a plain folder of Parquet parts as another tool writes them: the canonical
+    columns, some in other types (:data:`FOREIGN_TYPES`), and one more (``extra_column``)."""
+    folder.mkdir(parents=True)
+    arrow = events_table(table).drop_columns(["row_key"])
+    for name, kind in FOREIGN_TYPES.items():
+        arrow = arrow.set_column(arrow.schema.get_field_index(name), name, arrow.column(name).cast(kind))
+    arrow = arrow.append_column("extra_column", arrow.column("event_id"))
+    step = -(-arrow.num_rows // PARTS)
+    for number in range(PARTS):
+        pq.write_table(arrow.slice(number * step, step), folder / f"part-{number:05d}.parquet")
+    return folder
+
+
+def judge_together(spark, out: Path) -> Together:
     events, products, deletions, _ = combined()
     cases = {name: prefixed(frame, edge_prefix(name)) for name, frame in edge_cases().items()}
     table = pd.concat([events, *cases.values()], ignore_index=True)
-    table = table.assign(extra_column="x", source_line=pd.Series(range(len(table)), dtype="int64"))
-    findings = run_rules(table, AnalysisOptions(), products, deletions, backend="spark", spark=spark)
-    return Together(table=table, findings=findings, cases=cases)
+    folder = write_parts(table, out / "events")
+    log = PlanLog()
+    with no_automatic_broadcast(spark):
+        result = run_spark_analysis(str(folder), out / "results", AnalysisOptions(), products=products,
+                                    deletions=deletions, spark=spark, inspect=log)
+    return Together(table=table, result=result, cases=cases, plans={plan.name: plan for plan in log.plans},
+                    events=folder, out=out / "results")

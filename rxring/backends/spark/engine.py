@@ -318,7 +318,7 @@ def materialise_stages(spark, options: AnalysisOptions, progress=None, inspect=N
     :data:`rxring.rules.render.STAGES` is written as a table and registered
     under its name (:class:`StageTables`).  *progress* is called with a label
     before each step; *inspect*, if given, with ``(name, frame)`` before each is
-    written (for :func:`rxring.backends.spark.plans.plan_report`).
+    written (a :class:`rxring.backends.spark.plans.PlanLog`).
     """
     tables = StageTables(spark)
     try:
@@ -347,13 +347,18 @@ def rule_frame(spark, rule: str, options: AnalysisOptions):
     return spark.sql(render(rule_sql(rule), options, dialect="spark"))
 
 
-def run_flat_rules(spark, options: AnalysisOptions, rules=RULES, progress=None, stats: dict | None = None) -> pd.DataFrame:
+def run_flat_rules(spark, options: AnalysisOptions, rules=RULES, progress=None, stats: dict | None = None,
+                   inspect=None) -> pd.DataFrame:
     """Build the stages and run *rules* on Spark; return the flat evidence rows.
 
     The session must hold the input views (:func:`register_inputs`).  Each stage
     is written as a table (:class:`StageTables`) and registered as a temporary view, laid
     out by trace code.  When *stats* is given, ``events_used`` (rows of the
     per-event stage, ``rxring.rules.render.EVENTS_STAGE``) is stored in it.
+    *inspect*, if given, is called with ``(name, frame)`` for the layout and each
+    stage before it is written (as in :func:`materialise_stages`) and for each rule
+    before it runs: :class:`rxring.backends.spark.plans.PlanLog` records the plans
+    of a run that way.
 
     Returns
     -------
@@ -361,13 +366,15 @@ def run_flat_rules(spark, options: AnalysisOptions, rules=RULES, progress=None, 
         Columns :data:`rxring.rules.findings.EVIDENCE_COLUMNS`: the input of
         :func:`rxring.rules.findings.assemble_findings`.
     """
-    tables = materialise_stages(spark, options, progress=progress)
+    tables = materialise_stages(spark, options, progress=progress, inspect=inspect)
     try:
         frames = []
         for rule in rules:
             if progress:
                 progress(rule)
             frames.append(rule_frame(spark, rule, options))
+            if inspect:
+                inspect(rule, frames[-1])
         if not frames:
             return no_evidence()
         evidence = frames[0]
@@ -417,14 +424,18 @@ class SparkBackend(Backend):
         with *master*.
     master : str, optional
         Spark master URL (default ``local[*]``; None with a session given).
+    inspect : callable, optional
+        Called with ``(name, frame)`` for each step of the job chain before it runs
+        (:func:`run_flat_rules`), e.g. a :class:`rxring.backends.spark.plans.PlanLog`.
     """
 
     name = "spark"
     steps = len(STAGES) + len(RULES) + 2
 
-    def __init__(self, session=None, master: str | None = None):
+    def __init__(self, session=None, master: str | None = None, inspect=None):
         self._session = session
         self.master = master or DEFAULT_MASTER
+        self.inspect = inspect
 
     @property
     def spark(self):
@@ -447,7 +458,7 @@ class SparkBackend(Backend):
             counts: dict = {"events_used": 0}
             if events_read:
                 register_inputs(spark, events, products, deletions)
-                flat = run_flat_rules(spark, options, progress=step, stats=counts)
+                flat = run_flat_rules(spark, options, progress=step, stats=counts, inspect=self.inspect)
             else:   # nothing to judge: no job chain (about 17 CPU-seconds of stages on an empty table)
                 flat = no_evidence()
             if step:
@@ -479,7 +490,7 @@ class SparkBackend(Backend):
 
 def run_spark_analysis(events_uri, workspace_or_out, options: AnalysisOptions | None = None,
                        master: str | None = DEFAULT_MASTER, *, products: pd.DataFrame | None = None,
-                       deletions: pd.DataFrame | None = None, spark=None, progress: bool = False):
+                       deletions: pd.DataFrame | None = None, spark=None, progress: bool = False, inspect=None):
     """Run the rules on Spark over events anywhere Spark reads; write the results anywhere it writes.
 
     :func:`rxring.analysis.analyze` with ``backend="spark"`` covers a local
@@ -509,6 +520,9 @@ def run_spark_analysis(events_uri, workspace_or_out, options: AnalysisOptions | 
         Session to use instead of starting one.
     progress : bool
         Print a progress bar on stderr.
+    inspect : callable, optional
+        Called with ``(name, frame)`` for each step before it runs: pass a
+        :class:`rxring.backends.spark.plans.PlanLog` to read the shuffles of this very job.
 
     Returns
     -------
@@ -525,7 +539,7 @@ def run_spark_analysis(events_uri, workspace_or_out, options: AnalysisOptions | 
     # a local folder analysed before: its ring ids are carried over and its exceptions honoured
     previous = previous_run(local) if local is not None and local.is_dir() else None
     explained = active_exceptions(local) if local is not None and local.is_dir() else {}
-    backend = SparkBackend(spark or spark_session(master))
+    backend = SparkBackend(spark or spark_session(master), inspect=inspect)
     bar, step = progress_steps(progress, backend.steps + 2, "analyze (spark)")
     try:
         evidence = backend.evidence_at(events_uri, options, step, products=products, deletions=deletions)

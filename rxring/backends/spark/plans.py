@@ -39,10 +39,14 @@ developer tool ``bench/spark_plans.py``::
     python bench/spark_plans.py WORKSPACE --json                       # for scripts
     python bench/spark_plans.py WORKSPACE --plans                      # and each plan
 
-From Python, on a session holding the input views::
+From Python, the plans of an analysis as it runs::
 
-    >>> from rxring.backends.spark.plans import plan_report, over_budget   # doctest: +SKIP
-    >>> sorted(over_budget(plan_report(spark)))                    # doctest: +SKIP
+    >>> from rxring.backends.spark import run_spark_analysis                        # doctest: +SKIP
+    >>> from rxring.backends.spark.plans import PlanLog, no_automatic_broadcast, over_budget  # doctest: +SKIP
+    >>> log = PlanLog()                                                              # doctest: +SKIP
+    >>> with no_automatic_broadcast(spark):                                          # doctest: +SKIP
+    ...     run_spark_analysis("ws", "ws", spark=spark, inspect=log)
+    >>> sorted(over_budget(log.plans))                                               # doctest: +SKIP
     ['NO_PROVENANCE', 'stage usual']
 """
 
@@ -52,8 +56,6 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ...options import AnalysisOptions
-from ...schema import RULES
 
 __all__ = [
     "LAYOUT_KEY",
@@ -64,7 +66,7 @@ __all__ = [
     "query_plan",
     "is_laid_out",
     "keeps_codes_together",
-    "plan_report",
+    "PlanLog",
     "no_automatic_broadcast",
     "over_budget",
 ]
@@ -322,31 +324,23 @@ def keeps_codes_together(frame, partitions: int) -> bool:
 # --------------------------------------------------------------------------- reports
 
 
-def plan_report(spark, options: AnalysisOptions | None = None, rules=RULES) -> list[QueryPlan]:
-    """The exchanges of every stage and rule, as the Spark engine runs them.
+class PlanLog:
+    """The plans of the steps of a job chain, as it runs: pass it as ``inspect``.
 
-    The session must hold the input views (:func:`rxring.backends.spark.engine.register_inputs`).
-    The stages are built and materialised exactly as in
-    :func:`rxring.backends.spark.engine.run_flat_rules` (then dropped); each rule's plan is
-    read without running it.
-
-    Returns
-    -------
-    list of QueryPlan
-        ``layout``, ``stage <name>`` for each stage, then one per rule.
+    To :func:`rxring.backends.spark.engine.materialise_stages`, to
+    :func:`~rxring.backends.spark.engine.run_flat_rules` or to
+    :class:`~rxring.backends.spark.engine.SparkBackend`: each step's plan is read
+    (:func:`query_plan`) before the step is written or run, so one analysis both
+    judges its events and reports the shuffles of each step (``layout``, ``stage <name>``
+    for each stage, then one per rule).  Read the plans under :func:`no_automatic_broadcast`
+    to see them as on big data.
     """
-    from . import engine
 
-    options = options or AnalysisOptions()
-    plans: list[QueryPlan] = []
-    with no_automatic_broadcast(spark):
-        tables = engine.materialise_stages(spark, options, inspect=lambda name, frame: plans.append(query_plan(frame, name)))
-        try:
-            for rule in rules:
-                plans.append(query_plan(engine.rule_frame(spark, rule, options), rule))
-        finally:
-            tables.drop()
-    return plans
+    def __init__(self):
+        self.plans: list[QueryPlan] = []
+
+    def __call__(self, name: str, frame) -> None:
+        self.plans.append(query_plan(frame, name))
 
 
 @contextmanager
