@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import pytest
 
 from rxring.errors import RxringError
 from rxring.backends.neo4j.connect import Neo4jConfig, connect, resolve_config
-from rxring.backends.neo4j.server import start_server, stop_server
+from rxring.backends.neo4j.server import read_state, stop_server
 
 from tests.early_start import EarlyStart
 
@@ -27,11 +29,31 @@ from .graph_data import SCRATCH, reset_graph
 _STARTED: dict = {}
 
 
-def _start_instance():
-    """(instance name, ServerState) of this session's private Neo4j server."""
+#: What starts the session's server: the command a user types, in a process of its own (the server
+#: outlives it, as it does for the user); tests/neo4j/test_cli.py reads what it printed.
+START_ARGS = ("neo4j", "start", "--local", "--heap-mb", "768", "--pagecache-mb", "256")
+
+
+@dataclass
+class CliStart:
+    """A local instance started by ``rxring neo4j start``: its name, state and what the command printed."""
+
+    instance: str
+    state: object
+    output: str
+
+
+def _start_instance() -> CliStart:
+    """This session's private Neo4j server, started by ``python -m rxring neo4j start --local``."""
     name = f"pytest-{os.getpid()}"
     try:
-        return name, start_server(name, http=False)
+        run = subprocess.run([sys.executable, "-m", "rxring", *START_ARGS, "--instance", name],
+                             capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+        state = read_state(name)
+        if run.returncode != 0 or state is None:
+            said = (run.stderr + run.stdout).strip().splitlines()
+            raise RxringError(f"`rxring neo4j start` exited {run.returncode}: {' / '.join(said[-5:])}")
+        return CliStart(instance=name, state=state, output=run.stdout + run.stderr)
     except BaseException:
         stop_server(name, delete_data=True)
         raise
@@ -51,8 +73,9 @@ _CITY_LAST = ("test_city_options_variant",)
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """The tests on the city analysed on Neo4j run one after another, first in this folder, so the
-    city is loaded once: the tests that empty the database come after them."""
+    """The tests on the city analysed on Neo4j run one after another, last in this folder: the city is
+    loaded once, after the tests that empty the database, and its graph (some 100,000 nodes and
+    relationships) is never deleted."""
     here = Path(__file__).parent
     mine = [i for i, item in enumerate(items) if here in Path(str(item.path)).parents]
     if not mine:
@@ -60,8 +83,8 @@ def pytest_collection_modifyitems(session, config, items):
 
     def rank(item):
         if "neo4j_city" not in getattr(item, "fixturenames", ()):
-            return 2
-        return 1 if item.originalname in _CITY_LAST else 0
+            return 0
+        return 2 if item.originalname in _CITY_LAST else 1
 
     ordered = sorted((items[i] for i in mine), key=rank)   # stable: file order within each rank
     for i, item in zip(mine, ordered):
@@ -71,13 +94,33 @@ def pytest_collection_modifyitems(session, config, items):
 def pytest_sessionfinish(session):
     """Stop a server started early that no test asked for (``neo4j_config`` stops the one it used)."""
     if _EARLY.thread is not None and not _STARTED.get("stopped") and _EARLY.started:
-        stop_server(_EARLY.outcome["value"][0], delete_data=True)
+        stop_server(_EARLY.outcome["value"].instance, delete_data=True)
 
 
 @pytest.fixture(scope="session")
 def neo4j_instance(neo4j_config):
     """Name of the rxring-managed instance this session started, or None (NEO4J_URI given)."""
     return _STARTED.get("instance")
+
+
+@pytest.fixture(scope="session")
+def neo4j_cli_start(neo4j_config, tmp_path_factory):
+    """The :class:`CliStart` of the session's server; with NEO4J_URI set (no server of ours), a private
+    instance started here through the CLI (in this process) and deleted after."""
+    if _STARTED.get("cli_start") is not None:
+        yield _STARTED["cli_start"]
+        return
+    from click.testing import CliRunner
+
+    from rxring.cli import cli
+
+    name = f"pytest-cli-{os.getpid()}"
+    try:
+        run = CliRunner().invoke(cli, [*START_ARGS, "--instance", name])
+        assert run.exit_code == 0, run.output
+        yield CliStart(instance=name, state=read_state(name), output=run.output)
+    finally:
+        stop_server(name, delete_data=True)
 
 
 @pytest.fixture(scope="session")
@@ -88,8 +131,10 @@ def neo4j_config(unavailable):
         if os.environ.get("NEO4J_URI"):
             config = resolve_config()
         else:
-            instance, state = _EARLY.result()
-            _STARTED["instance"] = instance
+            started = _EARLY.result()
+            instance = started.instance
+            _STARTED["instance"], _STARTED["cli_start"] = instance, started
+            state = started.state
             config = Neo4jConfig(uri=state.uri, user=state.user, password=state.password)
         connect(config).close()
     except RxringError as exc:

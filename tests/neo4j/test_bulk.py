@@ -50,13 +50,14 @@ def test_bulk_import_gives_the_bolt_graph_and_findings(tmp_path, unavailable):
     """Import a small synthetic city into a private instance with neo4j-admin; its findings are the
     embedded engine's, and a Bolt load of the same workspace into that instance (emptied) gives the
     same node and relationship counts.  (A small city: the JVM starts dominate; the session's city
-    is held to the Bolt loader by tests/neo4j/test_city.py.)"""
+    is held to the Bolt loader by tests/neo4j/test_city.py.)  The instance is stopped by
+    `rxring neo4j stop --delete-data`, and `rxring neo4j status` then says it is not running."""
     from rxring.analysis import analyze
     from rxring.backends.neo4j.bulk import bulk_load_instance
     from rxring.backends.neo4j.connect import Neo4jConfig, connect
     from rxring.backends.neo4j.load import clear_graph, graph_counts, load_workspace
     from rxring.backends.neo4j.rules import graph_findings
-    from rxring.backends.neo4j.server import read_state, stop_server
+    from rxring.backends.neo4j.server import read_state
     from rxring.options import AnalysisOptions
     from rxring.synth import generate
 
@@ -79,6 +80,9 @@ def test_bulk_import_gives_the_bolt_graph_and_findings(tmp_path, unavailable):
             load_workspace(config, tmp_path / "ws")
             bolt_counts = graph_counts(driver)
     finally:
-        stop_server(name, delete_data=True)
+        stopped = CliRunner().invoke(cli, ["neo4j", "stop", "--local", "--instance", name, "--delete-data"])
+    assert stopped.exit_code == 0 and "stopped (data deleted)" in stopped.output, stopped.output
+    status = CliRunner().invoke(cli, ["neo4j", "status", "--local", "--instance", name])
+    assert status.exit_code == 1 and "running: False" in status.output
     assert (report.nodes, report.relationships) == bulk_counts == bolt_counts
     assert_frame_equal(bulk_findings, embedded.findings)

@@ -135,27 +135,16 @@ def test_bad_instance_name():
     assert result.exit_code == 2 and "bad Neo4j instance name" in result.output
 
 
-@pytest.mark.slow
-def test_server_lifecycle_start_status_stop():
-    """A private instance from scratch: start, status, stop; the password never printed."""
-    name = f"pytest-cli-{os.getpid()}"
-    runner = CliRunner()
-    try:
-        started = runner.invoke(cli, ["neo4j", "start", "--local", "--instance", name, "--heap-mb", "512", "--pagecache-mb", "64"])
-        assert started.exit_code == 0, started.output
-        assert "NEO4J_URI=bolt://127.0.0.1:" in started.output
-        from rxring.backends.neo4j.server import read_state
-
-        state = read_state(name)
-        assert state is not None and state.password not in started.output
-        assert json.loads(state.state_path.read_text())["pid"] == state.pid
-        status = runner.invoke(cli, ["neo4j", "status", "--local", "--instance", name])
-        assert status.exit_code == 0 and "answering: True" in status.output
-    finally:
-        stopped = runner.invoke(cli, ["neo4j", "stop", "--local", "--instance", name, "--delete-data"])
-    assert stopped.exit_code == 0 and "stopped" in stopped.output
-    status = runner.invoke(cli, ["neo4j", "status", "--local", "--instance", name])
-    assert status.exit_code == 1 and "running: False" in status.output
+def test_server_start_from_scratch_and_status(neo4j_cli_start):
+    """A private instance from scratch: `rxring neo4j start` (the session's server was started so,
+    tests/neo4j/conftest.py), then status; the password never printed.  `rxring neo4j stop` and the
+    status after it: tests/neo4j/test_bulk.py (its instance)."""
+    state = neo4j_cli_start.state
+    assert "NEO4J_URI=bolt://127.0.0.1:" in neo4j_cli_start.output and "already running" not in neo4j_cli_start.output
+    assert state is not None and state.password not in neo4j_cli_start.output
+    assert json.loads(state.state_path.read_text())["pid"] == state.pid
+    status = CliRunner().invoke(cli, ["neo4j", "status", "--local", "--instance", neo4j_cli_start.instance])
+    assert status.exit_code == 0 and "answering: True" in status.output
 
 
 def test_run_refuses_writing_queries_and_asks_for_parameters(empty_neo4j, neo4j_config):
