@@ -68,10 +68,6 @@ def pytest_collection_finish(session):
         _EARLY.begin_for(session, "neo4j")
 
 
-#: Tests that leave the graph holding something other than the city's analysis (``neo4j_city`` loads it again).
-_CITY_LAST = ("test_city_options_variant",)
-
-
 def pytest_collection_modifyitems(session, config, items):
     """The tests on the city analysed on Neo4j run one after another, last in this folder: the city is
     loaded once, after the tests that empty the database, and its graph (some 100,000 nodes and
@@ -82,9 +78,7 @@ def pytest_collection_modifyitems(session, config, items):
         return
 
     def rank(item):
-        if "neo4j_city" not in getattr(item, "fixturenames", ()):
-            return 0
-        return 2 if item.originalname in _CITY_LAST else 1
+        return int("neo4j_city" in getattr(item, "fixturenames", ()))
 
     ordered = sorted((items[i] for i in mine), key=rank)   # stable: file order within each rank
     for i, item in zip(mine, ordered):

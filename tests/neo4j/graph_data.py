@@ -34,6 +34,23 @@ def event_frame(rows: list[dict]) -> pd.DataFrame:
     return pa.Table.from_pylist(filled, schema=EVENT_SCHEMA).to_pandas()
 
 
+def graph_dump(driver, database=None) -> tuple[list, list]:
+    """Every node (labels, properties) and relationship (type, end ids, properties) of the graph, sorted:
+    two graphs are the same when their dumps are equal.  The Bolt loader's own bookkeeping
+    (``LoadState`` nodes) and the scratch mark are left out; values compare as Neo4j returns them
+    (a localdatetime stays a time, a long an int)."""
+    def props(values: dict) -> list:
+        return sorted((key, repr(value)) for key, value in values.items())
+
+    nodes, _, _ = driver.execute_query(
+        "MATCH (n) WHERE NOT n:LoadState AND NOT n:RxringTestScratch RETURN labels(n) AS l, properties(n) AS p",
+        database_=database)
+    rels, _, _ = driver.execute_query(
+        "MATCH (a)-[r]->(b) RETURN type(r) AS t, a.id AS a, b.id AS b, properties(r) AS p", database_=database)
+    return (sorted((sorted(r["l"]), props(r["p"])) for r in nodes),
+            sorted((r["t"], r["a"], r["b"], props(r["p"])) for r in rels))
+
+
 def make_workspace(root, events: pd.DataFrame, products: pd.DataFrame | None = None,
                    sites: pd.DataFrame | None = None):
     """A workspace folder holding ``events`` as one part (and the given masters)."""

@@ -6,11 +6,7 @@ from __future__ import annotations
 
 from pandas.testing import assert_frame_equal
 
-from rxring.analysis import run_rules
-from rxring.backends.neo4j.load import graph_counts, workspace_events
-from rxring.backends.neo4j.rules import graph_findings
-from rxring.options import AnalysisOptions
-from rxring.workspace import Workspace
+from rxring.backends.neo4j.load import graph_counts
 
 
 def test_city_same_findings_and_rings(city, neo4j_city, neo4j_driver, neo4j_config):
@@ -69,17 +65,3 @@ def test_every_read_query_runs_on_the_analysed_city(neo4j_city, neo4j_driver, ne
         promised = returned_columns(name)
         if promised is not None:
             assert list(rows.columns) == promised, name
-
-
-def test_city_options_variant(neo4j_city, neo4j_driver, neo4j_config):
-    """Thresholds travel to the Cypher as parameters: the loaded city judged again with others."""
-    workspace = neo4j_city.workspace
-    options = AnalysisOptions(double_scan_minutes=1, provenance_grace_days=3, provenance_min_coverage=0.2,
-                              conflict_min_support=2, conflict_min_share=0.6)
-    ws = Workspace(workspace)
-    expected = run_rules(workspace_events(ws), options, products=ws.master("products"), backend="embedded")
-    try:
-        got = graph_findings(neo4j_driver, options, neo4j_config.database)
-    finally:   # the events now carry this variant's marks: no longer the analysis neo4j_city describes
-        neo4j_driver.execute_query("MATCH (m:RxringTestScratch) REMOVE m.city", database_=neo4j_config.database)
-    assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True))

@@ -3,8 +3,8 @@
 Every hand-written fixture of tests/rules/fixtures.py is loaded into a real Neo4j
 server, all at once in their namespaces (tests/rules/namespaced.py: one load and
 one Cypher run instead of one per fixture), and judged by both engines; the
-findings tables must be equal column for column.  A few option variants run on
-single fixtures.
+findings tables must be equal column for column.  Each option of the rules runs on a
+fixture whose findings it changes.
 """
 
 from __future__ import annotations
@@ -61,16 +61,36 @@ def test_same_rings(default_run):
     assert_same_rings(*default_run)
 
 
-@pytest.mark.parametrize("name, options", [
-    ("trap_double_scan_one_settlement", AnalysisOptions(double_scan_minutes=1)),
+#: Each option with a fixture whose findings it changes (asserted), so that an option the Cypher
+#: ignored would show.
+OPTION_CASES = [
+    ("trap_double_scan_no_settlement", AnalysisOptions(double_scan_minutes=1)),
     ("trap_no_provenance_in_grace_period", AnalysisOptions(provenance_grace_days=0)),
     ("no_provenance", AnalysisOptions(provenance_min_coverage=0.9)),
-    ("no_provenance", AnalysisOptions(provenance_types=("inbound",))),
-])
+    ("trap_no_provenance_opening_stocktake", AnalysisOptions(opening_stocktake_days=0)),
+    ("trap_provenance_by_transfer_and_refund", AnalysisOptions(provenance_types=("inbound",))),
+    ("code_conflict_product_part", AnalysisOptions(conflict_min_support=6)),
+    ("code_conflict_product_part", AnalysisOptions(conflict_min_share=0.95)),
+]
+
+
+def test_every_option_has_a_case():
+    """Every parameter the Cypher rules take (rxring.rules.render.cypher_parameters) is changed by a case."""
+    from rxring.rules.render import cypher_parameters
+
+    default = cypher_parameters(AnalysisOptions())
+    changed = {key for _, options in OPTION_CASES for key, value in cypher_parameters(options).items()
+               if value != default[key]}
+    assert changed == set(default)
+
+
+@pytest.mark.parametrize("name, options", OPTION_CASES)
 def test_options_reach_the_cypher(name, options, neo4j_driver, neo4j_config):
     fixture = FIXTURES[name]
     expected, got = _both(neo4j_driver, neo4j_config.database, fixture.events, options,
                           fixture.products, fixture.deletions)
+    default = run_rules(fixture.events, AnalysisOptions(), fixture.products, fixture.deletions, backend="embedded")
+    assert sorted(expected["finding_id"]) != sorted(default["finding_id"]), "the option changes nothing here"
     assert_same_findings(expected, got)
 
 
