@@ -81,3 +81,28 @@ def test_explanations_fill_every_field():
     en = explain(next(row.to_frame().T.assign(rule="RESURFACE").itertuples(index=False)))
     assert en.endswith("on 2025-02-03, 32 days later.") and "S2, S3, S4 and 1 more" in en
     assert rule("RESURFACE").explanation_en.startswith("Trace code {code}")
+
+
+def test_every_option_of_the_rules_is_a_parameter_the_queries_use():
+    """Each rule threshold of AnalysisOptions changes the SQL and the Cypher parameters (one render of the SQL
+    files for DuckDB and Spark: rxring.rules.render), and every parameter is used by some query file."""
+    import re
+    from dataclasses import fields
+
+    from rxring.options import AnalysisOptions
+    from rxring.rules.render import STAGES, cypher_names, cypher_parameters, sql_parameters, stage_sql
+
+    default = AnalysisOptions()
+    ring_options = {"seed", "split_above", "min_modularity", "merge_share", "louvain_resolution", "ring_rules"}
+    for field in fields(AnalysisOptions):
+        if field.name in ring_options:
+            continue
+        value = getattr(default, field.name)
+        other = ("inbound",) if isinstance(value, tuple) else value + 1 if isinstance(value, int) else value / 2
+        changed = AnalysisOptions(**{field.name: other})
+        assert sql_parameters(changed) != sql_parameters(default), field.name
+        assert cypher_parameters(changed) != cypher_parameters(default), field.name
+    sql = "\n".join([*(stage_sql(s) for s in STAGES), *(rule_sql(r) for r in RULES)])
+    assert set(sql_parameters(default)) == set(re.findall(r"\$\{(\w+)\}", sql))
+    cypher = "\n".join(cypher_text(name) for name in cypher_names())
+    assert set(cypher_parameters(default)) <= set(re.findall(r"\$(\w+)", cypher))
