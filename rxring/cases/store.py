@@ -551,18 +551,23 @@ def case_findings(workspace, case: dict) -> list[dict]:
                  "exceptions": []} for f in wanted]
     found = findings[findings["finding_id"].isin(wanted)].set_index("finding_id")
     exceptions = list_exceptions(workspace)
-    exceptions = exceptions[exceptions["finding_id"].isin(wanted)].iloc[::-1]
+    recorded: dict[str, list[dict]] = {}  # each finding's exceptions, newest first
+    for record in exceptions[exceptions["finding_id"].isin(wanted)].iloc[::-1].to_dict("records"):
+        recorded.setdefault(record["finding_id"], []).append(record)
+    # one pass over each table: a look-up per finding (.loc, .to_dict) cost a case of 200 findings half a second
+    status = status[status.index.isin(wanted)]
+    statuses = dict(zip(status.index, status.to_dict("records")))
     out = []
     for finding_id in wanted:
         present = finding_id in found.index
-        row = status.loc[finding_id] if finding_id in status.index else None
+        row = statuses.get(finding_id)
         out.append({
             "finding_id": finding_id,
             "rule": found.at[finding_id, "rule"] if present else finding_id.split(":", 1)[0],
             "fund_amount": float(found.at[finding_id, "fund_amount"]) if present else None,
             "status": (str(row["status"]) if row is not None else "open") if present else "gone",
             "new": None if row is None or row.get("new") is None else bool(row["new"]),
-            "exceptions": [r for r in exceptions.to_dict("records") if r["finding_id"] == finding_id],
+            "exceptions": recorded.get(finding_id, []),
         })
     return out
 

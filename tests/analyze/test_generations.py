@@ -1,9 +1,12 @@
 """Results generations (issue 14): one atomic publication, the workspace lock, stale results.
 
-The fault-injection matrix kills `rxring analyze` (``RXRING_FAULT_AT=<step>``: SIGKILL
-just before that step of :func:`rxring.analysis.write_results`) at every publish
-step, and checks that the workspace then serves the previous results or the new
-ones, whole, and that a rerun gives exactly what a clean run gives.  Two analyses
+The fault-injection matrix kills a process publishing the new analysis
+(``RXRING_FAULT_AT=<step>``: SIGKILL just before that step of
+:func:`rxring.analysis.write_results`) at every publish step, and checks that the
+workspace then serves the previous results or the new ones, whole, and that a rerun
+gives exactly what a clean run gives.  The new analysis is computed once; one process
+imports rxring and forks a child per step that publishes it and is killed (the
+`rxring analyze` command itself publishes in the test of two analyses at once).  Two analyses
 started at once both succeed, one after the other, and a reader polling meanwhile
 only ever sees one analysis's files together.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -58,10 +62,9 @@ def _comparable(files: dict) -> tuple:
     return files["findings.parquet"], files["rings.parquet"], meta
 
 
-def _rxring(*args, env: dict | None = None) -> subprocess.Popen:
-    environment = {**os.environ, **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "rxring", *map(str, args)], env=environment,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _rxring(*args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "rxring", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -71,28 +74,56 @@ def old(city) -> dict:
 
 
 @pytest.fixture(scope="module")
-def clean(city, tmp_path_factory) -> dict:
-    """The new analysis, run cleanly on a copy of the city."""
+def new_result(city, tmp_path_factory) -> tuple[AnalysisResult, dict]:
+    """The new analysis, run cleanly on a copy of the city: its result and the files it published."""
     ws = tmp_path_factory.mktemp("clean") / "ws"
     shutil.copytree(city.workspace, ws)
-    analyze(ws, "embedded", NEW_OPTIONS)
-    return _served(ws)
+    result = analyze(ws, "embedded", NEW_OPTIONS)
+    return result, _served(ws)
 
 
 @pytest.fixture(scope="module")
-def killed(city, tmp_path_factory) -> dict:
-    """One copy of the city per publish step, and `rxring analyze` killed at that step (all at once)."""
+def clean(new_result) -> dict:
+    """The files of the new analysis, run cleanly."""
+    return new_result[1]
+
+
+#: Publishes a pickled result into each workspace named, each time in a forked child killed at the step named
+#: (``RXRING_FAULT_AT``); prints each child's exit code (negative: the signal that ended it).
+_PUBLISH_KILLED = """
+import json, os, pickle, sys
+from rxring.analysis import write_results
+with open(sys.argv[1], "rb") as handle:
+    result = pickle.load(handle)
+codes = []
+for ws, step in zip(sys.argv[2::2], sys.argv[3::2]):
+    pid = os.fork()
+    if pid == 0:
+        os.environ[sys.argv[-1]] = step
+        try:
+            write_results(ws, result)
+        finally:
+            os._exit(0)  # published without being killed: exit code 0, which the test refuses
+    codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+print(json.dumps(codes))
+"""
+
+
+@pytest.fixture(scope="module")
+def killed(city, new_result, tmp_path_factory) -> dict:
+    """One copy of the city per publish step, and a process publishing the new analysis killed at that step."""
     root = tmp_path_factory.mktemp("killed")
-    runs = {}
+    pickled = root / "result.pickle"
+    pickled.write_bytes(pickle.dumps(new_result[0]))
+    args = []
     for step in PUBLISH_STEPS:
-        ws = root / step
-        shutil.copytree(city.workspace, ws)
-        runs[step] = (ws, _rxring("analyze", "-w", ws, "--no-progress", *NEW_ARGS, env={FAULT_ENV: step}))
-    out = {}
-    for step, (ws, process) in runs.items():
-        _, stderr = process.communicate(timeout=120)
-        out[step] = (ws, process.returncode, stderr)
-    return out
+        shutil.copytree(city.workspace, root / step)
+        args += [root / step, step]
+    done = subprocess.run([sys.executable, "-c", _PUBLISH_KILLED, pickled, *args, FAULT_ENV], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    codes = json.loads(done.stdout)
+    return {step: (root / step, code, done.stderr) for step, code in zip(PUBLISH_STEPS, codes, strict=True)}
 
 
 def test_old_and_new_results_differ(old, clean):

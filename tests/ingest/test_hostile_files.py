@@ -151,6 +151,17 @@ def _cli(*args, env: dict | None = None) -> subprocess.CompletedProcess:
                           timeout=120)
 
 
+def _cli_here(*args) -> subprocess.CompletedProcess:
+    """The CLI run in this process, as :func:`_cli` reports it: for the runs that need no process of their own
+    (neither killed nor measured)."""
+    from click.testing import CliRunner
+
+    from rxring.cli import cli
+
+    result = CliRunner().invoke(cli, list(args), env={"RXRING_INGEST_WORKERS": "1", "RXRING_FAULT_AT": None})
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+
 def _quarantine_rows(ws: Path) -> list[dict]:
     path = ws / "quarantine.csv"
     if not path.exists():
@@ -230,7 +241,7 @@ def test_kill_after_the_quarantine_append_leaves_no_duplicates(tmp_path):
     killed = _cli("ingest", str(folder), "-w", str(ws), "--no-progress", env={"RXRING_FAULT_AT": "ingest-after-quarantine"})
     assert killed.returncode != 0  # killed at the first commit
     assert len(_quarantine_rows(ws)) == 2 and not (ws / "manifest.json").exists()
-    done = _cli("ingest", str(folder), "-w", str(ws), "--no-progress")
+    done = _cli_here("ingest", str(folder), "-w", str(ws), "--no-progress")
     assert done.returncode == 0 and "[OK]" in done.stdout, done.stdout + done.stderr
     _check_consistent(ws)
 
@@ -422,23 +433,29 @@ import json, sys
 from rxring.ingest import ingest
 from rxring.ingest.formats import tabular
 tabular.CSV_BLOCK = 1 << 20  # so that a small file has an unterminated quote over several parse blocks
-report = ingest(sys.argv[2:], sys.argv[1], progress=False, reveal_pii=True)
-peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-print(json.dumps({"peak_kb": peak, "files": [f.to_dict() for f in report.files]}))
+def peak():
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+ingest([sys.argv[2]], sys.argv[1], progress=False, reveal_pii=True)
+baseline = peak()
+report = ingest(sys.argv[4:], sys.argv[3], progress=False, reveal_pii=True)
+print(json.dumps({"baseline_kb": baseline, "peak_kb": peak(), "files": [f.to_dict() for f in report.files]}))
 """
 
 
-def _peak_and_report(ws: Path, *paths: Path) -> tuple[float, dict]:
-    done = subprocess.run([sys.executable, "-c", _BOUNDED_RUNNER, str(ws), *map(str, paths)], capture_output=True,
-                          text=True, env=dict(os.environ, RXRING_INGEST_WORKERS="1"), timeout=300)
+def _peak_and_report(baseline: tuple[Path, Path], ws: Path, *paths: Path) -> tuple[float, float, dict]:
+    """One process ingests *baseline* (workspace, file), then *paths* into *ws*: its peak RSS (MB) after the first,
+    its peak after both, and the second's files by name."""
+    done = subprocess.run([sys.executable, "-c", _BOUNDED_RUNNER, *map(str, baseline), str(ws), *map(str, paths)],
+                          capture_output=True, text=True, env=dict(os.environ, RXRING_INGEST_WORKERS="1"), timeout=300)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     result = json.loads(done.stdout)
-    return result["peak_kb"] / 1024, {Path(f["path"]).name: f for f in result["files"]}
+    return result["baseline_kb"] / 1024, result["peak_kb"] / 1024, {Path(f["path"]).name: f for f in result["files"]}
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="peak RSS read from /proc")
 def test_quarantine_memory_does_not_grow_with_the_bad_lines_of_a_file(tmp_path):
-    """100,000 broken lines in each of three files: peak RSS stays near an ingest of one good row.
+    """100,000 broken lines in each of three files: peak RSS stays near an ingest of one good row (the peak
+    of the same process after it has ingested one good row first).
 
     Before, every rejected line of a file stayed in memory until the file's end (about 0.5 KB
     each; 1.6 million broken lines took 945 MB; here about 120 MB more than one good row):
@@ -452,7 +469,6 @@ def test_quarantine_memory_does_not_grow_with_the_bad_lines_of_a_file(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "good.csv").write_text(HEADER + _row(1) + "\n", encoding="utf-8")
-    baseline, _ = _peak_and_report(tmp_path / "ws0", folder / "good.csv")
 
     hostile = tmp_path / "hostile"
     hostile.mkdir()
@@ -463,7 +479,7 @@ def test_quarantine_memory_does_not_grow_with_the_bad_lines_of_a_file(tmp_path):
     (hostile / "quote.csv").write_text(HEADER + _row(7) + "\n" + quote + ("x" * 60 + "\n") * n + _row(8) + "\n",
                                        encoding="utf-8")
     ws = tmp_path / "ws"
-    peak, files = _peak_and_report(ws, hostile)
+    baseline, peak, files = _peak_and_report((tmp_path / "ws0", folder / "good.csv"), ws, hostile)
     assert peak - baseline < 64, f"peak RSS {peak:.0f} MB, {peak - baseline:.0f} MB above one good row"
 
     expect = {"broken.jsonl": (n + 2, 2, n), "fields.csv": (n + 2, 2, n), "quote.csv": (n + 3, 2, n + 1)}
@@ -538,7 +554,7 @@ def test_a_part_renamed_before_the_kill_is_not_read_and_the_next_ingest_removes_
     for k, rows in enumerate((3, 5, 7)):
         (folder / f"f{k}.csv").write_text(HEADER + "".join(_row(10 * k + i) + "\n" for i in range(rows)),
                                           encoding="utf-8")
-    assert _cli("ingest", str(folder / "f0.csv"), "-w", str(ws), "--no-progress").returncode == 0
+    assert _cli_here("ingest", str(folder / "f0.csv"), "-w", str(ws), "--no-progress").returncode == 0
     killed = _cli("ingest", str(folder / "f1.csv"), "-w", str(ws), "--no-progress",
                   env={"RXRING_FAULT_AT": "ingest-after-part"})
     assert killed.returncode != 0
@@ -551,14 +567,14 @@ def test_a_part_renamed_before_the_kill_is_not_read_and_the_next_ingest_removes_
     assert [p.name for p in workspace.orphan_parts()] == sorted(set(on_disk) - set(committed))
     assert len(workspace.read_events()) == 3
 
-    analysed = _cli("analyze", "-w", str(ws), "--no-progress", "--json")
+    analysed = _cli_here("analyze", "-w", str(ws), "--no-progress", "--json")
     assert analysed.returncode == 0, analysed.stderr
     assert json.loads(analysed.stdout)["stats"]["events_read"] == 3  # not 3 + 5
 
-    assert _cli("ingest", str(folder / "f2.csv"), "-w", str(ws), "--no-progress").returncode == 0
+    assert _cli_here("ingest", str(folder / "f2.csv"), "-w", str(ws), "--no-progress").returncode == 0
     assert workspace.orphan_parts() == []
     assert len(list((ws / "events").glob("*.parquet"))) == 2 and len(workspace.read_events()) == 3 + 7
-    again = _cli("ingest", str(folder / "f1.csv"), "-w", str(ws), "--no-progress", "--json")
+    again = _cli_here("ingest", str(folder / "f1.csv"), "-w", str(ws), "--no-progress", "--json")
     assert json.loads(again.stdout)["files"][0]["status"] == "ingested"
     assert len(workspace.read_events()) == 3 + 5 + 7
 

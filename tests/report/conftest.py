@@ -257,6 +257,28 @@ def fixture_case(tmp_path_factory) -> FixtureCase:
     return build_workspace(tmp_path_factory.mktemp("report-fixture"))
 
 
+@dataclass
+class CityOutputs:
+    """The shared city's outputs (:func:`tests.report.outputs_digest.write_outputs`) and the seconds they took."""
+
+    folder: Path
+    seconds: float
+
+
+@pytest.fixture(scope="session")
+def city_outputs(city, tmp_path_factory) -> CityOutputs:
+    """Every report format (zh), the en JSON report, the visualisations and R001's sealed evidence package of
+    the session city, written once for the tests that read them (read-only: copy before changing anything)."""
+    import time
+
+    from tests.report.outputs_digest import write_outputs
+
+    folder = tmp_path_factory.mktemp("city-outputs") / "out"
+    started = time.perf_counter()
+    write_outputs(city.workspace, folder, "R001")
+    return CityOutputs(folder, time.perf_counter() - started)
+
+
 @pytest.fixture(scope="session")
 def small_case(tmp_path_factory) -> FixtureCase:
     """Only the small hostile ring R001."""

@@ -22,6 +22,7 @@ the outputs embed it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -92,12 +93,17 @@ def _json(data: bytes, roots: list[str]) -> bytes:
     return json.dumps(document, ensure_ascii=False, sort_keys=True).encode("utf-8")
 
 
-def _pdf(data: bytes, roots: list[str]) -> bytes:
-    """A PDF's text, page by page (its bytes hold its making time)."""
+@functools.lru_cache(maxsize=8)
+def pdf_pages(data: bytes) -> tuple[str, ...]:
+    """The text of each page of a PDF (pypdf), extracted once for every test that reads the same bytes."""
     from pypdf import PdfReader
 
-    pages = PdfReader(io.BytesIO(data)).pages
-    return _text("\n\f\n".join(page.extract_text() or "" for page in pages).encode("utf-8"), roots)
+    return tuple(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+def _pdf(data: bytes, roots: list[str]) -> bytes:
+    """A PDF's text, page by page (its bytes hold its making time)."""
+    return _text("\n\f\n".join(text or "" for text in pdf_pages(data)).encode("utf-8"), roots)
 
 
 def _sealing_text(data: bytes, pdf: bool = False) -> bytes:

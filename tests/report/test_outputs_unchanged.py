@@ -18,14 +18,12 @@ from tests.report.outputs_digest import GOLDEN, digests, write_outputs
 
 @pytest.mark.parametrize("which", ["city", "fixture"])
 def test_outputs_unchanged(which, request, tmp_path):
-    if which == "city":
-        city = request.getfixturevalue("city")
-        workspace, roots = city.workspace, [str(city.root)]
+    if which == "city":  # written once for the tests of the city's outputs (tests/report/conftest.py)
+        out, roots = request.getfixturevalue("city_outputs").folder, [str(request.getfixturevalue("city").root)]
     else:
         case = request.getfixturevalue("fixture_case")
-        workspace, roots = case.root, [str(case.root.parent)]
-    out = tmp_path / "out"
-    write_outputs(workspace, out, "R001")
+        out, roots = tmp_path / "out", [str(case.root.parent)]
+        write_outputs(case.root, out, "R001")
     expected = json.loads(GOLDEN.read_text(encoding="utf-8"))[which]
     found = digests(out, [*roots, str(out)])
     assert sorted(found) == sorted(expected), "the outputs are not the same files"

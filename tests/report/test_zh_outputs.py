@@ -22,9 +22,10 @@ import pytest
 
 from rxring.backends import duckdb as duckdb_backend
 from rxring.backends.neo4j import listing
-from rxring.report import build_evidence, build_report
+from rxring.report import build_evidence
 from rxring.report.i18n import TIMELINE_NOTES, note_text
 from rxring.workspace import Workspace
+from tests.report.outputs_digest import pdf_pages
 
 CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
 # What may stay Latin: anything holding a digit (ids, codes, times, masked ids), upper-case codes
@@ -110,12 +111,11 @@ def test_every_timeline_note_has_chinese():
 
 
 @pytest.fixture(scope="module")
-def zh_outputs(city, tmp_path_factory) -> dict[str, str]:
+def zh_outputs(city, city_outputs, tmp_path_factory) -> dict[str, str]:
     """Every zh output of the city: the evidence package's zh files (custody CSV and source rows included) and PDF,
-    and the md, csv, xlsx, every html page and pdf reports."""
-    from pypdf import PdfReader
-
+    and the md, csv, xlsx, every html page and pdf reports (the zh reports of ``city_outputs``)."""
     out = tmp_path_factory.mktemp("zh")
+    reports = city_outputs.folder
     ws = city.workspace
     package = build_evidence(ws, "R001", out / "case.zip", command_line="rxring evidence R001 -w ws")  # data, as typed
     docs = {}
@@ -128,19 +128,19 @@ def zh_outputs(city, tmp_path_factory) -> dict[str, str]:
         raw = rows[0].index("原始行")
         docs["source_rows.csv"] = "\n".join(",".join(c for i, c in enumerate(row) if i != raw) for row in rows)
         docs["ring.html"] = html_text(archive.read("ring.html").decode("utf-8"))
-        docs["summary.zh.pdf"] = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(archive.read("summary.zh.pdf"))).pages)
-    docs["report.md"] = build_report(ws, "md", "zh", out / "r.md")[0].read_text(encoding="utf-8")
-    for path in build_report(ws, "csv", "zh", out / "r.csv"):
+        docs["summary.zh.pdf"] = "\n".join(pdf_pages(archive.read("summary.zh.pdf")))
+    docs["report.md"] = (reports / "report.md").read_text(encoding="utf-8")
+    csvs = sorted(reports.glob("report*.csv"))
+    assert [path.name for path in csvs] == ["report-findings.csv", "report-members.csv", "report.csv"]
+    for path in csvs:
         docs[path.name] = path.read_text(encoding="utf-8-sig")
-    index = build_report(ws, "html", "zh", out / "html")[0]
-    for page in sorted(index.parent.glob("*.html")):
+    for page in sorted((reports / "html").glob("*.html")):
         docs[f"html/{page.name}"] = html_text(page.read_text(encoding="utf-8"))
-    book = openpyxl.load_workbook(build_report(ws, "xlsx", "zh", out / "r.xlsx")[0])
+    book = openpyxl.load_workbook(reports / "report.xlsx")
     for sheet in book.worksheets:   # cells (sheet names stay the tables' ids: rings, findings, members)
         docs[f"xlsx/{sheet.title}"] = "\n".join("|".join("" if v is None else str(v) for v in row)
                                                 for row in sheet.iter_rows(values_only=True))
-    pdf = build_report(ws, "pdf", "zh", out / "r.pdf")[0]
-    docs["report.pdf"] = "\n".join(p.extract_text() for p in PdfReader(pdf).pages)
+    docs["report.pdf"] = "\n".join(pdf_pages((reports / "report.pdf").read_bytes()))
     return docs
 
 

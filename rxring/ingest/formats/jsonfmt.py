@@ -419,20 +419,25 @@ def _as_json_reads_it(obj) -> bool:
 
 
 class _Chained(io.RawIOBase):
-    """``head`` bytes, then the rest of ``raw``: a stream resumed where the block reader left it."""
+    """``head`` bytes, then the rest of ``raw``: a stream resumed where the block reader left it.
+
+    ``head`` is read from an offset, never sliced off: the text layer above asks for a
+    few KiB at a time, and cutting a copy of the rest each time made a line of 20 MiB
+    cost seconds (quadratic in the line's length).
+    """
 
     def __init__(self, head: bytes, raw):
         super().__init__()
-        self._head, self._raw = head, raw
+        self._head, self._at, self._raw = memoryview(head), 0, raw
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, target) -> int:
-        if self._head:
-            n = min(len(target), len(self._head))
-            target[:n] = self._head[:n]
-            self._head = self._head[n:]
+        if self._at < len(self._head):
+            n = min(len(target), len(self._head) - self._at)
+            target[:n] = self._head[self._at:self._at + n]
+            self._at += n
             return n
         data = self._raw.read(len(target))
         target[: len(data)] = data
