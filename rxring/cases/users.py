@@ -28,7 +28,8 @@ from ..errors import RxringError
 from .db import connect, transaction, utc_now
 
 __all__ = ["ROLES", "ROLE_LABELS", "Actor", "role_allows", "add_user", "set_password", "set_role", "disable_user",
-           "list_users", "authenticate", "has_accounts", "account_role", "MIN_PASSWORD", "NAME_PATTERN"]
+           "list_users", "authenticate", "has_accounts", "account_role", "MIN_PASSWORD", "NAME_PATTERN",
+           "PASSWORD_HASHER"]
 
 ROLES = ("viewer", "investigator", "supervisor", "admin")
 ROLE_LABELS = {"viewer": "查看 viewer", "investigator": "调查员 investigator",
@@ -36,9 +37,12 @@ ROLE_LABELS = {"viewer": "查看 viewer", "investigator": "调查员 investigato
 MIN_PASSWORD = 10
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-\u4e00-\u9fff]{1,64}")
 
-_HASHER = PasswordHasher()
+#: The argon2 hasher of every account (argon2-cffi's defaults).  A check reads the cost from the stored
+#: hash, and a sign-in rehashes a password whose hash was made at another cost; a test suite may put a
+#: cheaper hasher here (tests/cases/conftest.py), as Django's test settings do.
+PASSWORD_HASHER = PasswordHasher()
 # A hash to verify against when the account does not exist, so a wrong name takes as long as a wrong password.
-_DUMMY = _HASHER.hash("rxring-no-such-account")
+_DUMMY = PASSWORD_HASHER.hash("rxring-no-such-account")
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,7 @@ def add_user(workspace, name: str, role: str, password: str) -> None:
             if con.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
                 raise RxringError(f"account {name} exists; use `rxring users passwd` or `rxring users role`")
             con.execute("INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
-                        (name, role, _HASHER.hash(password), utc_now()))
+                        (name, role, PASSWORD_HASHER.hash(password), utc_now()))
     finally:
         con.close()
 
@@ -94,7 +98,7 @@ def _update(workspace, name: str, sql: str, params: tuple) -> None:
 
 def set_password(workspace, name: str, password: str) -> None:
     _check(name, None, password)
-    _update(workspace, name, "UPDATE users SET password_hash = ? WHERE name = ?", (_HASHER.hash(password),))
+    _update(workspace, name, "UPDATE users SET password_hash = ? WHERE name = ?", (PASSWORD_HASHER.hash(password),))
 
 
 def set_role(workspace, name: str, role: str) -> None:
@@ -140,14 +144,14 @@ def authenticate(workspace, name: str, password: str) -> Actor | None:
     try:
         row = con.execute("SELECT role, password_hash, disabled FROM users WHERE name = ?", (name or "",)).fetchone()
         try:
-            _HASHER.verify(row["password_hash"] if row else _DUMMY, password or "")
+            PASSWORD_HASHER.verify(row["password_hash"] if row else _DUMMY, password or "")
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return None
         if row is None or row["disabled"]:
             return None
-        if _HASHER.check_needs_rehash(row["password_hash"]):
+        if PASSWORD_HASHER.check_needs_rehash(row["password_hash"]):
             with transaction(con):
-                con.execute("UPDATE users SET password_hash = ? WHERE name = ?", (_HASHER.hash(password), name))
+                con.execute("UPDATE users SET password_hash = ? WHERE name = ?", (PASSWORD_HASHER.hash(password), name))
         return Actor(name, row["role"])
     finally:
         con.close()

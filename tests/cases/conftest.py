@@ -18,7 +18,7 @@ from argon2 import PasswordHasher
 def quick_password_hashes():
     from rxring.cases import users
 
-    default = users._HASHER
-    users._HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    default = users.PASSWORD_HASHER
+    users.PASSWORD_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     yield
-    users._HASHER = default
+    users.PASSWORD_HASHER = default
