@@ -40,7 +40,8 @@ __all__ = [
     "WORKSPACE_HELP", "workspace_option", "workspace", "JSON_KEY", "JSON_PRINTED_KEY", "json_option", "as_json",
     "reveal_pii_option", "reveal_pii", "OPERATOR_KEY",
     "limit_option", "limit", "progress_option", "input_limits", "column_map", "load_column_map_option", "analysis_backend", "results_backend", "graph_backend",
-    "neo4j_uri", "neo4j_database", "max_nodes", "analysis_options", "options_from_values", "ANALYSIS_OPTION_NAMES",
+    "neo4j_uri", "neo4j_database", "max_nodes", "analysis_options", "options_from_values", "option_arguments",
+    "ANALYSIS_OPTION_NAMES",
 ]
 
 # ---------------------------------------------------------------- workspace
@@ -234,8 +235,12 @@ def _click_type(field: dataclasses.Field):
     return number(bounds["min"], bounds["max"], min_open=bounds["min_open"])
 
 
+def _flag(field: dataclasses.Field) -> str:
+    return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+
+
 def _field_option(field: dataclasses.Field):
-    flag = field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+    flag = _flag(field)
     return click.option(flag, field.name, type=_click_type(field), default=field.default, show_default=True,
                         multiple=isinstance(field.default, tuple), help=field.metadata["help"])
 
@@ -250,6 +255,22 @@ def analysis_options(func):
     for field in reversed(dataclasses.fields(AnalysisOptions)):
         func = _field_option(field)(func)
     return func
+
+
+def option_arguments(options: AnalysisOptions) -> list[str]:
+    """The command-line options (of :func:`analysis_options`) that give *options*: those away from the default.
+
+    >>> option_arguments(AnalysisOptions(double_scan_minutes=1, provenance_types=("inbound", "transfer_in")))
+    ['--double-scan-minutes', '1', '--provenance-type', 'inbound', '--provenance-type', 'transfer_in']
+    """
+    out: list[str] = []
+    for field in dataclasses.fields(AnalysisOptions):
+        value = getattr(options, field.name)
+        if value == field.default:
+            continue
+        for item in value if isinstance(value, tuple) else (value,):
+            out += [_flag(field), str(item)]
+    return out
 
 
 def options_from_values(values: dict) -> AnalysisOptions:
