@@ -118,8 +118,13 @@ def pytest_xdist_make_scheduler(config, log):
 
 @pytest.fixture(autouse=True, scope="session")
 def reveal_log(tmp_path_factory):
-    """Reveals made without a workspace (graph-only commands) go to a temporary record, not the user's home."""
-    path = tmp_path_factory.mktemp("reveals") / "reveals.jsonl"
+    """Reveals made without a workspace (graph-only commands) go to a temporary record, not the user's home.
+
+    One fixed path per test process (not a numbered folder): in one run of the whole suite under xdist this
+    fixture was once set up a second time on a worker, and a test holding the first path saw the reveal
+    recorded in the second (the cause was not found; with one path both name the same record)."""
+    path = tmp_path_factory.getbasetemp() / "reveals" / "reveals.jsonl"
+    path.parent.mkdir(exist_ok=True)
     before = os.environ.get("RXRING_REVEAL_LOG")
     os.environ["RXRING_REVEAL_LOG"] = str(path)
     yield path
