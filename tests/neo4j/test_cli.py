@@ -86,7 +86,7 @@ def test_queries_lists_and_prints_the_shipped_cypher():
 
 def test_start_reuses_a_running_server_and_status_hides_the_password(neo4j_instance):
     if neo4j_instance is None:
-        pytest.skip("NEO4J_URI is set: no rxring-managed server in this session (the slow lifecycle test covers it)")
+        pytest.skip("NEO4J_URI is set: no rxring-managed server in this session (test_server_start_from_scratch_and_status starts one)")
     from rxring.backends.neo4j.server import read_state
 
     state = read_state(neo4j_instance)
