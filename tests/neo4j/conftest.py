@@ -48,7 +48,7 @@ def _start_instance() -> CliStart:
     name = f"pytest-{os.getpid()}"
     try:
         run = subprocess.run([sys.executable, "-m", "rxring", *START_ARGS, "--instance", name],
-                             capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+                             capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL)
         state = read_state(name)
         if run.returncode != 0 or state is None:
             said = (run.stderr + run.stdout).strip().splitlines()
