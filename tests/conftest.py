@@ -91,10 +91,10 @@ def work_unit(nodeid: str) -> str:
     """The unit of work a test belongs to under xdist: its folder of tests/, else its file.
 
     One folder on one worker: its session- and module-scoped fixtures are built once, and the Neo4j
-    (or Spark) tests share one server (one SparkSession).
-
-    >>> work_unit("tests/neo4j/test_city.py::test_x"), work_unit("rxring/pii.py::rxring.pii.mask_id")
-    ('neo4j', 'rxring/pii.py')
+    (or Spark) tests share one server (one SparkSession).  ``tests/neo4j/test_city.py::test_x`` is in
+    ``neo4j``; a doctest ``rxring/pii.py::rxring.pii.mask_id`` is in ``rxring/pii.py``
+    (tests/test_package_layout.py).  No doctest here: collecting this file as a doctest module registers
+    its fixtures a second time, and the autouse ones then run twice on a worker.
     """
     path = nodeid.split("::", 1)[0]
     parts = path.split("/")
@@ -118,13 +118,8 @@ def pytest_xdist_make_scheduler(config, log):
 
 @pytest.fixture(autouse=True, scope="session")
 def reveal_log(tmp_path_factory):
-    """Reveals made without a workspace (graph-only commands) go to a temporary record, not the user's home.
-
-    One fixed path per test process (not a numbered folder): in one run of the whole suite under xdist this
-    fixture was once set up a second time on a worker, and a test holding the first path saw the reveal
-    recorded in the second (the cause was not found; with one path both name the same record)."""
-    path = tmp_path_factory.getbasetemp() / "reveals" / "reveals.jsonl"
-    path.parent.mkdir(exist_ok=True)
+    """Reveals made without a workspace (graph-only commands) go to a temporary record, not the user's home."""
+    path = tmp_path_factory.mktemp("reveals") / "reveals.jsonl"
     before = os.environ.get("RXRING_REVEAL_LOG")
     os.environ["RXRING_REVEAL_LOG"] = str(path)
     yield path
