@@ -45,7 +45,7 @@ import pyarrow.dataset as pads
 from ..errors import RxringError
 from ..options import AnalysisOptions
 from ..rules.events import COUNTED_VIEW, counted_sql, deletions_frame, products_frame
-from ..rules.findings import EVIDENCE_COLUMNS, EVIDENCE_SQL, arrow_table
+from ..rules.findings import EVIDENCE_SQL, arrow_table, no_evidence
 from ..rules.render import ALL_CODES_SQL, EVENTS_STAGE, STAGES, render, rule_sql, stage_sql, strip_comments
 from ..schema import EVENT_ORIGIN_COLUMNS, EVENT_READ_SCHEMA, EVENT_SCHEMA, LOCAL_TZ, REQUIRED_EVENT_COLUMNS, RULES
 from ..workspace import Workspace
@@ -122,7 +122,7 @@ def run_sql_rules(con, options: AnalysisOptions, rules=RULES, progress=None, *, 
             progress(rule)
         parts.append("(" + strip_comments(render(rule_sql(rule), options)) + ")")
     if not parts:
-        return pd.DataFrame(columns=list(EVIDENCE_COLUMNS))
+        return no_evidence()
     started = clock()
     con.execute("CREATE OR REPLACE TEMP TABLE evidence AS " + "\nUNION ALL\n".join(parts))
     rules_done = clock()

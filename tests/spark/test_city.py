@@ -29,6 +29,9 @@ NAMESPACE = "CSV-"
 #: The one real resale among the NHSA messages of tests/fixtures/ingest/one_sale.jsonl.
 RESALE = "81234560000000100005"
 
+#: The findings the CSV fixture and the NHSA messages add to the city.
+ADDED = frozenset([*FIXTURES[FIXTURE].expected, f"DUP_DISPENSE:{RESALE}", f"RESURFACE:{RESALE}"])
+
 #: Every threshold of the rules away from its default, each to a value that changes some rule fixture's
 #: findings (tests/rules/test_registry.py holds that each reaches the SQL, rendered once for DuckDB and
 #: Spark); given on the command line.
@@ -83,9 +86,8 @@ def test_city_same_findings_and_rings(both):
 
 def test_the_added_csv_and_nhsa_messages_are_judged(both):
     """The CSV fixture's findings and the NHSA messages' one resale are among Spark's."""
-    added = {*FIXTURES[FIXTURE].expected, f"DUP_DISPENSE:{RESALE}", f"RESURFACE:{RESALE}"}
     found = set(load_findings(both.spark_ws)["finding_id"])
-    assert added <= found
+    assert ADDED <= found
     assert both.printed["stats"]["findings"] == len(found)
 
 
@@ -93,8 +95,7 @@ def test_the_options_given_reach_spark(both, city):
     """The thresholds given on the command line are the analysis's, and they change the city's findings
     (found with the default options in tests/conftest.py), the same way on both engines (above)."""
     assert AnalysisOptions.from_dict(load_analysis(both.spark_ws)["options"]) == both.options
-    added = {*FIXTURES[FIXTURE].expected, f"DUP_DISPENSE:{RESALE}", f"RESURFACE:{RESALE}"}
-    city_found = set(load_findings(both.spark_ws)["finding_id"]) - added
+    city_found = set(load_findings(both.spark_ws)["finding_id"]) - ADDED
     assert city_found != set(city.result.findings["finding_id"])
 
 
