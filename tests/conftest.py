@@ -33,6 +33,14 @@ import pytest
 os.environ.setdefault("RXRING_JAVA_OPTIONS",
                       "-XX:TieredStopAtLevel=1 -XX:+UnlockDiagnosticVMOptions -XX:-BytecodeVerificationRemote")
 
+#: The tests' Neo4j server plans each Cypher text once: every test loads a new small graph, and with Neo4j's
+#: defaults a plan is made again when the graph's counts have moved since (checked 10 s after it was made) and
+#: for every other size class of a list parameter.  That planning was 46 of the server's 103 CPU-s over
+#: tests/neo4j; with these two settings 31 of 88 (db.stats QUERIES, two runs each).  Answers never depend on
+#: the plan; an analysis of 1,000 events or more still replans (rules.refresh_plans).
+os.environ.setdefault("RXRING_NEO4J_SETTINGS",
+                      "dbms.cypher.min_replan_interval=1h; internal.cypher.use_parameter_size=false")
+
 #: Markers per top-level test folder.
 FOLDER_MARKERS = {"neo4j": "neo4j", "spark": "spark"}
 

@@ -110,7 +110,8 @@ def start_command(instance, local, heap_mb, pagecache_mb):
 
     Prints the Bolt URI and where the generated password is stored; `rxring load`
     and `--backend neo4j` find it without any environment variables.  When NEO4J_URI
-    is set, checks that server instead and starts nothing.
+    is set, checks that server instead and starts nothing.  Other Neo4j settings go in
+    RXRING_NEO4J_SETTINGS ("name=value; name=value"), JVM options in RXRING_JAVA_OPTIONS.
     """
     from ..backends.neo4j.server import start_server
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from rxring.analysis import analyze
 from rxring.cli import cli
+from rxring.backends.neo4j.connect import Neo4jConfig, connect
 from rxring.backends.neo4j.load import graph_counts
+from rxring.backends.neo4j.server import neo4j_settings, stop_server
 from rxring.schema import RULES
 from tests.rules.fixtures import FIXTURES
 
@@ -145,6 +148,33 @@ def test_server_start_from_scratch_and_status(neo4j_cli_start):
     assert json.loads(state.state_path.read_text())["pid"] == state.pid
     status = CliRunner().invoke(cli, ["neo4j", "status", "--local", "--instance", neo4j_cli_start.instance])
     assert status.exit_code == 0 and "answering: True" in status.output
+    # it runs with the settings of $RXRING_NEO4J_SETTINGS (tests/conftest.py sets two), kept in the instance folder
+    settings = neo4j_settings()
+    assert "dbms.cypher.min_replan_interval=1h" in settings
+    assert (Path(state.home) / "settings.conf").read_text(encoding="utf-8").splitlines() == settings
+    with connect(Neo4jConfig(uri=state.uri, user=state.user, password=state.password)) as driver:
+        records, _, _ = driver.execute_query(
+            "SHOW SETTINGS YIELD name, value WHERE name = 'dbms.cypher.min_replan_interval' RETURN value")
+    assert [r["value"] for r in records] == ["1h"]
+
+
+def test_a_bad_neo4j_setting_stops_the_start_in_one_line(monkeypatch):
+    """A setting the server does not have, or a value it cannot read, ends the start with the launcher's
+    one line (the JVM exits before Neo4j starts); text that is not name=value stops it before any JVM."""
+    name = f"pytest-badsetting-{os.getpid()}"
+    runner = CliRunner()
+    try:
+        for settings, said in (("no.such.setting=1", "has no setting named 'no.such.setting'"),
+                               ("dbms.cypher.min_replan_interval=soon",
+                                "bad value for Neo4j setting dbms.cypher.min_replan_interval"),
+                               ("dbms.cypher.min_replan_interval", "'dbms.cypher.min_replan_interval' is not name=value")):
+            monkeypatch.setenv("RXRING_NEO4J_SETTINGS", settings)
+            result = runner.invoke(cli, ["neo4j", "start", "--local", "--instance", name])
+            assert result.exit_code == 2, result.output
+            error = [line for line in result.output.splitlines() if line.startswith("rxring: error:")]
+            assert len(error) == 1 and said in error[0] and "Traceback" not in result.output, result.output
+    finally:
+        stop_server(name, delete_data=True)
 
 
 def test_run_refuses_writing_queries_and_asks_for_parameters(empty_neo4j, neo4j_config):

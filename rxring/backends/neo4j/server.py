@@ -44,6 +44,8 @@ from ..jvm import java_options
 
 __all__ = [
     "NEO4J_VERSION",
+    "SETTINGS_ENV",
+    "neo4j_settings",
     "ServerState",
     "cache_dir",
     "ensure_distribution",
@@ -79,7 +81,10 @@ _LAUNCHER_JAVA = """\
 import java.nio.file.*;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
+import org.neo4j.configuration.Config;
 import org.neo4j.configuration.GraphDatabaseSettings;
+import org.neo4j.configuration.SettingImpl;
+import org.neo4j.graphdb.config.Setting;
 import org.neo4j.configuration.connectors.BoltConnector;
 import org.neo4j.configuration.connectors.HttpConnector;
 import org.neo4j.configuration.helpers.SocketAddress;
@@ -105,6 +110,24 @@ public final class RxringNeo4j {
                 .withConfig(HttpConnector.enabled, true)
                 .withConfig(HttpConnector.listen_address, new SocketAddress("127.0.0.1", httpPort))
                 .withConfig(HttpConnector.advertised_address, new SocketAddress("127.0.0.1", httpPort));
+        }
+        if (args.length > 5) {   // extra settings ($RXRING_NEO4J_SETTINGS): a file of name=value lines
+            Map<String, Setting<Object>> declared = Config.defaults().getDeclaredSettings();
+            for (String line : Files.readAllLines(Paths.get(args[5]))) {
+                int eq = line.indexOf('=');
+                String name = line.substring(0, Math.max(eq, 0)).strip();
+                Setting<Object> setting = declared.get(name);
+                if (setting == null) {
+                    System.err.println("rxring: this Neo4j has no setting named '" + name + "'");
+                    System.exit(4);
+                }
+                try {
+                    builder = builder.withConfig(setting, ((SettingImpl<Object>) setting).parse(line.substring(eq + 1).strip()));
+                } catch (RuntimeException e) {
+                    System.err.println("rxring: bad value for Neo4j setting " + name + ": " + e.getMessage());
+                    System.exit(4);
+                }
+            }
         }
         Neo4j neo4j = builder
             .withConfig(GraphDatabaseSettings.data_directory, home.resolve("data"))
@@ -305,6 +328,37 @@ def _write_state(state: ServerState) -> None:
     tmp.replace(path)
 
 
+#: Extra settings for the servers :func:`start_server` starts: ``name=value`` pairs, separated by ``;`` or new lines.
+SETTINGS_ENV = "RXRING_NEO4J_SETTINGS"
+
+
+def neo4j_settings(text: str | None = None) -> list[str]:
+    """The extra Neo4j settings in *text* (default ``$RXRING_NEO4J_SETTINGS``), as ``name=value`` lines.
+
+    The local server starts with them on top of rxring's own (the launcher checks each
+    name against the server's settings and each value against its type, and the start
+    fails naming the bad one).  The test suite sets two that keep its server from
+    planning the same Cypher again each time a test loads a new small graph.
+
+    >>> neo4j_settings("dbms.cypher.min_replan_interval=1h; db.logs.query.enabled = OFF")
+    ['dbms.cypher.min_replan_interval=1h', 'db.logs.query.enabled=OFF']
+    >>> neo4j_settings("dbms.cypher.min_replan_interval")
+    Traceback (most recent call last):
+    ...
+    rxring.errors.RxringError: RXRING_NEO4J_SETTINGS: 'dbms.cypher.min_replan_interval' is not name=value
+    """
+    text = os.environ.get(SETTINGS_ENV, "") if text is None else text
+    settings = []
+    for entry in text.replace(";", "\n").splitlines():
+        if not entry.strip():
+            continue
+        name, eq, value = entry.partition("=")
+        if not eq or not name.strip():
+            raise RxringError(f"{SETTINGS_ENV}: {entry.strip()!r} is not name=value")
+        settings.append(f"{name.strip()}={value.strip()}")
+    return settings
+
+
 def start_server(name: str = "default", *, heap_mb: int | None = None, pagecache_mb: int | None = None,
                  http: bool = True, timeout: float = 240.0, log=None) -> ServerState:
     """Start (or find already running) the rxring-managed Neo4j instance ``name``.
@@ -312,8 +366,9 @@ def start_server(name: str = "default", *, heap_mb: int | None = None, pagecache
     Downloads the server on first use (:func:`ensure_distribution`), picks free
     loopback ports for Bolt and HTTP, generates a password, starts the JVM with
     small memory settings (heap ``$RXRING_NEO4J_HEAP_MB`` or 768 MB, page cache
-    ``$RXRING_NEO4J_PAGECACHE_MB`` or 384 MB), waits until Bolt answers and writes
-    ``state.json`` (mode 0600) in the instance folder.
+    ``$RXRING_NEO4J_PAGECACHE_MB`` or 384 MB) and the settings of
+    ``$RXRING_NEO4J_SETTINGS`` (:func:`neo4j_settings`), waits until Bolt answers and
+    writes ``state.json`` (mode 0600) in the instance folder.
 
     Parameters
     ----------
@@ -340,6 +395,7 @@ def start_server(name: str = "default", *, heap_mb: int | None = None, pagecache
     'bolt://127.0.0.1:40123'
     """
     home = instance_home(name)
+    settings = neo4j_settings()
     with _locked(home.parent / f"{name}.lock"):
         running = read_state(name)
         if running is not None and _bolt_answers(running):
@@ -367,8 +423,15 @@ def start_server(name: str = "default", *, heap_mb: int | None = None, pagecache
                "-XX:ParallelGCThreads=2", "-XX:+ExitOnOutOfMemoryError", "-Dfile.encoding=UTF-8",
                *java_options(), "-cp", f"{dist / 'classes'}{os.pathsep}{dist / 'lib'}/*", "RxringNeo4j",
                str(home), str(bolt_port), str(http_port), str(pw_file), str(pagecache)]
+        settings_file = home / "settings.conf"
+        if settings:
+            settings_file.write_text("\n".join(settings) + "\n", encoding="utf-8")
+            cmd.append(str(settings_file))
+        else:
+            settings_file.unlink(missing_ok=True)
         if log:
             log(f"starting Neo4j {version} instance {name!r} on 127.0.0.1:{bolt_port} (log: {log_path}) ...")
+        offset = log_path.stat().st_size if log_path.exists() else 0
         with open(log_path, "ab") as out:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     cwd=home, start_new_session=True)
@@ -377,10 +440,11 @@ def start_server(name: str = "default", *, heap_mb: int | None = None, pagecache
                             user="neo4j", password=password, pid=proc.pid, version=version, home=str(home),
                             started_at=time.time())
         deadline = time.monotonic() + timeout
-        offset = log_path.stat().st_size if log_path.exists() else 0
         while True:
             if proc.poll() is not None:
-                tail = log_path.read_text(encoding="utf-8", errors="replace")[-800:].strip().splitlines()[-3:]
+                with open(log_path, "rb") as handle:   # this start's lines only (the log is appended to)
+                    handle.seek(offset)
+                    tail = handle.read().decode("utf-8", errors="replace")[-800:].strip().splitlines()[-3:]
                 raise RxringError(f"Neo4j instance {name!r} exited during start-up (see {log_path}): {' '.join(tail)}")
             with open(log_path, "rb") as handle:
                 handle.seek(max(0, offset - 4096))
