@@ -158,9 +158,10 @@ def test_server_start_from_scratch_and_status(neo4j_cli_start):
     assert [r["value"] for r in records] == ["1h"]
 
 
-def test_a_bad_neo4j_setting_stops_the_start_in_one_line(monkeypatch):
+def test_a_bad_neo4j_setting_stops_the_start_in_one_line(neo4j_cli_start, monkeypatch):
     """A setting the server does not have, or a value it cannot read, ends the start with the launcher's
-    one line (the JVM exits before Neo4j starts); text that is not name=value stops it before any JVM."""
+    one line (the JVM exits before Neo4j starts); text that is not name=value stops it before any JVM.
+    (``neo4j_cli_start``: a local server could be started, so the distribution and Java are here.)"""
     name = f"pytest-badsetting-{os.getpid()}"
     runner = CliRunner()
     try:
