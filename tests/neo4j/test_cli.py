@@ -151,7 +151,8 @@ def test_server_start_from_scratch_and_status(neo4j_cli_start):
     # it runs with the settings of $RXRING_NEO4J_SETTINGS (tests/conftest.py sets two), kept in the instance folder
     settings = neo4j_settings()
     assert "dbms.cypher.min_replan_interval=1h" in settings
-    assert (Path(state.home) / "settings.conf").read_text(encoding="utf-8").splitlines() == settings
+    kept = Path(state.home) / "settings.conf"
+    assert kept.read_text(encoding="utf-8").splitlines() == settings and stat.S_IMODE(kept.stat().st_mode) == 0o600
     with connect(Neo4jConfig(uri=state.uri, user=state.user, password=state.password)) as driver:
         records, _, _ = driver.execute_query(
             "SHOW SETTINGS YIELD name, value WHERE name = 'dbms.cypher.min_replan_interval' RETURN value")

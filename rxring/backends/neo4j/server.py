@@ -424,11 +424,12 @@ def start_server(name: str = "default", *, heap_mb: int | None = None, pagecache
                *java_options(), "-cp", f"{dist / 'classes'}{os.pathsep}{dist / 'lib'}/*", "RxringNeo4j",
                str(home), str(bolt_port), str(http_port), str(pw_file), str(pagecache)]
         settings_file = home / "settings.conf"
-        if settings:
-            settings_file.write_text("\n".join(settings) + "\n", encoding="utf-8")
+        settings_file.unlink(missing_ok=True)
+        if settings:   # mode 0600, like the password: a setting may hold a secret
+            fd = os.open(settings_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write("\n".join(settings) + "\n")
             cmd.append(str(settings_file))
-        else:
-            settings_file.unlink(missing_ok=True)
         if log:
             log(f"starting Neo4j {version} instance {name!r} on 127.0.0.1:{bolt_port} (log: {log_path}) ...")
         offset = log_path.stat().st_size if log_path.exists() else 0
