@@ -98,7 +98,7 @@ def neo4j_instance(neo4j_config):
 
 
 @pytest.fixture(scope="session")
-def neo4j_cli_start(neo4j_config, tmp_path_factory):
+def neo4j_cli_start(neo4j_config):
     """The :class:`CliStart` of the session's server; with NEO4J_URI set (no server of ours), a private
     instance started here through the CLI (in this process) and deleted after."""
     if _STARTED.get("cli_start") is not None:

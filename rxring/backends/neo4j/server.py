@@ -319,12 +319,18 @@ def read_state(name: str = "default") -> ServerState | None:
     return state if _pid_alive(state.pid) else None
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write *path* anew, readable by its owner only (mode 0600 whatever an older file's mode was)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
 def _write_state(state: ServerState) -> None:
     path = state.state_path
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(asdict(state), handle, indent=2)
+    _write_private(tmp, json.dumps(asdict(state), indent=2))
     tmp.replace(path)
 
 
@@ -410,9 +416,7 @@ def start_server(name: str = "default", *, heap_mb: int | None = None, pagecache
         shutil.rmtree(home / "work", ignore_errors=True)  # the harness's scratch folder
         password = secrets.token_urlsafe(18)
         pw_file = home / "password"
-        fd = os.open(pw_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(password)
+        _write_private(pw_file, password)
         bolt_port, http_port = _free_port(), (_free_port() if http else 0)
         while http and http_port == bolt_port:
             http_port = _free_port()
@@ -424,12 +428,11 @@ def start_server(name: str = "default", *, heap_mb: int | None = None, pagecache
                *java_options(), "-cp", f"{dist / 'classes'}{os.pathsep}{dist / 'lib'}/*", "RxringNeo4j",
                str(home), str(bolt_port), str(http_port), str(pw_file), str(pagecache)]
         settings_file = home / "settings.conf"
-        settings_file.unlink(missing_ok=True)
-        if settings:   # mode 0600, like the password: a setting may hold a secret
-            fd = os.open(settings_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write("\n".join(settings) + "\n")
+        if settings:   # private, like the password: a setting may hold a secret
+            _write_private(settings_file, "\n".join(settings) + "\n")
             cmd.append(str(settings_file))
+        else:
+            settings_file.unlink(missing_ok=True)
         if log:
             log(f"starting Neo4j {version} instance {name!r} on 127.0.0.1:{bolt_port} (log: {log_path}) ...")
         offset = log_path.stat().st_size if log_path.exists() else 0
